@@ -1,0 +1,52 @@
+"""Store adapters: one Django Storage as flat primitives (see :mod:`davstore.store.base`)."""
+
+from __future__ import annotations
+
+from django.core.files.storage import FileSystemStorage, InMemoryStorage, Storage
+
+from davstore.store.base import (
+    DIRECTORY_MARKER,
+    Capabilities,
+    ObjectInfo,
+    ObjectStore,
+    Upload,
+    Usage,
+)
+from davstore.store.filesystem import FileSystemStore
+from davstore.store.generic import GenericStore
+from davstore.store.memory import MemoryStore
+
+__all__ = [
+    "DIRECTORY_MARKER",
+    "Capabilities",
+    "FileSystemStore",
+    "GenericStore",
+    "MemoryStore",
+    "ObjectInfo",
+    "ObjectStore",
+    "Upload",
+    "Usage",
+    "adapt",
+]
+
+
+def adapt(storage: Storage) -> ObjectStore:
+    """The best adapter for ``storage``: an accelerator where one fits, else the generic one.
+
+    Accelerators are picked by ``isinstance``, so a project's subclass of
+    ``FileSystemStorage`` (with its own ``location`` or permissions) is accelerated too.
+    """
+    if isinstance(storage, FileSystemStorage) and _keeps_io(storage, FileSystemStorage):
+        return FileSystemStore(storage)
+    if isinstance(storage, InMemoryStorage) and _keeps_io(storage, InMemoryStorage):
+        return MemoryStore(storage)
+    return GenericStore(storage)
+
+
+def _keeps_io(storage: Storage, base: type[Storage]) -> bool:
+    """False when a subclass changes how bytes are stored (say, encrypts in ``_save``):
+    such a store is only correct through its own methods, so it gets the generic adapter."""
+    return all(
+        getattr(type(storage), method) is getattr(base, method)
+        for method in ("_open", "_save", "path", "delete", "listdir")
+    )

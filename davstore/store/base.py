@@ -1,0 +1,173 @@
+"""The store contract: one Django Storage seen as a few flat primitives.
+
+A store adapter turns one Django ``Storage`` into the primitives below and translates its
+errors once, into :mod:`davstore.errors`. Names passed to a store are canonical share paths
+(see :mod:`davstore.vfs.paths`): already validated, ``/``-separated, never empty except for
+the root where a method says so. A store knows nothing of WebDAV, FUSE, caching or
+read-only policy: those live in the VFS.
+
+Every method MUST raise only :class:`~davstore.errors.DavstoreError` subclasses:
+
+- ``NotFound`` when the name does not exist (or a parent is missing),
+- ``NotSupported`` when the backend lacks the operation (Django's ``NotImplementedError``),
+- ``InvalidPath`` when the backend refuses the name (``SuspiciousFileOperation``),
+- ``StoreError`` and its subclasses for any other backend failure.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from davstore.errors import NotSupported
+
+__all__ = ["DIRECTORY_MARKER", "Capabilities", "ObjectInfo", "ObjectStore", "Upload", "Usage"]
+
+#: The object that keeps an empty folder alive on a store without native directories.
+#: It is never listed, never served and never counted as content.
+DIRECTORY_MARKER = ".davstore-folder"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a store can do; the VFS degrades operations a store cannot do."""
+
+    listdir: bool = True
+    delete: bool = True
+    size: bool = True
+    mtime: bool = True
+    url: bool = True
+    #: Directories exist on their own (mkdir/rmdir are real operations, not markers).
+    native_dirs: bool = False
+    #: ``rename`` moves an object in one cheap call.
+    rename: bool = False
+    #: ``copy`` is done by the backend without moving the bytes through davstore.
+    server_side_copy: bool = False
+    #: ``open_read(offset=...)`` costs one ranged request instead of a full download.
+    ranged_reads: bool = False
+    #: An overwrite replaces the old content in one step (never a missing or partial file).
+    atomic_replace: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """Metadata of one name in the store. ``size``/``mtime``/``etag`` may be unknown."""
+
+    name: str
+    is_dir: bool
+    size: int | None = None
+    mtime: float | None = None
+    etag: str | None = None
+
+    @property
+    def basename(self) -> str:
+        return self.name.rpartition("/")[2]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Usage:
+    """Quota figures in bytes; ``None`` where the store cannot tell."""
+
+    used: int | None
+    available: int | None
+
+
+class Upload(abc.ABC):
+    """A staged write of one object.
+
+    ``file`` is a seekable, readable and writable binary file that starts empty. Nothing is
+    visible in the store until :meth:`commit`; :meth:`abort` (or a failed commit) leaves the
+    old content, if any, untouched and no partial object behind. Exactly one of ``commit``
+    and ``abort`` is called, after which the upload is finished.
+    """
+
+    file: BinaryIO
+
+    @abc.abstractmethod
+    def commit(self) -> ObjectInfo:
+        """Store the staged bytes under the exact name given at creation.
+
+        MUST either replace the whole content or leave the old content, and MUST never store
+        under another name (``Storage.get_available_name``): a renamed save is undone and
+        raises ``StoreError``.
+        """
+
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Drop the staged bytes; the store is unchanged."""
+
+
+class ObjectStore(abc.ABC):
+    """Flat primitives over one Django Storage. Subclasses fill in what their backend can do."""
+
+    capabilities: Capabilities
+
+    @abc.abstractmethod
+    def head(self, name: str) -> ObjectInfo:
+        """Metadata for ``name`` (``""`` is the root, always a directory). Raises NotFound."""
+
+    @abc.abstractmethod
+    def list(self, name: str) -> Iterator[ObjectInfo]:
+        """The direct children of directory ``name`` with their metadata.
+
+        Directory markers are never yielded. A name that is both a directory and a file
+        (possible on flat stores) is yielded once, as the directory. Raises NotFound when the
+        directory does not exist and NotADirectory when ``name`` is a file.
+        """
+
+    @abc.abstractmethod
+    def open_read(self, name: str, offset: int = 0) -> BinaryIO:
+        """A readable binary stream of ``name`` positioned at ``offset``.
+
+        Callers seek forward/backward on it only when :meth:`seekable` is true; otherwise
+        they reopen with a new offset. Raises NotFound, IsADirectory.
+        """
+
+    @abc.abstractmethod
+    def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
+        """Begin a staged write of ``name`` (see :class:`Upload`)."""
+
+    @abc.abstractmethod
+    def delete(self, name: str) -> None:
+        """Remove the file ``name``. Raises NotFound when it is missing."""
+
+    @abc.abstractmethod
+    def make_dir(self, name: str) -> None:
+        """Create the directory ``name`` (its parent exists). Idempotent."""
+
+    @abc.abstractmethod
+    def remove_dir(self, name: str) -> None:
+        """Remove the empty directory ``name`` (the VFS has checked it is empty)."""
+
+    def copy(self, source: str, target: str) -> ObjectInfo:
+        """Copy the file ``source`` to ``target``, replacing it. Default: stream through."""
+        with self.open_read(source) as stream:
+            upload = self.start_upload(target, spool_dir=None, spool_memory=8 << 20)
+            try:
+                while chunk := stream.read(1 << 20):
+                    upload.file.write(chunk)
+                return upload.commit()
+            except BaseException:
+                upload.abort()
+                raise
+
+    def rename(self, source: str, target: str) -> None:
+        """Move file or directory ``source`` to ``target`` in one step (replacing a file).
+
+        Only called when ``capabilities.rename`` is true.
+        """
+        raise NotSupported(source, "this store has no native rename")
+
+    def url(self, name: str) -> str:
+        """The public URL the Storage gives for ``name``."""
+        raise NotSupported(name, "this store gives no URLs")
+
+    def usage(self) -> Usage:
+        """Used and available bytes, where the store can tell cheaply."""
+        return Usage(None, None)
+
+    def describe(self) -> str:
+        """A short human description (backend class and location) for logs and the CLI."""
+        return type(self).__name__

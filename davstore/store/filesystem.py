@@ -1,0 +1,195 @@
+"""Accelerator for ``FileSystemStorage``: the local disk, used directly.
+
+Listing is one ``os.scandir`` with the stat results it already has; an upload is staged in
+a hidden temporary file in the target folder and put in place with ``os.replace`` (atomic:
+readers see the old or the new content, never a mix, and a crash leaves the old file);
+folders are real folders; rename is ``os.replace``/``os.rename``; copy uses the kernel's
+copy (``shutil.copyfile``). Every name goes through ``storage.path()`` (Django's
+``safe_join``), so nothing outside the storage's location is reachable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from django.core.files.storage import FileSystemStorage
+
+from davstore.errors import IsADirectory, NotADirectory, from_exception
+from davstore.store.base import Capabilities, ObjectInfo, Upload, Usage
+from davstore.store.generic import INTERNAL_PREFIX, GenericStore, is_internal_name
+
+__all__ = ["FileSystemStore"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_DEFAULT_FILE_MODE = 0o666 & ~_umask()
+
+
+def _info(name: str, st: os.stat_result) -> ObjectInfo:
+    if stat.S_ISDIR(st.st_mode):
+        return ObjectInfo(name, True, None, st.st_mtime, None)
+    etag = f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
+    return ObjectInfo(name, False, st.st_size, st.st_mtime, etag)
+
+
+class FileSystemStore(GenericStore):
+    """``FileSystemStorage`` on the local disk."""
+
+    storage: FileSystemStorage
+
+    def __init__(self, storage: FileSystemStorage) -> None:
+        super().__init__(storage)
+        os.makedirs(storage.location, exist_ok=True)
+
+    def _detect_capabilities(self) -> Capabilities:
+        return Capabilities(
+            native_dirs=True,
+            rename=True,
+            server_side_copy=True,
+            ranged_reads=True,
+            atomic_replace=True,
+            url=self.storage.base_url is not None,
+        )
+
+    def _path(self, name: str) -> str:
+        try:
+            return self.storage.path(name) if name else self.storage.location
+        except Exception as exc:
+            raise from_exception(exc, name) from exc
+
+    def head(self, name: str) -> ObjectInfo:
+        path = self._path(name)
+        try:
+            return _info(name, os.stat(path))
+        except OSError as exc:
+            raise from_exception(exc, name) from exc
+
+    def list(self, name: str) -> Iterator[ObjectInfo]:
+        prefix = f"{name}/" if name else ""
+        try:
+            with os.scandir(self._path(name)) as entries:
+                for entry in entries:
+                    if is_internal_name(entry.name):
+                        continue
+                    try:
+                        st = entry.stat()
+                    except FileNotFoundError:  # removed meanwhile, or a dangling link
+                        continue
+                    yield _info(prefix + entry.name, st)
+        except OSError as exc:
+            raise from_exception(exc, name) from exc
+
+    def open_read(self, name: str, offset: int = 0) -> BinaryIO:
+        path = self._path(name)
+        try:
+            if os.path.isdir(path):
+                raise IsADirectory(name)
+            stream = open(path, "rb")  # noqa: SIM115 - the caller closes it
+        except OSError as exc:
+            raise from_exception(exc, name) from exc
+        if offset:
+            stream.seek(offset)
+        return stream
+
+    def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
+        return ReplaceUpload(self, name)
+
+    def delete(self, name: str) -> None:
+        path = self._path(name)
+        try:
+            if os.path.isdir(path):
+                raise IsADirectory(name)
+            os.remove(path)
+        except OSError as exc:
+            raise from_exception(exc, name) from exc
+
+    def make_dir(self, name: str) -> None:
+        path = self._path(name)
+        mode = self.storage.directory_permissions_mode
+        try:
+            os.mkdir(path)
+            if mode is not None:
+                os.chmod(path, mode)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise NotADirectory(name) from None
+        except OSError as exc:
+            raise from_exception(exc, name) from exc
+
+    def remove_dir(self, name: str) -> None:
+        try:
+            os.rmdir(self._path(name))
+        except OSError as exc:
+            raise from_exception(exc, name) from exc
+
+    def rename(self, source: str, target: str) -> None:
+        try:
+            os.replace(self._path(source), self._path(target))
+        except OSError as exc:
+            raise from_exception(exc, source) from exc
+
+    def copy(self, source: str, target: str) -> ObjectInfo:
+        upload = ReplaceUpload(self, target)
+        try:
+            with open(self._path(source), "rb") as src:
+                shutil.copyfileobj(src, upload.file, 1 << 20)
+        except OSError as exc:
+            upload.abort()
+            raise from_exception(exc, source) from exc
+        return upload.commit()
+
+    def usage(self) -> Usage:
+        try:
+            disk = shutil.disk_usage(self.storage.location)
+        except OSError:
+            return Usage(None, None)
+        return Usage(disk.total - disk.free, disk.free)
+
+
+class ReplaceUpload(Upload):
+    """A hidden temporary file beside the target, moved over it with ``os.replace``."""
+
+    def __init__(self, store: FileSystemStore, name: str) -> None:
+        self._store = store
+        self._name = name
+        self._target = store._path(name)
+        try:
+            fd, self._temp = tempfile.mkstemp(
+                prefix=INTERNAL_PREFIX + "upload-", dir=os.path.dirname(self._target)
+            )
+        except OSError as exc:
+            raise from_exception(exc, name) from exc
+        self.file = os.fdopen(fd, "w+b")
+
+    def commit(self) -> ObjectInfo:
+        mode = self._store.storage.file_permissions_mode
+        try:
+            self.file.close()
+            if os.path.isdir(self._target):
+                raise IsADirectory(self._name)
+            os.chmod(self._temp, mode if mode is not None else _DEFAULT_FILE_MODE)
+            os.replace(self._temp, self._target)
+            return _info(self._name, os.stat(self._target))
+        except OSError as exc:
+            self._discard()
+            raise from_exception(exc, self._name) from exc
+
+    def abort(self) -> None:
+        self.file.close()
+        self._discard()
+
+    def _discard(self) -> None:
+        try:
+            os.unlink(self._temp)
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,260 @@
+"""The generic adapter: any Django Storage through its public API alone.
+
+Capabilities are read off the class: a method the subclass did not override from
+``django.core.files.storage.Storage`` raises ``NotImplementedError`` there, so the
+matching operation is reported as not supported up front instead of failing later.
+
+Costs on a generic store: a listing is one ``listdir`` plus one ``size`` and one
+``get_modified_time`` per file; ``head`` lists the parent. Accelerators exist for the
+stores where that is too slow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import BinaryIO, TypeVar
+
+from django.core.files import File
+from django.core.files.storage import Storage
+
+from davstore.errors import (
+    DavstoreError,
+    IsADirectory,
+    NotADirectory,
+    NotFound,
+    NotSupported,
+    StoreError,
+    from_exception,
+)
+from davstore.store.base import (
+    DIRECTORY_MARKER,
+    Capabilities,
+    ObjectInfo,
+    ObjectStore,
+    Upload,
+)
+
+__all__ = ["GenericStore", "is_internal_name"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Names davstore keeps for itself (markers, staged uploads): never listed, never served.
+INTERNAL_PREFIX = ".davstore-"
+
+
+def is_internal_name(name: str) -> bool:
+    """True for the basename of an object davstore keeps for itself."""
+    return name.startswith(INTERNAL_PREFIX)
+
+
+def _overrides(storage: Storage, method: str) -> bool:
+    return getattr(type(storage), method, None) is not getattr(Storage, method)
+
+
+def _split(name: str) -> tuple[str, str]:
+    parent, _, base = name.rpartition("/")
+    return parent, base
+
+
+def derived_etag(name: str, size: int | None, mtime: float | None) -> str | None:
+    """An ETag from metadata alone; ``None`` when the store gives neither size nor time."""
+    if size is None and mtime is None:
+        return None
+    digest = hashlib.blake2b(f"{name}\0{size}\0{mtime!r}".encode(), digest_size=12)
+    return digest.hexdigest()
+
+
+class GenericStore(ObjectStore):
+    """Adapter for any ``Storage``; accelerators subclass it and override what they can."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.capabilities = self._detect_capabilities()
+
+    def _detect_capabilities(self) -> Capabilities:
+        return Capabilities(
+            listdir=_overrides(self.storage, "listdir"),
+            delete=_overrides(self.storage, "delete"),
+            size=_overrides(self.storage, "size"),
+            mtime=_overrides(self.storage, "get_modified_time"),
+            url=_overrides(self.storage, "url"),
+        )
+
+    def describe(self) -> str:
+        cls = type(self.storage)
+        location = getattr(self.storage, "location", None) or getattr(
+            self.storage, "bucket_name", None
+        )
+        where = f" at {location}" if location else ""
+        return f"{cls.__module__}.{cls.__qualname__}{where}"
+
+    def _call(self, name: str, func: Callable[[], T]) -> T:
+        """Run one backend call, translating whatever it raises."""
+        try:
+            return func()
+        except DavstoreError:
+            raise
+        except Exception as exc:
+            error = from_exception(exc, name)
+            if isinstance(error, StoreError):
+                logger.warning("store call failed for %r: %s", name, exc)
+            raise error from exc
+
+    def _require(self, capability: str, name: str) -> None:
+        if not getattr(self.capabilities, capability):
+            cls = type(self.storage).__name__
+            raise NotSupported(name, f"{cls} does not implement {capability}")
+
+    # -- metadata --------------------------------------------------------------------
+
+    def _file_info(self, name: str) -> ObjectInfo:
+        size = mtime = None
+        if self.capabilities.size:
+            try:
+                size = self._call(name, lambda: int(self.storage.size(name)))
+            except NotSupported:
+                pass
+        if self.capabilities.mtime:
+            try:
+                mtime = self._call(name, lambda: self.storage.get_modified_time(name).timestamp())
+            except NotSupported:
+                pass
+        return ObjectInfo(name, False, size, mtime, derived_etag(name, size, mtime))
+
+    def _listdir(self, name: str) -> tuple[list[str], list[str]]:
+        self._require("listdir", name)
+        try:
+            dirs, files = self._call(name, lambda: self.storage.listdir(name))
+        except (NotADirectory, IsADirectory):
+            raise
+        except DavstoreError as exc:
+            # InMemoryStorage reports "is a file" as FileExistsError.
+            if isinstance(exc, FileExistsError):
+                raise NotADirectory(name) from exc
+            raise
+        return list(dirs), list(files)
+
+    def head(self, name: str) -> ObjectInfo:
+        if not name:
+            return ObjectInfo("", True)
+        parent, base = _split(name)
+        if not self.capabilities.listdir:
+            if self._call(name, lambda: self.storage.exists(name)):
+                return self._file_info(name)
+            raise NotFound(name)
+        try:
+            dirs, files = self._listdir(parent)
+        except (NotFound, NotADirectory) as exc:
+            raise NotFound(name) from exc
+        if base in dirs:
+            return ObjectInfo(name, True)
+        if base in files:
+            return self._file_info(name)
+        raise NotFound(name)
+
+    def list(self, name: str) -> Iterator[ObjectInfo]:
+        dirs, files = self._listdir(name)
+        prefix = f"{name}/" if name else ""
+        seen = set()
+        for base in dirs:
+            if not is_internal_name(base):
+                seen.add(base)
+                yield ObjectInfo(prefix + base, True)
+        for base in files:
+            if base not in seen and not is_internal_name(base):
+                yield self._file_info(prefix + base)
+
+    # -- content ---------------------------------------------------------------------
+
+    def open_read(self, name: str, offset: int = 0) -> BinaryIO:
+        stream: BinaryIO = self._call(name, lambda: self.storage.open(name, "rb"))
+        try:
+            if offset:
+                if stream.seekable():
+                    stream.seek(offset)
+                else:
+                    _skip(stream, offset)
+        except Exception as exc:
+            stream.close()
+            raise from_exception(exc, name) from exc
+        return stream
+
+    def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
+        return SpooledUpload(self, name, spool_dir=spool_dir, spool_memory=spool_memory)
+
+    def save_exact(self, name: str, content: BinaryIO) -> None:
+        """Save ``content`` under exactly ``name``, overwriting, or fail.
+
+        Where the storage would pick another name for an existing file
+        (``get_available_name``), the old file is deleted first: such a store cannot
+        replace atomically, which its capabilities say.
+        """
+        storage = self.storage
+
+        def save() -> None:
+            if storage.exists(name) and storage.get_available_name(name) != name:
+                self._require("delete", name)
+                storage.delete(name)
+            content.seek(0)
+            saved = storage.save(name, File(content, name=_split(name)[1]))
+            if saved != name:
+                if self.capabilities.delete:
+                    storage.delete(saved)
+                raise StoreError(name, f"the storage saved under another name ({saved!r})")
+
+        self._call(name, save)
+
+    def delete(self, name: str) -> None:
+        self._require("delete", name)
+        self._call(name, lambda: self.storage.delete(name))
+
+    def make_dir(self, name: str) -> None:
+        marker = f"{name}/{DIRECTORY_MARKER}"
+        with tempfile.SpooledTemporaryFile() as empty:
+            self.save_exact(marker, empty)  # type: ignore[arg-type]
+
+    def remove_dir(self, name: str) -> None:
+        self._require("delete", name)
+        marker = f"{name}/{DIRECTORY_MARKER}"
+        if self._call(marker, lambda: self.storage.exists(marker)):
+            self._call(marker, lambda: self.storage.delete(marker))
+
+    def url(self, name: str) -> str:
+        self._require("url", name)
+        return str(self._call(name, lambda: self.storage.url(name)))
+
+
+def _skip(stream: BinaryIO, count: int) -> None:
+    while count > 0:
+        chunk = stream.read(min(count, 1 << 20))
+        if not chunk:
+            return
+        count -= len(chunk)
+
+
+class SpooledUpload(Upload):
+    """Stage in a bounded spool (memory, then disk), then ``save_exact`` on commit."""
+
+    def __init__(
+        self, store: GenericStore, name: str, *, spool_dir: str | None, spool_memory: int
+    ) -> None:
+        self._store = store
+        self._name = name
+        self.file = tempfile.SpooledTemporaryFile(  # type: ignore[assignment]
+            max_size=spool_memory, dir=spool_dir, prefix=INTERNAL_PREFIX
+        )
+
+    def commit(self) -> ObjectInfo:
+        try:
+            self._store.save_exact(self._name, self.file)
+        finally:
+            self.file.close()
+        return self._store.head(self._name)
+
+    def abort(self) -> None:
+        self.file.close()

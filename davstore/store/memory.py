@@ -1,0 +1,70 @@
+"""Accelerator for Django's ``InMemoryStorage``, through its public API.
+
+``InMemoryStorage`` keeps real folder nodes: a folder made by saving and deleting a marker
+stays, and ``delete()`` on a folder name removes the folder node. Its file nodes are shared
+between every ``open()``, so reads are served from a snapshot taken under this adapter's
+lock, and an overwrite (``save`` would pick another name) is a delete and a save under the
+same lock.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import BinaryIO
+
+from django.core.files.storage import InMemoryStorage
+
+from davstore.errors import IsADirectory
+from davstore.store.base import DIRECTORY_MARKER, Capabilities, ObjectInfo
+from davstore.store.generic import GenericStore
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore(GenericStore):
+    """``InMemoryStorage``: native folders, snapshot reads, locked overwrites."""
+
+    storage: InMemoryStorage
+
+    def __init__(self, storage: InMemoryStorage) -> None:
+        super().__init__(storage)
+        self._lock = threading.RLock()
+
+    def _detect_capabilities(self) -> Capabilities:
+        return Capabilities(
+            native_dirs=True,
+            atomic_replace=True,
+            url=self.storage.base_url is not None,
+        )
+
+    def open_read(self, name: str, offset: int = 0) -> BinaryIO:
+        if self.head(name).is_dir:
+            raise IsADirectory(name)
+        with self._lock:
+            data = self._call(name, lambda: self.storage.open(name, "rb").read())
+        stream = io.BytesIO(data)
+        stream.seek(offset)
+        return stream
+
+    def save_exact(self, name: str, content: BinaryIO) -> None:
+        with self._lock:
+            super().save_exact(name, content)
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            super().delete(name)
+
+    def make_dir(self, name: str) -> None:
+        marker = f"{name}/{DIRECTORY_MARKER}"
+        with self._lock:
+            self.save_exact(marker, io.BytesIO())
+            self._call(marker, lambda: self.storage.delete(marker))
+
+    def remove_dir(self, name: str) -> None:
+        with self._lock:
+            self._call(name, lambda: self.storage.delete(name))
+
+    def head(self, name: str) -> ObjectInfo:
+        with self._lock:
+            return super().head(name)

@@ -1,0 +1,119 @@
+"""The metadata cache: stat results and listings for a short time, negative entries too.
+
+Entries live ``ttl`` seconds (default 1 s: a file Django writes behind davstore's back
+shows within that time). Every change made through the VFS invalidates the touched path,
+its parent's listing and, for folders, everything below, at once. A ``ttl`` of 0 turns the
+cache off. The cache is bounded: past ``max_entries`` the expired entries are dropped, and
+if that is not enough, the oldest.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from davstore.vfs.paths import is_within, parent
+
+__all__ = ["MISSING", "MetadataCache"]
+
+E = TypeVar("E")
+
+
+class _Missing:
+    """A negative entry: the path was looked up and does not exist."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()
+
+
+class MetadataCache(Generic[E]):
+    """Thread-safe TTL cache of ``path -> entry | MISSING`` and ``path -> [entries]``."""
+
+    def __init__(
+        self,
+        ttl: float,
+        *,
+        max_entries: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stats: dict[str, tuple[float, E | _Missing]] = {}
+        self._listings: dict[str, tuple[float, list[E]]] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl > 0
+
+    def get_stat(self, path: str) -> E | _Missing | None:
+        """The cached entry, ``MISSING`` for a cached absence, ``None`` when unknown."""
+        if not self.enabled:
+            return None
+        with self._lock:
+            found = self._stats.get(path)
+            if found is not None and found[0] > self._clock():
+                return found[1]
+        return None
+
+    def put_stat(self, path: str, entry: E | _Missing) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            self._stats[path] = (self._clock() + self.ttl, entry)
+            self._bound()
+
+    def get_listing(self, path: str) -> list[E] | None:
+        if not self.enabled:
+            return None
+        with self._lock:
+            found = self._listings.get(path)
+            if found is not None and found[0] > self._clock():
+                return found[1]
+        return None
+
+    def put_listing(self, path: str, entries: list[E], children: dict[str, E]) -> None:
+        """Cache a listing and, with the same expiry, a stat entry for every child."""
+        if not self.enabled:
+            return
+        with self._lock:
+            expires = self._clock() + self.ttl
+            self._listings[path] = (expires, entries)
+            for child, entry in children.items():
+                self._stats[child] = (expires, entry)
+            self._bound()
+
+    def invalidate(self, path: str, *, tree: bool = False) -> None:
+        """Forget ``path``, its parent's listing and, with ``tree``, everything below it."""
+        with self._lock:
+            self._stats.pop(path, None)
+            self._listings.pop(path, None)
+            self._listings.pop(parent(path), None)
+            if tree:
+                for table in (self._stats, self._listings):
+                    for key in [k for k in table if is_within(k, path)]:
+                        del table[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._stats.clear()
+            self._listings.clear()
+
+    def _bound(self) -> None:
+        if len(self._stats) + len(self._listings) <= self.max_entries:
+            return
+        now = self._clock()
+        for table in (self._stats, self._listings):
+            for key in [k for k, (expires, _) in table.items() if expires <= now]:
+                del table[key]
+        for table in (self._stats, self._listings):
+            excess = len(table) - self.max_entries // 2
+            if excess > 0:
+                for key in list(table)[:excess]:
+                    del table[key]

@@ -1,0 +1,520 @@
+"""The VFS: every semantic decision between a store and the frontends.
+
+Frontends call these methods with share paths as they receive them (``/a/b`` or ``a/b``);
+the VFS normalises and checks them (:mod:`davstore.vfs.paths`), keeps the metadata cache,
+tracks open write handles, enforces read-only, and turns the flat primitives of an
+:class:`~davstore.store.ObjectStore` into folders, renames and copies. Every method raises
+only :mod:`davstore.errors` classes; each names what it raises below.
+
+The rules it keeps are written down in docs/SEMANTICS.md, with one test per rule.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+from davstore.errors import (
+    AlreadyExists,
+    DavstoreError,
+    DirectoryNotEmpty,
+    InvalidPath,
+    IsADirectory,
+    NotADirectory,
+    NotFound,
+    NotSupported,
+    PermissionDenied,
+    ReadOnly,
+)
+from davstore.store.base import Capabilities, ObjectInfo, ObjectStore, Upload, Usage
+from davstore.store.generic import is_internal_name
+from davstore.vfs.cache import MISSING, MetadataCache
+from davstore.vfs.handles import ReadHandle, WriteHandle
+from davstore.vfs.paths import ROOT, is_within, join, normalize, parent
+
+__all__ = ["VFS", "Entry"]
+
+logger = logging.getLogger(__name__)
+
+#: One file or folder as the VFS reports it (``name`` is the canonical share path).
+Entry = ObjectInfo
+
+_COPY_BLOCK = 1 << 20
+
+
+class VFS:
+    """One share over one store.
+
+    :param store: the adapter for the Django Storage.
+    :param read_only: refuse every change with :class:`~davstore.errors.ReadOnly` (EROFS).
+    :param cache_ttl: seconds a stat or listing is reused (0 turns the cache off).
+    :param spool_dir: where spooled uploads go past ``spool_memory`` bytes.
+    :param max_file_size: writes past this size raise :class:`~davstore.errors.FileTooLarge`.
+    :param max_tree_entries: recursive copy, move and delete of a folder touch at most this
+        many entries; a bigger folder is refused up front (``NotSupported``), never half done.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        read_only: bool = False,
+        cache_ttl: float = 1.0,
+        spool_dir: str | None = None,
+        spool_memory: int = 8 << 20,
+        max_file_size: int | None = None,
+        max_tree_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.read_only = read_only
+        self.spool_dir = spool_dir
+        self.spool_memory = spool_memory
+        self.max_file_size = max_file_size
+        self.max_tree_entries = max_tree_entries
+        self.cache: MetadataCache[ObjectInfo] = MetadataCache(cache_ttl, clock=clock)
+        self._lock = threading.Lock()
+        self._writers: dict[str, list[WriteHandle]] = {}
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.store.capabilities
+
+    def describe(self) -> str:
+        return self.store.describe()
+
+    # -- paths and policy ------------------------------------------------------------
+
+    @staticmethod
+    def normalize(path: str) -> str:
+        """The canonical form of ``path``. Raises InvalidPath, NameTooLong."""
+        canonical = normalize(path)
+        if any(is_internal_name(part) for part in canonical.split("/")):
+            raise InvalidPath(canonical, "names starting with '.davstore-' are reserved")
+        return canonical
+
+    def _check_writable(self, path: str) -> None:
+        if self.read_only:
+            raise ReadOnly(path, "the share is read-only")
+
+    # -- metadata --------------------------------------------------------------------
+
+    def stat(self, path: str) -> Entry:
+        """Metadata of a file or folder. Raises NotFound, InvalidPath, StoreError."""
+        return self._stat(self.normalize(path))
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.stat(path)
+        except NotFound:
+            return False
+        return True
+
+    def _lookup(self, path: str) -> Entry | None:
+        cached = self.cache.get_stat(path)
+        if cached is MISSING:
+            return None
+        if isinstance(cached, ObjectInfo):
+            return cached
+        if path:
+            listing = self.cache.get_listing(parent(path))
+            if listing is not None:
+                return next((e for e in listing if e.name == path), None)
+        try:
+            entry: Entry | None = self.store.head(path)
+        except (NotFound, NotADirectory):
+            entry = None
+        self.cache.put_stat(path, entry if entry is not None else MISSING)
+        return entry
+
+    def _stat(self, path: str) -> Entry:
+        entry = self._lookup(path)
+        pending = self._pending(path)
+        if pending is not None and (entry is None or not entry.is_dir):
+            return pending
+        if entry is None:
+            raise NotFound(path)
+        return entry
+
+    def _pending(self, path: str) -> Entry | None:
+        """An entry for a file open for writing with changes not yet committed."""
+        with self._lock:
+            handles = [h for h in self._writers.get(path, ()) if h.dirty]
+        if not handles:
+            return None
+        return ObjectInfo(path, False, handles[-1].size, time.time(), None)
+
+    def listdir(self, path: str) -> list[Entry]:
+        """The folder's children with metadata (no order promised).
+
+        Raises NotFound, NotADirectory, NotSupported (store cannot list), StoreError.
+        """
+        path = self.normalize(path)
+        if not self._stat(path).is_dir:
+            raise NotADirectory(path)
+        entries = self.cache.get_listing(path)
+        if entries is None:
+            entries = list(self.store.list(path))
+            self.cache.put_listing(path, entries, {e.name: e for e in entries})
+        return self._with_pending(path, entries)
+
+    def _with_pending(self, folder: str, entries: list[Entry]) -> list[Entry]:
+        with self._lock:
+            names = [p for p, hs in self._writers.items() if parent(p) == folder and hs]
+        if not names:
+            return entries
+        merged = {e.name: e for e in entries}
+        for name in names:
+            pending = self._pending(name)
+            if pending is not None and not (name in merged and merged[name].is_dir):
+                merged[name] = pending
+        return list(merged.values())
+
+    def walk(self, path: str) -> Iterator[Entry]:
+        """Every entry below folder ``path``, parents before children (``path`` excluded)."""
+        for entry in self.listdir(path):
+            yield entry
+            if entry.is_dir:
+                yield from self.walk(entry.name)
+
+    def _tree(self, path: str) -> list[Entry]:
+        """``walk`` bounded by ``max_tree_entries``; refuses bigger trees up front."""
+        entries = []
+        for entry in self.walk(path):
+            entries.append(entry)
+            if len(entries) > self.max_tree_entries:
+                raise NotSupported(
+                    path, f"the folder holds more than {self.max_tree_entries} entries"
+                )
+        return entries
+
+    def usage(self) -> Usage:
+        return self.store.usage()
+
+    def url(self, path: str) -> str:
+        """The Storage's public URL of a file. Raises NotSupported when it has none."""
+        return self.store.url(self.normalize(path))
+
+    def invalidate(self, path: str = ROOT) -> None:
+        """Forget cached metadata of ``path`` and below (all of it for the root)."""
+        self._invalidate(self.normalize(path), tree=True)
+
+    def _invalidate(self, path: str, *, tree: bool = False) -> None:
+        if tree and not path:
+            self.cache.clear()
+        else:
+            self.cache.invalidate(path, tree=tree)
+
+    def _require_folder(self, path: str) -> None:
+        """``path`` must be an existing folder (the parent of something being made)."""
+        entry = self._lookup(path)
+        if entry is None:
+            raise NotFound(path, "the parent folder does not exist")
+        if not entry.is_dir:
+            raise NotADirectory(path)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def open_read(self, path: str) -> ReadHandle:
+        """A seekable reader of the file's committed content.
+
+        Raises NotFound, IsADirectory, StoreError.
+        """
+        path = self.normalize(path)
+        entry = self._stat(path)
+        if entry.is_dir:
+            raise IsADirectory(path)
+        return ReadHandle(lambda offset: self.store.open_read(path, offset), entry)
+
+    def _read_committed(self, path: str, size: int, offset: int) -> bytes:
+        with self.store.open_read(path, offset) as stream:
+            return stream.read(size)
+
+    def _copy_committed(self, path: str, target: BinaryIO) -> int:
+        """Copy the stored content of ``path`` into ``target``; 0 when it is gone."""
+        copied = 0
+        try:
+            stream = self.store.open_read(path)
+        except NotFound:
+            return 0
+        with stream:
+            while chunk := stream.read(_COPY_BLOCK):
+                target.write(chunk)
+                copied += len(chunk)
+        return copied
+
+    # -- writing ---------------------------------------------------------------------
+
+    def open_write(
+        self,
+        path: str,
+        *,
+        truncate: bool = True,
+        create: bool = True,
+        exclusive: bool = False,
+    ) -> WriteHandle:
+        """Open a file for writing (see :mod:`davstore.vfs.handles` for the commit model).
+
+        ``truncate`` starts from empty (else the old content is kept and can be changed in
+        place or appended to); ``create`` allows a new file; ``exclusive`` refuses an existing
+        one. Raises ReadOnly, NotFound (no such file, or no parent folder), AlreadyExists,
+        IsADirectory, NotADirectory, InvalidPath.
+        """
+        path = self.normalize(path)
+        self._check_writable(path)
+        if not path:
+            raise IsADirectory(path)
+        entry = self._lookup(path)
+        if entry is None:
+            entry = self._pending(path)
+        if entry is not None:
+            if entry.is_dir:
+                raise IsADirectory(path)
+            if exclusive:
+                raise AlreadyExists(path)
+        else:
+            if not create:
+                raise NotFound(path)
+            self._require_folder(parent(path))
+        handle = WriteHandle(
+            self,
+            path,
+            existing_size=None if entry is None else (entry.size or 0),
+            truncate=truncate,
+            max_size=self.max_file_size,
+        )
+        with self._lock:
+            self._writers.setdefault(path, []).append(handle)
+        return handle
+
+    def write_file(self, path: str, source: BinaryIO | bytes) -> Entry:
+        """Replace (or create) a whole file from bytes or a readable stream."""
+        stream = _as_stream(source)
+        with self.open_write(path) as handle:
+            try:
+                while chunk := stream.read(_COPY_BLOCK):
+                    handle.write(chunk)
+            except BaseException:
+                handle.abort()
+                raise
+        return self.stat(path)
+
+    def _start_upload(self, path: str) -> Upload:
+        return self.store.start_upload(
+            path, spool_dir=self.spool_dir, spool_memory=self.spool_memory
+        )
+
+    def _committed(self, handle: WriteHandle, info: ObjectInfo) -> None:
+        self.cache.invalidate(handle.path)
+        self.cache.put_stat(handle.path, info)
+
+    def _release(self, handle: WriteHandle) -> None:
+        with self._lock:
+            handles = self._writers.get(handle.path, [])
+            if handle in handles:
+                handles.remove(handle)
+            if not handles:
+                self._writers.pop(handle.path, None)
+
+    def _handles_within(self, path: str) -> list[WriteHandle]:
+        with self._lock:
+            return [h for p, hs in self._writers.items() if is_within(p, path) for h in hs]
+
+    def flush_all(self) -> None:
+        """Commit every open write handle (before a clean shutdown)."""
+        for handle in self._handles_within(ROOT):
+            try:
+                handle.commit()
+            except DavstoreError:
+                logger.exception("could not commit %r at shutdown", handle.path)
+
+    # -- folders ---------------------------------------------------------------------
+
+    def mkdir(self, path: str) -> None:
+        """Create one folder. Raises ReadOnly, AlreadyExists, NotFound (no parent), ..."""
+        path = self.normalize(path)
+        self._check_writable(path)
+        if not path or self._lookup(path) is not None or self._pending(path) is not None:
+            raise AlreadyExists(path)
+        self._require_folder(parent(path))
+        try:
+            self.store.make_dir(path)
+        finally:
+            self._invalidate(path)
+
+    def rmdir(self, path: str) -> None:
+        """Remove an empty folder. Raises DirectoryNotEmpty, NotADirectory, NotFound, ..."""
+        path = self.normalize(path)
+        self._check_writable(path)
+        if not path:
+            raise PermissionDenied(path, "the share root cannot be removed")
+        if not self._stat(path).is_dir:
+            raise NotADirectory(path)
+        self._invalidate(path, tree=True)
+        if next(iter(self.store.list(path)), None) is not None:
+            raise DirectoryNotEmpty(path)
+        try:
+            self.store.remove_dir(path)
+        finally:
+            self._invalidate(path, tree=True)
+
+    # -- removing --------------------------------------------------------------------
+
+    def remove(self, path: str) -> None:
+        """Remove a file. Open handles on it are detached: they never commit again.
+
+        Raises ReadOnly, NotFound, IsADirectory, NotSupported (store cannot delete).
+        """
+        path = self.normalize(path)
+        self._check_writable(path)
+        entry = self._lookup(path)
+        handles = self._handles_within(path) if path else []
+        for handle in handles:
+            handle.detached = True
+        if entry is None:
+            if handles:
+                return
+            raise NotFound(path)
+        if entry.is_dir:
+            raise IsADirectory(path)
+        try:
+            self.store.delete(path)
+        finally:
+            self._invalidate(path)
+
+    def remove_tree(self, path: str) -> None:
+        """Remove a file, or a folder with everything in it.
+
+        Children go first, so a failure part-way leaves the folder and what was not yet
+        removed; it raises the first error. Raises as :meth:`remove` and :meth:`rmdir`.
+        """
+        path = self.normalize(path)
+        self._check_writable(path)
+        if not path:
+            raise PermissionDenied(path, "the share root cannot be removed")
+        if not self._stat(path).is_dir:
+            self.remove(path)
+            return
+        if not self.capabilities.delete:
+            raise NotSupported(path, "the store cannot delete")
+        try:
+            for entry in reversed(self._tree(path)):
+                if entry.is_dir:
+                    self.store.remove_dir(entry.name)
+                else:
+                    self.store.delete(entry.name)
+            self.store.remove_dir(path)
+        finally:
+            self._invalidate(path, tree=True)
+
+    # -- rename and copy -------------------------------------------------------------
+
+    def _prepare_target(
+        self, source: str, target: str, source_entry: Entry, *, replace: bool, verb: str
+    ) -> None:
+        """Checks shared by rename and copy; clears a target that is to be replaced."""
+        if not target:
+            raise PermissionDenied(target, f"cannot {verb} onto the share root")
+        if source_entry.is_dir and is_within(target, source):
+            raise InvalidPath(target, f"cannot {verb} a folder into itself")
+        self._require_folder(parent(target))
+        target_entry = self._lookup(target) or self._pending(target)
+        if target_entry is None:
+            return
+        if not replace:
+            raise AlreadyExists(target)
+        if target_entry.is_dir and not source_entry.is_dir:
+            raise IsADirectory(target)
+        if not target_entry.is_dir and source_entry.is_dir:
+            raise NotADirectory(target)
+        if target_entry.is_dir:
+            self.rmdir(target)
+
+    def rename(self, source: str, target: str, *, replace: bool = True) -> None:
+        """Move a file or folder, replacing a file or an empty folder at ``target``.
+
+        Native where the store renames; otherwise copy then delete (folders recursively,
+        up to ``max_tree_entries``). Open write handles on ``source`` are committed first
+        and then follow the file. Raises ReadOnly, NotFound, AlreadyExists (no ``replace``),
+        IsADirectory, NotADirectory, DirectoryNotEmpty, InvalidPath (into itself).
+        """
+        source, target = self.normalize(source), self.normalize(target)
+        self._check_writable(target)
+        if not source:
+            raise PermissionDenied(source, "the share root cannot be moved")
+        for handle in self._handles_within(source):
+            handle.commit()
+        source_entry = self._stat(source)
+        if source == target:
+            return
+        native = self.capabilities.rename
+        if not native and not self.capabilities.delete:
+            raise NotSupported(source, "the store can neither rename nor delete")
+        tree = self._tree(source) if source_entry.is_dir and not native else []
+        self._prepare_target(source, target, source_entry, replace=replace, verb="move")
+        try:
+            if native:
+                self.store.rename(source, target)
+            elif not source_entry.is_dir:
+                self.store.copy(source, target)
+                self.store.delete(source)
+            else:
+                self._copy_tree(source, target, tree)
+                for entry in reversed(tree):
+                    if entry.is_dir:
+                        self.store.remove_dir(entry.name)
+                    else:
+                        self.store.delete(entry.name)
+                self.store.remove_dir(source)
+        finally:
+            self._invalidate(source, tree=True)
+            self._invalidate(target, tree=True)
+        self._retarget(source, target)
+
+    def _retarget(self, source: str, target: str) -> None:
+        with self._lock:
+            for old in [p for p in self._writers if is_within(p, source)]:
+                new = target + old[len(source) :]
+                handles = self._writers.pop(old)
+                for handle in handles:
+                    handle.path = new
+                self._writers.setdefault(new, []).extend(handles)
+
+    def copy(self, source: str, target: str, *, replace: bool = True, recursive: bool = True) -> None:
+        """Copy a file, or a folder (with its content unless ``recursive`` is false).
+
+        Raises as :meth:`rename`.
+        """
+        source, target = self.normalize(source), self.normalize(target)
+        self._check_writable(target)
+        for handle in self._handles_within(source):
+            handle.commit()
+        source_entry = self._stat(source)
+        if source == target:
+            raise AlreadyExists(target, "source and target are the same")
+        tree = self._tree(source) if source_entry.is_dir and recursive else []
+        self._prepare_target(source, target, source_entry, replace=replace, verb="copy")
+        try:
+            if source_entry.is_dir:
+                self._copy_tree(source, target, tree)
+            else:
+                self.store.copy(source, target)
+        finally:
+            self._invalidate(target, tree=True)
+
+    def _copy_tree(self, source: str, target: str, tree: list[Entry]) -> None:
+        self.store.make_dir(target)
+        for entry in tree:
+            dest = join(target, entry.name[len(source) + 1 :])
+            if entry.is_dir:
+                self.store.make_dir(dest)
+            else:
+                self.store.copy(entry.name, dest)
+
+
+def _as_stream(source: BinaryIO | bytes) -> BinaryIO:
+    return io.BytesIO(source) if isinstance(source, bytes | bytearray) else source

@@ -1,0 +1,305 @@
+"""Open files: ranged reads of committed content, and spooled writes committed whole.
+
+A :class:`ReadHandle` reads what the store holds, at any offset: a sequential reader costs
+one open stream; a jump costs a seek where the stream can seek, else a reopen at the new
+offset (one ranged request on stores that have them).
+
+A :class:`WriteHandle` stages every write in the store's :class:`~davstore.store.Upload`
+(a temporary file beside the target on local disk, a bounded spool elsewhere) and puts it
+in the store with :meth:`WriteHandle.commit`: on ``flush``/``fsync``/``close`` (FUSE) or at
+the end of a PUT (WebDAV). Random writes, reads of what was written, truncate and append
+work; a handle opened on an existing file without truncation copies the old content into
+the stage at its first change. A commit that fails, or :meth:`WriteHandle.abort`, leaves the
+old content untouched.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, BinaryIO
+
+from davstore.errors import DavstoreError, FileTooLarge, InvalidPath, from_exception
+from davstore.store.base import ObjectInfo, Upload
+
+if TYPE_CHECKING:
+    from davstore.vfs.core import VFS
+
+__all__ = ["ReadHandle", "WriteHandle"]
+
+_COPY_BLOCK = 1 << 20
+
+
+class _Handle:
+    path: str
+    closed: bool = False
+
+    def __enter__(self) -> _Handle:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+
+class ReadHandle(_Handle):
+    """A seekable reader of one file's committed content."""
+
+    def __init__(self, open_stream: Callable[[int], BinaryIO], entry: ObjectInfo) -> None:
+        self.path = entry.name
+        self.entry = entry
+        self._open_stream = open_stream
+        self._stream: BinaryIO | None = None
+        self._stream_pos = 0
+        self._pos = 0
+        self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int | None:
+        return self.entry.size
+
+    def pread(self, size: int, offset: int) -> bytes:
+        """Up to ``size`` bytes at ``offset`` (fewer only at the end of the file)."""
+        if offset < 0:
+            raise InvalidPath(self.path, "negative offset")
+        with self._lock:
+            stream = self._stream
+            if stream is None or offset != self._stream_pos:
+                if stream is not None and stream.seekable():
+                    stream.seek(offset)
+                else:
+                    if stream is not None:
+                        stream.close()
+                    stream = self._stream = self._open_stream(offset)
+            try:
+                data = _read_full(stream, size)
+            except DavstoreError:
+                raise
+            except Exception as exc:
+                raise from_exception(exc, self.path) from exc
+            self._stream_pos = offset + len(data)
+            return data
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            chunks = []
+            while chunk := self.pread(_COPY_BLOCK, self._pos):
+                chunks.append(chunk)
+                self._pos += len(chunk)
+            return b"".join(chunks)
+        data = self.pread(size, self._pos)
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self._pos
+        elif whence == io.SEEK_END:
+            offset += self.entry.size or 0
+        self._pos = max(0, offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        with self._lock:
+            if self._stream is not None:
+                self._stream.close()
+                self._stream = None
+            self.closed = True
+
+
+def _read_full(stream: BinaryIO, size: int) -> bytes:
+    data = stream.read(size)
+    if not data or len(data) >= size:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < size:
+        more = stream.read(size - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+class WriteHandle(_Handle):
+    """A file open for writing; see the module docstring for the commit model."""
+
+    def __init__(
+        self,
+        vfs: VFS,
+        path: str,
+        *,
+        existing_size: int | None,
+        truncate: bool,
+        max_size: int | None,
+    ) -> None:
+        self.path = path
+        self._vfs = vfs
+        self._max_size = max_size
+        self._lock = threading.RLock()
+        self._upload: Upload | None = None
+        # An existing file not truncated: its content is copied in at the first change.
+        self._load_existing = existing_size is not None and not truncate
+        self._size = 0 if truncate or existing_size is None else existing_size
+        self._dirty = truncate or existing_size is None
+        self._pos = 0
+        self.detached = False
+
+    @property
+    def size(self) -> int:
+        """The size as written so far, committed or not."""
+        return self._size
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty and not self.detached
+
+    def _stage(self) -> BinaryIO:
+        if self._upload is None:
+            upload = self._vfs._start_upload(self.path)
+            try:
+                if self._load_existing:
+                    self._size = self._vfs._copy_committed(self.path, upload.file)
+            except BaseException:
+                upload.abort()
+                raise
+            self._upload = upload
+        return self._upload.file
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        if offset < 0:
+            raise InvalidPath(self.path, "negative offset")
+        end = offset + len(data)
+        if self._max_size is not None and end > self._max_size:
+            raise FileTooLarge(self.path, f"the file would exceed {self._max_size} bytes")
+        with self._lock:
+            self._check_open()
+            stage = self._stage()
+            try:
+                stage.seek(offset)
+                stage.write(data)
+            except OSError as exc:
+                raise from_exception(exc, self.path) from exc
+            self._size = max(self._size, end)
+            self._dirty = True
+            return len(data)
+
+    def write(self, data: bytes) -> int:
+        written = self.pwrite(data, self._pos)
+        self._pos += written
+        return written
+
+    def pread(self, size: int, offset: int) -> bytes:
+        with self._lock:
+            self._check_open()
+            if self._upload is None and self._load_existing and not self._dirty:
+                return self._vfs._read_committed(self.path, size, offset)
+            stage = self._stage()
+            stage.seek(offset)
+            return stage.read(max(0, min(size, self._size - offset)))
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = max(0, self._size - self._pos)
+        data = self.pread(size, self._pos)
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self._pos
+        elif whence == io.SEEK_END:
+            offset += self._size
+        self._pos = max(0, offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def writable(self) -> bool:
+        return True
+
+    def truncate(self, size: int | None = None) -> int:
+        size = self._pos if size is None else size
+        if self._max_size is not None and size > self._max_size:
+            raise FileTooLarge(self.path, f"the file would exceed {self._max_size} bytes")
+        with self._lock:
+            self._check_open()
+            stage = self._stage()
+            stage.truncate(size)
+            self._size = size
+            self._dirty = True
+            return size
+
+    def commit(self) -> None:
+        """Put what was written in the store (if anything changed); the handle stays open.
+
+        A failed commit raises the store's error; the store still holds the old content,
+        the bytes written since the last commit are dropped, and the handle goes on from
+        the committed content.
+        """
+        with self._lock:
+            if not self._dirty or self.detached:
+                return
+            self._stage()
+            upload = self._upload
+            assert upload is not None
+            self._upload = None
+            try:
+                info = upload.commit()
+            except BaseException:
+                self._vfs._invalidate(self.path)
+                raise
+            finally:
+                self._dirty = False
+                self._load_existing = True
+            self._vfs._committed(self, info)
+
+    def flush(self) -> None:
+        self.commit()
+
+    def abort(self) -> None:
+        """Drop everything not committed; the store keeps what it had."""
+        with self._lock:
+            if self._upload is not None:
+                self._upload.abort()
+                self._upload = None
+            self._dirty = False
+            self._finish()
+
+    def close(self) -> None:
+        """Commit what is left, then release the stage (also when the commit fails)."""
+        if self.closed:
+            return
+        try:
+            self.commit()
+        finally:
+            self.abort()
+
+    def _finish(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._vfs._release(self)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on a closed davstore file")
