@@ -1,0 +1,61 @@
+"""Test set-up shared by every layer: Django settings, storages, free ports."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import django
+import pytest
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage, InMemoryStorage, Storage
+
+from tests.minimal_storages import LimitedStorage, MinimalStorage
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not settings.configured:
+        settings.configure(
+            USE_TZ=True,
+            MEDIA_ROOT="/nonexistent-media-root",
+            MEDIA_URL="/media/",
+            INSTALLED_APPS=[],
+            DATABASES={},
+        )
+        django.setup()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+StorageFactory = Callable[[], Storage]
+
+#: The stores the conformance suites run against (all behave the same through the VFS).
+STORE_KINDS = ["filesystem", "memory", "minimal"]
+
+
+def make_storage(kind: str, tmp_path: Path) -> Storage:
+    if kind == "filesystem":
+        return FileSystemStorage(location=str(tmp_path / "media"), base_url="/media/")
+    if kind == "memory":
+        return InMemoryStorage(location="/mem", base_url="/media/")
+    if kind == "minimal":
+        return MinimalStorage()
+    if kind == "limited":
+        return LimitedStorage()
+    raise ValueError(kind)
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def storage(store_kind: str, tmp_path: Path) -> Iterator[Storage]:
+    yield make_storage(store_kind, tmp_path)
