@@ -1,0 +1,429 @@
+"""The ``davstore`` command line.
+
+Each subcommand is one :class:`Command`: a function that adds its arguments and a function
+that runs it and returns the exit status. To add one, write the two functions and append a
+``Command`` to :data:`COMMANDS`; share the storage selection with
+:func:`davstore.selection.add_storage_arguments` and
+:func:`davstore.selection.open_share`, and logging with :func:`add_logging_arguments`.
+
+Exit status: 0 on success and on a clean stop by SIGINT/SIGTERM; 2 for bad input
+(:class:`~davstore.selection.UsageError`, argparse errors); 1 when the command could not
+run (port in use, ...: :class:`CommandError`). Errors are printed as one line on stderr,
+never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+from davstore.selection import UsageError, add_storage_arguments, open_share
+
+__all__ = [
+    "COMMANDS",
+    "Command",
+    "CommandError",
+    "add_logging_arguments",
+    "build_parser",
+    "configure_logging",
+    "default_state_root",
+    "main",
+    "parse_size",
+    "parse_user",
+    "prepare_state_dir",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The user name of the generated account when neither --user nor --anonymous is given.
+GENERATED_USER = "davstore"
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\s*\Z", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+_LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class CommandError(Exception):
+    """The command could not do its work (say, the port is taken); one line, exit 1."""
+
+    exit_code: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One subcommand: ``add_arguments(parser)`` then ``run(args) -> exit status``."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# -- shared argument helpers -----------------------------------------------------------
+
+
+def parse_size(text: str) -> int:
+    """A byte count: ``1048576``, ``512K``, ``10M``, ``2G``, ``1.5GiB`` (binary units)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 1048576, 10M, 2G)")
+    number, unit, _ = match.groups()
+    return int(float(number) * _UNITS[unit.lower()])
+
+
+def parse_user(text: str) -> tuple[str, str]:
+    """``NAME:PASSWORD`` as ``(name, password)``; the password may contain colons."""
+    name, sep, password = text.partition(":")
+    if not sep or not name or not password:
+        raise argparse.ArgumentTypeError("expected NAME:PASSWORD with both parts non-empty")
+    return name, password
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range: {port}")
+    return port
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def add_logging_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``-v/--verbose`` and ``--log-level``."""
+    group = parser.add_argument_group("logging")
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log more (-v: debug for davstore, -vv: debug for everything)",
+    )
+    group.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        help="the log level (default: INFO)",
+    )
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    """Log to stderr at the level ``args`` ask for."""
+    verbose = int(getattr(args, "verbose", 0) or 0)
+    level_name: str | None = getattr(args, "log_level", None)
+    level = logging.getLevelName(level_name) if level_name else logging.INFO
+    logging.basicConfig(stream=sys.stderr, level=level, format=_LOG_FORMAT, force=True)
+    if verbose >= 1:
+        logging.getLogger("davstore").setLevel(logging.DEBUG)
+    if verbose >= 2:
+        logging.getLogger().setLevel(logging.DEBUG)
+
+
+def default_state_root(environ: dict[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/davstore``, else ``~/.local/state/davstore``."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_STATE_HOME") or ""
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "state"
+    return root / "davstore"
+
+
+def prepare_state_dir(explicit: str | None, identity: str) -> Path:
+    """The share's state folder, created and checked writable.
+
+    ``explicit`` (``--state-dir``) is used as given; else a folder per share identity
+    under :func:`default_state_root`, so the state of different shares never mixes.
+    Raises UsageError when it cannot be created or written.
+    """
+    path = Path(explicit).expanduser() if explicit else default_state_root() / identity
+    path = path.absolute()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".davstore-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"state directory {path} is not writable: {exc.strerror or exc} "
+            "(choose another with --state-dir)"
+        ) from exc
+    return path
+
+
+# -- serve -----------------------------------------------------------------------------
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    add_storage_arguments(parser)
+    net = parser.add_argument_group("network")
+    net.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    net.add_argument("--port", type=_port, default=8080, help="port to listen on (default: 8080)")
+    net.add_argument(
+        "--threads", type=_positive_int, default=64, help="worker threads (default: 64)"
+    )
+    net.add_argument(
+        "--timeout",
+        type=_positive_int,
+        default=300,
+        metavar="SECONDS",
+        help="socket timeout (default: 300)",
+    )
+    net.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate")
+    net.add_argument("--tls-key", metavar="FILE", help="the private key for --tls-cert")
+    auth = parser.add_argument_group("authentication")
+    who = auth.add_mutually_exclusive_group()
+    who.add_argument(
+        "--user",
+        dest="users",
+        action="append",
+        type=parse_user,
+        default=[],
+        metavar="NAME:PASSWORD",
+        help="allow this user (repeatable); default: user 'davstore' with a generated password",
+    )
+    who.add_argument(
+        "--anonymous", action="store_true", help="no authentication: anyone may connect"
+    )
+    dav = parser.add_argument_group("WebDAV")
+    dav.add_argument(
+        "--lock-storage",
+        metavar="URL",
+        help="where locks live (default: in memory of this process)",
+    )
+    dav.add_argument(
+        "--property-storage",
+        metavar="URL",
+        help="where dead properties live (default: a file in the state directory)",
+    )
+    dav.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="folder for this share's state (default: $XDG_STATE_HOME/davstore/<share>)",
+    )
+    dav.add_argument(
+        "--max-upload-size",
+        type=parse_size,
+        metavar="BYTES",
+        help="refuse bigger uploads with 413 (accepts 10M, 2G, ...)",
+    )
+    add_logging_arguments(parser)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """``davstore serve``: share the selected storage over WebDAV until SIGINT/SIGTERM."""
+    configure_logging(args)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    for tls_file in (args.tls_cert, args.tls_key):
+        if tls_file and not Path(tls_file).is_file():
+            raise UsageError(f"no such file: {tls_file}")
+
+    generated: str | None = None
+    users: dict[str, str] | None
+    if args.anonymous:
+        users = None
+    elif args.users:
+        users = dict(args.users)
+    else:
+        generated = secrets.token_urlsafe(12)
+        users = {GENERATED_USER: generated}
+
+    share = open_share(args, max_file_size=args.max_upload_size)
+    state_dir = prepare_state_dir(args.state_dir, share.identity)
+
+    try:
+        from davstore.frontends.webdav import create_app, make_server
+    except ImportError as exc:
+        raise CommandError(f"the WebDAV frontend is not available: {exc}") from exc
+
+    app = create_app(
+        share.vfs,
+        users=users,
+        realm="davstore",
+        lock_storage=args.lock_storage,
+        property_storage=args.property_storage,
+        state_dir=state_dir,
+        max_upload_size=args.max_upload_size,
+    )
+    try:
+        server = make_server(
+            app,
+            args.host,
+            args.port,
+            threads=args.threads,
+            timeout=args.timeout,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        )
+        if not getattr(server, "ready", False):
+            server.prepare()
+    except OSError as exc:
+        raise CommandError(
+            f"cannot listen on {_netloc(args.host, args.port)}: {_why(exc)}"
+        ) from exc
+
+    port = _bound_port(server, args.port)
+    scheme = "https" if args.tls_cert else "http"
+    url = f"{scheme}://{_netloc(args.host, port)}/"
+    _print_banner(
+        url=url,
+        share=share.vfs.describe(),
+        read_only=bool(args.read_only),
+        state_dir=state_dir,
+        users=users,
+        generated=generated,
+    )
+    logger.info("serving %s at %s (state in %s)", share.vfs.describe(), url, state_dir)
+    return _run_until_signalled(server, share.vfs.flush_all)
+
+
+def _print_banner(
+    *,
+    url: str,
+    share: str,
+    read_only: bool,
+    state_dir: Path,
+    users: dict[str, str] | None,
+    generated: str | None,
+) -> None:
+    lines = [
+        "davstore is serving " + share + (" (read-only)" if read_only else ""),
+        f"  URL:      {url}",
+    ]
+    if users is None:
+        lines.append("  Auth:     none (--anonymous): anyone who can connect may read and write")
+    elif generated is not None:
+        lines += [f"  User:     {GENERATED_USER}", f"  Password: {generated}"]
+    else:
+        lines.append("  Users:    " + ", ".join(sorted(users)))
+    lines += [f"  State:    {state_dir}", "Press Ctrl+C to stop."]
+    print("\n".join(lines), flush=True)  # noqa: T201 -- the CLI's user-facing output
+
+
+def _run_until_signalled(server: Any, flush: Callable[[], None]) -> int:
+    """Serve on a thread until SIGINT/SIGTERM, then stop in order: no new connections,
+    requests in progress finished (or their sockets closed after cheroot's shutdown
+    timeout, which aborts their uploads), open write handles committed."""
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if received:
+            logger.warning("second %s: exiting at once", signal.Signals(signum).name)
+            os._exit(1)
+        received.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.serve()
+        except BaseException as exc:  # reported by the main thread
+            failure.append(exc)
+        finally:
+            stop.set()
+
+    thread = threading.Thread(target=run, name="davstore-serve", daemon=True)
+    thread.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+        if received:
+            logger.info("%s received: stopping", signal.Signals(received[0]).name)
+        server.stop()
+        thread.join(10)
+        flush()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if failure and not received:
+        raise CommandError(f"the server stopped: {_why(failure[0])}") from failure[0]
+    logger.info("stopped")
+    return 0
+
+
+def _bound_port(server: Any, fallback: int) -> int:
+    addr = getattr(server, "bind_addr", None)
+    if isinstance(addr, tuple) and len(addr) >= 2 and isinstance(addr[1], int):
+        return addr[1]
+    return fallback
+
+
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower() if exc.strerror[:1].isupper() else exc.strerror
+    text = " ".join(str(exc).split())
+    # cheroot: "No socket could be created -- (('127.0.0.1', 8080): [Errno 98] Address ...)"
+    match = re.search(r"\[Errno \d+\] ([^)]*)", text)
+    if match:
+        return match.group(1).lower()
+    return text or type(exc).__name__
+
+
+# -- entry point -----------------------------------------------------------------------
+
+COMMANDS: list[Command] = [
+    Command("serve", "share a Django Storage over WebDAV", add_serve_arguments, serve),
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), not the whole usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser(commands: Sequence[Command] | None = None) -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per :class:`Command`."""
+    parser = _Parser(
+        prog="davstore",
+        description="Serve any Django Storage as a WebDAV share or mount it with FUSE.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS if commands is None else commands:
+        child = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(child)
+        child.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (the console script exits with it)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (UsageError, CommandError) as exc:
+        print(f"davstore {args.command}: error: {exc}", file=sys.stderr)  # noqa: T201
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
