@@ -49,6 +49,8 @@ class Capabilities:
     ranged_reads: bool = False
     #: An overwrite replaces the old content in one step (never a missing or partial file).
     atomic_replace: bool = False
+    #: ``set_mtime`` keeps a modification time given by a client (``touch -d``, ``rsync -t``).
+    set_mtime: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -159,6 +161,13 @@ class ObjectStore(abc.ABC):
         Only called when ``capabilities.rename`` is true.
         """
         raise NotSupported(source, "this store has no native rename")
+
+    def set_mtime(self, name: str, mtime: float) -> None:
+        """Set the modification time of file or directory ``name`` (seconds since the epoch).
+
+        Only called when ``capabilities.set_mtime`` is true. Raises NotFound.
+        """
+        raise NotSupported(name, "this store cannot set modification times")
 
     def url(self, name: str) -> str:
         """The public URL the Storage gives for ``name``."""

@@ -58,6 +58,7 @@ class FileSystemStore(GenericStore):
             server_side_copy=True,
             ranged_reads=True,
             atomic_replace=True,
+            set_mtime=True,
             url=self.storage.base_url is not None,
         )
 
@@ -137,6 +138,14 @@ class FileSystemStore(GenericStore):
             os.replace(self._path(source), self._path(target))
         except OSError as exc:
             raise from_exception(exc, source) from exc
+
+    def set_mtime(self, name: str, mtime: float) -> None:
+        path = self._path(name)
+        try:
+            atime = os.stat(path).st_atime
+            os.utime(path, (atime, mtime))
+        except OSError as exc:
+            raise from_exception(exc, name) from exc
 
     def copy(self, source: str, target: str) -> ObjectInfo:
         upload = ReplaceUpload(self, target)

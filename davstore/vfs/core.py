@@ -332,6 +332,28 @@ class VFS:
             except DavstoreError:
                 logger.exception("could not commit %r at shutdown", handle.path)
 
+    def set_mtime(self, path: str, mtime: float) -> bool:
+        """Set the modification time of a file or folder, where the store can keep it.
+
+        Returns True when applied, False when the store cannot keep modification times
+        (``capabilities.set_mtime``): the call is accepted and ignored there, so ``touch``,
+        ``tar`` and ``rsync -t`` work and the store's own time stays. Open write handles
+        on ``path`` are committed first, so a later commit does not undo the time.
+        Raises ReadOnly, NotFound, StoreError.
+        """
+        path = self.normalize(path)
+        self._check_writable(path)
+        for handle in self._handles_within(path):
+            handle.commit()
+        self._stat(path)
+        if not self.capabilities.set_mtime:
+            return False
+        try:
+            self.store.set_mtime(path, mtime)
+        finally:
+            self._invalidate(path)
+        return True
+
     # -- folders ---------------------------------------------------------------------
 
     def mkdir(self, path: str) -> None:
