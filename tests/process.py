@@ -1,0 +1,219 @@
+"""Run the real ``davstore`` command in tests.
+
+:func:`start_serve` starts ``davstore serve`` as a subprocess on a free port and returns
+once it answers HTTP; the :class:`ServeProcess` it returns knows the URL and the generated
+credentials, and stops the server (always, also when a test fails) when used as a context
+manager::
+
+    with start_serve(["--anonymous", str(tmp_path)], cwd=tmp_path) as server:
+        requests.get(server.url)
+
+:func:`run_davstore` runs a command to completion (for commands that are meant to fail).
+Both run ``python -m davstore`` with the running interpreter, set ``XDG_STATE_HOME`` to a
+private folder unless the caller passes one, and drop ``DJANGO_SETTINGS_MODULE`` from the
+environment unless the caller passes it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from tests.conftest import free_port
+
+__all__ = ["ServeError", "ServeProcess", "davstore_env", "run_davstore", "start_serve"]
+
+_CREDENTIALS = re.compile(r"User:\s+(\S+)\s+Password:\s+(\S+)", re.MULTILINE)
+
+
+class ServeError(RuntimeError):
+    """``davstore serve`` exited or did not answer in time (the message holds its output)."""
+
+
+def davstore_env(
+    base: Path, extra: Mapping[str, str] | None = None, *, pythonpath: Sequence[Path] = ()
+) -> dict[str, str]:
+    """The environment for a davstore subprocess: state under ``base``, no Django
+    settings unless ``extra`` names them, ``pythonpath`` in front of ``PYTHONPATH``."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["XDG_STATE_HOME"] = str(base / "xdg-state")
+    env["PYTHONUNBUFFERED"] = "1"
+    if pythonpath:
+        paths = [str(p) for p in pythonpath]
+        if env.get("PYTHONPATH"):
+            paths.append(env["PYTHONPATH"])
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.update(extra or {})
+    return env
+
+
+def run_davstore(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``davstore ARGS`` to completion and capture its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "davstore", *args],
+        cwd=cwd,
+        env=dict(env) if env is not None else davstore_env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class ServeProcess:
+    """A running ``davstore serve``; stopped by :meth:`stop` or on leaving a ``with``."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        host: str,
+        port: int,
+        stdout: IO[bytes],
+        stderr: IO[bytes],
+        *,
+        scheme: str = "http",
+    ) -> None:
+        self.proc = proc
+        self.host = host
+        self.port = port
+        self.scheme = scheme
+        self.url = f"{scheme}://{host}:{port}/"
+        self._stdout = stdout
+        self._stderr = stderr
+
+    @property
+    def stdout(self) -> str:
+        self._stdout.seek(0)
+        return self._stdout.read().decode(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
+
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        """The generated ``(user, password)`` from the start banner, if one was printed."""
+        match = _CREDENTIALS.search(self.stdout)
+        return (match.group(1), match.group(2)) if match else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def answers(self, timeout: float = 2.0) -> bool:
+        """Whether the server answers an HTTP request (with any status) right now."""
+        conn: http.client.HTTPConnection
+        if self.scheme == "https":
+            context = ssl._create_unverified_context()
+            conn = http.client.HTTPSConnection(
+                self.host, self.port, timeout=timeout, context=context
+            )
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.request("OPTIONS", "/")
+            conn.getresponse().read()
+        except OSError:
+            return False
+        finally:
+            conn.close()
+        return True
+
+    def wait_until_answers(self, timeout: float = 30.0) -> None:
+        """Return once the server answers; raise ServeError if it exits or stays silent."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise ServeError(self._report(f"exited with {self.proc.returncode}"))
+            if self.answers(timeout=1.0):
+                return
+            time.sleep(0.05)
+        raise ServeError(self._report(f"did not answer within {timeout} s"))
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        """Send ``sig`` and wait for the exit status (killed after ``timeout`` seconds,
+        then ServeError)."""
+        if self.running:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise ServeError(self._report(f"did not stop within {timeout} s of {sig}")) from None
+
+    def close(self) -> None:
+        """Stop the server if it still runs, and release the output files."""
+        try:
+            if self.running:
+                self.stop()
+        finally:
+            self._stdout.close()
+            self._stderr.close()
+
+    def _report(self, what: str) -> str:
+        return f"davstore serve {what}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+    def __enter__(self) -> ServeProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def start_serve(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    timeout: float = 30.0,
+) -> ServeProcess:
+    """Start ``davstore serve ARGS --host HOST --port PORT`` and wait until it answers.
+
+    ``port`` defaults to a free one. Raises ServeError (with the server's output) when it
+    exits early or does not answer within ``timeout`` seconds.
+    """
+    port = free_port() if port is None else port
+    stdout = tempfile.TemporaryFile()  # noqa: SIM115 -- owned by the ServeProcess
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "davstore", "serve", *args, "--host", host, "--port", str(port)],
+        cwd=cwd,
+        env=dict(env) if env is not None else davstore_env(cwd),
+        stdout=stdout,
+        stderr=stderr,
+        stdin=subprocess.DEVNULL,
+    )
+    scheme = "https" if "--tls-cert" in args else "http"
+    server = ServeProcess(proc, host, port, stdout, stderr, scheme=scheme)
+    try:
+        server.wait_until_answers(timeout)
+    except BaseException:
+        server.close()
+        raise
+    return server
