@@ -188,6 +188,8 @@ class WriteHandle(_Handle):
     def pwrite(self, data: bytes, offset: int) -> int:
         if offset < 0:
             raise InvalidPath(self.path, "negative offset")
+        if not data:
+            return 0
         end = offset + len(data)
         if self._max_size is not None and end > self._max_size:
             raise FileTooLarge(self.path, f"the file would exceed {self._max_size} bytes")
@@ -245,6 +247,11 @@ class WriteHandle(_Handle):
         with self._lock:
             self._check_open()
             stage = self._stage()
+            if size > self._size:
+                # In-memory spools do not grow on truncate(); files do, with zeros.
+                stage.seek(self._size)
+                for start in range(self._size, size, _COPY_BLOCK):
+                    stage.write(bytes(min(_COPY_BLOCK, size - start)))
             stage.truncate(size)
             self._size = size
             self._dirty = True
