@@ -62,6 +62,9 @@ class ObjectInfo:
     size: int | None = None
     mtime: float | None = None
     etag: str | None = None
+    #: The exact modification time in nanoseconds where the store knows it (local disk);
+    #: frontends that show nanoseconds (FUSE) prefer it to ``mtime``.
+    mtime_ns: int | None = dataclasses.field(default=None, compare=False)
 
     @property
     def basename(self) -> str:
@@ -162,8 +165,8 @@ class ObjectStore(abc.ABC):
         """
         raise NotSupported(source, "this store has no native rename")
 
-    def set_mtime(self, name: str, mtime: float) -> None:
-        """Set the modification time of file or directory ``name`` (seconds since the epoch).
+    def set_mtime(self, name: str, mtime_ns: int) -> None:
+        """Set the modification time of file or directory ``name`` (ns since the epoch).
 
         Only called when ``capabilities.set_mtime`` is true. Raises NotFound.
         """

@@ -37,9 +37,9 @@ _DEFAULT_FILE_MODE = 0o666 & ~_umask()
 
 def _info(name: str, st: os.stat_result) -> ObjectInfo:
     if stat.S_ISDIR(st.st_mode):
-        return ObjectInfo(name, True, None, st.st_mtime, None)
+        return ObjectInfo(name, True, None, st.st_mtime, None, st.st_mtime_ns)
     etag = f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
-    return ObjectInfo(name, False, st.st_size, st.st_mtime, etag)
+    return ObjectInfo(name, False, st.st_size, st.st_mtime, etag, st.st_mtime_ns)
 
 
 class FileSystemStore(GenericStore):
@@ -139,11 +139,11 @@ class FileSystemStore(GenericStore):
         except OSError as exc:
             raise from_exception(exc, source) from exc
 
-    def set_mtime(self, name: str, mtime: float) -> None:
+    def set_mtime(self, name: str, mtime_ns: int) -> None:
         path = self._path(name)
         try:
-            atime = os.stat(path).st_atime
-            os.utime(path, (atime, mtime))
+            atime_ns = os.stat(path).st_atime_ns
+            os.utime(path, ns=(atime_ns, mtime_ns))
         except OSError as exc:
             raise from_exception(exc, name) from exc
 

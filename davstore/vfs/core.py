@@ -332,8 +332,9 @@ class VFS:
             except DavstoreError:
                 logger.exception("could not commit %r at shutdown", handle.path)
 
-    def set_mtime(self, path: str, mtime: float) -> bool:
-        """Set the modification time of a file or folder, where the store can keep it.
+    def set_mtime(self, path: str, mtime_ns: int) -> bool:
+        """Set the modification time (ns since the epoch) of a file or folder, where the
+        store can keep it.
 
         Returns True when applied, False when the store cannot keep modification times
         (``capabilities.set_mtime``): the call is accepted and ignored there, so ``touch``,
@@ -349,7 +350,7 @@ class VFS:
         if not self.capabilities.set_mtime:
             return False
         try:
-            self.store.set_mtime(path, mtime)
+            self.store.set_mtime(path, mtime_ns)
         finally:
             self._invalidate(path)
         return True
