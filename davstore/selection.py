@@ -360,13 +360,12 @@ def _import_storage_class(dotted: str) -> type[Storage]:
 
 
 def _storage_from_alias(alias: str, settings_module: str | None) -> Storage:
-    from django.conf import settings
     from django.core.files.storage import InvalidStorageError, storages
 
     try:
         storage = storages[alias]
     except InvalidStorageError as exc:
-        known = ", ".join(sorted(getattr(settings, "STORAGES", {}))) or "none"
+        known = ", ".join(sorted(storages.backends)) or "none"
         raise UsageError(
             f"no storage {alias!r} in STORAGES of {settings_module or 'the settings'} "
             f"(known: {known})"
