@@ -1,0 +1,553 @@
+"""davstore's WebDAV share side by side with wsgidav's FilesystemProvider and rclone serve webdav.
+
+Run: ``python benchmarks/webdav.py [--size-mib 1024] [--files 5000] [--quick]``
+
+All servers run at the same time on 127.0.0.1, each on its own copy of the same dataset in one
+temporary folder on the same disk; every measurement visits the servers in turn (round-robin,
+so drifts of a shared machine hit all of them alike) and the table shows ratios against the
+peers and the targets of issue 2. Results also go to benchmarks/results/webdav-*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import (
+    Child,
+    Metric,
+    MiB,
+    RssSampler,
+    chunk,
+    chunk_ok,
+    free_port,
+    machine_info,
+    print_table,
+    save_results,
+    sync_disk,
+    tool_version,
+    tree_rss,
+    venv_tool,
+    wait_until,
+    workdir,
+    write_big_file,
+    write_small_files,
+)
+from rawhttp import (
+    Connection,
+    HttpError,
+    RateResult,
+    ResponseParser,
+    build_request,
+    run_concurrent,
+)
+
+T = TypeVar("T")
+
+HOST = "127.0.0.1"
+SERVERS = ("davstore", "wsgidav", "rclone")
+BIG = "big.bin"
+MANY = "many"
+
+PROPFIND_ALLPROP = (
+    b'<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>'
+)
+#: What file managers and rclone ask for in a listing.
+PROPFIND_NAMED = (
+    b'<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop>'
+    b"<D:resourcetype/><D:getcontentlength/><D:getlastmodified/><D:getetag/>"
+    b"<D:getcontenttype/></D:prop></D:propfind>"
+)
+_RESPONSE_TAG = re.compile(rb"<(?:[A-Za-z0-9_.-]+:)?response[\s>]")
+
+METRICS = [
+    Metric("get_mbps", "GET big file", "MB/s", True, ("ratio", 1.5), "rclone"),
+    Metric("put_mbps", "PUT big file", "MB/s", True, ("ratio", 1.5), "rclone"),
+    Metric("rss_get_mib", "RSS growth during GET", "MiB", False, ("max", 64.0), digits=1),
+    Metric("rss_put_mib", "RSS growth during PUT", "MiB", False, ("max", 64.0), digits=1),
+    Metric(
+        "propfind_allprop_s", "PROPFIND depth 1 allprop", "s", False, ("ratio", 1.0), "rclone", 3
+    ),
+    Metric("propfind_named_s", "PROPFIND depth 1 5 props", "s", False, ("ratio", 1.0), "rclone", 3),
+    Metric("propfind_first_s", "PROPFIND allprop, first", "s", False, None, "rclone", 3),
+    Metric("put1k_1_rps", "1 KiB PUT, 1 connection", "req/s", True, ("ratio", 1.0), "rclone", 0),
+    Metric("get1k_1_rps", "1 KiB GET, 1 connection", "req/s", True, ("ratio", 1.0), "rclone", 0),
+    Metric("put1k_n_rps", "1 KiB PUT, N connections", "req/s", True, ("ratio", 1.0), "rclone", 0),
+    Metric("get1k_n_rps", "1 KiB GET, N connections", "req/s", True, ("ratio", 1.0), "rclone", 0),
+    Metric("rss_idle_mib", "RSS at start", "MiB", False, None, digits=1),
+]
+
+
+class Server:
+    """One WebDAV server under test, with its own copy of the dataset."""
+
+    def __init__(
+        self, name: str, root: Path, port: int, cmd: list[str], env: dict[str, str], log: Path
+    ) -> None:
+        self.name = name
+        self.root = root
+        self.port = port
+        self.child = Child(name, cmd, log, env=env)
+        self.results: dict[str, float | None] = {}
+        self.notes: list[str] = []
+
+    def conn(self) -> Connection:
+        return Connection(HOST, self.port)
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.child.start()
+
+        def ready() -> bool:
+            conn = self.conn()
+            try:
+                return conn.request("OPTIONS", "/").status < 500
+            finally:
+                conn.close()
+
+        wait_until(ready, timeout, "starting", self.child)
+
+
+def davstore_command() -> list[str] | None:
+    """How to start davstore, or None while its CLI cannot serve yet."""
+    candidates = []
+    script = venv_tool("davstore")
+    if script:
+        candidates.append([script])
+    candidates.append([sys.executable, "-m", "davstore"])
+    for cmd in candidates:
+        try:
+            out = subprocess.run(
+                [*cmd, "serve", "--help"], capture_output=True, text=True, timeout=60, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out.returncode == 0 and "--anonymous" in out.stdout:
+            return cmd
+    return None
+
+
+def make_servers(base: Path, seed: Path, names: list[str]) -> list[Server]:
+    servers: list[Server] = []
+    env = dict(os.environ)
+    rclone_conf = base / "rclone.conf"
+    rclone_conf.touch()
+    env["RCLONE_CONFIG"] = str(rclone_conf)
+    for name in names:
+        root = base / name / "root"
+        shutil.copytree(seed, root, copy_function=shutil.copyfile)
+        port = free_port()
+        log = base / name / "server.log"
+        if name == "davstore":
+            prefix = davstore_command()
+            if prefix is None:
+                print("davstore: `davstore serve` is not available yet; its column stays empty")
+                continue
+            state = base / name / "state"
+            state.mkdir()
+            cmd = [*prefix, "serve", str(root), "--anonymous", "--host", HOST, "--port", str(port)]
+            cmd += ["--state-dir", str(state)] if "--state-dir" in _serve_help(prefix) else []
+        elif name == "wsgidav":
+            # Full class 2 as davstore offers it: dead properties and locks, default block size.
+            conf = base / name / "wsgidav.json"
+            conf.write_text(
+                json.dumps(
+                    {
+                        "host": HOST,
+                        "port": port,
+                        "provider_mapping": {"/": str(root)},
+                        "simple_dc": {"user_mapping": {"*": True}},
+                        "property_manager": True,
+                        "lock_storage": True,
+                    }
+                )
+            )
+            wsgidav = venv_tool("wsgidav") or "wsgidav"
+            cmd = [wsgidav, "-c", str(conf)]
+        elif name == "wsgidav-plain":
+            wsgidav = venv_tool("wsgidav") or "wsgidav"
+            cmd = [wsgidav, "--root", str(root), "--host", HOST, "--port", str(port)]
+            cmd += ["--auth", "anonymous", "--no-config"]
+        elif name == "rclone":
+            cmd = ["rclone", "serve", "webdav", str(root), "--addr", f"{HOST}:{port}"]
+        else:
+            raise SystemExit(f"unknown server {name!r}")
+        servers.append(Server(name, root, port, cmd, env, log))
+    return servers
+
+
+_HELP_CACHE: dict[str, str] = {}
+
+
+def _serve_help(prefix: list[str]) -> str:
+    key = " ".join(prefix)
+    if key not in _HELP_CACHE:
+        out = subprocess.run(
+            [*prefix, "serve", "--help"], capture_output=True, text=True, timeout=60, check=False
+        )
+        _HELP_CACHE[key] = out.stdout
+    return _HELP_CACHE[key]
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def put_blocks(size: int) -> Iterator[bytes | memoryview]:
+    buf = bytearray(chunk(0))
+    view = memoryview(buf)
+    left, index = size, 0
+    while left > 0:
+        buf[:8] = index.to_bytes(8, "big")
+        n = min(MiB, left)
+        yield view[:n]
+        left -= n
+        index += 1
+
+
+def measure_get(server: Server, size: int) -> tuple[float, int]:
+    bad = [0]
+
+    def check(index: int, block: memoryview) -> None:
+        if not chunk_ok(index, block):
+            bad[0] += 1
+
+    conn = server.conn()
+    try:
+        with RssSampler(server.child.pid) as rss:
+            start = time.perf_counter()
+            got = conn.get_stream(f"/{BIG}", check)
+            seconds = time.perf_counter() - start
+    finally:
+        conn.close()
+    if got != size or bad[0]:
+        raise HttpError(f"{server.name}: GET returned {got} bytes of {size}, {bad[0]} bad blocks")
+    return seconds, rss.growth
+
+
+def measure_put(server: Server, size: int, name: str) -> tuple[float, int]:
+    conn = server.conn()
+    try:
+        with RssSampler(server.child.pid) as rss:
+            start = time.perf_counter()
+            resp = conn.put_stream(f"/{name}", size, put_blocks(size))
+            seconds = time.perf_counter() - start
+    finally:
+        conn.close()
+    if resp.status not in (200, 201, 204):
+        raise HttpError(f"{server.name}: PUT -> {resp.status} {resp.body[:300]!r}")
+    path = server.root / name
+    stored = path.stat().st_size
+    if stored != size:
+        raise HttpError(f"{server.name}: PUT stored {stored} bytes of {size}")
+    with path.open("rb") as fh:
+        last = (size - 1) // MiB
+        for index in {0, last // 2, last}:
+            fh.seek(index * MiB)
+            if not chunk_ok(index, fh.read(8)):
+                raise HttpError(f"{server.name}: PUT stored wrong bytes in MiB {index}")
+    return seconds, rss.growth
+
+
+def delete(server: Server, name: str) -> None:
+    conn = server.conn()
+    try:
+        resp = conn.request("DELETE", f"/{name}")
+    finally:
+        conn.close()
+    if resp.status not in (200, 204, 404):
+        server.notes.append(f"DELETE {name} -> {resp.status}")
+
+
+def measure_propfind(server: Server, body: bytes, files: int) -> float:
+    conn = server.conn()
+    headers = {"Depth": "1", "Content-Type": 'application/xml; charset="utf-8"'}
+    try:
+        start = time.perf_counter()
+        resp = conn.request("PROPFIND", f"/{MANY}/", body, headers)
+        seconds = time.perf_counter() - start
+    finally:
+        conn.close()
+    entries = len(_RESPONSE_TAG.findall(resp.body))
+    if resp.status != 207 or entries != files + 1:
+        raise HttpError(
+            f"{server.name}: PROPFIND -> {resp.status} with {entries} entries, "
+            f"expected {files + 1}: {resp.body[:300]!r}"
+        )
+    return seconds
+
+
+def _expect_put(method: str, parser: ResponseParser) -> bool:
+    return parser.status in (200, 201, 204)
+
+
+def _expect_get_1k(method: str, parser: ResponseParser) -> bool:
+    return parser.status == 200 and parser.body_len == 1024
+
+
+def measure_small(
+    server: Server, folder: str, connections: int, count: int, seconds: float
+) -> tuple[RateResult, RateResult]:
+    """1 KiB PUTs of new files, then GETs of the files that were written."""
+    body = b"s" * 1024
+    hostport = f"{HOST}:{server.port}"
+    per_conn = max(1, count // connections)
+    names = [
+        [f"/{folder}/c{k:02d}-{i:05d}.txt" for i in range(per_conn)] for k in range(connections)
+    ]
+    puts = [
+        [build_request("PUT", n, hostport, len(body)) + body for n in conn_names]
+        for conn_names in names
+    ]
+    # Untimed warm-up: first requests import code and fill caches in every server.
+    warm = [build_request("PUT", f"/{folder}/warm.tmp", hostport, len(body)) + body] * 10
+    warm += [build_request("GET", f"/{folder}/warm.tmp", hostport, None)] * 10
+    run_concurrent(HOST, server.port, 1, [warm], max_seconds=seconds, expect=_expect_put)
+    delete(server, f"{folder}/warm.tmp")
+    put = run_concurrent(
+        HOST, server.port, connections, puts, max_seconds=seconds, expect=_expect_put
+    )
+    written = [n for n in sorted(os.listdir(server.root / folder)) if n.endswith(".txt")]
+    if not written:
+        return put, RateResult(0, 1, 0.0, "no file was written")
+    gets = [
+        [
+            build_request(
+                "GET", f"/{folder}/{written[(k * per_conn + i) % len(written)]}", hostport, None
+            )
+            for i in range(per_conn)
+        ]
+        for k in range(connections)
+    ]
+    get = run_concurrent(
+        HOST, server.port, connections, gets, max_seconds=seconds, expect=_expect_get_1k
+    )
+    return put, get
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def run(args: argparse.Namespace) -> int:
+    size = args.size_mib * MiB
+    names = [s.strip() for s in args.servers.split(",") if s.strip()]
+    print(
+        f"davstore WebDAV benchmark: {args.size_mib} MiB file, {args.files} files per folder, "
+        f"{args.small_count} small requests or {args.small_seconds:g} s, "
+        f"{args.connections} connections, {os.cpu_count()} CPUs"
+    )
+    with workdir("davstore-bench-webdav-", keep=args.keep) as base:
+        seed = base / "seed"
+        seed.mkdir()
+        t0 = time.monotonic()
+        write_big_file(seed / BIG, size)
+        write_small_files(seed / MANY, args.files, 1024)
+        (seed / "small1").mkdir()
+        (seed / "smallN").mkdir()
+        servers = make_servers(base, seed, names)
+        shutil.rmtree(seed)
+        print(f"dataset ready in {time.monotonic() - t0:.1f} s under {base}")
+        started: list[Server] = []
+        failures: list[str] = []
+        try:
+            for server in servers:
+                try:
+                    server.start()
+                    started.append(server)
+                except RuntimeError as exc:
+                    failures.append(f"{server.name} did not start: {exc}")
+                    server.child.stop()
+            for server in started:
+                server.results["rss_idle_mib"] = tree_rss(server.child.pid) / MiB
+            _run_measurements(started, args, size, failures)
+        finally:
+            for server in servers:
+                server.child.stop()
+        results = {s.name: s.results for s in servers}
+        columns = [n for n in names if n in results or n == "davstore"]
+        refs = [("davstore", c) for c in ("rclone", "wsgidav") if c in columns]
+        print()
+        rows = print_table(METRICS, results, columns, refs)
+        print("MB = 10^6 bytes; ratios of times (s) are better below 1, of rates above 1.")
+        for server in servers:
+            for note in server.notes:
+                print(f"note: {server.name}: {note}")
+        for failure in failures:
+            print(f"FAILED: {failure}")
+        payload: dict[str, Any] = {
+            "benchmark": "webdav",
+            "parameters": vars(args),
+            "machine": machine_info(),
+            "versions": {
+                "rclone": tool_version(["rclone", "version"]),
+                "wsgidav": tool_version([venv_tool("wsgidav") or "wsgidav", "--version"]),
+            },
+            "commands": {s.name: s.child.cmd for s in servers},
+            "results": results,
+            "rows": rows,
+            "notes": {s.name: s.notes for s in servers},
+            "failures": failures,
+        }
+        path = save_results("webdav", payload, args.results_dir)
+        print(f"results written to {path}")
+        return 1 if failures else 0
+
+
+def _guard(
+    failures: list[str], server: Server, what: str, fn: Callable[..., T], *args: Any
+) -> T | None:
+    """Run one measurement; a failing server loses that figure, the others go on."""
+    if not server.child.alive():
+        return None
+    try:
+        return fn(*args)
+    except (HttpError, OSError) as exc:
+        failures.append(f"{server.name}: {what}: {exc}")
+        if not server.child.alive():
+            failures.append(f"{server.name} died:\n{server.child.log_tail()}")
+    return None
+
+
+def _put_and_delete(server: Server, size: int, name: str) -> tuple[float, int]:
+    sync_disk()
+    result = measure_put(server, size, name)
+    delete(server, name)
+    return result
+
+
+def _run_measurements(
+    servers: list[Server], args: argparse.Namespace, size: int, failures: list[str]
+) -> None:
+    for what, key in (("GET", "get"), ("PUT", "put")):
+        print(f"{what} {args.size_mib} MiB x {args.reps}")
+        times: dict[str, list[float]] = {s.name: [] for s in servers}
+        growths: dict[str, list[int]] = {s.name: [] for s in servers}
+        for rep in range(args.reps):
+            for server in servers:
+                if key == "get":
+                    res = _guard(failures, server, what, measure_get, server, size)
+                else:
+                    name = f"put-{rep}.bin"
+                    res = _guard(failures, server, what, _put_and_delete, server, size, name)
+                if res is None:
+                    continue
+                seconds, growth = res
+                times[server.name].append(seconds)
+                growths[server.name].append(growth)
+                print(
+                    f"  {server.name:9} rep {rep}: {size / seconds / 1e6:8.1f} MB/s, "
+                    f"RSS +{growth / MiB:.1f} MiB"
+                )
+        for server in servers:
+            if times[server.name]:
+                server.results[f"{key}_mbps"] = size / min(times[server.name]) / 1e6
+                server.results[f"rss_{key}_mib"] = max(growths[server.name]) / MiB
+
+    print(f"PROPFIND depth 1 on {args.files} files x {args.propfind_reps}")
+    for key, body in (
+        ("propfind_allprop_s", PROPFIND_ALLPROP),
+        ("propfind_named_s", PROPFIND_NAMED),
+    ):
+        times = {s.name: [] for s in servers}
+        for _rep in range(args.propfind_reps):
+            for server in servers:
+                seconds = _guard(failures, server, key, measure_propfind, server, body, args.files)
+                if seconds is not None:
+                    times[server.name].append(seconds)
+        for server in servers:
+            got = times[server.name]
+            if not got:
+                continue
+            server.results[key] = min(got)
+            if key == "propfind_allprop_s":
+                server.results["propfind_first_s"] = got[0]
+            print(
+                f"  {server.name:9} {key}: best {min(got):.3f} s, median "
+                f"{statistics.median(got):.3f} s, first {got[0]:.3f} s"
+            )
+
+    for conns, folder, suffix in ((1, "small1", "1"), (args.connections, "smallN", "n")):
+        print(
+            f"1 KiB PUT then GET, {conns} connection(s), {args.small_count} requests "
+            f"or {args.small_seconds:g} s"
+        )
+        for server in servers:
+            pair = _guard(
+                failures,
+                server,
+                f"1 KiB x{conns}",
+                measure_small,
+                server,
+                folder,
+                conns,
+                args.small_count,
+                args.small_seconds,
+            )
+            if pair is None:
+                continue
+            for what, res in zip(("PUT", "GET"), pair, strict=True):
+                server.results[f"{what.lower()}1k_{suffix}_rps"] = res.rate if res.done else None
+                extra = f", {res.errors} errors ({res.first_error})" if res.errors else ""
+                print(
+                    f"  {server.name:9} {what}: {res.done} in {res.seconds:.2f} s = "
+                    f"{res.rate:.0f}/s{extra}"
+                )
+                if res.errors:
+                    server.notes.append(
+                        f"1 KiB {what} x{conns}: {res.errors} errors: {res.first_error}"
+                    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small sizes for a smoke test (~1 min)")
+    p.add_argument("--size-mib", type=int, help="size of the big file (default 1024; quick 64)")
+    p.add_argument(
+        "--files", type=int, help="files in the PROPFIND folder (default 5000; quick 500)"
+    )
+    p.add_argument("--reps", type=int, help="GET/PUT repetitions, best counts (default 2; quick 1)")
+    p.add_argument("--propfind-reps", type=int, help="PROPFIND repetitions (default 5; quick 2)")
+    p.add_argument(
+        "--small-count", type=int, help="1 KiB requests per phase (default 2000; quick 300)"
+    )
+    p.add_argument("--small-seconds", type=float, help="time limit per phase (default 10; quick 3)")
+    p.add_argument("--connections", type=int, default=16, help="concurrent connections (16)")
+    p.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help="comma-separated: davstore, wsgidav (property+lock managers), "
+        "wsgidav-plain (--no-config), rclone",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    p.add_argument("--results-dir", type=Path, help="where the JSON goes (benchmarks/results)")
+    args = p.parse_args(argv)
+    defaults = {
+        "size_mib": (1024, 64),
+        "files": (5000, 500),
+        "reps": (2, 1),
+        "propfind_reps": (5, 2),
+        "small_count": (2000, 300),
+        "small_seconds": (10.0, 3.0),
+    }
+    for key, (full, quick) in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, quick if args.quick else full)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
