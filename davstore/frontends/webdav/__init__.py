@@ -1,0 +1,12 @@
+"""The WebDAV frontend: a VFS served by wsgidav on cheroot.
+
+``create_app(vfs, users=..., state_dir=...)`` builds the WSGI application and
+``make_server(app, host, port)`` the HTTP server for it.
+"""
+
+from __future__ import annotations
+
+from davstore.frontends.webdav.app import DavstoreApp, create_app
+from davstore.frontends.webdav.server import make_server
+
+__all__ = ["DavstoreApp", "create_app", "make_server"]

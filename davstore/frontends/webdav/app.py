@@ -1,0 +1,151 @@
+"""The WSGI application: wsgidav configured for one VFS, behind davstore's guards.
+
+Request flow, outermost first::
+
+    PathGuard           refuse unsafe paths and Destination headers (400)
+    WsgiDAVApp          wsgidav: path normalisation, logging
+      ErrorPrinter      any exception -> an HTTP error page
+      HTTPAuthenticator Basic/Digest against ``users`` (or anonymous) -> 401
+      ReadOnlyGuard     writing methods on a read-only share -> 403
+      UploadLimit       PUT over ``max_upload_size`` -> 413
+      XmlGuard          hostile or malformed XML bodies -> 400
+      WsgiDavDirBrowser HTML listing for GET on a folder
+      RequestResolver   WebDAV methods -> VfsProvider -> VFS
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from wsgidav.dir_browser import WsgiDavDirBrowser
+from wsgidav.error_printer import ErrorPrinter
+from wsgidav.http_authenticator import HTTPAuthenticator
+from wsgidav.request_resolver import RequestResolver
+from wsgidav.wsgidav_app import WsgiDAVApp
+
+from davstore.frontends.webdav.auth import UserDomainController
+from davstore.frontends.webdav.guards import PathGuard, ReadOnlyGuard, UploadLimit, XmlGuard
+from davstore.frontends.webdav.provider import VfsProvider
+from davstore.frontends.webdav.state import (
+    close_quietly,
+    open_lock_storage,
+    open_property_manager,
+)
+from davstore.vfs import VFS
+
+__all__ = ["DavstoreApp", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+
+
+class DavstoreApp:
+    """The WSGI application returned by :func:`create_app`.
+
+    Call :meth:`close` when the server has stopped: it closes the lock and property
+    stores (so another app may open the same state directory).
+    """
+
+    def __init__(self, vfs: VFS, wsgidav: WsgiDAVApp) -> None:
+        self.vfs = vfs
+        self.wsgidav = wsgidav
+        self._app = PathGuard(wsgidav)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        return self._app(environ, start_response)
+
+    def close(self) -> None:
+        """Release the state stores; the app must not serve requests afterwards."""
+        lock_manager = self.wsgidav.lock_manager
+        if lock_manager is not None:
+            close_quietly(lock_manager.storage)
+        if self.wsgidav.prop_manager is not None:
+            close_quietly(self.wsgidav.prop_manager)
+
+
+def create_app(
+    vfs: VFS,
+    *,
+    users: dict[str, str] | None,
+    realm: str = "davstore",
+    lock_storage: str | None = None,
+    property_storage: str | None = None,
+    state_dir: pathlib.Path,
+    max_upload_size: int | None = None,
+    block_size: int = 1 << 20,
+) -> DavstoreApp:
+    """A WSGI application serving ``vfs`` over WebDAV (class 1 and 2).
+
+    :param users: ``{name: password}`` for HTTP Basic and Digest authentication (an
+        unauthenticated request is 401); ``None`` lets everyone in (anonymous access).
+    :param realm: the authentication realm shown by clients.
+    :param lock_storage: where locks live (``memory:``, ``sqlite:///PATH``,
+        ``shelve:///PATH``); default: a SQLite file in ``state_dir``.
+    :param property_storage: where dead properties live, same URLs; default: a SQLite
+        file in ``state_dir``, so properties survive a restart.
+    :param state_dir: the directory for the default state files (created if missing).
+    :param max_upload_size: a PUT of more bytes is 413.
+    :param block_size: bytes per read when streaming a GET.
+
+    Raises ``ValueError`` for an unknown storage URL and ``OSError`` when a state file
+    cannot be opened.
+    """
+    if users is not None and not users:
+        raise ValueError("users must name at least one user (or be None for anonymous)")
+    locks = open_lock_storage(lock_storage, state_dir)
+    try:
+        properties = open_property_manager(property_storage, state_dir)
+    except BaseException:
+        close_quietly(locks)
+        raise
+    provider = VfsProvider(vfs, max_upload_size=max_upload_size)
+    config: dict[str, Any] = {
+        "provider_mapping": {"/": provider},
+        "lock_storage": locks,
+        "property_manager": properties,
+        "block_size": block_size,
+        "verbose": 1,
+        "logging": {"enable": False},
+        "suppress_version_info": True,
+        "middleware_stack": [
+            ErrorPrinter,
+            HTTPAuthenticator,
+            ReadOnlyGuard,
+            UploadLimit,
+            XmlGuard,
+            WsgiDavDirBrowser,
+            RequestResolver,
+        ],
+        "http_authenticator": {
+            "domain_controller": UserDomainController,
+            "accept_basic": True,
+            "accept_digest": True,
+            "default_to_digest": True,
+            "trusted_auth_header": None,
+        },
+        "dir_browser": {
+            "enable": True,
+            "response_trailer": "davstore",
+            "show_user": users is not None,
+            "davmount": True,
+            "davmount_links": False,
+        },
+        "davstore": {
+            "users": users,
+            "realm": realm,
+            "read_only": vfs.read_only,
+            "max_upload_size": max_upload_size,
+        },
+    }
+    try:
+        wsgidav = WsgiDAVApp(config)
+    except BaseException:
+        close_quietly(locks)
+        close_quietly(properties)
+        raise
+    return DavstoreApp(vfs, wsgidav)

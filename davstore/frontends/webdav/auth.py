@@ -1,0 +1,54 @@
+"""Who may use the share: a fixed ``user -> password`` table, or anyone (anonymous).
+
+Used by wsgidav's ``HTTPAuthenticator`` (Basic and Digest). Passwords are compared in
+constant time. With ``users=None`` every request is let in: an explicit choice made by
+``create_app(users=None)`` (``--anonymous``).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from wsgidav.dc.base_dc import BaseDomainController
+
+__all__ = ["UserDomainController"]
+
+
+class UserDomainController(BaseDomainController):  # type: ignore[misc]
+    """Reads ``users`` and ``realm`` from the ``davstore`` key of wsgidav's config."""
+
+    def __init__(self, wsgidav_app: Any, config: dict[str, Any]) -> None:
+        super().__init__(wsgidav_app, config)
+        options = config.get("davstore", {})
+        self.users: dict[str, str] | None = options.get("users")
+        self.realm: str = options.get("realm", "davstore")
+
+    def __str__(self) -> str:
+        who = "anonymous" if self.users is None else f"{len(self.users)} user(s)"
+        return f"UserDomainController({self.realm!r}, {who})"
+
+    def get_domain_realm(self, path_info: str, environ: dict[str, Any] | None) -> str:
+        return self.realm
+
+    def require_authentication(self, realm: str, environ: dict[str, Any] | None) -> bool:
+        return self.users is not None
+
+    def basic_auth_user(
+        self, realm: str, user_name: str, password: str, environ: dict[str, Any]
+    ) -> bool:
+        if self.users is None:
+            return True
+        expected = self.users.get(user_name)
+        if expected is None:
+            hmac.compare_digest(password.encode(), password.encode())  # same time either way
+            return False
+        return hmac.compare_digest(password.encode(), expected.encode())
+
+    def supports_http_digest_auth(self) -> bool:
+        return True
+
+    def digest_auth_user(self, realm: str, user_name: str, environ: dict[str, Any]) -> str | bool:
+        if self.users is None or user_name not in self.users:
+            return False
+        return str(self._compute_http_digest_a1(realm, user_name, self.users[user_name]))

@@ -1,0 +1,259 @@
+"""WSGI middlewares that refuse bad input before it reaches wsgidav or the store.
+
+- :class:`PathGuard` (outermost, before wsgidav normalises anything): the request path and
+  the ``Destination`` header must be share paths the VFS accepts. Refused with 400:
+  ``..`` segments (wsgidav would silently resolve them), percent-encoded slashes, backslashes,
+  dots or NULs left after decoding (double encoding), control characters, names that are
+  not UTF-8, a leading ``//``, names over the VFS length limits and davstore's reserved
+  names. Nothing refused here reaches a Storage.
+- The others sit inside wsgidav's stack, after authentication (so an anonymous client gets
+  401 first), and are configured through the ``davstore`` key of wsgidav's config:
+
+  - :class:`ReadOnlyGuard`: on a read-only share every writing method is 403;
+  - :class:`UploadLimit`: a PUT whose Content-Length exceeds ``max_upload_size`` is 413
+    (chunked bodies are stopped at the limit by the provider);
+  - :class:`XmlGuard`: XML bodies (PROPFIND, PROPPATCH, LOCK, ...) are read whole, up to
+    ``max_xml_size`` (else 413), and refused with 400 when they declare a DOCTYPE or an
+    ENTITY (billion laughs, external entities) or are not well-formed XML.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from lxml import etree
+from wsgidav.mw.base_mw import BaseMiddleware
+
+from davstore.errors import InvalidPath
+from davstore.vfs import VFS
+
+__all__ = [
+    "WRITING_METHODS",
+    "XML_METHODS",
+    "PathGuard",
+    "ReadOnlyGuard",
+    "UploadLimit",
+    "XmlGuard",
+    "check_path",
+]
+
+logger = logging.getLogger(__name__)
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+#: Methods that change the share (COPY changes its destination).
+WRITING_METHODS = frozenset(
+    {"PUT", "DELETE", "MKCOL", "COPY", "MOVE", "PROPPATCH", "LOCK", "POST", "PATCH"}
+)
+#: Methods whose request body is XML.
+XML_METHODS = frozenset({"PROPFIND", "PROPPATCH", "LOCK", "REPORT", "SEARCH"})
+
+DEFAULT_MAX_XML_SIZE = 1 << 20
+
+_ENCODED_TRICKS = ("%2f", "%5c", "%2e", "%00")
+_DECLARATION = re.compile(rb"<!\s*(doctype|entity)", re.IGNORECASE)
+
+
+def respond(
+    environ: Environ,
+    start_response: StartResponse,
+    status: str,
+    message: str,
+    *,
+    close: bool = False,
+) -> list[bytes]:
+    """A short plain-text answer; ``close`` when an unread request body is left behind."""
+    body = f"{status}\n{message}\n".encode()
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    if close:
+        headers.append(("Connection", "close"))
+        # Tell wsgidav's response wrapper not to drain the body we refused.
+        environ["wsgidav.some_input_read"] = 1
+    start_response(status, headers)
+    return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
+
+
+def _has_body(environ: Environ) -> bool:
+    length = environ.get("CONTENT_LENGTH", "") or "0"
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    return chunked or length.strip() not in ("", "0")
+
+
+def check_path(path: str) -> None:
+    """Raise ``InvalidPath`` unless ``path`` (percent-decoded once) is a safe share path."""
+    if path.startswith("//"):
+        raise InvalidPath(path, "an absolute name is not a share path")
+    lowered = path.lower()
+    if any(trick in lowered for trick in _ENCODED_TRICKS):
+        raise InvalidPath(path, "percent-encoded separators, dots or NULs are refused")
+    if any(part == ".." for part in path.split("/")):
+        raise InvalidPath(path, "'..' is not allowed in a share path")
+    VFS.normalize(path)
+
+
+def _decode_path_info(environ: Environ) -> str:
+    raw = environ.get("PATH_INFO", "")
+    try:
+        return str(raw.encode("latin-1").decode("utf-8"))
+    except (UnicodeEncodeError, UnicodeDecodeError) as exc:
+        raise InvalidPath(repr(raw), "the path is not UTF-8") from exc
+
+
+def _destination_path(destination: str) -> str:
+    # wsgidav unquotes the whole header once, then parses it: do the same.
+    parts = urlsplit(unquote(destination))
+    return parts.path or "/"
+
+
+class PathGuard:
+    """Refuse request paths and Destination headers the share must never see (400)."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            check_path(_decode_path_info(environ))
+            destination = environ.get("HTTP_DESTINATION")
+            if destination is not None:
+                check_path(_destination_path(destination))
+        except InvalidPath as exc:
+            logger.info("refused %s %r: %s", environ.get("REQUEST_METHOD"), exc.path, exc)
+            return respond(
+                environ, start_response, "400 Bad Request", str(exc), close=_has_body(environ)
+            )
+        return self.app(environ, start_response)
+
+
+class _Guard(BaseMiddleware):  # type: ignore[misc]
+    """A wsgidav middleware reading its options from ``config["davstore"]``."""
+
+    def __init__(self, wsgidav_app: Any, next_app: WSGIApp, config: dict[str, Any]) -> None:
+        super().__init__(wsgidav_app, next_app, config)
+        self.options: dict[str, Any] = config.get("davstore", {})
+
+
+class ReadOnlyGuard(_Guard):
+    """On a read-only share, every writing method is 403 and nothing changes."""
+
+    def is_disabled(self) -> bool:
+        return not self.options.get("read_only", False)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] in WRITING_METHODS:
+            return respond(
+                environ,
+                start_response,
+                "403 Forbidden",
+                "This share is read-only.",
+                close=_has_body(environ),
+            )
+        return self.next_app(environ, start_response)  # type: ignore[no-any-return]
+
+
+class UploadLimit(_Guard):
+    """A PUT announcing more than ``max_upload_size`` bytes is 413 before any is read."""
+
+    def is_disabled(self) -> bool:
+        return self.options.get("max_upload_size") is None
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        limit = int(self.options["max_upload_size"])
+        if environ["REQUEST_METHOD"] == "PUT":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > limit:
+                return respond(
+                    environ,
+                    start_response,
+                    "413 Content Too Large",
+                    f"Uploads are limited to {limit} bytes.",
+                    close=True,
+                )
+        return self.next_app(environ, start_response)  # type: ignore[no-any-return]
+
+
+class XmlGuard(_Guard):
+    """Read XML request bodies up front and refuse hostile or malformed ones with 400."""
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] not in XML_METHODS or not _has_body(environ):
+            return self.next_app(environ, start_response)  # type: ignore[no-any-return]
+        limit = int(self.options.get("max_xml_size", DEFAULT_MAX_XML_SIZE))
+        try:
+            body = self._read(environ, limit)
+        except _TooLarge:
+            return respond(
+                environ,
+                start_response,
+                "413 Content Too Large",
+                f"XML request bodies are limited to {limit} bytes.",
+                close=True,
+            )
+        except (OSError, ValueError) as exc:
+            return respond(
+                environ, start_response, "400 Bad Request", f"Unreadable body: {exc}", close=True
+            )
+        problem = xml_problem(body) if body else None
+        if problem is not None:
+            logger.info("refused %s body: %s", environ["REQUEST_METHOD"], problem)
+            return respond(environ, start_response, "400 Bad Request", problem)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return self.next_app(environ, start_response)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _read(environ: Environ, limit: int) -> bytes:
+        stream = environ["wsgi.input"]
+        declared = (environ.get("CONTENT_LENGTH") or "").strip()
+        if declared:
+            length = int(declared)
+            if length < 0:
+                raise ValueError("negative Content-Length")
+            if length > limit:
+                raise _TooLarge
+            environ["wsgidav.all_input_read"] = 1
+            return bytes(stream.read(length))
+        parts, size = [], 0
+        while chunk := stream.read(min(65536, limit + 1 - size)):
+            parts.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+        environ["wsgidav.all_input_read"] = 1
+        return b"".join(parts)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+_PARSER_OPTIONS: dict[str, Any] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "huge_tree": False,
+}
+
+
+def xml_problem(body: bytes) -> str | None:
+    """Why ``body`` is refused, or ``None`` when it is a plain, well-formed XML document."""
+    if _DECLARATION.search(body):
+        return "XML bodies must not declare a DOCTYPE or entities"
+    try:
+        root = etree.fromstring(body, parser=etree.XMLParser(**_PARSER_OPTIONS))
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        return f"malformed XML: {exc}"
+    if root.getroottree().docinfo.doctype:
+        return "XML bodies must not declare a DOCTYPE or entities"
+    return None

@@ -1,0 +1,305 @@
+"""The wsgidav provider: WebDAV resources that delegate every operation to a VFS.
+
+Each method translates and delegates; the VFS owns the semantics and
+:mod:`davstore.frontends.webdav.errors` turns what it raises into HTTP statuses.
+
+Writes: a PUT streams the body into a VFS write handle (``begin_write``) and commits it in
+``end_write``. A PUT of a new file gets a lazy resource from ``create_empty_resource``, so
+nothing is stored before the body arrives (no double write on object stores). A body that
+breaks off (fewer bytes than Content-Length, a read error) or fails at the store is aborted:
+the old content stays and no partial file is left.
+
+Dead properties and locks live in wsgidav's property and lock managers, keyed by the
+resource's ref-URL; deleting, moving and copying carry them along.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from wsgidav import util
+from wsgidav.dav_error import DAVError
+from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
+
+from davstore.errors import NotFound
+from davstore.frontends.webdav.errors import dav_errors
+from davstore.store.base import Usage
+from davstore.vfs import VFS, Entry, ReadHandle, WriteHandle
+
+__all__ = ["FileResource", "FolderResource", "VfsProvider"]
+
+logger = logging.getLogger(__name__)
+
+Environ = dict[str, Any]
+
+_USAGE_KEY = "davstore.usage"
+
+
+def _method(environ: Environ) -> str:
+    return str(environ.get("REQUEST_METHOD", ""))
+
+
+class VfsProvider(DAVProvider):  # type: ignore[misc]
+    """One share: the resources of ``vfs``.
+
+    :param max_upload_size: a PUT body past this many bytes is refused with 413, also
+        when it is sent chunked (no Content-Length).
+    """
+
+    def __init__(self, vfs: VFS, *, max_upload_size: int | None = None) -> None:
+        super().__init__()
+        self.vfs = vfs
+        self.max_upload_size = max_upload_size
+        self.verbose = 1  # wsgidav prints tracebacks to stdout from verbose 2 on
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.vfs.read_only else "read-write"
+        return f"VfsProvider({self.vfs.describe()}, {mode})"
+
+    def is_readonly(self) -> bool:
+        return self.vfs.read_only
+
+    def get_resource_inst(self, path: str, environ: Environ) -> _Resource | None:
+        self._count_get_resource_inst += 1
+        with dav_errors(_method(environ)):
+            try:
+                entry = self.vfs.stat(path)
+            except NotFound:
+                return None
+        return self.resource_for(path, entry, environ)
+
+    def resource_for(self, path: str, entry: Entry, environ: Environ) -> _Resource:
+        if entry.is_dir:
+            return FolderResource(path, environ, entry)
+        return FileResource(path, environ, entry)
+
+    def usage(self, environ: Environ) -> Usage:
+        """The store's quota figures, asked once per request."""
+        usage = environ.get(_USAGE_KEY)
+        if usage is None:
+            with dav_errors(_method(environ)):
+                usage = environ[_USAGE_KEY] = self.vfs.usage()
+        return usage
+
+
+class _ResourceMixin:
+    """What files and folders share: metadata from the VFS entry, properties, locks."""
+
+    path: str
+    environ: Environ
+    provider: VfsProvider
+    entry: Entry | None
+
+    @property
+    def vfs(self) -> VFS:
+        return self.provider.vfs
+
+    def get_last_modified(self) -> float | None:
+        return None if self.entry is None else self.entry.mtime
+
+    get_ref_url: Callable[[], str]  # wsgidav's _DAVResource provides these
+    remove_all_locks: Callable[..., None]
+
+    def _dest_ref_url(self, dest_path: str, *, is_collection: bool) -> str:
+        dest = self.provider.get_resource_inst(dest_path, self.environ)
+        if dest is not None:
+            return str(dest.get_ref_url())
+        path = dest_path.rstrip("/") + ("/" if is_collection else "")
+        return quote(self.provider.share_path + path)
+
+    def remove_all_properties(self, *, recursive: bool) -> None:
+        manager = self.provider.prop_manager
+        if manager is None:
+            return
+        if recursive and hasattr(manager, "remove_tree"):
+            manager.remove_tree(self.get_ref_url())
+        else:
+            manager.remove_properties(self.get_ref_url(), self.environ)
+
+    def _carry_properties(self, dest_path: str, *, is_move: bool, with_children: bool) -> None:
+        manager = self.provider.prop_manager
+        if manager is None:
+            return
+        is_collection = isinstance(self, FolderResource)
+        dest_url = self._dest_ref_url(dest_path, is_collection=is_collection)
+        if is_move:
+            manager.move_properties(
+                self.get_ref_url(), dest_url, with_children=with_children, environ=self.environ
+            )
+        else:
+            manager.copy_properties(self.get_ref_url(), dest_url, self.environ)
+
+    def support_recursive_move(self, dest_path: str) -> bool:
+        return True
+
+    def move_recursive(self, dest_path: str) -> list[tuple[str, DAVError]]:
+        """Move natively (``vfs.rename``); dead properties follow, locks stay behind."""
+        with dav_errors("MOVE"):
+            self.vfs.rename(self.path, dest_path)
+        self._carry_properties(dest_path, is_move=True, with_children=True)
+        lock_manager = self.provider.lock_manager
+        if lock_manager is not None:
+            lock_manager.remove_all_locks_from_url(self.get_ref_url(), recursive=True)
+        return []
+
+
+class FileResource(_ResourceMixin, DAVNonCollection):  # type: ignore[misc]
+    """A file. ``entry`` is ``None`` for a file a PUT is about to create."""
+
+    def __init__(self, path: str, environ: Environ, entry: Entry | None) -> None:
+        super().__init__(path, environ)
+        self.entry = entry
+        self._upload: _PutStream | None = None
+
+    def get_content_length(self) -> int | None:
+        if self.entry is None:
+            return 0
+        return self.entry.size
+
+    def get_content_type(self) -> str:
+        return str(util.guess_mime_type(self.path, self.environ["wsgidav.config"]))
+
+    def get_etag(self) -> str | None:
+        return None if self.entry is None else self.entry.etag
+
+    def support_etag(self) -> bool:
+        return True
+
+    def support_ranges(self) -> bool:
+        return True
+
+    def get_content(self) -> ReadHandle:
+        with dav_errors(_method(self.environ)):
+            return self.vfs.open_read(self.path)
+
+    def begin_write(self, *, content_type: str | None = None) -> _PutStream:
+        with dav_errors("PUT"):
+            handle = self.vfs.open_write(self.path)
+        self._upload = _PutStream(handle, self.environ, limit=self.provider.max_upload_size)
+        return self._upload
+
+    def end_write(self, *, with_errors: bool) -> None:
+        upload, self._upload = self._upload, None
+        if upload is None:
+            return
+        upload.finish(failed=with_errors)
+        with dav_errors("PUT"):
+            self.entry = self.vfs.stat(self.path)
+
+    def delete(self) -> None:
+        with dav_errors("DELETE"):
+            self.vfs.remove(self.path)
+        self.remove_all_properties(recursive=False)
+        self.remove_all_locks(recursive=True)
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        # wsgidav deletes the source itself after a move done this way.
+        with dav_errors("MOVE" if is_move else "COPY"):
+            self.vfs.copy(self.path, dest_path, replace=True)
+        self._carry_properties(dest_path, is_move=is_move, with_children=False)
+
+
+class FolderResource(_ResourceMixin, DAVCollection):  # type: ignore[misc]
+    """A folder."""
+
+    def __init__(self, path: str, environ: Environ, entry: Entry) -> None:
+        super().__init__(path, environ)
+        self.entry = entry
+
+    def get_member_names(self) -> list[str]:
+        with dav_errors(_method(self.environ)):
+            return [entry.basename for entry in self.vfs.listdir(self.path)]
+
+    def get_member_list(self) -> list[_Resource]:
+        with dav_errors(_method(self.environ)):
+            entries = self.vfs.listdir(self.path)
+        return [
+            self.provider.resource_for(
+                util.join_uri(self.path, entry.basename), entry, self.environ
+            )
+            for entry in entries
+        ]
+
+    def get_used_bytes(self) -> int | None:
+        return self.provider.usage(self.environ).used
+
+    def get_available_bytes(self) -> int | None:
+        return self.provider.usage(self.environ).available
+
+    def create_empty_resource(self, name: str) -> FileResource:
+        path = util.join_uri(self.path, name)
+        if _method(self.environ) != "LOCK":
+            return FileResource(path, self.environ, None)  # PUT: begin_write stores it
+        with dav_errors("LOCK"):
+            entry = self.vfs.write_file(path, b"")
+        return FileResource(path, self.environ, entry)
+
+    def create_collection(self, name: str) -> None:
+        with dav_errors("MKCOL"):
+            self.vfs.mkdir(util.join_uri(self.path, name))
+
+    def support_recursive_delete(self) -> bool:
+        return True
+
+    def delete(self) -> list[tuple[str, DAVError]]:
+        with dav_errors("DELETE"):
+            self.vfs.remove_tree(self.path)
+        self.remove_all_properties(recursive=True)
+        self.remove_all_locks(recursive=True)
+        return []
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        # Members are copied one by one by wsgidav; only the folder itself is made here.
+        with dav_errors("MOVE" if is_move else "COPY"):
+            if not self.vfs.exists(dest_path):
+                self.vfs.mkdir(dest_path)
+        self._carry_properties(dest_path, is_move=is_move, with_children=False)
+
+
+_Resource = FileResource | FolderResource
+
+
+class _PutStream:
+    """The body of one PUT on its way into a VFS write handle.
+
+    Counts what arrives: more than ``limit`` is 413 at once; fewer bytes than the
+    Content-Length announced (the client went away) aborts instead of committing.
+    """
+
+    def __init__(self, handle: WriteHandle, environ: Environ, *, limit: int | None) -> None:
+        self._handle = handle
+        self._limit = limit
+        self.received = 0
+        declared = (environ.get("CONTENT_LENGTH") or "").strip()
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        self._expected = int(declared) if declared.isdigit() and not chunked else None
+
+    def write(self, data: bytes) -> int:
+        self.received += len(data)
+        if self._limit is not None and self.received > self._limit:
+            raise DAVError(413, f"uploads are limited to {self._limit} bytes")
+        with dav_errors("PUT"):
+            return self._handle.write(data)
+
+    def close(self) -> None:
+        """wsgidav closes the stream before ``end_write``, which decides commit or abort."""
+
+    def finish(self, *, failed: bool) -> None:
+        """Commit the body, or drop it when the request failed or broke off."""
+        short = self._expected is not None and self.received < self._expected
+        if failed or short:
+            self._handle.abort()
+            if short and not failed:
+                logger.warning(
+                    "PUT %r broke off after %d of %s bytes: not stored",
+                    self._handle.path,
+                    self.received,
+                    self._expected,
+                )
+                raise DAVError(400, "the request body ended before its Content-Length")
+            return
+        with dav_errors("PUT"):
+            self._handle.close()

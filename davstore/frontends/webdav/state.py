@@ -1,0 +1,318 @@
+"""Where the WebDAV frontend keeps its own state: locks and dead properties.
+
+Both are chosen by a URL:
+
+``memory:``
+    In this process only; gone at restart.
+``sqlite:///path/to/file``
+    A SQLite database (one file, crash-safe, shared by the threads of one process).
+    This is the default, in the state directory: ``locks.sqlite3`` and
+    ``properties.sqlite3``, so dead properties (Windows' Win32 attributes, a client's tags)
+    and locks survive a restart.
+``shelve:///path/to/file``
+    wsgidav's own shelve-based classes (``LockStorageShelve``/``ShelvePropertyManager``).
+
+Any other scheme raises ``ValueError`` (``redis://`` is planned). A state file that cannot
+be opened raises ``OSError`` naming the file.
+
+Keys are wsgidav's ref-URLs: quoted paths from the share root, collections ending in ``/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import pathlib
+import sqlite3
+import threading
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from wsgidav.lock_man.lock_storage import LockStorageDict, LockStorageShelve
+from wsgidav.prop_man.property_manager import ShelvePropertyManager
+
+__all__ = [
+    "SqliteLockStorage",
+    "SqlitePropertyManager",
+    "open_lock_storage",
+    "open_property_manager",
+]
+
+logger = logging.getLogger(__name__)
+
+LOCKS_FILE = "locks.sqlite3"
+PROPERTIES_FILE = "properties.sqlite3"
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    if path != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    try:
+        connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "SELECT 1")
+    except sqlite3.Error as exc:
+        raise OSError(f"cannot open the state file {path!r}: {exc}") from exc
+    return connection
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, default=_bytes_to_json)
+
+
+def _bytes_to_json(value: object) -> dict[str, str]:
+    if isinstance(value, bytes):
+        return {"__bytes__": base64.b64encode(value).decode("ascii")}
+    raise TypeError(f"cannot store {type(value).__name__} in the lock storage")
+
+
+def _json_to_bytes(value: dict[str, Any]) -> Any:
+    if set(value) == {"__bytes__"}:
+        return base64.b64decode(value["__bytes__"])
+    return value
+
+
+def _decode(text: str) -> Any:
+    return json.loads(text, object_hook=_json_to_bytes)
+
+
+def _is_within(url: str, ancestor: str) -> bool:
+    base = ancestor.rstrip("/")
+    return url in (ancestor, base) or url.startswith(base + "/")
+
+
+class _SqliteMapping(MutableMapping[str, Any]):
+    """The ``locks`` table as a ``str -> JSON value (bytes too)`` mapping for wsgidav."""
+
+    def __init__(self, path: str) -> None:
+        self._db = _connect(path)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+
+    def __getitem__(self, key: str) -> Any:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM locks WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return _decode(row[0])
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO locks (key, value) VALUES (?, ?)",
+                (key, _encode(value)),
+            )
+
+    def __delitem__(self, key: str) -> None:
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM locks WHERE key = ?", (key,))
+        if cursor.rowcount == 0:
+            raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            keys = [row[0] for row in self._db.execute("SELECT key FROM locks")]
+        return iter(keys)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM locks").fetchone()[0])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM locks")
+
+    def sync(self) -> None:
+        """Every change is committed at once; kept for wsgidav's shelve-style callers."""
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class SqliteLockStorage(LockStorageDict):  # type: ignore[misc]
+    """wsgidav's lock storage logic over a SQLite table."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._path = path
+        self._dict: _SqliteMapping | None = None
+
+    def __repr__(self) -> str:
+        return f"SqliteLockStorage({self._path!r})"
+
+    def open(self) -> None:
+        if self._dict is None:
+            self._dict = _SqliteMapping(self._path)
+
+    def close(self) -> None:
+        self._lock.acquire_write()
+        try:
+            if self._dict is not None:
+                self._dict.close()
+                self._dict = None
+        finally:
+            self._lock.release()
+
+
+class SqlitePropertyManager:
+    """Dead properties in SQLite, with the interface of wsgidav's ``PropertyManager``.
+
+    Adds :meth:`remove_tree`, used when a folder is deleted, so a file created later at a
+    deleted path does not inherit old properties.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._db = _connect(path)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS properties ("
+                " url TEXT NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL,"
+                " PRIMARY KEY (url, name))"
+            )
+
+    def __repr__(self) -> str:
+        return f"SqlitePropertyManager({self._path!r})"
+
+    def _urls_within(self, url: str) -> list[str]:
+        base = url.rstrip("/")
+        rows = self._db.execute(
+            "SELECT DISTINCT url FROM properties WHERE url = ? OR url = ? OR"
+            " (url >= ? AND url < ?)",
+            (url, base, base + "/", base + "0"),  # "0" sorts right after "/"
+        )
+        return [row[0] for row in rows if _is_within(row[0], url)]
+
+    def get_properties(self, norm_url: str, environ: object = None) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT name FROM properties WHERE url = ?", (norm_url,))
+            return [row[0] for row in rows]
+
+    def get_property(self, norm_url: str, name: str, environ: object = None) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM properties WHERE url = ? AND name = ?", (norm_url, name)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def write_property(
+        self,
+        norm_url: str,
+        name: str,
+        property_value: bytes | str,
+        dry_run: bool = False,
+        environ: object = None,
+    ) -> None:
+        if dry_run:
+            return
+        value = property_value.encode() if isinstance(property_value, str) else property_value
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO properties (url, name, value) VALUES (?, ?, ?)",
+                (norm_url, name, value),
+            )
+
+    def remove_property(
+        self, norm_url: str, name: str, dry_run: bool = False, environ: object = None
+    ) -> None:
+        if dry_run:
+            return
+        with self._lock:
+            self._db.execute("DELETE FROM properties WHERE url = ? AND name = ?", (norm_url, name))
+
+    def remove_properties(self, norm_url: str, environ: object = None) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM properties WHERE url = ?", (norm_url,))
+
+    def remove_tree(self, norm_url: str) -> None:
+        """Remove the properties of ``norm_url`` and of everything below it."""
+        with self._lock, self._transaction():
+            for url in self._urls_within(norm_url):
+                self._db.execute("DELETE FROM properties WHERE url = ?", (url,))
+
+    def copy_properties(self, src_url: str, dest_url: str, environ: object = None) -> None:
+        with self._lock, self._transaction():
+            self._db.execute("DELETE FROM properties WHERE url = ?", (dest_url,))
+            self._db.execute(
+                "INSERT INTO properties (url, name, value)"
+                " SELECT ?, name, value FROM properties WHERE url = ?",
+                (dest_url, src_url),
+            )
+
+    def move_properties(
+        self, src_url: str, dest_url: str, with_children: bool, environ: object = None
+    ) -> None:
+        with self._lock, self._transaction():
+            urls = self._urls_within(src_url) if with_children else [src_url]
+            src_base, dest_base = src_url.rstrip("/"), dest_url.rstrip("/")
+            for url in urls:
+                target = dest_url if url == src_url else dest_base + url[len(src_base) :]
+                self._db.execute("DELETE FROM properties WHERE url = ?", (target,))
+                self._db.execute("UPDATE properties SET url = ? WHERE url = ?", (target, url))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _transaction(self) -> sqlite3.Connection:
+        # With isolation_level=None the connection autocommits; a `with` block on it
+        # still commits or rolls back, so BEGIN makes the block one transaction.
+        self._db.execute("BEGIN")
+        return self._db
+
+
+def _parse(url: str, state_dir: pathlib.Path, default_file: str) -> tuple[str, str]:
+    """``(scheme, file path)`` of a storage URL; no path means ``state_dir/default_file``."""
+    if url in ("memory:", "memory://"):
+        return "memory", ""
+    parts = urlsplit(url)
+    if parts.scheme in ("sqlite", "shelve"):
+        path = parts.path or ""
+        if parts.netloc:
+            raise ValueError(f"state URL {url!r} must look like {parts.scheme}:///absolute/path")
+        if not path or path == "/":
+            path = str(state_dir / default_file)
+        return parts.scheme, path
+    raise ValueError(
+        f"unknown state storage {url!r}: use memory:, sqlite:///PATH or shelve:///PATH"
+    )
+
+
+def open_lock_storage(url: str | None, state_dir: pathlib.Path) -> LockStorageDict:
+    """The lock storage named by ``url`` (``None``: SQLite in ``state_dir``)."""
+    scheme, path = _parse(url or "sqlite://", state_dir, LOCKS_FILE)
+    if scheme == "memory":
+        return LockStorageDict()
+    if scheme == "shelve":
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return LockStorageShelve(path)
+    return SqliteLockStorage(path)
+
+
+def open_property_manager(url: str | None, state_dir: pathlib.Path) -> Any:
+    """The dead-property manager named by ``url`` (``None``: SQLite in ``state_dir``)."""
+    scheme, path = _parse(url or "sqlite://", state_dir, PROPERTIES_FILE)
+    if scheme == "memory":
+        return SqlitePropertyManager(":memory:")
+    if scheme == "shelve":
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return ShelvePropertyManager(path)
+    return SqlitePropertyManager(path)
+
+
+def close_quietly(thing: object) -> None:
+    """Close a lock storage or property manager at shutdown, logging a failure."""
+    close = getattr(thing, "close", None) or getattr(thing, "_close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except Exception:
+        logger.exception("could not close %r", thing)
