@@ -10,6 +10,7 @@ copy (``shutil.copyfile``). Every name goes through ``storage.path()`` (Django's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -64,7 +65,7 @@ class FileSystemStore(GenericStore):
 
     def _path(self, name: str) -> str:
         try:
-            return self.storage.path(name) if name else self.storage.location
+            return str(self.storage.path(name) if name else self.storage.location)
         except Exception as exc:
             raise from_exception(exc, name) from exc
 
@@ -198,7 +199,5 @@ class ReplaceUpload(Upload):
         self._discard()
 
     def _discard(self) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self._temp)
-        except FileNotFoundError:
-            pass

@@ -11,11 +11,12 @@ stores where that is too slow.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar, cast
 
 from django.core.files import File
 from django.core.files.storage import Storage
@@ -115,15 +116,11 @@ class GenericStore(ObjectStore):
     def _file_info(self, name: str) -> ObjectInfo:
         size = mtime = None
         if self.capabilities.size:
-            try:
+            with contextlib.suppress(NotSupported):
                 size = self._call(name, lambda: int(self.storage.size(name)))
-            except NotSupported:
-                pass
         if self.capabilities.mtime:
-            try:
+            with contextlib.suppress(NotSupported):
                 mtime = self._call(name, lambda: self.storage.get_modified_time(name).timestamp())
-            except NotSupported:
-                pass
         return ObjectInfo(name, False, size, mtime, derived_etag(name, size, mtime))
 
     def _listdir(self, name: str) -> tuple[list[str], list[str]]:
@@ -172,7 +169,7 @@ class GenericStore(ObjectStore):
     # -- content ---------------------------------------------------------------------
 
     def open_read(self, name: str, offset: int = 0) -> BinaryIO:
-        stream: BinaryIO = self._call(name, lambda: self.storage.open(name, "rb"))
+        stream = cast(BinaryIO, self._call(name, lambda: self.storage.open(name, "rb")))
         try:
             if offset:
                 if stream.seekable():
@@ -188,18 +185,17 @@ class GenericStore(ObjectStore):
         return SpooledUpload(self, name, spool_dir=spool_dir, spool_memory=spool_memory)
 
     def save_exact(self, name: str, content: BinaryIO) -> None:
-        """Save ``content`` under exactly ``name``, overwriting, or fail.
+        """Save ``content`` under exactly ``name``, overwriting, or fail and change nothing.
 
-        Where the storage would pick another name for an existing file
-        (``get_available_name``), the old file is deleted first: such a store cannot
-        replace atomically, which its capabilities say.
+        A storage that overwrites in place (``get_available_name`` keeps the name, as
+        django-storages' object stores do with ``file_overwrite``) gets one ``save``. One that
+        would pick another name for an existing file (FileSystemStorage, InMemoryStorage
+        through the generic adapter) cannot replace in one step: the old content is kept in a
+        spool, deleted, the new content saved, and the old content put back if that fails.
         """
         storage = self.storage
 
         def save() -> None:
-            if storage.exists(name) and storage.get_available_name(name) != name:
-                self._require("delete", name)
-                storage.delete(name)
             content.seek(0)
             saved = storage.save(name, File(content, name=_split(name)[1]))
             if saved != name:
@@ -207,7 +203,27 @@ class GenericStore(ObjectStore):
                     storage.delete(saved)
                 raise StoreError(name, f"the storage saved under another name ({saved!r})")
 
-        self._call(name, save)
+        replace = self._call(
+            name, lambda: storage.exists(name) and storage.get_available_name(name) != name
+        )
+        if not replace:
+            self._call(name, save)
+            return
+        self._require("delete", name)
+        with tempfile.SpooledTemporaryFile(max_size=8 << 20, prefix=INTERNAL_PREFIX) as backup:
+            with self.open_read(name) as old:
+                while chunk := old.read(1 << 20):
+                    backup.write(chunk)
+            self._call(name, lambda: storage.delete(name))
+            try:
+                self._call(name, save)
+            except BaseException:
+                backup.seek(0)
+                try:
+                    self._call(name, lambda: storage.save(name, File(backup, name=name)))
+                except DavstoreError:
+                    logger.exception("could not restore %r after a failed overwrite", name)
+                raise
 
     def delete(self, name: str) -> None:
         self._require("delete", name)
@@ -245,7 +261,7 @@ class SpooledUpload(Upload):
     ) -> None:
         self._store = store
         self._name = name
-        self.file = tempfile.SpooledTemporaryFile(  # type: ignore[assignment]
+        self.file = tempfile.SpooledTemporaryFile(  # type: ignore[assignment]  # noqa: SIM115
             max_size=spool_memory, dir=spool_dir, prefix=INTERNAL_PREFIX
         )
 

@@ -507,7 +507,9 @@ class VFS:
                     handle.path = new
                 self._writers.setdefault(new, []).extend(handles)
 
-    def copy(self, source: str, target: str, *, replace: bool = True, recursive: bool = True) -> None:
+    def copy(
+        self, source: str, target: str, *, replace: bool = True, recursive: bool = True
+    ) -> None:
         """Copy a file, or a folder (with its content unless ``recursive`` is false).
 
         Raises as :meth:`rename`.

@@ -19,7 +19,7 @@ import io
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from davstore.errors import DavstoreError, FileTooLarge, InvalidPath, from_exception
 from davstore.store.base import ObjectInfo, Upload
@@ -32,11 +32,14 @@ __all__ = ["ReadHandle", "WriteHandle"]
 _COPY_BLOCK = 1 << 20
 
 
+H = TypeVar("H", bound="_Handle")
+
+
 class _Handle:
     path: str
     closed: bool = False
 
-    def __enter__(self) -> _Handle:
+    def __enter__(self: H) -> H:
         return self
 
     def __exit__(

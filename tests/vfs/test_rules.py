@@ -1,0 +1,482 @@
+"""One test per rule of docs/SEMANTICS.md that the conformance suite does not already state."""
+
+from __future__ import annotations
+
+import errno
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.storage import FileSystemStorage, InMemoryStorage, Storage
+
+from davstore import errors
+from davstore.errors import (
+    DirectoryNotEmpty,
+    FileTooLarge,
+    InvalidPath,
+    NameTooLong,
+    NotFound,
+    NotSupported,
+    ReadOnly,
+    StoreError,
+)
+from davstore.store import FileSystemStore, GenericStore, MemoryStore, adapt
+from davstore.vfs import VFS
+from davstore.vfs.paths import normalize
+from tests.minimal_storages import LimitedStorage, MinimalStorage
+
+# -- paths ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ("", ""),
+        ("/", ""),
+        ("/a/b/", "a/b"),
+        ("a//b/./c", "a/b/c"),
+        ("cafe\u0301", "caf\u00e9"),
+    ],
+)
+def test_paths_are_canonical(raw: str, canonical: str) -> None:
+    assert normalize(raw) == canonical
+
+
+@pytest.mark.parametrize(
+    "bad", ["..", "a/../b", "/../etc/passwd", "a\\b", "a\0b", "a\nb", "..\\..\\x"]
+)
+def test_paths_that_could_escape_are_refused(bad: str) -> None:
+    with pytest.raises(InvalidPath):
+        normalize(bad)
+
+
+def test_overlong_names_are_refused() -> None:
+    with pytest.raises(NameTooLong) as caught:
+        normalize("x" * 256)
+    assert caught.value.errno == errno.ENAMETOOLONG
+    with pytest.raises(NameTooLong):
+        normalize("/".join(["y" * 200] * 6))
+
+
+def test_reserved_names_are_refused(tmp_path: Path) -> None:
+    vfs = VFS(adapt(FileSystemStorage(location=str(tmp_path))))
+    with pytest.raises(InvalidPath):
+        vfs.write_file(".davstore-folder", b"x")
+    with pytest.raises(InvalidPath):
+        vfs.stat("a/.davstore-upload-1")
+
+
+def test_bad_paths_never_reach_the_storage() -> None:
+    class Recording(MinimalStorage):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: list[str] = []
+
+        def exists(self, name: str) -> bool:
+            self.names.append(name)
+            return super().exists(name)
+
+        def listdir(self, path: str) -> tuple[list[str], list[str]]:
+            self.names.append(path)
+            return super().listdir(path)
+
+    storage = Recording()
+    vfs = VFS(adapt(storage))
+    for bad in ["../x", "a/../../x", "x\0", "\\etc"]:
+        with pytest.raises(InvalidPath):
+            vfs.stat(bad)
+        with pytest.raises(InvalidPath):
+            vfs.write_file(bad, b"x")
+    assert storage.names == []
+    assert storage.objects == {}
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", errors.__all__)
+def test_every_error_is_an_oserror_with_errno(name: str) -> None:
+    cls = getattr(errors, name)
+    if not isinstance(cls, type):
+        return
+    error = cls("some/path", "why")
+    assert isinstance(error, OSError)
+    assert error.errno == cls.code
+    assert error.filename == "some/path"
+    assert "why" in str(error)
+
+
+def test_errors_have_the_matching_builtin_bases() -> None:
+    assert isinstance(errors.NotFound("x"), FileNotFoundError)
+    assert isinstance(errors.AlreadyExists("x"), FileExistsError)
+    assert isinstance(errors.IsADirectory("x"), IsADirectoryError)
+    assert isinstance(errors.NotADirectory("x"), NotADirectoryError)
+    assert isinstance(errors.ReadOnly("x"), PermissionError)
+    assert isinstance(errors.StoreTimeout("x"), TimeoutError)
+    assert isinstance(errors.StoreUnavailable("x"), ConnectionError)
+
+
+def test_backend_errors_are_translated() -> None:
+    from django.core.exceptions import SuspiciousFileOperation
+
+    assert isinstance(errors.from_exception(FileNotFoundError("x")), NotFound)
+    assert isinstance(errors.from_exception(NotImplementedError()), NotSupported)
+    assert isinstance(errors.from_exception(SuspiciousFileOperation("x")), InvalidPath)
+    assert isinstance(
+        errors.from_exception(OSError(errno.ENOSPC, "full")), errors.InsufficientStorage
+    )
+    odd = errors.from_exception(RuntimeError("boom"), "p")
+    assert isinstance(odd, StoreError)
+    assert "RuntimeError: boom" in str(odd)
+    assert odd.errno == errno.EIO
+
+
+# -- store adapters ------------------------------------------------------------------------
+
+
+def test_accelerators_are_picked_by_isinstance(tmp_path: Path) -> None:
+    class ProjectStorage(FileSystemStorage):
+        pass
+
+    class EncryptingStorage(FileSystemStorage):
+        def _save(self, name: str, content: Any) -> str:
+            return super()._save(name, content)
+
+    assert type(adapt(ProjectStorage(location=str(tmp_path)))) is FileSystemStore
+    assert type(adapt(InMemoryStorage())) is MemoryStore
+    assert type(adapt(MinimalStorage())) is GenericStore
+    # A subclass that changes how bytes are stored is only right through its own methods.
+    assert type(adapt(EncryptingStorage(location=str(tmp_path)))) is GenericStore
+
+
+def test_capabilities_follow_the_methods_a_storage_has() -> None:
+    full = adapt(MinimalStorage()).capabilities
+    assert full.listdir and full.delete and full.size and full.mtime
+    assert not full.url and not full.native_dirs
+    limited = adapt(LimitedStorage()).capabilities
+    assert not limited.listdir and not limited.delete and limited.size
+
+
+def test_a_store_without_listdir_and_delete_degrades() -> None:
+    vfs = VFS(adapt(LimitedStorage()))
+    vfs.write_file("a.txt", b"hello")
+    assert vfs.stat("a.txt").size == 5
+    with vfs.open_read("a.txt") as handle:
+        assert handle.read() == b"hello"
+    with pytest.raises(NotSupported) as listing:
+        vfs.listdir("")
+    assert listing.value.errno == errno.ENOSYS
+    with pytest.raises(NotSupported):
+        vfs.remove("a.txt")
+    with pytest.raises(NotSupported):
+        vfs.rename("a.txt", "b.txt")
+    with pytest.raises(NotSupported):
+        vfs.url("a.txt")
+    assert vfs.exists("a.txt")
+
+
+def test_a_store_without_size_or_mtime_reports_them_unknown() -> None:
+    class NoMetadata(MinimalStorage):
+        size = Storage.size  # type: ignore[assignment]
+        get_modified_time = Storage.get_modified_time  # type: ignore[assignment]
+
+    vfs = VFS(adapt(NoMetadata()))
+    vfs.write_file("a.txt", b"abc")
+    entry = vfs.stat("a.txt")
+    assert (entry.size, entry.mtime, entry.etag) == (None, None, None)
+    with vfs.open_read("a.txt") as handle:
+        assert handle.read() == b"abc"
+
+
+def test_url_comes_from_the_storage(tmp_path: Path) -> None:
+    vfs = VFS(adapt(FileSystemStorage(location=str(tmp_path), base_url="/media/")))
+    vfs.write_file("a b.txt", b"x")
+    assert vfs.url("a b.txt") == "/media/a%20b.txt"
+
+
+def test_save_that_renames_is_undone_and_fails() -> None:
+    """The exact-name guarantee: a store that saves under another name is an error."""
+
+    class Renaming(MinimalStorage):
+        def _save(self, name: str, content: Any) -> str:
+            return super()._save(name + "_x7Gq2", content)
+
+    storage = Renaming()
+    vfs = VFS(adapt(storage))
+    with pytest.raises(StoreError, match="another name"):
+        vfs.write_file("a.txt", b"x")
+    assert storage.objects == {}
+
+
+def test_overwrite_on_a_renaming_store_keeps_the_name(tmp_path: Path) -> None:
+    """FileSystemStorage and InMemoryStorage pick new names on collision; davstore does not."""
+    storage = FileSystemStorage(location=str(tmp_path))
+    vfs = VFS(GenericStore(storage))
+    vfs.write_file("a.txt", b"1")
+    vfs.write_file("a.txt", b"22")
+    assert os.listdir(tmp_path) == ["a.txt"]
+    assert (tmp_path / "a.txt").read_bytes() == b"22"
+
+
+class FailingSave(MinimalStorage):
+    """Refuses to save content that starts with ``refuse`` (a quota, a validation...)."""
+
+    refuse: bytes | None = None
+
+    def _save(self, name: str, content: Any) -> str:
+        content.seek(0)
+        if self.refuse is not None and content.read().startswith(self.refuse):
+            raise OSError(errno.EDQUOT, "quota exceeded")
+        return super()._save(name, content)
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_failed_commit_leaves_the_old_content(in_place: bool) -> None:
+    storage = FailingSave()
+    if in_place:  # a store that overwrites in place, like S3 with file_overwrite
+        storage.get_available_name = lambda name, max_length=None: name  # type: ignore[method-assign]
+    vfs = VFS(adapt(storage))
+    vfs.write_file("a.txt", b"old")
+    storage.refuse = b"new"
+    with pytest.raises(errors.InsufficientStorage):
+        vfs.write_file("a.txt", b"new content")
+    with vfs.open_read("a.txt") as handle:
+        assert handle.read() == b"old"
+    assert list(storage.objects) == ["a.txt"]
+
+
+def test_failed_or_aborted_write_on_disk_leaves_no_partial_file(tmp_path: Path) -> None:
+    vfs = VFS(adapt(FileSystemStorage(location=str(tmp_path))))
+    vfs.write_file("a.txt", b"old")
+    handle = vfs.open_write("a.txt")
+    handle.write(b"half of the new")
+    assert len(os.listdir(tmp_path)) == 2, "the stage is a hidden file beside the target"
+    assert [e.name for e in vfs.listdir("")] == ["a.txt"], "and it is never listed"
+    handle.abort()
+    assert os.listdir(tmp_path) == ["a.txt"]
+    assert (tmp_path / "a.txt").read_bytes() == b"old"
+
+
+def test_disk_writes_respect_file_permissions(tmp_path: Path) -> None:
+    storage = FileSystemStorage(location=str(tmp_path), file_permissions_mode=0o640)
+    vfs = VFS(adapt(storage))
+    vfs.write_file("a.txt", b"x")
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+
+
+def test_disk_paths_stay_inside_the_location(tmp_path: Path) -> None:
+    inside = tmp_path / "share"
+    inside.mkdir()
+    (tmp_path / "secret").write_text("s")
+    store = adapt(FileSystemStorage(location=str(inside)))
+    with pytest.raises(InvalidPath):
+        store.head("../secret")
+
+
+# -- writes --------------------------------------------------------------------------------
+
+
+def test_size_limit(tmp_path: Path) -> None:
+    vfs = VFS(adapt(FileSystemStorage(location=str(tmp_path))), max_file_size=10)
+    with pytest.raises(FileTooLarge) as caught:
+        vfs.write_file("big", b"x" * 11)
+    assert caught.value.errno == errno.EFBIG
+    assert not vfs.exists("big")
+
+
+def test_stat_of_a_file_open_for_writing_includes_uncommitted_bytes(storage: Storage) -> None:
+    vfs = VFS(adapt(storage))
+    handle = vfs.open_write("new.txt")
+    handle.write(b"12345")
+    assert vfs.stat("new.txt").size == 5
+    assert [e.name for e in vfs.listdir("")] == ["new.txt"]
+    handle.close()
+    assert vfs.stat("new.txt").size == 5
+
+
+def test_commit_then_reopen_sees_the_data(storage: Storage) -> None:
+    vfs = VFS(adapt(storage))
+    handle = vfs.open_write("f")
+    handle.write(b"abc")
+    handle.commit()
+    with vfs.open_read("f") as reader:
+        assert reader.read() == b"abc"
+    handle.write(b"def")
+    handle.close()
+    with vfs.open_read("f") as reader:
+        assert reader.read() == b"abcdef"
+
+
+def test_append_and_read_back_through_the_write_handle(storage: Storage) -> None:
+    vfs = VFS(adapt(storage))
+    vfs.write_file("log", b"one\n")
+    with vfs.open_write("log", truncate=False) as handle:
+        handle.seek(0, os.SEEK_END)
+        handle.write(b"two\n")
+        assert handle.pread(100, 0) == b"one\ntwo\n"
+    with vfs.open_read("log") as reader:
+        assert reader.read() == b"one\ntwo\n"
+
+
+def test_remove_of_an_open_file_detaches_the_handle(storage: Storage) -> None:
+    vfs = VFS(adapt(storage))
+    handle = vfs.open_write("tmp")
+    handle.write(b"x")
+    vfs.remove("tmp")
+    handle.close()
+    assert not vfs.exists("tmp")
+    assert vfs.listdir("") == []
+
+
+def test_rename_of_an_open_file_commits_and_follows(storage: Storage) -> None:
+    vfs = VFS(adapt(storage))
+    handle = vfs.open_write("draft")
+    handle.write(b"v1")
+    vfs.rename("draft", "final")
+    handle.write(b"+v2")
+    handle.close()
+    with vfs.open_read("final") as reader:
+        assert reader.read() == b"v1+v2"
+    assert not vfs.exists("draft")
+
+
+def test_exclusive_create(storage: Storage) -> None:
+    vfs = VFS(adapt(storage))
+    vfs.write_file("a", b"")
+    with pytest.raises(FileExistsError):
+        vfs.open_write("a", exclusive=True)
+    with pytest.raises(FileNotFoundError):
+        vfs.open_write("b", create=False)
+
+
+# -- folders -------------------------------------------------------------------------------
+
+
+def test_rmdir_refuses_a_non_empty_folder(storage: Storage) -> None:
+    vfs = VFS(adapt(storage))
+    vfs.mkdir("d")
+    vfs.write_file("d/f", b"")
+    with pytest.raises(DirectoryNotEmpty) as caught:
+        vfs.rmdir("d")
+    assert caught.value.errno == errno.ENOTEMPTY
+    vfs.remove("d/f")
+    vfs.rmdir("d")
+    assert not vfs.exists("d")
+
+
+def test_the_root_cannot_be_removed_or_moved(storage: Storage) -> None:
+    vfs = VFS(adapt(storage))
+    for call in (lambda: vfs.rmdir(""), lambda: vfs.remove_tree("/"), lambda: vfs.rename("", "x")):
+        with pytest.raises(PermissionError):
+            call()
+
+
+def test_a_folder_cannot_move_into_itself(storage: Storage) -> None:
+    vfs = VFS(adapt(storage))
+    vfs.mkdir("d")
+    with pytest.raises(InvalidPath):
+        vfs.rename("d", "d/e")
+    with pytest.raises(InvalidPath):
+        vfs.copy("d", "d/e")
+
+
+def test_flat_store_folders_are_prefixes_and_markers() -> None:
+    storage = MinimalStorage()
+    vfs = VFS(adapt(storage))
+    vfs.mkdir("empty")
+    assert list(storage.objects) == ["empty/.davstore-folder"]
+    storage.objects["implicit/deep/file.txt"] = (b"x", datetime.now(timezone.utc))
+    vfs.invalidate()
+    assert {e.name: e.is_dir for e in vfs.listdir("")} == {"empty": True, "implicit": True}
+    assert vfs.stat("implicit/deep").is_dir
+
+
+def test_a_folder_hides_a_same_named_file_on_flat_stores() -> None:
+    storage = MinimalStorage()
+    now = datetime.now(timezone.utc)
+    storage.objects["x"] = (b"file", now)
+    storage.objects["x/y"] = (b"child", now)
+    vfs = VFS(adapt(storage))
+    assert [(e.name, e.is_dir) for e in vfs.listdir("")] == [("x", True)]
+    assert vfs.stat("x").is_dir
+
+
+def test_tree_operations_are_bounded(storage: Storage) -> None:
+    vfs = VFS(adapt(storage), max_tree_entries=3)
+    vfs.mkdir("d")
+    for i in range(5):
+        vfs.write_file(f"d/{i}", b"")
+    with pytest.raises(NotSupported):
+        vfs.copy("d", "e")
+    assert not vfs.exists("e"), "refused up front, never half done"
+    if vfs.capabilities.rename:
+        vfs.rename("d", "e")  # one native call: no walk, no limit
+        assert len(vfs.listdir("e")) == 5
+    else:
+        with pytest.raises(NotSupported):
+            vfs.rename("d", "e")
+        assert len(vfs.listdir("d")) == 5
+
+
+# -- read-only -----------------------------------------------------------------------------
+
+
+def test_read_only_refuses_every_change(tmp_path: Path) -> None:
+    storage = FileSystemStorage(location=str(tmp_path))
+    VFS(adapt(storage)).write_file("a", b"a")
+    (tmp_path / "d").mkdir()
+    vfs = VFS(adapt(storage), read_only=True)
+    changes = [
+        lambda: vfs.write_file("b", b""),
+        lambda: vfs.open_write("a", truncate=False),
+        lambda: vfs.mkdir("e"),
+        lambda: vfs.rmdir("d"),
+        lambda: vfs.remove("a"),
+        lambda: vfs.remove_tree("d"),
+        lambda: vfs.rename("a", "c"),
+        lambda: vfs.copy("a", "c"),
+    ]
+    for change in changes:
+        with pytest.raises(ReadOnly) as caught:
+            change()
+        assert caught.value.errno == errno.EROFS
+    assert sorted(os.listdir(tmp_path)) == ["a", "d"]
+    with vfs.open_read("a") as handle:
+        assert handle.read() == b"a"
+
+
+# -- reads ---------------------------------------------------------------------------------
+
+
+def test_sequential_reads_use_one_stream_and_jumps_seek(tmp_path: Path) -> None:
+    store = adapt(FileSystemStorage(location=str(tmp_path)))
+    vfs = VFS(store)
+    vfs.write_file("f", bytes(range(256)) * 100)
+    opened: list[int] = []
+    original = store.open_read
+
+    def counting(name: str, offset: int = 0) -> Any:
+        opened.append(offset)
+        return original(name, offset)
+
+    store.open_read = counting  # type: ignore[method-assign]
+    with vfs.open_read("f") as handle:
+        assert handle.pread(10, 0) == bytes(range(10))
+        assert handle.pread(10, 10) == bytes(range(10, 20))
+        assert handle.pread(3, 1000) == bytes([1000 % 256, 1001 % 256, 1002 % 256])
+        assert handle.pread(10, 25_600) == b""
+    assert opened == [0]
+
+
+def test_memory_reads_are_snapshots() -> None:
+    storage = InMemoryStorage()
+    vfs = VFS(adapt(storage))
+    vfs.write_file("f", b"0123456789")
+    first, second = vfs.open_read("f"), vfs.open_read("f")
+    assert first.pread(3, 5) == b"567"
+    assert second.pread(3, 0) == b"012"
+    assert first.pread(2, 8) == b"89"
+    first.close()
+    second.close()
