@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, InMemoryStorage, Storage
 
 from davstore import errors
@@ -480,3 +481,68 @@ def test_memory_reads_are_snapshots() -> None:
     assert first.pread(2, 8) == b"89"
     first.close()
     second.close()
+
+
+# -- metadata cache ------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_changes_behind_the_vfs_show_within_the_ttl(storage: Storage) -> None:
+    """A file Django saves through the same Storage appears once the TTL has passed."""
+    clock = FakeClock()
+    vfs = VFS(adapt(storage), cache_ttl=1.0, clock=clock)
+    assert vfs.listdir("") == []
+    assert not vfs.exists("django.txt")  # a negative entry is cached too
+    storage.save("django.txt", ContentFile(b"from the site"))
+    assert vfs.listdir("") == [] and not vfs.exists("django.txt"), "still cached"
+    clock.now += 1.01
+    assert [e.name for e in vfs.listdir("")] == ["django.txt"]
+    assert vfs.stat("django.txt").size == 13
+    storage.delete("django.txt")
+    clock.now += 1.01
+    assert not vfs.exists("django.txt")
+
+
+def test_own_changes_invalidate_at_once(storage: Storage) -> None:
+    clock = FakeClock()
+    vfs = VFS(adapt(storage), cache_ttl=3600, clock=clock)
+    assert not vfs.exists("d")
+    vfs.mkdir("d")
+    vfs.write_file("d/f", b"1")
+    assert [e.name for e in vfs.listdir("d")] == ["d/f"]
+    vfs.write_file("d/f", b"22")
+    assert vfs.stat("d/f").size == 2
+    vfs.rename("d", "e")
+    assert not vfs.exists("d/f") and vfs.stat("e/f").size == 2
+    vfs.remove_tree("e")
+    assert vfs.listdir("") == []
+
+
+def test_a_listing_answers_stats_without_more_store_calls(tmp_path: Path) -> None:
+    store = adapt(FileSystemStorage(location=str(tmp_path)))
+    vfs = VFS(store)
+    for i in range(20):
+        vfs.write_file(f"f{i}", b"x")
+    vfs.invalidate()
+    vfs.listdir("")
+    calls: list[str] = []
+    original = store.head
+    store.head = lambda name: calls.append(name) or original(name)  # type: ignore[method-assign]
+    for i in range(20):
+        vfs.stat(f"f{i}")
+    assert not vfs.exists("missing")
+    assert calls == []
+
+
+def test_cache_ttl_zero_turns_the_cache_off(storage: Storage) -> None:
+    vfs = VFS(adapt(storage), cache_ttl=0)
+    assert not vfs.exists("x")
+    storage.save("x", ContentFile(b"1"))
+    assert vfs.exists("x")
