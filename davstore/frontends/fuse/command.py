@@ -1,0 +1,84 @@
+"""``davstore mount`` and ``davstore umount``: arguments and runners for the CLI.
+
+``davstore mount MOUNTPOINT [ROOT | --backend ... | --storage ...] [--read-only]
+[--foreground] [--allow-other] [--uid N] [--gid N] [--cache-ttl SECONDS]`` takes the same
+storage selection as ``serve``. The selection is checked before the mount process starts;
+the Storage and its VFS are built in the process that serves the mount.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_mount_arguments", "add_umount_arguments", "run_mount", "run_umount"]
+
+
+def _id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a numeric id: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
+    from davstore.cli import add_logging_arguments
+    from davstore.selection import add_storage_arguments
+
+    parser.add_argument("mountpoint", metavar="MOUNTPOINT", help="an existing empty folder")
+    add_storage_arguments(parser)
+    group = parser.add_argument_group("mount")
+    group.add_argument(
+        "--foreground",
+        "-f",
+        action="store_true",
+        help="stay in the foreground until unmounted (default: return once mounted)",
+    )
+    group.add_argument(
+        "--allow-other",
+        action="store_true",
+        help="let other users in, read-only for them (needs root or user_allow_other)",
+    )
+    group.add_argument("--uid", type=_id, help="owner shown for every file (default: you)")
+    group.add_argument("--gid", type=_id, help="group shown for every file (default: yours)")
+    add_logging_arguments(parser)
+
+
+def run_mount(args: argparse.Namespace) -> int:
+    """Mount the selected storage; 0 once mounted (or, in the foreground, unmounted)."""
+    from davstore.cli import configure_logging
+    from davstore.frontends.fuse.mount import MountOptions, mount
+    from davstore.selection import build_vfs, selection_from_args
+
+    configure_logging(args)
+    selection_from_args(args)  # bad input fails here, before anything is started
+    options = MountOptions(
+        foreground=bool(args.foreground),
+        allow_other=bool(args.allow_other),
+        uid=args.uid,
+        gid=args.gid,
+        cache_ttl=float(args.cache_ttl),
+        read_only=bool(args.read_only),
+    )
+    return mount(lambda: build_vfs(args), args.mountpoint, options)
+
+
+def add_umount_arguments(parser: argparse.ArgumentParser) -> None:
+    from davstore.cli import add_logging_arguments
+
+    parser.add_argument("mountpoint", metavar="MOUNTPOINT")
+    parser.add_argument(
+        "--lazy", "-z", action="store_true", help="detach now even if busy; finish when idle"
+    )
+    add_logging_arguments(parser)
+
+
+def run_umount(args: argparse.Namespace) -> int:
+    """Unmount a davstore (or any FUSE) mount."""
+    from davstore.cli import configure_logging
+    from davstore.frontends.fuse.mount import umount
+
+    configure_logging(args)
+    return umount(args.mountpoint, lazy=bool(args.lazy))

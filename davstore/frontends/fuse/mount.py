@@ -1,0 +1,263 @@
+"""Mounting and unmounting: process lifecycle, kernel tuning and clean shutdown.
+
+:func:`mount` daemonises by default and returns once the kernel has accepted the mount
+(or with the mount process's error), so a script can use the folder on the next line.
+The VFS is built after the fork, in the process that serves it: Django, database
+connections and backend clients never cross a ``fork``.
+
+Shutdown: SIGTERM, SIGINT and SIGHUP commit every open file (``VFS.flush_all``) and then
+unmount; ``davstore umount`` / ``fusermount3 -u`` unmount, and open files are committed
+as the mount process ends. A killed mount process (``kill -9``) commits nothing: the store
+keeps the previous version of every file being written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from davstore.vfs import VFS
+
+__all__ = ["MountOptions", "fuse_options", "mount", "umount"]
+
+logger = logging.getLogger(__name__)
+
+_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+_IO_SIZE = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MountOptions:
+    """How to mount.
+
+    :param foreground: serve in this process until unmounted (else daemonise).
+    :param allow_other: let other users in (needs root or ``user_allow_other`` in
+        /etc/fuse.conf); the kernel then checks the reported modes (owner read-write,
+        others read-only).
+    :param uid: owner reported for every file (default: the mounting user).
+    :param gid: group reported for every file (default: the mounting user's group).
+    :param cache_ttl: seconds the kernel keeps names, attributes and absences; the same
+        TTL as the VFS's metadata cache, so a file Django writes shows within it.
+    :param read_only: mount read-only (EROFS for every change, from the kernel and the VFS).
+    """
+
+    foreground: bool = False
+    allow_other: bool = False
+    uid: int | None = None
+    gid: int | None = None
+    cache_ttl: float = 1.0
+    read_only: bool = False
+
+
+def fuse_options(options: MountOptions, libfuse_version: tuple[int, int]) -> dict[str, Any]:
+    """The libfuse mount options for ``options`` on the given libfuse version.
+
+    - ``fsname``/``subtype`` ``davstore``: ``mount`` and ``df`` show ``davstore`` as the
+      type; ``default_permissions``: the kernel checks the reported modes, so with
+      ``allow_other`` other users only read;
+    - big requests: libfuse 3 negotiates 1 MiB writes (and direct reads) by itself;
+      libfuse 2 needs ``big_writes`` and gets 128 KiB; page-cache reads come in
+      read-ahead windows (128 KiB by default, ``/sys/class/bdi/<dev>/read_ahead_kb``);
+    - ``attr_timeout``/``entry_timeout``/``negative_timeout`` = the cache TTL;
+    - ``auto_cache``: the kernel keeps a file's pages between opens and drops them when
+      the size or modification time changed (files of unknown size bypass it);
+    - ``hard_remove``: unlink of an open file removes it at once (no ``.fuse_hidden*``);
+      its open handles are detached by the VFS and never commit.
+    """
+    ttl = f"{options.cache_ttl:g}"
+    opts: dict[str, Any] = {
+        "fsname": "davstore",
+        "subtype": "davstore",
+        "default_permissions": True,
+        "attr_timeout": ttl,
+        "entry_timeout": ttl,
+        "negative_timeout": ttl,
+        "auto_cache": True,
+        "hard_remove": True,
+    }
+    if libfuse_version[0] < 3:
+        # libfuse 3 negotiates 1 MiB writes and atomic O_TRUNC by itself.
+        opts.update(
+            big_writes=True, max_write=_IO_SIZE, max_readahead=_IO_SIZE, atomic_o_trunc=True
+        )
+    if options.allow_other:
+        opts["allow_other"] = True
+    if options.read_only:
+        opts["ro"] = True
+    return opts
+
+
+def mount(vfs_factory: Callable[[], VFS], mountpoint: str, options: MountOptions) -> int:
+    """Mount the VFS that ``vfs_factory`` builds at ``mountpoint``; the exit status.
+
+    In the foreground, serve until unmounted or signalled and return 0 (1 when the mount
+    failed). Else fork a daemon, wait until the mount is ready, and return 0, or the
+    daemon's error status (its reason is logged here).
+    """
+    mountpoint = os.path.abspath(mountpoint)
+    if not os.path.isdir(mountpoint):
+        logger.error("cannot mount on %s: not a folder", mountpoint)
+        return 1
+    if os.path.ismount(mountpoint):
+        logger.error("cannot mount on %s: something is mounted there already", mountpoint)
+        return 1
+    try:
+        importlib.import_module("davstore.frontends.fuse.binding")
+    except ImportError as exc:
+        logger.error("cannot mount: %s", exc)
+        return 1
+    if options.foreground:
+        return _serve(vfs_factory, mountpoint, options, None)
+    return _daemonise(vfs_factory, mountpoint, options)
+
+
+def _daemonise(vfs_factory: Callable[[], VFS], mountpoint: str, options: MountOptions) -> int:
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked process
+        os.close(read_end)
+        status = 1
+        try:
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            status = _serve_daemon(vfs_factory, mountpoint, options, write_end)
+        except BaseException:
+            logger.exception("the mount process failed")
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    os.waitpid(child, 0)
+    with os.fdopen(read_end, "rb") as pipe:
+        message = pipe.read().decode(errors="replace").strip()
+    if message == "ready":
+        return 0
+    logger.error("mount on %s failed%s", mountpoint, f": {message}" if message else "")
+    return 1
+
+
+def _serve_daemon(  # pragma: no cover - runs in the forked process
+    vfs_factory: Callable[[], VFS], mountpoint: str, options: MountOptions, pipe: int
+) -> int:
+    def ready() -> None:
+        with contextlib.suppress(OSError):
+            os.write(pipe, b"ready")
+            os.close(pipe)
+        _detach_stdio()
+
+    try:
+        status = _serve(vfs_factory, mountpoint, options, ready)
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            os.write(pipe, f"{type(exc).__name__}: {exc}".encode())
+        raise
+    with contextlib.suppress(OSError):
+        os.close(pipe)
+    return status
+
+
+def _detach_stdio() -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _serve(
+    vfs_factory: Callable[[], VFS],
+    mountpoint: str,
+    options: MountOptions,
+    ready: Callable[[], None] | None,
+) -> int:
+    from davstore.frontends.fuse.binding import FUSE, LIBFUSE_VERSION
+    from davstore.frontends.fuse.operations import Operations
+    from davstore.store.threaded import ThreadedStore, needs_workers
+
+    vfs = vfs_factory()
+    workers: ThreadedStore | None = None
+    if needs_workers(vfs.store):
+        vfs.store = workers = ThreadedStore(vfs.store)
+    operations = Operations(vfs, uid=options.uid, gid=options.gid, on_ready=ready)
+    kernel = fuse_options(options, LIBFUSE_VERSION)
+    logger.info(
+        "mounting %s on %s (libfuse %d.%d)%s",
+        vfs.describe(),
+        mountpoint,
+        *LIBFUSE_VERSION,
+        " read-only" if options.read_only else "",
+    )
+    # Signals go to one thread that commits open files and then unmounts; libfuse's own
+    # handlers would unmount first and leave the commit to the end.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    stopper = threading.Thread(
+        target=_stop_on_signal, args=(vfs, mountpoint), name="davstore-signals", daemon=True
+    )
+    stopper.start()
+    try:
+        FUSE(operations, mountpoint, raw_fi=True, foreground=True, **kernel)
+    except RuntimeError as exc:
+        logger.error("libfuse could not mount %s (%s)", mountpoint, exc)
+        return 1
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        vfs.flush_all()
+        if workers is not None:
+            workers.close()
+    logger.info("unmounted %s", mountpoint)
+    return 0
+
+
+def _stop_on_signal(vfs: VFS, mountpoint: str) -> None:
+    signum = signal.sigwait(_SIGNALS)
+    logger.info("%s received: committing open files, then unmounting", signal.Signals(signum).name)
+    try:
+        vfs.flush_all()
+    finally:
+        umount(mountpoint, lazy=True)
+
+
+def umount(mountpoint: str, *, lazy: bool = False) -> int:
+    """Unmount a FUSE mount (``fusermount3 -u``, else ``fusermount -u``, else ``umount``).
+
+    ``lazy`` detaches a busy mount now and finishes when it is no longer used. Returns 0,
+    or 1 with the reason logged.
+    """
+    mountpoint = os.path.abspath(mountpoint)
+    flag = ["-z"] if lazy else []
+    commands = [
+        [tool, "-u", *flag, mountpoint]
+        for tool in ("fusermount3", "fusermount")
+        if shutil.which(tool)
+    ]
+    if shutil.which("umount") and os.geteuid() == 0:
+        commands.append(["umount", *(["-l"] if lazy else []), mountpoint])
+    reasons = []
+    for command in commands:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode == 0:
+            _wait_unmounted(mountpoint)
+            return 0
+        reasons.append(done.stderr.strip() or f"{command[0]} exited {done.returncode}")
+    logger.error("cannot unmount %s: %s", mountpoint, "; ".join(reasons) or "no unmount tool")
+    return 1
+
+
+def _wait_unmounted(mountpoint: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not os.path.ismount(mountpoint):
+                return
+        except OSError:
+            return
+        time.sleep(0.02)

@@ -1,0 +1,382 @@
+"""FUSE operations: each call translated into one VFS call, each error into one errno.
+
+This class only translates. Paths arrive as the kernel sends them (``/a/b``) and go to the
+VFS unchanged; the VFS checks them, keeps the cache, the open handles and the read-only
+policy. Errors leave through :func:`_errno_of`, the one outbound table: an ``OSError``
+returns its errno (``ENOSYS`` is sent as ``ENOTSUP``, because the kernel switches an
+operation off for good after one ``ENOSYS``), and anything else is logged once with its
+traceback and returns ``EIO``. Nothing escapes a callback, so no error unmounts.
+
+Every attribute named like a FUSE operation becomes one (the binding registers whatever
+it finds), so helpers here are private (``_name``) and none shadows an operation name.
+
+What each operation does on each kind of store is written down in docs/FUSE.md.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import itertools
+import logging
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from davstore.errors import NotFound, ReadOnly
+from davstore.frontends.fuse.binding import FuseOSError
+from davstore.store.base import ObjectInfo
+from davstore.vfs import VFS, ReadHandle, WriteHandle
+from davstore.vfs.paths import MAX_NAME_BYTES
+
+__all__ = ["Operations"]
+
+logger = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_RENAME_NOREPLACE = 1
+_RENAME_EXCHANGE = 2
+_BLOCK = 4096
+#: What statfs reports where the store cannot tell its size (1 PiB, as rclone does): a
+#: file manager refuses to copy onto a volume that says it has no room.
+_UNKNOWN_SPACE = 1 << 50
+_IO_SIZE = 1 << 20
+
+Handle = ReadHandle | WriteHandle
+
+
+def _errno_of(exc: BaseException, op: str, args: tuple[Any, ...]) -> int:
+    if isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
+        return errno.ENOTSUP if exc.errno == errno.ENOSYS else exc.errno
+    logger.error("FUSE %s%r failed; answering EIO", op, args, exc_info=exc)
+    return errno.EIO
+
+
+def _translated(method: F) -> F:
+    """Run one operation; whatever it raises becomes a ``FuseOSError`` with an errno."""
+
+    @functools.wraps(method)
+    def wrapper(self: Operations, *args: Any) -> Any:
+        try:
+            return method(self, *args)
+        except Exception as exc:
+            raise FuseOSError(_errno_of(exc, method.__name__, args)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class _Borrowed:
+    """A read-only descriptor on a file this mount holds open for writing: it reads what
+    was written, committed or not, and its release leaves the writer open."""
+
+    def __init__(self, writer: WriteHandle) -> None:
+        self.writer = writer
+
+    def pread(self, size: int, offset: int) -> bytes:
+        return self.writer.pread(size, offset)
+
+
+class Operations:
+    """The fusepy-API operations of one mount over one :class:`~davstore.vfs.VFS`.
+
+    :param vfs: the share.
+    :param uid: owner reported for every file (default: the mounting user).
+    :param gid: group reported for every file (default: the mounting user's group).
+    :param on_ready: called once when the kernel has accepted the mount (FUSE ``init``).
+    """
+
+    #: Times cross the binding as integer nanoseconds (rsync compares them exactly).
+    use_ns = True
+    #: libfuse 2: pass ``UTIME_OMIT`` through, so ``touch -m`` changes only the mtime.
+    flag_utime_omit_ok = True
+
+    def __init__(
+        self,
+        vfs: VFS,
+        *,
+        uid: int | None = None,
+        gid: int | None = None,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        self._vfs = vfs
+        self._uid = os.getuid() if uid is None else uid
+        self._gid = os.getgid() if gid is None else gid
+        self._on_ready = on_ready
+        self._started_ns = time.time_ns()
+        self._lock = threading.Lock()
+        self._open: dict[int, Handle | _Borrowed] = {}
+        self._numbers = itertools.count(1)
+        writable = 0 if vfs.read_only else 0o200
+        self._file_mode = stat.S_IFREG | 0o444 | writable
+        self._dir_mode = stat.S_IFDIR | 0o555 | writable
+
+    # -- helpers (private: a public name could become a FUSE operation) ---------------
+
+    def _attrs(self, entry: ObjectInfo) -> dict[str, int]:
+        if entry.mtime_ns is not None:
+            mtime = entry.mtime_ns
+        elif entry.mtime is not None:
+            mtime = int(entry.mtime * 1_000_000_000)
+        else:
+            mtime = self._started_ns
+        size = 0 if entry.is_dir else entry.size or 0
+        return {
+            "st_mode": self._dir_mode if entry.is_dir else self._file_mode,
+            "st_nlink": 2 if entry.is_dir else 1,
+            "st_size": size,
+            "st_blocks": (size + 511) // 512,
+            "st_blksize": _IO_SIZE,
+            "st_uid": self._uid,
+            "st_gid": self._gid,
+            "st_mtime": mtime,
+            "st_ctime": mtime,
+            "st_atime": mtime,
+        }
+
+    def _add(self, handle: Handle | _Borrowed) -> int:
+        with self._lock:
+            number = next(self._numbers)
+            self._open[number] = handle
+            return number
+
+    def _get(self, fh: Any) -> Handle | _Borrowed:
+        number = fh if isinstance(fh, int) else fh.fh
+        with self._lock:
+            handle = self._open.get(number)
+        if handle is None:
+            raise FuseOSError(errno.EBADF)
+        return handle
+
+    def _writer(self, fh: Any) -> WriteHandle:
+        handle = self._get(fh)
+        if not isinstance(handle, WriteHandle):
+            raise FuseOSError(errno.EBADF)
+        return handle
+
+    def _writer_of(self, path: str) -> WriteHandle | None:
+        """The newest handle this mount holds open for writing on ``path``."""
+        canonical = self._vfs.normalize(path)
+        with self._lock:
+            writers = [
+                h for h in self._open.values() if isinstance(h, WriteHandle) and not h.closed
+            ]
+        return next((h for h in reversed(writers) if h.path == canonical), None)
+
+    def _check_change(self, path: str) -> None:
+        """Metadata changes the store cannot keep: the file must exist, the share be writable."""
+        self._vfs.stat(path)
+        if self._vfs.read_only:
+            raise ReadOnly(path, "the share is read-only")
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    @_translated
+    def init(self, path: str) -> None:
+        if self._on_ready is not None:
+            self._on_ready()
+
+    @_translated
+    def destroy(self, path: str) -> None:
+        self._vfs.flush_all()
+
+    # -- metadata ---------------------------------------------------------------------
+
+    @_translated
+    def getattr(self, path: str | None, fh: Any = None) -> dict[str, int]:
+        handle = self._get(fh) if fh is not None else None
+        if isinstance(handle, _Borrowed):
+            handle = handle.writer
+        if handle is None:
+            if path is None:
+                raise FuseOSError(errno.EBADF)
+            return self._attrs(self._vfs.stat(path))
+        try:
+            attrs = self._attrs(self._vfs.stat(handle.path))
+        except NotFound:  # unlinked while open
+            attrs = self._attrs(ObjectInfo(handle.path, False, 0, None))
+        if isinstance(handle, WriteHandle):
+            attrs["st_size"] = handle.size
+            attrs["st_blocks"] = (handle.size + 511) // 512
+        return attrs
+
+    @_translated
+    def readdir(self, path: str, fh: int) -> list[str | tuple[str, int, int]]:
+        names: list[str | tuple[str, int, int]] = [".", ".."]
+        for entry in self._vfs.listdir(path):
+            mode = self._dir_mode if entry.is_dir else self._file_mode
+            names.append((entry.basename, mode, 0))
+        return names
+
+    @_translated
+    def statfs(self, path: str) -> dict[str, int]:
+        usage = self._vfs.usage()
+        used = usage.used or 0
+        free = usage.available if usage.available is not None else _UNKNOWN_SPACE
+        total = used + free
+        return {
+            "f_bsize": _BLOCK,
+            "f_frsize": _BLOCK,
+            "f_blocks": total // _BLOCK,
+            "f_bfree": free // _BLOCK,
+            "f_bavail": free // _BLOCK,
+            "f_files": 1 << 32,
+            "f_ffree": 1 << 31,
+            "f_favail": 1 << 31,
+            "f_namemax": MAX_NAME_BYTES,
+        }
+
+    @_translated
+    def access(self, path: str, amode: int) -> int:
+        self._vfs.stat(path)
+        if amode & os.W_OK and self._vfs.read_only:
+            raise ReadOnly(path, "the share is read-only")
+        return 0
+
+    @_translated
+    def utimens(self, path: str, times: tuple[int | None, int | None] | None = None) -> int:
+        """The modification time is kept where the store keeps one (FileSystemStorage);
+        elsewhere it is accepted and ignored. The access time is never kept."""
+        mtime = time.time_ns() if times is None else times[1]
+        if mtime is None:
+            self._check_change(path)
+        else:
+            self._vfs.set_mtime(path, mtime)
+        return 0
+
+    @_translated
+    def chmod(self, path: str, mode: int) -> int:
+        """Accepted and ignored on every store: modes are not kept (see docs/FUSE.md)."""
+        self._check_change(path)
+        return 0
+
+    @_translated
+    def chown(self, path: str, uid: int, gid: int) -> int:
+        """Accepted and ignored on every store: owners are not kept (see docs/FUSE.md)."""
+        self._check_change(path)
+        return 0
+
+    # -- files ------------------------------------------------------------------------
+
+    @_translated
+    def open(self, path: str, fi: Any) -> int:
+        flags = fi.flags
+        if flags & os.O_ACCMODE == os.O_RDONLY:
+            writer = self._writer_of(path)
+            if writer is not None:
+                fi.fh = self._add(_Borrowed(writer))
+                fi.direct_io = 1
+                return 0
+            reader = self._vfs.open_read(path)
+            fi.fh = self._add(reader)
+            # The kernel stops reading at st_size: a size the store does not know must
+            # not cut the file short, so such files bypass the page cache.
+            fi.direct_io = int(reader.size is None)
+            return 0
+        handle = self._vfs.open_write(path, truncate=bool(flags & os.O_TRUNC), create=False)
+        fi.fh = self._add(handle)
+        return 0
+
+    @_translated
+    def create(self, path: str, mode: int, fi: Any) -> int:
+        flags = fi.flags
+        handle = self._vfs.open_write(
+            path,
+            truncate=bool(flags & os.O_TRUNC),
+            create=True,
+            exclusive=bool(flags & os.O_EXCL),
+        )
+        fi.fh = self._add(handle)
+        return 0
+
+    @_translated
+    def read(self, path: str | None, size: int, offset: int, fh: Any) -> bytes:
+        return self._get(fh).pread(size, offset)
+
+    @_translated
+    def write(self, path: str | None, data: bytes, offset: int, fh: Any) -> int:
+        return self._writer(fh).pwrite(data, offset)
+
+    @_translated
+    def truncate(self, path: str | None, length: int, fh: Any = None) -> int:
+        writer = self._writer(fh) if fh is not None else None
+        if writer is None and path is not None:
+            writer = self._writer_of(path)
+        if writer is not None:
+            writer.truncate(length)
+            return 0
+        if path is None:
+            raise FuseOSError(errno.EBADF)
+        with self._vfs.open_write(path, truncate=length == 0, create=False) as handle:
+            if length:
+                handle.truncate(length)
+        return 0
+
+    @_translated
+    def flush(self, path: str | None, fh: Any) -> int:
+        handle = self._get(fh)
+        if isinstance(handle, WriteHandle):
+            handle.commit()
+        return 0
+
+    @_translated
+    def fsync(self, path: str | None, datasync: int, fh: Any) -> int:
+        handle = self._get(fh)
+        if isinstance(handle, WriteHandle):
+            handle.commit()
+        return 0
+
+    @_translated
+    def release(self, path: str | None, fh: Any) -> int:
+        number = fh if isinstance(fh, int) else fh.fh
+        with self._lock:
+            handle = self._open.pop(number, None)
+        if handle is not None and not isinstance(handle, _Borrowed):
+            handle.close()
+        return 0
+
+    # -- names ------------------------------------------------------------------------
+
+    @_translated
+    def unlink(self, path: str) -> int:
+        self._vfs.remove(path)
+        return 0
+
+    @_translated
+    def mkdir(self, path: str, mode: int) -> int:
+        self._vfs.mkdir(path)
+        return 0
+
+    @_translated
+    def rmdir(self, path: str) -> int:
+        self._vfs.rmdir(path)
+        return 0
+
+    @_translated
+    def rename(self, old: str, new: str, flags: int = 0) -> int:
+        if flags & _RENAME_EXCHANGE or flags & ~(_RENAME_NOREPLACE | _RENAME_EXCHANGE):
+            raise FuseOSError(errno.EINVAL)
+        self._vfs.rename(old, new, replace=not flags & _RENAME_NOREPLACE)
+        return 0
+
+    # -- what a Storage cannot hold ----------------------------------------------------
+
+    @_translated
+    def symlink(self, target: str, source: str) -> int:
+        raise FuseOSError(errno.EPERM)
+
+    @_translated
+    def link(self, target: str, source: str) -> int:
+        raise FuseOSError(errno.EPERM)
+
+    @_translated
+    def mknod(self, path: str, mode: int, dev: int) -> int:
+        raise FuseOSError(errno.EPERM)
+
+    @_translated
+    def readlink(self, path: str) -> str:
+        self._vfs.stat(path)
+        raise FuseOSError(errno.EINVAL)
