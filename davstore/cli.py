@@ -28,6 +28,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
+from davstore.frontends.fuse.command import (
+    add_mount_arguments,
+    add_umount_arguments,
+    run_mount,
+    run_umount,
+)
 from davstore.selection import UsageError, add_storage_arguments, open_share
 
 __all__ = [
@@ -392,6 +398,8 @@ def _why(exc: BaseException) -> str:
 
 COMMANDS: list[Command] = [
     Command("serve", "share a Django Storage over WebDAV", add_serve_arguments, serve),
+    Command("mount", "mount a Django Storage as a folder (FUSE)", add_mount_arguments, run_mount),
+    Command("umount", "unmount a davstore mount", add_umount_arguments, run_umount),
 ]
 
 
