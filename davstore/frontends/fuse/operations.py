@@ -71,13 +71,28 @@ def _translated(method: F) -> F:
 
 class _Borrowed:
     """A read-only descriptor on a file this mount holds open for writing: it reads what
-    was written, committed or not, and its release leaves the writer open."""
+    was written, committed or not. Once the writer is released (``release`` comes
+    asynchronously), it reads the committed file instead; its own release leaves the
+    writer alone."""
 
-    def __init__(self, writer: WriteHandle) -> None:
+    def __init__(self, writer: WriteHandle, reopen: Callable[[], ReadHandle]) -> None:
         self.writer = writer
+        self._reopen = reopen
+        self._reader: ReadHandle | None = None
 
     def pread(self, size: int, offset: int) -> bytes:
-        return self.writer.pread(size, offset)
+        if self._reader is None:
+            try:
+                return self.writer.pread(size, offset)
+            except ValueError:  # closed meanwhile
+                if not self.writer.closed:
+                    raise
+            self._reader = self._reopen()
+        return self._reader.pread(size, offset)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
 
 
 class Operations:
@@ -158,12 +173,10 @@ class Operations:
         return handle
 
     def _writer_of(self, path: str) -> WriteHandle | None:
-        """The newest handle this mount holds open for writing on ``path``."""
+        """The newest handle of this mount with uncommitted writes to ``path``."""
         canonical = self._vfs.normalize(path)
         with self._lock:
-            writers = [
-                h for h in self._open.values() if isinstance(h, WriteHandle) and not h.closed
-            ]
+            writers = [h for h in self._open.values() if isinstance(h, WriteHandle) and h.dirty]
         return next((h for h in reversed(writers) if h.path == canonical), None)
 
     def _check_change(self, path: str) -> None:
@@ -267,7 +280,7 @@ class Operations:
         if flags & os.O_ACCMODE == os.O_RDONLY:
             writer = self._writer_of(path)
             if writer is not None:
-                fi.fh = self._add(_Borrowed(writer))
+                fi.fh = self._add(_Borrowed(writer, lambda: self._vfs.open_read(path)))
                 fi.direct_io = 1
                 return 0
             reader = self._vfs.open_read(path)
@@ -334,7 +347,7 @@ class Operations:
         number = fh if isinstance(fh, int) else fh.fh
         with self._lock:
             handle = self._open.pop(number, None)
-        if handle is not None and not isinstance(handle, _Borrowed):
+        if handle is not None:
             handle.close()
         return 0
 
