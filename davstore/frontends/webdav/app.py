@@ -2,6 +2,7 @@
 
 Request flow, outermost first::
 
+    CloseUnreadBodies   close the connection when a request body was left unread
     PathGuard           refuse unsafe paths and Destination headers (400)
     WsgiDAVApp          wsgidav: path normalisation, logging
       ErrorPrinter      any exception -> an HTTP error page
@@ -27,7 +28,13 @@ from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from davstore.frontends.webdav.auth import UserDomainController
-from davstore.frontends.webdav.guards import PathGuard, ReadOnlyGuard, UploadLimit, XmlGuard
+from davstore.frontends.webdav.guards import (
+    CloseUnreadBodies,
+    PathGuard,
+    ReadOnlyGuard,
+    UploadLimit,
+    XmlGuard,
+)
 from davstore.frontends.webdav.provider import VfsProvider
 from davstore.frontends.webdav.state import (
     close_quietly,
@@ -54,7 +61,7 @@ class DavstoreApp:
     def __init__(self, vfs: VFS, wsgidav: WsgiDAVApp) -> None:
         self.vfs = vfs
         self.wsgidav = wsgidav
-        self._app = PathGuard(wsgidav)
+        self._app = CloseUnreadBodies(PathGuard(wsgidav))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return self._app(environ, start_response)
@@ -115,8 +122,8 @@ def create_app(
         "middleware_stack": [
             ErrorPrinter,
             HTTPAuthenticator,
-            ReadOnlyGuard,
-            UploadLimit,
+            *([ReadOnlyGuard] if vfs.read_only else []),
+            *([UploadLimit] if max_upload_size is not None else []),
             XmlGuard,
             WsgiDavDirBrowser,
             RequestResolver,

@@ -35,6 +35,7 @@ from davstore.vfs import VFS
 __all__ = [
     "WRITING_METHODS",
     "XML_METHODS",
+    "CloseUnreadBodies",
     "PathGuard",
     "ReadOnlyGuard",
     "UploadLimit",
@@ -107,9 +108,12 @@ def _decode_path_info(environ: Environ) -> str:
 
 
 def _destination_path(destination: str) -> str:
+    """The share path a Destination header names, refusing encoded separators and NULs."""
+    raw = urlsplit(destination).path.lower()
+    if any(trick in raw for trick in ("%2f", "%5c", "%00")):
+        raise InvalidPath(destination, "percent-encoded separators or NULs are refused")
     # wsgidav unquotes the whole header once, then parses it: do the same.
-    parts = urlsplit(unquote(destination))
-    return parts.path or "/"
+    return urlsplit(unquote(destination)).path or "/"
 
 
 class PathGuard:
@@ -132,6 +136,59 @@ class PathGuard:
         return self.app(environ, start_response)
 
 
+class _TrackedInput:
+    """``wsgi.input`` that knows whether the whole request body has been read."""
+
+    def __init__(self, stream: Any, length: int | None) -> None:
+        self._stream = stream
+        self._left = length  # None: chunked, read until b""
+        self.finished = length == 0
+
+    def _seen(self, data: bytes, asked: int | None) -> bytes:
+        if self._left is not None:
+            self._left -= len(data)
+            self.finished = self._left <= 0
+        elif not data and asked != 0:
+            self.finished = True
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._seen(self._stream.read(size), size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._seen(self._stream.readline(size), size)
+
+    def __iter__(self) -> Any:
+        return iter(self.readline, b"")
+
+
+class CloseUnreadBodies:
+    """Close the connection after a response that left part of the request body unread.
+
+    Without this, the unread rest of a refused chunked PUT would be parsed as the next
+    request on a keep-alive connection.
+    """
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        try:
+            length: int | None = None if chunked else int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        tracked = environ["wsgi.input"] = _TrackedInput(environ["wsgi.input"], length)
+
+        def guarded_start(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            wants_close = any(k.lower() == "connection" for k, _ in headers)
+            if not tracked.finished and not wants_close:
+                headers = [*headers, ("Connection", "close")]
+            return start_response(status, headers, *exc)
+
+        return self.app(environ, guarded_start)
+
+
 class _Guard(BaseMiddleware):  # type: ignore[misc]
     """A wsgidav middleware reading its options from ``config["davstore"]``."""
 
@@ -142,9 +199,6 @@ class _Guard(BaseMiddleware):  # type: ignore[misc]
 
 class ReadOnlyGuard(_Guard):
     """On a read-only share, every writing method is 403 and nothing changes."""
-
-    def is_disabled(self) -> bool:
-        return not self.options.get("read_only", False)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ["REQUEST_METHOD"] in WRITING_METHODS:
@@ -160,9 +214,6 @@ class ReadOnlyGuard(_Guard):
 
 class UploadLimit(_Guard):
     """A PUT announcing more than ``max_upload_size`` bytes is 413 before any is read."""
-
-    def is_disabled(self) -> bool:
-        return self.options.get("max_upload_size") is None
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         limit = int(self.options["max_upload_size"])

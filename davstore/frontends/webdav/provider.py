@@ -186,8 +186,9 @@ class FileResource(_ResourceMixin, DAVNonCollection):  # type: ignore[misc]
         if upload is None:
             return
         upload.finish(failed=with_errors)
-        with dav_errors("PUT"):
-            self.entry = self.vfs.stat(self.path)
+        if not with_errors:
+            with dav_errors("PUT"):
+                self.entry = self.vfs.stat(self.path)
 
     def delete(self) -> None:
         with dav_errors("DELETE"):
