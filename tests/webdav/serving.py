@@ -21,7 +21,9 @@ USER, PASSWORD = "alice", "s3cret"
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Callable[..., Any], *, threads: int = 8) -> Iterator[tuple[str, Callable[[], None]]]:
+def serve_in_thread(
+    app: Callable[..., Any], *, threads: int = 8
+) -> Iterator[tuple[str, Callable[[], None]]]:
     """Yield ``(base_url, stop)``; the server stops at the end of the block anyway."""
     port = free_port()
     server = make_server(app, "127.0.0.1", port, threads=threads, timeout=30)

@@ -210,4 +210,3 @@ def test_options_advertises_class_2(share: Share) -> None:
     response = share.request("OPTIONS", "")
     assert "2" in response.headers["DAV"]
     assert "LOCK" in response.headers["Allow"]
-
