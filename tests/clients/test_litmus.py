@@ -1,0 +1,56 @@
+"""litmus, the WebDAV compliance suite, against a served share: every test must pass.
+
+litmus comes from the Debian package ``litmus`` (CI installs it). A missing binary fails
+the test: it is never skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_storage
+from tests.webdav.serving import PASSWORD, USER, serve_share
+
+SUITES = ["basic", "copymove", "props", "locks", "http"]
+SUMMARY = re.compile(
+    r"<- summary for `(?P<suite>\w+)': of (?P<run>\d+) tests run: "
+    r"(?P<passed>\d+) passed, (?P<failed>\d+) failed"
+)
+
+
+def run_litmus(url: str, workdir: Path) -> str:
+    binary = shutil.which("litmus")
+    if binary is None:
+        pytest.fail("litmus is not installed (apt-get install litmus)")
+    result = subprocess.run(
+        [binary, url, USER, PASSWORD],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=600,
+        check=False,
+    )
+    return result.stdout + result.stderr
+
+
+@pytest.mark.litmus
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["filesystem", "memory", "minimal"])
+def test_litmus_passes_completely(kind: str, tmp_path: Path) -> None:
+    storage = make_storage(kind, tmp_path)
+    with serve_share(storage, tmp_path / "state") as share:
+        output = run_litmus(share.url + "/", tmp_path)
+    summaries = {m["suite"]: m for m in SUMMARY.finditer(output)}
+    problems = [line for line in output.splitlines() if "FAIL" in line or "WARNING" in line]
+    assert sorted(summaries) == sorted(SUITES), output[-3000:]
+    assert problems == [], "\n".join(problems)
+    for suite, summary in summaries.items():
+        assert summary["failed"] == "0", suite
+        assert summary["run"] == summary["passed"], suite
+    assert sum(int(s["passed"]) for s in summaries.values()) == 104, output[-3000:]
