@@ -99,9 +99,7 @@ class WebDAVDriver:
         if own in entries and not entries[own][0]:
             raise NotADirectoryError(errno.ENOTDIR, "not a folder", path)
         return {
-            name.rpartition("/")[2]: is_dir
-            for name, (is_dir, _) in entries.items()
-            if name != own
+            name.rpartition("/")[2]: is_dir for name, (is_dir, _) in entries.items() if name != own
         }
 
     def stat(self, path: str) -> tuple[bool, int]:

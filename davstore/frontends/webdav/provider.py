@@ -100,8 +100,15 @@ class _ResourceMixin:
     def get_last_modified(self) -> float | None:
         return None if self.entry is None else self.entry.mtime
 
-    get_ref_url: Callable[[], str]  # wsgidav's _DAVResource provides these
-    remove_all_locks: Callable[..., None]
+    remove_all_locks: Callable[..., None]  # these two come from wsgidav's _DAVResource
+    get_preferred_path: Callable[[], str]
+    _ref_url: str | None = None
+
+    def get_ref_url(self) -> str:
+        # wsgidav asks for it about ten times per member of a PROPFIND: quote it once.
+        if self._ref_url is None:
+            self._ref_url = quote(self.provider.share_path + self.get_preferred_path())
+        return self._ref_url
 
     def _dest_ref_url(self, dest_path: str, *, is_collection: bool) -> str:
         dest = self.provider.get_resource_inst(dest_path, self.environ)
@@ -153,6 +160,7 @@ class FileResource(_ResourceMixin, DAVNonCollection):  # type: ignore[misc]
         super().__init__(path, environ)
         self.entry = entry
         self._upload: _PutStream | None = None
+        self._content_type: str | None = None
 
     def get_content_length(self) -> int | None:
         if self.entry is None:
@@ -160,7 +168,10 @@ class FileResource(_ResourceMixin, DAVNonCollection):  # type: ignore[misc]
         return self.entry.size
 
     def get_content_type(self) -> str:
-        return str(util.guess_mime_type(self.path, self.environ["wsgidav.config"]))
+        if self._content_type is None:
+            config = self.environ["wsgidav.config"]
+            self._content_type = str(util.guess_mime_type(self.path, config))
+        return self._content_type
 
     def get_etag(self) -> str | None:
         return None if self.entry is None else self.entry.etag

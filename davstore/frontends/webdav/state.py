@@ -84,7 +84,11 @@ def _is_within(url: str, ancestor: str) -> bool:
 
 
 class _SqliteMapping(MutableMapping[str, Any]):
-    """The ``locks`` table as a ``str -> JSON value (bytes too)`` mapping for wsgidav."""
+    """The ``locks`` table as a ``str -> JSON value (bytes too)`` mapping for wsgidav.
+
+    Reads are served from an in-memory mirror (a PROPFIND asks for the locks of every
+    member); every change is written through at once. One process owns the file.
+    """
 
     def __init__(self, path: str) -> None:
         self._db = _connect(path)
@@ -93,39 +97,35 @@ class _SqliteMapping(MutableMapping[str, Any]):
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
             )
+            rows = self._db.execute("SELECT key, value FROM locks").fetchall()
+        self._mirror: dict[str, Any] = {key: _decode(value) for key, value in rows}
 
     def __getitem__(self, key: str) -> Any:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM locks WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            raise KeyError(key)
-        return _decode(row[0])
+        return self._mirror[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
+        encoded = _encode(value)
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO locks (key, value) VALUES (?, ?)",
-                (key, _encode(value)),
+                "INSERT OR REPLACE INTO locks (key, value) VALUES (?, ?)", (key, encoded)
             )
+            self._mirror[key] = _decode(encoded)
 
     def __delitem__(self, key: str) -> None:
         with self._lock:
-            cursor = self._db.execute("DELETE FROM locks WHERE key = ?", (key,))
-        if cursor.rowcount == 0:
-            raise KeyError(key)
+            del self._mirror[key]
+            self._db.execute("DELETE FROM locks WHERE key = ?", (key,))
 
     def __iter__(self) -> Iterator[str]:
-        with self._lock:
-            keys = [row[0] for row in self._db.execute("SELECT key FROM locks")]
-        return iter(keys)
+        return iter(list(self._mirror))
 
     def __len__(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM locks").fetchone()[0])
+        return len(self._mirror)
 
     def clear(self) -> None:
         with self._lock:
             self._db.execute("DELETE FROM locks")
+            self._mirror.clear()
 
     def sync(self) -> None:
         """Every change is committed at once; kept for wsgidav's shelve-style callers."""
@@ -164,7 +164,8 @@ class SqlitePropertyManager:
     """Dead properties in SQLite, with the interface of wsgidav's ``PropertyManager``.
 
     Adds :meth:`remove_tree`, used when a folder is deleted, so a file created later at a
-    deleted path does not inherit old properties.
+    deleted path does not inherit old properties. The set of URLs that have properties is
+    kept in memory, so a PROPFIND over many members without properties costs no queries.
     """
 
     def __init__(self, path: str) -> None:
@@ -177,6 +178,8 @@ class SqlitePropertyManager:
                 " url TEXT NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL,"
                 " PRIMARY KEY (url, name))"
             )
+            rows = self._db.execute("SELECT DISTINCT url FROM properties").fetchall()
+        self._urls: set[str] = {row[0] for row in rows}
 
     def __repr__(self) -> str:
         return f"SqlitePropertyManager({self._path!r})"
@@ -190,12 +193,25 @@ class SqlitePropertyManager:
         )
         return [row[0] for row in rows if _is_within(row[0], url)]
 
+    def _refresh(self, urls: list[str]) -> None:
+        """Re-read whether each of ``urls`` still has properties (lock held)."""
+        for url in urls:
+            row = self._db.execute("SELECT 1 FROM properties WHERE url = ? LIMIT 1", (url,))
+            if row.fetchone() is None:
+                self._urls.discard(url)
+            else:
+                self._urls.add(url)
+
     def get_properties(self, norm_url: str, environ: object = None) -> list[str]:
+        if norm_url not in self._urls:
+            return []
         with self._lock:
             rows = self._db.execute("SELECT name FROM properties WHERE url = ?", (norm_url,))
             return [row[0] for row in rows]
 
     def get_property(self, norm_url: str, name: str, environ: object = None) -> bytes | None:
+        if norm_url not in self._urls:
+            return None
         with self._lock:
             row = self._db.execute(
                 "SELECT value FROM properties WHERE url = ? AND name = ?", (norm_url, name)
@@ -218,6 +234,7 @@ class SqlitePropertyManager:
                 "INSERT OR REPLACE INTO properties (url, name, value) VALUES (?, ?, ?)",
                 (norm_url, name, value),
             )
+            self._urls.add(norm_url)
 
     def remove_property(
         self, norm_url: str, name: str, dry_run: bool = False, environ: object = None
@@ -230,12 +247,14 @@ class SqlitePropertyManager:
     def remove_properties(self, norm_url: str, environ: object = None) -> None:
         with self._lock:
             self._db.execute("DELETE FROM properties WHERE url = ?", (norm_url,))
+            self._urls.discard(norm_url)
 
     def remove_tree(self, norm_url: str) -> None:
         """Remove the properties of ``norm_url`` and of everything below it."""
         with self._lock, self._transaction():
             for url in self._urls_within(norm_url):
                 self._db.execute("DELETE FROM properties WHERE url = ?", (url,))
+                self._urls.discard(url)
 
     def copy_properties(self, src_url: str, dest_url: str, environ: object = None) -> None:
         with self._lock, self._transaction():
@@ -245,6 +264,7 @@ class SqlitePropertyManager:
                 " SELECT ?, name, value FROM properties WHERE url = ?",
                 (dest_url, src_url),
             )
+            self._refresh([dest_url])
 
     def move_properties(
         self, src_url: str, dest_url: str, with_children: bool, environ: object = None
@@ -256,6 +276,7 @@ class SqlitePropertyManager:
                 target = dest_url if url == src_url else dest_base + url[len(src_base) :]
                 self._db.execute("DELETE FROM properties WHERE url = ?", (target,))
                 self._db.execute("UPDATE properties SET url = ? WHERE url = ?", (target, url))
+                self._refresh([url, target])
 
     def close(self) -> None:
         with self._lock:
