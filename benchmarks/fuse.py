@@ -69,7 +69,7 @@ METRICS = [
     Metric("ls_warm_s", "ls -l many files, warm", "s", False, ("ratio", 1.0), "rclone", 3),
     Metric("create_rps", "create 1 KiB files", "files/s", True, ("ratio", 1.0), "rclone", 0),
     Metric("create_stored_s", "small files all in store", "s", False, None, "rclone", 2),
-    Metric("rss_idle_mib", "RSS after mount", "MiB", False, None, digits=1),
+    Metric("rss_idle_mib", "RSS after mount (base of growth)", "MiB", False, None, digits=1),
 ]
 
 
@@ -85,6 +85,7 @@ class Mount:
         )
         self.results: dict[str, float | None] = {}
         self.notes: list[str] = []
+        self.idle_rss: int | None = None
 
     @property
     def pid(self) -> int | None:
@@ -168,11 +169,17 @@ def warm_backing(path: Path) -> None:
             pass
 
 
+def _sampler(stack: contextlib.ExitStack, mount: Mount) -> RssSampler | None:
+    if mount.pid is None:
+        return None
+    return stack.enter_context(RssSampler(mount.pid, baseline=mount.idle_rss))
+
+
 def read_file(mount: Mount, size: int) -> tuple[float, int]:
     buf = bytearray(MiB)
     view = memoryview(buf)
     with contextlib.ExitStack() as stack:
-        rss = stack.enter_context(RssSampler(mount.pid)) if mount.pid else None
+        rss = _sampler(stack, mount)
         start = time.perf_counter()
         got, index, bad = 0, 0, 0
         with (mount.mnt / BIG).open("rb", buffering=0) as fh:
@@ -212,7 +219,7 @@ def write_file(mount: Mount, size: int, name: str) -> tuple[float, float | None,
     buf = bytearray(chunk(0))
     view = memoryview(buf)
     with contextlib.ExitStack() as stack:
-        rss = stack.enter_context(RssSampler(mount.pid)) if mount.pid else None
+        rss = _sampler(stack, mount)
         start = time.perf_counter()
         with (mount.mnt / name).open("wb", buffering=0) as fh:
             left, index = size, 0
@@ -291,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
         f"{args.small_count} small files, {os.cpu_count()} CPUs"
     )
     failures: list[str] = []
-    with workdir("davstore-bench-fuse-", keep=args.keep) as base:
+    with workdir("davstore-bench-fuse-", keep=args.keep, parent=args.data_dir) as base:
         seed = base / "seed"
         seed.mkdir()
         write_big_file(seed / BIG, size)
@@ -306,7 +313,8 @@ def run(args: argparse.Namespace) -> int:
                     mount.start()
                     active.append(mount)
                     if mount.pid:
-                        mount.results["rss_idle_mib"] = tree_rss(mount.pid) / MiB
+                        mount.idle_rss = tree_rss(mount.pid)
+                        mount.results["rss_idle_mib"] = mount.idle_rss / MiB
                 except RuntimeError as exc:
                     failures.append(f"{mount.name} did not mount: {exc}")
                     mount.stop()
@@ -365,11 +373,11 @@ def _attempt(failures: list[str], mount: Mount, what: str, fn: Any, *fn_args: An
 
 
 def _measure(mounts: list[Mount], args: argparse.Namespace, size: int, failures: list[str]) -> None:
-    can_drop = drop_caches()
-    if not can_drop:
+    if not drop_caches():
         print("cannot drop caches (not root?): cold figures are only cold for the mounts")
-    print(f"ls -l of {args.files} files: cold once, then warm x3")
+    print(f"ls -l of {args.files} files: cold (first listing, caches dropped), then warm x3")
     for mount in mounts:
+        drop_caches()  # also waits for the writeback of the dataset just copied
         seconds = _attempt(failures, mount, "ls cold", ls_l, mount, args.files)
         if seconds is not None:
             mount.results["ls_cold_s"] = seconds
@@ -439,6 +447,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated: davstore, rclone (cache mode off), rclone-writes, native",
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    p.add_argument("--data-dir", type=Path, help="where the temporary dataset goes (/tmp)")
     p.add_argument("--results-dir", type=Path, help="where the JSON goes (benchmarks/results)")
     args = p.parse_args(argv)
     defaults = {

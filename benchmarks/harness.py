@@ -101,9 +101,9 @@ def machine_info() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def workdir(prefix: str, keep: bool = False) -> Iterator[Path]:
-    """A fresh directory under /tmp, removed afterwards (unless ``keep``)."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+def workdir(prefix: str, keep: bool = False, parent: Path | None = None) -> Iterator[Path]:
+    """A fresh directory under ``parent`` (/tmp), removed afterwards (unless ``keep``)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=str(parent or "/tmp")))
     try:
         yield path
     finally:
@@ -235,12 +235,14 @@ class RssSampler:
 
     Samples VmRSS every ``interval`` seconds in a thread, and also resets and reads each
     process's VmHWM (high-water mark, exact between samples) where the kernel allows it.
-    ``growth`` is the peak minus the resident size when the block started.
+    ``growth`` is the peak minus ``baseline`` (default: the resident size when the block
+    started; the benchmarks pass the size when the process was idle after start-up).
     """
 
-    def __init__(self, pid: int, interval: float = 0.01) -> None:
+    def __init__(self, pid: int, interval: float = 0.01, baseline: int | None = None) -> None:
         self.pid = pid
         self.interval = interval
+        self._fixed_baseline = baseline
         self.baseline = 0
         self.peak = 0
         self._stop = threading.Event()
@@ -255,7 +257,8 @@ class RssSampler:
             self._hwm_reset = True
         except OSError:
             self._hwm_reset = False
-        self.baseline = self.peak = tree_rss(self.pid)
+        self.peak = tree_rss(self.pid)
+        self.baseline = self.peak if self._fixed_baseline is None else self._fixed_baseline
         self._thread.start()
         return self
 
