@@ -80,15 +80,19 @@ MountFactory = Callable[..., Share]
 
 @pytest.fixture
 def mount_share(tmp_path: Path) -> Iterator[MountFactory]:
-    """``mount_share(kind, *extra_args, env=None)``: a mounted share, unmounted at the end."""
+    """``mount_share(kind, *extra_args, env=None, root=None)``: a mounted share, unmounted
+    at the end. ``kind`` is a store kind or the dotted path of a Storage class; ``root``
+    is the folder a ``filesystem`` share serves (default: a new empty one)."""
     mounts: list[MountProcess] = []
 
-    def make(kind: str, *extra: str, env: dict[str, str] | None = None) -> Share:
+    def make(
+        kind: str, *extra: str, env: dict[str, str] | None = None, root: Path | None = None
+    ) -> Share:
         number = len(mounts)
-        root: Path | None = None
         if kind == "filesystem":
-            root = tmp_path / f"root{number}"
-            root.mkdir()
+            if root is None:
+                root = tmp_path / f"root{number}"
+                root.mkdir()
             args = [str(root)]
         else:
             args = list(BACKENDS.get(kind, ["--backend", kind]))

@@ -1,7 +1,8 @@
 """Storages the FUSE tests mount (by dotted path, in the mount subprocess).
 
-- :class:`FaultyStorage`: local disk whose ``_save`` fails for chosen names, so a store
-  error reaches the mount (``fail`` in the name: a backend bug, EIO; ``denied``: EACCES).
+- :class:`FaultyStorage`: local disk whose ``_save`` fails for chosen content, so a store
+  error reaches the mount (content starting ``FAIL``: a backend bug, EIO; ``DENY``:
+  the backend's PermissionError, EACCES).
 - :class:`SizelessStorage`: a flat store that cannot tell sizes (``size`` not implemented).
 - :class:`SlowStorage`: local disk whose ``_open`` sleeps and which keeps a per-thread
   "client" in ``threading.local``, logging every client it has to build and every call's
@@ -24,9 +25,12 @@ from tests.minimal_storages import MinimalStorage
 
 class FaultyStorage(FileSystemStorage):
     def _save(self, name: str, content: Any) -> str:
-        if "denied" in name:
+        content.seek(0)
+        head = content.read(4)
+        content.seek(0)
+        if head == b"DENY":
             raise PermissionError(13, "Permission denied by the backend", name)
-        if "fail" in name:
+        if head == b"FAIL":
             raise RuntimeError(f"injected backend failure for {name}")
         return str(super()._save(name, content))
 

@@ -5,9 +5,11 @@
 The VFS is built after the fork, in the process that serves it: Django, database
 connections and backend clients never cross a ``fork``.
 
-Shutdown: SIGTERM, SIGINT and SIGHUP commit every open file (``VFS.flush_all``) and then
-unmount; ``davstore umount`` / ``fusermount3 -u`` unmount, and open files are committed
-as the mount process ends. A killed mount process (``kill -9``) commits nothing: the store
+Shutdown: SIGTERM, SIGINT and SIGHUP commit every open file (``VFS.flush_all``), then
+unmount; when the mount is busy the FUSE loop is ended and the mount detached, so the
+process exits (later calls on files still open there fail with ENOTCONN).
+``davstore umount`` (``fusermount3 -u``) unmounts an idle mount; open files are committed
+as the process ends. A killed mount process (``kill -9``) commits nothing: the store
 keeps the previous version of every file being written.
 """
 
@@ -24,9 +26,12 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from davstore.vfs import VFS
+
+if TYPE_CHECKING:
+    from davstore.frontends.fuse.operations import Operations
 
 __all__ = ["MountOptions", "fuse_options", "mount", "umount"]
 
@@ -200,7 +205,10 @@ def _serve(
     # handlers would unmount first and leave the commit to the end.
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     stopper = threading.Thread(
-        target=_stop_on_signal, args=(vfs, mountpoint), name="davstore-signals", daemon=True
+        target=_stop_on_signal,
+        args=(vfs, mountpoint, operations),
+        name="davstore-signals",
+        daemon=True,
     )
     stopper.start()
     try:
@@ -217,13 +225,21 @@ def _serve(
     return 0
 
 
-def _stop_on_signal(vfs: VFS, mountpoint: str) -> None:
+def _stop_on_signal(vfs: VFS, mountpoint: str, operations: Operations) -> None:
     signum = signal.sigwait(_SIGNALS)
     logger.info("%s received: committing open files, then unmounting", signal.Signals(signum).name)
     try:
         vfs.flush_all()
     finally:
-        umount(mountpoint, lazy=True)
+        if _unmount(mountpoint, lazy=False):
+            # Busy (a file is open, or a working folder is inside): end the FUSE loop from
+            # within a callback (the only place libfuse allows it); libfuse then detaches
+            # the mount. What was written is committed; later calls on files still open
+            # there fail with ENOTCONN.
+            operations._exit_on_next_call()
+            with contextlib.suppress(OSError):
+                os.stat(os.path.join(mountpoint, f".davstore-exit-{os.getpid()}"))
+            _unmount(mountpoint, lazy=True)
 
 
 def umount(mountpoint: str, *, lazy: bool = False) -> int:
@@ -233,6 +249,15 @@ def umount(mountpoint: str, *, lazy: bool = False) -> int:
     or 1 with the reason logged.
     """
     mountpoint = os.path.abspath(mountpoint)
+    reasons = _unmount(mountpoint, lazy=lazy)
+    if reasons:
+        logger.error("cannot unmount %s: %s", mountpoint, "; ".join(reasons))
+        return 1
+    return 0
+
+
+def _unmount(mountpoint: str, *, lazy: bool) -> list[str]:
+    """Try each unmount tool; the reasons they failed (empty when unmounted)."""
     flag = ["-z"] if lazy else []
     commands = [
         [tool, "-u", *flag, mountpoint]
@@ -246,10 +271,9 @@ def umount(mountpoint: str, *, lazy: bool = False) -> int:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode == 0:
             _wait_unmounted(mountpoint)
-            return 0
+            return []
         reasons.append(done.stderr.strip() or f"{command[0]} exited {done.returncode}")
-    logger.error("cannot unmount %s: %s", mountpoint, "; ".join(reasons) or "no unmount tool")
-    return 1
+    return reasons or ["no unmount tool found (fusermount3, fusermount, umount)"]
 
 
 def _wait_unmounted(mountpoint: str, timeout: float = 5.0) -> None:

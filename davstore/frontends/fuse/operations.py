@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from davstore.errors import NotFound, ReadOnly
-from davstore.frontends.fuse.binding import FuseOSError
+from davstore.frontends.fuse.binding import FuseOSError, fuse_exit
 from davstore.store.base import ObjectInfo
 from davstore.vfs import VFS, ReadHandle, WriteHandle
 from davstore.vfs.paths import MAX_NAME_BYTES
@@ -125,6 +125,7 @@ class Operations:
         self._lock = threading.Lock()
         self._open: dict[int, Handle | _Borrowed] = {}
         self._numbers = itertools.count(1)
+        self._exiting = False
         writable = 0 if vfs.read_only else 0o200
         self._file_mode = stat.S_IFREG | 0o444 | writable
         self._dir_mode = stat.S_IFDIR | 0o555 | writable
@@ -185,6 +186,10 @@ class Operations:
         if self._vfs.read_only:
             raise ReadOnly(path, "the share is read-only")
 
+    def _exit_on_next_call(self) -> None:
+        """End the FUSE loop at the next ``getattr`` (libfuse ends it only from a callback)."""
+        self._exiting = True
+
     # -- lifecycle --------------------------------------------------------------------
 
     @_translated
@@ -200,6 +205,8 @@ class Operations:
 
     @_translated
     def getattr(self, path: str | None, fh: Any = None) -> dict[str, int]:
+        if self._exiting and fuse_exit is not None:
+            fuse_exit()
         handle = self._get(fh) if fh is not None else None
         if isinstance(handle, _Borrowed):
             handle = handle.writer
