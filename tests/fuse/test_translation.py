@@ -1,0 +1,99 @@
+"""The frontend's one outbound table, kernel options, and the store worker pool
+(in-process, no kernel involved)."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+from typing import Any
+
+import pytest
+from django.core.files.storage import InMemoryStorage
+
+from davstore.errors import NotSupported
+from davstore.frontends.fuse.binding import FuseOSError
+from davstore.frontends.fuse.mount import MountOptions, fuse_options
+from davstore.frontends.fuse.operations import Operations
+from davstore.store import adapt
+from davstore.store.threaded import ThreadedStore, needs_workers
+from davstore.vfs import VFS
+from tests.minimal_storages import MinimalStorage
+
+
+class BrokenVFS(VFS):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(adapt(InMemoryStorage()))
+        self.error = error
+
+    def stat(self, path: str) -> Any:
+        raise self.error
+
+
+def errno_of(ops: Operations, call: str, *args: Any) -> int:
+    with pytest.raises(FuseOSError) as info:
+        getattr(ops, call)(*args)
+    assert info.value.errno is not None
+    return info.value.errno
+
+
+def test_a_bug_becomes_eio_and_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    ops = Operations(BrokenVFS(KeyError("boom")))
+    with caplog.at_level(logging.ERROR):
+        assert errno_of(ops, "getattr", "/x") == errno.EIO
+    records = [r for r in caplog.records if "answering EIO" in r.getMessage()]
+    assert len(records) == 1 and records[0].exc_info is not None
+
+
+def test_oserror_without_errno_becomes_eio() -> None:
+    assert errno_of(Operations(BrokenVFS(FileNotFoundError("x"))), "getattr", "/x") == errno.EIO
+
+
+def test_enosys_is_sent_as_enotsup() -> None:
+    """The kernel would switch an operation off for good after one ENOSYS."""
+    assert errno_of(Operations(BrokenVFS(NotSupported("x"))), "getattr", "/x") == errno.ENOTSUP
+
+
+def test_no_helper_is_named_like_a_fuse_operation() -> None:
+    public = {name for name in vars(Operations) if not name.startswith("_")}
+    assert public == {
+        "use_ns", "flag_utime_omit_ok", "init", "destroy", "getattr", "readdir", "statfs",
+        "access", "utimens", "chmod", "chown", "open", "create", "read", "write", "truncate",
+        "flush", "fsync", "release", "unlink", "mkdir", "rmdir", "rename", "symlink", "link",
+        "mknod", "readlink",
+    }  # fmt: skip
+
+
+def test_kernel_options() -> None:
+    three = fuse_options(MountOptions(cache_ttl=2.5), (3, 14))
+    assert three["fsname"] == three["subtype"] == "davstore"
+    assert three["attr_timeout"] == three["entry_timeout"] == three["negative_timeout"] == "2.5"
+    assert three["auto_cache"] and three["hard_remove"] and three["default_permissions"]
+    assert "big_writes" not in three and "ro" not in three and "allow_other" not in three
+    two = fuse_options(MountOptions(read_only=True, allow_other=True), (2, 9))
+    assert two["big_writes"] and two["max_write"] >= 128 << 10
+    assert two["ro"] and two["allow_other"]
+
+
+def test_threaded_store_runs_calls_on_a_few_long_lived_threads() -> None:
+    inner = adapt(MinimalStorage())
+    assert needs_workers(inner) and not needs_workers(adapt(InMemoryStorage()))
+    seen: set[int] = set()
+    original = inner.head
+
+    def head(name: str) -> Any:
+        seen.add(threading.get_ident())
+        return original(name)
+
+    inner.head = head  # type: ignore[method-assign]
+    store = ThreadedStore(inner, workers=2)
+    try:
+        vfs = VFS(store, cache_ttl=0)
+        vfs.write_file("a.txt", b"hello")
+        for _ in range(20):
+            assert vfs.stat("a.txt").size == 5
+        with vfs.open_read("a.txt") as handle:
+            assert handle.read() == b"hello"
+        assert threading.get_ident() not in seen and 1 <= len(seen) <= 2
+    finally:
+        store.close()
