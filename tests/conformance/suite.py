@@ -79,8 +79,16 @@ class ConformanceSuite:
         assert list(driver.listdir("")) == ["caf\u00e9.txt"]
 
     def test_awkward_names_round_trip(self, driver: Driver) -> None:
-        names = ["sp ace.txt", "hash#.txt", "pct%20.txt", "plus+amp&.txt", "quote'.txt",
-                 "Ελληνικά.txt", "emoji-\U0001f600.txt", "x" * 200]
+        names = [
+            "sp ace.txt",
+            "hash#.txt",
+            "pct%20.txt",
+            "plus+amp&.txt",
+            "quote'.txt",
+            "Ελληνικά.txt",
+            "emoji-\U0001f600.txt",
+            "x" * 200,
+        ]
         for name in names:
             driver.write(name, name.encode())
         assert driver.listdir("") == dict.fromkeys(names, False)
