@@ -216,12 +216,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     dav.add_argument(
         "--lock-storage",
         metavar="URL",
-        help="where locks live (default: in memory of this process)",
+        help="where locks live: memory:, sqlite:///FILE or shelve:///FILE "
+        "(default: a SQLite file in the state directory)",
     )
     dav.add_argument(
         "--property-storage",
         metavar="URL",
-        help="where dead properties live (default: a file in the state directory)",
+        help="where dead properties live, same forms (default: a SQLite file in the "
+        "state directory)",
     )
     dav.add_argument(
         "--state-dir",
@@ -264,15 +266,39 @@ def serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CommandError(f"the WebDAV frontend is not available: {exc}") from exc
 
-    app = create_app(
-        share.vfs,
-        users=users,
-        realm="davstore",
-        lock_storage=args.lock_storage,
-        property_storage=args.property_storage,
-        state_dir=state_dir,
-        max_upload_size=args.max_upload_size,
-    )
+    try:
+        app = create_app(
+            share.vfs,
+            users=users,
+            realm="davstore",
+            lock_storage=args.lock_storage,
+            property_storage=args.property_storage,
+            state_dir=state_dir,
+            max_upload_size=args.max_upload_size,
+        )
+    except ValueError as exc:
+        raise UsageError(_one_line(exc)) from exc
+    except OSError as exc:
+        raise UsageError(f"cannot open the share's state in {state_dir}: {_why(exc)}") from exc
+    try:
+        server = _listen(make_server, app, args)
+        url = f"{'https' if args.tls_cert else 'http'}://{_netloc(args.host, _bound_port(server))}/"
+        _print_banner(
+            url=url,
+            share=share.vfs.describe(),
+            read_only=bool(args.read_only),
+            state_dir=state_dir,
+            users=users,
+            generated=generated,
+        )
+        logger.info("serving %s at %s (state in %s)", share.vfs.describe(), url, state_dir)
+        return _run_until_signalled(server, share.vfs.flush_all)
+    finally:
+        app.close()
+
+
+def _listen(make_server: Callable[..., Any], app: Any, args: argparse.Namespace) -> Any:
+    """The cheroot server for ``app``, bound to its port (not serving yet)."""
     try:
         server = make_server(
             app,
@@ -283,26 +309,15 @@ def serve(args: argparse.Namespace) -> int:
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
         )
-        if not getattr(server, "ready", False):
-            server.prepare()
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot use the TLS certificate and key: {_why(exc)}") from exc
+    try:
+        server.prepare()
     except OSError as exc:
         raise CommandError(
             f"cannot listen on {_netloc(args.host, args.port)}: {_why(exc)}"
         ) from exc
-
-    port = _bound_port(server, args.port)
-    scheme = "https" if args.tls_cert else "http"
-    url = f"{scheme}://{_netloc(args.host, port)}/"
-    _print_banner(
-        url=url,
-        share=share.vfs.describe(),
-        read_only=bool(args.read_only),
-        state_dir=state_dir,
-        users=users,
-        generated=generated,
-    )
-    logger.info("serving %s at %s (state in %s)", share.vfs.describe(), url, state_dir)
-    return _run_until_signalled(server, share.vfs.flush_all)
+    return server
 
 
 def _print_banner(
@@ -372,15 +387,17 @@ def _run_until_signalled(server: Any, flush: Callable[[], None]) -> int:
     return 0
 
 
-def _bound_port(server: Any, fallback: int) -> int:
-    addr = getattr(server, "bind_addr", None)
-    if isinstance(addr, tuple) and len(addr) >= 2 and isinstance(addr[1], int):
-        return addr[1]
-    return fallback
+def _bound_port(server: Any) -> int:
+    """The port the server listens on (cheroot resolves port 0 to the real one)."""
+    return int(server.bind_addr[1])
 
 
 def _netloc(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _why(exc: BaseException) -> str:

@@ -55,6 +55,8 @@ def settings_dir(tmp_path: Path) -> Path:
         (["--cache-ttl", "-1"], "must be 0 or more"),
         (["--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"),
         (["--no-such-flag"], "unrecognized arguments"),
+        (["--anonymous", "--lock-storage", "bogus://x"], "unknown state storage 'bogus://x'"),
+        (["--anonymous", "--property-storage", "ftp://x"], "unknown state storage 'ftp://x'"),
     ],
 )
 def test_bad_arguments(tmp_path: Path, argv: list[str], message: str) -> None:
@@ -119,3 +121,15 @@ def test_port_in_use(tmp_path: Path) -> None:
         )
     assert f"cannot listen on 127.0.0.1:{port}" in line
     assert "address already in use" in line.lower()
+
+
+def test_tls_files_that_are_not_pem(tmp_path: Path) -> None:
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    (tmp_path / "key.pem").write_text("not a key\n")
+    line = fails_cleanly(
+        ["serve", "--anonymous", "--tls-cert", "cert.pem", "--tls-key", "key.pem"], tmp_path
+    )
+    assert "cannot use the TLS certificate and key" in line
+    assert "no such file: nope.pem" in fails_cleanly(
+        ["serve", "--tls-cert", "cert.pem", "--tls-key", "nope.pem"], tmp_path
+    )

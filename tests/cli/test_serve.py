@@ -3,7 +3,9 @@ settings, state folders and a clean stop on SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
+import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -205,3 +207,29 @@ def test_logging_options(tmp_path: Path, served_folder: Path) -> None:
     with start_serve(["--anonymous", "-v", str(served_folder)], cwd=tmp_path) as server:
         assert server.stop() == 0
         assert "DEBUG" in server.stderr
+
+
+def test_tls(tmp_path: Path, served_folder: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command (tests/run.sh installs it)")
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    args = ["--tls-cert", "cert.pem", "--tls-key", "key.pem", str(served_folder)]
+    with start_serve(args, cwd=tmp_path) as server:
+        assert server.url.startswith("https://")
+        assert f"URL:      {server.url}" in server.stdout
+        got = requests.get(
+            server.url + "hello.txt",
+            auth=server.credentials,
+            verify=str(tmp_path / "cert.pem"),
+            timeout=10,
+        )
+        assert got.content == b"hello"
