@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Set up everything the test suite needs and run all of it:
+#   system packages through apt (litmus, rclone, FUSE libraries, WebDAV clients),
+#   Python packages in .venv (davstore editable, with the test and fuse extras),
+#   then ruff, mypy and pytest. Arguments go to pytest:
+#     bash tests/run.sh                 # everything
+#     bash tests/run.sh tests/cli -x    # a part
+# Safe to run again: it installs only what is missing. Fails on the first error.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+venv="$repo/.venv"
+python="${PYTHON:-python3}"
+extras="${DAVSTORE_EXTRAS:-test,fuse}"
+
+# System packages the tests drive (clients, compliance suite, FUSE, peers).
+packages=(
+    python3-venv
+    litmus
+    rclone
+    fuse3
+    libfuse2
+    libfuse3-3
+    davfs2
+    cadaver
+    curl
+    openssl
+    git
+    rsync
+)
+
+step() { printf '==> %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+quietly() {
+    local log
+    log="$(mktemp)"
+    if ! "$@" >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        echo "tests/run.sh: failed: $*" >&2
+        return 1
+    fi
+    rm -f "$log"
+}
+
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed'; then
+        missing+=("$package")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    step "apt-get install ${missing[*]}"
+    quietly as_root apt-get update
+    quietly as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+    step "python3 -m venv .venv"
+    quietly "$python" -m venv "$venv"
+fi
+step "pip install -e .[$extras]"
+quietly "$venv/bin/python" -m pip install --disable-pip-version-check -e ".[$extras]"
+
+export PATH="$venv/bin:$PATH"
+step "ruff"
+ruff check davstore tests
+ruff format --check davstore tests
+step "mypy"
+mypy
+step "pytest $*"
+pytest "$@"
