@@ -11,6 +11,7 @@ The rules it keeps are written down in docs/SEMANTICS.md, with one test per rule
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import threading
@@ -92,10 +93,7 @@ class VFS:
     @staticmethod
     def normalize(path: str) -> str:
         """The canonical form of ``path``. Raises InvalidPath, NameTooLong."""
-        canonical = normalize(path)
-        if any(is_internal_name(part) for part in canonical.split("/")):
-            raise InvalidPath(canonical, "names starting with '.davstore-' are reserved")
-        return canonical
+        return _canonical(path)
 
     def _check_writable(self, path: str) -> None:
         if self.read_only:
@@ -142,6 +140,8 @@ class VFS:
 
     def _pending(self, path: str) -> Entry | None:
         """An entry for a file open for writing with changes not yet committed."""
+        if not self._writers:  # the common case, without taking the lock
+            return None
         with self._lock:
             handles = [h for h in self._writers.get(path, ()) if h.dirty]
         if not handles:
@@ -163,6 +163,8 @@ class VFS:
         return self._with_pending(path, entries)
 
     def _with_pending(self, folder: str, entries: list[Entry]) -> list[Entry]:
+        if not self._writers:
+            return entries
         with self._lock:
             names = [p for p, hs in self._writers.items() if parent(p) == folder and hs]
         if not names:
@@ -539,6 +541,16 @@ class VFS:
                 self.store.make_dir(dest)
             else:
                 self.store.copy(entry.name, dest)
+
+
+@functools.lru_cache(maxsize=16384)
+def _canonical(path: str) -> str:
+    """``paths.normalize`` plus the reserved-name rule, memoised: frontends ask for the
+    same few paths over and over (a listing, then a stat of each entry)."""
+    canonical = normalize(path)
+    if any(is_internal_name(part) for part in canonical.split("/")):
+        raise InvalidPath(canonical, "names starting with '.davstore-' are reserved")
+    return canonical
 
 
 def _as_stream(source: BinaryIO | bytes) -> BinaryIO:
