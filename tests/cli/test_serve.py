@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -233,3 +234,20 @@ def test_tls(tmp_path: Path, served_folder: Path) -> None:
             timeout=10,
         )
         assert got.content == b"hello"
+
+
+def test_stop_during_an_upload_keeps_the_old_content(tmp_path: Path, served_folder: Path) -> None:
+    with start_serve(["--anonymous", str(served_folder)], cwd=tmp_path) as server:
+        with socket.create_connection((server.host, server.port), timeout=30) as sock:
+            head = (
+                f"PUT /hello.txt HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
+                f"Content-Length: {1 << 20}\r\n\r\n"
+            )
+            sock.sendall(head.encode() + b"x" * 4096)
+            time.sleep(0.5)  # the upload is under way
+            started = time.monotonic()
+            assert server.stop(signal.SIGTERM, timeout=15) == 0
+            assert time.monotonic() - started < 10
+        assert "Traceback" not in server.stderr
+    assert (served_folder / "hello.txt").read_bytes() == b"hello"
+    assert sorted(p.name for p in served_folder.iterdir()) == ["hello.txt"]
