@@ -28,6 +28,7 @@ packages=(
     openssl
     git
     rsync
+    vim
 )
 
 step() { printf '==> %s\n' "$*"; }
