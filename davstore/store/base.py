@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
-from davstore.errors import NotSupported
+from davstore.errors import NotFound, NotSupported
 
 __all__ = ["DIRECTORY_MARKER", "Capabilities", "ObjectInfo", "ObjectStore", "Upload", "Usage"]
 
@@ -145,6 +145,17 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def remove_dir(self, name: str) -> None:
         """Remove the empty directory ``name`` (the VFS has checked it is empty)."""
+
+    def delete_many(self, names: Sequence[str]) -> None:
+        """Remove the files ``names`` (a folder's content being removed), in as few calls as
+        the store allows. Default: :meth:`delete` each, in order, stopping at the first error
+        (raised); object stores delete in batches. Missing names are not an error here.
+        """
+        for name in names:
+            try:
+                self.delete(name)
+            except NotFound:
+                continue
 
     def copy(self, source: str, target: str) -> ObjectInfo:
         """Copy the file ``source`` to ``target``, replacing it. Default: stream through."""

@@ -34,6 +34,7 @@ from davstore.errors import (
 from davstore.store.base import Capabilities, ObjectInfo, ObjectStore, Upload, Usage
 from davstore.store.generic import is_internal_name
 from davstore.vfs.cache import MISSING, MetadataCache
+from davstore.vfs.events import Action, Change, Listener, current_actor
 from davstore.vfs.handles import ReadHandle, WriteHandle
 from davstore.vfs.paths import ROOT, is_within, join, normalize, parent
 
@@ -80,6 +81,7 @@ class VFS:
         self.cache: MetadataCache[ObjectInfo] = MetadataCache(cache_ttl, clock=clock)
         self._lock = threading.Lock()
         self._writers: dict[str, list[WriteHandle]] = {}
+        self._listeners: list[Listener] = []
 
     @property
     def capabilities(self) -> Capabilities:
@@ -87,6 +89,26 @@ class VFS:
 
     def describe(self) -> str:
         return self.store.describe()
+
+    # -- change events ---------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with a :class:`~davstore.vfs.events.Change` after every change
+        made through this VFS; returns a function that unsubscribes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _emit(
+        self, action: Action, path: str, *, is_dir: bool = False, target: str | None = None
+    ) -> None:
+        if not self._listeners:
+            return
+        change = Change(action, path, is_dir, target, current_actor())
+        for listener in list(self._listeners):
+            try:
+                listener(change)
+            except Exception:
+                logger.exception("a change listener failed on %s", change)
 
     # -- paths and policy ------------------------------------------------------------
 
@@ -310,9 +332,10 @@ class VFS:
             path, spool_dir=self.spool_dir, spool_memory=self.spool_memory
         )
 
-    def _committed(self, handle: WriteHandle, info: ObjectInfo) -> None:
+    def _committed(self, handle: WriteHandle, info: ObjectInfo, *, created: bool) -> None:
         self.cache.invalidate(handle.path)
         self.cache.put_stat(handle.path, info)
+        self._emit(Action.CREATED if created else Action.MODIFIED, handle.path)
 
     def _release(self, handle: WriteHandle) -> None:
         with self._lock:
@@ -355,6 +378,7 @@ class VFS:
             self.store.set_mtime(path, mtime_ns)
         finally:
             self._invalidate(path)
+        self._emit(Action.TOUCHED, path)
         return True
 
     # -- folders ---------------------------------------------------------------------
@@ -370,6 +394,7 @@ class VFS:
             self.store.make_dir(path)
         finally:
             self._invalidate(path)
+        self._emit(Action.FOLDER_CREATED, path, is_dir=True)
 
     def rmdir(self, path: str) -> None:
         """Remove an empty folder. Raises DirectoryNotEmpty, NotADirectory, NotFound, ..."""
@@ -386,6 +411,7 @@ class VFS:
             self.store.remove_dir(path)
         finally:
             self._invalidate(path, tree=True)
+        self._emit(Action.FOLDER_DELETED, path, is_dir=True)
 
     # -- removing --------------------------------------------------------------------
 
@@ -410,6 +436,7 @@ class VFS:
             self.store.delete(path)
         finally:
             self._invalidate(path)
+        self._emit(Action.DELETED, path)
 
     def remove_tree(self, path: str) -> None:
         """Remove a file, or a folder with everything in it.
@@ -427,14 +454,19 @@ class VFS:
         if not self.capabilities.delete:
             raise NotSupported(path, "the store cannot delete")
         try:
-            for entry in reversed(self._tree(path)):
-                if entry.is_dir:
-                    self.store.remove_dir(entry.name)
-                else:
-                    self.store.delete(entry.name)
-            self.store.remove_dir(path)
+            self._remove_entries(path, self._tree(path))
         finally:
             self._invalidate(path, tree=True)
+        self._emit(Action.FOLDER_DELETED, path, is_dir=True)
+
+    def _remove_entries(self, path: str, tree: list[Entry]) -> None:
+        """Remove folder ``path`` and ``tree`` (its walk): the files in one ``delete_many``
+        (batched on object stores), then the folders, deepest first."""
+        self.store.delete_many([e.name for e in tree if not e.is_dir])
+        for entry in reversed(tree):
+            if entry.is_dir:
+                self.store.remove_dir(entry.name)
+        self.store.remove_dir(path)
 
     # -- rename and copy -------------------------------------------------------------
 
@@ -489,16 +521,12 @@ class VFS:
                 self.store.delete(source)
             else:
                 self._copy_tree(source, target, tree)
-                for entry in reversed(tree):
-                    if entry.is_dir:
-                        self.store.remove_dir(entry.name)
-                    else:
-                        self.store.delete(entry.name)
-                self.store.remove_dir(source)
+                self._remove_entries(source, tree)
         finally:
             self._invalidate(source, tree=True)
             self._invalidate(target, tree=True)
         self._retarget(source, target)
+        self._emit(Action.MOVED, source, is_dir=source_entry.is_dir, target=target)
 
     def _retarget(self, source: str, target: str) -> None:
         with self._lock:
@@ -532,6 +560,7 @@ class VFS:
                 self.store.copy(source, target)
         finally:
             self._invalidate(target, tree=True)
+        self._emit(Action.COPIED, source, is_dir=source_entry.is_dir, target=target)
 
     def _copy_tree(self, source: str, target: str, tree: list[Entry]) -> None:
         self.store.make_dir(target)

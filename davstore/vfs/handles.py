@@ -164,6 +164,7 @@ class WriteHandle(_Handle):
         self._load_existing = existing_size is not None and not truncate
         self._size = 0 if truncate or existing_size is None else existing_size
         self._dirty = truncate or existing_size is None
+        self._created = existing_size is None
         self._pos = 0
         self.detached = False
 
@@ -282,7 +283,8 @@ class WriteHandle(_Handle):
             finally:
                 self._dirty = False
                 self._load_existing = True
-            self._vfs._committed(self, info)
+            created, self._created = self._created, False
+            self._vfs._committed(self, info, created=created)
 
     def flush(self) -> None:
         self.commit()

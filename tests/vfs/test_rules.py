@@ -546,3 +546,53 @@ def test_cache_ttl_zero_turns_the_cache_off(storage: Storage) -> None:
     assert not vfs.exists("x")
     storage.save("x", ContentFile(b"1"))
     assert vfs.exists("x")
+
+
+# -- change events -------------------------------------------------------------------------
+
+
+def test_every_change_sends_one_event_with_its_actor(storage: Storage) -> None:
+    from davstore.vfs import Action, Actor, Change, acting_as
+
+    vfs = VFS(adapt(storage))
+    seen: list[Change] = []
+    unsubscribe = vfs.subscribe(seen.append)
+    with acting_as("alice", "webdav"):
+        vfs.mkdir("d")
+        vfs.write_file("d/a.txt", b"1")
+        vfs.write_file("d/a.txt", b"2")
+        vfs.copy("d/a.txt", "d/b.txt")
+        vfs.rename("d/b.txt", "d/c.txt")
+        vfs.remove("d/c.txt")
+        vfs.copy("d", "e")
+        vfs.remove_tree("e")
+        vfs.remove("d/a.txt")
+        vfs.rmdir("d")
+    with pytest.raises(NotFound):
+        vfs.remove("missing")  # failures send nothing
+    unsubscribe()
+    vfs.mkdir("quiet")
+    alice = Actor("alice", "webdav")
+    assert seen == [
+        Change(Action.FOLDER_CREATED, "d", True, None, alice),
+        Change(Action.CREATED, "d/a.txt", False, None, alice),
+        Change(Action.MODIFIED, "d/a.txt", False, None, alice),
+        Change(Action.COPIED, "d/a.txt", False, "d/b.txt", alice),
+        Change(Action.MOVED, "d/b.txt", False, "d/c.txt", alice),
+        Change(Action.DELETED, "d/c.txt", False, None, alice),
+        Change(Action.COPIED, "d", True, "e", alice),
+        Change(Action.FOLDER_DELETED, "e", True, None, alice),
+        Change(Action.DELETED, "d/a.txt", False, None, alice),
+        Change(Action.FOLDER_DELETED, "d", True, None, alice),
+    ]
+
+
+def test_a_failing_listener_never_fails_the_change(tmp_path: Path) -> None:
+    vfs = VFS(adapt(FileSystemStorage(location=str(tmp_path))))
+
+    def broken(change: object) -> None:
+        raise RuntimeError("listener bug")
+
+    vfs.subscribe(broken)
+    vfs.write_file("a", b"x")
+    assert (tmp_path / "a").read_bytes() == b"x"
