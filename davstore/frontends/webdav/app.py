@@ -66,6 +66,12 @@ class DavstoreApp:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return self._app(environ, start_response)
 
+    @property
+    def provider(self) -> VfsProvider:
+        """The wsgidav provider serving the share."""
+        provider: VfsProvider = self.wsgidav.provider_map["/"]
+        return provider
+
     def close(self) -> None:
         """Release the state stores; the app must not serve requests afterwards."""
         lock_manager = self.wsgidav.lock_manager

@@ -37,6 +37,7 @@ from wsgidav.prop_man.property_manager import ShelvePropertyManager
 __all__ = [
     "SqliteLockStorage",
     "SqlitePropertyManager",
+    "lock_roots",
     "open_lock_storage",
     "open_property_manager",
 ]
@@ -202,6 +203,14 @@ class SqlitePropertyManager:
             else:
                 self._urls.add(url)
 
+    def has_any(self) -> bool:
+        """Whether any URL has dead properties."""
+        return bool(self._urls)
+
+    def has_properties(self, norm_url: str) -> bool:
+        """Whether ``norm_url`` has dead properties (no query: the in-memory URL set)."""
+        return norm_url in self._urls
+
     def get_properties(self, norm_url: str, environ: object = None) -> list[str]:
         if norm_url not in self._urls:
             return []
@@ -287,6 +296,23 @@ class SqlitePropertyManager:
         # still commits or rolls back, so BEGIN makes the block one transaction.
         self._db.execute("BEGIN")
         return self._db
+
+
+_URL_KEY = "URL2TOKEN:"
+
+
+def lock_roots(storage: object) -> set[str] | None:
+    """The URLs locks are rooted at (expired ones too), or ``None`` when that is not cheap.
+
+    Known for the SQLite storage (its in-memory mirror) and wsgidav's in-memory
+    ``LockStorageDict``, whose keys ``URL2TOKEN:<root>`` name every lock root.
+    """
+    if isinstance(storage, LockStorageDict) and not isinstance(storage, LockStorageShelve):
+        mapping: MutableMapping[str, Any] | None = storage._dict
+        if mapping is None:
+            return None
+        return {key[len(_URL_KEY) :] for key in list(mapping) if key.startswith(_URL_KEY)}
+    return None
 
 
 def _parse(url: str, state_dir: pathlib.Path, default_file: str) -> tuple[str, str]:

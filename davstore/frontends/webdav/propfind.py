@@ -1,0 +1,366 @@
+"""PROPFIND Depth 0 and 1 answered straight from a VFS listing.
+
+wsgidav builds a PROPFIND answer property by property: per member about ten getter calls,
+a lock lookup, MIME and date formatting, and an lxml element tree serialised at the end
+(~50 µs per member). :func:`answer_propfind` renders the same ``207 Multi-Status`` document
+with one string per member, from the entries the VFS listing already holds.
+
+It answers only requests it understands completely and otherwise returns ``None`` so that
+wsgidav answers (the fallback is always correct, only slower):
+
+- Depth ``0`` or ``1`` (no Depth header means infinity);
+- no conditional headers (``If``, ``If-Match``, ``If-None-Match``, ``If-(Un)Modified-Since``);
+- an empty body, ``<allprop/>``, or ``<prop>`` naming only the live properties wsgidav
+  knows (:data:`LIVE_PROPERTIES`);
+- the resource exists and can be listed;
+- no member has dead properties and no lock is rooted at or below the resource (both
+  known from in-memory sets: :meth:`SqlitePropertyManager.has_properties`,
+  :func:`~davstore.frontends.webdav.state.lock_roots`);
+- every name is representable in XML 1.0.
+
+The document equals wsgidav's byte for byte (tests/webdav/test_propfind.py compares them):
+the same hrefs (``quote`` with wsgidav's safe characters), members in listing order, the
+same property order, values and ``404`` propstats, ``&``, ``<`` and ``>`` escaped in text.
+It runs inside wsgidav's request handling (``VfsProvider.custom_request_handler``), so
+authentication, the read-only guard and the XML guard have run before it.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from email.utils import formatdate
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from lxml import etree
+from wsgidav import util
+
+from davstore.errors import DavstoreError
+from davstore.frontends.webdav.state import SqlitePropertyManager, lock_roots
+from davstore.store.base import Usage
+from davstore.vfs import Entry
+
+if TYPE_CHECKING:
+    from davstore.frontends.webdav.provider import VfsProvider
+
+__all__ = ["LIVE_PROPERTIES", "answer_propfind"]
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+
+#: The live properties this module renders (wsgidav's set, in Clark notation).
+LIVE_PROPERTIES = frozenset(
+    "{DAV:}" + name
+    for name in (
+        "resourcetype",
+        "creationdate",
+        "getcontentlength",
+        "getcontenttype",
+        "getcontentlanguage",
+        "getlastmodified",
+        "getetag",
+        "displayname",
+        "lockdiscovery",
+        "supportedlock",
+        "quota-used-bytes",
+        "quota-available-bytes",
+    )
+)
+
+_CONDITIONAL_HEADERS = (
+    "HTTP_IF",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+)
+#: wsgidav's ``get_href`` leaves these unquoted (Nautilus chokes on ``%28``).
+_HREF_SAFE = "/!*'(),$-_|."
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff\r]")
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+_OK = "HTTP/1.1 200 OK"
+_NOT_FOUND = "HTTP/1.1 404 Not Found"
+_COLLECTION = "<D:resourcetype><D:collection/></D:resourcetype>"
+_SUPPORTED_LOCK = (
+    "<D:supportedlock>"
+    "<D:lockentry><D:lockscope><D:exclusive/></D:lockscope>"
+    "<D:locktype><D:write/></D:locktype></D:lockentry>"
+    "<D:lockentry><D:lockscope><D:shared/></D:lockscope>"
+    "<D:locktype><D:write/></D:locktype></D:lockentry>"
+    "</D:supportedlock>"
+)
+_HEAD = "<?xml version='1.0' encoding='UTF-8'?>\n<D:multistatus xmlns:D=\"DAV:\">"
+_TAIL = "</D:multistatus>"
+
+
+def _escape(text: str) -> str:
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text
+
+
+def _requested(environ: Environ) -> list[str] | None:
+    """The property names asked for; ``[]`` for allprop; ``None``: not for this module.
+
+    Leaves the body readable again for wsgidav.
+    """
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if length <= 0:
+        return [] if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower() else None
+    stream = environ["wsgi.input"]
+    if not isinstance(stream, io.BytesIO):  # XmlGuard reads XML bodies into memory
+        return None
+    body = stream.read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        root = etree.fromstring(body, parser=_PARSER)
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+    if root.tag != "{DAV:}propfind" or len(root) != 1:
+        return None
+    (child,) = root
+    if child.tag == "{DAV:}allprop" and len(child) == 0:
+        return []
+    if child.tag != "{DAV:}prop" or len(child) == 0:
+        return None
+    names = [node.tag for node in child]
+    if not all(isinstance(name, str) and name in LIVE_PROPERTIES for name in names):
+        return None
+    return names
+
+
+class _Renderer:
+    """Renders the ``<D:response>`` of one entry; caches per request what repeats."""
+
+    def __init__(self, provider: VfsProvider, environ: Environ, names: list[str]) -> None:
+        self.provider = provider
+        self.environ = environ
+        self.names = names
+        self.config = environ["wsgidav.config"]
+        self.href_prefix = provider.mount_path + provider.share_path
+        self.ref_prefix = provider.share_path
+        manager = provider.prop_manager
+        self.properties = manager if manager is not None and manager.has_any() else None
+        locking = provider.lock_manager is not None
+        self.lock_props = "<D:lockdiscovery/>" + _SUPPORTED_LOCK if locking else ""
+        self.locking = locking
+        self._types: dict[str, str] = {}
+        self._dates: dict[int, str] = {}
+        self._usage: Usage | None = None
+        self._folder_quota: str | None = None
+
+    def preferred(self, path: str, is_dir: bool) -> str:
+        """wsgidav's ``get_preferred_path``: folders end in ``/``."""
+        if path in ("", "/"):
+            return "/"
+        if is_dir and not path.endswith("/"):
+            return path + "/"
+        return path
+
+    def ref_url(self, path: str, is_dir: bool) -> str:
+        return quote(self.ref_prefix + self.preferred(path, is_dir))
+
+    def content_type(self, basename: str) -> str:
+        # mimetypes only looks at the suffixes of the last segment: key on them.
+        stem = basename.lstrip(".")
+        dot = stem.find(".")
+        key = "x" + stem[dot:] if dot >= 0 else "x"
+        found = self._types.get(key)
+        if found is None:
+            found = self._types[key] = _escape(str(util.guess_mime_type("/" + key, self.config)))
+        return found
+
+    def date(self, mtime: float) -> str:
+        # formatdate rounds to microseconds and prints whole seconds: below .999999 the
+        # whole second decides, so one string serves every file of that second.
+        second = int(mtime)
+        if mtime < 0 or mtime - second >= 0.999999:
+            return formatdate(mtime, usegmt=True)
+        found = self._dates.get(second)
+        if found is None:
+            found = self._dates[second] = formatdate(mtime, usegmt=True)
+        return found
+
+    def usage(self) -> Usage:
+        if self._usage is None:
+            self._usage = self.provider.usage(self.environ)
+        return self._usage
+
+    def folder_quota(self) -> str:
+        """The quota properties of a folder in allprop (those the store knows)."""
+        if self._folder_quota is None:
+            usage = self.usage()
+            used = "" if usage.used is None else _quota("used", usage.used)
+            available = "" if usage.available is None else _quota("available", usage.available)
+            self._folder_quota = used + available
+        return self._folder_quota
+
+    def allprop(self, path: str, entry: Entry) -> str:
+        basename = path.strip("/").rsplit("/", 1)[-1]
+        name = _escape(basename)
+        modified = (
+            ""
+            if entry.mtime is None
+            else f"<D:getlastmodified>{self.date(entry.mtime)}</D:getlastmodified>"
+        )
+        if entry.is_dir:
+            props = (
+                f"{_COLLECTION}{self.folder_quota()}{modified}"
+                f"<D:displayname>{name}</D:displayname>{self.lock_props}"
+            )
+        else:
+            size = (
+                ""
+                if entry.size is None
+                else f"<D:getcontentlength>{entry.size}</D:getcontentlength>"
+            )
+            etag = "" if entry.etag is None else f"<D:getetag>{_escape(entry.etag)}</D:getetag>"
+            props = (
+                f"<D:resourcetype></D:resourcetype>{size}"
+                f"<D:getcontenttype>{self.content_type(basename)}</D:getcontenttype>"
+                f"{modified}<D:displayname>{name}</D:displayname>{etag}{self.lock_props}"
+            )
+        return f"<D:propstat><D:prop>{props}</D:prop><D:status>{_OK}</D:status></D:propstat>"
+
+    def value(self, prop: str, path: str, entry: Entry) -> str | None:
+        """One property as an element, or ``None`` where wsgidav answers 404."""
+        is_dir = entry.is_dir
+        if prop == "{DAV:}resourcetype":
+            return _COLLECTION if is_dir else "<D:resourcetype></D:resourcetype>"
+        if prop == "{DAV:}getcontentlength":
+            if is_dir or entry.size is None:
+                return None
+            return f"<D:getcontentlength>{entry.size}</D:getcontentlength>"
+        if prop == "{DAV:}getcontenttype":
+            if is_dir:
+                return None
+            content_type = self.content_type(path.rsplit("/", 1)[-1])
+            return f"<D:getcontenttype>{content_type}</D:getcontenttype>"
+        if prop == "{DAV:}getlastmodified":
+            if entry.mtime is None:
+                return None
+            return f"<D:getlastmodified>{self.date(entry.mtime)}</D:getlastmodified>"
+        if prop == "{DAV:}getetag":
+            if is_dir or entry.etag is None:
+                return None
+            return f"<D:getetag>{_escape(entry.etag)}</D:getetag>"
+        if prop == "{DAV:}displayname":
+            return f"<D:displayname>{_escape(path.strip('/').rsplit('/', 1)[-1])}</D:displayname>"
+        if prop in ("{DAV:}quota-used-bytes", "{DAV:}quota-available-bytes"):
+            kind = prop[12:-6]  # "used" or "available"
+            # wsgidav answers these for a file too, with no value.
+            figure = getattr(self.usage(), kind) if is_dir else None
+            return f"<D:quota-{kind}-bytes/>" if figure is None else _quota(kind, figure)
+        if prop == "{DAV:}lockdiscovery":
+            return "<D:lockdiscovery/>" if self.locking else None
+        if prop == "{DAV:}supportedlock":
+            return _SUPPORTED_LOCK if self.locking else None
+        return None  # creationdate, getcontentlanguage: wsgidav has no value for them
+
+    def named(self, path: str, entry: Entry) -> str:
+        found: list[str] = []
+        missing: list[str] = []
+        first = None
+        for prop in self.names:
+            value = self.value(prop, path, entry)
+            if value is None:
+                missing.append(f"<D:{prop[6:]}/>")
+                first = first or _NOT_FOUND
+            else:
+                found.append(value)
+                first = first or _OK
+        groups = [(_OK, found), (_NOT_FOUND, missing)]
+        if first == _NOT_FOUND:
+            groups.reverse()  # wsgidav orders propstats by first appearance
+        return "".join(
+            f"<D:propstat><D:prop>{''.join(props)}</D:prop><D:status>{status}</D:status>"
+            "</D:propstat>"
+            for status, props in groups
+            if props
+        )
+
+    def response(self, path: str, entry: Entry) -> str | None:
+        """The ``<D:response>`` for one resource; ``None`` when it has dead properties."""
+        is_dir = entry.is_dir
+        if self.properties is not None and self.properties.has_properties(
+            self.ref_url(path, is_dir)
+        ):
+            return None
+        href = quote(self.href_prefix + self.preferred(path, is_dir), safe=_HREF_SAFE)
+        body = self.named(path, entry) if self.names else self.allprop(path, entry)
+        return f"<D:response><D:href>{href}</D:href>{body}</D:response>"
+
+
+def _quota(kind: str, figure: int) -> str:
+    return f"<D:quota-{kind}-bytes>{figure}</D:quota-{kind}-bytes>"
+
+
+def answer_propfind(
+    provider: VfsProvider, environ: Environ, start_response: StartResponse
+) -> list[bytes] | None:
+    """The whole answer to a PROPFIND this module understands, else ``None``."""
+    depth = environ.get("HTTP_DEPTH")
+    if depth not in ("0", "1") or any(key in environ for key in _CONDITIONAL_HEADERS):
+        return None
+    manager = provider.prop_manager
+    if manager is not None and not isinstance(manager, SqlitePropertyManager):
+        return None
+    names = _requested(environ)
+    if names is None:
+        return None
+    path = environ["PATH_INFO"]
+    vfs = provider.vfs
+    try:
+        entry = vfs.stat(path)
+        members = vfs.listdir(path) if entry.is_dir and depth == "1" else []
+    except DavstoreError:
+        return None  # wsgidav answers with the right error
+    renderer = _Renderer(provider, environ, names)
+    if not _unlocked(provider, renderer.ref_url(path, entry.is_dir)):
+        return None
+    texts = [path, *(m.basename for m in members), *(m.etag or "" for m in members)]
+    if _NOT_XML.search("".join(texts)):
+        return None  # wsgidav reports names XML cannot carry
+    try:
+        responses = [renderer.response(path, entry)]
+        responses += [
+            renderer.response(util.join_uri(path, member.basename), member) for member in members
+        ]
+    except DavstoreError:
+        return None
+    if None in responses:
+        return None
+    body = "".join([_HEAD, *responses, _TAIL]).encode("utf-8")  # type: ignore[list-item]
+    start_response(
+        "207 Multi-Status",
+        [
+            ("Content-Type", "application/xml; charset=utf-8"),
+            ("Date", util.get_rfc1123_time()),
+            ("Content-Length", str(len(body))),
+        ],
+    )
+    return [body]
+
+
+def _unlocked(provider: VfsProvider, ref_url: str) -> bool:
+    """No lock is rooted at ``ref_url`` or below it (``False`` when that is not known)."""
+    manager = provider.lock_manager
+    if manager is None:
+        return True
+    roots = lock_roots(manager.storage)
+    if roots is None:
+        return False
+    base = "/" + ref_url.strip("/")
+    if base == "/":
+        return not roots
+    return not any(root == base or root.startswith(base + "/") for root in roots)
