@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.core.files.storage import FileSystemStorage, InMemoryStorage, Storage
 
 from davstore.store.base import (
@@ -35,11 +37,24 @@ def adapt(storage: Storage) -> ObjectStore:
 
     Accelerators are picked by ``isinstance``, so a project's subclass of
     ``FileSystemStorage`` (with its own ``location`` or permissions) is accelerated too.
+    django-storages' ``S3Storage`` gets :class:`~davstore.store.s3.S3Store` unless it
+    compresses (``gzip``) or a subclass changes how bytes are stored; its module is only
+    looked at when the project has imported it, so boto3 stays optional.
     """
     if isinstance(storage, FileSystemStorage) and _keeps_io(storage, FileSystemStorage):
         return FileSystemStore(storage)
     if isinstance(storage, InMemoryStorage) and _keeps_io(storage, InMemoryStorage):
         return MemoryStore(storage)
+    s3 = sys.modules.get("storages.backends.s3")  # never imported here: boto3 is optional
+    if (
+        s3 is not None
+        and isinstance(storage, s3.S3Storage)
+        and _keeps_io(storage, s3.S3Storage)
+        and not getattr(storage, "gzip", False)
+    ):
+        from davstore.store.s3 import S3Store
+
+        return S3Store(storage)
     return GenericStore(storage)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import BinaryIO, TypeVar, cast
 
@@ -90,6 +90,9 @@ class ThreadedStore(ObjectStore):
 
     def delete(self, name: str) -> None:
         self._pool.run(lambda: self.inner.delete(name))
+
+    def delete_many(self, names: Sequence[str]) -> None:
+        self._pool.run(lambda: self.inner.delete_many(names))
 
     def make_dir(self, name: str) -> None:
         self._pool.run(lambda: self.inner.make_dir(name))

@@ -1,0 +1,768 @@
+"""Accelerator for django-storages' ``S3Storage`` (boto3): the S3 API used directly.
+
+Everything goes through the storage's own configuration: its bucket, ``location`` prefix
+(``storage._normalize_name``), endpoint, credentials and botocore client config (the
+low-level client of ``storage.connection``), and its write parameters for new objects
+(``object_parameters`` / ``get_object_parameters``, ``default_acl``, a content type guessed
+from the name). What each operation costs, in requests:
+
+- ``head``: one ListObjectsV2 (``Prefix=key``, ``Delimiter=/``) that answers "file",
+  "folder" and "missing" at once with the same size, time and ETag a listing gives
+  (HeadObject times have whole seconds, listings milliseconds: one source keeps them equal).
+- ``list``: one ListObjectsV2 per 1000 children, keeping size, mtime and ETag; no HEAD.
+  Prefixes are folders; davstore's ``.davstore-folder`` markers and other tools' ``name/``
+  zero-byte markers make a folder exist and are never listed.
+- ``open_read``: ranged GetObject in windows that grow while the reader goes on
+  sequentially (1 MiB, doubling up to 64 MiB); a jump reopens at the new offset (a short
+  forward jump reads through instead). Later windows carry ``If-Match`` with the first
+  ETag, so a reader never stitches two versions together. Never ``storage.open()``.
+- uploads: a bounded spool (memory, then disk); on commit one PutObject below the storage's
+  ``transfer_config.multipart_threshold``, else a multipart upload streamed part by part
+  from the spool, aborted (AbortMultipartUpload) on any failure. S3 replaces objects
+  atomically, so a failed write leaves the old object as it was.
+- ``copy``: CopyObject (multipart UploadPartCopy for sources over 5 GiB) then the ``head``
+  of the copy; ``delete``: DeleteObject; ``delete_many``: DeleteObjects per 1000 names;
+  ``make_dir``: one PutObject of the marker; ``remove_dir``: one DeleteObjects of both
+  marker kinds.
+
+``file_overwrite`` does not matter here: davstore always stores under the exact name asked
+for, and an S3 PUT replaces in place. Threads: boto3 resources are not thread-safe, but
+low-level clients are; the adapter takes the client of the storage's connection once and
+shares it between all threads (the storage's ``client_config`` sizes its connection pool).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
+
+from django.core.exceptions import SuspiciousOperation
+
+from davstore.errors import (
+    Conflict,
+    DavstoreError,
+    FileTooLarge,
+    InvalidPath,
+    NameTooLong,
+    NotADirectory,
+    NotFound,
+    PermissionDenied,
+    StoreError,
+    StoreTimeout,
+    StoreUnavailable,
+    from_exception,
+)
+from davstore.store.base import DIRECTORY_MARKER, Capabilities, ObjectInfo, Upload
+from davstore.store.generic import INTERNAL_PREFIX, GenericStore, is_internal_name
+
+if TYPE_CHECKING:
+    from storages.backends.s3 import S3Storage
+
+__all__ = ["S3Store", "translate_error"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MiB = 1 << 20
+
+#: ListObjectsV2 page size of ``head``: enough for the siblings that sort between ``name``
+#: and ``name/`` (``name.bak``, ``name copy``) in all but odd folders.
+_HEAD_PAGE = 32
+#: Largest object CopyObject copies in one call; bigger ones use UploadPartCopy.
+_COPY_LIMIT = 5 << 30
+#: S3's smallest part (all but the last) and most parts in one multipart upload.
+_MIN_PART = 5 * MiB
+_MAX_PARTS = 10_000
+#: Parameters that describe an SSE-C key or the payer, needed again on reads and parts.
+_KEY_PARAMETERS = (
+    "SSECustomerAlgorithm",
+    "SSECustomerKey",
+    "SSECustomerKeyMD5",
+    "RequestPayer",
+    "ExpectedBucketOwner",
+)
+
+#: What CompleteMultipartUpload takes of each part's answer.
+_PART_FIELDS = {
+    "ETag",
+    "ChecksumCRC32",
+    "ChecksumCRC32C",
+    "ChecksumCRC64NVME",
+    "ChecksumSHA1",
+    "ChecksumSHA256",
+}
+
+_NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchUpload"}
+_DENIED = {
+    "AccessDenied",
+    "403",
+    "Forbidden",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AllAccessDisabled",
+    "ExpiredToken",
+    "InvalidToken",
+    "AccountProblem",
+}
+_UNAVAILABLE = {
+    "SlowDown",
+    "503",
+    "ServiceUnavailable",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "502",
+    "BadGateway",
+}
+_TIMEOUT = {"RequestTimeout", "RequestTimeTooSkewed", "504", "GatewayTimeout"}
+
+
+def translate_error(exc: BaseException, name: str = "", *, bucket: str = "") -> DavstoreError:
+    """Translate what boto3/botocore raise into the davstore tree (the one place it is done).
+
+    ==============================================  ======================================
+    botocore                                        davstore
+    ==============================================  ======================================
+    NoSuchKey, 404                                  NotFound
+    AccessDenied, 403, bad keys or signature,       PermissionDenied
+    no credentials
+    NoSuchBucket                                    StoreError naming the bucket
+    SlowDown, 503, Throttling, connection refused   StoreUnavailable (WebDAV 502)
+    or lost mid-transfer
+    timeouts (connect, read, RequestTimeout, 504)   StoreTimeout (WebDAV 504)
+    PreconditionFailed (object changed under us)    Conflict
+    KeyTooLongError                                 NameTooLong
+    EntityTooLarge                                  FileTooLarge
+    anything else                                   StoreError with the code and message
+    ==============================================  ======================================
+    """
+    if isinstance(exc, DavstoreError):
+        return exc
+    from botocore import exceptions as boto
+
+    if isinstance(exc, boto.ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        message = str(error.get("Message", "") or code)
+        reason = f"S3 {exc.operation_name}: {code} {message}".strip()
+        if code in _NOT_FOUND or (status == "404" and code != "NoSuchBucket"):
+            return NotFound(name)
+        if code == "NoSuchBucket":
+            return StoreError(
+                name, f"the bucket {bucket or error.get('BucketName')!r} does not exist"
+            )
+        if code in _DENIED or status == "403":
+            return PermissionDenied(name, reason)
+        if code in _TIMEOUT or status == "504":
+            return StoreTimeout(name, reason)
+        if code in _UNAVAILABLE or status in ("502", "503"):
+            return StoreUnavailable(name, reason)
+        if code in ("PreconditionFailed", "412"):
+            return Conflict(name, "the object changed while it was being read")
+        if code == "KeyTooLongError":
+            return NameTooLong(name, reason)
+        if code == "EntityTooLarge":
+            return FileTooLarge(name, reason)
+        return StoreError(name, reason)
+    if isinstance(exc, boto.ConnectTimeoutError | boto.ReadTimeoutError):
+        return StoreTimeout(name, f"S3 did not answer in time: {exc}")
+    if isinstance(
+        exc,
+        boto.EndpointConnectionError
+        | boto.ConnectionClosedError
+        | boto.ResponseStreamingError
+        | boto.IncompleteReadError
+        | boto.ProxyConnectionError,
+    ):
+        return StoreUnavailable(name, f"S3 is unreachable: {exc}")
+    if isinstance(exc, boto.NoCredentialsError | boto.PartialCredentialsError):
+        return PermissionDenied(name, f"no S3 credentials: {exc}")
+    if isinstance(exc, boto.ParamValidationError):
+        return InvalidPath(name, f"refused by boto3: {exc}")
+    if isinstance(exc, SuspiciousOperation):
+        return InvalidPath(name, f"refused by the storage: {exc}")
+    if isinstance(exc, boto.BotoCoreError):
+        return StoreError(name, f"{type(exc).__name__}: {exc}")
+    return from_exception(exc, name)
+
+
+class S3Store(GenericStore):
+    """django-storages' ``S3Storage`` through the S3 API; see the module docstring."""
+
+    storage: S3Storage
+
+    #: The first read window and the largest one (it doubles while reading on).
+    read_window: int = 1 * MiB
+    max_read_window: int = 64 * MiB
+    #: A forward jump up to this far reads through the open stream instead of a new request.
+    skip_limit: int = 256 << 10
+    #: Sources bigger than this are copied with UploadPartCopy, in parts of this size.
+    copy_limit: int = _COPY_LIMIT
+    copy_part_size: int = 512 * MiB
+
+    def __init__(self, storage: S3Storage) -> None:
+        super().__init__(storage)
+        self.bucket_name = str(storage.bucket_name)
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+
+    def _detect_capabilities(self) -> Capabilities:
+        return Capabilities(
+            native_dirs=False,
+            server_side_copy=True,
+            ranged_reads=True,
+            atomic_replace=True,
+        )
+
+    def describe(self) -> str:
+        cls = type(self.storage)
+        where = f"s3://{self.bucket_name}/{self.storage.location or ''}"
+        endpoint = getattr(self.storage, "endpoint_url", None)
+        return f"{cls.__module__}.{cls.__qualname__} at {where}" + (
+            f" ({endpoint})" if endpoint else ""
+        )
+
+    # -- plumbing --------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The botocore S3 client of the storage's connection, shared by every thread."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._call("", lambda: self.storage.connection.meta.client)
+        return self._client
+
+    def _call(self, name: str, func: Callable[[], T]) -> T:
+        try:
+            return func()
+        except DavstoreError:
+            raise
+        except Exception as exc:
+            error = translate_error(exc, name, bucket=self.bucket_name)
+            if isinstance(error, StoreError):
+                logger.warning("S3 call failed for %r: %s", name, exc)
+            raise error from exc
+
+    def _key(self, name: str) -> str:
+        """The object key of share name ``name`` (the storage's ``location`` in front)."""
+        try:
+            return str(self.storage._normalize_name(name))
+        except Exception as exc:
+            raise translate_error(exc, name) from exc
+
+    def _prefix(self, name: str) -> str:
+        """The key prefix of everything in folder ``name`` (ends with ``/`` or is empty)."""
+        return self._key(f"{name}/") if name else self._key("")
+
+    def _key_parameters(self, key: str) -> dict[str, Any]:
+        params = self.storage.get_object_parameters(key)
+        return {k: v for k, v in params.items() if k in _KEY_PARAMETERS}
+
+    def _write_parameters(self, key: str) -> dict[str, Any]:
+        get = getattr(self.storage, "_get_write_parameters", None)
+        if get is not None:
+            return dict(get(key))
+        params = dict(self.storage.get_object_parameters(key))
+        params.setdefault("ContentType", self.storage.default_content_type)
+        if self.storage.default_acl and "ACL" not in params:
+            params["ACL"] = self.storage.default_acl
+        return params
+
+    def _entry(self, name: str, item: dict[str, Any]) -> ObjectInfo:
+        modified = item.get("LastModified")
+        mtime = modified.timestamp() if modified is not None else None
+        etag = str(item.get("ETag", "")).strip('"') or None
+        return ObjectInfo(name, False, int(item.get("Size", 0)), mtime, etag)
+
+    # -- metadata --------------------------------------------------------------------
+
+    def head(self, name: str) -> ObjectInfo:
+        if not name:
+            return ObjectInfo("", True)
+        key = self._key(name)
+        page = self._call(
+            name,
+            lambda: self.client.list_objects_v2(
+                Bucket=self.bucket_name, Prefix=key, Delimiter="/", MaxKeys=_HEAD_PAGE
+            ),
+        )
+        folder = key + "/"
+        if any(p.get("Prefix") == folder for p in page.get("CommonPrefixes", ())):
+            return ObjectInfo(name, True)
+        found = next((item for item in page.get("Contents", ()) if item["Key"] == key), None)
+        if page.get("IsTruncated"):
+            # Siblings sorted between ``key`` and ``key/`` filled the page: ask directly.
+            if self._folder_exists(name, folder):
+                return ObjectInfo(name, True)
+            if found is None:
+                return self._head_object(name, key)
+        if found is None:
+            raise NotFound(name)
+        return self._entry(name, found)
+
+    def _folder_exists(self, name: str, prefix: str) -> bool:
+        page = self._call(
+            name,
+            lambda: self.client.list_objects_v2(Bucket=self.bucket_name, Prefix=prefix, MaxKeys=1),
+        )
+        return bool(page.get("KeyCount") or page.get("Contents"))
+
+    def _head_object(self, name: str, key: str) -> ObjectInfo:
+        response = self._call(
+            name,
+            lambda: self.client.head_object(
+                Bucket=self.bucket_name, Key=key, **self._key_parameters(key)
+            ),
+        )
+        item = {
+            "Size": response.get("ContentLength", 0),
+            "LastModified": response.get("LastModified"),
+            "ETag": response.get("ETag"),
+        }
+        return self._entry(name, item)
+
+    def list(self, name: str) -> Iterator[ObjectInfo]:
+        prefix = self._prefix(name)
+        base = f"{name}/" if name else ""
+        folders: dict[str, ObjectInfo] = {}
+        files: dict[str, ObjectInfo] = {}
+        seen_any = False
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket_name, Prefix=prefix, Delimiter="/")
+        for page in self._call(name, lambda: list(pages)):
+            for common in page.get("CommonPrefixes", ()):
+                seen_any = True
+                child = str(common["Prefix"])[len(prefix) : -1]
+                if child and not is_internal_name(child):
+                    folders[child] = ObjectInfo(base + child, True)
+            for item in page.get("Contents", ()):
+                seen_any = True
+                child = str(item["Key"])[len(prefix) :]
+                # ``prefix`` itself is another tool's folder marker (``name/``).
+                if child and not child.endswith("/") and not is_internal_name(child):
+                    files[child] = self._entry(base + child, item)
+        if not seen_any and name and not self.head(name).is_dir:
+            raise NotADirectory(name)
+        yield from folders.values()
+        for child, entry in files.items():
+            if child not in folders:
+                yield entry
+
+    # -- content ---------------------------------------------------------------------
+
+    def open_read(self, name: str, offset: int = 0) -> BinaryIO:
+        return cast(BinaryIO, RangedReader(self, name, offset))
+
+    def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
+        return S3Upload(self, name, spool_dir=spool_dir, spool_memory=spool_memory)
+
+    def put(self, name: str, spool: BinaryIO, size: int) -> None:
+        """Store ``size`` bytes of ``spool`` (from its start) under exactly ``name``."""
+        key = self._key(name)
+        params = self._write_parameters(key)
+        config = getattr(self.storage, "transfer_config", None)
+        threshold = int(getattr(config, "multipart_threshold", 8 * MiB))
+        if size < max(threshold, _MIN_PART):
+            self._call(
+                name,
+                lambda: self.client.put_object(
+                    Bucket=self.bucket_name, Key=key, Body=_Window(spool, 0, size), **params
+                ),
+            )
+            return
+        chunk = int(getattr(config, "multipart_chunksize", 8 * MiB))
+        part_size = max(chunk, _MIN_PART, math.ceil(size / _MAX_PARTS))
+
+        def upload_part(upload_id: str, number: int, start: int) -> dict[str, Any]:
+            length = min(part_size, size - start)
+            response = self.client.upload_part(
+                Bucket=self.bucket_name,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=_Window(spool, start, length),
+                **self._key_parameters(key),
+            )
+            return dict(response)
+
+        self._multipart(
+            name, key=key, params=params, size=size, part_size=part_size, upload_part=upload_part
+        )
+
+    def _multipart(
+        self,
+        name: str,
+        *,
+        key: str,
+        params: dict[str, Any],
+        size: int,
+        part_size: int,
+        upload_part: Callable[[str, int, int], dict[str, Any]],
+    ) -> None:
+        """Create a multipart upload, add one part per ``part_size`` bytes, complete it;
+        abort it when anything fails, so no part stays behind and the old object stays."""
+        created = self._call(
+            name,
+            lambda: self.client.create_multipart_upload(Bucket=self.bucket_name, Key=key, **params),
+        )
+        upload_id = str(created["UploadId"])
+        try:
+            parts = []
+            for number, start in enumerate(range(0, size, part_size), start=1):
+                response = self._call(
+                    name, functools.partial(upload_part, upload_id, number, start)
+                )
+                result = response.get("CopyPartResult", response)
+                part = {k: v for k, v in result.items() if k in _PART_FIELDS}
+                part["PartNumber"] = number
+                parts.append(part)
+            self._call(
+                name,
+                lambda: self.client.complete_multipart_upload(
+                    Bucket=self.bucket_name,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                    **self._key_parameters(key),
+                ),
+            )
+        except BaseException:
+            try:
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket_name, Key=key, UploadId=upload_id
+                )
+            except Exception:
+                logger.exception("could not abort the multipart upload of %r", name)
+            raise
+
+    def copy(self, source: str, target: str) -> ObjectInfo:
+        source_key, target_key = self._key(source), self._key(target)
+        params = self._write_parameters(target_key)
+        copy_source = {"Bucket": self.bucket_name, "Key": source_key}
+        for parameter, value in self._key_parameters(source_key).items():
+            if parameter.startswith("SSECustomer"):
+                params[f"CopySource{parameter}"] = value
+        size = None
+        if self.copy_limit < _COPY_LIMIT:  # configured lower (tests): check first
+            size = self._head_object(source, source_key).size
+        try:
+            if size is None or size <= self.copy_limit:
+                self._call(
+                    source,
+                    lambda: self.client.copy_object(
+                        Bucket=self.bucket_name,
+                        Key=target_key,
+                        CopySource=copy_source,
+                        MetadataDirective="REPLACE",
+                        **params,
+                    ),
+                )
+                return self.head(target)
+        except StoreError as exc:
+            if "larger than the maximum allowable size" not in exc.reason:
+                raise
+            size = None
+        if size is None:
+            size = self._head_object(source, source_key).size or 0
+        self._copy_in_parts(target, target_key, copy_source, params, size)
+        return self.head(target)
+
+    def _copy_in_parts(
+        self,
+        target: str,
+        key: str,
+        copy_source: dict[str, str],
+        params: dict[str, Any],
+        size: int,
+    ) -> None:
+        part_size = max(self.copy_part_size, _MIN_PART, math.ceil(size / _MAX_PARTS))
+        create = {k: v for k, v in params.items() if not k.startswith("CopySource")}
+        source_keys = {k: v for k, v in params.items() if k.startswith("CopySource")}
+
+        def copy_part(upload_id: str, number: int, start: int) -> dict[str, Any]:
+            end = min(start + part_size, size) - 1
+            response = self.client.upload_part_copy(
+                Bucket=self.bucket_name,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource=copy_source,
+                CopySourceRange=f"bytes={start}-{end}",
+                **source_keys,
+                **self._key_parameters(key),
+            )
+            return dict(response)
+
+        self._multipart(
+            target, key=key, params=create, size=size, part_size=part_size, upload_part=copy_part
+        )
+
+    # -- removing and folders --------------------------------------------------------
+
+    def delete(self, name: str) -> None:
+        """Delete the object ``name``; S3 does not tell whether it existed (the VFS checks)."""
+        key = self._key(name)
+        self._call(name, lambda: self.client.delete_object(Bucket=self.bucket_name, Key=key))
+
+    def delete_many(self, names: Sequence[str]) -> None:
+        """Delete files with DeleteObjects, 1000 names per request."""
+        for start in range(0, len(names), 1000):
+            batch = names[start : start + 1000]
+            self._delete_keys(batch[0], [self._key(n) for n in batch])
+
+    def _delete_keys(self, name: str, keys: Sequence[str]) -> None:
+        objects = [{"Key": key} for key in keys]
+        response = self._call(
+            name,
+            lambda: self.client.delete_objects(
+                Bucket=self.bucket_name, Delete={"Objects": objects, "Quiet": True}
+            ),
+        )
+        errors = [e for e in response.get("Errors", ()) if e.get("Code") != "NoSuchKey"]
+        if errors:
+            first = errors[0]
+            from botocore.exceptions import ClientError
+
+            failure = ClientError({"Error": first}, "DeleteObjects")
+            raise translate_error(failure, str(first.get("Key", name)), bucket=self.bucket_name)
+
+    def make_dir(self, name: str) -> None:
+        key = self._key(f"{name}/{DIRECTORY_MARKER}")
+        self._call(
+            name,
+            lambda: self.client.put_object(
+                Bucket=self.bucket_name, Key=key, Body=b"", **self._key_parameters(key)
+            ),
+        )
+
+    def remove_dir(self, name: str) -> None:
+        prefix = self._prefix(name)
+        self._delete_keys(name, [prefix + DIRECTORY_MARKER, prefix])
+
+
+class RangedReader:
+    """A seekable reader of one object: ranged GetObject windows that grow as it reads on.
+
+    Positioning is lazy: ``seek`` only notes the offset; the next ``read`` continues the
+    open window, reads through a short forward gap, or opens a new window at the offset.
+    """
+
+    def __init__(self, store: S3Store, name: str, offset: int) -> None:
+        self._store = store
+        self._name = name
+        self._key = store._key(name)
+        self._pos = offset
+        self._body: Any = None
+        self._body_pos = 0
+        self._body_end = 0
+        self._window = store.read_window
+        self._size: int | None = None
+        self._etag: str | None = None
+        self.closed = False
+        self._open(offset)  # a missing object fails here, at open time
+
+    def _open(self, start: int) -> None:
+        self._close_body()
+        store = self._store
+        params: dict[str, Any] = {
+            "Bucket": store.bucket_name,
+            "Key": self._key,
+            "Range": f"bytes={start}-{start + self._window - 1}",
+            **store._key_parameters(self._key),
+        }
+        if self._etag is not None:
+            params["IfMatch"] = self._etag
+        from botocore.exceptions import ClientError
+
+        try:
+            response = store.client.get_object(**params)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                self._size = start if self._size is None else min(self._size, start)
+                return
+            error = translate_error(exc, self._name, bucket=store.bucket_name)
+            if isinstance(error, StoreError):
+                logger.warning("S3 read of %r failed: %s", self._name, exc)
+            raise error from exc
+        except Exception as exc:
+            raise translate_error(exc, self._name, bucket=store.bucket_name) from exc
+        self._etag = self._etag or response.get("ETag")
+        length = int(response.get("ContentLength", 0))
+        content_range = str(response.get("ContentRange") or "")
+        if content_range:
+            self._size = int(content_range.rpartition("/")[2])
+        else:  # the whole object came back
+            self._size = length
+            start = 0
+        self._body = response["Body"]
+        self._body_pos = start
+        self._body_end = start + length
+
+    def _close_body(self) -> None:
+        if self._body is not None:
+            body, self._body = self._body, None
+            with contextlib.suppress(Exception):
+                body.close()
+
+    def _position(self) -> None:
+        """Make the open window deliver the byte at ``self._pos`` next."""
+        is_open = self._body is not None
+        gap = self._pos - self._body_pos
+        if is_open and gap == 0 and self._body_pos < self._body_end:
+            return
+        if is_open and 0 < gap <= self._store.skip_limit and self._pos < self._body_end:
+            while self._body_pos < self._pos and self._read_body(
+                min(self._pos - self._body_pos, 1 << 16)
+            ):
+                pass
+            if self._body_pos == self._pos:
+                return
+        if is_open and gap == 0:  # the window is used up: go on with a wider one
+            self._window = min(self._window * 2, self._store.max_read_window)
+        else:
+            self._window = self._store.read_window
+        self._open(self._pos)
+
+    def _read_body(self, size: int) -> bytes:
+        try:
+            chunk = bytes(self._body.read(size))
+        except Exception as exc:
+            self._close_body()
+            raise translate_error(exc, self._name, bucket=self._store.bucket_name) from exc
+        self._body_pos += len(chunk)
+        if not chunk and self._body_pos < self._body_end:
+            self._close_body()
+            raise StoreUnavailable(self._name, "S3 ended the response early")
+        return chunk
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.closed:
+            raise ValueError("read of a closed S3 stream")
+        if size is None or size < 0:
+            size = (self._size if self._size is not None else 1 << 62) - self._pos
+        parts: list[bytes] = []
+        while size > 0 and (self._size is None or self._pos < self._size):
+            if (
+                self._body is None
+                or self._body_pos != self._pos
+                or self._body_pos >= self._body_end
+            ):
+                self._position()
+                if self._body is None:  # past the end
+                    break
+            chunk = self._read_body(min(size, self._body_end - self._body_pos))
+            if not chunk:
+                break
+            parts.append(chunk)
+            self._pos += len(chunk)
+            size -= len(chunk)
+        return b"".join(parts)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self._pos
+        elif whence == io.SEEK_END:
+            offset += self._size or 0
+        self._pos = max(0, offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._close_body()
+        self.closed = True
+
+    def __enter__(self) -> RangedReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _Window:
+    """``length`` bytes of ``file`` from ``start``, as a file of its own (a request body:
+    botocore reads it for the checksum, seeks back, and sends it; retries seek again)."""
+
+    def __init__(self, file: BinaryIO, start: int, length: int) -> None:
+        self._file = file
+        self._start = start
+        self._length = length
+        self._pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        remaining = self._length - self._pos
+        if size is None or size < 0 or size > remaining:
+            size = remaining
+        if size <= 0:
+            return b""
+        self._file.seek(self._start + self._pos)
+        data = self._file.read(size)
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self._pos
+        elif whence == io.SEEK_END:
+            offset += self._length
+        self._pos = min(max(0, offset), self._length)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return self._length
+
+
+class S3Upload(Upload):
+    """Stage in a bounded spool (memory, then disk); one PUT or a multipart upload on commit."""
+
+    def __init__(
+        self, store: S3Store, name: str, *, spool_dir: str | None, spool_memory: int
+    ) -> None:
+        import tempfile
+
+        self._store = store
+        self._name = name
+        self.file = tempfile.SpooledTemporaryFile(  # type: ignore[assignment]  # noqa: SIM115
+            max_size=spool_memory, dir=spool_dir, prefix=INTERNAL_PREFIX
+        )
+
+    def commit(self) -> ObjectInfo:
+        try:
+            size = self.file.seek(0, io.SEEK_END)
+            self._store.put(self._name, self.file, size)
+        finally:
+            self.file.close()
+        try:
+            return self._store.head(self._name)
+        except (StoreError, NotFound):
+            logger.warning("stored %r but could not read its metadata back", self._name)
+            return ObjectInfo(self._name, False, size)
+
+    def abort(self) -> None:
+        self.file.close()
