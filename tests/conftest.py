@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,17 +15,59 @@ from django.core.files.storage import FileSystemStorage, InMemoryStorage, Storag
 
 from tests.minimal_storages import LimitedStorage, MinimalStorage
 
+#: A scratch folder for the test database (tests/django migrates it once per session).
+_DB_DIR = Path(tempfile.mkdtemp(prefix="davstore-test-db-"))
+
 
 def pytest_configure(config: pytest.Config) -> None:
     if not settings.configured:
         settings.configure(
             USE_TZ=True,
+            SECRET_KEY="davstore-tests",
             MEDIA_ROOT="/nonexistent-media-root",
             MEDIA_URL="/media/",
-            INSTALLED_APPS=[],
-            DATABASES={},
+            INSTALLED_APPS=[
+                "django.contrib.admin",
+                "django.contrib.auth",
+                "django.contrib.contenttypes",
+                "django.contrib.sessions",
+                "django.contrib.messages",
+                "davstore",
+            ],
+            DATABASES={
+                "default": {
+                    "ENGINE": "django.db.backends.sqlite3",
+                    "NAME": str(_DB_DIR / "db.sqlite3"),
+                }
+            },
+            # Fast hashing: the Django tests create and log in many users.
+            PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+            TEMPLATES=[
+                {
+                    "BACKEND": "django.template.backends.django.DjangoTemplates",
+                    "APP_DIRS": True,
+                    "OPTIONS": {
+                        "context_processors": [
+                            "django.template.context_processors.request",
+                            "django.contrib.auth.context_processors.auth",
+                            "django.contrib.messages.context_processors.messages",
+                        ]
+                    },
+                }
+            ],
+            MIDDLEWARE=[
+                "django.contrib.sessions.middleware.SessionMiddleware",
+                "django.middleware.common.CommonMiddleware",
+                "django.middleware.csrf.CsrfViewMiddleware",
+                "django.contrib.auth.middleware.AuthenticationMiddleware",
+                "django.contrib.messages.middleware.MessageMiddleware",
+            ],
         )
         django.setup()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_DB_DIR, ignore_errors=True)
 
 
 def free_port() -> int:

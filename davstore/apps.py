@@ -1,0 +1,33 @@
+"""The Django app: ``INSTALLED_APPS += ["davstore"]``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+
+__all__ = ["DavstoreConfig"]
+
+
+class DavstoreConfig(AppConfig):
+    """Checks the ``DAVSTORE`` setting when Django starts (ImproperlyConfigured naming the
+    key) and forgets the built shares when a test changes ``DAVSTORE`` or ``STORAGES``."""
+
+    name = "davstore"
+    verbose_name = "Files"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.core.signals import setting_changed
+
+        from davstore.conf import get_config
+
+        get_config()
+        setting_changed.connect(_reset_on_change, dispatch_uid="davstore-settings")
+
+
+def _reset_on_change(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("DAVSTORE", "STORAGES", "STATIC_ROOT"):
+        from davstore.shares import reset_shares
+
+        reset_shares()

@@ -1,0 +1,364 @@
+"""The ``DAVSTORE`` setting: read once, checked at start-up, kept as frozen values.
+
+The whole shape, every key optional::
+
+    DAVSTORE = {
+        "SHARES": {                        # default: see below
+            "media": {
+                "STORAGE": "default",      # a key of STORAGES (required)
+                "READ_ONLY": False,        # refuse every change, for everyone
+                "READ": [],                # who may read (rules below)
+                "WRITE": ["staff"],        # who may read and write (rules below)
+                "CACHE_TTL": None,         # seconds; None: the top-level CACHE_TTL
+                "MAX_UPLOAD_SIZE": None,   # bytes; bigger uploads are refused
+                "LOCK_STORAGE": None,      # None: the top-level LOCK_STORAGE
+                "PROPERTY_STORAGE": None,  # None: the top-level PROPERTY_STORAGE
+            },
+        },
+        "CACHE_TTL": 1.0,                  # seconds file and folder metadata is reused
+        "AUTH_CACHE_TTL": 60.0,            # seconds verified credentials are reused
+        "LOCK_STORAGE": None,              # memory:, sqlite:///FILE, shelve:///FILE
+        "PROPERTY_STORAGE": None,          # the same forms
+        "STATE_DIR": None,                 # folder holding one sub-folder per share
+        "REALM": "davstore",               # the HTTP Basic realm
+    }
+
+Without ``SHARES`` there is a ``media`` share on the ``default`` storage and, when
+``STORAGES`` has a ``staticfiles`` alias that can be used (``STATIC_ROOT`` set, or a
+backend that is not Django's own static files storage), a read-only ``static`` share on it.
+Share names are URL path segments (``/media/``, ``/static/``).
+
+Access rules (``READ`` and ``WRITE`` are lists of them; a user matching any rule passes):
+
+- ``"app_label.codename"``: the user has this Django permission (``user.has_perm``, so the
+  project's authentication backends decide);
+- ``"group:NAME"``: the user belongs to the group ``NAME``;
+- ``"staff"``: ``user.is_staff``; ``"authenticated"``: any active user.
+
+Inactive users never get in; superusers may do everything; whoever may write may read;
+nobody writes to a ``READ_ONLY`` share. The default, ``READ=[]`` and ``WRITE=["staff"]``,
+lets active staff users read and write and nobody else connect.
+
+``LOCK_STORAGE`` and ``PROPERTY_STORAGE`` default to SQLite files in the share's state
+folder: ``STATE_DIR/<share>``, or without ``STATE_DIR`` the folder ``davstore serve
+--storage ALIAS`` uses for the same alias. A ``sqlite:`` or ``shelve:`` URL given at the top
+level is used by every share, so it must contain ``{share}`` (replaced by the share name)
+when there is more than one share.
+
+Any mistake raises ``ImproperlyConfigured`` naming the key, for example
+``DAVSTORE['SHARES']['media']['STORAGE']: unknown storage alias 'x' (known: default)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+from django.core.exceptions import ImproperlyConfigured
+
+__all__ = [
+    "DEFAULT_WRITE",
+    "DavstoreConfig",
+    "ShareConfig",
+    "get_config",
+    "parse_config",
+]
+
+#: Who may write (and so read) when a share names nobody.
+DEFAULT_WRITE: tuple[str, ...] = ("staff",)
+#: The access rules without arguments.
+KEYWORD_RULES = frozenset({"staff", "authenticated"})
+
+_TOP_KEYS = frozenset(
+    {
+        "SHARES",
+        "CACHE_TTL",
+        "AUTH_CACHE_TTL",
+        "LOCK_STORAGE",
+        "PROPERTY_STORAGE",
+        "STATE_DIR",
+        "REALM",
+    }
+)
+_SHARE_KEYS = frozenset(
+    {
+        "STORAGE",
+        "READ_ONLY",
+        "READ",
+        "WRITE",
+        "CACHE_TTL",
+        "MAX_UPLOAD_SIZE",
+        "LOCK_STORAGE",
+        "PROPERTY_STORAGE",
+    }
+)
+_SHARE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_PERMISSION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[^\s.][^\s]*\Z")
+_STATE_SCHEMES = ("memory", "sqlite", "shelve")
+_DJANGO_STATIC_BACKENDS = (
+    "django.contrib.staticfiles.storage.StaticFilesStorage",
+    "django.contrib.staticfiles.storage.ManifestStaticFilesStorage",
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ShareConfig:
+    """One share as configured (see the module docstring for each key).
+
+    :param name: the share's name and URL path segment.
+    :param storage: the ``STORAGES`` alias it serves.
+    :param read: rules of who may read; :param write: rules of who may read and write.
+    :param lock_storage: a state URL (``{share}`` already replaced), or None for the
+        SQLite default in the state folder; likewise ``property_storage``.
+    :param state_dir: the share's own state folder, or None for the CLI's default.
+    """
+
+    name: str
+    storage: str
+    read_only: bool = False
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = DEFAULT_WRITE
+    cache_ttl: float = 1.0
+    max_upload_size: int | None = None
+    lock_storage: str | None = None
+    property_storage: str | None = None
+    state_dir: Path | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DavstoreConfig:
+    """The whole ``DAVSTORE`` setting, checked. ``shares`` keeps the setting's order."""
+
+    shares: tuple[ShareConfig, ...]
+    cache_ttl: float = 1.0
+    auth_cache_ttl: float = 60.0
+    realm: str = "davstore"
+    state_dir: Path | None = None
+
+    def share(self, name: str) -> ShareConfig:
+        """The share called ``name``; ``KeyError`` when there is none."""
+        for share in self.shares:
+            if share.name == name:
+                return share
+        raise KeyError(name)
+
+    @property
+    def share_names(self) -> tuple[str, ...]:
+        return tuple(share.name for share in self.shares)
+
+
+def get_config() -> DavstoreConfig:
+    """The checked ``DAVSTORE`` setting of the running project. Raises ImproperlyConfigured."""
+    from django.conf import settings
+
+    return parse_config(
+        getattr(settings, "DAVSTORE", None),
+        storages=getattr(settings, "STORAGES", {}) or {},
+        static_root=getattr(settings, "STATIC_ROOT", None),
+    )
+
+
+def parse_config(
+    raw: object,
+    *,
+    storages: Mapping[str, Any],
+    static_root: object = None,
+) -> DavstoreConfig:
+    """Check ``raw`` (the ``DAVSTORE`` value, None when unset) against ``storages`` (the
+    ``STORAGES`` setting). Raises ImproperlyConfigured naming the offending key."""
+    top = "DAVSTORE"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        _fail(top, f"must be a dict, not {type(raw).__name__}")
+    _check_keys(top, raw, _TOP_KEYS)
+    cache_ttl = _seconds(f"{top}['CACHE_TTL']", raw.get("CACHE_TTL", 1.0))
+    auth_cache_ttl = _seconds(f"{top}['AUTH_CACHE_TTL']", raw.get("AUTH_CACHE_TTL", 60.0))
+    realm = raw.get("REALM", "davstore")
+    if not isinstance(realm, str) or not realm or '"' in realm or not realm.isprintable():
+        _fail(f"{top}['REALM']", f"must be a non-empty printable string without quotes: {realm!r}")
+    state_dir = _path(f"{top}['STATE_DIR']", raw.get("STATE_DIR"))
+    lock_storage = _state_url(f"{top}['LOCK_STORAGE']", raw.get("LOCK_STORAGE"))
+    property_storage = _state_url(f"{top}['PROPERTY_STORAGE']", raw.get("PROPERTY_STORAGE"))
+
+    if "SHARES" in raw:
+        shares_raw = raw["SHARES"]
+        if not isinstance(shares_raw, Mapping):
+            _fail(f"{top}['SHARES']", f"must be a dict, not {type(shares_raw).__name__}")
+        if not shares_raw:
+            _fail(f"{top}['SHARES']", "names no share")
+    else:
+        shares_raw = _default_shares(storages, static_root)
+
+    shares = []
+    for name, options in shares_raw.items():
+        key = f"{top}['SHARES'][{name!r}]"
+        if not isinstance(name, str) or not _SHARE_NAME.match(name):
+            _fail(
+                f"{top}['SHARES']",
+                f"share name {name!r} must be letters, digits, '.', '_' or '-' "
+                "(it is the URL path segment)",
+            )
+        shares.append(
+            _parse_share(
+                key,
+                name,
+                options,
+                storages=storages,
+                cache_ttl=cache_ttl,
+                lock_storage=lock_storage,
+                property_storage=property_storage,
+                state_dir=state_dir,
+            )
+        )
+    if len(shares) > 1:
+        for share_key, url in (
+            ("LOCK_STORAGE", lock_storage),
+            ("PROPERTY_STORAGE", property_storage),
+        ):
+            if url is not None and not url.startswith("memory:") and "{share}" not in url:
+                _fail(
+                    f"{top}[{share_key!r}]",
+                    f"{url!r} would be used by {len(shares)} shares: put '{{share}}' in it "
+                    "(replaced by each share's name) or set it per share",
+                )
+    return DavstoreConfig(
+        shares=tuple(shares),
+        cache_ttl=cache_ttl,
+        auth_cache_ttl=auth_cache_ttl,
+        realm=realm,
+        state_dir=state_dir,
+    )
+
+
+def _default_shares(storages: Mapping[str, Any], static_root: object) -> dict[str, Any]:
+    shares: dict[str, Any] = {"media": {"STORAGE": "default"}}
+    static = storages.get("staticfiles")
+    if isinstance(static, Mapping):
+        backend = static.get("BACKEND", "")
+        if static_root or backend not in _DJANGO_STATIC_BACKENDS:
+            shares["static"] = {"STORAGE": "staticfiles", "READ_ONLY": True}
+    return shares
+
+
+def _parse_share(
+    key: str,
+    name: str,
+    options: object,
+    *,
+    storages: Mapping[str, Any],
+    cache_ttl: float,
+    lock_storage: str | None,
+    property_storage: str | None,
+    state_dir: Path | None,
+) -> ShareConfig:
+    if not isinstance(options, Mapping):
+        _fail(key, f"must be a dict, not {type(options).__name__}")
+    _check_keys(key, options, _SHARE_KEYS)
+    if "STORAGE" not in options:
+        _fail(key, "needs 'STORAGE': the STORAGES alias to share")
+    alias = options["STORAGE"]
+    if not isinstance(alias, str):
+        _fail(f"{key}['STORAGE']", f"must be a STORAGES alias (a string), not {alias!r}")
+    if alias not in storages:
+        known = ", ".join(sorted(storages)) or "none"
+        _fail(f"{key}['STORAGE']", f"unknown storage alias {alias!r} (known: {known})")
+    read_only = options.get("READ_ONLY", False)
+    if not isinstance(read_only, bool):
+        _fail(f"{key}['READ_ONLY']", f"must be True or False, not {read_only!r}")
+    read = _rules(f"{key}['READ']", options.get("READ", ()))
+    write = _rules(f"{key}['WRITE']", options.get("WRITE", DEFAULT_WRITE))
+    share_ttl = options.get("CACHE_TTL")
+    ttl = cache_ttl if share_ttl is None else _seconds(f"{key}['CACHE_TTL']", share_ttl)
+    max_upload = options.get("MAX_UPLOAD_SIZE")
+    if max_upload is not None and (
+        isinstance(max_upload, bool) or not isinstance(max_upload, int) or max_upload < 1
+    ):
+        _fail(
+            f"{key}['MAX_UPLOAD_SIZE']",
+            f"must be a whole number of bytes >= 1 or None, not {max_upload!r}",
+        )
+    locks = _state_url(f"{key}['LOCK_STORAGE']", options.get("LOCK_STORAGE")) or lock_storage
+    props = (
+        _state_url(f"{key}['PROPERTY_STORAGE']", options.get("PROPERTY_STORAGE"))
+        or property_storage
+    )
+    return ShareConfig(
+        name=name,
+        storage=alias,
+        read_only=read_only,
+        read=read,
+        write=write,
+        cache_ttl=ttl,
+        max_upload_size=max_upload,
+        lock_storage=None if locks is None else locks.replace("{share}", name),
+        property_storage=None if props is None else props.replace("{share}", name),
+        state_dir=None if state_dir is None else state_dir / name,
+    )
+
+
+def _fail(key: str, message: str) -> NoReturn:
+    raise ImproperlyConfigured(f"{key}: {message}")
+
+
+def _check_keys(key: str, value: Mapping[Any, Any], allowed: frozenset[str]) -> None:
+    unknown = [k for k in value if k not in allowed]
+    if unknown:
+        _fail(
+            f"{key}[{unknown[0]!r}]",
+            f"unknown key (known: {', '.join(sorted(allowed))})",
+        )
+
+
+def _seconds(key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        _fail(key, f"must be a number of seconds >= 0, not {value!r}")
+    return float(value)
+
+
+def _path(key: str, value: object) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str | os.PathLike) or not str(value):
+        _fail(key, f"must be a folder path, not {value!r}")
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        _fail(key, f"must be an absolute path, not {str(value)!r}")
+    return path
+
+
+def _state_url(key: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        _fail(key, f"must be a URL string, not {value!r}")
+    scheme, sep, rest = value.partition(":")
+    if not sep or scheme not in _STATE_SCHEMES:
+        _fail(key, f"unknown state URL {value!r} (use memory:, sqlite:///FILE or shelve:///FILE)")
+    if scheme != "memory" and not rest.startswith("///"):
+        _fail(key, f"{value!r} must name an absolute file: {scheme}:///path/to/file")
+    return value
+
+
+def _rules(key: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        _fail(key, f"must be a list of rules, not {value!r}")
+    rules = []
+    for index, rule in enumerate(value):
+        if not isinstance(rule, str):
+            _fail(f"{key}[{index}]", f"must be a string, not {rule!r}")
+        if rule.startswith("group:"):
+            if not rule[len("group:") :].strip():
+                _fail(f"{key}[{index}]", f"{rule!r} names no group")
+        elif rule not in KEYWORD_RULES and not _PERMISSION.match(rule):
+            _fail(
+                f"{key}[{index}]",
+                f"unknown rule {rule!r} (use 'app_label.codename', 'group:NAME', "
+                "'staff' or 'authenticated')",
+            )
+        rules.append(rule)
+    return tuple(rules)

@@ -1,0 +1,135 @@
+"""The shares of a Django project: one VFS per share over the site's own Storage.
+
+:func:`get_shares` and :func:`get_share` return the shares the ``DAVSTORE`` setting names
+(:mod:`davstore.conf`). A :class:`Share` builds its :class:`~davstore.vfs.VFS` on first use,
+over ``django.core.files.storage.storages[alias]``: the very Storage instance the site uses
+(an ``InMemoryStorage`` included), so the admin page, the WebDAV shares served in the
+site's process and the site itself see the same files and one metadata cache. Every change
+made through a share's VFS sends :data:`davstore.signals.file_changed`.
+
+The registry lives as long as the settings: a test that overrides ``DAVSTORE`` or
+``STORAGES`` gets fresh shares (:func:`reset_shares`).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from django.core.files.storage import Storage
+
+from davstore.conf import ShareConfig, get_config
+from davstore.vfs import VFS
+
+__all__ = ["Share", "get_share", "get_shares", "reset_shares"]
+
+_lock = threading.Lock()
+_shares: dict[str, Share] | None = None
+
+
+class Share:
+    """One configured share.
+
+    :param config: what the ``DAVSTORE`` setting says about it.
+
+    ``vfs`` is built once, on first use, and is the one every door of this process uses.
+    """
+
+    def __init__(self, config: ShareConfig) -> None:
+        self.config = config
+        self._vfs: VFS | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Share {self.name!r} on STORAGES[{self.config.storage!r}]>"
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def read_only(self) -> bool:
+        return self.config.read_only
+
+    @property
+    def storage(self) -> Storage:
+        """The site's Storage for this share (``storages[alias]``, built by Django once)."""
+        from django.core.files.storage import storages
+
+        storage: Storage = storages[self.config.storage]
+        return storage
+
+    @property
+    def vfs(self) -> VFS:
+        """The share's VFS (built on first use; change events go to ``file_changed``)."""
+        if self._vfs is None:
+            with self._lock:
+                if self._vfs is None:
+                    self._vfs = self.build_vfs()
+        return self._vfs
+
+    def build_vfs(self) -> VFS:
+        """A new VFS over the share's Storage, connected to ``file_changed``.
+
+        Each call builds another one (another metadata cache): use :attr:`vfs` unless a
+        separate process or mount needs its own.
+        """
+        from davstore.signals import send_change
+        from davstore.store import adapt
+
+        vfs = VFS(
+            adapt(self.storage),
+            read_only=self.config.read_only,
+            cache_ttl=self.config.cache_ttl,
+            max_file_size=self.config.max_upload_size,
+        )
+        vfs.subscribe(lambda change: send_change(self, change))
+        return vfs
+
+    def state_dir(self) -> Path:
+        """The folder for the share's WebDAV state (locks, dead properties).
+
+        ``STATE_DIR/<share>`` when ``STATE_DIR`` is set, else the folder ``davstore serve
+        --storage ALIAS`` uses for the same settings module and alias. Not created here.
+        """
+        if self.config.state_dir is not None:
+            return self.config.state_dir
+        from django.conf import settings
+
+        from davstore.cli import default_state_root
+        from davstore.selection import SelectionKind, StorageSelection, share_identity
+
+        selection = StorageSelection(
+            SelectionKind.ALIAS,
+            alias=self.config.storage,
+            settings_module=getattr(settings, "SETTINGS_MODULE", None),
+        )
+        return default_state_root() / share_identity(selection, self.storage)
+
+
+def get_shares() -> dict[str, Share]:
+    """Every configured share by name, in the setting's order. Raises ImproperlyConfigured."""
+    global _shares  # noqa: PLW0603 -- the registry, reset with the settings
+    shares = _shares
+    if shares is None:
+        with _lock:
+            if _shares is None:
+                _shares = {config.name: Share(config) for config in get_config().shares}
+            shares = _shares
+    return dict(shares)
+
+
+def get_share(name: str) -> Share:
+    """The share called ``name``; ``LookupError`` when there is none."""
+    try:
+        return get_shares()[name]
+    except KeyError:
+        raise LookupError(f"no davstore share named {name!r}") from None
+
+
+def reset_shares(**_: Any) -> None:
+    """Forget the built shares (after a settings change); the next call builds new ones."""
+    global _shares  # noqa: PLW0603
+    with _lock:
+        _shares = None

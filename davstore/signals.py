@@ -1,0 +1,102 @@
+"""``file_changed``: one signal per change made through a share (WebDAV, FUSE, admin).
+
+Receivers get, besides ``sender`` (the :class:`davstore.shares.Share`):
+
+- ``share``: the share's name (``"media"``);
+- ``path``: the changed file or folder, relative to the share's root (``"photos/a.jpg"``),
+  which is also its name in the Storage;
+- ``action``: a :class:`davstore.vfs.events.Action` (``CREATED``, ``MODIFIED``,
+  ``DELETED``, ``FOLDER_CREATED``, ``FOLDER_DELETED``, ``MOVED``, ``COPIED``, ``TOUCHED``);
+- ``target``: the new path for ``MOVED`` and ``COPIED``, else None;
+- ``is_dir``: whether ``path`` is a folder;
+- ``user``: the Django user object when the change came through a door that knows it
+  (WebDAV, the admin page), else the user name (FUSE: the user who mounted), or None;
+- ``origin``: ``"webdav"``, ``"fuse"``, ``"admin"``, or None when unknown.
+
+The signal is sent on the thread that made the change, after the change is in the store;
+what a receiver raises is logged and never undoes or fails the change. Changes made by the
+site itself through the Storage API (``default_storage.save``) are not seen by davstore and
+send nothing.
+
+Code that changes a share's VFS on behalf of a user wraps the work in
+:func:`acting_as_user`, so receivers get that user::
+
+    with acting_as_user(request.user, "admin"):
+        share.vfs.remove(path)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from django.dispatch import Signal
+
+from davstore.vfs.events import Actor, Change, acting_as
+
+if TYPE_CHECKING:
+    from davstore.shares import Share
+
+__all__ = ["acting_as_user", "file_changed"]
+
+logger = logging.getLogger(__name__)
+
+#: Sent once per change made through a share; see the module docstring for the arguments.
+file_changed = Signal()
+
+_user: contextvars.ContextVar[Any] = contextvars.ContextVar("davstore_user", default=None)
+
+
+@contextlib.contextmanager
+def acting_as_user(user: Any, origin: str) -> Iterator[Actor]:
+    """Attribute the changes made inside the block to Django ``user`` through ``origin``."""
+    token = _user.set(user)
+    try:
+        with acting_as(_username(user), origin) as actor:
+            yield actor
+    finally:
+        _user.reset(token)
+
+
+def set_current_user(user: Any) -> None:
+    """Make ``user`` the one :func:`send_change` reports in the current context (used by
+    the WebDAV door, which runs each request in a context of its own)."""
+    _user.set(user)
+
+
+def _username(user: Any) -> str | None:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return str(user.get_username())
+
+
+def send_change(share: Share, change: Change) -> None:
+    """Send :data:`file_changed` for ``change`` made in ``share`` (a VFS listener)."""
+    actor = change.actor
+    username = actor.user if actor is not None else None
+    user: Any = username
+    known = _user.get()
+    if known is not None and username is not None and _username(known) == username:
+        user = known
+    responses = file_changed.send_robust(
+        sender=share,
+        share=share.name,
+        path=change.path,
+        action=change.action,
+        target=change.target,
+        is_dir=change.is_dir,
+        user=user,
+        origin=actor.origin if actor is not None else None,
+    )
+    for receiver, result in responses:
+        if isinstance(result, Exception):
+            logger.error(
+                "file_changed receiver %r failed on %s %s",
+                receiver,
+                change.action.value,
+                change.path,
+                exc_info=result,
+            )

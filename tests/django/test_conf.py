@@ -1,0 +1,165 @@
+"""The DAVSTORE setting: defaults, the parsed shape, and one message per mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from davstore.conf import DavstoreConfig, ShareConfig, get_config, parse_config
+
+STORAGES: dict[str, Any] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "uploads": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+}
+
+
+def parse(raw: object, *, static_root: object = None) -> DavstoreConfig:
+    return parse_config(raw, storages=STORAGES, static_root=static_root)
+
+
+def test_defaults_share_media_to_staff_writers() -> None:
+    config = parse(None)
+    assert config.share_names == ("media",)
+    media = config.share("media")
+    assert media == ShareConfig(name="media", storage="default")
+    assert media.write == ("staff",) and media.read == () and not media.read_only
+    assert (config.cache_ttl, config.auth_cache_ttl, config.realm) == (1.0, 60.0, "davstore")
+
+
+def test_default_static_share_is_read_only_when_static_root_is_set() -> None:
+    config = parse({}, static_root="/srv/static")
+    assert config.share_names == ("media", "static")
+    static = config.share("static")
+    assert static.storage == "staticfiles" and static.read_only
+
+
+def test_default_static_share_for_a_custom_static_backend() -> None:
+    storages = {**STORAGES, "staticfiles": {"BACKEND": "storages.backends.s3.S3Storage"}}
+    assert parse_config(None, storages=storages).share_names == ("media", "static")
+
+
+def test_no_static_share_without_the_alias() -> None:
+    config = parse_config(None, storages={"default": {}}, static_root="/srv/static")
+    assert config.share_names == ("media",)
+
+
+def test_full_shape() -> None:
+    config = parse(
+        {
+            "SHARES": {
+                "files": {
+                    "STORAGE": "uploads",
+                    "READ": ["group:readers", "authenticated"],
+                    "WRITE": ["app.change_thing"],
+                    "CACHE_TTL": 0,
+                    "MAX_UPLOAD_SIZE": 1024,
+                },
+                "media": {"STORAGE": "default", "READ_ONLY": True, "LOCK_STORAGE": "memory:"},
+            },
+            "CACHE_TTL": 2,
+            "AUTH_CACHE_TTL": 5,
+            "PROPERTY_STORAGE": "sqlite:///srv/state/{share}-props.db",
+            "STATE_DIR": "/srv/state",
+            "REALM": "Files",
+        }
+    )
+    files, media = config.shares
+    assert files.read == ("group:readers", "authenticated")
+    assert files.write == ("app.change_thing",)
+    assert (files.cache_ttl, files.max_upload_size, files.lock_storage) == (0.0, 1024, None)
+    assert files.property_storage == "sqlite:///srv/state/files-props.db"
+    assert files.state_dir == Path("/srv/state/files")
+    assert media.read_only and media.cache_ttl == 2.0 and media.lock_storage == "memory:"
+    assert (config.auth_cache_ttl, config.realm) == (5.0, "Files")
+
+
+BAD: list[tuple[object, str]] = [
+    ([], "DAVSTORE: must be a dict"),
+    ({"SHARE": {}}, "DAVSTORE['SHARE']: unknown key"),
+    ({"CACHE_TTL": -1}, "DAVSTORE['CACHE_TTL']: must be a number of seconds"),
+    ({"CACHE_TTL": "1"}, "DAVSTORE['CACHE_TTL']: must be a number of seconds"),
+    ({"AUTH_CACHE_TTL": True}, "DAVSTORE['AUTH_CACHE_TTL']: must be a number of seconds"),
+    ({"REALM": ""}, "DAVSTORE['REALM']: must be a non-empty"),
+    ({"STATE_DIR": "relative/dir"}, "DAVSTORE['STATE_DIR']: must be an absolute path"),
+    ({"STATE_DIR": 3}, "DAVSTORE['STATE_DIR']: must be a folder path"),
+    ({"LOCK_STORAGE": "redis://x"}, "DAVSTORE['LOCK_STORAGE']: unknown state URL"),
+    ({"PROPERTY_STORAGE": "sqlite://rel.db"}, "DAVSTORE['PROPERTY_STORAGE']: "),
+    ({"SHARES": []}, "DAVSTORE['SHARES']: must be a dict"),
+    ({"SHARES": {}}, "DAVSTORE['SHARES']: names no share"),
+    ({"SHARES": {"a/b": {"STORAGE": "default"}}}, "DAVSTORE['SHARES']: share name 'a/b'"),
+    ({"SHARES": {"media": "default"}}, "DAVSTORE['SHARES']['media']: must be a dict"),
+    ({"SHARES": {"media": {}}}, "DAVSTORE['SHARES']['media']: needs 'STORAGE'"),
+    (
+        {"SHARES": {"media": {"STORAGE": "x"}}},
+        "DAVSTORE['SHARES']['media']['STORAGE']: unknown storage alias 'x' "
+        "(known: default, staticfiles, uploads)",
+    ),
+    ({"SHARES": {"media": {"STORAGE": 1}}}, "DAVSTORE['SHARES']['media']['STORAGE']: must be"),
+    (
+        {"SHARES": {"media": {"STORAGE": "default", "READONLY": True}}},
+        "DAVSTORE['SHARES']['media']['READONLY']: unknown key",
+    ),
+    (
+        {"SHARES": {"media": {"STORAGE": "default", "READ_ONLY": "yes"}}},
+        "DAVSTORE['SHARES']['media']['READ_ONLY']: must be True or False",
+    ),
+    (
+        {"SHARES": {"media": {"STORAGE": "default", "READ": "staff"}}},
+        "DAVSTORE['SHARES']['media']['READ']: must be a list of rules",
+    ),
+    (
+        {"SHARES": {"media": {"STORAGE": "default", "WRITE": ["staff", "wizards"]}}},
+        "DAVSTORE['SHARES']['media']['WRITE'][1]: unknown rule 'wizards'",
+    ),
+    (
+        {"SHARES": {"media": {"STORAGE": "default", "WRITE": [7]}}},
+        "DAVSTORE['SHARES']['media']['WRITE'][0]: must be a string",
+    ),
+    (
+        {"SHARES": {"media": {"STORAGE": "default", "READ": ["group:"]}}},
+        "DAVSTORE['SHARES']['media']['READ'][0]: 'group:' names no group",
+    ),
+    (
+        {"SHARES": {"media": {"STORAGE": "default", "CACHE_TTL": None, "MAX_UPLOAD_SIZE": 0}}},
+        "DAVSTORE['SHARES']['media']['MAX_UPLOAD_SIZE']: must be a whole number",
+    ),
+    (
+        {"SHARES": {"media": {"STORAGE": "default", "CACHE_TTL": "fast"}}},
+        "DAVSTORE['SHARES']['media']['CACHE_TTL']: must be a number of seconds",
+    ),
+    (
+        {"SHARES": {"media": {"STORAGE": "default", "LOCK_STORAGE": "mysql://db"}}},
+        "DAVSTORE['SHARES']['media']['LOCK_STORAGE']: unknown state URL",
+    ),
+    (
+        {
+            "SHARES": {"a": {"STORAGE": "default"}, "b": {"STORAGE": "uploads"}},
+            "LOCK_STORAGE": "sqlite:///srv/locks.db",
+        },
+        "DAVSTORE['LOCK_STORAGE']: 'sqlite:///srv/locks.db' would be used by 2 shares",
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "message"), BAD, ids=[m.split(":")[0] for _, m in BAD])
+def test_mistakes_name_their_key(raw: object, message: str) -> None:
+    with pytest.raises(ImproperlyConfigured) as caught:
+        parse(raw)
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_get_config_reads_the_settings(settings_override: Any) -> None:
+    with settings_override(DAVSTORE={"SHARES": {"up": {"STORAGE": "default"}}}):
+        assert get_config().share_names == ("up",)
+    assert get_config().share_names == ("media",)
+
+
+@pytest.fixture
+def settings_override() -> Any:
+    from django.test.utils import override_settings
+
+    return override_settings
