@@ -1,0 +1,458 @@
+"""The admin's "Files" pages: browse, download, upload, create, rename and delete in a share.
+
+:class:`FilesAdmin` holds the views for one :class:`~django.contrib.admin.AdminSite`;
+:func:`davstore.admin.install` hooks them into a site (``admin.site`` by default). Every
+operation goes through the share's VFS (:attr:`davstore.shares.Share.vfs`), never the
+Storage, so the admin sees and makes exactly the changes the WebDAV share and the FUSE mount
+see, and every change sends :data:`davstore.signals.file_changed` with the admin user.
+
+Access, per share (:mod:`davstore.permissions`): the admin itself asks for an active staff
+user (others go to the login page); a user who may not read the share gets 403; the write
+actions (upload, new folder, rename, delete) are shown to and accepted from users who may
+write only, and never on a read-only share (403). Every POST is CSRF-protected (the site's
+``admin_view``). Paths come from the request as share paths (``?path=a/b``) and are checked
+by the VFS (``..``, control characters and reserved names are refused). Errors from
+:mod:`davstore.errors` become admin messages and a redirect, never a server error.
+
+URLs, under the site (names in the site's namespace, ``admin:`` by default)::
+
+    davstore/                         davstore_index     the shares this user may read
+    davstore/<share>/?path=P          davstore_browse    folder P
+    davstore/<share>/download/?path=P davstore_download  file P, as an attachment
+    davstore/<share>/upload/          davstore_upload    POST: folder, files, replace
+    davstore/<share>/mkdir/           davstore_mkdir     POST: folder, name
+    davstore/<share>/rename/?path=P   davstore_rename    GET form, POST: path, name
+    davstore/<share>/delete/?path=P   davstore_delete    GET confirmation, POST: path
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.http import content_disposition_header, urlencode
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from davstore.errors import AlreadyExists, DavstoreError, InvalidPath
+from davstore.permissions import can_read, can_write
+from davstore.shares import Share, get_share, get_shares
+from davstore.signals import acting_as_user
+from davstore.vfs import VFS, Entry, ReadHandle
+from davstore.vfs.paths import ROOT, basename, join, parent
+
+if TYPE_CHECKING:
+    from django.contrib.admin import AdminSite
+
+__all__ = ["FilesAdmin", "Row"]
+
+logger = logging.getLogger(__name__)
+
+_BLOCK = 1 << 20
+#: A delete confirmation counts at most this many entries inside a folder.
+_COUNT_LIMIT = 1000
+
+View = Callable[..., HttpResponseBase]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Row:
+    """One line of a folder listing."""
+
+    name: str
+    path: str
+    is_dir: bool
+    size: int | None
+    modified: datetime.datetime | None
+    url: str | None
+
+
+def _guarded(
+    view: Callable[[FilesAdmin, HttpRequest, Share], HttpResponseBase],
+) -> Callable[[FilesAdmin, HttpRequest, str], HttpResponseBase]:
+    """Look the share up (404), require read permission (403), and turn a davstore error
+    into an error message and a redirect to the folder the request came from."""
+
+    @functools.wraps(view)
+    def wrapper(self: FilesAdmin, request: HttpRequest, share: str) -> HttpResponseBase:
+        try:
+            found = get_share(share)
+        except LookupError:
+            raise Http404(f"no share named {share!r}") from None
+        if not can_read(request.user, found):
+            raise PermissionDenied
+        try:
+            return view(self, request, found)
+        except OSError as exc:
+            _report(request, found, view.__name__, exc)
+            return self._redirect_to_folder(found, _folder_of(request))
+
+    return wrapper
+
+
+class FilesAdmin:
+    """The "Files" pages of one admin site (see the module docstring)."""
+
+    def __init__(self, site: AdminSite) -> None:
+        self.site = site
+
+    # -- wiring ----------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        """The URL patterns, to be included under ``davstore/`` in the site's URLs."""
+        wrap = self.site.admin_view
+
+        def view(method: View, *decorators: Callable[[View], View]) -> View:
+            handler: View = method
+            for decorator in decorators:
+                handler = decorator(handler)
+            return wrap(handler)
+
+        return [
+            path("", view(self.index, require_GET), name="davstore_index"),
+            path("<str:share>/", view(self.browse, require_GET), name="davstore_browse"),
+            path(
+                "<str:share>/download/",
+                view(self.download, require_GET),
+                name="davstore_download",
+            ),
+            path("<str:share>/upload/", view(self.upload, require_POST), name="davstore_upload"),
+            path("<str:share>/mkdir/", view(self.mkdir, require_POST), name="davstore_mkdir"),
+            path(
+                "<str:share>/rename/",
+                view(self.rename, require_http_methods(["GET", "POST"])),
+                name="davstore_rename",
+            ),
+            path(
+                "<str:share>/delete/",
+                view(self.delete, require_http_methods(["GET", "POST"])),
+                name="davstore_delete",
+            ),
+        ]
+
+    def app_list_entry(self, request: HttpRequest) -> dict[str, Any] | None:
+        """The "Files" app for the admin index and sidebar: one row per share ``request``'s
+        user may read, or None when there is none."""
+        rows = []
+        for share in get_shares().values():
+            if not can_read(request.user, share):
+                continue
+            rows.append(
+                {
+                    "model": None,
+                    "name": share.name,
+                    "object_name": "Share",
+                    "perms": {
+                        "add": False,
+                        "change": False,
+                        "delete": False,
+                        "view": True,
+                    },
+                    "admin_url": self._url("davstore_browse", share.name),
+                    "add_url": None,
+                    "view_only": not _writable(request, share),
+                }
+            )
+        if not rows:
+            return None
+        return {
+            "name": "Files",
+            "app_label": "davstore",
+            "app_url": self._url("davstore_index"),
+            "has_module_perms": True,
+            "models": rows,
+        }
+
+    # -- views -----------------------------------------------------------------------
+
+    def index(self, request: HttpRequest) -> HttpResponse:
+        """The shares ``request``'s user may read."""
+        shares = [
+            {
+                "name": share.name,
+                "storage": share.config.storage,
+                "writable": _writable(request, share),
+                "read_only": share.config.read_only,
+                "url": self._url("davstore_browse", share.name),
+            }
+            for share in get_shares().values()
+            if can_read(request.user, share)
+        ]
+        if not shares:
+            raise PermissionDenied
+        return self._render(
+            request, "admin/davstore/index.html", {"title": "Files", "shares": shares}
+        )
+
+    @_guarded
+    def browse(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """One folder: sub-folders first, then files, each sorted by name."""
+        raw = request.GET.get("path", "")
+        folder = ROOT
+        try:
+            vfs = share.vfs
+            folder = vfs.normalize(raw)
+            entries = vfs.listdir(folder)
+        except OSError as exc:
+            if raw.strip("/"):
+                raise  # back to the parent folder, with the message
+            # The root itself failed (the store is down): say so here, no redirect loop.
+            _report(request, share, "browse", exc)
+            entries = []
+        entries.sort(key=lambda e: (not e.is_dir, e.basename.casefold()))
+        rows = [self._row(share.vfs, e) for e in entries]
+        context = {
+            "title": f"{share.name}/{folder}" if folder else share.name,
+            "share": share,
+            "folder": folder,
+            "crumbs": self._crumbs(share, folder),
+            "parent_url": self._browse_url(share, parent(folder)) if folder else None,
+            "rows": rows,
+            "writable": _writable(request, share),
+            "read_only": share.config.read_only,
+            "urls": self._action_urls(share),
+        }
+        return self._render(request, "admin/davstore/browse.html", context)
+
+    @_guarded
+    def download(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """The file's content as an attachment, streamed from a VFS read handle."""
+        vfs = share.vfs
+        name = vfs.normalize(request.GET.get("path", ""))
+        handle = vfs.open_read(name)
+        filename = basename(name)
+        if handle.size is not None:
+            return FileResponse(handle, as_attachment=True, filename=filename)
+        # FileResponse would take the unknown size for 0 (Content-Length: 0).
+        response = StreamingHttpResponse(_chunks(handle), content_type="application/octet-stream")
+        response["Content-Disposition"] = content_disposition_header(True, filename)
+        return response
+
+    @_guarded
+    def upload(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """Store the uploaded files in ``folder``; an existing file is replaced only when
+        ``replace`` is ticked."""
+        self._require_write(request, share)
+        vfs = share.vfs
+        folder = vfs.normalize(request.POST.get("folder", ""))
+        replace = request.POST.get("replace") == "on"
+        files = request.FILES.getlist("files")
+        if not files:
+            messages.warning(request, "Choose a file to upload.")
+            return self._redirect_to_folder(share, folder)
+        for uploaded in files:
+            name = _single_name(uploaded.name or "")
+            target = join(folder, name)
+            try:
+                with acting_as_user(request.user, "admin"):
+                    handle = vfs.open_write(target, exclusive=not replace)
+                    try:
+                        for chunk in uploaded.chunks(_BLOCK):
+                            handle.write(chunk)
+                    except BaseException:
+                        handle.abort()
+                        raise
+                    handle.close()
+            except DavstoreError as exc:
+                if isinstance(exc, AlreadyExists):
+                    messages.error(
+                        request,
+                        f"“{name}” already exists: tick “Replace existing files” to replace it.",
+                    )
+                else:
+                    messages.error(request, _describe(exc))
+                continue
+            messages.success(request, f"Uploaded “{name}”.")
+        return self._redirect_to_folder(share, folder)
+
+    @_guarded
+    def mkdir(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """Create the folder ``name`` in ``folder``."""
+        self._require_write(request, share)
+        vfs = share.vfs
+        folder = vfs.normalize(request.POST.get("folder", ""))
+        name = _single_name(request.POST.get("name", ""))
+        with acting_as_user(request.user, "admin"):
+            vfs.mkdir(join(folder, name))
+        messages.success(request, f"Created the folder “{name}”.")
+        return self._redirect_to_folder(share, folder)
+
+    @_guarded
+    def rename(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """GET: a form for the new name; POST: rename ``path`` to ``name`` in its folder
+        (an existing ``name`` is never replaced)."""
+        self._require_write(request, share)
+        vfs = share.vfs
+        data = request.POST if request.method == "POST" else request.GET
+        source = vfs.normalize(data.get("path", ""))
+        if not source:
+            raise InvalidPath(source, "the share root cannot be renamed")
+        entry = vfs.stat(source)
+        if request.method == "POST":
+            name = _single_name(request.POST.get("name", ""))
+            target = join(parent(source), name)
+            with acting_as_user(request.user, "admin"):
+                vfs.rename(source, target, replace=False)
+            messages.success(request, f"Renamed “{entry.basename}” to “{name}”.")
+            return self._redirect_to_folder(share, parent(source))
+        context = {
+            "title": f"Rename {entry.basename}",
+            "share": share,
+            "entry": entry,
+            "crumbs": self._crumbs(share, parent(source)),
+            "cancel_url": self._browse_url(share, parent(source)),
+        }
+        return self._render(request, "admin/davstore/rename.html", context)
+
+    @_guarded
+    def delete(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """GET: what would go, with a confirmation button; POST: remove the file or the
+        folder with everything in it."""
+        self._require_write(request, share)
+        vfs = share.vfs
+        data = request.POST if request.method == "POST" else request.GET
+        target = vfs.normalize(data.get("path", ""))
+        if not target:
+            raise InvalidPath(target, "the share root cannot be deleted")
+        entry = vfs.stat(target)
+        if request.method == "POST":
+            with acting_as_user(request.user, "admin"):
+                vfs.remove_tree(target)
+            kind = "folder" if entry.is_dir else "file"
+            messages.success(request, f"Deleted the {kind} “{entry.basename}”.")
+            return self._redirect_to_folder(share, parent(target))
+        inside = _count(vfs.walk(target), _COUNT_LIMIT) if entry.is_dir else 0
+        context = {
+            "title": f"Delete {entry.basename}",
+            "share": share,
+            "entry": entry,
+            "inside": inside,
+            "inside_more": inside >= _COUNT_LIMIT,
+            "crumbs": self._crumbs(share, parent(target)),
+            "cancel_url": self._browse_url(share, parent(target)),
+        }
+        return self._render(request, "admin/davstore/delete_confirmation.html", context)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _render(self, request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+        request.current_app = self.site.name
+        return TemplateResponse(request, template, {**self.site.each_context(request), **context})
+
+    def _url(self, name: str, share: str | None = None, **query: str) -> str:
+        args = [] if share is None else [share]
+        url = reverse(f"{self.site.name}:{name}", args=args, current_app=self.site.name)
+        return f"{url}?{urlencode(query)}" if query else url
+
+    def _browse_url(self, share: Share, folder: str) -> str:
+        return self._url("davstore_browse", share.name, **({"path": folder} if folder else {}))
+
+    def _redirect_to_folder(self, share: Share, folder: str) -> HttpResponseRedirect:
+        return HttpResponseRedirect(self._browse_url(share, folder))
+
+    def _action_urls(self, share: Share) -> dict[str, str]:
+        return {
+            action: self._url(f"davstore_{action}", share.name)
+            for action in ("browse", "download", "upload", "mkdir", "rename", "delete")
+        }
+
+    def _crumbs(self, share: Share, folder: str) -> list[tuple[str, str]]:
+        """(label, url) from the share root down to ``folder``."""
+        crumbs = [(share.name, self._browse_url(share, ROOT))]
+        done = ROOT
+        for part in folder.split("/") if folder else []:
+            done = join(done, part)
+            crumbs.append((part, self._browse_url(share, done)))
+        return crumbs
+
+    def _row(self, vfs: VFS, entry: Entry) -> Row:
+        url = None
+        if not entry.is_dir and vfs.capabilities.url:
+            try:
+                url = vfs.url(entry.name)
+            except DavstoreError:
+                url = None
+        modified = (
+            datetime.datetime.fromtimestamp(entry.mtime, tz=datetime.timezone.utc)
+            if entry.mtime is not None
+            else None
+        )
+        return Row(entry.basename, entry.name, entry.is_dir, entry.size, modified, url)
+
+    @staticmethod
+    def _require_write(request: HttpRequest, share: Share) -> None:
+        if not _writable(request, share):
+            raise PermissionDenied
+
+
+def _writable(request: HttpRequest, share: Share) -> bool:
+    return not share.config.read_only and can_write(request.user, share)
+
+
+def _folder_of(request: HttpRequest) -> str:
+    """The folder to go back to after a failed request: the ``folder`` it was made from,
+    else the parent of its ``path`` (for browse: of the folder that failed), else the root."""
+    data = request.POST if request.method == "POST" else request.GET
+    folder = data.get("folder")
+    if folder is None:
+        folder = parent(data.get("path", "").strip("/"))
+    try:
+        return VFS.normalize(folder)
+    except DavstoreError:
+        return ROOT
+
+
+def _single_name(name: str) -> str:
+    """``name`` as one path component, or InvalidPath."""
+    name = name.strip()
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise InvalidPath(name, "a name must not be empty or contain '/'")
+    return VFS.normalize(name)
+
+
+def _report(request: HttpRequest, share: Share, action: str, exc: OSError) -> None:
+    """Show ``exc`` as an error message. A davstore error names the share path; any other
+    OSError (a store that fails to build, say) is logged with its traceback and shown
+    without its host path."""
+    if isinstance(exc, DavstoreError):
+        logger.info("admin %s on share %r failed: %s", action, share.name, exc)
+        messages.error(request, _describe(exc))
+    else:
+        logger.error("admin %s on share %r failed", action, share.name, exc_info=exc)
+        messages.error(request, f"The store failed: {exc.strerror or type(exc).__name__}.")
+
+
+def _describe(exc: DavstoreError) -> str:
+    reason = exc.reason[:1].upper() + exc.reason[1:]
+    return f"{reason}: “{exc.path}”." if exc.path else f"{reason}."
+
+
+def _count(entries: Iterator[Entry], limit: int) -> int:
+    count = 0
+    for _ in entries:
+        count += 1
+        if count >= limit:
+            break
+    return count
+
+
+def _chunks(handle: ReadHandle) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(_BLOCK):
+            yield chunk

@@ -1,0 +1,441 @@
+"""The admin's "Files" pages through Django's test client: access, CSRF, paths, errors.
+
+Two shares: ``media`` (FileSystemStorage in a temporary folder; group ``editors`` writes,
+group ``readers`` reads) and ``docs`` (InMemoryStorage, read-only, staff read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.messages import get_messages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.test.utils import override_settings
+
+from davstore.shares import get_share
+from davstore.signals import file_changed
+from davstore.vfs import Action
+
+ADMIN = "/admin/"
+FILES = "/admin/davstore/"
+MEDIA = "/admin/davstore/media/"
+DOCS = "/admin/davstore/docs/"
+
+
+def storages(media: Path) -> dict[str, Any]:
+    return {
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(media), "base_url": "/media/"},
+        },
+        "docs": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+DAVSTORE = {
+    "SHARES": {
+        "media": {"STORAGE": "default", "READ": ["group:readers"], "WRITE": ["group:editors"]},
+        "docs": {"STORAGE": "docs", "READ_ONLY": True, "READ": ["staff"]},
+    }
+}
+
+
+@pytest.fixture
+def media(tmp_path: Path, migrated: None) -> Iterator[Path]:
+    folder = tmp_path / "media"
+    folder.mkdir()
+    with override_settings(
+        ROOT_URLCONF="tests.django.admin_urls",
+        ALLOWED_HOSTS=["testserver"],
+        STATIC_URL="/static/",
+        STORAGES=storages(folder),
+        DAVSTORE=DAVSTORE,
+    ):
+        yield folder
+
+
+@pytest.fixture
+def login(make_user: Callable[..., Any]) -> Callable[..., Client]:
+    """``login("editor")``: a client logged in as a staff user in that group (``None``: no
+    group); ``login(..., enforce_csrf=True)`` checks CSRF tokens as browsers do."""
+
+    users: dict[str | None, Any] = {}
+
+    def log_in(group: str | None, *, enforce_csrf: bool = False, **fields: Any) -> Client:
+        fields.setdefault("is_staff", True)
+        user = users.get(group)
+        if user is None:
+            user = users[group] = make_user(
+                f"user-{group}", groups=[group + "s"] if group else [], password="pw", **fields
+            )
+        client = Client(enforce_csrf_checks=enforce_csrf)
+        client.force_login(user)
+        return client
+
+    return log_in
+
+
+def texts(response: Any) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def upload(client: Client, name: str, data: bytes, *, folder: str = "", **extra: str) -> Any:
+    return client.post(
+        MEDIA + "upload/",
+        {"folder": folder, "files": SimpleUploadedFile(name, data), **extra},
+    )
+
+
+# -- access ----------------------------------------------------------------------------
+
+
+def test_anonymous_users_go_to_the_login_page(media: Path) -> None:
+    client = Client()
+    for url in (FILES, MEDIA, MEDIA + "download/?path=a.txt"):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/")
+    assert client.post(MEDIA + "mkdir/", {"name": "x"}).status_code == 302
+    assert not (media / "x").exists()
+
+
+def test_staff_without_read_permission_get_403(media: Path, login: Callable[..., Client]) -> None:
+    client = login(None)
+    (media / "a.txt").write_bytes(b"secret")
+    assert client.get(MEDIA).status_code == 403
+    assert client.get(MEDIA + "download/?path=a.txt").status_code == 403
+    assert client.post(MEDIA + "mkdir/", {"name": "x"}).status_code == 403
+    assert not (media / "x").exists()
+    # The read-only share is open to all staff.
+    assert client.get(DOCS).status_code == 200
+
+
+def test_the_admin_index_lists_the_shares_a_user_may_read(
+    media: Path, login: Callable[..., Client]
+) -> None:
+    reader = login("reader").get(ADMIN)
+    assert reader.status_code == 200
+    content = reader.content.decode()
+    assert 'href="/admin/davstore/"' in content
+    assert f'href="{MEDIA}"' in content and f'href="{DOCS}"' in content
+
+    outsider = login(None).get(ADMIN).content.decode()
+    assert f'href="{MEDIA}"' not in outsider and f'href="{DOCS}"' in outsider
+
+    index = login("reader").get(FILES).content.decode()
+    assert f'href="{MEDIA}"' in index and "read-only share" in index
+
+
+def test_users_who_may_not_reach_any_share_see_no_files_section(
+    media: Path, make_user: Callable[..., Any]
+) -> None:
+    with override_settings(DAVSTORE={"SHARES": {"media": {"STORAGE": "default"}}}):
+        client = Client()
+        client.force_login(make_user("nobody", is_staff=True, is_active=True))
+        # "staff" may write by default; a share of editors only hides the section.
+        assert f'href="{MEDIA}"' in client.get(ADMIN).content.decode()
+    with override_settings(
+        DAVSTORE={"SHARES": {"media": {"STORAGE": "default", "WRITE": ["group:editors"]}}}
+    ):
+        assert "/admin/davstore/" not in client.get(ADMIN).content.decode()
+        assert client.get(FILES).status_code == 403
+
+
+def test_readers_see_no_write_actions_and_their_posts_are_refused(
+    media: Path, login: Callable[..., Client]
+) -> None:
+    (media / "a.txt").write_bytes(b"old")
+    client = login("reader")
+    page = client.get(MEDIA).content.decode()
+    assert "a.txt" in page
+    assert "davstore-upload" not in page and "davstore-rename" not in page
+    assert "davstore-delete" not in page and "davstore-mkdir" not in page
+    assert upload(client, "b.txt", b"new").status_code == 403
+    assert client.post(MEDIA + "mkdir/", {"name": "x"}).status_code == 403
+    assert client.post(MEDIA + "rename/", {"path": "a.txt", "name": "c.txt"}).status_code == 403
+    assert client.post(MEDIA + "delete/", {"path": "a.txt"}).status_code == 403
+    assert client.get(MEDIA + "delete/?path=a.txt").status_code == 403
+    assert sorted(p.name for p in media.iterdir()) == ["a.txt"]
+    # Reading is allowed.
+    assert b"".join(client.get(MEDIA + "download/?path=a.txt").streaming_content) == b"old"
+
+
+def test_a_read_only_share_refuses_writes_even_to_superusers(
+    media: Path, login: Callable[..., Client]
+) -> None:
+    get_share("docs").storage.save("readme.txt", SimpleUploadedFile("x", b"hello"))
+    client = login(None, is_superuser=True)
+    page = client.get(DOCS).content.decode()
+    assert "readme.txt" in page and "This share is read-only." in page
+    assert "davstore-upload" not in page and "davstore-delete" not in page
+    response = client.post(DOCS + "upload/", {"files": SimpleUploadedFile("n.txt", b"x")})
+    assert response.status_code == 403
+    assert client.post(DOCS + "delete/", {"path": "readme.txt"}).status_code == 403
+    assert get_share("docs").storage.exists("readme.txt")
+
+
+def test_every_post_needs_a_csrf_token(media: Path, login: Callable[..., Client]) -> None:
+    client = login("editor", enforce_csrf=True)
+    (media / "a.txt").write_bytes(b"keep")
+    assert client.post(MEDIA + "mkdir/", {"name": "x"}).status_code == 403
+    assert upload(client, "b.txt", b"x").status_code == 403
+    assert client.post(MEDIA + "delete/", {"path": "a.txt"}).status_code == 403
+    assert client.post(MEDIA + "rename/", {"path": "a.txt", "name": "b"}).status_code == 403
+    assert sorted(p.name for p in media.iterdir()) == ["a.txt"]
+    client.get(MEDIA)  # sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+    response = client.post(MEDIA + "mkdir/", {"name": "x", "csrfmiddlewaretoken": token})
+    assert response.status_code == 302 and (media / "x").is_dir()
+
+
+def test_unknown_share_is_404(media: Path, login: Callable[..., Client]) -> None:
+    assert login("editor").get("/admin/davstore/nope/").status_code == 404
+
+
+def test_only_get_and_post_where_they_make_sense(media: Path, login: Callable[..., Client]) -> None:
+    client = login("editor")
+    assert client.get(MEDIA + "upload/").status_code == 405
+    assert client.get(MEDIA + "mkdir/").status_code == 405
+    assert client.post(MEDIA, {}).status_code == 405
+
+
+# -- browsing and downloading ------------------------------------------------------------
+
+
+def test_listing_folders_first_with_size_time_and_url(
+    media: Path, login: Callable[..., Client]
+) -> None:
+    (media / "b.txt").write_bytes(b"12345")
+    (media / "A.txt").write_bytes(b"")
+    (media / "zeta").mkdir()
+    (media / "zeta" / "inner.txt").write_bytes(b"i")
+    (media / "alpha").mkdir()
+    client = login("reader")
+    response = client.get(MEDIA)
+    assert response.status_code == 200
+    page = response.content.decode()
+    order = [page.index(f'data-path="{name}"') for name in ("alpha", "zeta", "A.txt", "b.txt")]
+    assert order == sorted(order)
+    assert "5\xa0bytes" in page
+    assert 'href="/media/b.txt"' in page  # the storage's url()
+    assert "<time datetime=" in page
+    assert f'href="{MEDIA}?path=zeta"' in page
+
+    inner = client.get(MEDIA + "?path=zeta").content.decode()
+    assert 'data-path="zeta/inner.txt"' in inner
+    assert 'href="/media/zeta/inner.txt"' in inner
+    assert f'<a href="{MEDIA}">media</a>' in inner  # breadcrumbs up to the share
+    assert "Parent folder" in inner
+
+
+def test_no_url_column_when_the_storage_has_none(media: Path, login: Callable[..., Client]) -> None:
+    with override_settings(
+        STORAGES={
+            **storages(media),
+            "docs": {"BACKEND": "tests.minimal_storages.MinimalStorage"},
+        }
+    ):
+        get_share("docs").storage.save("n.txt", SimpleUploadedFile("n.txt", b"x"))
+        page = login(None).get(DOCS).content.decode()
+    assert 'data-path="n.txt"' in page and "davstore-url" not in page
+
+
+def test_download_streams_the_file_with_its_name(media: Path, login: Callable[..., Client]) -> None:
+    name = 'naïve résumé; "q" 100%.txt'
+    data = bytes(range(256)) * 5000
+    (media / name).write_bytes(data)
+    client = login("reader")
+    response = client.get(MEDIA + "download/", {"path": name})
+    assert response.status_code == 200
+    assert response.streaming
+    assert b"".join(response.streaming_content) == data
+    assert int(response["Content-Length"]) == len(data)
+    disposition = response["Content-Disposition"]
+    assert disposition.startswith("attachment;")
+    assert "filename*=utf-8''na%C3%AFve%20r%C3%A9sum%C3%A9%3B%20%22q%22%20100%25.txt" in disposition
+
+
+def test_download_of_a_folder_or_a_missing_file_is_a_message(
+    media: Path, login: Callable[..., Client]
+) -> None:
+    (media / "sub").mkdir()
+    client = login("reader")
+    response = client.get(MEDIA + "download/", {"path": "sub/missing.txt"})
+    assert response.status_code == 302 and response["Location"] == MEDIA + "?path=sub"
+    assert any("No such file" in text for text in texts(response))
+    response = client.get(MEDIA + "download/", {"path": "sub"})
+    assert response.status_code == 302
+    assert any("Is a directory" in text for text in texts(response))
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../etc/passwd", "a/../../etc/passwd", "..", "a\\..\\b", "a\x00b", ".davstore-keep"],
+)
+def test_paths_that_could_escape_are_refused(
+    media: Path, login: Callable[..., Client], path: str
+) -> None:
+    (media / "a").mkdir()
+    client = login("editor")
+    for url in (MEDIA, MEDIA + "download/", MEDIA + "rename/", MEDIA + "delete/"):
+        response = client.get(url, {"path": path})
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(MEDIA), url
+        assert texts(response), url
+    response = client.post(MEDIA + "mkdir/", {"folder": path, "name": "x"})
+    assert response.status_code == 302 and texts(response)
+    response = client.post(MEDIA + "delete/", {"path": path})
+    assert response.status_code == 302 and texts(response)
+    assert sorted(p.name for p in media.iterdir()) == ["a"]
+
+
+@pytest.mark.parametrize("name", ["..", "a/b", "", "   ", "x\\y", ".davstore-x"])
+def test_bad_names_for_new_folders_and_renames_are_messages(
+    media: Path, login: Callable[..., Client], name: str
+) -> None:
+    (media / "a.txt").write_bytes(b"a")
+    client = login("editor")
+    response = client.post(MEDIA + "mkdir/", {"folder": "", "name": name})
+    assert response.status_code == 302 and response["Location"] == MEDIA
+    assert [m.level_tag for m in get_messages(response.wsgi_request)] == ["error"]
+    response = client.post(MEDIA + "rename/", {"path": "a.txt", "name": name})
+    assert response.status_code == 302 and texts(response)
+    assert sorted(p.name for p in media.iterdir()) == ["a.txt"]
+
+
+def test_a_missing_folder_sends_back_to_its_parent(
+    media: Path, login: Callable[..., Client]
+) -> None:
+    (media / "a").mkdir()
+    client = login("reader")
+    response = client.get(MEDIA, {"path": "a/gone"})
+    assert response.status_code == 302 and response["Location"] == MEDIA + "?path=a"
+    assert any("No such file" in text for text in texts(response))
+    (media / "f.txt").write_bytes(b"")
+    response = client.get(MEDIA, {"path": "f.txt"})
+    assert response.status_code == 302 and response["Location"] == MEDIA
+
+
+def test_a_broken_store_is_a_message_not_a_server_error(
+    media: Path, login: Callable[..., Client], tmp_path: Path
+) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_bytes(b"")
+    broken = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    broken["OPTIONS"] = {"location": str(not_a_folder)}  # type: ignore[assignment]
+    with override_settings(STORAGES={**storages(media), "default": broken}):
+        client = login("editor")
+        response = client.get(MEDIA)
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert "The store failed: File exists." in page and "This folder is empty." in page
+        assert str(not_a_folder) not in page
+        response = client.post(MEDIA + "mkdir/", {"name": "x"})
+        assert response.status_code == 302 and response["Location"] == MEDIA
+
+
+# -- changes -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def changes() -> Iterator[list[dict[str, Any]]]:
+    seen: list[dict[str, Any]] = []
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        seen.append(kwargs)
+
+    file_changed.connect(receiver)
+    yield seen
+    file_changed.disconnect(receiver)
+
+
+def test_upload_refuses_to_overwrite_unless_asked(
+    media: Path, login: Callable[..., Client], changes: list[dict[str, Any]]
+) -> None:
+    client = login("editor")
+    response = upload(client, "new.txt", b"first")
+    assert response.status_code == 302 and response["Location"] == MEDIA
+    assert (media / "new.txt").read_bytes() == b"first"
+    assert texts(response) == ["Uploaded “new.txt”."]
+
+    response = upload(client, "new.txt", b"second")
+    assert (media / "new.txt").read_bytes() == b"first"
+    assert any("already exists" in text for text in texts(response))
+
+    response = upload(client, "new.txt", b"third", replace="on")
+    assert (media / "new.txt").read_bytes() == b"third"
+    assert [(c["action"], c["path"], c["origin"]) for c in changes] == [
+        (Action.CREATED, "new.txt", "admin"),
+        (Action.MODIFIED, "new.txt", "admin"),
+    ]
+    assert all(c["user"].get_username() == "user-editor" for c in changes)
+
+
+def test_upload_into_a_folder_several_files_and_big_ones(
+    media: Path, login: Callable[..., Client]
+) -> None:
+    (media / "sub").mkdir()
+    client = login("editor")
+    big = b"x" * (5 << 20)  # past FILE_UPLOAD_MAX_MEMORY_SIZE: a temporary file
+    response = client.post(
+        MEDIA + "upload/",
+        {
+            "folder": "sub",
+            "files": [SimpleUploadedFile("big.bin", big), SimpleUploadedFile("é.txt", b"e")],
+        },
+    )
+    assert response.status_code == 302 and response["Location"] == MEDIA + "?path=sub"
+    assert (media / "sub" / "big.bin").read_bytes() == big
+    assert (media / "sub" / "é.txt").read_bytes() == b"e"
+    response = client.post(MEDIA + "upload/", {"folder": "sub"})
+    assert "Choose a file to upload." in texts(response)
+
+
+def test_mkdir_rename_and_delete_with_confirmation(
+    media: Path, login: Callable[..., Client], changes: list[dict[str, Any]]
+) -> None:
+    client = login("editor")
+    response = client.post(MEDIA + "mkdir/", {"folder": "", "name": "docs"})
+    assert response.status_code == 302 and (media / "docs").is_dir()
+    response = client.post(MEDIA + "mkdir/", {"folder": "", "name": "docs"})
+    assert any("File exists" in text for text in texts(response))
+
+    (media / "docs" / "a.txt").write_bytes(b"a")
+    (media / "docs" / "b.txt").write_bytes(b"b")
+    form = client.get(MEDIA + "rename/", {"path": "docs/a.txt"})
+    assert form.status_code == 200 and 'value="a.txt"' in form.content.decode()
+    response = client.post(MEDIA + "rename/", {"path": "docs/a.txt", "name": "b.txt"})
+    assert any("File exists" in text for text in texts(response))
+    assert (media / "docs" / "b.txt").read_bytes() == b"b"
+    response = client.post(MEDIA + "rename/", {"path": "docs/a.txt", "name": "c.txt"})
+    assert response["Location"] == MEDIA + "?path=docs"
+    assert sorted(p.name for p in (media / "docs").iterdir()) == ["b.txt", "c.txt"]
+
+    confirm = client.get(MEDIA + "delete/", {"path": "docs"})
+    page = confirm.content.decode()
+    assert confirm.status_code == 200 and "everything in it (2 files and folders)" in page
+    assert (media / "docs").is_dir()  # a GET deletes nothing
+    response = client.post(MEDIA + "delete/", {"path": "docs"})
+    assert response.status_code == 302 and not (media / "docs").exists()
+    response = client.post(MEDIA + "delete/", {"path": "docs"})
+    assert any("No such file" in text for text in texts(response))
+
+    assert [(c["action"], c["path"], c["target"]) for c in changes] == [
+        (Action.FOLDER_CREATED, "docs", None),
+        (Action.MOVED, "docs/a.txt", "docs/c.txt"),
+        (Action.FOLDER_DELETED, "docs", None),
+    ]
+    assert {(c["origin"], c["user"].get_username()) for c in changes} == {("admin", "user-editor")}
+
+
+def test_the_root_cannot_be_renamed_or_deleted(media: Path, login: Callable[..., Client]) -> None:
+    client = login("editor", is_superuser=True)
+    for url in (MEDIA + "rename/", MEDIA + "delete/"):
+        response = client.post(url, {"path": "", "name": "x"})
+        assert response.status_code == 302 and texts(response), url
+    assert media.is_dir()
