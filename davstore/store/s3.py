@@ -100,17 +100,9 @@ _PART_FIELDS = {
 }
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchUpload"}
-_DENIED = {
-    "AccessDenied",
-    "403",
-    "Forbidden",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "AllAccessDisabled",
-    "ExpiredToken",
-    "InvalidToken",
-    "AccountProblem",
-}
+_DENIED = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "AccountProblem"}
+#: S3 refused the credentials davstore was configured with: a gateway problem (502).
+_BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
 _UNAVAILABLE = {
     "SlowDown",
     "503",
@@ -132,9 +124,8 @@ def translate_error(exc: BaseException, name: str = "", *, bucket: str = "") -> 
     botocore                                        davstore
     ==============================================  ======================================
     NoSuchKey, 404                                  NotFound
-    AccessDenied, 403, bad keys or signature,       PermissionDenied
-    no credentials
-    NoSuchBucket                                    StoreError naming the bucket
+    AccessDenied, 403, no credentials at all        PermissionDenied (WebDAV 403, EACCES)
+    NoSuchBucket, refused keys or signature         StoreUnavailable naming the cause
     SlowDown, 503, Throttling, connection refused   StoreUnavailable (WebDAV 502)
     or lost mid-transfer
     timeouts (connect, read, RequestTimeout, 504)   StoreTimeout (WebDAV 504)
@@ -157,9 +148,10 @@ def translate_error(exc: BaseException, name: str = "", *, bucket: str = "") -> 
         if code in _NOT_FOUND or (status == "404" and code != "NoSuchBucket"):
             return NotFound(name)
         if code == "NoSuchBucket":
-            return StoreError(
-                name, f"the bucket {bucket or error.get('BucketName')!r} does not exist"
-            )
+            missing = bucket or error.get("BucketName")
+            return StoreUnavailable(name, f"the bucket {missing!r} does not exist")
+        if code in _BAD_CREDENTIALS:
+            return StoreUnavailable(name, f"S3 refused the credentials: {reason}")
         if code in _DENIED or status == "403":
             return PermissionDenied(name, reason)
         if code in _TIMEOUT or status == "504":

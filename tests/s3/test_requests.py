@@ -1,0 +1,289 @@
+"""What each operation costs in S3 requests (docs/S3.md states these figures)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from davstore.errors import StoreError, StoreUnavailable
+from davstore.store import adapt
+from davstore.store.s3 import S3Store
+from davstore.vfs import VFS
+from tests.conformance.webdav_driver import WebDAVDriver
+from tests.s3.conftest import LOCATION, S3StorageFactory
+from tests.s3.moto import MotoServer
+from tests.s3.recording import failing, recording
+from tests.webdav.serving import serve_share
+
+MiB = 1 << 20
+
+
+def s3_store(storage: Any) -> S3Store:
+    store = adapt(storage)
+    assert isinstance(store, S3Store)
+    return store
+
+
+def fill(moto: MotoServer, bucket: str, folder: str, count: int) -> None:
+    client = moto.client()
+    for number in range(count):
+        client.put_object(
+            Bucket=bucket, Key=f"{LOCATION}/{folder}/f{number:04}.txt", Body=b"x" * number
+        )
+
+
+def test_a_listing_of_1000_objects_is_one_list_call_and_no_head(
+    storage: Any, moto: MotoServer, bucket: str
+) -> None:
+    fill(moto, bucket, "big", 1000)
+    store = s3_store(storage)
+    with recording(store.client) as calls:
+        entries = list(store.list("big"))
+    assert calls.counts == {"ListObjectsV2": 1}
+    assert len(entries) == 1000
+    sizes = {e.name: e.size for e in entries}
+    assert sizes["big/f0999.txt"] == 999
+    assert all(e.mtime and e.etag and not e.is_dir for e in entries)
+
+    vfs = VFS(store)
+    with recording(store.client) as calls:
+        listed = vfs.listdir("big")
+        for entry in listed:  # every stat is answered by the listing
+            vfs.stat(entry.name)
+    # One list for the folder's own stat, one for its 1000 children; never a HEAD.
+    assert calls.counts == {"ListObjectsV2": 2}
+
+
+def test_a_listing_past_1000_objects_pages(storage: Any, moto: MotoServer, bucket: str) -> None:
+    fill(moto, bucket, "more", 1001)
+    store = s3_store(storage)
+    with recording(store.client) as calls:
+        assert len(list(store.list("more"))) == 1001
+    assert calls.counts == {"ListObjectsV2": 2}
+
+
+def test_propfind_depth_1_on_1000_objects_makes_no_head(
+    storage: Any, moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    fill(moto, bucket, "big", 1000)
+    with serve_share(storage, tmp_path / "state") as share:
+        store = share.vfs.store
+        assert isinstance(store, S3Store)
+        with recording(store.client) as calls:
+            listed = WebDAVDriver(share.url, share.session).listdir("big")
+        assert len(listed) == 1000
+    assert calls.counts["HeadObject"] == 0
+    assert calls.counts["GetObject"] == 0
+    assert calls.counts["ListObjectsV2"] <= 2
+
+
+def test_head_is_one_list_call(storage: Any) -> None:
+    store = s3_store(storage)
+    store.make_dir("d")
+    store.put("d/f.txt", _spool(b"hello"), 5)
+    for name, is_dir in (("d", True), ("d/f.txt", False)):
+        with recording(store.client) as calls:
+            assert store.head(name).is_dir is is_dir
+        assert calls.counts == {"ListObjectsV2": 1}, name
+    with recording(store.client) as calls, pytest.raises(FileNotFoundError):
+        store.head("d/missing")
+    assert calls.counts == {"ListObjectsV2": 1}
+
+
+def test_head_asks_again_when_siblings_fill_the_page(storage: Any) -> None:
+    store = s3_store(storage)
+    for number in range(40):  # all sort between "x" and "x/"
+        store.put(f"x.{number:02}", _spool(b""), 0)
+    store.put("x/inner", _spool(b"i"), 1)
+    store.put("x", _spool(b"file"), 4)
+    assert store.head("x").is_dir
+    assert store.head("x.39").size == 0
+
+
+def test_a_ranged_read_fetches_only_the_range(storage: Any) -> None:
+    store = s3_store(storage)
+    data = os.urandom(8 * MiB)
+    store.put("big.bin", _spool(data), len(data))
+    offset = 5 * MiB + 3
+    with recording(store.client) as calls, store.open_read("big.bin", offset) as stream:
+        assert stream.read(100) == data[offset : offset + 100]
+    [get] = calls.of("GetObject")
+    assert calls.counts == {"GetObject": 1}
+    start, end = get.headers["Range"].removeprefix("bytes=").split("-")
+    assert int(start) == offset
+    assert int(end) - offset < store.read_window
+
+
+def test_a_sequential_read_uses_growing_windows(storage: Any) -> None:
+    store = s3_store(storage)
+    data = os.urandom(12 * MiB + 5)
+    store.put("seq.bin", _spool(data), len(data))
+    vfs = VFS(store)
+    with recording(store.client) as calls, vfs.open_read("seq.bin") as handle:
+        assert handle.read() == data
+    # 1 + 2 + 4 MiB windows, then one of 8 MiB reaches the end.
+    assert calls.counts == {"ListObjectsV2": 1, "GetObject": 4}
+
+
+def test_jumps_reopen_and_short_forward_jumps_read_through(storage: Any) -> None:
+    store = s3_store(storage)
+    data = os.urandom(3 * MiB)
+    store.put("j.bin", _spool(data), len(data))
+    with recording(store.client) as calls, store.open_read("j.bin") as stream:
+        assert stream.read(10) == data[:10]
+        stream.seek(100_000)  # inside the window, close ahead: read through
+        assert stream.read(10) == data[100_000:100_010]
+        stream.seek(2 * MiB)  # far: a new ranged request
+        assert stream.read(10) == data[2 * MiB : 2 * MiB + 10]
+        stream.seek(5)  # backwards: a new ranged request
+        assert stream.read(10) == data[5:15]
+        stream.seek(len(data) + 10)
+        assert stream.read(10) == b""
+    assert calls.counts["GetObject"] == 3  # past the known end: no request
+
+
+def test_reads_at_and_past_the_end_and_of_empty_objects(storage: Any) -> None:
+    store = s3_store(storage)
+    store.put("empty", _spool(b""), 0)
+    store.put("five", _spool(b"12345"), 5)
+    with store.open_read("empty") as stream:
+        assert stream.read() == b""
+    with store.open_read("five", 5) as stream:
+        assert stream.read(10) == b""
+    with store.open_read("five", 99) as stream:
+        assert stream.read() == b""
+        stream.seek(1)
+        assert stream.read() == b"2345"
+
+
+def test_a_reader_never_mixes_two_versions(storage: Any) -> None:
+    store = s3_store(storage)
+    old, new = os.urandom(3 * MiB), os.urandom(3 * MiB)
+    store.put("v.bin", _spool(old), len(old))
+    with store.open_read("v.bin") as stream:
+        assert stream.read(MiB) == old[:MiB]
+        store.put("v.bin", _spool(new), len(new))
+        with pytest.raises(OSError) as caught:
+            stream.read(MiB)
+    assert caught.value.errno is not None
+
+
+def test_small_writes_are_one_put_and_big_ones_multipart(make_s3_storage: S3StorageFactory) -> None:
+    config = TransferConfig(multipart_threshold=6 * MiB, multipart_chunksize=5 * MiB)
+    store = s3_store(make_s3_storage(transfer_config=config))
+    vfs = VFS(store)
+    with recording(store.client) as calls:
+        vfs.write_file("small.txt", b"small")
+    assert calls.counts == {"ListObjectsV2": 2, "PutObject": 1}  # target, then read back
+    data = os.urandom(12 * MiB + 1)
+    with recording(store.client) as calls:
+        vfs.write_file("big.bin", data)
+    assert calls.counts["UploadPart"] == 3
+    assert calls.counts["CreateMultipartUpload"] == calls.counts["CompleteMultipartUpload"] == 1
+    assert calls.counts["PutObject"] == 0
+    assert vfs.stat("big.bin").etag.endswith("-3")  # type: ignore[union-attr]
+    with vfs.open_read("big.bin") as handle:
+        assert handle.read() == data
+
+
+def test_a_failed_multipart_upload_is_aborted_and_keeps_the_old_object(
+    make_s3_storage: S3StorageFactory, moto: MotoServer, bucket: str
+) -> None:
+    config = TransferConfig(multipart_threshold=6 * MiB, multipart_chunksize=5 * MiB)
+    store = s3_store(make_s3_storage(transfer_config=config))
+    vfs = VFS(store)
+    vfs.write_file("keep.bin", b"the old content")
+
+    def second_part_fails(number: int) -> BaseException | None:
+        if number == 2:
+            return EndpointConnectionError(endpoint_url="http://injected")
+        return None
+
+    with failing(store.client, "UploadPart", second_part_fails), pytest.raises(StoreUnavailable):
+        vfs.write_file("keep.bin", os.urandom(12 * MiB))
+    with vfs.open_read("keep.bin") as handle:
+        assert handle.read() == b"the old content"
+    pending = moto.client().list_multipart_uploads(Bucket=bucket)
+    assert pending.get("Uploads", []) == []
+
+
+def test_a_failed_put_keeps_the_old_object(storage: Any) -> None:
+    store = s3_store(storage)
+    vfs = VFS(store)
+    vfs.write_file("p.txt", b"old")
+    failure = ClientError({"Error": {"Code": "InternalError", "Message": "boom"}}, "PutObject")
+    with failing(store.client, "PutObject", lambda n: failure), pytest.raises(StoreError):
+        vfs.write_file("p.txt", b"new")
+    with vfs.open_read("p.txt") as handle:
+        assert handle.read() == b"old"
+
+
+def test_write_parameters_come_from_the_storage(
+    make_s3_storage: S3StorageFactory, moto: MotoServer, bucket: str
+) -> None:
+    storage = make_s3_storage(
+        default_acl="public-read", object_parameters={"CacheControl": "max-age=60"}
+    )
+    vfs = VFS(s3_store(storage))
+    vfs.write_file("page.html", b"<p>hi</p>")
+    client = moto.client()
+    head = client.head_object(Bucket=bucket, Key=f"{LOCATION}/page.html")
+    assert head["ContentType"] == "text/html"
+    assert head["CacheControl"] == "max-age=60"
+    grants = client.get_object_acl(Bucket=bucket, Key=f"{LOCATION}/page.html")["Grants"]
+    assert any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in grants)
+    vfs.copy("page.html", "copy.txt")
+    assert client.head_object(Bucket=bucket, Key=f"{LOCATION}/copy.txt")["ContentType"] == (
+        "text/plain"
+    )
+
+
+def test_copy_is_server_side(storage: Any) -> None:
+    store = s3_store(storage)
+    data = os.urandom(2 * MiB)
+    store.put("a.bin", _spool(data), len(data))
+    with recording(store.client) as calls:
+        info = store.copy("a.bin", "b.bin")
+    assert calls.counts == {"CopyObject": 1, "ListObjectsV2": 1}
+    assert info.size == len(data)
+    with store.open_read("b.bin") as stream:
+        assert stream.read() == data
+
+
+def test_big_copies_go_in_parts(storage: Any) -> None:
+    store = s3_store(storage)
+    store.copy_limit, store.copy_part_size = 6 * MiB, 5 * MiB
+    data = os.urandom(11 * MiB)
+    store.put("huge.bin", _spool(data), len(data))
+    with recording(store.client) as calls:
+        assert store.copy("huge.bin", "huge2.bin").size == len(data)
+    assert calls.counts["UploadPartCopy"] == 3
+    assert calls.counts["CopyObject"] == 0
+    with store.open_read("huge2.bin") as stream:
+        assert stream.read() == data
+
+
+def test_removing_a_folder_deletes_in_batches(storage: Any) -> None:
+    store = s3_store(storage)
+    vfs = VFS(store)
+    vfs.mkdir("t")
+    vfs.mkdir("t/sub")
+    for number in range(30):
+        vfs.write_file(f"t/f{number}", b"x")
+        vfs.write_file(f"t/sub/g{number}", b"y")
+    with recording(store.client) as calls:
+        vfs.remove_tree("t")
+    assert calls.counts["DeleteObjects"] == 3  # the 60 files, then each folder's markers
+    assert calls.counts["DeleteObject"] == 0
+    assert vfs.listdir("") == []
+
+
+def _spool(data: bytes) -> Any:
+    import io
+
+    return io.BytesIO(data)
