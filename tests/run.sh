@@ -29,6 +29,7 @@ packages=(
     git
     rsync
     vim
+    redis-server
 )
 
 step() { printf '==> %s\n' "$*"; }

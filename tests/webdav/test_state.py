@@ -82,7 +82,7 @@ def test_deleting_a_folder_drops_the_properties_below_it(tmp_path: Path) -> None
         assert "green" not in found.text
 
 
-@pytest.mark.parametrize("url", ["redis://localhost/0", "ftp://x", "sqlite://host/x", "bogus"])
+@pytest.mark.parametrize("url", ["redis:///0", "ftp://x", "sqlite://host/x", "bogus"])
 def test_unknown_state_urls_are_refused(tmp_path: Path, url: str) -> None:
     vfs = VFS(adapt(InMemoryStorage()))
     with pytest.raises(ValueError, match="state"):

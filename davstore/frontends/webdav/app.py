@@ -38,6 +38,7 @@ from davstore.frontends.webdav.guards import (
 from davstore.frontends.webdav.provider import VfsProvider
 from davstore.frontends.webdav.state import (
     close_quietly,
+    is_shared,
     open_lock_storage,
     open_property_manager,
 )
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
 class DavstoreApp:
@@ -58,13 +60,24 @@ class DavstoreApp:
     stores (so another app may open the same state directory).
     """
 
+    _app: WSGIApp
+
     def __init__(self, vfs: VFS, wsgidav: WsgiDAVApp) -> None:
         self.vfs = vfs
         self.wsgidav = wsgidav
+        self._closers: list[Callable[[], None]] = []
         self._app = CloseUnreadBodies(PathGuard(wsgidav))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return self._app(environ, start_response)
+
+    def wrap(self, middleware: Callable[[WSGIApp], WSGIApp]) -> None:
+        """Put ``middleware`` around the whole application (outermost), before serving."""
+        self._app = middleware(self._app)
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Call ``closer`` first thing in :meth:`close` (replicas, observability)."""
+        self._closers.append(closer)
 
     @property
     def provider(self) -> VfsProvider:
@@ -74,6 +87,11 @@ class DavstoreApp:
 
     def close(self) -> None:
         """Release the state stores; the app must not serve requests afterwards."""
+        for closer in self._closers:
+            try:
+                closer()
+            except Exception:
+                logger.exception("could not close %r", closer)
         lock_manager = self.wsgidav.lock_manager
         if lock_manager is not None:
             close_quietly(lock_manager.storage)
@@ -161,4 +179,11 @@ def create_app(
         close_quietly(locks)
         close_quietly(properties)
         raise
-    return DavstoreApp(vfs, wsgidav)
+    app = DavstoreApp(vfs, wsgidav)
+    if is_shared(locks) or is_shared(properties):
+        from davstore.frontends.webdav.redis_state import share_replicas
+
+        replica = share_replicas(wsgidav, vfs)
+        app.on_close(replica.close)
+        app.wrap(replica.guard)
+    return app

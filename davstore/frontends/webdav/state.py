@@ -12,8 +12,12 @@ Both are chosen by a URL:
 ``shelve:///path/to/file``
     wsgidav's own shelve-based classes (``LockStorageShelve``/``ShelvePropertyManager``).
 
-Any other scheme raises ``ValueError`` (``redis://`` is planned). A state file that cannot
-be opened raises ``OSError`` naming the file.
+``redis://HOST:PORT/DB`` (also ``rediss://``, ``unix://``; ``?prefix=NAME:``)
+    Shared by every replica of a share: see
+    :mod:`davstore.frontends.webdav.redis_state` (needs the ``redis`` extra).
+
+Any other scheme raises ``ValueError``. A state file that cannot be opened raises
+``OSError`` naming the file.
 
 Keys are wsgidav's ref-URLs: quoted paths from the share root, collections ending in ``/``.
 """
@@ -37,6 +41,7 @@ from wsgidav.prop_man.property_manager import ShelvePropertyManager
 __all__ = [
     "SqliteLockStorage",
     "SqlitePropertyManager",
+    "is_shared",
     "lock_roots",
     "open_lock_storage",
     "open_property_manager",
@@ -328,12 +333,38 @@ def _parse(url: str, state_dir: pathlib.Path, default_file: str) -> tuple[str, s
             path = str(state_dir / default_file)
         return parts.scheme, path
     raise ValueError(
-        f"unknown state storage {url!r}: use memory:, sqlite:///PATH or shelve:///PATH"
+        f"unknown state storage {url!r}: use memory:, sqlite:///PATH, shelve:///PATH "
+        "or redis://HOST:PORT/DB"
     )
+
+
+def _redis_state() -> Any:
+    """:mod:`~davstore.frontends.webdav.redis_state`, or ValueError naming the extra."""
+    try:
+        from davstore.frontends.webdav import redis_state
+    except ImportError as exc:
+        raise ValueError(
+            f"redis:// state needs the redis package: pip install 'davstore[redis]' ({exc})"
+        ) from exc
+    return redis_state
+
+
+def _is_redis(url: str | None) -> bool:
+    return urlsplit(url or "").scheme in ("redis", "rediss", "unix")
+
+
+def is_shared(thing: object) -> bool:
+    """Whether a lock storage or property manager keeps its state in Redis, shared by
+    replicas (the app then runs :func:`~davstore.frontends.webdav.redis_state.share_replicas`).
+    """
+    return type(thing).__module__ == "davstore.frontends.webdav.redis_state"
 
 
 def open_lock_storage(url: str | None, state_dir: pathlib.Path) -> LockStorageDict:
     """The lock storage named by ``url`` (``None``: SQLite in ``state_dir``)."""
+    if url is not None and _is_redis(url):
+        module = _redis_state()
+        return module.RedisLockStorage(module.parse_redis_url(url))
     scheme, path = _parse(url or "sqlite://", state_dir, LOCKS_FILE)
     if scheme == "memory":
         return LockStorageDict()
@@ -345,6 +376,9 @@ def open_lock_storage(url: str | None, state_dir: pathlib.Path) -> LockStorageDi
 
 def open_property_manager(url: str | None, state_dir: pathlib.Path) -> Any:
     """The dead-property manager named by ``url`` (``None``: SQLite in ``state_dir``)."""
+    if url is not None and _is_redis(url):
+        module = _redis_state()
+        return module.RedisPropertyManager(module.parse_redis_url(url))
     scheme, path = _parse(url or "sqlite://", state_dir, PROPERTIES_FILE)
     if scheme == "memory":
         return SqlitePropertyManager(":memory:")
