@@ -41,13 +41,21 @@ __all__ = [
     "Command",
     "CommandError",
     "add_logging_arguments",
+    "add_network_arguments",
+    "add_serve_arguments",
+    "add_user_arguments",
+    "add_webdav_arguments",
     "build_parser",
+    "check_tls_arguments",
     "configure_logging",
     "default_state_root",
+    "listen",
     "main",
     "parse_size",
     "parse_user",
     "prepare_state_dir",
+    "run_until_signalled",
+    "server_url",
 ]
 
 logger = logging.getLogger(__name__)
@@ -181,6 +189,14 @@ def prepare_state_dir(explicit: str | None, identity: str) -> Path:
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add_storage_arguments(parser)
+    add_network_arguments(parser)
+    add_user_arguments(parser)
+    add_webdav_arguments(parser)
+    add_logging_arguments(parser)
+
+
+def add_network_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--host``, ``--port``, ``--threads``, ``--timeout``, ``--tls-cert/--tls-key``."""
     net = parser.add_argument_group("network")
     net.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
@@ -198,6 +214,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     net.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate")
     net.add_argument("--tls-key", metavar="FILE", help="the private key for --tls-cert")
+
+
+def add_user_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--user NAME:PASSWORD`` and ``--anonymous``."""
     auth = parser.add_argument_group("authentication")
     who = auth.add_mutually_exclusive_group()
     who.add_argument(
@@ -212,6 +232,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     who.add_argument(
         "--anonymous", action="store_true", help="no authentication: anyone may connect"
     )
+
+
+def add_webdav_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--lock-storage``, ``--property-storage``, ``--state-dir``, ``--max-upload-size``."""
     dav = parser.add_argument_group("WebDAV")
     dav.add_argument(
         "--lock-storage",
@@ -236,17 +260,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="BYTES",
         help="refuse bigger uploads with 413 (accepts 10M, 2G, ...)",
     )
-    add_logging_arguments(parser)
 
 
 def serve(args: argparse.Namespace) -> int:
     """``davstore serve``: share the selected storage over WebDAV until SIGINT/SIGTERM."""
     configure_logging(args)
-    if bool(args.tls_cert) != bool(args.tls_key):
-        raise UsageError("--tls-cert and --tls-key go together")
-    for tls_file in (args.tls_cert, args.tls_key):
-        if tls_file and not Path(tls_file).is_file():
-            raise UsageError(f"no such file: {tls_file}")
+    check_tls_arguments(args)
 
     generated: str | None = None
     users: dict[str, str] | None
@@ -281,8 +300,8 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot open the share's state in {state_dir}: {_why(exc)}") from exc
     try:
-        server = _listen(make_server, app, args)
-        url = f"{'https' if args.tls_cert else 'http'}://{_netloc(args.host, _bound_port(server))}/"
+        server = listen(make_server, app, args)
+        url = server_url(server, args)
         _print_banner(
             url=url,
             share=share.vfs.describe(),
@@ -292,12 +311,26 @@ def serve(args: argparse.Namespace) -> int:
             generated=generated,
         )
         logger.info("serving %s at %s (state in %s)", share.vfs.describe(), url, state_dir)
-        return _run_until_signalled(server, share.vfs.flush_all)
+        return run_until_signalled(server, share.vfs.flush_all)
     finally:
         app.close()
 
 
-def _listen(make_server: Callable[..., Any], app: Any, args: argparse.Namespace) -> Any:
+def check_tls_arguments(args: argparse.Namespace) -> None:
+    """Raise UsageError unless ``--tls-cert`` and ``--tls-key`` are both absent or both files."""
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    for tls_file in (args.tls_cert, args.tls_key):
+        if tls_file and not Path(tls_file).is_file():
+            raise UsageError(f"no such file: {tls_file}")
+
+
+def server_url(server: Any, args: argparse.Namespace) -> str:
+    """The URL a listening server answers at (``http://127.0.0.1:8080/``)."""
+    return f"{'https' if args.tls_cert else 'http'}://{_netloc(args.host, _bound_port(server))}/"
+
+
+def listen(make_server: Callable[..., Any], app: Any, args: argparse.Namespace) -> Any:
     """The cheroot server for ``app``, bound to its port (not serving yet)."""
     try:
         server = make_server(
@@ -343,7 +376,7 @@ def _print_banner(
     print("\n".join(lines), flush=True)  # noqa: T201 -- the CLI's user-facing output
 
 
-def _run_until_signalled(server: Any, flush: Callable[[], None]) -> int:
+def run_until_signalled(server: Any, flush: Callable[[], None]) -> int:
     """Serve on a thread until SIGINT/SIGTERM, then stop in order: no new connections,
     requests in progress finished (or their sockets closed after cheroot's shutdown
     timeout, which aborts their uploads), open write handles committed."""

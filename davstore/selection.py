@@ -50,6 +50,7 @@ __all__ = [
     "Share",
     "StorageSelection",
     "UsageError",
+    "add_share_arguments",
     "add_storage_arguments",
     "build_storage",
     "build_vfs",
@@ -157,6 +158,14 @@ def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODULE",
         help="the Django settings module (default: $DJANGO_SETTINGS_MODULE)",
     )
+    add_share_arguments(parser, group)
+
+
+def add_share_arguments(
+    parser: argparse.ArgumentParser, group: argparse._ArgumentGroup | None = None
+) -> None:
+    """Add ``--read-only`` and ``--cache-ttl`` (to ``group`` when given)."""
+    group = group if group is not None else parser.add_argument_group("share")
     group.add_argument(
         "--read-only",
         action="store_true",

@@ -69,20 +69,27 @@ class Share:
                     self._vfs = self.build_vfs()
         return self._vfs
 
-    def build_vfs(self) -> VFS:
+    def build_vfs(
+        self,
+        *,
+        read_only: bool = False,
+        cache_ttl: float | None = None,
+        max_file_size: int | None = None,
+    ) -> VFS:
         """A new VFS over the share's Storage, connected to ``file_changed``.
 
         Each call builds another one (another metadata cache): use :attr:`vfs` unless a
-        separate process or mount needs its own.
+        separate process or mount needs its own. ``read_only`` can only add to the
+        share's setting; ``cache_ttl`` and ``max_file_size`` replace it when given.
         """
         from davstore.signals import send_change
         from davstore.store import adapt
 
         vfs = VFS(
             adapt(self.storage),
-            read_only=self.config.read_only,
-            cache_ttl=self.config.cache_ttl,
-            max_file_size=self.config.max_upload_size,
+            read_only=self.config.read_only or read_only,
+            cache_ttl=self.config.cache_ttl if cache_ttl is None else cache_ttl,
+            max_file_size=self.config.max_upload_size if max_file_size is None else max_file_size,
         )
         vfs.subscribe(lambda change: send_change(self, change))
         return vfs

@@ -9,8 +9,19 @@ the Storage and its VFS are built in the process that serves the mount.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-__all__ = ["add_mount_arguments", "add_umount_arguments", "run_mount", "run_umount"]
+if TYPE_CHECKING:
+    from davstore.frontends.fuse.mount import MountOptions
+
+__all__ = [
+    "add_mount_arguments",
+    "add_mount_options",
+    "add_umount_arguments",
+    "mount_options",
+    "run_mount",
+    "run_umount",
+]
 
 
 def _id(text: str) -> int:
@@ -29,6 +40,12 @@ def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("mountpoint", metavar="MOUNTPOINT", help="an existing empty folder")
     add_storage_arguments(parser)
+    add_mount_options(parser)
+    add_logging_arguments(parser)
+
+
+def add_mount_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--foreground``, ``--allow-other``, ``--uid`` and ``--gid``."""
     group = parser.add_argument_group("mount")
     group.add_argument(
         "--foreground",
@@ -43,18 +60,24 @@ def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--uid", type=_id, help="owner shown for every file (default: you)")
     group.add_argument("--gid", type=_id, help="group shown for every file (default: yours)")
-    add_logging_arguments(parser)
 
 
 def run_mount(args: argparse.Namespace) -> int:
     """Mount the selected storage; 0 once mounted (or, in the foreground, unmounted)."""
     from davstore.cli import configure_logging
-    from davstore.frontends.fuse.mount import MountOptions, mount
+    from davstore.frontends.fuse.mount import mount
     from davstore.selection import build_vfs, selection_from_args
 
     configure_logging(args)
     selection_from_args(args)  # bad input fails here, before anything is started
-    options = MountOptions(
+    return mount(lambda: build_vfs(args), args.mountpoint, mount_options(args))
+
+
+def mount_options(args: argparse.Namespace) -> MountOptions:
+    """The :class:`MountOptions` the parsed arguments ask for."""
+    from davstore.frontends.fuse.mount import MountOptions
+
+    return MountOptions(
         foreground=bool(args.foreground),
         allow_other=bool(args.allow_other),
         uid=args.uid,
@@ -62,7 +85,6 @@ def run_mount(args: argparse.Namespace) -> int:
         cache_ttl=float(args.cache_ttl),
         read_only=bool(args.read_only),
     )
-    return mount(lambda: build_vfs(args), args.mountpoint, options)
 
 
 def add_umount_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,6 +20,7 @@ import functools
 import itertools
 import logging
 import os
+import pwd
 import stat
 import threading
 import time
@@ -30,6 +31,7 @@ from davstore.errors import NotFound, ReadOnly
 from davstore.frontends.fuse.binding import FuseOSError, fuse_exit
 from davstore.store.base import ObjectInfo
 from davstore.vfs import VFS, ReadHandle, WriteHandle
+from davstore.vfs.events import acting_as
 from davstore.vfs.paths import MAX_NAME_BYTES
 
 __all__ = ["Operations"]
@@ -48,6 +50,16 @@ _IO_SIZE = 1 << 20
 
 Handle = ReadHandle | WriteHandle
 
+#: The origin of changes made through a mount.
+ORIGIN = "fuse"
+
+
+def _login_name() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
 
 def _errno_of(exc: BaseException, op: str, args: tuple[Any, ...]) -> int:
     if isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
@@ -57,12 +69,14 @@ def _errno_of(exc: BaseException, op: str, args: tuple[Any, ...]) -> int:
 
 
 def _translated(method: F) -> F:
-    """Run one operation; whatever it raises becomes a ``FuseOSError`` with an errno."""
+    """Run one operation as the mount's user (VFS change events); whatever it raises
+    becomes a ``FuseOSError`` with an errno."""
 
     @functools.wraps(method)
     def wrapper(self: Operations, *args: Any) -> Any:
         try:
-            return method(self, *args)
+            with acting_as(self._actor, ORIGIN):
+                return method(self, *args)
         except Exception as exc:
             raise FuseOSError(_errno_of(exc, method.__name__, args)) from None
 
@@ -102,6 +116,8 @@ class Operations:
     :param uid: owner reported for every file (default: the mounting user).
     :param gid: group reported for every file (default: the mounting user's group).
     :param on_ready: called once when the kernel has accepted the mount (FUSE ``init``).
+    :param actor: the user name VFS change events carry (default: the mounting user's
+        login name); their origin is ``"fuse"``.
     """
 
     #: Times cross the binding as integer nanoseconds (rsync compares them exactly).
@@ -116,8 +132,10 @@ class Operations:
         uid: int | None = None,
         gid: int | None = None,
         on_ready: Callable[[], None] | None = None,
+        actor: str | None = None,
     ) -> None:
         self._vfs = vfs
+        self._actor = actor if actor is not None else _login_name()
         self._uid = os.getuid() if uid is None else uid
         self._gid = os.getgid() if gid is None else gid
         self._on_ready = on_ready

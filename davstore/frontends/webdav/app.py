@@ -7,6 +7,7 @@ Request flow, outermost first::
     WsgiDAVApp          wsgidav: path normalisation, logging
       ErrorPrinter      any exception -> an HTTP error page
       HTTPAuthenticator Basic/Digest against ``users`` (or anonymous) -> 401
+      ActingAs          VFS changes attributed to the authenticated user
       ReadOnlyGuard     writing methods on a read-only share -> 403
       UploadLimit       PUT over ``max_upload_size`` -> 413
       XmlGuard          hostile or malformed XML bodies -> 400
@@ -27,6 +28,7 @@ from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
+from davstore.frontends.webdav.actor import ActingAs
 from davstore.frontends.webdav.auth import UserDomainController
 from davstore.frontends.webdav.guards import (
     CloseUnreadBodies,
@@ -109,6 +111,7 @@ def create_app(
     state_dir: pathlib.Path,
     max_upload_size: int | None = None,
     block_size: int = 1 << 20,
+    mount_path: str = "",
 ) -> DavstoreApp:
     """A WSGI application serving ``vfs`` over WebDAV (class 1 and 2).
 
@@ -122,6 +125,9 @@ def create_app(
     :param state_dir: the directory for the default state files (created if missing).
     :param max_upload_size: a PUT of more bytes is 413.
     :param block_size: bytes per read when streaming a GET.
+    :param mount_path: the URL prefix the server strips before calling the app (moved to
+        ``SCRIPT_NAME``), such as ``/media`` when several shares are served side by side;
+        hrefs in answers carry it.
 
     Raises ``ValueError`` for an unknown storage URL and ``OSError`` when a state file
     cannot be opened.
@@ -140,12 +146,14 @@ def create_app(
         "lock_storage": locks,
         "property_manager": properties,
         "block_size": block_size,
+        "mount_path": mount_path or None,
         "verbose": 1,
         "logging": {"enable": False},
         "suppress_version_info": True,
         "middleware_stack": [
             ErrorPrinter,
             HTTPAuthenticator,
+            ActingAs,
             *([ReadOnlyGuard] if vfs.read_only else []),
             *([UploadLimit] if max_upload_size is not None else []),
             XmlGuard,

@@ -1,0 +1,174 @@
+"""``python manage.py davstore serve|mount``: the project's shares, with its users.
+
+``serve`` serves every share of the ``DAVSTORE`` setting (or those named with ``--share``)
+side by side (``/media/``, ``/static/``) and authenticates Django users;
+``mount SHARE MOUNTPOINT`` mounts one share with FUSE. The options are those of the
+standalone ``davstore`` command (network, WebDAV state, mount, logging), with the storage
+selection replaced by share names; unset options take their values from ``DAVSTORE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from davstore.cli import (
+    CommandError as CliCommandError,
+)
+from davstore.cli import (
+    add_logging_arguments,
+    add_network_arguments,
+    add_webdav_arguments,
+    check_tls_arguments,
+    configure_logging,
+    listen,
+    prepare_state_dir,
+    run_until_signalled,
+    server_url,
+)
+from davstore.frontends.fuse.command import add_mount_options, mount_options
+from davstore.selection import UsageError, add_share_arguments
+from davstore.shares import Share, get_shares
+
+
+class Command(BaseCommand):
+    help = "Serve the DAVSTORE shares over WebDAV (serve) or mount one with FUSE (mount)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+        serve = actions.add_parser("serve", help="serve the shares over WebDAV")
+        serve.add_argument(
+            "--share",
+            dest="shares",
+            action="append",
+            metavar="NAME",
+            help="serve this share (repeatable; default: every share in DAVSTORE)",
+        )
+        add_share_arguments(serve)
+        add_network_arguments(serve)
+        add_webdav_arguments(serve)
+        add_logging_arguments(serve)
+        serve.set_defaults(cache_ttl=None)
+
+        mount = actions.add_parser("mount", help="mount one share as a folder (FUSE)")
+        mount.add_argument("share", metavar="SHARE", help="a share of DAVSTORE")
+        mount.add_argument("mountpoint", metavar="MOUNTPOINT", help="an existing empty folder")
+        add_share_arguments(mount)
+        add_mount_options(mount)
+        add_logging_arguments(mount)
+        mount.set_defaults(cache_ttl=None)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        namespace = argparse.Namespace(**options)
+        try:
+            if namespace.action == "serve":
+                self._serve(namespace)
+            else:
+                self._mount(namespace)
+        except UsageError as exc:
+            raise CommandError(str(exc), returncode=exc.exit_code) from exc
+        except CliCommandError as exc:
+            raise CommandError(str(exc), returncode=exc.exit_code) from exc
+
+    def _shares(self, names: list[str] | None) -> list[Share]:
+        registry = get_shares()
+        for name in names or ():
+            if name not in registry:
+                known = ", ".join(registry)
+                raise UsageError(f"no share named {name!r} in DAVSTORE (known: {known})")
+        return [registry[name] for name in (names or registry)]
+
+    def _serve(self, args: argparse.Namespace) -> None:
+        from davstore.conf import get_config
+        from davstore.frontends.webdav import make_server
+        from davstore.shares_app import ShareOptions, SharesApp
+
+        configure_logging(args)
+        check_tls_arguments(args)
+        config = get_config()
+        shares = self._shares(args.shares)
+        for option in ("lock_storage", "property_storage"):
+            url = getattr(args, option)
+            if url and len(shares) > 1 and not url.startswith("memory:") and "{share}" not in url:
+                flag = "--" + option.replace("_", "-")
+                raise UsageError(
+                    f"{flag} {url} would be used by {len(shares)} shares: put {{share}} in it"
+                )
+        items = []
+        for share in shares:
+            override = args.read_only or args.cache_ttl is not None or args.max_upload_size
+            vfs = (
+                share.build_vfs(
+                    read_only=args.read_only,
+                    cache_ttl=args.cache_ttl,
+                    max_file_size=args.max_upload_size,
+                )
+                if override
+                else share.vfs
+            )
+            explicit = str(Path(args.state_dir) / share.name) if args.state_dir else None
+            state_dir = prepare_state_dir(explicit or str(share.state_dir()), share.name)
+            items.append(
+                ShareOptions(
+                    share,
+                    vfs=vfs,
+                    lock_storage=_for(args.lock_storage, share),
+                    property_storage=_for(args.property_storage, share),
+                    state_dir=state_dir,
+                    max_upload_size=args.max_upload_size,
+                )
+            )
+        try:
+            app = SharesApp(items, auth_cache_ttl=config.auth_cache_ttl, realm=config.realm)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        except OSError as exc:
+            raise UsageError(f"cannot open the shares' state: {exc}") from exc
+        try:
+            server = listen(make_server, app, args)
+            url = server_url(server, args)
+            lines = ["davstore is serving the shares of this project (Django users):"]
+            for item in items:
+                mode = " (read-only)" if item.vfs.read_only else ""
+                lines.append(f"  {url}{item.share.name}/  {item.vfs.describe()}{mode}")
+                lines.append(f"      state: {item.state_dir}")
+            lines.append("Press Ctrl+C to stop.")
+            self.stdout.write("\n".join(lines))
+            self.stdout.flush()
+            run_until_signalled(server, app.flush_all)
+        finally:
+            app.close()
+
+    def _mount(self, args: argparse.Namespace) -> None:
+        from django.db import connections
+
+        from davstore.frontends.fuse.mount import mount
+
+        configure_logging(args)
+        (share,) = self._shares([args.share])
+        read_only = bool(args.read_only) or share.read_only
+        cache_ttl = share.config.cache_ttl if args.cache_ttl is None else args.cache_ttl
+        options = mount_options(
+            argparse.Namespace(**{**vars(args), "read_only": read_only, "cache_ttl": cache_ttl})
+        )
+
+        def build() -> Any:
+            vfs = share.build_vfs(read_only=read_only, cache_ttl=cache_ttl)
+            # FUSE callbacks run on fresh thread states: a connection opened by a
+            # file_changed receiver would never be closed otherwise.
+            vfs.subscribe(lambda change: connections.close_all())
+            return vfs
+
+        connections.close_all()  # nothing crosses the fork
+        status = mount(build, args.mountpoint, options)
+        if status:
+            raise CommandError(
+                f"cannot mount share {share.name!r} on {args.mountpoint}", returncode=status
+            )
+
+
+def _for(url: str | None, share: Share) -> str | None:
+    return None if url is None else url.replace("{share}", share.name)

@@ -1,0 +1,292 @@
+"""The shares of a Django project side by side in one WSGI application.
+
+``SharesApp`` serves each share at ``PREFIX/<name>/`` (``/media/``, ``/static/``) through
+its own WebDAV app (:func:`davstore.frontends.webdav.create_app`, one ``VfsProvider``
+each, with the share's own lock and property state), after checking who is asking:
+
+1. HTTP Basic credentials against the project's Django users
+   (:class:`davstore.auth.DjangoAuthenticator`): missing or wrong credentials, unknown or
+   inactive users get 401 with a ``WWW-Authenticate`` challenge and nothing else;
+2. the share's access rules (:mod:`davstore.permissions`): an authenticated user who may
+   not read the share gets 403; a writing method (PUT, DELETE, MKCOL, COPY, MOVE,
+   PROPPATCH, LOCK, ...) from a user who may not write gets 403.
+
+The request then runs as that user: ``REMOTE_USER`` is set (the WebDAV frontend attributes
+the VFS changes to it) and :data:`davstore.signals.file_changed` receivers get the user
+object. ``PREFIX/`` itself lists the shares the user may read (an HTML page for GET, a
+207 multistatus for PROPFIND). Django database connections are handled as Django does per
+request: ``close_old_connections()`` before and after. Each request runs, response
+body included, in a context of its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextvars
+import html
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import quote
+
+from davstore.auth import DjangoAuthenticator
+from davstore.frontends.webdav import DavstoreApp, create_app
+from davstore.frontends.webdav.guards import WRITING_METHODS
+from davstore.permissions import can_read, can_write
+from davstore.shares import Share
+from davstore.signals import set_current_user
+from davstore.vfs import VFS
+
+__all__ = ["ShareOptions", "SharesApp"]
+
+logger = logging.getLogger(__name__)
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+
+
+class ShareOptions:
+    """How one share is served: its VFS (default: the share's own) and state overrides."""
+
+    def __init__(
+        self,
+        share: Share,
+        *,
+        vfs: VFS | None = None,
+        lock_storage: str | None = None,
+        property_storage: str | None = None,
+        state_dir: Any = None,
+        max_upload_size: int | None = None,
+    ) -> None:
+        self.share = share
+        self.vfs = vfs if vfs is not None else share.vfs
+        self.lock_storage = lock_storage or share.config.lock_storage
+        self.property_storage = property_storage or share.config.property_storage
+        self.state_dir = state_dir if state_dir is not None else share.state_dir()
+        self.max_upload_size = (
+            max_upload_size if max_upload_size is not None else share.config.max_upload_size
+        )
+
+
+class SharesApp:
+    """A WSGI application serving ``shares`` under ``prefix`` (see the module docstring).
+
+    :param shares: the shares, or :class:`ShareOptions` for each.
+    :param prefix: the URL path the shares live under (``""`` or ``"/dav"``); requests
+        must arrive with it still in ``PATH_INFO``.
+    :param auth_cache_ttl: seconds verified credentials are reused.
+    :param realm: the Basic realm.
+
+    Raises ``ValueError`` or ``OSError`` as ``create_app`` does. Call :meth:`close` when
+    the server has stopped.
+    """
+
+    def __init__(
+        self,
+        shares: Iterable[Share | ShareOptions],
+        *,
+        prefix: str = "",
+        auth_cache_ttl: float = 60.0,
+        realm: str = "davstore",
+    ) -> None:
+        self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
+        self.realm = realm
+        self.authenticate = DjangoAuthenticator(auth_cache_ttl)
+        self.shares: dict[str, Share] = {}
+        self.apps: dict[str, DavstoreApp] = {}
+        try:
+            for item in shares:
+                options = item if isinstance(item, ShareOptions) else ShareOptions(item)
+                name = options.share.name
+                state_dir = options.state_dir
+                self.shares[name] = options.share
+                self.apps[name] = create_app(
+                    options.vfs,
+                    users=None,
+                    realm=realm,
+                    lock_storage=options.lock_storage,
+                    property_storage=options.property_storage,
+                    state_dir=state_dir,
+                    max_upload_size=options.max_upload_size,
+                    mount_path=f"{self.prefix}/{name}",
+                )
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close every share's lock and property state."""
+        for app in self.apps.values():
+            app.close()
+
+    def flush_all(self) -> None:
+        """Commit the open write handles of every share."""
+        for app in self.apps.values():
+            app.vfs.flush_all()
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        from django.db import close_old_connections
+
+        close_old_connections()
+        context = contextvars.copy_context()
+        try:
+            body = context.run(self._dispatch, environ, start_response)
+        except BaseException:
+            close_old_connections()
+            raise
+        return _InContext(context, body, close_old_connections)
+
+    def _dispatch(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = str(environ.get("PATH_INFO", ""))
+        if self.prefix:
+            if path != self.prefix and not path.startswith(self.prefix + "/"):
+                return _plain(start_response, "404 Not Found", "Not found.")
+            path = path[len(self.prefix) :]
+        name, slash, rest = path.lstrip("/").partition("/")
+        app = self.apps.get(name)
+        if name and app is None:
+            return _plain(start_response, "404 Not Found", "No such share.")
+        user = self._user(environ)
+        if user is None:
+            return self._challenge(start_response)
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        if app is None:
+            return self._root(environ, start_response, user, method)
+        share = self.shares[name]
+        if not can_read(user, share):
+            logger.info("%s may not read share %r", user.get_username(), name)
+            return _plain(start_response, "403 Forbidden", "You may not use this share.")
+        if method in WRITING_METHODS and not can_write(user, share):
+            logger.info("%s may not write share %r (%s)", user.get_username(), name, method)
+            return _plain(start_response, "403 Forbidden", "You may not change this share.")
+        environ["REMOTE_USER"] = user.get_username()
+        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + f"{self.prefix}/{name}"
+        environ["PATH_INFO"] = "/" + rest if (slash or rest) else "/"
+        set_current_user(user)
+        return app(environ, start_response)
+
+    def _user(self, environ: Environ) -> Any | None:
+        header = str(environ.get("HTTP_AUTHORIZATION", ""))
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        username, colon, password = decoded.partition(":")
+        if not colon or not username:
+            return None
+        return self.authenticate(username, password, client=str(environ.get("REMOTE_ADDR", "?")))
+
+    def _challenge(self, start_response: StartResponse) -> list[bytes]:
+        body = b"401 Unauthorized\n"
+        start_response(
+            "401 Unauthorized",
+            [
+                ("WWW-Authenticate", f'Basic realm="{self.realm}", charset="UTF-8"'),
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [body]
+
+    def _root(
+        self, environ: Environ, start_response: StartResponse, user: Any, method: str
+    ) -> list[bytes]:
+        readable = [name for name, share in self.shares.items() if can_read(user, share)]
+        base = self.prefix + "/"
+        if method == "OPTIONS":
+            start_response(
+                "200 OK",
+                [
+                    ("DAV", "1, 2"),
+                    ("Allow", "OPTIONS, GET, HEAD, PROPFIND"),
+                    ("Content-Length", "0"),
+                ],
+            )
+            return [b""]
+        if method == "PROPFIND":
+            depth = str(environ.get("HTTP_DEPTH", "infinity")).strip()
+            names = readable if depth in ("1", "infinity") else []
+            body = _multistatus([base, *(f"{base}{quote(n)}/" for n in names)])
+            start_response(
+                "207 Multi-Status",
+                [
+                    ("Content-Type", "application/xml; charset=utf-8"),
+                    ("Content-Length", str(len(body))),
+                ],
+            )
+            return [body]
+        if method in ("GET", "HEAD"):
+            items = "".join(
+                f'<li><a href="{html.escape(base + quote(n))}/">{html.escape(n)}/</a></li>'
+                for n in readable
+            )
+            page = (
+                "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Shares</title>"
+                f"</head><body><h1>Shares</h1><ul>{items}</ul></body></html>"
+            ).encode()
+            start_response(
+                "200 OK",
+                [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page)))],
+            )
+            return [b"" if method == "HEAD" else page]
+        return _plain(start_response, "405 Method Not Allowed", "The share list is read-only.")
+
+
+def _multistatus(hrefs: list[str]) -> bytes:
+    date = formatdate(usegmt=True)
+    responses = "".join(
+        f"<D:response><D:href>{html.escape(href)}</D:href><D:propstat><D:prop>"
+        "<D:resourcetype><D:collection/></D:resourcetype>"
+        f"<D:displayname>{html.escape(href.rstrip('/').rsplit('/', 1)[-1])}</D:displayname>"
+        f"<D:getlastmodified>{date}</D:getlastmodified>"
+        "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
+        for href in hrefs
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f'<D:multistatus xmlns:D="DAV:">{responses}</D:multistatus>'
+    ).encode()
+
+
+def _plain(start_response: StartResponse, status: str, message: str) -> list[bytes]:
+    body = f"{status}\n{message}\n".encode()
+    start_response(
+        status,
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+class _InContext:
+    """A response body iterated in the request's context (wsgidav does most of its work
+    while the body is iterated), then ``on_close`` after the body's own ``close``."""
+
+    def __init__(
+        self, context: contextvars.Context, body: Iterable[bytes], on_close: Callable[[], None]
+    ) -> None:
+        self._context = context
+        self._body = body
+        self._iterator: Iterator[bytes] | None = None
+        self._on_close = on_close
+
+    def __iter__(self) -> _InContext:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._iterator is None:
+            self._iterator = self._context.run(iter, self._body)
+        chunk: bytes = self._context.run(next, self._iterator)
+        return chunk
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                self._context.run(close)
+        finally:
+            self._on_close()

@@ -1,0 +1,101 @@
+"""``manage.py davstore serve``: start-up checks, the shares with Django users, and the
+site (another process, FileSystemStorage) and the share seeing each other's files."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.django.project import Project, make_project
+from tests.process import ServeProcess
+
+TTL = 1.0
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    project = make_project(tmp_path / "site")
+    made = project.python(
+        "from django.contrib.auth.models import User;"
+        "User.objects.create_user('alice', password='pw', is_staff=True);"
+        "User.objects.create_user('bob', password='pw')"
+    )
+    assert made.returncode == 0, made.stderr
+    return project
+
+
+@pytest.fixture
+def server(project: Project) -> Iterator[ServeProcess]:
+    with project.serve() as server:
+        yield server
+
+
+def dav(method: str, server: ServeProcess, path: str, **kwargs: object) -> requests.Response:
+    kwargs.setdefault("auth", ("alice", "pw"))
+    return requests.request(method, server.url + path.lstrip("/"), timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+def listed(server: ServeProcess, folder: str) -> list[str]:
+    answer = dav("PROPFIND", server, folder, headers={"Depth": "1"})
+    assert answer.status_code == 207, answer.text
+    import re
+
+    hrefs = re.findall(r"<[dD]:href>([^<]*)</[dD]:href>", answer.text)
+    return sorted(h[len("/" + folder.lstrip("/")) :] for h in hrefs[1:])
+
+
+def test_bad_setting_stops_start_up_naming_the_key(tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path / "bad", davstore={"SHARES": {"media": {"STORAGE": "nope"}}}, migrate=False
+    )
+    done = project.run("davstore", "serve")
+    assert done.returncode != 0
+    assert "DAVSTORE['SHARES']['media']['STORAGE']: unknown storage alias 'nope'" in done.stderr
+
+
+def test_unknown_share_is_a_usage_error(project: Project) -> None:
+    done = project.run("davstore", "serve", "--share", "nope")
+    assert done.returncode == 2
+    assert "no share named 'nope' in DAVSTORE (known: media)" in done.stderr
+
+
+def test_serve_uses_django_users(server: ServeProcess) -> None:
+    assert "/media/" in server.stdout
+    assert dav("GET", server, "media/", auth=("alice", "wrong")).status_code == 401
+    assert dav("GET", server, "media/", auth=("bob", "pw")).status_code == 403
+    assert dav("GET", server, "media/").status_code == 200
+
+
+def test_site_and_share_see_each_others_files(project: Project, server: ServeProcess) -> None:
+    saved = project.python(
+        "from django.core.files.base import ContentFile;"
+        "from django.core.files.storage import default_storage as s;"
+        "print(s.save('report.txt', ContentFile(b'one')));"
+        "print(s.save('report.txt', ContentFile(b'two')));"
+        "print(s.save('uploads/2024/05/photo.jpg', ContentFile(b'jpg')))"
+    )
+    assert saved.returncode == 0, saved.stderr
+    first, second, photo = saved.stdout.split()
+    assert first == "report.txt" and second.startswith("report_") and second != first
+    assert photo == "uploads/2024/05/photo.jpg"
+    deadline = time.monotonic() + TTL + 2
+    while second not in listed(server, "media/") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert listed(server, "media/") == sorted([first, second, "uploads/"])
+    assert listed(server, "media/uploads/2024/05/") == ["photo.jpg"]
+    assert dav("GET", server, f"media/{second}").content == b"two"
+
+    assert dav("PUT", server, "media/report.txt", data=b"edited \x00 bytes").status_code == 204
+    assert dav("DELETE", server, f"media/{second}").status_code == 204
+    read = project.python(
+        "from django.core.files.storage import default_storage as s;"
+        "import sys;"
+        "sys.stdout.write(s.open('report.txt').read().hex() + ' ' + "
+        f"str(s.exists({second!r})) + ' ' + str(s.size('report.txt')))"
+    )
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.split() == [b"edited \x00 bytes".hex(), "False", "14"]
