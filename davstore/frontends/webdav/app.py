@@ -4,6 +4,7 @@ Request flow, outermost first::
 
     CloseUnreadBodies   close the connection when a request body was left unread
     PathGuard           refuse unsafe paths and Destination headers (400)
+    PlainGet            whole-file GET/HEAD answered directly (see plain_get.py)
     WsgiDAVApp          wsgidav: path normalisation, logging
       ErrorPrinter      any exception -> an HTTP error page
       HTTPAuthenticator Basic/Digest against ``users`` (or anonymous) -> 401
@@ -37,6 +38,7 @@ from davstore.frontends.webdav.guards import (
     UploadLimit,
     XmlGuard,
 )
+from davstore.frontends.webdav.plain_get import PlainGet
 from davstore.frontends.webdav.provider import VfsProvider
 from davstore.frontends.webdav.state import (
     close_quietly,
@@ -64,11 +66,16 @@ class DavstoreApp:
 
     _app: WSGIApp
 
-    def __init__(self, vfs: VFS, wsgidav: WsgiDAVApp) -> None:
+    def __init__(
+        self, vfs: VFS, wsgidav: WsgiDAVApp, *, users: dict[str, str] | None, block_size: int
+    ) -> None:
         self.vfs = vfs
         self.wsgidav = wsgidav
         self._closers: list[Callable[[], None]] = []
-        self._app = CloseUnreadBodies(PathGuard(wsgidav))
+        self.plain_get = PlainGet(
+            wsgidav, vfs, users=users, block_size=block_size, config=wsgidav.config
+        )
+        self._app = CloseUnreadBodies(PathGuard(self.plain_get))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return self._app(environ, start_response)
@@ -187,7 +194,7 @@ def create_app(
         close_quietly(locks)
         close_quietly(properties)
         raise
-    app = DavstoreApp(vfs, wsgidav)
+    app = DavstoreApp(vfs, wsgidav, users=users, block_size=block_size)
     if is_shared(locks) or is_shared(properties):
         from davstore.frontends.webdav.redis_state import share_replicas
 

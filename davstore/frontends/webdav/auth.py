@@ -7,12 +7,35 @@ constant time. With ``users=None`` every request is let in: an explicit choice m
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from typing import Any
 
 from wsgidav.dc.base_dc import BaseDomainController
 
-__all__ = ["UserDomainController"]
+__all__ = ["UserDomainController", "basic_credentials_ok"]
+
+
+def _password_ok(users: dict[str, str], user_name: str, password: str) -> bool:
+    expected = users.get(user_name)
+    if expected is None:
+        hmac.compare_digest(password.encode(), password.encode())  # same time either way
+        return False
+    return hmac.compare_digest(password.encode(), expected.encode())
+
+
+def basic_credentials_ok(users: dict[str, str], authorization: str) -> bool:
+    """Whether an ``Authorization`` header holds valid Basic credentials of ``users``."""
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    user_name, colon, password = decoded.partition(":")
+    return bool(colon) and _password_ok(users, user_name, password)
 
 
 class UserDomainController(BaseDomainController):  # type: ignore[misc]
@@ -39,11 +62,7 @@ class UserDomainController(BaseDomainController):  # type: ignore[misc]
     ) -> bool:
         if self.users is None:
             return True
-        expected = self.users.get(user_name)
-        if expected is None:
-            hmac.compare_digest(password.encode(), password.encode())  # same time either way
-            return False
-        return hmac.compare_digest(password.encode(), expected.encode())
+        return _password_ok(self.users, user_name, password)
 
     def supports_http_digest_auth(self) -> bool:
         return True
