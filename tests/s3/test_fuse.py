@@ -1,0 +1,73 @@
+"""S3 through a real FUSE mount (``davstore mount --backend storages.backends.s3.S3Storage``):
+the conformance suite and a few real-work checks. Skips only where /dev/fuse is unusable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conformance.fuse_driver import FuseDriver
+from tests.conformance.suite import ConformanceSuite
+from tests.fuse.conftest import fuse_usable
+from tests.fuse.mounting import MountProcess, start_mount
+from tests.s3.conftest import LOCATION
+from tests.s3.moto import ACCESS_KEY, SECRET_KEY, MotoServer
+
+pytestmark = [
+    pytest.mark.fuse,
+    pytest.mark.skipif(not fuse_usable(), reason="/dev/fuse is not usable here"),
+]
+
+
+@pytest.fixture
+def s3_mount(moto: MotoServer, bucket: str, tmp_path: Path) -> Iterator[MountProcess]:
+    options = {
+        "bucket_name": bucket,
+        "endpoint_url": moto.url,
+        "access_key": ACCESS_KEY,
+        "secret_key": SECRET_KEY,
+        "region_name": "us-east-1",
+        "location": LOCATION,
+    }
+    args = ["--backend", "storages.backends.s3.S3Storage"]
+    for key, value in options.items():
+        args += ["--option", f"{key}={value}"]
+    mount = start_mount(tmp_path / "mnt", args, base=tmp_path)
+    try:
+        yield mount
+    finally:
+        mount.stop()
+        print(f"--- mount log ---\n{mount.output()}")  # shown on failure
+
+
+class TestS3ThroughFuse(ConformanceSuite):
+    @pytest.fixture
+    def driver(self, s3_mount: MountProcess) -> FuseDriver:
+        return FuseDriver(s3_mount.mountpoint)
+
+
+def test_copy_in_and_out_of_an_s3_mount(
+    s3_mount: MountProcess, moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "source.bin"
+    source.write_bytes(os.urandom(20 << 20))
+    mnt = s3_mount.mountpoint
+    subprocess.run(["cp", str(source), str(mnt / "copy.bin")], check=True)
+    subprocess.run(["cmp", str(source), str(mnt / "copy.bin")], check=True)
+    head = moto.client().head_object(Bucket=bucket, Key=f"{LOCATION}/copy.bin")
+    assert head["ContentLength"] == 20 << 20
+    assert "-" in head["ETag"]  # a multipart upload
+    (mnt / "many").mkdir()
+    for number in range(200):
+        (mnt / "many" / f"f{number:03}.txt").write_bytes(b"x" * number)
+    listing = subprocess.run(
+        ["ls", "-l", str(mnt / "many")], check=True, capture_output=True, text=True
+    ).stdout
+    assert len(listing.splitlines()) == 201
+    with open(mnt / "copy.bin", "rb") as f:
+        f.seek(15 << 20)
+        assert f.read(10) == source.read_bytes()[15 << 20 : (15 << 20) + 10]
