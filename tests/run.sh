@@ -29,6 +29,7 @@ packages=(
     git
     rsync
     vim
+    chromium chromium-driver
     redis-server
 )
 
@@ -78,3 +79,14 @@ step "mypy"
 mypy
 step "pytest $*"
 pytest "$@"
+
+# The Django app's tests again on the other supported LTS (Django 4.2), in its own venv.
+if [ "$#" -eq 0 ]; then
+    step "pytest tests/django on Django 4.2 (.venv-django42)"
+    if [ ! -x "$repo/.venv-django42/bin/python" ]; then
+        quietly "$python" -m venv "$repo/.venv-django42"
+    fi
+    quietly "$repo/.venv-django42/bin/python" -m pip install --disable-pip-version-check \
+        -e ".[$extras]" "Django>=4.2,<5.0"
+    "$repo/.venv-django42/bin/python" -m pytest tests/django
+fi
