@@ -65,6 +65,8 @@ GENERATED_USER = "davstore"
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\s*\Z", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+#: Seconds requests in progress get to finish on SIGTERM (Kubernetes waits 30 s by default).
+DEFAULT_GRACE_PERIOD = 25.0
 _LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
@@ -112,6 +114,16 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port out of range: {port}")
     return port
+
+
+def _non_negative_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -214,6 +226,14 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     )
     net.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate")
     net.add_argument("--tls-key", metavar="FILE", help="the private key for --tls-cert")
+    net.add_argument(
+        "--grace-period",
+        type=_non_negative_number,
+        default=DEFAULT_GRACE_PERIOD,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, how long requests in progress (uploads) may take to finish "
+        f"(default: {DEFAULT_GRACE_PERIOD:g})",
+    )
 
 
 def add_user_arguments(parser: argparse.ArgumentParser) -> None:
@@ -240,8 +260,9 @@ def add_webdav_arguments(parser: argparse.ArgumentParser) -> None:
     dav.add_argument(
         "--lock-storage",
         metavar="URL",
-        help="where locks live: memory:, sqlite:///FILE or shelve:///FILE "
-        "(default: a SQLite file in the state directory)",
+        help="where locks live: memory:, sqlite:///FILE, shelve:///FILE or "
+        "redis://HOST:PORT/DB (shared by replicas) (default: a SQLite file in the state "
+        "directory)",
     )
     dav.add_argument(
         "--property-storage",
@@ -300,6 +321,9 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot open the share's state in {state_dir}: {_why(exc)}") from exc
     try:
+        from davstore.frontends.webdav.observability import instrument
+
+        instrument(app, share.vfs)
         server = listen(make_server, app, args)
         url = server_url(server, args)
         _print_banner(
@@ -344,6 +368,8 @@ def listen(make_server: Callable[..., Any], app: Any, args: argparse.Namespace) 
         )
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot use the TLS certificate and key: {_why(exc)}") from exc
+    # On stop, cheroot waits this long for requests in progress before closing them.
+    server.shutdown_timeout = getattr(args, "grace_period", DEFAULT_GRACE_PERIOD)
     try:
         server.prepare()
     except OSError as exc:
@@ -378,8 +404,9 @@ def _print_banner(
 
 def run_until_signalled(server: Any, flush: Callable[[], None]) -> int:
     """Serve on a thread until SIGINT/SIGTERM, then stop in order: no new connections,
-    requests in progress finished (or their sockets closed after cheroot's shutdown
-    timeout, which aborts their uploads), open write handles committed."""
+    requests in progress finished (or, after the grace period, cheroot's shutdown
+    timeout, their sockets closed, which aborts their uploads), open write handles
+    committed."""
     stop = threading.Event()
     received: list[int] = []
 
@@ -408,7 +435,7 @@ def run_until_signalled(server: Any, flush: Callable[[], None]) -> int:
             pass
         if received:
             logger.info("%s received: stopping", signal.Signals(received[0]).name)
-        server.stop()
+        server.stop()  # returns once requests in progress are done (or the grace period is)
         thread.join(10)
         flush()
     finally:

@@ -237,7 +237,8 @@ def test_tls(tmp_path: Path, served_folder: Path) -> None:
 
 
 def test_stop_during_an_upload_keeps_the_old_content(tmp_path: Path, served_folder: Path) -> None:
-    with start_serve(["--anonymous", str(served_folder)], cwd=tmp_path) as server:
+    args = ["--anonymous", "--grace-period", "2", str(served_folder)]
+    with start_serve(args, cwd=tmp_path) as server:
         with socket.create_connection((server.host, server.port), timeout=30) as sock:
             head = (
                 f"PUT /hello.txt HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"

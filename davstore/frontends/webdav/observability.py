@@ -1,0 +1,337 @@
+"""Operations: a health endpoint, Prometheus metrics and an access log for the WebDAV server.
+
+:class:`Observability` is the outermost WSGI middleware of ``davstore serve``. It answers
+two paths itself, before authentication and path checks:
+
+``GET /.davstore/health``
+    ``200`` with ``{"status": "ok", ...}`` when the store answers a cheap call (a HEAD of
+    a name that does not exist) within :data:`HEALTH_TIMEOUT` seconds, else ``503``. Load
+    balancers, Docker's HEALTHCHECK and Kubernetes probes use it; it needs no credentials
+    and shows no content.
+``GET /.davstore/metrics``
+    Prometheus' text format: the request metrics below, the store calls of
+    :mod:`davstore.store.metrics`, and the process metrics of ``prometheus_client``.
+
+Every other request is passed on, counted and logged:
+
+- ``davstore_http_requests_total{method, status}``, ``davstore_http_request_seconds{method}``
+  (until the last byte of the answer is sent), ``davstore_http_received_bytes_total`` and
+  ``davstore_http_sent_bytes_total`` (by method), ``davstore_http_errors_total{method}``
+  (5xx answers and exceptions), ``davstore_http_requests_in_progress``;
+- one INFO line per request on the ``davstore.access`` logger::
+
+      127.0.0.1 alice PUT /docs/a.txt 201 in=5 out=0 12.3ms
+
+  (client address, user or ``-``, method, path as requested, status, body bytes received
+  and sent, duration).
+
+The metrics live in the ``CollectorRegistry`` of the :class:`Observability`, not in the
+process-global one, so several servers in one process do not mix their figures.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import concurrent.futures
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.process_collector import ProcessCollector
+
+from davstore.errors import NotFound
+from davstore.store.metrics import MetricsStore, StoreMetrics
+from davstore.vfs import VFS
+
+__all__ = [
+    "HEALTH_PATH",
+    "HEALTH_TIMEOUT",
+    "METRICS_PATH",
+    "Observability",
+    "access_logger",
+    "instrument",
+]
+
+logger = logging.getLogger(__name__)
+#: The access log: one INFO line per request.
+access_logger = logging.getLogger("davstore.access")
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+HEALTH_PATH = "/.davstore/health"
+METRICS_PATH = "/.davstore/metrics"
+#: Seconds the store has to answer the health check.
+HEALTH_TIMEOUT = 5.0
+#: A name no share holds (``.davstore*`` names are reserved); HEAD of it costs one request.
+_PROBE = ".davstore-health-probe"
+
+_METHODS = frozenset(
+    {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "PROPFIND", "PROPPATCH", "MKCOL", "COPY"}
+    | {"MOVE", "LOCK", "UNLOCK", "POST"}
+)
+_LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class _RequestMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "davstore_http_requests",
+            "HTTP requests answered",
+            ["method", "status"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "davstore_http_request_seconds",
+            "Time to answer a request, last byte included",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.received = Counter(
+            "davstore_http_received_bytes",
+            "Request body bytes received",
+            ["method"],
+            registry=registry,
+        )
+        self.sent = Counter(
+            "davstore_http_sent_bytes", "Response body bytes sent", ["method"], registry=registry
+        )
+        self.errors = Counter(
+            "davstore_http_errors",
+            "Requests that ended in a 5xx answer or an exception",
+            ["method"],
+            registry=registry,
+        )
+        self.in_progress = Gauge(
+            "davstore_http_requests_in_progress", "Requests being answered", registry=registry
+        )
+
+
+class _CountingInput:
+    """``wsgi.input`` that counts the bytes read."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.count = 0
+
+    def read(self, *args: Any) -> bytes:
+        data: bytes = self._stream.read(*args)
+        self.count += len(data)
+        return data
+
+    def readline(self, *args: Any) -> bytes:
+        data: bytes = self._stream.readline(*args)
+        self.count += len(data)
+        return data
+
+    def readlines(self, *args: Any) -> list[bytes]:
+        lines: list[bytes] = self._stream.readlines(*args)
+        self.count += sum(len(line) for line in lines)
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+
+class Observability:
+    """Health and metrics endpoints, request metrics and the access log around ``app``.
+
+    :param vfs: the share; its store is asked for the health check.
+    :param registry: where the metrics live (the store's metrics too, see :func:`instrument`).
+    """
+
+    def __init__(self, app: WSGIApp, vfs: VFS, registry: CollectorRegistry) -> None:
+        self.app = app
+        self.vfs = vfs
+        self.registry = registry
+        self.metrics = _RequestMetrics(registry)
+        self._checker = concurrent.futures.ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="davstore-health"
+        )
+
+    def close(self) -> None:
+        self._checker.shutdown(wait=False, cancel_futures=True)
+
+    # -- endpoints ----------------------------------------------------------------------
+
+    def check_store(self) -> str | None:
+        """``None`` when the store answers, else why not."""
+        try:
+            self.vfs.store.head(_PROBE)
+        except NotFound:
+            pass
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """The health endpoint's status and document."""
+        future = self._checker.submit(self.check_store)
+        try:
+            problem = future.result(HEALTH_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            problem = f"the store did not answer within {HEALTH_TIMEOUT:g} s"
+        if problem is None:
+            return 200, {"status": "ok", "store": "ok"}
+        logger.warning("health check failed: %s", problem)
+        return 503, {"status": "unavailable", "store": problem}
+
+    def _answer(
+        self, environ: Environ, start_response: StartResponse, status: str, body: bytes, kind: str
+    ) -> list[bytes]:
+        start_response(
+            status,
+            [
+                ("Content-Type", kind),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+            ],
+        )
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
+
+    def _endpoint(self, environ: Environ, start_response: StartResponse) -> list[bytes] | None:
+        path = environ.get("PATH_INFO", "")
+        if path not in (HEALTH_PATH, METRICS_PATH):
+            return None
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return self._answer(
+                environ, start_response, "405 Method Not Allowed", b"GET or HEAD\n", "text/plain"
+            )
+        if path == HEALTH_PATH:
+            code, document = self.health()
+            status = "200 OK" if code == 200 else "503 Service Unavailable"
+            body = (json.dumps(document) + "\n").encode()
+            return self._answer(environ, start_response, status, body, "application/json")
+        return self._answer(
+            environ, start_response, "200 OK", generate_latest(self.registry), CONTENT_TYPE_LATEST
+        )
+
+    # -- everything else ----------------------------------------------------------------
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        answered = self._endpoint(environ, start_response)
+        if answered is not None:
+            return answered
+        exchange = _Exchange(environ)
+
+        def recording_start(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            exchange.code = status.split(" ", 1)[0]
+            return start_response(status, headers, *exc)
+
+        self.metrics.in_progress.inc()
+        try:
+            body = self.app(environ, recording_start)
+        except BaseException:
+            exchange.code = "500"
+            self._finish(exchange, 0)
+            raise
+        return _Body(body, lambda sent: self._finish(exchange, sent))
+
+    def _finish(self, exchange: _Exchange, sent: int) -> None:
+        elapsed = time.perf_counter() - exchange.started
+        metrics, method, code = self.metrics, exchange.label, exchange.code
+        metrics.in_progress.dec()
+        metrics.requests.labels(method, code).inc()
+        metrics.seconds.labels(method).observe(elapsed)
+        metrics.received.labels(method).inc(exchange.received.count)
+        metrics.sent.labels(method).inc(sent)
+        if code.startswith("5"):
+            metrics.errors.labels(method).inc()
+        if access_logger.isEnabledFor(logging.INFO):
+            environ = exchange.environ
+            access_logger.info(
+                "%s %s %s %s %s in=%d out=%d %.1fms",
+                environ.get("REMOTE_ADDR", "-"),
+                _user(environ, code),
+                exchange.method,
+                exchange.target,
+                code,
+                exchange.received.count,
+                sent,
+                elapsed * 1000,
+            )
+
+
+class _Exchange:
+    """One request on its way through :class:`Observability`."""
+
+    def __init__(self, environ: Environ) -> None:
+        self.environ = environ
+        self.started = time.perf_counter()
+        self.method = str(environ.get("REQUEST_METHOD", "-"))
+        self.label = self.method if self.method in _METHODS else "OTHER"
+        # Taken now: wsgidav rewrites PATH_INFO on its way.
+        self.target = str(environ.get("REQUEST_URI") or environ.get("PATH_INFO", ""))
+        self.received = environ["wsgi.input"] = _CountingInput(environ["wsgi.input"])
+        self.code = "500"
+
+
+class _Body:
+    """The answer's body, counted as it is sent; ``done`` runs once, when it is closed."""
+
+    def __init__(self, body: Iterable[bytes], done: Callable[[int], None]) -> None:
+        self._body = body
+        self._done: Callable[[int], None] | None = done
+        self.sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._body:
+            self.sent += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            done, self._done = self._done, None
+            if done is not None:
+                done(self.sent)
+
+
+def _user(environ: Environ, code: str) -> str:
+    user = environ.get("wsgidav.auth.user_name") or environ.get("REMOTE_USER")
+    if user:
+        return str(user)
+    header = str(environ.get("HTTP_AUTHORIZATION", ""))
+    if code != "401" and header[:6].lower() == "basic ":
+        try:
+            name = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")[0]
+        except (binascii.Error, UnicodeDecodeError):
+            return "-"
+        return name or "-"
+    return "-"
+
+
+def instrument(app: Any, vfs: VFS, *, registry: CollectorRegistry | None = None) -> Observability:
+    """Give a :class:`~davstore.frontends.webdav.DavstoreApp` its operations endpoints.
+
+    Wraps ``vfs.store`` in a :class:`~davstore.store.metrics.MetricsStore` and ``app`` in an
+    :class:`Observability` (outermost); call before serving. Returns the middleware.
+    """
+    registry = registry or CollectorRegistry(auto_describe=True)
+    ProcessCollector(registry=registry)
+    vfs.store = MetricsStore(vfs.store, StoreMetrics(registry))
+    holder: list[Observability] = []
+
+    def wrap(inner: WSGIApp) -> WSGIApp:
+        holder.append(Observability(inner, vfs, registry))
+        return holder[0]
+
+    app.wrap(wrap)
+    app.on_close(holder[0].close)
+    return holder[0]

@@ -1,0 +1,167 @@
+"""Operations of ``davstore serve``: health and metrics endpoints, the access log, a graceful
+stop that lets an upload in progress finish, and HTTPS checked with curl."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.core.files.storage import InMemoryStorage
+
+from davstore.errors import StoreUnavailable
+from davstore.frontends.webdav.observability import HEALTH_PATH, METRICS_PATH, instrument
+from davstore.store import adapt
+from davstore.store.base import ObjectInfo
+from davstore.store.memory import MemoryStore
+from tests.process import start_serve
+from tests.webdav.serving import serve_share
+
+
+@pytest.fixture
+def served_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "hello.txt").write_bytes(b"hello")
+    return folder
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of Prometheus' text format (0 when absent)."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line.partition(" ")[0]))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_health_metrics_and_access_log(tmp_path: Path, served_folder: Path) -> None:
+    args = ["--user", "alice:pw", str(served_folder)]
+    with start_serve(args, cwd=tmp_path) as server:
+        health = requests.get(server.url.rstrip("/") + HEALTH_PATH, timeout=10)
+        assert health.status_code == 200  # no credentials needed
+        assert health.json()["status"] == "ok"
+        auth = ("alice", "pw")
+        assert requests.get(server.url + "hello.txt", timeout=10).status_code == 401
+        assert requests.get(server.url + "hello.txt", auth=auth, timeout=10).content == b"hello"
+        put = requests.put(server.url + "new.txt", data=b"x" * 1000, auth=auth, timeout=10)
+        assert put.status_code == 201
+        listing = requests.request(
+            "PROPFIND", server.url, headers={"Depth": "1"}, auth=auth, timeout=10
+        )
+        assert listing.status_code == 207
+        text = requests.get(server.url.rstrip("/") + METRICS_PATH, timeout=10).text
+        assert metric(text, "davstore_http_requests_total", method="PUT", status="201") == 1
+        assert metric(text, "davstore_http_requests_total", method="GET", status="401") == 1
+        assert metric(text, "davstore_http_requests_total", method="GET", status="200") >= 1
+        assert metric(text, "davstore_http_received_bytes_total", method="PUT") == 1000
+        assert metric(text, "davstore_http_sent_bytes_total", method="GET") >= 5
+        assert metric(text, "davstore_http_request_seconds_count", method="PROPFIND") == 1
+        assert metric(text, "davstore_http_errors_total", method="PUT") == 0
+        assert metric(text, "davstore_store_calls_total", call="commit", outcome="ok") == 1
+        assert metric(text, "davstore_store_calls_total", call="list", outcome="ok") >= 1
+        assert metric(text, "davstore_store_call_seconds_count", call="commit") == 1
+        assert metric(text, "process_resident_memory_bytes") > 0
+        assert server.stop() == 0
+        log = [line for line in server.stderr.splitlines() if "davstore.access" in line]
+    assert any(re.search(r" alice PUT /new\.txt 201 in=1000 out=\d+ [\d.]+ms$", x) for x in log)
+    assert any(re.search(r" - GET /hello\.txt 401 ", line) for line in log)
+    assert any(re.search(r" alice GET /hello\.txt 200 in=0 out=5 ", line) for line in log)
+    assert not any("/.davstore/" in line for line in log)  # probes are not logged
+
+
+class _BrokenStore(MemoryStore):
+    def head(self, name: str) -> ObjectInfo:
+        raise StoreUnavailable(name, "the backend is down")
+
+
+def test_health_is_503_when_the_store_fails(tmp_path: Path) -> None:
+    storage = InMemoryStorage()
+    with serve_share(storage, tmp_path / "state") as share:
+        observability = instrument(share.app, share.vfs)
+        health = requests.get(share.url + HEALTH_PATH, timeout=10)
+        assert health.status_code == 200
+        share.vfs.store = _BrokenStore(storage)
+        health = requests.get(share.url + HEALTH_PATH, timeout=10)
+        assert health.status_code == 503
+        assert health.json()["status"] == "unavailable"
+        assert "down" in health.json()["store"]
+        assert requests.post(share.url + HEALTH_PATH, timeout=10).status_code == 405
+        assert observability.metrics.requests.labels("GET", "503")._value.get() == 0
+    assert adapt(storage) is not None
+
+
+def test_stop_lets_an_upload_in_progress_finish(tmp_path: Path, served_folder: Path) -> None:
+    size = 1 << 20
+    args = ["--anonymous", "--grace-period", "20", str(served_folder)]
+    with start_serve(args, cwd=tmp_path) as server:
+        with socket.create_connection((server.host, server.port), timeout=30) as sock:
+            head = (
+                f"PUT /hello.txt HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
+                f"Content-Length: {size}\r\n\r\n"
+            )
+            sock.sendall(head.encode() + b"y" * (size // 2))
+            time.sleep(0.3)
+            server.proc.send_signal(signal.SIGTERM)
+            time.sleep(1.0)  # stopping: no new connections, the upload goes on
+            assert server.running
+            with pytest.raises(OSError):
+                socket.create_connection((server.host, server.port), timeout=2).close()
+            sock.sendall(b"y" * (size - size // 2))
+            answer = sock.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 204"), answer
+        assert server.proc.wait(20) == 0
+        assert "Traceback" not in server.stderr
+    assert (served_folder / "hello.txt").read_bytes() == b"y" * size
+
+
+def test_tls_with_curl(tmp_path: Path, served_folder: Path) -> None:
+    if shutil.which("curl") is None or shutil.which("openssl") is None:
+        pytest.fail("needs curl and openssl (tests/run.sh installs them)")
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    args = ["--user", "bob:pw", "--tls-cert", "cert.pem", "--tls-key", "key.pem"]
+    with start_serve([*args, str(served_folder)], cwd=tmp_path) as server:
+        curl = [
+            "curl",
+            "--silent",
+            "--show-error",
+            "--fail",
+            "--cacert",
+            str(tmp_path / "cert.pem"),
+        ]
+        got = subprocess.run(
+            [*curl, "-u", "bob:pw", server.url + "hello.txt"], capture_output=True, check=True
+        )
+        assert got.stdout == b"hello"
+        (tmp_path / "up.txt").write_bytes(b"over tls")
+        subprocess.run(
+            [*curl, "-u", "bob:pw", "-T", str(tmp_path / "up.txt"), server.url + "up.txt"],
+            capture_output=True,
+            check=True,
+        )
+        assert (served_folder / "up.txt").read_bytes() == b"over tls"
+        health = subprocess.run(
+            [*curl, server.url.rstrip("/") + HEALTH_PATH], capture_output=True, check=True
+        )
+        assert b'"ok"' in health.stdout
+        untrusted = subprocess.run(
+            ["curl", "--silent", server.url + "hello.txt"], capture_output=True, check=False
+        )
+        assert untrusted.returncode == 60  # certificate not trusted without --cacert
