@@ -27,8 +27,10 @@ DOCS = "/admin/davstore/docs/"
 
 
 def storages(media: Path) -> dict[str, Any]:
+    # Not on "default": Django 4.2's override_settings drops the OPTIONS of "default".
     return {
-        "default": {
+        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+        "uploads": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": str(media), "base_url": "/media/"},
         },
@@ -39,7 +41,7 @@ def storages(media: Path) -> dict[str, Any]:
 
 DAVSTORE = {
     "SHARES": {
-        "media": {"STORAGE": "default", "READ": ["group:readers"], "WRITE": ["group:editors"]},
+        "media": {"STORAGE": "uploads", "READ": ["group:readers"], "WRITE": ["group:editors"]},
         "docs": {"STORAGE": "docs", "READ_ONLY": True, "READ": ["staff"]},
     }
 }
@@ -134,13 +136,13 @@ def test_the_admin_index_lists_the_shares_a_user_may_read(
 def test_users_who_may_not_reach_any_share_see_no_files_section(
     media: Path, make_user: Callable[..., Any]
 ) -> None:
-    with override_settings(DAVSTORE={"SHARES": {"media": {"STORAGE": "default"}}}):
+    with override_settings(DAVSTORE={"SHARES": {"media": {"STORAGE": "uploads"}}}):
         client = Client()
         client.force_login(make_user("nobody", is_staff=True, is_active=True))
         # "staff" may write by default; a share of editors only hides the section.
         assert f'href="{MEDIA}"' in client.get(ADMIN).content.decode()
     with override_settings(
-        DAVSTORE={"SHARES": {"media": {"STORAGE": "default", "WRITE": ["group:editors"]}}}
+        DAVSTORE={"SHARES": {"media": {"STORAGE": "uploads", "WRITE": ["group:editors"]}}}
     ):
         assert "/admin/davstore/" not in client.get(ADMIN).content.decode()
         assert client.get(FILES).status_code == 403
@@ -328,7 +330,7 @@ def test_a_broken_store_is_a_message_not_a_server_error(
     not_a_folder.write_bytes(b"")
     broken = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
     broken["OPTIONS"] = {"location": str(not_a_folder)}  # type: ignore[assignment]
-    with override_settings(STORAGES={**storages(media), "default": broken}):
+    with override_settings(STORAGES={**storages(media), "uploads": broken}):
         client = login("editor")
         response = client.get(MEDIA)
         assert response.status_code == 200
