@@ -27,7 +27,9 @@ def project_settings(tmp_path: Path, **davstore: Any) -> dict[str, Any]:
                 "BACKEND": "django.core.files.storage.FileSystemStorage",
                 "OPTIONS": {"location": str(tmp_path / "files")},
             },
-            "staticfiles": {
+            # Not "staticfiles": under Django 4.2, override_settings(STORAGES=...) drops the
+            # OPTIONS of the "default" and "staticfiles" aliases.
+            "collected": {
                 "BACKEND": "django.core.files.storage.FileSystemStorage",
                 "OPTIONS": {"location": str(tmp_path / "static")},
             },
@@ -40,7 +42,7 @@ def project_settings(tmp_path: Path, **davstore: Any) -> dict[str, Any]:
                     "READ": ["group:readers"],
                     "WRITE": ["group:writers", "auth.change_user"],
                 },
-                "static": {"STORAGE": "staticfiles", "READ_ONLY": True, "READ": ["authenticated"]},
+                "static": {"STORAGE": "collected", "READ_ONLY": True, "READ": ["authenticated"]},
             },
             "STATE_DIR": str(tmp_path / "state"),
             **davstore,
