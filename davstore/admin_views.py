@@ -17,7 +17,7 @@ by the VFS (``..``, control characters and reserved names are refused). Errors f
 URLs, under the site (names in the site's namespace, ``admin:`` by default)::
 
     davstore/                         davstore_index     the shares this user may read
-    davstore/<share>/?path=P          davstore_browse    folder P
+    davstore/<share>/?path=P&page=N   davstore_browse    folder P (PAGE_SIZE entries a page)
     davstore/<share>/download/?path=P davstore_download  file P, as an attachment
     davstore/<share>/upload/          davstore_upload    POST: folder, files, replace
     davstore/<share>/mkdir/           davstore_mkdir     POST: folder, name
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import (
     FileResponse,
     Http404,
@@ -65,6 +66,8 @@ __all__ = ["FilesAdmin", "Row"]
 logger = logging.getLogger(__name__)
 
 _BLOCK = 1 << 20
+#: Entries shown per page of a folder listing.
+PAGE_SIZE = 200
 #: A delete confirmation counts at most this many entries inside a folder.
 _COUNT_LIMIT = 1000
 
@@ -216,7 +219,13 @@ class FilesAdmin:
             _report(request, share, "browse", exc)
             entries = []
         entries.sort(key=lambda e: (not e.is_dir, e.basename.casefold()))
-        rows = [self._row(share.vfs, e) for e in entries]
+        page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+        rows = [self._row(share.vfs, e) for e in page.object_list]
+
+        def page_url(number: int) -> str:
+            query = {"path": folder} if folder else {}
+            return self._url("davstore_browse", share.name, **query, page=str(number))
+
         context = {
             "title": f"{share.name}/{folder}" if folder else share.name,
             "share": share,
@@ -224,6 +233,9 @@ class FilesAdmin:
             "crumbs": self._crumbs(share, folder),
             "parent_url": self._browse_url(share, parent(folder)) if folder else None,
             "rows": rows,
+            "page": page,
+            "previous_url": page_url(page.number - 1) if page.has_previous() else None,
+            "next_url": page_url(page.number + 1) if page.has_next() else None,
             "writable": _writable(request, share),
             "read_only": share.config.read_only,
             "urls": self._action_urls(share),
@@ -238,7 +250,9 @@ class FilesAdmin:
         handle = vfs.open_read(name)
         filename = basename(name)
         if handle.size is not None:
-            return FileResponse(handle, as_attachment=True, filename=filename)
+            attachment = FileResponse(handle, as_attachment=True, filename=filename)
+            attachment.block_size = _BLOCK  # read lazily, in 1 MiB pieces instead of 4 KiB
+            return attachment
         # FileResponse would take the unknown size for 0 (Content-Length: 0).
         response = StreamingHttpResponse(_chunks(handle), content_type="application/octet-stream")
         response["Content-Disposition"] = content_disposition_header(True, filename)

@@ -16,6 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.test.utils import override_settings
 
+from davstore.admin_views import PAGE_SIZE
 from davstore.shares import get_share
 from davstore.signals import file_changed
 from davstore.vfs import Action
@@ -233,6 +234,21 @@ def test_listing_folders_first_with_size_time_and_url(
     assert 'href="/media/zeta/inner.txt"' in inner
     assert f'<a href="{MEDIA}">media</a>' in inner  # breadcrumbs up to the share
     assert "Parent folder" in inner
+
+
+def test_big_folders_are_shown_a_page_at_a_time(media: Path, login: Callable[..., Client]) -> None:
+    (media / "big").mkdir()
+    for number in range(PAGE_SIZE + 5):
+        (media / "big" / f"f{number:04d}.txt").write_bytes(b"")
+    client = login("reader")
+    first = client.get(MEDIA, {"path": "big"}).content.decode()
+    assert first.count('class="davstore-file"') == PAGE_SIZE
+    assert f"Page 1 of 2 ({PAGE_SIZE + 5} entries)" in first
+    assert f'href="{MEDIA}?path=big&amp;page=2" rel="next"' in first
+    second = client.get(MEDIA, {"path": "big", "page": "2"}).content.decode()
+    assert second.count('class="davstore-file"') == 5
+    assert f'data-path="big/f{PAGE_SIZE + 4:04d}.txt"' in second
+    assert client.get(MEDIA, {"path": "big", "page": "x"}).status_code == 200
 
 
 def test_no_url_column_when_the_storage_has_none(media: Path, login: Callable[..., Client]) -> None:

@@ -136,7 +136,7 @@ def browser(tmp_path: Path) -> Iterator[tuple[WebDriver, Path]]:
 
 
 def test_files_pages_in_a_real_browser(
-    site: tuple[str, Path], browser: tuple[WebDriver, Path], tmp_path: Path
+    browser: tuple[WebDriver, Path], site: tuple[str, Path], tmp_path: Path
 ) -> None:
     driver, downloads = browser
     base, media = site
