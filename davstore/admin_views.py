@@ -271,9 +271,10 @@ class FilesAdmin:
             messages.warning(request, "Choose a file to upload.")
             return self._redirect_to_folder(share, folder)
         for uploaded in files:
-            name = _single_name(uploaded.name or "")
-            target = join(folder, name)
+            name = uploaded.name or ""
             try:
+                name = _single_name(name)
+                target = join(folder, name)
                 with acting_as_user(request.user, "admin"):
                     handle = vfs.open_write(target, exclusive=not replace)
                     try:

@@ -412,6 +412,12 @@ def test_upload_into_a_folder_several_files_and_big_ones(
     assert (media / "sub" / "é.txt").read_bytes() == b"e"
     response = client.post(MEDIA + "upload/", {"folder": "sub"})
     assert "Choose a file to upload." in texts(response)
+    response = client.post(
+        MEDIA + "upload/",
+        {"files": [SimpleUploadedFile(".davstore-x", b"r"), SimpleUploadedFile("ok", b"k")]},
+    )
+    assert any("reserved" in text for text in texts(response))
+    assert sorted(p.name for p in media.iterdir()) == ["ok", "sub"]
 
 
 def test_mkdir_rename_and_delete_with_confirmation(
