@@ -3,6 +3,7 @@
 Request flow, outermost first::
 
     CloseUnreadBodies   close the connection when a request body was left unread
+    ChunkedInputGuard   a chunked body the WSGI server did not decode -> 411
     PathGuard           refuse unsafe paths and Destination headers (400)
     PlainGet            whole-file GET/HEAD answered directly (see plain_get.py)
     WsgiDAVApp          wsgidav: path normalisation, logging
@@ -32,6 +33,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 from davstore.frontends.webdav.actor import ActingAs
 from davstore.frontends.webdav.auth import UserDomainController
 from davstore.frontends.webdav.guards import (
+    ChunkedInputGuard,
     CloseUnreadBodies,
     PathGuard,
     ReadOnlyGuard,
@@ -75,7 +77,7 @@ class DavstoreApp:
         self.plain_get = PlainGet(
             wsgidav, vfs, users=users, block_size=block_size, config=wsgidav.config
         )
-        self._app = CloseUnreadBodies(PathGuard(self.plain_get))
+        self._app = CloseUnreadBodies(ChunkedInputGuard(PathGuard(self.plain_get)))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return self._app(environ, start_response)

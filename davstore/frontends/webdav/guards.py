@@ -35,6 +35,7 @@ from davstore.vfs import VFS
 __all__ = [
     "WRITING_METHODS",
     "XML_METHODS",
+    "ChunkedInputGuard",
     "CloseUnreadBodies",
     "PathGuard",
     "ReadOnlyGuard",
@@ -132,6 +133,36 @@ class PathGuard:
             logger.info("refused %s %r: %s", environ.get("REQUEST_METHOD"), exc.path, exc)
             return respond(
                 environ, start_response, "400 Bad Request", str(exc), close=_has_body(environ)
+            )
+        return self.app(environ, start_response)
+
+
+class ChunkedInputGuard:
+    """Refuse a chunked request body the WSGI server did not decode (411).
+
+    cheroot decodes ``Transfer-Encoding: chunked`` and says so with
+    ``wsgi.input_terminated``; servers that do not (wsgiref, so Django's ``runserver``) hand
+    the application an empty body, and a chunked PUT (macOS Finder uploads that way) would
+    store an empty file. Refusing it keeps the old content and tells the client why.
+    """
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not environ.get("wsgi.input_terminated"):
+            logger.warning(
+                "refused a chunked %s: the WSGI server does not decode chunked bodies "
+                "(serve with `davstore serve` or `manage.py davstore serve`)",
+                environ.get("REQUEST_METHOD"),
+            )
+            return respond(
+                environ,
+                start_response,
+                "411 Length Required",
+                "this server cannot read chunked request bodies; send a Content-Length",
+                close=True,
             )
         return self.app(environ, start_response)
 
