@@ -50,7 +50,12 @@ class FileSystemStore(GenericStore):
 
     def __init__(self, storage: FileSystemStorage) -> None:
         super().__init__(storage)
-        os.makedirs(storage.location, exist_ok=True)
+        try:
+            os.makedirs(storage.location, exist_ok=True)
+        except FileExistsError as exc:
+            raise NotADirectory("", "the storage's location is not a folder") from exc
+        except OSError as exc:
+            raise from_exception(exc, "") from exc
 
     def _detect_capabilities(self) -> Capabilities:
         return Capabilities(

@@ -596,3 +596,9 @@ def test_a_failing_listener_never_fails_the_change(tmp_path: Path) -> None:
     vfs.subscribe(broken)
     vfs.write_file("a", b"x")
     assert (tmp_path / "a").read_bytes() == b"x"
+
+
+def test_a_location_that_is_a_file_is_a_davstore_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(errors.NotADirectory):
+        adapt(FileSystemStorage(location=str(tmp_path / "file")))
