@@ -17,7 +17,8 @@ The whole shape, every key optional::
         },
         "CACHE_TTL": 1.0,                  # seconds file and folder metadata is reused
         "AUTH_CACHE_TTL": 60.0,            # seconds verified credentials are reused
-        "LOCK_STORAGE": None,              # memory:, sqlite:///FILE, shelve:///FILE
+        "LOCK_STORAGE": None,              # memory:, sqlite:///FILE, shelve:///FILE,
+                                           # redis://HOST:PORT/DB (shared by replicas)
         "PROPERTY_STORAGE": None,          # the same forms
         "STATE_DIR": None,                 # folder holding one sub-folder per share
         "REALM": "davstore",               # the HTTP Basic realm
@@ -43,7 +44,9 @@ lets active staff users read and write and nobody else connect.
 folder: ``STATE_DIR/<share>``, or without ``STATE_DIR`` the folder ``davstore serve
 --storage ALIAS`` uses for the same alias. A ``sqlite:`` or ``shelve:`` URL given at the top
 level is used by every share, so it must contain ``{share}`` (replaced by the share name)
-when there is more than one share.
+when there is more than one share. Replicas of a site share their locks and properties in
+Redis: ``redis://HOST:PORT/DB``, with ``?prefix=davstore:{share}:`` when there are several
+shares (each share's keys under its own prefix).
 
 Any mistake raises ``ImproperlyConfigured`` naming the key, for example
 ``DAVSTORE['SHARES']['media']['STORAGE']: unknown storage alias 'x' (known: default)``.
@@ -99,6 +102,7 @@ _SHARE_KEYS = frozenset(
 _SHARE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _PERMISSION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[^\s.][^\s]*\Z")
 _STATE_SCHEMES = ("memory", "sqlite", "shelve")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
 _DJANGO_STATIC_BACKENDS = (
     "django.contrib.staticfiles.storage.StaticFilesStorage",
     "django.contrib.staticfiles.storage.ManifestStaticFilesStorage",
@@ -337,6 +341,8 @@ def _state_url(key: str, value: object) -> str | None:
     if not isinstance(value, str):
         _fail(key, f"must be a URL string, not {value!r}")
     scheme, sep, rest = value.partition(":")
+    if sep and scheme in _REDIS_SCHEMES:
+        return value  # shared by replicas: see davstore.frontends.webdav.redis_state
     if not sep or scheme not in _STATE_SCHEMES:
         _fail(key, f"unknown state URL {value!r} (use memory:, sqlite:///FILE or shelve:///FILE)")
     if scheme != "memory" and not rest.startswith("///"):

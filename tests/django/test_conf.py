@@ -86,7 +86,14 @@ BAD: list[tuple[object, str]] = [
     ({"REALM": ""}, "DAVSTORE['REALM']: must be a non-empty"),
     ({"STATE_DIR": "relative/dir"}, "DAVSTORE['STATE_DIR']: must be an absolute path"),
     ({"STATE_DIR": 3}, "DAVSTORE['STATE_DIR']: must be a folder path"),
-    ({"LOCK_STORAGE": "redis://x"}, "DAVSTORE['LOCK_STORAGE']: unknown state URL"),
+    ({"LOCK_STORAGE": "ftp://x"}, "DAVSTORE['LOCK_STORAGE']: unknown state URL"),
+    (
+        {
+            "SHARES": {"a": {"STORAGE": "default"}, "b": {"STORAGE": "uploads"}},
+            "PROPERTY_STORAGE": "redis://redis:6379/0",
+        },
+        "DAVSTORE['PROPERTY_STORAGE']: 'redis://redis:6379/0' would be used by 2 shares",
+    ),
     ({"PROPERTY_STORAGE": "sqlite://rel.db"}, "DAVSTORE['PROPERTY_STORAGE']: "),
     ({"SHARES": []}, "DAVSTORE['SHARES']: must be a dict"),
     ({"SHARES": {}}, "DAVSTORE['SHARES']: names no share"),
@@ -150,6 +157,20 @@ def test_mistakes_name_their_key(raw: object, message: str) -> None:
     with pytest.raises(ImproperlyConfigured) as caught:
         parse(raw)
     assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_redis_state_urls_for_replicas() -> None:
+    url = "redis://redis:6379/0?prefix=davstore:{share}:"
+    config = parse(
+        {
+            "SHARES": {"a": {"STORAGE": "default"}, "b": {"STORAGE": "uploads"}},
+            "LOCK_STORAGE": url,
+            "PROPERTY_STORAGE": url,
+        }
+    )
+    a, b = config.shares
+    assert a.lock_storage == "redis://redis:6379/0?prefix=davstore:a:"
+    assert b.property_storage == "redis://redis:6379/0?prefix=davstore:b:"
 
 
 def test_get_config_reads_the_settings(settings_override: Any) -> None:
