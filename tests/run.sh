@@ -31,6 +31,8 @@ packages=(
     vim
     chromium chromium-driver
     redis-server
+    nginx-light
+    systemd
 )
 
 step() { printf '==> %s\n' "$*"; }
