@@ -5,11 +5,13 @@ Request flow, outermost first::
     CloseUnreadBodies   close the connection when a request body was left unread
     ChunkedInputGuard   a chunked body the WSGI server did not decode -> 411
     PathGuard           refuse unsafe paths and Destination headers (400)
+    AnonymousOptions    OPTIONS without credentials -> 200 (Explorer, Office; desktop.py)
     PlainGet            whole-file GET/HEAD answered directly (see plain_get.py)
     WsgiDAVApp          wsgidav: path normalisation, logging
       ErrorPrinter      any exception -> an HTTP error page
       HTTPAuthenticator Basic/Digest against ``users`` (or anonymous) -> 401
       ActingAs          VFS changes attributed to the authenticated user
+      NfcPaths          request path and Destination NFC-normalised (desktop.py)
       ReadOnlyGuard     writing methods on a read-only share -> 403
       UploadLimit       PUT over ``max_upload_size`` -> 413
       XmlGuard          hostile or malformed XML bodies -> 400
@@ -32,6 +34,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from davstore.frontends.webdav.actor import ActingAs
 from davstore.frontends.webdav.auth import UserDomainController
+from davstore.frontends.webdav.desktop import AnonymousOptions, NfcPaths, fix_destination_parsing
 from davstore.frontends.webdav.guards import (
     ChunkedInputGuard,
     CloseUnreadBodies,
@@ -77,7 +80,10 @@ class DavstoreApp:
         self.plain_get = PlainGet(
             wsgidav, vfs, users=users, block_size=block_size, config=wsgidav.config
         )
-        self._app = CloseUnreadBodies(ChunkedInputGuard(PathGuard(self.plain_get)))
+        inner: WSGIApp = self.plain_get
+        if users is not None:
+            inner = AnonymousOptions(inner, read_only=vfs.read_only)
+        self._app = CloseUnreadBodies(ChunkedInputGuard(PathGuard(inner)))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return self._app(environ, start_response)
@@ -149,6 +155,7 @@ def create_app(
     except BaseException:
         close_quietly(locks)
         raise
+    fix_destination_parsing()
     provider = VfsProvider(vfs, max_upload_size=max_upload_size)
     config: dict[str, Any] = {
         "provider_mapping": {"/": provider},
@@ -163,6 +170,7 @@ def create_app(
             ErrorPrinter,
             HTTPAuthenticator,
             ActingAs,
+            NfcPaths,
             *([ReadOnlyGuard] if vfs.read_only else []),
             *([UploadLimit] if max_upload_size is not None else []),
             XmlGuard,

@@ -10,8 +10,9 @@
   401 first), and are configured through the ``davstore`` key of wsgidav's config:
 
   - :class:`ReadOnlyGuard`: on a read-only share every writing method is 403;
-  - :class:`UploadLimit`: a PUT whose Content-Length exceeds ``max_upload_size`` is 413
-    (chunked bodies are stopped at the limit by the provider);
+  - :class:`UploadLimit`: a PUT whose Content-Length (for a chunked body: Finder's
+    ``X-Expected-Entity-Length``) exceeds ``max_upload_size`` is 413 (chunked bodies are
+    also stopped at the limit by the provider);
   - :class:`XmlGuard`: XML bodies (PROPFIND, PROPPATCH, LOCK, ...) are read whole, up to
     ``max_xml_size`` (else 413), and refused with 400 when they declare a DOCTYPE or an
     ENTITY (billion laughs, external entities) or are not well-formed XML.
@@ -113,8 +114,8 @@ def _destination_path(destination: str) -> str:
     raw = urlsplit(destination).path.lower()
     if any(trick in raw for trick in ("%2f", "%5c", "%00")):
         raise InvalidPath(destination, "percent-encoded separators or NULs are refused")
-    # wsgidav unquotes the whole header once, then parses it: do the same.
-    return urlsplit(unquote(destination)).path or "/"
+    # Split first, then decode the path: as wsgidav does once fix_destination_parsing ran.
+    return unquote(urlsplit(destination, allow_fragments=False).path) or "/"
 
 
 class PathGuard:
@@ -249,8 +250,10 @@ class UploadLimit(_Guard):
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         limit = int(self.options["max_upload_size"])
         if environ["REQUEST_METHOD"] == "PUT":
+            chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+            key = "HTTP_X_EXPECTED_ENTITY_LENGTH" if chunked else "CONTENT_LENGTH"
             try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
+                length = int(environ.get(key) or 0)
             except ValueError:
                 length = 0
             if length > limit:

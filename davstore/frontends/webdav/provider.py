@@ -20,17 +20,19 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+from lxml import etree
 from wsgidav import util
 from wsgidav.dav_error import DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from davstore.errors import NotFound
+from davstore.frontends.webdav.desktop import WIN32_LAST_MODIFIED, win32_mtime_ns
 from davstore.frontends.webdav.errors import dav_errors
 from davstore.frontends.webdav.propfind import answer_propfind
 from davstore.store.base import Usage
 from davstore.vfs import VFS, Entry, ReadHandle, WriteHandle
 
-__all__ = ["FileResource", "FolderResource", "VfsProvider"]
+__all__ = ["FileResource", "FolderResource", "VfsProvider", "expected_length"]
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +133,35 @@ class _ResourceMixin:
         path = dest_path.rstrip("/") + ("/" if is_collection else "")
         return quote(self.provider.share_path + path)
 
+    def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> Any:
+        """Dead properties as wsgidav keeps them; ``Win32LastModifiedTime`` also sets the
+        file's modification time where the store keeps one."""
+        result = super().set_property_value(name, value, dry_run=dry_run)  # type: ignore[misc]
+        if name == WIN32_LAST_MODIFIED and not dry_run and value is not None:
+            self._apply_mtime(win32_mtime_ns(value.text))
+        return result
+
+    def _apply_mtime(self, mtime_ns: int | None) -> None:
+        if mtime_ns is None:
+            return
+        with dav_errors("PROPPATCH"):
+            self.vfs.set_mtime(self.path, mtime_ns)
+            self.entry = self.vfs.stat(self.path)
+
+    def reapply_win32_mtime(self) -> None:
+        """After a PUT under a lock: the ``Win32LastModifiedTime`` Explorer set before it."""
+        manager = self.provider.prop_manager
+        if manager is None or not self.environ.get("wsgidav.ifLockTokenList"):
+            return
+        value = manager.get_property(self.get_ref_url(), WIN32_LAST_MODIFIED, self.environ)
+        if value is None:
+            return
+        try:
+            text = etree.fromstring(value).text
+        except etree.XMLSyntaxError:
+            return
+        self._apply_mtime(win32_mtime_ns(text))
+
     def remove_all_properties(self, *, recursive: bool) -> None:
         manager = self.provider.prop_manager
         if manager is None:
@@ -214,6 +245,7 @@ class FileResource(_ResourceMixin, DAVNonCollection):  # type: ignore[misc]
         if not with_errors:
             with dav_errors("PUT"):
                 self.entry = self.vfs.stat(self.path)
+            self.reapply_win32_mtime()
 
     def delete(self) -> None:
         with dav_errors("DELETE"):
@@ -288,6 +320,15 @@ class FolderResource(_ResourceMixin, DAVCollection):  # type: ignore[misc]
 _Resource = FileResource | FolderResource
 
 
+def expected_length(environ: Environ) -> int | None:
+    """The body size a PUT announces: Content-Length, or for a chunked body Finder's
+    ``X-Expected-Entity-Length``; ``None`` when unknown."""
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    key = "HTTP_X_EXPECTED_ENTITY_LENGTH" if chunked else "CONTENT_LENGTH"
+    declared = (environ.get(key) or "").strip()
+    return int(declared) if declared.isdigit() else None
+
+
 class _PutStream:
     """The body of one PUT on its way into a VFS write handle.
 
@@ -299,9 +340,7 @@ class _PutStream:
         self._handle = handle
         self._limit = limit
         self.received = 0
-        declared = (environ.get("CONTENT_LENGTH") or "").strip()
-        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        self._expected = int(declared) if declared.isdigit() and not chunked else None
+        self._expected = expected_length(environ)
 
     def write(self, data: bytes) -> int:
         self.received += len(data)
