@@ -11,6 +11,7 @@ The rules it keeps are written down in docs/SEMANTICS.md, with one test per rule
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import logging
@@ -82,6 +83,34 @@ class VFS:
         self._lock = threading.Lock()
         self._writers: dict[str, list[WriteHandle]] = {}
         self._listeners: list[Listener] = []
+        self._wrappers: list[ObjectStore] = []
+
+    def wrap_store(self, wrapper: Callable[[ObjectStore], ObjectStore]) -> None:
+        """Put ``wrapper`` around the store (metrics, worker threads); call before serving.
+
+        Frontends decorate the store through this instead of reaching into the store layer;
+        :meth:`close` closes every wrapper that has a ``close``.
+        """
+        self.store = wrapper(self.store)
+        self._wrappers.append(self.store)
+
+    def use_store_workers(self, workers: int = 16) -> None:
+        """Run every store call on ``workers`` long-lived threads the VFS owns, where the
+        store keeps per-thread clients (django-storages' boto3 sessions, Django's database
+        connections): FUSE calls back on a fresh Python thread state each time (DESIGN §5).
+        Local disk and memory need none and are left as they are."""
+        from davstore.store.threaded import ThreadedStore, needs_workers
+
+        if needs_workers(self.store):
+            self.wrap_store(lambda store: ThreadedStore(store, workers=workers))
+
+    def close(self) -> None:
+        """Release what the store wrappers hold (worker threads); the VFS is done."""
+        for wrapper in reversed(self._wrappers):
+            close = getattr(wrapper, "close", None)
+            if close is not None:
+                close()
+        self._wrappers.clear()
 
     @property
     def capabilities(self) -> Capabilities:
@@ -148,6 +177,12 @@ class VFS:
             entry: Entry | None = self.store.head(path)
         except (NotFound, NotADirectory):
             entry = None
+        if entry is not None and entry.children is not None:
+            # The store listed the folder to answer the stat: keep that as its listing.
+            children = list(entry.children)
+            entry = dataclasses.replace(entry, children=None)
+            if entry.is_dir:
+                self.cache.put_listing(path, children, {e.name: e for e in children})
         self.cache.put_stat(path, entry if entry is not None else MISSING)
         return entry
 

@@ -186,12 +186,9 @@ def _serve(
 ) -> int:
     from davstore.frontends.fuse.binding import FUSE, LIBFUSE_VERSION
     from davstore.frontends.fuse.operations import Operations
-    from davstore.store.threaded import ThreadedStore, needs_workers
 
     vfs = vfs_factory()
-    workers: ThreadedStore | None = None
-    if needs_workers(vfs.store):
-        vfs.store = workers = ThreadedStore(vfs.store)
+    vfs.use_store_workers()
     operations = Operations(vfs, uid=options.uid, gid=options.gid, on_ready=ready)
     kernel = fuse_options(options, LIBFUSE_VERSION)
     logger.info(
@@ -219,8 +216,7 @@ def _serve(
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         vfs.flush_all()
-        if workers is not None:
-            workers.close()
+        vfs.close()
     logger.info("unmounted %s", mountpoint)
     return 0
 

@@ -325,7 +325,8 @@ def instrument(app: Any, vfs: VFS, *, registry: CollectorRegistry | None = None)
     """
     registry = registry or CollectorRegistry(auto_describe=True)
     ProcessCollector(registry=registry)
-    vfs.store = MetricsStore(vfs.store, StoreMetrics(registry))
+    metrics = StoreMetrics(registry)
+    vfs.wrap_store(lambda store: MetricsStore(store, metrics))
     holder: list[Observability] = []
 
     def wrap(inner: WSGIApp) -> WSGIApp:
