@@ -65,6 +65,15 @@ class ObjectInfo:
     #: The exact modification time in nanoseconds where the store knows it (local disk);
     #: frontends that show nanoseconds (FUSE) prefer it to ``mtime``.
     mtime_ns: int | None = dataclasses.field(default=None, compare=False)
+    #: For a folder: its complete listing (as :meth:`ObjectStore.list` would give it), when
+    #: the store learnt it in the same request that answered :meth:`ObjectStore.head`
+    #: (object stores whose "stat" is itself a listing). ``None`` means unknown, never
+    #: "empty"; a partial listing is never given. The VFS caches it as the folder's
+    #: listing, so a stat followed by a listing (PROPFIND Depth 1, ``ls -l``) costs one
+    #: request. Only ``head`` sets it; entries of listings and caches never carry it.
+    children: tuple[ObjectInfo, ...] | None = dataclasses.field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def basename(self) -> str:
@@ -111,7 +120,12 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     def head(self, name: str) -> ObjectInfo:
-        """Metadata for ``name`` (``""`` is the root, always a directory). Raises NotFound."""
+        """Metadata for ``name`` (``""`` is the root, always a directory). Raises NotFound.
+
+        A store whose cheapest stat is a listing MAY fill ``children`` of a folder's entry
+        with its complete listing when that came back in the same request (see
+        :attr:`ObjectInfo.children`); wrappers pass it through unchanged.
+        """
 
     @abc.abstractmethod
     def list(self, name: str) -> Iterator[ObjectInfo]:
