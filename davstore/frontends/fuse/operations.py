@@ -29,8 +29,7 @@ from typing import Any, TypeVar
 
 from davstore.errors import NotFound, ReadOnly
 from davstore.frontends.fuse.binding import FuseOSError, fuse_exit
-from davstore.store.base import ObjectInfo
-from davstore.vfs import VFS, ReadHandle, WriteHandle
+from davstore.vfs import VFS, Entry, ReadHandle, WriteHandle
 from davstore.vfs.events import acting_as
 from davstore.vfs.paths import MAX_NAME_BYTES
 
@@ -150,7 +149,7 @@ class Operations:
 
     # -- helpers (private: a public name could become a FUSE operation) ---------------
 
-    def _attrs(self, entry: ObjectInfo) -> dict[str, int]:
+    def _attrs(self, entry: Entry) -> dict[str, int]:
         if entry.mtime_ns is not None:
             mtime = entry.mtime_ns
         elif entry.mtime is not None:
@@ -235,7 +234,7 @@ class Operations:
         try:
             attrs = self._attrs(self._vfs.stat(handle.path))
         except NotFound:  # unlinked while open
-            attrs = self._attrs(ObjectInfo(handle.path, False, 0, None))
+            attrs = self._attrs(Entry(handle.path, False, 0, None))
         if isinstance(handle, WriteHandle):
             attrs["st_size"] = handle.size
             attrs["st_blocks"] = (handle.size + 511) // 512
