@@ -15,7 +15,7 @@ Request flow, outermost first::
       ReadOnlyGuard     writing methods on a read-only share -> 403
       UploadLimit       PUT over ``max_upload_size`` -> 413
       XmlGuard          hostile or malformed XML bodies -> 400
-      WsgiDavDirBrowser HTML listing for GET on a folder
+      DirectoryListing  davstore's HTML page for GET on a folder (listing.py)
       RequestResolver   WebDAV methods -> VfsProvider -> VFS
 """
 
@@ -26,7 +26,6 @@ import pathlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from wsgidav.dir_browser import WsgiDavDirBrowser
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.request_resolver import RequestResolver
@@ -43,6 +42,7 @@ from davstore.frontends.webdav.guards import (
     UploadLimit,
     XmlGuard,
 )
+from davstore.frontends.webdav.listing import DirectoryListing
 from davstore.frontends.webdav.plain_get import PlainGet
 from davstore.frontends.webdav.provider import VfsProvider
 from davstore.frontends.webdav.state import (
@@ -174,7 +174,7 @@ def create_app(
             *([ReadOnlyGuard] if vfs.read_only else []),
             *([UploadLimit] if max_upload_size is not None else []),
             XmlGuard,
-            WsgiDavDirBrowser,
+            DirectoryListing,
             RequestResolver,
         ],
         "http_authenticator": {
@@ -183,13 +183,6 @@ def create_app(
             "accept_digest": True,
             "default_to_digest": True,
             "trusted_auth_header": None,
-        },
-        "dir_browser": {
-            "enable": True,
-            "response_trailer": "davstore",
-            "show_user": users is not None,
-            "davmount": True,
-            "davmount_links": False,
         },
         "davstore": {
             "users": users,
