@@ -39,7 +39,9 @@ def adapt(storage: Storage) -> ObjectStore:
     ``FileSystemStorage`` (with its own ``location`` or permissions) is accelerated too.
     django-storages' ``S3Storage`` gets :class:`~davstore.store.s3.S3Store` unless it
     compresses (``gzip``) or a subclass changes how bytes are stored; its module is only
-    looked at when the project has imported it, so boto3 stays optional.
+    looked at when the project has imported it, so boto3 stays optional. The same goes for
+    ``GoogleCloudStorage`` (:class:`~davstore.store.gcs.GCSStore`, unless ``gzip``) and
+    ``AzureStorage`` (:class:`~davstore.store.azure.AzureStore`).
     """
     if isinstance(storage, FileSystemStorage) and _keeps_io(storage, FileSystemStorage):
         return FileSystemStore(storage)
@@ -55,6 +57,25 @@ def adapt(storage: Storage) -> ObjectStore:
         from davstore.store.s3 import S3Store
 
         return S3Store(storage)
+    gcloud = sys.modules.get("storages.backends.gcloud")
+    if (
+        gcloud is not None
+        and isinstance(storage, gcloud.GoogleCloudStorage)
+        and _keeps_io(storage, gcloud.GoogleCloudStorage)
+        and not getattr(storage, "gzip", False)
+    ):
+        from davstore.store.gcs import GCSStore
+
+        return GCSStore(storage)
+    azure = sys.modules.get("storages.backends.azure_storage")
+    if (
+        azure is not None
+        and isinstance(storage, azure.AzureStorage)
+        and _keeps_io(storage, azure.AzureStorage)
+    ):
+        from davstore.store.azure import AzureStore
+
+        return AzureStore(storage)
     return GenericStore(storage)
 
 
