@@ -144,6 +144,16 @@ class ObjectStore(abc.ABC):
         they reopen with a new offset. Raises NotFound, IsADirectory.
         """
 
+    def stream_info(self, name: str, stream: BinaryIO) -> ObjectInfo | None:
+        """Metadata of the very version ``stream`` (from :meth:`open_read`) reads, where the
+        store can tell without another request (local disk: ``fstat``; S3: the answer's
+        Content-Range and ETag); ``None`` otherwise. Wrappers MUST pass it through.
+
+        A frontend that promises a length before sending the bytes (an HTTP GET) needs it:
+        the cached size may be up to one TTL old when the site changed the file meanwhile.
+        """
+        return None
+
     @abc.abstractmethod
     def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
         """Begin a staged write of ``name`` (see :class:`Upload`)."""

@@ -108,6 +108,10 @@ class FileSystemStore(GenericStore):
             stream.seek(offset)
         return stream
 
+    def stream_info(self, name: str, stream: BinaryIO) -> ObjectInfo | None:
+        # Overwrites replace the inode (os.replace), so an open file never changes under us.
+        return _info(name, os.fstat(stream.fileno()))
+
     def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
         return ReplaceUpload(self, name)
 

@@ -16,12 +16,13 @@ not counted one by one (a GET of a large file is one ``open_read``). The metrics
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import BinaryIO, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from davstore.store.base import Capabilities, ObjectInfo, ObjectStore, Upload, Usage
+from davstore.store.base import ObjectStore
+from davstore.store.wrapper import StoreWrapper
 
 __all__ = ["MetricsStore", "StoreMetrics"]
 
@@ -64,69 +65,12 @@ class StoreMetrics:
         return result
 
 
-class MetricsStore(ObjectStore):
+class MetricsStore(StoreWrapper):
     """``inner`` with every call counted and timed in ``metrics``."""
 
     def __init__(self, inner: ObjectStore, metrics: StoreMetrics) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.metrics = metrics
-        self.capabilities: Capabilities = inner.capabilities
 
-    def head(self, name: str) -> ObjectInfo:
-        return self.metrics.timed("head", lambda: self.inner.head(name))
-
-    def list(self, name: str) -> Iterator[ObjectInfo]:
-        return iter(self.metrics.timed("list", lambda: list(self.inner.list(name))))
-
-    def open_read(self, name: str, offset: int = 0) -> BinaryIO:
-        return self.metrics.timed("open_read", lambda: self.inner.open_read(name, offset))
-
-    def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
-        upload = self.metrics.timed(
-            "start_upload",
-            lambda: self.inner.start_upload(name, spool_dir=spool_dir, spool_memory=spool_memory),
-        )
-        return _CountedUpload(upload, self.metrics)
-
-    def delete(self, name: str) -> None:
-        self.metrics.timed("delete", lambda: self.inner.delete(name))
-
-    def delete_many(self, names: Sequence[str]) -> None:
-        self.metrics.timed("delete_many", lambda: self.inner.delete_many(names))
-
-    def make_dir(self, name: str) -> None:
-        self.metrics.timed("make_dir", lambda: self.inner.make_dir(name))
-
-    def remove_dir(self, name: str) -> None:
-        self.metrics.timed("remove_dir", lambda: self.inner.remove_dir(name))
-
-    def copy(self, source: str, target: str) -> ObjectInfo:
-        return self.metrics.timed("copy", lambda: self.inner.copy(source, target))
-
-    def rename(self, source: str, target: str) -> None:
-        self.metrics.timed("rename", lambda: self.inner.rename(source, target))
-
-    def set_mtime(self, name: str, mtime_ns: int) -> None:
-        self.metrics.timed("set_mtime", lambda: self.inner.set_mtime(name, mtime_ns))
-
-    def url(self, name: str) -> str:
-        return self.metrics.timed("url", lambda: self.inner.url(name))
-
-    def usage(self) -> Usage:
-        return self.metrics.timed("usage", self.inner.usage)
-
-    def describe(self) -> str:
-        return self.inner.describe()
-
-
-class _CountedUpload(Upload):
-    def __init__(self, upload: Upload, metrics: StoreMetrics) -> None:
-        self._upload = upload
-        self._metrics = metrics
-        self.file = upload.file
-
-    def commit(self) -> ObjectInfo:
-        return self._metrics.timed("commit", self._upload.commit)
-
-    def abort(self) -> None:
-        self._metrics.timed("abort", self._upload.abort)
+    def _call(self, kind: str, func: Callable[[], T]) -> T:
+        return self.metrics.timed(kind, func)

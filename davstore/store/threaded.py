@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from types import TracebackType
 from typing import BinaryIO, TypeVar, cast
 
-from davstore.store.base import Capabilities, ObjectInfo, ObjectStore, Upload, Usage
+from davstore.store.base import ObjectStore
+from davstore.store.wrapper import StoreWrapper
 
 __all__ = ["ThreadedStore", "needs_workers"]
 
@@ -60,63 +61,22 @@ class _Pool:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-class ThreadedStore(ObjectStore):
+class ThreadedStore(StoreWrapper):
     """``inner`` with every call run on a pool of ``workers`` long-lived threads."""
 
     def __init__(self, inner: ObjectStore, *, workers: int = 16) -> None:
-        self.inner = inner
-        self.capabilities: Capabilities = inner.capabilities
+        super().__init__(inner)
         self._pool = _Pool(workers, "davstore-store")
 
     def close(self) -> None:
         """Stop the workers (calls in progress finish; queued ones are dropped)."""
         self._pool.shutdown()
 
-    def head(self, name: str) -> ObjectInfo:
-        return self._pool.run(lambda: self.inner.head(name))
+    def _call(self, kind: str, func: Callable[[], T]) -> T:
+        return self._pool.run(func)
 
-    def list(self, name: str) -> Iterator[ObjectInfo]:
-        return iter(self._pool.run(lambda: list(self.inner.list(name))))
-
-    def open_read(self, name: str, offset: int = 0) -> BinaryIO:
-        stream = self._pool.run(lambda: self.inner.open_read(name, offset))
+    def _wrap_stream(self, stream: BinaryIO) -> BinaryIO:
         return cast(BinaryIO, _PooledStream(stream, self._pool))
-
-    def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
-        upload = self._pool.run(
-            lambda: self.inner.start_upload(name, spool_dir=spool_dir, spool_memory=spool_memory)
-        )
-        return _PooledUpload(upload, self._pool)
-
-    def delete(self, name: str) -> None:
-        self._pool.run(lambda: self.inner.delete(name))
-
-    def delete_many(self, names: Sequence[str]) -> None:
-        self._pool.run(lambda: self.inner.delete_many(names))
-
-    def make_dir(self, name: str) -> None:
-        self._pool.run(lambda: self.inner.make_dir(name))
-
-    def remove_dir(self, name: str) -> None:
-        self._pool.run(lambda: self.inner.remove_dir(name))
-
-    def copy(self, source: str, target: str) -> ObjectInfo:
-        return self._pool.run(lambda: self.inner.copy(source, target))
-
-    def rename(self, source: str, target: str) -> None:
-        self._pool.run(lambda: self.inner.rename(source, target))
-
-    def set_mtime(self, name: str, mtime_ns: int) -> None:
-        self._pool.run(lambda: self.inner.set_mtime(name, mtime_ns))
-
-    def url(self, name: str) -> str:
-        return self._pool.run(lambda: self.inner.url(name))
-
-    def usage(self) -> Usage:
-        return self._pool.run(self.inner.usage)
-
-    def describe(self) -> str:
-        return self.inner.describe()
 
 
 class _PooledStream:
@@ -125,6 +85,7 @@ class _PooledStream:
     def __init__(self, stream: BinaryIO, pool: _Pool) -> None:
         self._stream = stream
         self._pool = pool
+        self.wrapped_stream = stream
 
     def read(self, size: int = -1) -> bytes:
         return self._pool.run(lambda: self._stream.read(size))
@@ -158,18 +119,3 @@ class _PooledStream:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-class _PooledUpload(Upload):
-    """An upload whose commit and abort run on the pool."""
-
-    def __init__(self, upload: Upload, pool: _Pool) -> None:
-        self._upload = upload
-        self._pool = pool
-        self.file = upload.file
-
-    def commit(self) -> ObjectInfo:
-        return self._pool.run(self._upload.commit)
-
-    def abort(self) -> None:
-        self._pool.run(self._upload.abort)

@@ -278,16 +278,37 @@ class VFS:
 
     # -- reading ---------------------------------------------------------------------
 
-    def open_read(self, path: str) -> ReadHandle:
+    def open_read(self, path: str, *, exact: bool = False) -> ReadHandle:
         """A seekable reader of the file's committed content.
 
-        Raises NotFound, IsADirectory, StoreError.
+        The handle's ``entry`` (size, ETag, time) comes from the cache, so it may be up to
+        one TTL old when the file changed behind the VFS. With ``exact`` the content is
+        opened at once and ``entry`` describes the very version being read (the store's
+        :meth:`~davstore.store.ObjectStore.stream_info`, else a fresh ``head``): what a
+        frontend needs before it promises a length. Raises NotFound, IsADirectory,
+        StoreError.
         """
         path = self.normalize(path)
         entry = self._stat(path)
         if entry.is_dir:
             raise IsADirectory(path)
-        return ReadHandle(lambda offset: self.store.open_read(path, offset), entry)
+        handle = ReadHandle(lambda offset: self.store.open_read(path, offset), entry)
+        if exact:
+            try:
+                stream = self.store.open_read(path)
+            except (NotFound, IsADirectory):
+                self._invalidate(path)
+                raise
+            try:
+                actual = self.store.stream_info(path, stream) or self.store.head(path)
+            except BaseException:
+                stream.close()
+                raise
+            if actual != entry:
+                self.cache.invalidate(path)
+                self.cache.put_stat(path, actual)
+            handle.adopt(stream, actual)
+        return handle
 
     def _read_committed(self, path: str, size: int, offset: int) -> bytes:
         with self.store.open_read(path, offset) as stream:

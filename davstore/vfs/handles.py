@@ -76,6 +76,13 @@ class ReadHandle(_Handle):
     def size(self) -> int | None:
         return self.entry.size
 
+    def adopt(self, stream: BinaryIO, entry: ObjectInfo) -> None:
+        """Read from ``stream`` (opened at offset 0), which holds the version ``entry``."""
+        with self._lock:
+            if self._stream is not None:
+                self._stream.close()
+            self._stream, self._stream_pos, self.entry = stream, 0, entry
+
     def pread(self, size: int, offset: int) -> bytes:
         """Up to ``size`` bytes at ``offset`` (fewer only at the end of the file)."""
         if offset < 0:

@@ -602,3 +602,37 @@ def test_a_location_that_is_a_file_is_a_davstore_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(errors.NotADirectory):
         adapt(FileSystemStorage(location=str(tmp_path / "file")))
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_exact_open_describes_the_version_being_read(
+    storage: Storage, store_kind: str, threaded: bool
+) -> None:
+    """A GET promises a length before it sends the bytes: the cached size may be a TTL old."""
+    from davstore.store.threaded import ThreadedStore
+
+    store = adapt(storage)
+    vfs = VFS(ThreadedStore(store, workers=2) if threaded else store, cache_ttl=60)
+    vfs.write_file("f.txt", b"short")
+    assert vfs.stat("f.txt").size == 5
+    storage.delete("f.txt")
+    storage.save("f.txt", ContentFile(b"a much longer version"))  # behind the VFS's back
+    assert vfs.stat("f.txt").size == 5, "still cached"
+    with vfs.open_read("f.txt", exact=True) as handle:
+        assert handle.size == 21
+        assert handle.read() == b"a much longer version"
+    assert vfs.stat("f.txt").size == 21, "the cache learnt the new size"
+    if threaded:
+        vfs.store.close()  # type: ignore[attr-defined]
+
+
+def test_store_wrappers_pass_every_primitive_through() -> None:
+    from davstore.store.base import ObjectStore
+    from davstore.store.wrapper import StoreWrapper
+
+    abstract_and_defaults = {
+        name
+        for name, value in vars(ObjectStore).items()
+        if callable(value) and not name.startswith("_")
+    }
+    assert abstract_and_defaults <= set(vars(StoreWrapper)), "a primitive is not wrapped"
