@@ -351,7 +351,7 @@ def test_a_broken_store_is_a_message_not_a_server_error(
         response = client.get(MEDIA)
         assert response.status_code == 200
         page = response.content.decode()
-        assert "The store failed: File exists." in page and "This folder is empty." in page
+        assert "location is not a folder." in page and "This folder is empty." in page
         assert str(not_a_folder) not in page
         response = client.post(MEDIA + "mkdir/", {"name": "x"})
         assert response.status_code == 302 and response["Location"] == MEDIA
