@@ -6,9 +6,12 @@ low-level client of ``storage.connection``), and its write parameters for new ob
 (``object_parameters`` / ``get_object_parameters``, ``default_acl``, a content type guessed
 from the name). What each operation costs, in requests:
 
-- ``head``: one ListObjectsV2 (``Prefix=key``, ``Delimiter=/``) that answers "file",
-  "folder" and "missing" at once with the same size, time and ETag a listing gives
+- ``head``: one ListObjectsV2 (``Prefix=key``, no delimiter, up to 1000 keys) that answers
+  "file", "folder" and "missing" at once with the same size, time and ETag a listing gives
   (HeadObject times have whole seconds, listings milliseconds: one source keeps them equal).
+  When the page holds every key below a folder, the folder's entry carries its listing
+  (``ObjectInfo.children``): a stat then a listing (PROPFIND Depth 1, ``ls -l``) is one
+  request for a folder of up to 1000 keys.
 - ``list``: one ListObjectsV2 per 1000 children, keeping size, mtime and ETag; no HEAD.
   Prefixes are folders; davstore's ``.davstore-folder`` markers and other tools' ``name/``
   zero-byte markers make a folder exist and are never listed.
@@ -72,9 +75,9 @@ T = TypeVar("T")
 
 MiB = 1 << 20
 
-#: ListObjectsV2 page size of ``head``: enough for the siblings that sort between ``name``
-#: and ``name/`` (``name.bak``, ``name copy``) in all but odd folders.
-_HEAD_PAGE = 32
+#: ListObjectsV2 page size of ``head`` (S3's largest): every key under a folder of up to
+#: 1000 keys, and the siblings that sort between ``name`` and ``name/`` (``name.bak``).
+_HEAD_PAGE = 1000
 #: Largest object CopyObject copies in one call; bigger ones use UploadPartCopy.
 _COPY_LIMIT = 5 << 30
 #: S3's smallest part (all but the last) and most parts in one multipart upload.
@@ -192,6 +195,9 @@ class S3Store(GenericStore):
 
     storage: S3Storage
 
+    #: Keys ``head`` reads in its one request (S3 gives at most 1000): a folder with up to
+    #: this many keys below it is listed by its ``head`` as well.
+    head_page: int = _HEAD_PAGE
     #: The first read window and the largest one (it doubles while reading on).
     read_window: int = 1 * MiB
     max_read_window: int = 64 * MiB
@@ -279,35 +285,73 @@ class S3Store(GenericStore):
     # -- metadata --------------------------------------------------------------------
 
     def head(self, name: str) -> ObjectInfo:
+        """One ListObjectsV2 of up to :attr:`head_page` keys under ``Prefix=key`` (no
+        delimiter): the first key is ``key`` itself when it is a file, keys under ``key/``
+        make it a folder, and when the page holds everything under ``key/`` the folder's
+        entry carries its complete listing (``children``), so the VFS needs no second
+        request to list it. A second list only when siblings that sort between ``key`` and
+        ``key/`` (``key.bak``, ``key copy``) fill the page."""
         if not name:
             return ObjectInfo("", True)
         key = self._key(name)
         page = self._call(
             name,
             lambda: self.client.list_objects_v2(
-                Bucket=self.bucket_name, Prefix=key, Delimiter="/", MaxKeys=_HEAD_PAGE
+                Bucket=self.bucket_name, Prefix=key, MaxKeys=self.head_page
             ),
         )
+        contents = page.get("Contents", ())
         folder = key + "/"
-        if any(p.get("Prefix") == folder for p in page.get("CommonPrefixes", ())):
-            return ObjectInfo(name, True)
-        found = next((item for item in page.get("Contents", ()) if item["Key"] == key), None)
-        if page.get("IsTruncated"):
+        found = next((item for item in contents if item["Key"] == key), None)
+        inside = [item for item in contents if str(item["Key"]).startswith(folder)]
+        if inside:
+            last = str(contents[-1]["Key"])
+            if page.get("IsTruncated") and last.startswith(folder):
+                return ObjectInfo(name, True)  # more keys below: the VFS lists it
+            return ObjectInfo(name, True, children=self._children(name, folder, inside))
+        if page.get("IsTruncated") and (not contents or str(contents[-1]["Key"]) < folder):
             # Siblings sorted between ``key`` and ``key/`` filled the page: ask directly.
-            if self._folder_exists(name, folder):
-                return ObjectInfo(name, True)
+            listing = self._call(
+                name,
+                lambda: self.client.list_objects_v2(
+                    Bucket=self.bucket_name, Prefix=folder, Delimiter="/"
+                ),
+            )
+            if listing.get("KeyCount") or listing.get("Contents") or listing.get("CommonPrefixes"):
+                if listing.get("IsTruncated"):
+                    return ObjectInfo(name, True)
+                return ObjectInfo(name, True, children=self._page_children(name, folder, listing))
             if found is None:
                 return self._head_object(name, key)
         if found is None:
             raise NotFound(name)
         return self._entry(name, found)
 
-    def _folder_exists(self, name: str, prefix: str) -> bool:
-        page = self._call(
-            name,
-            lambda: self.client.list_objects_v2(Bucket=self.bucket_name, Prefix=prefix, MaxKeys=1),
-        )
-        return bool(page.get("KeyCount") or page.get("Contents"))
+    def _children(
+        self, name: str, prefix: str, items: Sequence[dict[str, Any]]
+    ) -> tuple[ObjectInfo, ...]:
+        """The direct children of folder ``name`` from every key under ``prefix`` (deeper
+        keys make subfolders), as :meth:`list` would give them."""
+        folders: dict[str, ObjectInfo] = {}
+        files: dict[str, ObjectInfo] = {}
+        for item in items:
+            rest = str(item["Key"])[len(prefix) :]
+            child, slash, _ = rest.partition("/")
+            if not child or is_internal_name(child):
+                continue
+            if slash:
+                folders.setdefault(child, ObjectInfo(f"{name}/{child}", True))
+            else:
+                files[child] = self._entry(f"{name}/{child}", item)
+        return (*folders.values(), *(e for c, e in files.items() if c not in folders))
+
+    def _page_children(
+        self, name: str, prefix: str, page: dict[str, Any]
+    ) -> tuple[ObjectInfo, ...]:
+        """The children of folder ``name`` from one delimited ListObjectsV2 page."""
+        items = [*page.get("Contents", ())]
+        items += [{"Key": str(p["Prefix"])} for p in page.get("CommonPrefixes", ())]
+        return self._children(name, prefix, items)
 
     def _head_object(self, name: str, key: str) -> ObjectInfo:
         response = self._call(

@@ -23,8 +23,7 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def s3_mount(moto: MotoServer, bucket: str, tmp_path: Path) -> Iterator[MountProcess]:
+def mount_args(moto: MotoServer, bucket: str) -> list[str]:
     options = {
         "bucket_name": bucket,
         "endpoint_url": moto.url,
@@ -36,7 +35,12 @@ def s3_mount(moto: MotoServer, bucket: str, tmp_path: Path) -> Iterator[MountPro
     args = ["--backend", "storages.backends.s3.S3Storage"]
     for key, value in options.items():
         args += ["--option", f"{key}={value}"]
-    mount = start_mount(tmp_path / "mnt", args, base=tmp_path)
+    return args
+
+
+@pytest.fixture
+def s3_mount(moto: MotoServer, bucket: str, tmp_path: Path) -> Iterator[MountProcess]:
+    mount = start_mount(tmp_path / "mnt", mount_args(moto, bucket), base=tmp_path)
     try:
         yield mount
     finally:
@@ -71,3 +75,28 @@ def test_copy_in_and_out_of_an_s3_mount(
     with open(mnt / "copy.bin", "rb") as f:
         f.seek(15 << 20)
         assert f.read(10) == source.read_bytes()[15 << 20 : (15 << 20) + 10]
+
+
+def test_ls_l_of_1000_objects_on_a_fresh_mount_is_one_list(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    client = moto.client()
+    for number in range(1000):
+        client.put_object(Bucket=bucket, Key=f"{LOCATION}/big/f{number:04}.txt", Body=b"x")
+    # A TTL that outlasts a slow `ls -l` on a busy machine (the default is 1 s).
+    args = [*mount_args(moto, bucket), "--cache-ttl", "30"]
+    mount = start_mount(tmp_path / "mnt", args, base=tmp_path)
+    try:
+        with moto.recording() as requests:
+            listing = subprocess.run(
+                ["ls", "-l", str(mount.mountpoint / "big")],
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            ).stdout
+    finally:
+        mount.stop()
+    assert len(listing.splitlines()) == 1001
+    # The lookup of "big" lists it; readdir and the 1000 stats are answered from that.
+    assert requests.counts == {"ListObjectsV2": 1}

@@ -52,11 +52,17 @@ def test_a_listing_of_1000_objects_is_one_list_call_and_no_head(
 
     vfs = VFS(store)
     with recording(store.client) as calls:
+        folder = vfs.stat("big")
         listed = vfs.listdir("big")
         for entry in listed:  # every stat is answered by the listing
             vfs.stat(entry.name)
-    # One list for the folder's own stat, one for its 1000 children; never a HEAD.
-    assert calls.counts == {"ListObjectsV2": 2}
+    # The folder's own stat lists it (head carries the children); never a HEAD.
+    assert calls.counts == {"ListObjectsV2": 1}
+    assert folder.is_dir and folder.children is None  # the VFS keeps them as the listing
+    assert sorted(listed, key=lambda e: e.name) == sorted(entries, key=lambda e: e.name)
+    assert [(e.size, e.mtime, e.etag) for e in sorted(listed, key=lambda e: e.name)] == [
+        (e.size, e.mtime, e.etag) for e in sorted(entries, key=lambda e: e.name)
+    ]
 
 
 def test_a_listing_past_1000_objects_pages(storage: Any, moto: MotoServer, bucket: str) -> None:
@@ -65,6 +71,35 @@ def test_a_listing_past_1000_objects_pages(storage: Any, moto: MotoServer, bucke
     with recording(store.client) as calls:
         assert len(list(store.list("more"))) == 1001
     assert calls.counts == {"ListObjectsV2": 2}
+    with recording(store.client) as calls:
+        folder = store.head("more")
+    assert folder.is_dir and folder.children is None  # the page did not hold them all
+    assert calls.counts == {"ListObjectsV2": 1}
+
+
+def test_head_of_a_folder_carries_its_listing(storage: Any) -> None:
+    store = s3_store(storage)
+    vfs = VFS(store)
+    vfs.mkdir("d")
+    vfs.mkdir("d/empty")
+    vfs.write_file("d/f.txt", b"hello")
+    store.put("d/sub/deep/g.txt", _spool(b"g"), 1)
+    store.put("d/both", _spool(b"file hidden by the folder"), 25)
+    store.put("d/both/inner", _spool(b"i"), 1)
+    store.put("d.bak", _spool(b"sibling"), 7)
+    head = store.head("d")
+    assert head.children is not None
+    assert sorted(head.children, key=lambda e: e.name) == sorted(
+        store.list("d"), key=lambda e: e.name
+    )
+    assert {(e.basename, e.is_dir) for e in head.children} == {
+        ("empty", True),
+        ("sub", True),
+        ("both", True),
+        ("f.txt", False),
+    }
+    assert store.head("d/empty").children == ()
+    assert store.head("d/f.txt").children is None
 
 
 def test_propfind_depth_1_on_1000_objects_makes_no_head(
@@ -77,9 +112,8 @@ def test_propfind_depth_1_on_1000_objects_makes_no_head(
         with recording(store.client) as calls:
             listed = WebDAVDriver(share.url, share.session).listdir("big")
         assert len(listed) == 1000
-    assert calls.counts["HeadObject"] == 0
-    assert calls.counts["GetObject"] == 0
-    assert calls.counts["ListObjectsV2"] <= 2
+    # The folder's stat is its listing: one request for the whole PROPFIND.
+    assert calls.counts == {"ListObjectsV2": 1}
 
 
 def test_head_is_one_list_call(storage: Any) -> None:
@@ -97,11 +131,25 @@ def test_head_is_one_list_call(storage: Any) -> None:
 
 def test_head_asks_again_when_siblings_fill_the_page(storage: Any) -> None:
     store = s3_store(storage)
+    store.head_page = 32
     for number in range(40):  # all sort between "x" and "x/"
         store.put(f"x.{number:02}", _spool(b""), 0)
+    store.put("y", _spool(b"file"), 4)
+    for number in range(40):
+        store.put(f"y.{number:02}", _spool(b""), 0)
     store.put("x/inner", _spool(b"i"), 1)
     store.put("x", _spool(b"file"), 4)
-    assert store.head("x").is_dir
+    with recording(store.client) as calls:
+        folder = store.head("x")
+    assert folder.is_dir
+    assert [e.name for e in folder.children or ()] == ["x/inner"]
+    assert calls.counts == {"ListObjectsV2": 2}
+    with recording(store.client) as calls:
+        assert store.head("y").size == 4
+    assert calls.counts == {"ListObjectsV2": 2}
+    with recording(store.client) as calls, pytest.raises(FileNotFoundError):
+        store.head("x.4")
+    assert calls.counts == {"ListObjectsV2": 1}  # no key starts with "x.4"
     assert store.head("x.39").size == 0
 
 
