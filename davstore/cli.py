@@ -255,7 +255,8 @@ def add_user_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_webdav_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--lock-storage``, ``--property-storage``, ``--state-dir``, ``--max-upload-size``."""
+    """Add ``--lock-storage``, ``--property-storage``, ``--state-dir``, ``--mac-metadata``,
+    ``--max-upload-size``."""
     dav = parser.add_argument_group("WebDAV")
     dav.add_argument(
         "--lock-storage",
@@ -274,6 +275,13 @@ def add_webdav_arguments(parser: argparse.ArgumentParser) -> None:
         "--state-dir",
         metavar="DIR",
         help="folder for this share's state (default: $XDG_STATE_HOME/davstore/<share>)",
+    )
+    dav.add_argument(
+        "--mac-metadata",
+        choices=["hide", "store"],
+        default="hide",
+        help="macOS ._* and .DS_Store files: 'hide' keeps them in memory, out of the store "
+        "and of listings; 'store' stores them as ordinary files (default: hide)",
     )
     dav.add_argument(
         "--max-upload-size",
@@ -315,6 +323,7 @@ def serve(args: argparse.Namespace) -> int:
             property_storage=args.property_storage,
             state_dir=state_dir,
             max_upload_size=args.max_upload_size,
+            mac_metadata=getattr(args, "mac_metadata", "hide"),
         )
     except ValueError as exc:
         raise UsageError(_one_line(exc)) from exc

@@ -15,6 +15,7 @@ Request flow, outermost first::
       ReadOnlyGuard     writing methods on a read-only share -> 403
       UploadLimit       PUT over ``max_upload_size`` -> 413
       XmlGuard          hostile or malformed XML bodies -> 400
+      MacMetadataSideStore  ._* and .DS_Store kept out of the store (macmeta.py, "hide")
       DirectoryListing  davstore's HTML page for GET on a folder (listing.py)
       RequestResolver   WebDAV methods -> VfsProvider -> VFS
 """
@@ -43,6 +44,7 @@ from davstore.frontends.webdav.guards import (
     XmlGuard,
 )
 from davstore.frontends.webdav.listing import DirectoryListing
+from davstore.frontends.webdav.macmeta import MacMetadata, MacMetadataSideStore
 from davstore.frontends.webdav.plain_get import PlainGet
 from davstore.frontends.webdav.provider import VfsProvider
 from davstore.frontends.webdav.state import (
@@ -127,6 +129,7 @@ def create_app(
     max_upload_size: int | None = None,
     block_size: int = 1 << 20,
     mount_path: str = "",
+    mac_metadata: MacMetadata | str = MacMetadata.HIDE,
 ) -> DavstoreApp:
     """A WSGI application serving ``vfs`` over WebDAV (class 1 and 2).
 
@@ -143,6 +146,8 @@ def create_app(
     :param mount_path: the URL prefix the server strips before calling the app (moved to
         ``SCRIPT_NAME``), such as ``/media`` when several shares are served side by side;
         hrefs in answers carry it.
+    :param mac_metadata: ``hide`` (default) keeps macOS ``._*`` and ``.DS_Store`` files out
+        of the store, ``store`` stores them as ordinary files (see macmeta.py).
 
     Raises ``ValueError`` for an unknown storage URL and ``OSError`` when a state file
     cannot be opened.
@@ -155,6 +160,7 @@ def create_app(
     except BaseException:
         close_quietly(locks)
         raise
+    hide_mac_metadata = MacMetadata(mac_metadata) is MacMetadata.HIDE
     fix_destination_parsing()
     provider = VfsProvider(vfs, max_upload_size=max_upload_size)
     config: dict[str, Any] = {
@@ -174,6 +180,7 @@ def create_app(
             *([ReadOnlyGuard] if vfs.read_only else []),
             *([UploadLimit] if max_upload_size is not None else []),
             XmlGuard,
+            *([MacMetadataSideStore] if hide_mac_metadata else []),
             DirectoryListing,
             RequestResolver,
         ],

@@ -1,0 +1,321 @@
+"""macOS metadata files (``._*`` AppleDouble files and ``.DS_Store``): a per-share policy.
+
+Finder writes a ``._name`` beside every file it copies that has extended attributes
+(tags, quarantine flags, resource forks) and a ``.DS_Store`` into every folder it opens.
+
+``store`` (:attr:`MacMetadata.STORE`)
+    They are ordinary files: stored, listed, seen by every client and by the Django site.
+``hide`` (:attr:`MacMetadata.HIDE`, the default)
+    They are accepted and kept out of the store: :class:`MacMetadataSideStore` holds them in
+    this process's memory (bounded; lost at restart), answers ``PUT``, ``GET``, ``HEAD``,
+    ``PROPFIND``, ``PROPPATCH``, ``LOCK``, ``UNLOCK``, ``DELETE``, ``MOVE`` and ``COPY`` of
+    those names itself, never lists them and never asks the store about them (Finder's
+    many probes for them are answered without a store call). A folder moved, copied or
+    deleted through the share takes its hidden files along. Finder copies files to and
+    from the share with their metadata for as long as the server runs; after a restart a
+    copy back lacks the Finder tags, as from any server that drops them.
+"""
+
+from __future__ import annotations
+
+import enum
+import html
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from lxml import etree
+from wsgidav.mw.base_mw import BaseMiddleware
+
+from davstore.vfs.paths import is_within, normalize
+
+__all__ = ["MacMetadata", "MacMetadataSideStore", "is_mac_metadata"]
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+
+#: Bytes the hidden files of one share may take in memory, and one file at most.
+DEFAULT_BUDGET = 64 << 20
+MAX_FILE = 16 << 20
+
+
+class MacMetadata(enum.Enum):
+    """What a share does with ``._*`` and ``.DS_Store`` files."""
+
+    STORE = "store"
+    HIDE = "hide"
+
+
+def is_mac_metadata(path: str) -> bool:
+    """Whether the last segment of ``path`` is ``.DS_Store`` or an AppleDouble ``._*`` name."""
+    name = path.rstrip("/").rpartition("/")[2]
+    return name == ".DS_Store" or (name.startswith("._") and len(name) > 2)
+
+
+def _canonical(path: str) -> str | None:
+    try:
+        return normalize(path)
+    except OSError:
+        return None
+
+
+def _empty_element(clark: str) -> str:
+    name = etree.QName(clark)
+    return f'<ns:{name.localname} xmlns:ns="{html.escape(name.namespace or "")}"/>'
+
+
+class _Hidden:
+    __slots__ = ("data", "mtime")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.mtime = time.time()
+
+
+def _answer(
+    start_response: StartResponse,
+    status: str,
+    body: bytes = b"",
+    headers: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    start_response(status, [*(headers or []), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class MacMetadataSideStore(BaseMiddleware):  # type: ignore[misc]
+    """The ``hide`` policy: macOS metadata files live here, never in the store."""
+
+    def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]) -> None:
+        super().__init__(wsgidav_app, next_app, config)
+        self.budget = int(config.get("davstore", {}).get("mac_metadata_budget", DEFAULT_BUDGET))
+        self._files: dict[str, _Hidden] = {}
+        self._lock = threading.Lock()
+
+    def used(self) -> int:
+        with self._lock:
+            return sum(len(f.data) for f in self._files.values())
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._files)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ["PATH_INFO"]
+        method = environ["REQUEST_METHOD"]
+        if is_mac_metadata(path):
+            key = _canonical(path)
+            if key is not None:
+                return self._serve(method, key, environ, start_response)
+        if method in ("MOVE", "COPY", "DELETE"):
+            return self._follow(method, path, environ, start_response)
+        return self.next_app(environ, start_response)  # type: ignore[no-any-return]
+
+    # -- the hidden files themselves -------------------------------------------------------
+
+    def _serve(
+        self, method: str, key: str, environ: Environ, start_response: StartResponse
+    ) -> list[bytes]:
+        with self._lock:
+            found = self._files.get(key)
+        if method == "PUT":
+            return self._put(key, environ, start_response, existed=found is not None)
+        if method in ("GET", "HEAD"):
+            if found is None:
+                return _answer(start_response, "404 Not Found")
+            headers = [
+                ("Content-Type", "application/octet-stream"),
+                ("Last-Modified", formatdate(found.mtime, usegmt=True)),
+            ]
+            if method == "HEAD":
+                start_response("200 OK", [*headers, ("Content-Length", str(len(found.data)))])
+                return [b""]
+            return _answer(start_response, "200 OK", found.data, headers)
+        if method == "PROPFIND":
+            if found is None:
+                return _answer(start_response, "404 Not Found")
+            return self._propfind(key, found, environ, start_response)
+        if method == "DELETE":
+            with self._lock:
+                gone = self._files.pop(key, None)
+            return _answer(start_response, "204 No Content" if gone else "404 Not Found")
+        if method == "LOCK":
+            return self._lock_answer(key, environ, start_response, created=found is None)
+        if method == "UNLOCK":
+            return _answer(start_response, "204 No Content")
+        if method == "PROPPATCH":
+            if found is None:
+                return _answer(start_response, "404 Not Found")
+            return self._proppatch(environ, start_response)
+        if method in ("MOVE", "COPY"):
+            return self._copy_or_move(method, key, found, environ, start_response)
+        if method == "OPTIONS":
+            return _answer(start_response, "200 OK", headers=[("DAV", "1,2")])
+        return _answer(start_response, "405 Method Not Allowed")
+
+    def _put(
+        self, key: str, environ: Environ, start_response: StartResponse, *, existed: bool
+    ) -> list[bytes]:
+        stream = environ["wsgi.input"]
+        parts: list[bytes] = []
+        size = 0
+        while chunk := stream.read(65536):
+            parts.append(chunk)
+            size += len(chunk)
+            if size > MAX_FILE:
+                return _answer(start_response, "507 Insufficient Storage")
+        environ["wsgidav.all_input_read"] = 1
+        data = b"".join(parts)
+        declared = (environ.get("CONTENT_LENGTH") or "").strip()
+        if declared.isdigit() and int(declared) != len(data):
+            return _answer(start_response, "400 Bad Request")
+        with self._lock:
+            old = self._files.get(key)
+            used = sum(len(f.data) for f in self._files.values()) - (len(old.data) if old else 0)
+            if used + len(data) > self.budget:
+                return _answer(start_response, "507 Insufficient Storage")
+            self._files[key] = _Hidden(data)
+        return _answer(start_response, "204 No Content" if existed else "201 Created")
+
+    def _href(self, environ: Environ, key: str) -> str:
+        return quote(environ.get("SCRIPT_NAME", "") + "/" + key)
+
+    def _propfind(
+        self, key: str, found: _Hidden, environ: Environ, start_response: StartResponse
+    ) -> list[bytes]:
+        name = html.escape(key.rpartition("/")[2])
+        body = (
+            "<?xml version='1.0' encoding='UTF-8'?>\n<D:multistatus xmlns:D=\"DAV:\">"
+            f"<D:response><D:href>{html.escape(self._href(environ, key))}</D:href>"
+            "<D:propstat><D:prop><D:resourcetype/>"
+            f"<D:getcontentlength>{len(found.data)}</D:getcontentlength>"
+            "<D:getcontenttype>application/octet-stream</D:getcontenttype>"
+            f"<D:getlastmodified>{formatdate(found.mtime, usegmt=True)}</D:getlastmodified>"
+            f"<D:displayname>{name}</D:displayname>"
+            "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>"
+            "</D:response></D:multistatus>"
+        ).encode()
+        return _answer(
+            start_response,
+            "207 Multi-Status",
+            body,
+            [("Content-Type", "application/xml; charset=utf-8")],
+        )
+
+    def _proppatch(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
+        stream = environ["wsgi.input"]
+        body = stream.read()
+        names: list[str] = []
+        try:
+            root = etree.fromstring(body) if body else None
+        except etree.XMLSyntaxError:
+            return _answer(start_response, "400 Bad Request")
+        if root is not None:
+            names = [p.tag for p in root.iter() if isinstance(p.tag, str)]
+            names = [n for n in names if not n.startswith("{DAV:}")]
+        props = "".join(_empty_element(n) for n in names)
+        href = html.escape(self._href(environ, environ["PATH_INFO"].lstrip("/")))
+        xml = (
+            "<?xml version='1.0' encoding='UTF-8'?>\n<D:multistatus xmlns:D=\"DAV:\">"
+            f"<D:response><D:href>{href}</D:href><D:propstat><D:prop>{props}</D:prop>"
+            "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>"
+        ).encode()
+        return _answer(
+            start_response,
+            "207 Multi-Status",
+            xml,
+            [("Content-Type", "application/xml; charset=utf-8")],
+        )
+
+    def _lock_answer(
+        self, key: str, environ: Environ, start_response: StartResponse, *, created: bool
+    ) -> list[bytes]:
+        environ["wsgi.input"].read()
+        if created:
+            with self._lock:
+                self._files.setdefault(key, _Hidden(b""))
+        token = f"opaquelocktoken:{uuid.uuid4()}"
+        timeout = environ.get("HTTP_TIMEOUT", "Second-3600").split(",")[0].strip()
+        body = (
+            "<?xml version='1.0' encoding='UTF-8'?>\n<D:prop xmlns:D=\"DAV:\"><D:lockdiscovery>"
+            "<D:activelock><D:locktype><D:write/></D:locktype>"
+            "<D:lockscope><D:exclusive/></D:lockscope><D:depth>0</D:depth>"
+            f"<D:timeout>{html.escape(timeout)}</D:timeout>"
+            f"<D:locktoken><D:href>{token}</D:href></D:locktoken>"
+            f"<D:lockroot><D:href>{html.escape(self._href(environ, key))}</D:href></D:lockroot>"
+            "</D:activelock></D:lockdiscovery></D:prop>"
+        ).encode()
+        return _answer(
+            start_response,
+            "201 Created" if created else "200 OK",
+            body,
+            [("Content-Type", "application/xml; charset=utf-8"), ("Lock-Token", f"<{token}>")],
+        )
+
+    def _destination(self, environ: Environ) -> str | None:
+        header = environ.get("HTTP_DESTINATION", "")
+        path = unquote(urlsplit(header, allow_fragments=False).path)
+        script = environ.get("SCRIPT_NAME", "")
+        if script and path.startswith(script + "/"):
+            path = path[len(script) :]
+        return _canonical(path)
+
+    def _copy_or_move(
+        self,
+        method: str,
+        key: str,
+        found: _Hidden | None,
+        environ: Environ,
+        start_response: StartResponse,
+    ) -> list[bytes]:
+        if found is None:
+            return _answer(start_response, "404 Not Found")
+        target = self._destination(environ)
+        if target is None or not is_mac_metadata(target):
+            return _answer(start_response, "403 Forbidden")
+        with self._lock:
+            existed = target in self._files
+            if existed and environ.get("HTTP_OVERWRITE", "T").upper() == "F":
+                return _answer(start_response, "412 Precondition Failed")
+            self._files[target] = _Hidden(found.data)
+            if method == "MOVE":
+                self._files.pop(key, None)
+        return _answer(start_response, "204 No Content" if existed else "201 Created")
+
+    # -- hidden files following their folder ------------------------------------------------
+
+    def _follow(
+        self, method: str, path: str, environ: Environ, start_response: StartResponse
+    ) -> Iterator[bytes]:
+        source = _canonical(path)
+        target = self._destination(environ) if method != "DELETE" else None
+        status: list[str] = []
+
+        def recording(code: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            status.append(code)
+            return start_response(code, headers, *exc)
+
+        result = self.next_app(environ, recording)
+        # wsgidav answers from a generator: the status is known once the body is read.
+        try:
+            yield from result
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            if source and status and status[0][:1] == "2":
+                self._carry(method, source, target)
+
+    def _carry(self, method: str, source: str, target: str | None) -> None:
+        with self._lock:
+            for name in [n for n in self._files if is_within(n, source) and n != source]:
+                if method == "DELETE":
+                    del self._files[name]
+                elif target is not None:
+                    moved = target + name[len(source) :]
+                    self._files[moved] = (
+                        self._files.pop(name) if method == "MOVE" else self._files[name]
+                    )
