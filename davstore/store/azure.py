@@ -113,15 +113,18 @@ def translate_error(exc: BaseException, name: str = "", *, container: str = "") 
     if isinstance(exc, az.ServiceRequestTimeoutError | az.ServiceResponseTimeoutError):
         return StoreTimeout(name, f"Azure did not answer in time: {exc}")
     if isinstance(exc, az.HttpResponseError) and not isinstance(exc, az.DecodeError):
-        code = str(getattr(exc, "error_code", "") or "")
-        code = code.removeprefix("StorageErrorCode.")
+        raw_code = getattr(exc, "error_code", None) or ""
+        code = str(getattr(raw_code, "value", raw_code))  # the SDK gives an enum or a str
         status = int(exc.status_code or 0)
         reason = f"Azure: {status} {code}".strip()
+        # Azure says AuthenticationFailed for a refused key or signature, Azurite
+        # AuthorizationFailure; both with this message.
+        refused = code in _BAD_CREDENTIALS or "failed to authenticate" in str(exc.message)
         if code == "ContainerNotFound":
             return StoreUnavailable(name, f"the container {container!r} does not exist")
         if status == 404:
             return NotFound(name)
-        if code in _BAD_CREDENTIALS or isinstance(exc, az.ClientAuthenticationError):
+        if refused or isinstance(exc, az.ClientAuthenticationError):
             return StoreUnavailable(name, f"Azure refused the credentials: {reason}")
         if status == 403:
             return PermissionDenied(name, reason)
