@@ -16,9 +16,10 @@ from the name). What each operation costs, in requests:
   Prefixes are folders; davstore's ``.davstore-folder`` markers and other tools' ``name/``
   zero-byte markers make a folder exist and are never listed.
 - ``open_read``: ranged GetObject in windows that grow while the reader goes on
-  sequentially (1 MiB, doubling up to 64 MiB); a jump reopens at the new offset (a short
-  forward jump reads through instead). Later windows carry ``If-Match`` with the first
-  ETag, so a reader never stitches two versions together. Never ``storage.open()``.
+  sequentially (1 MiB, doubling up to 64 MiB; :mod:`davstore.store.ranged`); a jump
+  reopens at the new offset (a short forward jump reads through instead). Later windows
+  carry ``If-Match`` with the first ETag, so a reader never stitches two versions
+  together. Never ``storage.open()``.
 - uploads: a bounded spool (memory, then disk); on commit one PutObject below the storage's
   ``transfer_config.multipart_threshold``, else a multipart upload streamed part by part
   from the spool, aborted (AbortMultipartUpload) on any failure. S3 replaces objects
@@ -36,7 +37,6 @@ shares it between all threads (the storage's ``client_config`` sizes its connect
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
 import logging
@@ -63,6 +63,7 @@ from davstore.errors import (
 )
 from davstore.store.base import DIRECTORY_MARKER, Capabilities, ObjectInfo, Upload
 from davstore.store.generic import INTERNAL_PREFIX, GenericStore, is_internal_name
+from davstore.store.ranged import RangedReader, RangeResponse, Windows
 
 if TYPE_CHECKING:
     from storages.backends.s3 import S3Storage
@@ -397,7 +398,9 @@ class S3Store(GenericStore):
     # -- content ---------------------------------------------------------------------
 
     def open_read(self, name: str, offset: int = 0) -> BinaryIO:
-        return cast(BinaryIO, RangedReader(self, name, offset))
+        windows = Windows(self.read_window, self.max_read_window, self.skip_limit)
+        reader = RangedReader(_S3Range(self, name), name, offset, windows, label="S3")
+        return cast(BinaryIO, reader)
 
     def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
         return S3Upload(self, name, spool_dir=spool_dir, spool_memory=spool_memory)
@@ -586,150 +589,47 @@ class S3Store(GenericStore):
         self._delete_keys(name, [prefix + DIRECTORY_MARKER, prefix])
 
 
-class RangedReader:
-    """A seekable reader of one object: ranged GetObject windows that grow as it reads on.
+class _S3Range:
+    """Ranged GetObject of one object (a :class:`~davstore.store.ranged.RangeSource`)."""
 
-    Positioning is lazy: ``seek`` only notes the offset; the next ``read`` continues the
-    open window, reads through a short forward gap, or opens a new window at the offset.
-    """
-
-    def __init__(self, store: S3Store, name: str, offset: int) -> None:
+    def __init__(self, store: S3Store, name: str) -> None:
         self._store = store
         self._name = name
         self._key = store._key(name)
-        self._pos = offset
-        self._body: Any = None
-        self._body_pos = 0
-        self._body_end = 0
-        self._window = store.read_window
-        self._size: int | None = None
-        self._etag: str | None = None
-        self.closed = False
-        self._open(offset)  # a missing object fails here, at open time
 
-    def _open(self, start: int) -> None:
-        self._close_body()
+    def open_range(self, start: int, length: int, version: str | None) -> RangeResponse | None:
         store = self._store
         params: dict[str, Any] = {
             "Bucket": store.bucket_name,
             "Key": self._key,
-            "Range": f"bytes={start}-{start + self._window - 1}",
+            "Range": f"bytes={start}-{start + length - 1}",
             **store._key_parameters(self._key),
         }
-        if self._etag is not None:
-            params["IfMatch"] = self._etag
+        if version is not None:
+            params["IfMatch"] = version
         from botocore.exceptions import ClientError
 
         try:
             response = store.client.get_object(**params)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "InvalidRange":
-                self._size = start if self._size is None else min(self._size, start)
-                return
+                return None
             error = translate_error(exc, self._name, bucket=store.bucket_name)
             if isinstance(error, StoreError):
                 logger.warning("S3 read of %r failed: %s", self._name, exc)
             raise error from exc
         except Exception as exc:
             raise translate_error(exc, self._name, bucket=store.bucket_name) from exc
-        self._etag = self._etag or response.get("ETag")
         length = int(response.get("ContentLength", 0))
         content_range = str(response.get("ContentRange") or "")
         if content_range:
-            self._size = int(content_range.rpartition("/")[2])
+            size = int(content_range.rpartition("/")[2])
         else:  # the whole object came back
-            self._size = length
-            start = 0
-        self._body = response["Body"]
-        self._body_pos = start
-        self._body_end = start + length
+            size, start = length, 0
+        return RangeResponse(response["Body"], start, length, size, response.get("ETag"))
 
-    def _close_body(self) -> None:
-        if self._body is not None:
-            body, self._body = self._body, None
-            with contextlib.suppress(Exception):
-                body.close()
-
-    def _position(self) -> None:
-        """Make the open window deliver the byte at ``self._pos`` next."""
-        is_open = self._body is not None
-        gap = self._pos - self._body_pos
-        if is_open and gap == 0 and self._body_pos < self._body_end:
-            return
-        if is_open and 0 < gap <= self._store.skip_limit and self._pos < self._body_end:
-            while self._body_pos < self._pos and self._read_body(
-                min(self._pos - self._body_pos, 1 << 16)
-            ):
-                pass
-            if self._body_pos == self._pos:
-                return
-        if is_open and gap == 0:  # the window is used up: go on with a wider one
-            self._window = min(self._window * 2, self._store.max_read_window)
-        else:
-            self._window = self._store.read_window
-        self._open(self._pos)
-
-    def _read_body(self, size: int) -> bytes:
-        try:
-            chunk = bytes(self._body.read(size))
-        except Exception as exc:
-            self._close_body()
-            raise translate_error(exc, self._name, bucket=self._store.bucket_name) from exc
-        self._body_pos += len(chunk)
-        if not chunk and self._body_pos < self._body_end:
-            self._close_body()
-            raise StoreUnavailable(self._name, "S3 ended the response early")
-        return chunk
-
-    def read(self, size: int | None = -1) -> bytes:
-        if self.closed:
-            raise ValueError("read of a closed S3 stream")
-        if size is None or size < 0:
-            size = (self._size if self._size is not None else 1 << 62) - self._pos
-        parts: list[bytes] = []
-        while size > 0 and (self._size is None or self._pos < self._size):
-            if (
-                self._body is None
-                or self._body_pos != self._pos
-                or self._body_pos >= self._body_end
-            ):
-                self._position()
-                if self._body is None:  # past the end
-                    break
-            chunk = self._read_body(min(size, self._body_end - self._body_pos))
-            if not chunk:
-                break
-            parts.append(chunk)
-            self._pos += len(chunk)
-            size -= len(chunk)
-        return b"".join(parts)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_CUR:
-            offset += self._pos
-        elif whence == io.SEEK_END:
-            offset += self._size or 0
-        self._pos = max(0, offset)
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._close_body()
-        self.closed = True
-
-    def __enter__(self) -> RangedReader:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def body_error(self, exc: Exception) -> DavstoreError:
+        return translate_error(exc, self._name, bucket=self._store.bucket_name)
 
 
 class _Window:
