@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs and run all of it:
 #   system packages through apt (litmus, rclone, FUSE libraries, WebDAV clients),
+#   Azurite through npm (into .cache/node),
 #   Python packages in .venv (davstore editable, with the test and fuse extras),
 #   then ruff, mypy and pytest. Arguments go to pytest:
 #     bash tests/run.sh                 # everything
@@ -19,6 +20,7 @@ packages=(
     python3-venv
     litmus
     rclone
+    s3fs
     fuse3
     libfuse2
     libfuse3-3
@@ -64,6 +66,22 @@ if [ "${#missing[@]}" -gt 0 ]; then
     quietly as_root apt-get update
     quietly as_root env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# Azurite, the Azure Blob API server the Azure tests start, from the npm registry into
+# .cache/node (gitignored). node and npm come from the image where it has them, else Debian.
+azurite_version="3.37.0"
+node_dir="$repo/.cache/node"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    step "apt-get install nodejs npm"
+    quietly as_root apt-get update
+    quietly as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends nodejs npm
+fi
+if [ "$("$node_dir/node_modules/.bin/azurite-blob" --version 2>/dev/null)" != "$azurite_version" ]; then
+    step "npm install azurite@$azurite_version (.cache/node)"
+    mkdir -p "$node_dir"
+    quietly npm install --prefix "$node_dir" --no-audit --no-fund "azurite@$azurite_version"
 fi
 
 if [ ! -x "$venv/bin/python" ]; then
