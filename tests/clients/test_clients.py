@@ -259,3 +259,81 @@ def test_davfs2_copy_in_edit_and_read_back(davfs: Path, media: Path, tmp_path: P
         time.sleep(0.2)
     assert tree_sums(media / "tree") == sums
     assert (media / "notes.txt").read_text() == "first\nsecond\n"
+
+
+# -- awkward names through curl and cadaver --------------------------------------------------
+
+LONG = "long-" + "ü" * 100 + ".txt"  # 206 bytes of UTF-8, under the 255-byte limit
+
+
+def test_curl_awkward_names_round_trip(share: Share, media: Path, tmp_path: Path) -> None:
+    from urllib.parse import quote
+
+    curl = need("curl")
+    auth = f"{USER}:{PASSWORD}"
+    for i, name in enumerate([*AWKWARD, LONG]):
+        body = tmp_path / f"body{i}"
+        body.write_bytes(name.encode() + os.urandom(64))
+        url = share(quote(name))
+        put = run(curl, "-sS", "-f", "-u", auth, "-T", str(body), url)
+        assert put.returncode == 0, (name, put.stderr)
+        assert (media / name).read_bytes() == body.read_bytes(), name
+        back = tmp_path / f"back{i}"
+        got = run(curl, "-sS", "-f", "-u", auth, "-o", str(back), url)
+        assert got.returncode == 0, (name, got.stderr)
+        assert back.read_bytes() == body.read_bytes(), name
+    assert sorted(os.listdir(media)) == sorted([*AWKWARD, LONG])
+
+
+def test_cadaver_awkward_names_round_trip(share: Share, media: Path, tmp_path: Path) -> None:
+    cadaver = need("cadaver")
+    home = tmp_path / "home"
+    home.mkdir()
+    netrc = home / ".netrc"
+    netrc.write_text(f"machine 127.0.0.1\nlogin {USER}\npassword {PASSWORD}\n")
+    netrc.chmod(0o600)
+    names = [n for n in AWKWARD if '"' not in n and "'" not in n]  # cadaver's own quoting
+    lines = []
+    for i, name in enumerate(names):
+        local = tmp_path / f"in{i}"
+        local.write_bytes(name.encode() + b"\n")
+        lines += [f'put {local} "{name}"', f'get "{name}" {tmp_path / f"out{i}"}']
+    lines += [f'move "{names[0]}" "{names[1]}.moved"', "quit", ""]
+    result = run(
+        cadaver, share.url + "/", input="\n".join(lines), env={**os.environ, "HOME": str(home)}
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "failed" not in out.lower(), out
+    for i, name in enumerate(names):
+        assert (tmp_path / f"out{i}").read_bytes() == name.encode() + b"\n", name
+    expected = {*names[1:], names[1] + ".moved"}
+    assert set(os.listdir(media)) == expected
+    assert (media / (names[1] + ".moved")).read_bytes() == names[0].encode() + b"\n"
+
+
+def test_davfs2_awkward_names_by_name_and_the_readdir_limitation(
+    davfs: Path, media: Path, tmp_path: Path
+) -> None:
+    """Copy-in and read-by-name work for every awkward name. Listing the mount (readdir)
+    fails with EINVAL in this environment, against rclone's server as well: a limitation
+    of davfs2 here, not of the share (checked below so a fixed environment shows up)."""
+    for name in AWKWARD:
+        (davfs / name).write_bytes(name.encode())
+    subprocess.run(["sync"], check=False)
+    for name in AWKWARD:
+        assert (davfs / name).read_bytes() == name.encode(), name
+    try:
+        listed: list[str] | None = os.listdir(davfs)
+    except OSError as exc:
+        assert exc.errno == 22, exc  # EINVAL, the known limitation
+        print("davfs2 readdir: EINVAL (environment limitation)")
+        listed = None
+    if listed is not None:
+        assert set(AWKWARD) <= set(listed)
+    subprocess.run(["umount", str(davfs)], check=True, capture_output=True, timeout=120)
+    deadline = time.monotonic() + 10
+    while set(os.listdir(media)) != set(AWKWARD) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for name in AWKWARD:
+        assert (media / name).read_bytes() == name.encode(), name

@@ -119,12 +119,18 @@ def _destination_path(destination: str) -> str:
 
 
 class PathGuard:
-    """Refuse request paths and Destination headers the share must never see (400)."""
+    """Refuse request paths and Destination headers the share must never see, and a
+    Content-Length that is not a number (400)."""
 
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        length = (environ.get("CONTENT_LENGTH") or "").strip()
+        if length and not length.isdigit():
+            return respond(
+                environ, start_response, "400 Bad Request", "Invalid Content-Length.", close=True
+            )
         try:
             check_path(_decode_path_info(environ))
             destination = environ.get("HTTP_DESTINATION")
