@@ -21,13 +21,13 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
-from davstore.errors import DavstoreError, FileTooLarge, InvalidPath, from_exception
+from davstore.errors import Conflict, DavstoreError, FileTooLarge, InvalidPath, from_exception
 from davstore.store.base import ObjectInfo, Upload
 
 if TYPE_CHECKING:
     from davstore.vfs.core import VFS
 
-__all__ = ["ReadHandle", "WriteHandle"]
+__all__ = ["ReadHandle", "WriteHandle", "same_version"]
 
 _COPY_BLOCK = 1 << 20
 
@@ -61,12 +61,31 @@ class _Handle:
 
 
 class ReadHandle(_Handle):
-    """A seekable reader of one file's committed content."""
+    """A seekable reader of one file's committed content.
 
-    def __init__(self, open_stream: Callable[[int], BinaryIO], entry: ObjectInfo) -> None:
+    Concurrent ``pread`` calls (a FUSE mount reads one file from several threads) are
+    serialised on one stream; a stream that can seek is never reopened (the store's
+    reader serves reads a little out of order from memory). ``entry`` describes the
+    version being read: when a stream is opened, ``describe`` (the store's
+    ``stream_info``) may correct it, so a file replaced between the stat and the first read
+    reports the size of the bytes actually read. ``stale`` becomes true when the VFS learns
+    the file changed (or a read found it replaced): the entry no longer answers stats.
+    """
+
+    def __init__(
+        self,
+        open_stream: Callable[[int], BinaryIO],
+        entry: ObjectInfo,
+        *,
+        describe: Callable[[BinaryIO], ObjectInfo | None] | None = None,
+        on_close: Callable[[ReadHandle], None] | None = None,
+    ) -> None:
         self.path = entry.name
         self.entry = entry
+        self.stale = False
         self._open_stream = open_stream
+        self._describe = describe
+        self._on_close = on_close
         self._stream: BinaryIO | None = None
         self._stream_pos = 0
         self._pos = 0
@@ -83,6 +102,17 @@ class ReadHandle(_Handle):
                 self._stream.close()
             self._stream, self._stream_pos, self.entry = stream, 0, entry
 
+    def _open(self, offset: int) -> BinaryIO:
+        stream = self._open_stream(offset)
+        if self._describe is not None:
+            try:
+                actual = self._describe(stream)
+            except DavstoreError:
+                actual = None
+            if actual is not None and not same_version(actual, self.entry):
+                self.entry = actual
+        return stream
+
     def pread(self, size: int, offset: int) -> bytes:
         """Up to ``size`` bytes at ``offset`` (fewer only at the end of the file)."""
         if offset < 0:
@@ -95,9 +125,13 @@ class ReadHandle(_Handle):
                 else:
                     if stream is not None:
                         stream.close()
-                    stream = self._stream = self._open_stream(offset)
+                    self._stream = None
+                    stream = self._stream = self._open(offset)
             try:
                 data = _read_full(stream, size)
+            except Conflict:
+                self.stale = True
+                raise
             except DavstoreError:
                 raise
             except Exception as exc:
@@ -132,7 +166,19 @@ class ReadHandle(_Handle):
             if self._stream is not None:
                 self._stream.close()
                 self._stream = None
-            self.closed = True
+            was_closed, self.closed = self.closed, True
+        if not was_closed and self._on_close is not None:
+            self._on_close(self)
+
+
+def same_version(a: ObjectInfo, b: ObjectInfo) -> bool:
+    """Whether two entries describe one version of a file (size and ETag agree; times may
+    differ in precision: listings give milliseconds, HTTP answers whole seconds)."""
+    if a.size != b.size or a.is_dir != b.is_dir:
+        return False
+    if a.etag is not None and b.etag is not None:
+        return a.etag == b.etag
+    return a.mtime == b.mtime
 
 
 def _read_full(stream: BinaryIO, size: int) -> bytes:

@@ -70,9 +70,15 @@ class PlainGet:
             return self.app(environ, start_response)
         try:
             entry = self.vfs.stat(path)
+            handle = None
+            if method == "GET" and not entry.is_dir:
+                # The length promised must be the length of the version sent.
+                handle = self.vfs.open_read(path, exact=True)
+                entry = handle.entry
             if entry.is_dir or entry.size is None or entry.mtime is None or entry.etag is None:
+                if handle is not None:
+                    handle.close()
                 return self.app(environ, start_response)
-            handle = None if method == "HEAD" else self.vfs.open_read(path)
         except DavstoreError:
             return self.app(environ, start_response)  # wsgidav answers with the right error
         start_response(

@@ -205,11 +205,18 @@ class FileResource(_ResourceMixin, DAVNonCollection):  # type: ignore[misc]
         super().__init__(path, environ)
         self.entry = entry
         self._upload: _PutStream | None = None
+        self._reader: ReadHandle | None = None
         self._content_type: str | None = None
 
     def get_content_length(self) -> int | None:
         if self.entry is None:
             return 0
+        if _method(self.environ) == "GET" and self._reader is None:
+            # wsgidav promises this length (and the ETag) before it reads the content: open
+            # the content now and describe the version that will be sent.
+            with dav_errors("GET"):
+                self._reader = self.vfs.open_read(self.path, exact=True)
+            self.entry = self._reader.entry
         return self.entry.size
 
     def get_content_type(self) -> str:
@@ -228,6 +235,9 @@ class FileResource(_ResourceMixin, DAVNonCollection):  # type: ignore[misc]
         return True
 
     def get_content(self) -> ReadHandle:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            return reader
         with dav_errors(_method(self.environ)):
             return self.vfs.open_read(self.path)
 
