@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 from davstore.auth import DjangoAuthenticator
 from davstore.frontends.webdav import DavstoreApp, create_app
+from davstore.frontends.webdav.desktop import options_headers
 from davstore.frontends.webdav.guards import WRITING_METHODS
 from davstore.permissions import can_read, can_write
 from davstore.shares import Share
@@ -148,10 +149,15 @@ class SharesApp:
         app = self.apps.get(name)
         if name and app is None:
             return _plain(start_response, "404 Not Found", "No such share.")
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        if method == "OPTIONS" and not environ.get("HTTP_AUTHORIZATION"):
+            # Explorer and Office probe before they log in (see desktop.AnonymousOptions).
+            read_only = app is not None and app.vfs.read_only
+            start_response("200 OK", options_headers(read_only=read_only))
+            return [b""]
         user = self._user(environ)
         if user is None:
             return self._challenge(start_response)
-        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         if app is None:
             return self._root(environ, start_response, user, method)
         share = self.shares[name]

@@ -196,3 +196,21 @@ def test_one_signal_per_change_with_the_user(served: str, make_user: Callable[..
     ]
     assert all(s["share"] == "media" and s["origin"] == "webdav" for s in seen)
     assert all(s["user"] == user for s in seen)
+
+
+def test_options_answer_before_login(served: str) -> None:
+    """Explorer and Office send OPTIONS before they log in; everything else still needs it."""
+    answer = call("OPTIONS", f"{served}/media/some/file.docx", None)
+    assert answer.status_code == 200
+    assert answer.headers["DAV"] == "1,2"
+    assert answer.headers["MS-Author-Via"] == "DAV"
+    assert "PUT" in answer.headers["Allow"]
+    assert call("PROPFIND", f"{served}/media/", None, headers={"Depth": "0"}).status_code == 401
+    assert call("OPTIONS", f"{served}/", None).status_code == 200
+
+
+def test_options_before_login_on_a_read_only_share_offer_class_1(served: str) -> None:
+    answer = call("OPTIONS", f"{served}/static/", None)
+    assert answer.status_code == 200
+    assert answer.headers["DAV"] == "1"
+    assert "PUT" not in answer.headers["Allow"]

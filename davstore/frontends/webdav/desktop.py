@@ -38,6 +38,7 @@ __all__ = [
     "WIN32_LAST_MODIFIED",
     "WIN32_NAMESPACE",
     "AnonymousOptions",
+    "options_headers",
     "NfcPaths",
     "fix_destination_parsing",
     "win32_mtime_ns",
@@ -56,6 +57,17 @@ _READ_METHODS = ("OPTIONS", "GET", "HEAD", "PROPFIND")
 _WRITE_METHODS = ("PUT", "DELETE", "MKCOL", "COPY", "MOVE", "PROPPATCH", "LOCK", "UNLOCK")
 
 
+def options_headers(*, read_only: bool) -> list[tuple[str, str]]:
+    """The headers of an ``OPTIONS`` answer given before login (class 2 unless read-only)."""
+    methods = _READ_METHODS if read_only else _READ_METHODS + _WRITE_METHODS
+    return [
+        ("Content-Length", "0"),
+        ("DAV", "1" if read_only else "1,2"),
+        ("Allow", ", ".join(methods)),
+        ("MS-Author-Via", "DAV"),
+    ]
+
+
 class AnonymousOptions:
     """Answer ``OPTIONS`` without credentials; pass everything else to ``app``.
 
@@ -64,13 +76,7 @@ class AnonymousOptions:
 
     def __init__(self, app: WSGIApp, *, read_only: bool) -> None:
         self.app = app
-        methods = _READ_METHODS if read_only else _READ_METHODS + _WRITE_METHODS
-        self.headers = [
-            ("Content-Length", "0"),
-            ("DAV", "1" if read_only else "1,2"),
-            ("Allow", ", ".join(methods)),
-            ("MS-Author-Via", "DAV"),
-        ]
+        self.headers = options_headers(read_only=read_only)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "OPTIONS" or environ.get("HTTP_AUTHORIZATION"):
