@@ -38,9 +38,9 @@ __all__ = [
     "WIN32_LAST_MODIFIED",
     "WIN32_NAMESPACE",
     "AnonymousOptions",
-    "options_headers",
     "NfcPaths",
     "fix_destination_parsing",
+    "options_headers",
     "win32_mtime_ns",
 ]
 
