@@ -76,7 +76,11 @@ class Project:
 
 
 def make_project(
-    root: Path, *, davstore: dict[str, Any] | None = None, migrate: bool = True
+    root: Path,
+    *,
+    davstore: dict[str, Any] | None = None,
+    storages: dict[str, Any] | None = None,
+    migrate: bool = True,
 ) -> Project:
     root.mkdir(parents=True, exist_ok=True)
     media = root / "media"
@@ -100,6 +104,7 @@ def make_project(
                 "OPTIONS": {"location": str(media), "base_url": "/media/"},
             },
             "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+            **(storages or {}),
         },
         "DAVSTORE": {"STATE_DIR": str(root / "state"), **(davstore or {})},
     }
