@@ -1,6 +1,6 @@
 """The Django version matrix: ``nox -s django-4.2 django-5.2`` (``nox -l`` lists them).
 
-Each session installs davstore with its test extra and one Django LTS, then runs the Django
+Each session installs davstore with its test and fuse extras and one Django LTS, then runs the Django
 app's tests (tests/django); extra arguments go to pytest (``nox -s django-4.2 -- -x``).
 """
 
@@ -15,7 +15,7 @@ DJANGO_VERSIONS = {"4.2": "Django>=4.2,<5.0", "5.2": "Django>=5.2,<6.0"}
 
 
 def _django_tests(session: nox.Session, requirement: str) -> None:
-    session.install("-e", ".[test]", requirement)
+    session.install("-e", ".[test,fuse]", requirement)
     session.run("python", "-m", "django", "--version")
     session.run("pytest", "tests/django", *session.posargs)
 

@@ -100,13 +100,9 @@ mypy
 step "pytest $*"
 pytest "$@"
 
-# The Django app's tests again on the other supported LTS (Django 4.2), in its own venv.
+# The Django app's tests again on the other supported LTS (Django 4.2): the nox matrix
+# (noxfile.py) in its own environment under .nox.
 if [ "$#" -eq 0 ]; then
-    step "pytest tests/django on Django 4.2 (.venv-django42)"
-    if [ ! -x "$repo/.venv-django42/bin/python" ]; then
-        quietly "$python" -m venv "$repo/.venv-django42"
-    fi
-    quietly "$repo/.venv-django42/bin/python" -m pip install --disable-pip-version-check \
-        -e ".[$extras]" "Django>=4.2,<5.0"
-    "$repo/.venv-django42/bin/python" -m pytest tests/django
+    step "nox -s django-4.2"
+    nox --no-color -s django-4.2
 fi
