@@ -40,7 +40,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from django.core.exceptions import SuspiciousOperation
@@ -60,8 +60,13 @@ from davstore.errors import (
     from_exception,
 )
 from davstore.store.base import DIRECTORY_MARKER, Capabilities, ObjectInfo, Upload
-from davstore.store.generic import INTERNAL_PREFIX, GenericStore, is_internal_name
-from davstore.store.ranged import RangedReader, RangeResponse, Windows
+from davstore.store.generic import (
+    INTERNAL_PREFIX,
+    GenericStore,
+    folder_children,
+    is_internal_name,
+)
+from davstore.store.ranged import RangedReader, RangeResponse, Windows, reader_info
 
 if TYPE_CHECKING:
     from storages.backends.azure_storage import AzureStorage
@@ -74,7 +79,6 @@ T = TypeVar("T")
 
 MiB = 1 << 20
 
-_HEAD_PAGE = 32
 #: The service's largest List Blobs page, and the most sub-requests in one Blob Batch.
 _LIST_PAGE = 5000
 _BATCH = 256
@@ -155,6 +159,9 @@ class AzureStore(GenericStore):
     storage: AzureStorage
 
     windows: Windows = Windows(largest=16 * MiB)
+    #: Blobs ``head`` reads in its one request (the service's largest page): a folder with
+    #: up to this many blobs below it is listed by its ``head`` as well.
+    head_page: int = _LIST_PAGE
     #: Uploads up to this size are one Put Blob; bigger ones go in blocks of (at least) it.
     block_size: int = 8 * MiB
     #: Seconds between looks at a copy the service reports pending, at most.
@@ -240,9 +247,16 @@ class AzureStore(GenericStore):
                 blobs.append(item)
         return blobs, prefixes
 
-    def _first_page(self, name: str, prefix: str, size: int) -> tuple[list[Any], set[str], bool]:
+    def _first_page(
+        self, name: str, prefix: str, size: int, *, delimited: bool = True
+    ) -> tuple[list[Any], set[str], bool]:
         def fetch() -> tuple[list[Any], set[str], bool]:
-            pages = self._pages(prefix, size)
+            if delimited:
+                pages = self._pages(prefix, size)
+            else:
+                pages = self.client.list_blobs(
+                    name_starts_with=prefix, results_per_page=size, timeout=self.timeout
+                ).by_page()
             blobs, prefixes = self._split(next(pages))
             return blobs, prefixes, bool(pages.continuation_token)
 
@@ -251,17 +265,31 @@ class AzureStore(GenericStore):
     # -- metadata --------------------------------------------------------------------
 
     def head(self, name: str) -> ObjectInfo:
+        """One List Blobs of up to :attr:`head_page` blobs under ``prefix=key`` (no
+        delimiter), read as S3's ``head`` reads its page: ``key`` itself is a file, blobs
+        under ``key/`` make a folder, and when the page holds all of them the folder's
+        entry carries its listing (``children``). A second list only when siblings that
+        sort between ``key`` and ``key/`` fill the page."""
         if not name:
             return ObjectInfo("", True)
         key = self._key(name)
         folder = key + "/"
-        blobs, prefixes, more = self._first_page(name, key, _HEAD_PAGE)
-        if folder in prefixes:
-            return ObjectInfo(name, True)
+        blobs, _, more = self._first_page(name, key, self.head_page, delimited=False)
         found = next((blob for blob in blobs if blob.name == key), None)
-        if more:
-            if self._first_page(name, folder, 1)[0:2] != ([], set()):
-                return ObjectInfo(name, True)
+        inside = [blob for blob in blobs if str(blob.name).startswith(folder)]
+        if inside:
+            if more and str(blobs[-1].name).startswith(folder):
+                return ObjectInfo(name, True)  # more blobs below: the VFS lists it
+            return ObjectInfo(name, True, children=self._children(name, folder, inside, ()))
+        if more and (not blobs or str(blobs[-1].name) < folder):
+            # Siblings sorted between ``key`` and ``key/`` filled the page: ask directly.
+            below, prefixes, truncated = self._first_page(name, folder, _LIST_PAGE)
+            if below or prefixes:
+                if truncated:
+                    return ObjectInfo(name, True)
+                return ObjectInfo(
+                    name, True, children=self._children(name, folder, below, prefixes)
+                )
             if found is None:
                 properties = self._call(
                     name,
@@ -273,6 +301,15 @@ class AzureStore(GenericStore):
         if found is None:
             raise NotFound(name)
         return self._entry(name, found)
+
+    def _children(
+        self, name: str, prefix: str, blobs: Sequence[Any], prefixes: Iterable[str]
+    ) -> tuple[ObjectInfo, ...]:
+        keys: list[tuple[str, ObjectInfo | None]] = [
+            (str(b.name), self._entry(str(b.name), b)) for b in blobs
+        ]
+        keys += [(str(p), None) for p in sorted(prefixes)]
+        return folder_children(name, prefix, keys)
 
     def list(self, name: str) -> Iterator[ObjectInfo]:
         prefix = self._prefix(name)
@@ -311,6 +348,10 @@ class AzureStore(GenericStore):
     def open_read(self, name: str, offset: int = 0) -> BinaryIO:
         source = _AzureRange(self, name, self._key(name))
         return cast(BinaryIO, RangedReader(source, name, offset, self.windows, label="Azure"))
+
+    def stream_info(self, name: str, stream: BinaryIO) -> ObjectInfo | None:
+        """From the first window's answer (Content-Range, ETag, Last-Modified): no request."""
+        return reader_info(name, stream)
 
     def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
         return AzureUpload(self, name, spool_dir=spool_dir, spool_memory=spool_memory)
@@ -465,7 +506,16 @@ class _AzureRange:
             size, first = int(total), int(span.partition("-")[0] or 0)
         else:
             size, first = int(download.size), 0
-        return RangeResponse(_Body(download), first, int(download.size), size, properties.etag)
+        modified = properties.last_modified
+        return RangeResponse(
+            _Body(download),
+            first,
+            int(download.size),
+            size,
+            properties.etag,
+            etag=str(properties.etag or "").strip('"') or None,
+            mtime=modified.timestamp() if modified is not None else None,
+        )
 
     def body_error(self, exc: Exception) -> DavstoreError:
         return translate_error(exc, self._name, container=self._store.container_name)

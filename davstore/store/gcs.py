@@ -31,12 +31,13 @@ about an outage (502/504, EIO) while it still waits.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import io
 import logging
 import mimetypes
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from django.core.exceptions import SuspiciousOperation
@@ -55,8 +56,13 @@ from davstore.errors import (
     from_exception,
 )
 from davstore.store.base import DIRECTORY_MARKER, Capabilities, ObjectInfo, Upload
-from davstore.store.generic import INTERNAL_PREFIX, GenericStore, is_internal_name
-from davstore.store.ranged import RangedReader, RangeResponse, Windows
+from davstore.store.generic import (
+    INTERNAL_PREFIX,
+    GenericStore,
+    folder_children,
+    is_internal_name,
+)
+from davstore.store.ranged import RangedReader, RangeResponse, Windows, reader_info
 
 if TYPE_CHECKING:
     from storages.backends.gcloud import GoogleCloudStorage
@@ -69,8 +75,6 @@ T = TypeVar("T")
 
 MiB = 1 << 20
 
-#: objects.list page size of ``head`` (see :data:`davstore.store.s3._HEAD_PAGE`).
-_HEAD_PAGE = 32
 #: GCS's page limit for objects.list, and the most calls it takes in one batch request.
 _LIST_PAGE = 1000
 _BATCH = 100
@@ -151,6 +155,9 @@ class GCSStore(GenericStore):
     storage: GoogleCloudStorage
 
     windows: Windows = Windows()
+    #: Objects ``head`` reads in its one request (GCS's page limit): a folder with up to
+    #: this many objects below it is listed by its ``head`` as well.
+    head_page: int = _LIST_PAGE
     #: Seconds for connecting and for each read of an answer.
     timeout: float = 60.0
     #: Seconds google's retries may go on for an idempotent call; 0 for no retries.
@@ -217,13 +224,15 @@ class GCSStore(GenericStore):
         mtime = updated.timestamp() if updated is not None else None
         return ObjectInfo(name, False, int(blob.size or 0), mtime, blob.etag or None)
 
-    def _first_page(self, name: str, prefix: str, size: int) -> tuple[list[Any], set[str], bool]:
+    def _first_page(
+        self, name: str, prefix: str, size: int, *, delimiter: str | None = "/"
+    ) -> tuple[list[Any], set[str], bool]:
         """Blobs, prefixes and "more follow" of one objects.list request."""
 
         def fetch() -> tuple[list[Any], set[str], bool]:
             iterator = self.bucket.list_blobs(
                 prefix=prefix,
-                delimiter="/",
+                delimiter=delimiter,
                 max_results=size,
                 timeout=self.timeout,
                 retry=self.retry,
@@ -237,17 +246,31 @@ class GCSStore(GenericStore):
     # -- metadata --------------------------------------------------------------------
 
     def head(self, name: str) -> ObjectInfo:
+        """One objects.list of up to :attr:`head_page` objects under ``prefix=key`` (no
+        delimiter), read as S3's ``head`` reads its page: ``key`` itself is a file, objects
+        under ``key/`` make a folder, and when the page holds all of them the folder's
+        entry carries its listing (``children``). A second list only when siblings that
+        sort between ``key`` and ``key/`` fill the page."""
         if not name:
             return ObjectInfo("", True)
         key = self._key(name)
         folder = key + "/"
-        blobs, prefixes, more = self._first_page(name, key, _HEAD_PAGE)
-        if folder in prefixes:
-            return ObjectInfo(name, True)
+        blobs, _, more = self._first_page(name, key, self.head_page, delimiter=None)
         found = next((blob for blob in blobs if blob.name == key), None)
-        if more:
-            if self._first_page(name, folder, 1)[0:2] != ([], set()):
-                return ObjectInfo(name, True)
+        inside = [blob for blob in blobs if str(blob.name).startswith(folder)]
+        if inside:
+            if more and str(blobs[-1].name).startswith(folder):
+                return ObjectInfo(name, True)  # more objects below: the VFS lists it
+            return ObjectInfo(name, True, children=self._children(name, folder, inside, ()))
+        if more and (not blobs or str(blobs[-1].name) < folder):
+            # Siblings sorted between ``key`` and ``key/`` filled the page: ask directly.
+            below, prefixes, truncated = self._first_page(name, folder, _LIST_PAGE)
+            if below or prefixes:
+                if truncated:
+                    return ObjectInfo(name, True)
+                return ObjectInfo(
+                    name, True, children=self._children(name, folder, below, prefixes)
+                )
             if found is None:
                 blob = self._call(
                     name,
@@ -259,6 +282,15 @@ class GCSStore(GenericStore):
         if found is None:
             raise NotFound(name)
         return self._entry(name, found)
+
+    def _children(
+        self, name: str, prefix: str, blobs: Sequence[Any], prefixes: Iterable[str]
+    ) -> tuple[ObjectInfo, ...]:
+        keys: list[tuple[str, ObjectInfo | None]] = [
+            (str(b.name), self._entry(str(b.name), b)) for b in blobs
+        ]
+        keys += [(str(p), None) for p in sorted(prefixes)]
+        return folder_children(name, prefix, keys)
 
     def list(self, name: str) -> Iterator[ObjectInfo]:
         prefix = self._prefix(name)
@@ -303,6 +335,10 @@ class GCSStore(GenericStore):
     def open_read(self, name: str, offset: int = 0) -> BinaryIO:
         source = _GCSRange(self, name, self._key(name))
         return cast(BinaryIO, RangedReader(source, name, offset, self.windows, label="GCS"))
+
+    def stream_info(self, name: str, stream: BinaryIO) -> ObjectInfo | None:
+        """From the first window's answer (Content-Range, ETag, Last-Modified): no request."""
+        return reader_info(name, stream)
 
     def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
         return GCSUpload(self, name, spool_dir=spool_dir, spool_memory=spool_memory)
@@ -469,11 +505,29 @@ class _GCSRange:
         if first >= size and start > 0:
             response.close()
             return None
-        generation = response.headers.get("x-goog-generation")
-        return RangeResponse(_Body(response), first, length, size, generation)
+        headers = response.headers
+        return RangeResponse(
+            _Body(response),
+            first,
+            length,
+            size,
+            headers.get("x-goog-generation"),
+            etag=str(headers.get("ETag") or "").strip('"') or None,
+            mtime=_http_time(headers.get("Last-Modified")),
+        )
 
     def body_error(self, exc: Exception) -> DavstoreError:
         return translate_error(exc, self._name, bucket=self._store.bucket_name)
+
+
+def _http_time(value: str | None) -> float | None:
+    """Seconds since the epoch of an HTTP date, ``None`` when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 class GCSUpload(Upload):

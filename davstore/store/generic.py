@@ -12,10 +12,11 @@ stores where that is too slow.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO, TypeVar, cast
 
 from django.core.files import File
@@ -38,7 +39,7 @@ from davstore.store.base import (
     Upload,
 )
 
-__all__ = ["GenericStore", "is_internal_name"]
+__all__ = ["GenericStore", "folder_children", "is_internal_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,28 @@ INTERNAL_PREFIX = ".davstore-"
 def is_internal_name(name: str) -> bool:
     """True for the basename of an object davstore keeps for itself."""
     return name.startswith(INTERNAL_PREFIX)
+
+
+def folder_children(
+    name: str, prefix: str, keys: Iterable[tuple[str, ObjectInfo | None]]
+) -> tuple[ObjectInfo, ...]:
+    """The direct children of folder ``name`` on an object store, from keys under its
+    ``prefix`` (at any depth; a key ending in ``/`` is a folder), each with the entry of
+    the object it names (``None`` for a prefix), as ``list`` gives them: folders first,
+    a folder hides a same-named file, markers and internal names left out. For object
+    stores whose ``head`` is a listing (``ObjectInfo.children``)."""
+    folders: dict[str, ObjectInfo] = {}
+    files: dict[str, ObjectInfo] = {}
+    for key, entry in keys:
+        rest = key[len(prefix) :]
+        child, slash, _ = rest.partition("/")
+        if not child or is_internal_name(child):
+            continue
+        if slash or entry is None:
+            folders.setdefault(child, ObjectInfo(f"{name}/{child}", True))
+        else:
+            files[child] = dataclasses.replace(entry, name=f"{name}/{child}")
+    return (*folders.values(), *(e for c, e in files.items() if c not in folders))
 
 
 def _overrides(storage: Storage, method: str) -> bool:

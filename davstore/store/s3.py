@@ -63,7 +63,7 @@ from davstore.errors import (
 )
 from davstore.store.base import DIRECTORY_MARKER, Capabilities, ObjectInfo, Upload
 from davstore.store.generic import INTERNAL_PREFIX, GenericStore, is_internal_name
-from davstore.store.ranged import RangedReader, RangeResponse, Windows
+from davstore.store.ranged import RangedReader, RangeResponse, Windows, reader_info
 
 if TYPE_CHECKING:
     from storages.backends.s3 import S3Storage
@@ -203,7 +203,7 @@ class S3Store(GenericStore):
     read_window: int = 1 * MiB
     max_read_window: int = 64 * MiB
     #: A forward jump up to this far reads through the open stream instead of a new request.
-    skip_limit: int = 256 << 10
+    skip_limit: int = 2 * MiB
     #: Sources bigger than this are copied with UploadPartCopy, in parts of this size.
     copy_limit: int = _COPY_LIMIT
     copy_part_size: int = 512 * MiB
@@ -401,6 +401,10 @@ class S3Store(GenericStore):
         windows = Windows(self.read_window, self.max_read_window, self.skip_limit)
         reader = RangedReader(_S3Range(self, name), name, offset, windows, label="S3")
         return cast(BinaryIO, reader)
+
+    def stream_info(self, name: str, stream: BinaryIO) -> ObjectInfo | None:
+        """From the first window's answer (Content-Range, ETag, Last-Modified): no request."""
+        return reader_info(name, stream)
 
     def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
         return S3Upload(self, name, spool_dir=spool_dir, spool_memory=spool_memory)
@@ -626,7 +630,17 @@ class _S3Range:
             size = int(content_range.rpartition("/")[2])
         else:  # the whole object came back
             size, start = length, 0
-        return RangeResponse(response["Body"], start, length, size, response.get("ETag"))
+        version = response.get("ETag")
+        modified = response.get("LastModified")
+        return RangeResponse(
+            response["Body"],
+            start,
+            length,
+            size,
+            version,
+            etag=str(version or "").strip('"') or None,
+            mtime=modified.timestamp() if modified is not None else None,
+        )
 
     def body_error(self, exc: Exception) -> DavstoreError:
         return translate_error(exc, self._name, bucket=self._store.bucket_name)

@@ -36,7 +36,7 @@ from davstore.store.base import Capabilities, ObjectInfo, ObjectStore, Upload, U
 from davstore.store.generic import is_internal_name
 from davstore.vfs.cache import MISSING, MetadataCache
 from davstore.vfs.events import Action, Change, Listener, current_actor
-from davstore.vfs.handles import ReadHandle, WriteHandle
+from davstore.vfs.handles import ReadHandle, WriteHandle, same_version
 from davstore.vfs.paths import ROOT, is_within, join, normalize, parent
 
 __all__ = ["VFS", "Entry"]
@@ -82,6 +82,7 @@ class VFS:
         self.cache: MetadataCache[ObjectInfo] = MetadataCache(cache_ttl, clock=clock)
         self._lock = threading.Lock()
         self._writers: dict[str, list[WriteHandle]] = {}
+        self._readers: dict[str, list[ReadHandle]] = {}
         self._listeners: list[Listener] = []
         self._wrappers: list[ObjectStore] = []
 
@@ -173,6 +174,9 @@ class VFS:
             listing = self.cache.get_listing(parent(path))
             if listing is not None:
                 return next((e for e in listing if e.name == path), None)
+        reading = self._reading(path)
+        if reading is not None:
+            return reading
         try:
             entry: Entry | None = self.store.head(path)
         except (NotFound, NotADirectory):
@@ -185,6 +189,39 @@ class VFS:
                 self.cache.put_listing(path, children, {e.name: e for e in children})
         self.cache.put_stat(path, entry if entry is not None else MISSING)
         return entry
+
+    def _reading(self, path: str) -> Entry | None:
+        """The entry of the newest read handle open on ``path`` (the version it reads).
+
+        While a file is open for reading, its stat past the cache's TTL is answered from
+        the handle instead of the store (a FUSE mount stats a file it reads again and
+        again). A change made through the VFS, or :meth:`invalidate`, makes such handles
+        stale, and so does a read that finds the file replaced: the store answers again.
+        A file nobody has open is seen changed within the TTL as before.
+        """
+        if not self._readers:  # the common case, without taking the lock
+            return None
+        with self._lock:
+            handles = [h for h in self._readers.get(path, ()) if not h.stale]
+        return handles[-1].entry if handles else None
+
+    def _release_reader(self, handle: ReadHandle) -> None:
+        with self._lock:
+            handles = self._readers.get(handle.path, [])
+            if handle in handles:
+                handles.remove(handle)
+            if not handles:
+                self._readers.pop(handle.path, None)
+
+    def _stale_readers(self, path: str, *, tree: bool) -> None:
+        """Read handles on ``path`` (and below, for ``tree``) stop answering stats."""
+        if not self._readers:
+            return
+        with self._lock:
+            for name, handles in self._readers.items():
+                if name == path or (tree and is_within(name, path)):
+                    for handle in handles:
+                        handle.stale = True
 
     def _stat(self, path: str) -> Entry:
         entry = self._lookup(path)
@@ -263,6 +300,7 @@ class VFS:
         self._invalidate(self.normalize(path), tree=True)
 
     def _invalidate(self, path: str, *, tree: bool = False) -> None:
+        self._stale_readers(path, tree=tree)
         if tree and not path:
             self.cache.clear()
         else:
@@ -292,7 +330,12 @@ class VFS:
         entry = self._stat(path)
         if entry.is_dir:
             raise IsADirectory(path)
-        handle = ReadHandle(lambda offset: self.store.open_read(path, offset), entry)
+        handle = ReadHandle(
+            lambda offset: self.store.open_read(path, offset),
+            entry,
+            describe=lambda stream: self.store.stream_info(path, stream),
+            on_close=self._release_reader,
+        )
         if exact:
             try:
                 stream = self.store.open_read(path)
@@ -304,10 +347,14 @@ class VFS:
             except BaseException:
                 stream.close()
                 raise
-            if actual != entry:
+            if not same_version(actual, entry):
                 self.cache.invalidate(path)
                 self.cache.put_stat(path, actual)
+            else:
+                actual = entry  # the cached entry may have finer times (listings: ms)
             handle.adopt(stream, actual)
+        with self._lock:
+            self._readers.setdefault(path, []).append(handle)
         return handle
 
     def _read_committed(self, path: str, size: int, offset: int) -> bytes:
@@ -389,6 +436,7 @@ class VFS:
         )
 
     def _committed(self, handle: WriteHandle, info: ObjectInfo, *, created: bool) -> None:
+        self._stale_readers(handle.path, tree=False)
         self.cache.invalidate(handle.path)
         self.cache.put_stat(handle.path, info)
         self._emit(Action.CREATED if created else Action.MODIFIED, handle.path)

@@ -56,7 +56,8 @@ def test_a_listing_of_1000_blobs_is_one_list_call(
     with recording(store.client) as calls:
         for entry in vfs.listdir("big"):  # every stat is answered by the listing
             vfs.stat(entry.name)
-    assert calls.counts == {"list": 2}  # the folder's own stat, then its children
+    # The folder's own stat lists it (head carries the children): one request in all.
+    assert calls.counts == {"list": 1}
 
 
 def test_a_listing_pages(
@@ -81,7 +82,7 @@ def test_propfind_depth_1_on_1000_blobs_gets_no_blob(
             listed = WebDAVDriver(share.url, share.session).listdir("big")
         assert len(listed) == 1000
     assert calls.counts["get"] == calls.counts["properties"] == 0
-    assert calls.counts["list"] <= 2
+    assert calls.counts["list"] == 1  # the folder's stat is its listing
 
 
 def test_head_is_one_list_call(storage: Any) -> None:
@@ -99,6 +100,7 @@ def test_head_is_one_list_call(storage: Any) -> None:
 
 def test_head_asks_again_when_siblings_fill_the_page(storage: Any) -> None:
     store = azure_store(storage)
+    store.head_page = 32
     for number in range(40):  # all sort between "x" and "x/"
         store.put(f"x.{number:02}", io.BytesIO(b""), 0)
     store.put("x/inner", io.BytesIO(b"i"), 1)
@@ -234,3 +236,58 @@ def test_removing_a_folder_deletes_in_batches(storage: Any) -> None:
     assert calls.counts["batch"] == 3  # the 60 files, then each folder's markers
     assert calls.counts["delete"] == 0
     assert vfs.listdir("") == []
+
+
+def test_an_exact_open_of_a_blob_replaced_behind_the_vfs_is_one_get(
+    storage: Any, azurite: AzuriteServer, container: str
+) -> None:
+    """``stream_info`` comes from the first window's answer: no list, no properties."""
+    store = azure_store(storage)
+    vfs = VFS(store, cache_ttl=60)
+    vfs.write_file("x.bin", b"old")
+    listed = vfs.stat("x.bin")
+    with recording(store.client) as calls, vfs.open_read("x.bin", exact=True) as handle:
+        assert handle.entry.etag == listed.etag
+    assert calls.counts == {"get": 1}
+    new = b"a newer, longer version"
+    blob = azurite.service().get_container_client(container).get_blob_client(f"{LOCATION}/x.bin")
+    blob.upload_blob(new, overwrite=True)
+    assert vfs.stat("x.bin").size == 3, "still cached"
+    with recording(store.client) as calls, vfs.open_read("x.bin", exact=True) as handle:
+        assert handle.size == len(new)
+        assert handle.read() == new
+    assert calls.counts == {"get": 1}
+    properties = blob.get_blob_properties()
+    entry = vfs.stat("x.bin")
+    assert (entry.size, entry.etag) == (len(new), properties.etag.strip('"'))
+    assert entry.mtime == properties.last_modified.timestamp()
+
+
+def test_head_of_a_folder_carries_its_listing(storage: Any) -> None:
+    store = azure_store(storage)
+    vfs = VFS(store)
+    vfs.mkdir("d")
+    vfs.mkdir("d/empty")
+    vfs.write_file("d/f.txt", b"hello")
+    store.put("d/sub/deep/g.txt", io.BytesIO(b"g"), 1)
+    store.put("d/both", io.BytesIO(b"file hidden by the folder"), 25)
+    store.put("d/both/inner", io.BytesIO(b"i"), 1)
+    store.put("d.bak", io.BytesIO(b"sibling"), 7)
+    with recording(store.client) as calls:
+        head = store.head("d")
+    assert calls.counts == {"list": 1}
+    assert head.children is not None
+    assert sorted(head.children, key=lambda e: e.name) == sorted(
+        store.list("d"), key=lambda e: e.name
+    )
+    assert {(e.basename, e.is_dir) for e in head.children} == {
+        ("empty", True),
+        ("sub", True),
+        ("both", True),
+        ("f.txt", False),
+    }
+    files = {e.name: e for e in store.list("d")}
+    assert [e for e in head.children if e.name == "d/f.txt"] == [files["d/f.txt"]]
+    assert store.head("d/empty").children == ()
+    assert store.head("d/f.txt").children is None
+    assert store.head("d.bak").size == 7

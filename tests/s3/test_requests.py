@@ -180,19 +180,90 @@ def test_a_sequential_read_uses_growing_windows(storage: Any) -> None:
 
 def test_jumps_reopen_and_short_forward_jumps_read_through(storage: Any) -> None:
     store = s3_store(storage)
-    data = os.urandom(3 * MiB)
+    data = os.urandom(24 * MiB)
     store.put("j.bin", _spool(data), len(data))
     with recording(store.client) as calls, store.open_read("j.bin") as stream:
         assert stream.read(10) == data[:10]
         stream.seek(100_000)  # inside the window, close ahead: read through
         assert stream.read(10) == data[100_000:100_010]
-        stream.seek(2 * MiB)  # far: a new ranged request
-        assert stream.read(10) == data[2 * MiB : 2 * MiB + 10]
-        stream.seek(5)  # backwards: a new ranged request
+        stream.seek(5)  # a little behind: from memory
         assert stream.read(10) == data[5:15]
+        assert calls.counts["GetObject"] == 1
+        stream.seek(20 * MiB)  # far: a new ranged request of a first-size window
+        assert stream.read(10) == data[20 * MiB : 20 * MiB + 10]
+        assert calls.counts["GetObject"] == 2
+        start, end = calls.of("GetObject")[1].headers["Range"].removeprefix("bytes=").split("-")
+        assert (int(start), int(end) + 1 - int(start)) == (20 * MiB, store.read_window)
+        stream.seek(30)  # far back, but still in memory
+        assert stream.read(10) == data[30:40]
         stream.seek(len(data) + 10)
         assert stream.read(10) == b""
-    assert calls.counts["GetObject"] == 3  # past the known end: no request
+    assert calls.counts["GetObject"] == 2  # past the known end: no request
+
+
+def test_reads_a_little_out_of_order_cost_what_sequential_ones_do(storage: Any) -> None:
+    """FUSE reads of one file arrive from several threads, slightly out of order: they are
+    served from the bytes kept and the windows keep growing."""
+    store = s3_store(storage)
+    data = os.urandom(12 * MiB + 5)
+    store.put("ooo.bin", _spool(data), len(data))
+    block = 128 << 10
+    offsets = list(range(0, len(data), block))
+    for i in range(0, len(offsets) - 2, 3):  # 0, 2, 1, 3, 5, 4, ...: one step back each time
+        offsets[i + 1], offsets[i + 2] = offsets[i + 2], offsets[i + 1]
+    with recording(store.client) as calls, store.open_read("ooo.bin") as stream:
+        for offset in offsets:
+            stream.seek(offset)
+            assert stream.read(block) == data[offset : offset + block]
+    # The same 1 + 2 + 4 + 8 MiB windows as a sequential read.
+    assert calls.counts == {"GetObject": 4}
+
+
+def test_the_next_window_is_fetched_ahead_and_errors_surface_on_the_read_that_needs_it(
+    storage: Any,
+) -> None:
+    store = s3_store(storage)
+    data = os.urandom(12 * MiB)
+    store.put("ahead.bin", _spool(data), len(data))
+    ranges: list[str] = []
+
+    def third_fails(number: int) -> BaseException | None:
+        return EndpointConnectionError(endpoint_url="http://injected") if number == 3 else None
+
+    with (
+        recording(store.client) as calls,
+        failing(store.client, "GetObject", third_fails),
+        store.open_read("ahead.bin") as stream,
+    ):
+        assert stream.read(3 * MiB) == data[: 3 * MiB]  # windows 1 and 2
+        # Window 3 was asked for in the background while window 2 was read: its failure
+        # waits for the read that needs its bytes, translated.
+        with pytest.raises(StoreUnavailable):
+            stream.read(MiB)
+        assert stream.read(MiB) == data[3 * MiB : 4 * MiB]  # asked again
+        ranges = [c.headers["Range"] for c in calls.of("GetObject")]
+    # The failed request is not recorded (the injected failure comes first); the read
+    # after it asks for the same window again.
+    assert ranges[:3] == [
+        f"bytes=0-{MiB - 1}",
+        f"bytes={MiB}-{3 * MiB - 1}",
+        f"bytes={3 * MiB}-{7 * MiB - 1}",
+    ]
+
+
+def test_close_cancels_the_read_ahead(storage: Any) -> None:
+    import threading
+
+    store = s3_store(storage)
+    data = os.urandom(8 * MiB)
+    store.put("c.bin", _spool(data), len(data))
+    stream = store.open_read("c.bin")
+    assert stream.read(MiB + 1) == data[: MiB + 1]  # window 2 open: window 3 fetched ahead
+    stream.close()
+    for thread in threading.enumerate():
+        if thread.name.startswith("davstore-prefetch"):
+            thread.join(10)
+    assert not [t for t in threading.enumerate() if t.name.startswith("davstore-prefetch")]
 
 
 def test_reads_at_and_past_the_end_and_of_empty_objects(storage: Any) -> None:
@@ -335,3 +406,27 @@ def _spool(data: bytes) -> Any:
     import io
 
     return io.BytesIO(data)
+
+
+def test_an_exact_open_of_an_object_replaced_behind_the_vfs_is_one_get(
+    storage: Any, moto: MotoServer, bucket: str
+) -> None:
+    """``stream_info`` comes from the first window's answer: no list, no HEAD."""
+    store = s3_store(storage)
+    vfs = VFS(store, cache_ttl=60)
+    vfs.write_file("x.bin", b"old")
+    listed = vfs.stat("x.bin")
+    with recording(store.client) as calls, vfs.open_read("x.bin", exact=True) as handle:
+        assert handle.entry.mtime == listed.mtime  # same version: the listing's ms kept
+    assert calls.counts == {"GetObject": 1}
+    new = b"a newer, longer version"
+    moto.client().put_object(Bucket=bucket, Key=f"{LOCATION}/x.bin", Body=new)
+    assert vfs.stat("x.bin").size == 3, "still cached"
+    with recording(store.client) as calls, vfs.open_read("x.bin", exact=True) as handle:
+        assert handle.size == len(new)
+        assert handle.read() == new
+    assert calls.counts == {"GetObject": 1}
+    head = moto.client().head_object(Bucket=bucket, Key=f"{LOCATION}/x.bin")
+    entry = vfs.stat("x.bin")
+    assert (entry.size, entry.etag) == (len(new), head["ETag"].strip('"'))
+    assert entry.mtime == head["LastModified"].timestamp()

@@ -636,3 +636,45 @@ def test_store_wrappers_pass_every_primitive_through() -> None:
         if callable(value) and not name.startswith("_")
     }
     assert abstract_and_defaults <= set(vars(StoreWrapper)), "a primitive is not wrapped"
+
+
+def test_a_file_open_for_reading_is_statted_from_its_handle(storage: Storage) -> None:
+    """A mount stats a file it reads again and again: past the TTL the open handle answers
+    (the version it reads), until a change through the VFS or an invalidation; files
+    nobody has open still show a change made behind the VFS within the TTL."""
+    from davstore.store.wrapper import StoreWrapper
+
+    class CountingHeads(StoreWrapper):
+        heads = 0
+
+        def _call(self, kind: str, func: Any) -> Any:
+            if kind == "head":
+                self.heads += 1
+            return func()
+
+    now = [0.0]
+    store = CountingHeads(adapt(storage))
+    vfs = VFS(store, cache_ttl=1.0, clock=lambda: now[0])
+    vfs.write_file("f.txt", b"hello")
+    vfs.write_file("g.txt", b"other")
+    with vfs.open_read("f.txt") as handle:
+        assert handle.read(2) == b"he"
+        heads = store.heads
+        for _ in range(5):
+            now[0] += 2  # past the TTL each time
+            assert vfs.stat("f.txt").size == 5
+        assert store.heads == heads, "answered by the open handle"
+        vfs.write_file("f.txt", b"changed!")  # through the VFS: the handle is stale
+        now[0] += 2
+        assert vfs.stat("f.txt").size == 8
+        assert store.heads == heads + 1
+    storage.delete("g.txt")
+    storage.save("g.txt", ContentFile(b"changed behind the VFS"))
+    now[0] += 2
+    assert vfs.stat("g.txt").size == 22, "not open: seen within the TTL"
+    with vfs.open_read("g.txt") as handle:
+        vfs.invalidate("g.txt")
+        storage.delete("g.txt")
+        storage.save("g.txt", ContentFile(b"again"))
+        assert vfs.stat("g.txt").size == 5, "invalidated: the store answers"
+    assert not vfs._readers, "closed handles are forgotten"
