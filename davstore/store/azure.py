@@ -6,16 +6,18 @@ Everything goes through the storage's own configuration and client: its containe
 settings for new blobs (``_get_content_settings_parameters``: a content type guessed from
 the name, ``cache_control``, ``object_parameters``). What each operation costs, in requests:
 
-- ``head``: one List Blobs (``prefix=key``, ``delimiter=/``, 32 entries) that answers
-  "file", "folder" and "missing" at once with the same size, time and ETag a listing gives.
-  A second list (or a Get Blob Properties) only when 32 siblings sort between ``key`` and
-  ``key/``.
+- ``head``: one List Blobs (``prefix=key``, no delimiter, up to 5000 blobs) that answers
+  "file", "folder" and "missing" at once with the same size, time and ETag a listing
+  gives; a folder's entry carries its listing (``ObjectInfo.children``) when the page
+  holds all of it. A second list (or a Get Blob Properties) only when 5000 siblings sort
+  between ``key`` and ``key/``.
 - ``list``: one List Blobs per 5000 children (the service's largest page), keeping size,
   Last-Modified and ETag; no per-blob request. Prefixes are folders; ``.davstore-folder``
   markers and other tools' ``name/`` blobs make a folder and are never listed.
 - ``open_read``: ranged Get Blob in windows of 1 MiB doubling to 16 MiB
   (:mod:`davstore.store.ranged`; the SDK holds a window in memory, so windows stay small);
-  later windows carry ``If-Match`` with the first ETag. Never ``storage.open()``.
+  later windows carry ``If-Match`` with the first ETag; the next window is fetched ahead
+  while reading on; ``stream_info`` comes from the first answer. Never ``storage.open()``.
 - uploads: a bounded spool; on commit one Put Blob up to :attr:`AzureStore.block_size`, else
   one Put Block per block read from the spool and one Put Block List. A blob changes only
   when its block list is committed, so a failed write leaves the old blob (uncommitted

@@ -6,15 +6,19 @@ Everything goes through the storage's own configuration and client: its ``client
 (``get_object_parameters``, ``default_acl``, a content type guessed from the name,
 ``blob_chunk_size`` for resumable uploads). What each operation costs, in requests:
 
-- ``head``: one objects.list (``prefix=key``, ``delimiter=/``, 32 entries) that answers
-  "file", "folder" and "missing" at once with the same size, time and ETag a listing gives.
-  A second list (or a metadata GET) only when 32 siblings sort between ``key`` and ``key/``.
+- ``head``: one objects.list (``prefix=key``, no delimiter, up to 1000 objects) that
+  answers "file", "folder" and "missing" at once with the same size, time and ETag a
+  listing gives; a folder's entry carries its listing (``ObjectInfo.children``) when the
+  page holds all of it. A second list (or a metadata GET) only when 1000 siblings sort
+  between ``key`` and ``key/``.
 - ``list``: one objects.list per 1000 children, keeping size, ``updated`` and ETag; no
   per-object GET. Prefixes are folders; ``.davstore-folder`` markers and other tools'
   ``name/`` markers (the console's "create folder") make a folder and are never listed.
 - ``open_read``: ranged media downloads streamed from the storage client's HTTP session, in
   windows of 1 MiB doubling to 64 MiB (:mod:`davstore.store.ranged`); later windows carry
-  ``ifGenerationMatch`` with the first window's generation. Never ``storage.open()``.
+  ``ifGenerationMatch`` with the first window's generation; the next window is fetched
+  ahead while reading on; ``stream_info`` comes from the first answer's headers. Never
+  ``storage.open()``.
 - uploads: a bounded spool; on commit one multipart upload up to 8 MiB, else a resumable
   upload in ``blob_chunk_size`` pieces (8 MiB by default). GCS replaces an object only when
   an upload finishes, so a failed write leaves the old object. The upload's answer carries

@@ -16,10 +16,12 @@ from the name). What each operation costs, in requests:
   Prefixes are folders; davstore's ``.davstore-folder`` markers and other tools' ``name/``
   zero-byte markers make a folder exist and are never listed.
 - ``open_read``: ranged GetObject in windows that grow while the reader goes on
-  sequentially (1 MiB, doubling up to 64 MiB; :mod:`davstore.store.ranged`); a jump
-  reopens at the new offset (a short forward jump reads through instead). Later windows
-  carry ``If-Match`` with the first ETag, so a reader never stitches two versions
-  together. Never ``storage.open()``.
+  sequentially (1 MiB, doubling up to 64 MiB; :mod:`davstore.store.ranged`): reads a
+  little out of order are served from the bytes kept, a short forward jump reads through,
+  the next window is fetched ahead on a background thread, a far jump reopens at the new
+  offset. Later windows carry ``If-Match`` with the first ETag, so a reader never stitches
+  two versions together; ``stream_info`` comes from the first answer (no request). Never
+  ``storage.open()``.
 - uploads: a bounded spool (memory, then disk); on commit one PutObject below the storage's
   ``transfer_config.multipart_threshold``, else a multipart upload streamed part by part
   from the spool, aborted (AbortMultipartUpload) on any failure. S3 replaces objects
