@@ -22,6 +22,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,12 +155,31 @@ def add_logging_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Formatter(logging.Formatter):
+    """``logging.Formatter`` with the date part of ``asctime`` made once per second: the
+    access log writes a line per request. Same text as the default formatter."""
+
+    _second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            text = time.strftime(self.default_time_format, self.converter(second))
+            cached = self._second = (second, text)
+        return f"{cached[1]},{int(record.msecs):03d}"
+
+
 def configure_logging(args: argparse.Namespace) -> None:
     """Log to stderr at the level ``args`` ask for."""
     verbose = int(getattr(args, "verbose", 0) or 0)
     level_name: str | None = getattr(args, "log_level", None)
     level = logging.getLevelName(level_name) if level_name else logging.INFO
     logging.basicConfig(stream=sys.stderr, level=level, format=_LOG_FORMAT, force=True)
+    for handler in logging.root.handlers:
+        handler.setFormatter(_Formatter(_LOG_FORMAT))
     if verbose >= 1:
         logging.getLogger("davstore").setLevel(logging.DEBUG)
     if verbose >= 2:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -49,10 +49,21 @@ class StoreMetrics:
             buckets=BUCKETS,
             registry=registry,
         )
+        # Children bound once per call kind and outcome: ``labels()`` costs microseconds.
+        self._seconds: dict[str, Any] = {}
+        self._calls: dict[tuple[str, str], Any] = {}
 
     def record(self, call: str, started: float, error: BaseException | None) -> None:
-        self.seconds.labels(call).observe(time.perf_counter() - started)
-        self.calls.labels(call, "ok" if error is None else type(error).__name__).inc()
+        elapsed = time.perf_counter() - started
+        seconds = self._seconds.get(call)
+        if seconds is None:
+            seconds = self._seconds[call] = self.seconds.labels(call)
+        seconds.observe(elapsed)
+        key = (call, "ok" if error is None else type(error).__name__)
+        calls = self._calls.get(key)
+        if calls is None:
+            calls = self._calls[key] = self.calls.labels(*key)
+        calls.inc()
 
     def timed(self, call: str, func: Callable[[], T]) -> T:
         started = time.perf_counter()

@@ -158,6 +158,7 @@ class Observability:
         self.vfs = vfs
         self.registry = registry
         self.metrics = _RequestMetrics(registry)
+        self._children: dict[str, _MethodChildren] = {}
         self._checker = concurrent.futures.ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="davstore-health"
         )
@@ -242,14 +243,22 @@ class Observability:
 
     def _finish(self, exchange: _Exchange, sent: int) -> None:
         elapsed = time.perf_counter() - exchange.started
-        metrics, method, code = self.metrics, exchange.label, exchange.code
-        metrics.in_progress.dec()
-        metrics.requests.labels(method, code).inc()
-        metrics.seconds.labels(method).observe(elapsed)
-        metrics.received.labels(method).inc(exchange.received.count)
-        metrics.sent.labels(method).inc(sent)
-        if code.startswith("5"):
-            metrics.errors.labels(method).inc()
+        method, code = exchange.label, exchange.code
+        children = self._children.get(method)
+        if children is None:
+            children = self._children[method] = _MethodChildren(self.metrics, method)
+        counter = children.requests.get(code)
+        if counter is None:
+            counter = children.requests[code] = self.metrics.requests.labels(method, code)
+        self.metrics.in_progress.dec()
+        counter.inc()
+        children.seconds.observe(elapsed)
+        if exchange.received.count:
+            children.received.inc(exchange.received.count)
+        if sent:
+            children.sent.inc(sent)
+        if code[:1] == "5":
+            children.errors.inc()
         if access_logger.isEnabledFor(logging.INFO):
             environ = exchange.environ
             access_logger.info(
@@ -263,6 +272,19 @@ class Observability:
                 sent,
                 elapsed * 1000,
             )
+
+
+class _MethodChildren:
+    """The metric children of one method label, bound once (``labels()`` is slow)."""
+
+    __slots__ = ("errors", "received", "requests", "seconds", "sent")
+
+    def __init__(self, metrics: _RequestMetrics, method: str) -> None:
+        self.seconds = metrics.seconds.labels(method)
+        self.received = metrics.received.labels(method)
+        self.sent = metrics.sent.labels(method)
+        self.errors = metrics.errors.labels(method)
+        self.requests: dict[str, Any] = {}
 
 
 class _Exchange:
