@@ -11,10 +11,11 @@ copy (``shutil.copyfile``). Every name goes through ``storage.path()`` (Django's
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import secrets
 import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -34,6 +35,14 @@ def _umask() -> int:
 
 
 _DEFAULT_FILE_MODE = 0o666 & ~_umask()
+_CREATE_FLAGS = (
+    os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def _plain_name(name: str) -> bool:
+    """Whether ``name`` is a relative path without ".", ".." or empty segments."""
+    return name[0] != "/" and name[-1] != "/" and "//" not in name and "/." not in "/" + name
 
 
 def _info(name: str, st: os.stat_result) -> ObjectInfo:
@@ -50,6 +59,11 @@ class FileSystemStore(GenericStore):
 
     def __init__(self, storage: FileSystemStorage) -> None:
         super().__init__(storage)
+        self._plain_path = (
+            type(storage).path is FileSystemStorage.path
+            and os.sep == "/"
+            and not str(storage.location).endswith("/")
+        )
         try:
             os.makedirs(storage.location, exist_ok=True)
         except FileExistsError as exc:
@@ -69,6 +83,9 @@ class FileSystemStore(GenericStore):
         )
 
     def _path(self, name: str) -> str:
+        if self._plain_path and name and _plain_name(name):
+            # What safe_join answers for a name without ".", ".." or empty segments.
+            return f"{self.storage.location}/{name}"
         try:
             return str(self.storage.path(name) if name else self.storage.location)
         except Exception as exc:
@@ -99,9 +116,7 @@ class FileSystemStore(GenericStore):
     def open_read(self, name: str, offset: int = 0) -> BinaryIO:
         path = self._path(name)
         try:
-            if os.path.isdir(path):
-                raise IsADirectory(name)
-            stream = open(path, "rb")  # noqa: SIM115 - the caller closes it
+            stream = open(path, "rb")  # noqa: SIM115 - the caller closes it (EISDIR: a folder)
         except OSError as exc:
             raise from_exception(exc, name) from exc
         if offset:
@@ -176,30 +191,45 @@ class FileSystemStore(GenericStore):
 
 
 class ReplaceUpload(Upload):
-    """A hidden temporary file beside the target, moved over it with ``os.replace``."""
+    """A hidden temporary file beside the target, moved over it with ``os.replace``.
+
+    Not fsync'ed (as Django's ``FileSystemStorage`` does not): the replace is atomic
+    towards readers, and a crash leaves the old file or the new one.
+    """
 
     def __init__(self, store: FileSystemStore, name: str) -> None:
         self._store = store
         self._name = name
         self._target = store._path(name)
-        try:
-            fd, self._temp = tempfile.mkstemp(
-                prefix=INTERNAL_PREFIX + "upload-", dir=os.path.dirname(self._target)
-            )
-        except OSError as exc:
-            raise from_exception(exc, name) from exc
+        folder = os.path.dirname(self._target)
+        for _ in range(100):
+            temp = f"{folder}/{INTERNAL_PREFIX}upload-{secrets.token_hex(8)}"
+            try:
+                fd = os.open(temp, _CREATE_FLAGS, 0o600)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise from_exception(exc, name) from exc
+            break
+        else:  # pragma: no cover - 100 collisions of 64 random bits
+            raise from_exception(FileExistsError(errno.EEXIST, "no free temporary name"), name)
+        self._temp = temp
         self.file = os.fdopen(fd, "w+b")
 
     def commit(self) -> ObjectInfo:
         mode = self._store.storage.file_permissions_mode
         try:
+            # The permissions and the metadata are taken through the open file (no path
+            # lookups); the inode, size and mtime stay what they are through the rename.
+            self.file.flush()
+            fd = self.file.fileno()
+            os.fchmod(fd, mode if mode is not None else _DEFAULT_FILE_MODE)
+            st = os.fstat(fd)
             self.file.close()
-            if os.path.isdir(self._target):
-                raise IsADirectory(self._name)
-            os.chmod(self._temp, mode if mode is not None else _DEFAULT_FILE_MODE)
-            os.replace(self._temp, self._target)
-            return _info(self._name, os.stat(self._target))
+            os.replace(self._temp, self._target)  # EISDIR onto a folder
+            return _info(self._name, st)
         except OSError as exc:
+            self.file.close()
             self._discard()
             raise from_exception(exc, self._name) from exc
 
