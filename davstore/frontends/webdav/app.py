@@ -7,6 +7,7 @@ Request flow, outermost first::
     PathGuard           refuse unsafe paths and Destination headers (400)
     AnonymousOptions    OPTIONS without credentials -> 200 (Explorer, Office; desktop.py)
     PlainGet            whole-file GET/HEAD answered directly (see plain_get.py)
+    PlainPut            small whole-file PUT stored directly when no lock exists (plain_put.py)
     WsgiDAVApp          wsgidav: path normalisation, logging
       ErrorPrinter      any exception -> an HTTP error page
       HTTPAuthenticator Basic/Digest against ``users`` (or anonymous) -> 401
@@ -46,6 +47,7 @@ from davstore.frontends.webdav.guards import (
 from davstore.frontends.webdav.listing import DirectoryListing
 from davstore.frontends.webdav.macmeta import MacMetadata, MacMetadataSideStore
 from davstore.frontends.webdav.plain_get import PlainGet
+from davstore.frontends.webdav.plain_put import PlainPut
 from davstore.frontends.webdav.provider import VfsProvider
 from davstore.frontends.webdav.state import (
     close_quietly,
@@ -74,13 +76,30 @@ class DavstoreApp:
     _app: WSGIApp
 
     def __init__(
-        self, vfs: VFS, wsgidav: WsgiDAVApp, *, users: dict[str, str] | None, block_size: int
+        self,
+        vfs: VFS,
+        wsgidav: WsgiDAVApp,
+        *,
+        users: dict[str, str] | None,
+        block_size: int,
+        max_upload_size: int | None = None,
+        hide_mac_metadata: bool = True,
     ) -> None:
         self.vfs = vfs
         self.wsgidav = wsgidav
         self._closers: list[Callable[[], None]] = []
+        lock_manager = wsgidav.lock_manager
+        self.plain_put = PlainPut(
+            wsgidav,
+            vfs,
+            users=users,
+            config=wsgidav.config,
+            lock_storage=None if lock_manager is None else lock_manager.storage,
+            max_upload_size=max_upload_size,
+            hide_mac_metadata=hide_mac_metadata,
+        )
         self.plain_get = PlainGet(
-            wsgidav, vfs, users=users, block_size=block_size, config=wsgidav.config
+            self.plain_put, vfs, users=users, block_size=block_size, config=wsgidav.config
         )
         inner: WSGIApp = self.plain_get
         if users is not None:
@@ -204,8 +223,16 @@ def create_app(
         close_quietly(locks)
         close_quietly(properties)
         raise
-    app = DavstoreApp(vfs, wsgidav, users=users, block_size=block_size)
+    app = DavstoreApp(
+        vfs,
+        wsgidav,
+        users=users,
+        block_size=block_size,
+        max_upload_size=max_upload_size,
+        hide_mac_metadata=hide_mac_metadata,
+    )
     if is_shared(locks) or is_shared(properties):
+        app.plain_put.enabled = False  # replicas: every write goes through wsgidav
         from davstore.frontends.webdav.redis_state import share_replicas
 
         replica = share_replicas(wsgidav, vfs)

@@ -14,7 +14,7 @@ from typing import Any
 
 from wsgidav.dc.base_dc import BaseDomainController
 
-__all__ = ["UserDomainController", "basic_credentials_ok"]
+__all__ = ["UserDomainController", "basic_credentials_ok", "basic_user"]
 
 
 def _password_ok(users: dict[str, str], user_name: str, password: str) -> bool:
@@ -27,15 +27,20 @@ def _password_ok(users: dict[str, str], user_name: str, password: str) -> bool:
 
 def basic_credentials_ok(users: dict[str, str], authorization: str) -> bool:
     """Whether an ``Authorization`` header holds valid Basic credentials of ``users``."""
+    return basic_user(users, authorization) is not None
+
+
+def basic_user(users: dict[str, str], authorization: str) -> str | None:
+    """The user whose valid Basic credentials an ``Authorization`` header holds, else None."""
     scheme, _, encoded = authorization.partition(" ")
     if scheme.lower() != "basic":
-        return False
+        return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        return False
+        return None
     user_name, colon, password = decoded.partition(":")
-    return bool(colon) and _password_ok(users, user_name, password)
+    return user_name if colon and _password_ok(users, user_name, password) else None
 
 
 class UserDomainController(BaseDomainController):  # type: ignore[misc]

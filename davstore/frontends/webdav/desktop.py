@@ -40,6 +40,7 @@ __all__ = [
     "AnonymousOptions",
     "NfcPaths",
     "fix_destination_parsing",
+    "nfc",
     "options_headers",
     "win32_mtime_ns",
 ]
@@ -85,7 +86,8 @@ class AnonymousOptions:
         return [b""]
 
 
-def _nfc(text: str) -> str:
+def nfc(text: str) -> str:
+    """``text`` in Unicode NFC (ASCII is returned as it is)."""
     return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
@@ -94,12 +96,12 @@ class NfcPaths(BaseMiddleware):  # type: ignore[misc]
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        environ["PATH_INFO"] = _nfc(path)
+        environ["PATH_INFO"] = nfc(path)
         destination = environ.get("HTTP_DESTINATION")
         if destination:
             parts = urlsplit(destination, allow_fragments=False)
             decoded = unquote(parts.path)
-            normal = _nfc(decoded)
+            normal = nfc(decoded)
             if normal != decoded:
                 environ["HTTP_DESTINATION"] = parts._replace(
                     path=quote(normal, safe="/!*'(),$-_|.~:@&=+")

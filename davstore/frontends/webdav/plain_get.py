@@ -29,7 +29,7 @@ from davstore.errors import DavstoreError
 from davstore.frontends.webdav.auth import basic_credentials_ok
 from davstore.vfs import VFS, ReadHandle
 
-__all__ = ["PlainGet"]
+__all__ = ["PlainGet", "share_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class PlainGet:
         method = environ["REQUEST_METHOD"]
         if not self.enabled or method not in ("GET", "HEAD") or not self._plain(environ):
             return self.app(environ, start_response)
-        path = _share_path(environ.get("PATH_INFO", ""))
+        path = share_path(environ.get("PATH_INFO", ""))
         if path is None:
             return self.app(environ, start_response)
         try:
@@ -108,7 +108,7 @@ class PlainGet:
         return basic_credentials_ok(self.users, environ.get("HTTP_AUTHORIZATION", ""))
 
 
-def _share_path(raw: str) -> str | None:
+def share_path(raw: str) -> str | None:
     """The share path wsgidav would route ``PATH_INFO`` to; ``None``: leave it to wsgidav."""
     try:
         path = raw.encode("iso-8859-1").decode("utf-8")

@@ -41,7 +41,9 @@ from wsgidav.prop_man.property_manager import ShelvePropertyManager
 __all__ = [
     "SqliteLockStorage",
     "SqlitePropertyManager",
+    "holds_locks",
     "is_shared",
+    "lock_guard",
     "lock_roots",
     "open_lock_storage",
     "open_property_manager",
@@ -318,6 +320,23 @@ def lock_roots(storage: object) -> set[str] | None:
             return None
         return {key[len(_URL_KEY) :] for key in list(mapping) if key.startswith(_URL_KEY)}
     return None
+
+
+def lock_guard(storage: object) -> Any:
+    """The read-write lock a lock storage takes (for writing) to create a lock, when it is
+    cheap to see whether the storage holds any lock at all (see :func:`holds_locks`);
+    ``None`` otherwise."""
+    if isinstance(storage, LockStorageDict) and not isinstance(storage, LockStorageShelve):
+        return storage._lock
+    return None
+
+
+def holds_locks(storage: object) -> bool:
+    """Whether the storage holds any lock, expired ones too (True when unknown)."""
+    if isinstance(storage, LockStorageDict) and not isinstance(storage, LockStorageShelve):
+        mapping: MutableMapping[str, Any] | None = storage._dict
+        return mapping is None or len(mapping) > 0
+    return True
 
 
 def _parse(url: str, state_dir: pathlib.Path, default_file: str) -> tuple[str, str]:

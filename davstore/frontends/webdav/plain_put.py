@@ -1,0 +1,224 @@
+"""PUT of a small whole file, answered without wsgidav's request machinery.
+
+Desktop clients and sync tools upload many small files. wsgidav spends ~150 µs of Python
+on each PUT (two resource lookups, lock checks taken three times, a write transaction,
+resource objects) around the VFS write. :class:`PlainPut` sits in front of wsgidav, with
+:class:`~davstore.frontends.webdav.plain_get.PlainGet`, and stores the body itself only
+when all of these hold; anything else goes to wsgidav unchanged:
+
+- the share is writable, the client may use it (anonymous share, or valid HTTP Basic
+  credentials of a configured user: Digest and everything else go to wsgidav);
+- the body has a Content-Length of at most :data:`MAX_BODY` bytes and within the share's
+  upload limit (a bigger one: wsgidav's streaming PUT, or its 413), no Transfer-Encoding,
+  Content-Encoding or Content-Range;
+- no conditional header (``If``, ``If-*``): lock tokens and preconditions are wsgidav's;
+- the lock storage holds no lock at all (checked while lock creation is held off, so no
+  LOCK is granted between the check and the commit), and is this process's own (not
+  shared between replicas);
+- the path names a file or a new name in an existing folder, and is not a macOS metadata
+  name the share hides (see macmeta.py).
+
+The body is read whole first; one shorter than its Content-Length (the client went away)
+is refused with 400 before anything is staged, as the provider refuses it. The write goes
+through the VFS like wsgidav's (exact name, staged and moved into place: no partial file),
+attributed to the request's user. When the VFS refuses (a full disk, a failing store) the
+handle is aborted, nothing changed, and the error is answered as wsgidav answers it
+(errors.py's status, wsgidav's error page); the write is not tried again. The answer is
+wsgidav's own: ``201 Created`` (its status page) for a new file, ``204 No Content`` for a
+replaced one, with the ETag of the stored version
+(tests/webdav/test_plain_put.py compares both servers).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from wsgidav import util
+from wsgidav.dav_error import HTTP_CREATED, HTTP_NO_CONTENT, DAVError
+from wsgidav.error_printer import ErrorPrinter
+
+from davstore.errors import DavstoreError, NotFound
+from davstore.frontends.webdav.actor import ORIGIN
+from davstore.frontends.webdav.auth import basic_user
+from davstore.frontends.webdav.desktop import nfc
+from davstore.frontends.webdav.errors import to_dav_error
+from davstore.frontends.webdav.macmeta import is_mac_metadata
+from davstore.frontends.webdav.plain_get import share_path
+from davstore.frontends.webdav.state import holds_locks, lock_guard
+from davstore.vfs import VFS
+from davstore.vfs.events import acting_as
+from davstore.vfs.paths import parent
+
+__all__ = ["MAX_BODY", "PlainPut"]
+
+logger = logging.getLogger(__name__)
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+#: Bodies up to this size are read whole and stored here; bigger ones stream through wsgidav.
+MAX_BODY = 1 << 20
+
+_ERROR_KEY = "davstore.put_error"
+
+#: Request headers that send a PUT to wsgidav.
+_REFUSED = frozenset(
+    {
+        "HTTP_TRANSFER_ENCODING",
+        "HTTP_CONTENT_ENCODING",
+        "HTTP_CONTENT_RANGE",
+        "HTTP_IF",
+        "HTTP_IF_MATCH",
+        "HTTP_IF_NONE_MATCH",
+        "HTTP_IF_MODIFIED_SINCE",
+        "HTTP_IF_UNMODIFIED_SINCE",
+        "HTTP_IF_RANGE",
+    }
+)
+
+
+class PlainPut:
+    """Store plain small PUT bodies; pass everything else to ``app``.
+
+    :param users: ``{name: password}`` as given to ``create_app``; ``None``: anonymous.
+    :param config: wsgidav's configuration.
+    :param lock_storage: wsgidav's lock storage (the fast path needs it empty).
+    :param max_upload_size: the share's upload limit (bigger bodies: wsgidav's 413).
+    :param hide_mac_metadata: macOS metadata names go to the side store (wsgidav's stack).
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        vfs: VFS,
+        *,
+        users: dict[str, str] | None,
+        config: dict[str, Any],
+        lock_storage: object,
+        max_upload_size: int | None,
+        hide_mac_metadata: bool,
+    ) -> None:
+        self.app = app
+        self.vfs = vfs
+        self.users = users
+        self.lock_storage = lock_storage
+        self.hide_mac_metadata = hide_mac_metadata
+        self.max_body = MAX_BODY if max_upload_size is None else min(MAX_BODY, max_upload_size)
+        self._guard = lock_guard(lock_storage)
+        self._errors = ErrorPrinter(app, _raise_error, config)
+        self.enabled = (
+            self._guard is not None
+            and not vfs.read_only
+            and "response_headers" not in config
+            and not config.get("honor_mtime_header")
+        )
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] != "PUT" or not self.enabled:
+            return self.app(environ, start_response)
+        length = self._plain_length(environ)
+        path = share_path(environ.get("PATH_INFO", "")) if length is not None else None
+        if length is None or path is None:
+            return self.app(environ, start_response)
+        path = nfc(path)
+        if self.hide_mac_metadata and is_mac_metadata(path):
+            return self.app(environ, start_response)
+        user: str | None = None
+        if self.users is not None:
+            user = basic_user(self.users, environ.get("HTTP_AUTHORIZATION", ""))
+            if user is None:
+                return self.app(environ, start_response)
+        try:
+            entry = self.vfs.stat(path)
+        except NotFound:
+            entry = None
+            try:
+                folder = self.vfs.stat(parent(self.vfs.normalize(path)))
+            except DavstoreError:
+                return self.app(environ, start_response)  # wsgidav's 409 (or 400)
+            if not folder.is_dir:
+                return self.app(environ, start_response)
+        except DavstoreError:
+            return self.app(environ, start_response)
+        if entry is not None and entry.is_dir:
+            return self.app(environ, start_response)  # wsgidav's 405
+        body = _read(environ["wsgi.input"], length)
+        if len(body) < length:
+            # As the provider answers a body that broke off (provider.py's _PutStream).
+            logger.warning(
+                "PUT %r broke off after %d of %s bytes: not stored", path, len(body), length
+            )
+            error = DAVError(400, "the request body ended before its Content-Length")
+            return self._fail(environ, start_response, error)
+        stored = self._store(path, body, user or environ.get("REMOTE_USER") or None)
+        if isinstance(stored, DavstoreError):
+            return self._fail(environ, start_response, to_dav_error(stored, method="PUT"))
+        if stored is None:  # a lock exists: wsgidav decides, from the bytes read here
+            environ["wsgi.input"] = io.BytesIO(body)
+            return self.app(environ, start_response)
+        headers = None
+        if stored.etag is not None:
+            headers = [("ETag", f'"{util.checked_etag(stored.etag)}"')]
+        return util.send_status_response(  # type: ignore[no-any-return]
+            environ,
+            start_response,
+            HTTP_CREATED if entry is None else HTTP_NO_CONTENT,
+            add_headers=headers,
+        )
+
+    def _fail(
+        self, environ: Environ, start_response: StartResponse, error: DAVError
+    ) -> Iterable[bytes]:
+        """wsgidav's error answer (its ErrorPrinter) for ``error``."""
+        environ[_ERROR_KEY] = error
+        return self._errors(environ, start_response)  # type: ignore[no-any-return]
+
+    def _plain_length(self, environ: Environ) -> int | None:
+        declared = environ.get("CONTENT_LENGTH") or ""
+        if not declared.isdigit() or not environ.keys().isdisjoint(_REFUSED):
+            return None
+        length = int(declared)
+        return length if length <= self.max_body else None
+
+    def _store(self, path: str, body: bytes, user: str | None) -> Any:
+        """The entry of the stored file; None when a lock exists (nothing done); the
+        error when the VFS refused the write (nothing changed)."""
+        guard = self._guard
+        guard.acquire_read()
+        try:
+            if holds_locks(self.lock_storage):
+                return None
+            with acting_as(user, ORIGIN):
+                handle = self.vfs.open_write(path)
+                try:
+                    if body:
+                        handle.write(body)
+                except BaseException:
+                    handle.abort()
+                    raise
+                handle.close()
+            return self.vfs.stat(path)
+        except DavstoreError as exc:
+            return exc
+        finally:
+            guard.release()
+
+
+def _raise_error(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    raise environ.pop(_ERROR_KEY)
+
+
+def _read(stream: Any, length: int) -> bytes:
+    parts = []
+    left = length
+    while left > 0:
+        data = stream.read(left)
+        if not data:
+            break
+        parts.append(data)
+        left -= len(data)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
