@@ -89,11 +89,14 @@ def metrics(files: int) -> list[Metric]:
         Metric("propfind_heads", f"  S3 HEAD calls ({pf})", "req", False, ("max", 0.0), 0),
         Metric("propfind_requests", f"  S3 requests in all ({pf})", "req", False, digits=0),
         Metric("read_mbps", "sequential read big object", "MB/s", True, ("ratio", 1.0), "s3fs"),
+        Metric("read_gets", "  S3 GetObject calls (that read)", "req", False, digits=0),
         Metric("webdav_put_mbps", "WebDAV PUT big file", "MB/s", True),
         Metric("webdav_get_mbps", "WebDAV GET big file back", "MB/s", True),
         Metric("rss_webdav_mib", "RSS growth, WebDAV PUT+GET", "MiB", False, ("max", 64.0), 1),
         Metric("fuse_write_mbps", "FUSE write big file, to close", "MB/s", True, None, "s3fs"),
         Metric("fuse_read_mbps", "FUSE read big file back", "MB/s", True, None, "s3fs"),
+        Metric("fuse_read_gets", "  S3 GetObject calls (read back)", "req", False, digits=0),
+        Metric("fuse_read_lists", "  S3 list calls (read back)", "req", False, digits=0),
         Metric("rss_fuse_mib", "RSS growth, FUSE write+read", "MiB", False, ("max", 64.0), 1),
         Metric("rss_idle_mib", "RSS of the mount at start", "MiB", False, None, digits=1),
     ]
@@ -481,10 +484,16 @@ class Run:
                         f"{min(warm[mount.name], default=0):.3f} s, S3 requests {dict(counts)}"
                     )
                 for mount in order:
-                    seconds = self.attempt(mount.name, "read", read_back, mount.mnt / BIG, size)
+                    with self.moto.recording() as counts:
+                        seconds = self.attempt(mount.name, "read", read_back, mount.mnt / BIG, size)
                     if seconds is not None:
                         reads[mount.name].append(size / seconds / 1e6)
-                        print(f"  {mount.name:9} read {size / seconds / 1e6:8.1f} MB/s")
+                        if rep == 0:
+                            mount.results["read_gets"] = counts["GetObject"]
+                        print(
+                            f"  {mount.name:9} read {size / seconds / 1e6:8.1f} MB/s, "
+                            f"S3 requests {dict(counts)}"
+                        )
         for mount in self.mounts:
             mount.results["ls_cold_s"] = min(cold[mount.name], default=None)
             mount.results["ls_warm_s"] = min(warm[mount.name], default=None)
@@ -528,13 +537,19 @@ class Run:
                 try:
                     with RssSampler(mount.child.pid, baseline=mount.idle_rss) as rss:
                         wrote = write_out(path, size)
-                        read = read_back(path, size)
+                        with self.moto.recording() as counts:
+                            read = read_back(path, size)
                     mount.results["fuse_write_mbps"] = size / wrote / 1e6
                     mount.results["fuse_read_mbps"] = size / read / 1e6
+                    mount.results["fuse_read_gets"] = counts["GetObject"]
+                    mount.results["fuse_read_lists"] = (
+                        counts["ListObjectsV2"] + counts["ListObjects"]
+                    )
                     mount.results["rss_fuse_mib"] = rss.growth / MiB
                     print(
                         f"  {mount.name:9} write {size / wrote / 1e6:.1f} MB/s, read back "
-                        f"{size / read / 1e6:.1f} MB/s, RSS +{rss.growth / MiB:.1f} MiB"
+                        f"{size / read / 1e6:.1f} MB/s, RSS +{rss.growth / MiB:.1f} MiB, "
+                        f"S3 requests of the read back {dict(counts)}"
                     )
                 except OSError as exc:
                     self.failures.append(f"{mount.name}: FUSE {self.args.big_mib} MiB: {exc}")

@@ -15,14 +15,15 @@ the position, plus what it read ahead) and serves reads a little behind or ahead
 memory; a jump that is not served so but stays near the stream (:attr:`Windows.near`)
 keeps the window size instead of falling back to the first one. While a reader goes on
 sequentially, the next window is opened on a background thread before the current one
-runs out and its first :attr:`Windows.prefetch` bytes are read into memory (at most one
-window ahead; cancelled on a jump or ``close``; its errors are raised, translated, by the
-``read`` that needs it).
+runs out (at most one window ahead; cancelled on a jump or ``close``; its errors are
+raised, translated, by the ``read`` that needs it): the wait for its first byte overlaps
+the reading of the open one. A window opened ahead waits unread meanwhile; if the
+endpoint dropped its connection by then, the rest of it is asked for once more.
 
 The first window pins the object's version (ETag, generation): later windows ask for that
 version only, so a reader never stitches two versions together (the source raises
-``Conflict`` instead). Never a whole-object download: memory per reader is bounded by
-``keep + prefetch`` plus one block.
+``Conflict`` instead). Never a whole-object download: the bytes a reader holds are
+bounded by ``keep + max(prefetch, skip_limit)`` plus one block (about 6 MiB by default).
 """
 
 from __future__ import annotations
@@ -110,8 +111,12 @@ class Windows:
     keep: int = 4 * MiB
     #: A jump this near the stream keeps the window size (else it starts at ``first``).
     near: int = 16 * MiB
-    #: Bytes of the next window read ahead on a background thread (0: no prefetch).
-    prefetch: int = 8 * MiB
+    #: While reading on, open the next window on a background thread (one window ahead).
+    ahead: bool = True
+    #: Bytes of that window the thread reads into memory too. 0 by default: the request's
+    #: wait (time to first byte) is what the thread hides; bytes read on other threads
+    #: land in other malloc arenas, which glibc keeps, and the resident memory grows.
+    prefetch: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -226,6 +231,9 @@ class RangedReader:
         self._window = windows.first
         #: The open window continues the one before (or is wide): worth reading ahead.
         self._sequential = False
+        #: The open window waited, half read, while the one before was read (prefetch):
+        #: an endpoint may have dropped it meanwhile, so a lost connection is retried once.
+        self._may_retry = False
         self._prefetch: _Prefetch | None = None
         #: Blocks fetched last, as (offset, bytes), oldest first; ``_kept_bytes`` in all.
         self._kept: collections.deque[tuple[int, bytes]] = collections.deque()
@@ -253,10 +261,11 @@ class RangedReader:
 
     # -- windows -----------------------------------------------------------------------
 
-    def _open(self, start: int) -> None:
+    def _open(self, start: int, length: int | None = None) -> None:
         self._close_body()
+        self._may_retry = False
         self._body_pos = self._body_end = start
-        response = self._source.open_range(start, self._window, self._version)
+        response = self._source.open_range(start, length or self._window, self._version)
         self._use(response, start)
 
     def _use(self, response: RangeResponse | None, start: int) -> None:
@@ -314,6 +323,7 @@ class RangedReader:
             for chunk in chunks:
                 self._keep(self._body_pos, chunk)
                 self._body_pos += len(chunk)
+            self._may_retry = self._body_pos < self._body_end
 
     def _maybe_prefetch(self) -> None:
         """Start opening the next window while a sequential reader uses the open one: the
@@ -321,7 +331,7 @@ class RangedReader:
         while the open window is read."""
         windows = self._windows
         if (
-            not windows.prefetch
+            not windows.ahead
             or not self._sequential
             or self._prefetch is not None
             or self._body is None
@@ -378,7 +388,19 @@ class RangedReader:
                 self._maybe_prefetch()
                 return True
         size = min(max(want, _BLOCK), self._body_end - self._body_pos)
-        chunk = self._read_body(size)
+        try:
+            chunk = self._read_body(size)
+        except StoreUnavailable:
+            if not self._may_retry:
+                raise
+            self._may_retry = False
+            logger.info("%s read of %r: reopening a window read ahead", self._label, self._name)
+            # The rest of the window, of the same version (If-Match), from where it broke.
+            self._open(self._body_pos, self._body_end - self._body_pos)
+            if self._body is None:
+                return False
+            size = min(size, self._body_end - self._body_pos)
+            chunk = self._read_body(size)
         if not chunk:
             return False
         self._keep(self._body_pos, chunk)
