@@ -80,13 +80,14 @@ def make_project(
     *,
     davstore: dict[str, Any] | None = None,
     storages: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
     migrate: bool = True,
 ) -> Project:
     root.mkdir(parents=True, exist_ok=True)
     media = root / "media"
     media.mkdir(exist_ok=True)
     module = f"project_{abs(hash(str(root))) % 10**8}"
-    settings = {
+    values = {
         "SECRET_KEY": "davstore-test-project",
         "USE_TZ": True,
         "INSTALLED_APPS": [
@@ -107,8 +108,9 @@ def make_project(
             **(storages or {}),
         },
         "DAVSTORE": {"STATE_DIR": str(root / "state"), **(davstore or {})},
+        **(settings or {}),
     }
-    text = "".join(f"{key} = {value!r}\n" for key, value in settings.items())
+    text = "".join(f"{key} = {value!r}\n" for key, value in values.items())
     (root / f"{module}.py").write_text(text)
     project = Project(root, module, media)
     if migrate:
