@@ -32,8 +32,8 @@ from tests.replicas.webdav import (
 )
 from tests.s3.moto import ACCESS_KEY, SECRET_KEY, MotoServer, MotoServerError, new_bucket
 
-#: Seconds the load test runs (DAVSTORE_REPLICA_LOAD_SECONDS=60 for the full minute).
-LOAD_SECONDS = float(os.environ.get("DAVSTORE_REPLICA_LOAD_SECONDS", "20"))
+#: Seconds the load test runs on local disk: the minute issue 7 asks for (S3 on moto: 10 s).
+LOAD_SECONDS = float(os.environ.get("DAVSTORE_REPLICA_LOAD_SECONDS", "60"))
 CLIENTS = 16
 FILES = 4
 
