@@ -66,7 +66,6 @@ from davstore.store.generic import (
     INTERNAL_PREFIX,
     GenericStore,
     folder_children,
-    is_internal_name,
 )
 from davstore.store.ranged import RangedReader, RangeResponse, Windows, reader_info
 
@@ -315,7 +314,6 @@ class AzureStore(GenericStore):
 
     def list(self, name: str) -> Iterator[ObjectInfo]:
         prefix = self._prefix(name)
-        base = f"{name}/" if name else ""
 
         def fetch() -> tuple[list[Any], set[str]]:
             blobs: list[Any] = []
@@ -327,23 +325,11 @@ class AzureStore(GenericStore):
             return blobs, prefixes
 
         blobs, prefixes = self._call(name, fetch)
-        folders: dict[str, ObjectInfo] = {}
-        files: dict[str, ObjectInfo] = {}
-        for common in sorted(prefixes):
-            child = common[len(prefix) : -1]
-            if child and not is_internal_name(child):
-                folders[child] = ObjectInfo(base + child, True)
-        for blob in blobs:
-            child = str(blob.name)[len(prefix) :]
-            # ``prefix`` itself is another tool's folder marker (``name/``).
-            if child and not child.endswith("/") and not is_internal_name(child):
-                files[child] = self._entry(base + child, blob)
         if not blobs and not prefixes and name and not self.head(name).is_dir:
             raise NotADirectory(name)
-        yield from folders.values()
-        for child, entry in files.items():
-            if child not in folders:
-                yield entry
+        keys: list[tuple[str, ObjectInfo | None]] = [(p, None) for p in sorted(prefixes)]
+        keys += [(str(blob.name), self._entry(str(blob.name), blob)) for blob in blobs]
+        yield from folder_children(name, prefix, keys)
 
     # -- content ---------------------------------------------------------------------
 

@@ -60,8 +60,9 @@ def folder_children(
     """The direct children of folder ``name`` on an object store, from keys under its
     ``prefix`` (at any depth; a key ending in ``/`` is a folder), each with the entry of
     the object it names (``None`` for a prefix), as ``list`` gives them: folders first,
-    a folder hides a same-named file, markers and internal names left out. For object
-    stores whose ``head`` is a listing (``ObjectInfo.children``)."""
+    a folder hides a same-named file, markers and internal names left out. Object stores
+    use it for ``list`` and for a ``head`` that is a listing (``ObjectInfo.children``)."""
+    base = f"{name}/" if name else ""
     folders: dict[str, ObjectInfo] = {}
     files: dict[str, ObjectInfo] = {}
     for key, entry in keys:
@@ -70,9 +71,9 @@ def folder_children(
         if not child or is_internal_name(child):
             continue
         if slash or entry is None:
-            folders.setdefault(child, ObjectInfo(f"{name}/{child}", True))
+            folders.setdefault(child, ObjectInfo(base + child, True))
         else:
-            files[child] = dataclasses.replace(entry, name=f"{name}/{child}")
+            files[child] = dataclasses.replace(entry, name=base + child)
     return (*folders.values(), *(e for c, e in files.items() if c not in folders))
 
 

@@ -64,7 +64,11 @@ from davstore.errors import (
     from_exception,
 )
 from davstore.store.base import DIRECTORY_MARKER, Capabilities, ObjectInfo, Upload
-from davstore.store.generic import INTERNAL_PREFIX, GenericStore, is_internal_name
+from davstore.store.generic import (
+    INTERNAL_PREFIX,
+    GenericStore,
+    folder_children,
+)
 from davstore.store.ranged import RangedReader, RangeResponse, Windows, reader_info
 
 if TYPE_CHECKING:
@@ -334,27 +338,16 @@ class S3Store(GenericStore):
         self, name: str, prefix: str, items: Sequence[dict[str, Any]]
     ) -> tuple[ObjectInfo, ...]:
         """The direct children of folder ``name`` from every key under ``prefix`` (deeper
-        keys make subfolders), as :meth:`list` would give them."""
-        folders: dict[str, ObjectInfo] = {}
-        files: dict[str, ObjectInfo] = {}
-        for item in items:
-            rest = str(item["Key"])[len(prefix) :]
-            child, slash, _ = rest.partition("/")
-            if not child or is_internal_name(child):
-                continue
-            if slash:
-                folders.setdefault(child, ObjectInfo(f"{name}/{child}", True))
-            else:
-                files[child] = self._entry(f"{name}/{child}", item)
-        return (*folders.values(), *(e for c, e in files.items() if c not in folders))
+        keys make subfolders; an item without ``Size`` is a common prefix), as :meth:`list`
+        gives them."""
+        keys = [(str(i["Key"]), self._entry("", i) if "Size" in i else None) for i in items]
+        return folder_children(name, prefix, keys)
 
     def _page_children(
         self, name: str, prefix: str, page: dict[str, Any]
     ) -> tuple[ObjectInfo, ...]:
         """The children of folder ``name`` from one delimited ListObjectsV2 page."""
-        items = [*page.get("Contents", ())]
-        items += [{"Key": str(p["Prefix"])} for p in page.get("CommonPrefixes", ())]
-        return self._children(name, prefix, items)
+        return self._children(name, prefix, _page_items(page))
 
     def _head_object(self, name: str, key: str) -> ObjectInfo:
         response = self._call(
@@ -372,30 +365,14 @@ class S3Store(GenericStore):
 
     def list(self, name: str) -> Iterator[ObjectInfo]:
         prefix = self._prefix(name)
-        base = f"{name}/" if name else ""
-        folders: dict[str, ObjectInfo] = {}
-        files: dict[str, ObjectInfo] = {}
-        seen_any = False
         paginator = self.client.get_paginator("list_objects_v2")
         pages = paginator.paginate(Bucket=self.bucket_name, Prefix=prefix, Delimiter="/")
+        items: list[dict[str, Any]] = []
         for page in self._call(name, lambda: list(pages)):
-            for common in page.get("CommonPrefixes", ()):
-                seen_any = True
-                child = str(common["Prefix"])[len(prefix) : -1]
-                if child and not is_internal_name(child):
-                    folders[child] = ObjectInfo(base + child, True)
-            for item in page.get("Contents", ()):
-                seen_any = True
-                child = str(item["Key"])[len(prefix) :]
-                # ``prefix`` itself is another tool's folder marker (``name/``).
-                if child and not child.endswith("/") and not is_internal_name(child):
-                    files[child] = self._entry(base + child, item)
-        if not seen_any and name and not self.head(name).is_dir:
+            items += _page_items(page)
+        if not items and name and not self.head(name).is_dir:
             raise NotADirectory(name)
-        yield from folders.values()
-        for child, entry in files.items():
-            if child not in folders:
-                yield entry
+        yield from self._children(name, prefix, items)
 
     # -- content ---------------------------------------------------------------------
 
@@ -718,3 +695,10 @@ class S3Upload(Upload):
 
     def abort(self) -> None:
         self.file.close()
+
+
+def _page_items(page: dict[str, Any]) -> list[dict[str, Any]]:
+    """A ListObjectsV2 page's objects, then its common prefixes as ``{"Key": prefix}``."""
+    items = [*page.get("Contents", ())]
+    items += [{"Key": str(p["Prefix"])} for p in page.get("CommonPrefixes", ())]
+    return items
