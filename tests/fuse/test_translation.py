@@ -57,11 +57,29 @@ def test_enosys_is_sent_as_enotsup() -> None:
 def test_no_helper_is_named_like_a_fuse_operation() -> None:
     public = {name for name in vars(Operations) if not name.startswith("_")}
     assert public == {
-        "use_ns", "flag_utime_omit_ok", "init", "destroy", "getattr", "readdir", "statfs",
+        "use_ns", "flag_utime_omit_ok", "init", "destroy", "getattr", "opendir", "readdir",
+        "releasedir", "statfs",
         "access", "utimens", "chmod", "chown", "open", "create", "read", "write", "truncate",
         "flush", "fsync", "release", "unlink", "mkdir", "rmdir", "rename", "symlink", "link",
         "mknod", "readlink",
     }  # fmt: skip
+
+
+def test_readdir_reads_one_listing_per_open_folder() -> None:
+    vfs = VFS(adapt(InMemoryStorage()))
+    vfs.write_file("a.txt", b"abc")
+    ops = Operations(vfs)
+    fh = ops.opendir("/")
+    first = ops.readdir("/", fh, 0)
+    assert sorted(name for name, _, _ in first) == [".", "..", "a.txt"]
+    assert next(attrs for name, attrs, _ in first if name == "a.txt")["st_size"] == 3
+    vfs.write_file("b.txt", b"")
+    assert ops.readdir("/", fh, 2) is first  # the offsets the kernel holds stay valid
+    again = ops.readdir("/", fh, 0)  # a rewind lists afresh
+    assert sorted(name for name, _, _ in again) == [".", "..", "a.txt", "b.txt"]
+    assert ops.releasedir("/", fh) == 0
+    other = ops.opendir("/")
+    assert ops.readdir("/", other, 0) is again  # unchanged listing, same answer
 
 
 def test_kernel_options() -> None:

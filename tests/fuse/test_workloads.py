@@ -170,6 +170,27 @@ def test_django_write_shows_within_the_cache_ttl(mount_share: MountFactory) -> N
     assert (share.path / "from-django.txt").read_bytes() == b"saved by Django"
 
 
+def test_listed_sizes_follow_django_writes_within_the_cache_ttl(
+    mount_share: MountFactory,
+) -> None:
+    """Listings hand the kernel each entry's attributes (readdirplus); they expire with
+    the TTL like any other."""
+    share = mount_share("filesystem", "--cache-ttl", "1")
+    assert share.root is not None
+    storage = FileSystemStorage(location=str(share.root))
+    storage.save("report.txt", ContentFile(b"one"))
+
+    def sizes() -> dict[str, int]:
+        return {entry.name: entry.stat().st_size for entry in os.scandir(share.path)}
+
+    assert sizes() == {"report.txt": 3}
+    storage.delete("report.txt")
+    storage.save("report.txt", ContentFile(b"version two"))
+    took = wait_until(lambda: sizes() == {"report.txt": 11}, timeout=5)
+    assert took <= 1.5
+    assert (share.path / "report.txt").read_bytes() == b"version two"
+
+
 def test_mount_write_is_read_back_by_the_storage_api(fs_share: Share) -> None:
     assert fs_share.root is not None
     data = os.urandom(200_000)

@@ -28,7 +28,10 @@ import ctypes
 import ctypes.util
 import importlib
 import os
+import struct
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -42,6 +45,16 @@ __all__ = [
 
 _UTIME_NOW = (1 << 30) - 1
 _UTIME_OMIT = (1 << 30) - 2
+_READDIR_PLUS = 1
+_CAP_READDIRPLUS_AUTO = 1 << 14
+_FILL_DIR_PLUS = 2
+#: Listings kept in kernel form (one per folder being listed; a few suffice).
+_PACKED_LISTINGS = 16
+_STAT_KEYS = (
+    *("st_ino", "st_mode", "st_nlink", "st_uid", "st_gid"),
+    *("st_size", "st_blksize", "st_blocks"),
+)
+_TIME_KEYS = ("st_atime", "st_mtime", "st_ctime")
 
 
 def _libfuse3_path() -> str | None:
@@ -121,10 +134,63 @@ def _fh(fip: Any, raw_fi: bool) -> Any:
     return fip.contents if raw_fi else fip.contents.fh
 
 
+def _name(name: str, encoding: str = "utf-8") -> bytes:
+    return name.encode(encoding, "surrogateescape")
+
+
+def _stat_packer(c_stat: Any, c_timespec: Any) -> Callable[[dict[str, int]], bytes]:
+    """A function from a fusepy attribute dict (times in ns) to the bytes of the platform's
+    ``struct stat``, laid out after the binding's own ctypes definition of it."""
+    slots: list[tuple[int, int, str, int]] = []  # offset, size, key, part (0 value, 1 s, 2 ns)
+    for key in _STAT_KEYS:
+        if hasattr(c_stat, key):
+            field = getattr(c_stat, key)
+            slots.append((field.offset, field.size, key, 0))
+    for key in _TIME_KEYS:
+        spec = getattr(c_stat, key + "spec", None)
+        if spec is not None:
+            for part, field in ((1, c_timespec.tv_sec), (2, c_timespec.tv_nsec)):
+                slots.append((spec.offset + field.offset, field.size, key, part))
+    slots.sort()
+    layout, position = "@", 0
+    for offset, size, _, part in slots:
+        code = {2: "H", 4: "I", 8: "Q"}[size]
+        layout += f"{offset - position}x{code.lower() if part else code}"
+        position = offset + size
+    packer = struct.Struct(f"{layout}{ctypes.sizeof(c_stat) - position}x").pack
+    fields = [(key, part) for _, _, key, part in slots]
+
+    def pack(attrs: dict[str, int]) -> bytes:
+        values = []
+        for key, part in fields:
+            value = attrs.get(key, 0)
+            if part == 1:
+                value //= 1_000_000_000
+            elif part == 2:
+                value %= 1_000_000_000
+            values.append(value)
+        return packer(*values)
+
+    return pack
+
+
 if BINDING == "mfusepy":
+    _pack_stat = _stat_packer(_lib.c_stat, _lib.c_timespec)
+    _STAT_SIZE = ctypes.sizeof(_lib.c_stat)
+    #: libfuse 3's filler, with the ``struct stat`` passed as bytes.
+    _PackedFiller = ctypes.CFUNCTYPE(
+        ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, _lib.c_off_t, ctypes.c_int
+    )
 
     class FUSE(_lib.FUSE):  # type: ignore[misc]
-        """mfusepy's FUSE with rename flags, ftruncate's handle and exact utimens."""
+        """mfusepy's FUSE with rename flags, ftruncate's handle and exact utimens, and
+        attributes passed to the kernel without a ctypes field per value (getattr,
+        readdirplus)."""
+
+        def __init__(self, operations: Any, mountpoint: str, **kwargs: Any) -> None:
+            self._packed: dict[int, tuple[list[Any], list[tuple[bytes, bytes]]]] = {}
+            self._packed_lock = threading.Lock()
+            super().__init__(operations, mountpoint, **kwargs)  # serves until unmounted
 
         def rename_fuse_3(self, old: bytes, new: bytes, flags: int) -> int:
             return int(self.operations.rename(_path(old), _path(new), flags) or 0)
@@ -138,6 +204,48 @@ if BINDING == "mfusepy":
 
         def utimens_fuse_3(self, path: bytes | None, buf: Any, fip: Any) -> int:
             return self.utimens_fuse_2(path, buf)
+
+        def init_fuse_3(self, conn: Any, config: Any) -> None:
+            if conn:
+                info = conn.contents
+                # Every readdir with attributes: listings carry them anyway.
+                info.want &= ~_CAP_READDIRPLUS_AUTO
+            super().init_fuse_3(conn, config)
+
+        def fgetattr(self, path: bytes | None, buf: Any, fip: Any) -> int:
+            fh = _fh(fip, self.raw_fi)
+            ctypes.memmove(buf, _pack_stat(self.operations.getattr(_path(path), fh)), _STAT_SIZE)
+            return 0
+
+        def readdir_fuse_3(  # noqa: PLR0917 - libfuse's signature
+            self, path: bytes | None, buf: Any, filler: Any, offset: int, fip: Any, flags: int
+        ) -> int:
+            """Offset mode, and with each entry's attributes when the kernel asks for them
+            (readdirplus): the kernel then needs no lookup per entry (``ls -l``). libfuse
+            only passes the attributes on in offset mode with ``FUSE_FILL_DIR_PLUS``."""
+            items = self.operations.readdir(_path(path), fip.contents.fh, offset)
+            entries = self._packed_listing(items)
+            plus = _FILL_DIR_PLUS if flags & _READDIR_PLUS else 0
+            fill = ctypes.cast(filler, _PackedFiller)
+            for index in range(offset, len(entries)):
+                name, packed = entries[index]
+                if fill(buf, name, packed, index + 1, plus):
+                    break
+            return 0
+
+        def _packed_listing(self, items: list[Any]) -> list[tuple[bytes, bytes]]:
+            """``items`` in kernel form; the same list object gets the same answer (the
+            operations return one list for as long as the listing is unchanged)."""
+            with self._packed_lock:
+                found = self._packed.get(id(items))
+                if found is not None and found[0] is items:
+                    return found[1]
+            packed = [(_name(name), _pack_stat(attrs)) for name, attrs, _ in items]
+            with self._packed_lock:
+                self._packed[id(items)] = (items, packed)
+                while len(self._packed) > _PACKED_LISTINGS:
+                    del self._packed[next(iter(self._packed))]
+            return packed
 
 else:
 

@@ -48,6 +48,10 @@ _UNKNOWN_SPACE = 1 << 50
 _IO_SIZE = 1 << 20
 
 Handle = ReadHandle | WriteHandle
+#: One ``readdir`` entry as fusepy takes it: name, attributes, offset (0: libfuse counts).
+_Item = tuple[str, dict[str, int], int]
+#: Folders whose ``readdir`` answer is kept while the VFS's listing of them is unchanged.
+_LISTINGS_KEPT = 16
 
 #: The origin of changes made through a mount.
 ORIGIN = "fuse"
@@ -141,6 +145,8 @@ class Operations:
         self._started_ns = time.time_ns()
         self._lock = threading.Lock()
         self._open: dict[int, Handle | _Borrowed] = {}
+        self._folders: dict[int, tuple[str | None, list[_Item] | None]] = {}
+        self._listings: dict[str, tuple[list[Entry], list[_Item]]] = {}
         self._numbers = itertools.count(1)
         self._exiting = False
         writable = 0 if vfs.read_only else 0o200
@@ -169,6 +175,24 @@ class Operations:
             "st_ctime": mtime,
             "st_atime": mtime,
         }
+
+    def _items(self, folder: str) -> list[_Item]:
+        """``readdir``'s answer for ``folder``; the same list while the VFS answers with
+        the same listing (the binding keeps its kernel form of it)."""
+        entries = self._vfs.listdir(folder)
+        with self._lock:
+            known = self._listings.get(folder)
+        if known is not None and known[0] is entries:
+            return known[1]
+        dot = {"st_mode": self._dir_mode}
+        items = [(".", dot, 0), ("..", dot, 0)]
+        items += [(entry.basename, self._attrs(entry), 0) for entry in entries]
+        with self._lock:
+            self._listings.pop(folder, None)
+            self._listings[folder] = (entries, items)
+            while len(self._listings) > _LISTINGS_KEPT:
+                del self._listings[next(iter(self._listings))]
+        return items
 
     def _add(self, handle: Handle | _Borrowed) -> int:
         with self._lock:
@@ -241,12 +265,35 @@ class Operations:
         return attrs
 
     @_translated
-    def readdir(self, path: str, fh: int) -> list[str | tuple[str, int, int]]:
-        names: list[str | tuple[str, int, int]] = [".", ".."]
-        for entry in self._vfs.listdir(path):
-            mode = self._dir_mode if entry.is_dir else self._file_mode
-            names.append((entry.basename, mode, 0))
-        return names
+    def opendir(self, path: str) -> int:
+        with self._lock:
+            number = next(self._numbers)
+            self._folders[number] = (path, None)
+            return number
+
+    @_translated
+    def readdir(self, path: str | None, fh: int, offset: int = 0) -> list[_Item]:
+        """The folder's entries with their attributes, ``.`` and ``..`` first.
+
+        One open folder reads one listing (offsets stay valid between calls); a read from
+        offset 0 (the first, or a rewind) takes the listing afresh.
+        """
+        with self._lock:
+            folder, items = self._folders.get(fh, (path, None))
+        if items is None or offset == 0:
+            if folder is None:
+                raise FuseOSError(errno.EBADF)
+            items = self._items(folder)
+            with self._lock:
+                if fh in self._folders:
+                    self._folders[fh] = (folder, items)
+        return items
+
+    @_translated
+    def releasedir(self, path: str | None, fh: int) -> int:
+        with self._lock:
+            self._folders.pop(fh, None)
+        return 0
 
     @_translated
     def statfs(self, path: str) -> dict[str, int]:
