@@ -50,6 +50,7 @@ __all__ = [
     "check_tls_arguments",
     "configure_logging",
     "default_state_root",
+    "exit_if_cut_off",
     "listen",
     "main",
     "parse_size",
@@ -364,9 +365,11 @@ def serve(args: argparse.Namespace) -> int:
             generated=generated,
         )
         logger.info("serving %s at %s (state in %s)", share.vfs.describe(), url, state_dir)
-        return run_until_signalled(server, share.vfs.flush_all)
+        status = run_until_signalled(server, share.vfs.flush_all, share.vfs.abort_all)
     finally:
         app.close()
+    exit_if_cut_off(server)
+    return status
 
 
 def check_tls_arguments(args: argparse.Namespace) -> None:
@@ -431,11 +434,16 @@ def _print_banner(
     print("\n".join(lines), flush=True)  # noqa: T201 -- the CLI's user-facing output
 
 
-def run_until_signalled(server: Any, flush: Callable[[], None]) -> int:
+def run_until_signalled(
+    server: Any, flush: Callable[[], None], discard: Callable[[], None] | None = None
+) -> int:
     """Serve on a thread until SIGINT/SIGTERM, then stop in order: no new connections,
-    requests in progress finished (or, after the grace period, cheroot's shutdown
-    timeout, their sockets closed, which aborts their uploads), open write handles
-    committed."""
+    requests in progress finished, open write handles committed (``flush``).
+
+    Requests still in progress after the grace period (``server.shutdown_timeout``) are
+    cut off: what they were uploading is dropped (``discard``), never committed half,
+    and the caller ends the process with :func:`exit_if_cut_off` once its state is
+    closed."""
     stop = threading.Event()
     received: list[int] = []
 
@@ -465,8 +473,18 @@ def run_until_signalled(server: Any, flush: Callable[[], None]) -> int:
         if received:
             logger.info("%s received: stopping", signal.Signals(received[0]).name)
         server.stop()  # returns once requests in progress are done (or the grace period is)
-        thread.join(10)
-        flush()
+        cut_off = int(getattr(server, "in_progress", 0))
+        if cut_off:
+            logger.warning(
+                "%d request(s) still in progress after the grace period: cut off, "
+                "their uploads dropped",
+                cut_off,
+            )
+            if discard is not None:
+                discard()
+        else:
+            thread.join(10)
+            flush()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -474,6 +492,19 @@ def run_until_signalled(server: Any, flush: Callable[[], None]) -> int:
         raise CommandError(f"the server stopped: {_why(failure[0])}") from failure[0]
     logger.info("stopped")
     return 0
+
+
+def exit_if_cut_off(server: Any) -> None:
+    """End the process now when ``server`` stopped with requests still in progress.
+
+    Their threads wait on clients that went silent, and the HTTP engine waits for them;
+    the process has closed its state already, so it leaves without them (status 0: the
+    stop itself went as asked)."""
+    if int(getattr(server, "in_progress", 0)):
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _bound_port(server: Any) -> int:

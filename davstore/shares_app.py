@@ -127,6 +127,11 @@ class SharesApp:
         for app in self.apps.values():
             app.vfs.flush_all()
 
+    def abort_all(self) -> None:
+        """Drop what the open write handles of every share have not committed."""
+        for app in self.apps.values():
+            app.vfs.abort_all()
+
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         from django.db import close_old_connections
 

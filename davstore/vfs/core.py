@@ -461,6 +461,13 @@ class VFS:
             except DavstoreError:
                 logger.exception("could not commit %r at shutdown", handle.path)
 
+    def abort_all(self) -> None:
+        """Drop what every open write handle has not committed (their writers were cut
+        off, as the requests of a server stopped with uploads in progress): the store
+        keeps what it had."""
+        for handle in self._handles_within(ROOT):
+            handle.abort()
+
     def set_mtime(self, path: str, mtime_ns: int) -> bool:
         """Set the modification time (ns since the epoch) of a file or folder, where the
         store can keep it.

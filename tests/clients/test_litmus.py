@@ -23,6 +23,23 @@ SUMMARY = re.compile(
 )
 
 
+#: The one warning litmus may print. ``delete_fragment`` sends ``DELETE /litmus/frag/#ment``:
+#: a fragment is never part of what an HTTP server sees (RFC 9110 section 7.1; hyper, under
+#: granian, drops it while parsing the request line, as Apache and nginx do), so the request
+#: names ``/litmus/frag/`` and deletes it. litmus counts the test as passed and warns; a
+#: server that kept ``#ment`` in the path would answer 404 instead.
+ACCEPTED_WARNING = "delete_fragment....... WARNING: DELETE removed collection resource"
+
+
+def litmus_problems(output: str) -> list[str]:
+    """The FAIL and WARNING lines of a litmus run, but the accepted warning."""
+    return [
+        line
+        for line in output.splitlines()
+        if ("FAIL" in line or "WARNING" in line) and ACCEPTED_WARNING not in line
+    ]
+
+
 def run_litmus(url: str, workdir: Path) -> str:
     binary = shutil.which("litmus")
     if binary is None:
@@ -47,7 +64,7 @@ def test_litmus_passes_completely(kind: str, tmp_path: Path) -> None:
     with serve_share(storage, tmp_path / "state") as share:
         output = run_litmus(share.url + "/", tmp_path)
     summaries = {m["suite"]: m for m in SUMMARY.finditer(output)}
-    problems = [line for line in output.splitlines() if "FAIL" in line or "WARNING" in line]
+    problems = litmus_problems(output)
     assert sorted(summaries) == sorted(SUITES), output[-3000:]
     assert problems == [], "\n".join(problems)
     for suite, summary in summaries.items():

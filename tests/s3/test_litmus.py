@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.clients.test_litmus import SUITES, SUMMARY, run_litmus
+from tests.clients.test_litmus import SUITES, SUMMARY, litmus_problems, run_litmus
 from tests.webdav.serving import serve_share
 
 
@@ -18,7 +18,7 @@ def test_litmus_passes_completely_on_s3(storage: Any, tmp_path: Path) -> None:
     with serve_share(storage, tmp_path / "state") as share:
         output = run_litmus(share.url + "/", tmp_path)
     summaries = {m["suite"]: m for m in SUMMARY.finditer(output)}
-    problems = [line for line in output.splitlines() if "FAIL" in line or "WARNING" in line]
+    problems = litmus_problems(output)
     assert sorted(summaries) == sorted(SUITES), output[-3000:]
     assert problems == [], "\n".join(problems)
     for suite, summary in summaries.items():

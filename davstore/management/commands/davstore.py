@@ -24,6 +24,7 @@ from davstore.cli import (
     add_webdav_arguments,
     check_tls_arguments,
     configure_logging,
+    exit_if_cut_off,
     listen,
     prepare_state_dir,
     run_until_signalled,
@@ -138,9 +139,10 @@ class Command(BaseCommand):
             lines.append("Press Ctrl+C to stop.")
             self.stdout.write("\n".join(lines))
             self.stdout.flush()
-            run_until_signalled(server, app.flush_all)
+            run_until_signalled(server, app.flush_all, app.abort_all)
         finally:
             app.close()
+        exit_if_cut_off(server)
 
     def _mount(self, args: argparse.Namespace) -> None:
         from django.db import connections
