@@ -74,6 +74,9 @@ def test_access(share: Share) -> None:
     (share.path / "f").write_bytes(b"")
     assert os.access(share.path / "f", os.R_OK | os.W_OK)
     assert not os.access(share.path / "missing", os.F_OK)
+    # As the modes say (0644, 0755), whoever answers (the kernel or the mount).
+    assert not os.access(share.path / "f", os.X_OK)
+    assert os.access(share.path, os.R_OK | os.W_OK | os.X_OK)
 
 
 # -- open, read, write, truncate, flush ------------------------------------------------

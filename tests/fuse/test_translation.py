@@ -86,11 +86,13 @@ def test_kernel_options() -> None:
     three = fuse_options(MountOptions(cache_ttl=2.5), (3, 14))
     assert three["fsname"] == three["subtype"] == "davstore"
     assert three["attr_timeout"] == three["entry_timeout"] == three["negative_timeout"] == "2.5"
-    assert three["auto_cache"] and three["hard_remove"] and three["default_permissions"]
+    assert three["auto_cache"] and three["hard_remove"]
     assert "big_writes" not in three and "ro" not in three and "allow_other" not in three
+    # Modes are only checked by the kernel when other users get in.
+    assert "default_permissions" not in three
     two = fuse_options(MountOptions(read_only=True, allow_other=True), (2, 9))
     assert two["big_writes"] and two["max_write"] >= 128 << 10
-    assert two["ro"] and two["allow_other"]
+    assert two["ro"] and two["allow_other"] and two["default_permissions"]
 
 
 def test_threaded_store_runs_calls_on_a_few_long_lived_threads() -> None:

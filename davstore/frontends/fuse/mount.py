@@ -68,8 +68,12 @@ def fuse_options(options: MountOptions, libfuse_version: tuple[int, int]) -> dic
     """The libfuse mount options for ``options`` on the given libfuse version.
 
     - ``fsname``/``subtype`` ``davstore``: ``mount`` and ``df`` show ``davstore`` as the
-      type; ``default_permissions``: the kernel checks the reported modes, so with
-      ``allow_other`` other users only read;
+      type;
+    - with ``allow_other``, ``default_permissions``: the kernel checks the reported modes,
+      so other users only read. Without ``allow_other`` only the mounting user gets in and
+      what that user may do is the share's policy (read-only: ``ro`` and the VFS's EROFS),
+      not modes; ``default_permissions`` would also make the kernel fetch a folder's
+      attributes again after every change in it (one more call per file created);
     - big requests: libfuse 3 negotiates 1 MiB writes (and direct reads) by itself;
       libfuse 2 needs ``big_writes`` and gets 128 KiB; page-cache reads come in
       read-ahead windows (128 KiB by default, ``/sys/class/bdi/<dev>/read_ahead_kb``);
@@ -83,7 +87,6 @@ def fuse_options(options: MountOptions, libfuse_version: tuple[int, int]) -> dic
     opts: dict[str, Any] = {
         "fsname": "davstore",
         "subtype": "davstore",
-        "default_permissions": True,
         "attr_timeout": ttl,
         "entry_timeout": ttl,
         "negative_timeout": ttl,
@@ -96,7 +99,7 @@ def fuse_options(options: MountOptions, libfuse_version: tuple[int, int]) -> dic
             big_writes=True, max_write=_IO_SIZE, max_readahead=_IO_SIZE, atomic_o_trunc=True
         )
     if options.allow_other:
-        opts["allow_other"] = True
+        opts.update(allow_other=True, default_permissions=True)
     if options.read_only:
         opts["ro"] = True
     return opts

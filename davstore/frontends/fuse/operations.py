@@ -315,9 +315,14 @@ class Operations:
 
     @_translated
     def access(self, path: str, amode: int) -> int:
-        self._vfs.stat(path)
+        """As the reported modes answer their owner: files are not executable, nothing is
+        writable on a read-only share. (With ``--allow-other`` the kernel checks the
+        modes itself and does not ask.)"""
+        entry = self._vfs.stat(path)
         if amode & os.W_OK and self._vfs.read_only:
             raise ReadOnly(path, "the share is read-only")
+        if amode & os.X_OK and not entry.is_dir:
+            raise FuseOSError(errno.EACCES)
         return 0
 
     @_translated
