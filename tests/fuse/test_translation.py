@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import threading
 from typing import Any
 
@@ -18,6 +19,7 @@ from davstore.frontends.fuse.operations import Operations
 from davstore.store import adapt
 from davstore.store.threaded import ThreadedStore, needs_workers
 from davstore.vfs import VFS
+from davstore.vfs.events import Action, Actor, Change
 from tests.minimal_storages import MinimalStorage
 
 
@@ -80,6 +82,37 @@ def test_readdir_reads_one_listing_per_open_folder() -> None:
     assert ops.releasedir("/", fh) == 0
     other = ops.opendir("/")
     assert ops.readdir("/", other, 0) is again  # unchanged listing, same answer
+
+
+class _FileInfo:
+    """What the binding passes as ``fi`` (``raw_fi``): flags in, handle number out."""
+
+    def __init__(self, flags: int) -> None:
+        self.flags = flags
+        self.fh = 0
+        self.direct_io = 0
+
+
+def test_changes_made_through_the_mount_carry_its_user() -> None:
+    vfs = VFS(adapt(InMemoryStorage()))
+    changes: list[Change] = []
+    vfs.subscribe(changes.append)
+    ops = Operations(vfs, actor="alice")
+    fi = _FileInfo(os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    ops.create("/a.txt", 0o644, fi)
+    ops.write("/a.txt", b"abc", 0, fi)
+    ops.getattr("/a.txt", fi)
+    ops.flush("/a.txt", fi)
+    ops.release("/a.txt", fi)
+    ops.mkdir("/d", 0o755)
+    ops.rename("/a.txt", "/d/b.txt", 0)
+    ops.unlink("/d/b.txt")
+    ops.rmdir("/d")
+    assert [c.action for c in changes] == [
+        Action.CREATED, Action.FOLDER_CREATED, Action.MOVED, Action.DELETED,
+        Action.FOLDER_DELETED,
+    ]  # fmt: skip
+    assert {c.actor for c in changes} == {Actor("alice", "fuse")}
 
 
 def test_kernel_options() -> None:

@@ -72,8 +72,23 @@ def _errno_of(exc: BaseException, op: str, args: tuple[Any, ...]) -> int:
 
 
 def _translated(method: F) -> F:
-    """Run one operation as the mount's user (VFS change events); whatever it raises
-    becomes a ``FuseOSError`` with an errno."""
+    """Whatever the operation raises becomes a ``FuseOSError`` with an errno."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self: Operations, *args: Any) -> Any:
+        try:
+            return method(self, *args)
+        except Exception as exc:
+            raise FuseOSError(_errno_of(exc, name, args)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _changing(method: F) -> F:
+    """As :func:`_translated`, for an operation that may change the share: it runs as the
+    mount's user (VFS change events). The others skip setting that up."""
+    name = method.__name__
 
     @functools.wraps(method)
     def wrapper(self: Operations, *args: Any) -> Any:
@@ -81,7 +96,7 @@ def _translated(method: F) -> F:
             with acting_as(self._actor, ORIGIN):
                 return method(self, *args)
         except Exception as exc:
-            raise FuseOSError(_errno_of(exc, method.__name__, args)) from None
+            raise FuseOSError(_errno_of(exc, name, args)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -238,7 +253,7 @@ class Operations:
         if self._on_ready is not None:
             self._on_ready()
 
-    @_translated
+    @_changing
     def destroy(self, path: str) -> None:
         self._vfs.flush_all()
 
@@ -325,7 +340,7 @@ class Operations:
             raise FuseOSError(errno.EACCES)
         return 0
 
-    @_translated
+    @_changing
     def utimens(self, path: str, times: tuple[int | None, int | None] | None = None) -> int:
         """The modification time is kept where the store keeps one (FileSystemStorage);
         elsewhere it is accepted and ignored. The access time is never kept."""
@@ -389,7 +404,7 @@ class Operations:
     def write(self, path: str | None, data: bytes, offset: int, fh: Any) -> int:
         return self._writer(fh).pwrite(data, offset)
 
-    @_translated
+    @_changing
     def truncate(self, path: str | None, length: int, fh: Any = None) -> int:
         writer = self._writer(fh) if fh is not None else None
         if writer is None and path is not None:
@@ -404,21 +419,21 @@ class Operations:
                 handle.truncate(length)
         return 0
 
-    @_translated
+    @_changing
     def flush(self, path: str | None, fh: Any) -> int:
         handle = self._get(fh)
         if isinstance(handle, WriteHandle):
             handle.commit()
         return 0
 
-    @_translated
+    @_changing
     def fsync(self, path: str | None, datasync: int, fh: Any) -> int:
         handle = self._get(fh)
         if isinstance(handle, WriteHandle):
             handle.commit()
         return 0
 
-    @_translated
+    @_changing
     def release(self, path: str | None, fh: Any) -> int:
         number = fh if isinstance(fh, int) else fh.fh
         with self._lock:
@@ -429,22 +444,22 @@ class Operations:
 
     # -- names ------------------------------------------------------------------------
 
-    @_translated
+    @_changing
     def unlink(self, path: str) -> int:
         self._vfs.remove(path)
         return 0
 
-    @_translated
+    @_changing
     def mkdir(self, path: str, mode: int) -> int:
         self._vfs.mkdir(path)
         return 0
 
-    @_translated
+    @_changing
     def rmdir(self, path: str) -> int:
         self._vfs.rmdir(path)
         return 0
 
-    @_translated
+    @_changing
     def rename(self, old: str, new: str, flags: int = 0) -> int:
         if flags & _RENAME_EXCHANGE or flags & ~(_RENAME_NOREPLACE | _RENAME_EXCHANGE):
             raise FuseOSError(errno.EINVAL)
