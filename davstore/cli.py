@@ -501,6 +501,9 @@ def exit_if_cut_off(server: Any) -> None:
     the process has closed its state already, so it leaves without them (status 0: the
     stop itself went as asked)."""
     if int(getattr(server, "in_progress", 0)):
+        from davstore.frontends.webdav.observability import flush_access_log
+
+        flush_access_log()
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

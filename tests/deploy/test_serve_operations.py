@@ -3,6 +3,7 @@ stop that lets an upload in progress finish, and HTTPS checked with curl."""
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import signal
@@ -16,7 +17,13 @@ import requests
 from django.core.files.storage import InMemoryStorage
 
 from davstore.errors import StoreUnavailable
-from davstore.frontends.webdav.observability import HEALTH_PATH, METRICS_PATH, instrument
+from davstore.frontends.webdav.observability import (
+    ACCESS_LOG_DELAY,
+    HEALTH_PATH,
+    METRICS_PATH,
+    flush_access_log,
+    instrument,
+)
 from davstore.store import adapt
 from davstore.store.base import ObjectInfo
 from davstore.store.memory import MemoryStore
@@ -165,3 +172,28 @@ def test_tls_with_curl(tmp_path: Path, served_folder: Path) -> None:
             ["curl", "--silent", server.url + "hello.txt"], capture_output=True, check=False
         )
         assert untrusted.returncode == 60  # certificate not trusted without --cacert
+
+
+def test_access_log_lines_come_in_order_off_the_request_path(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Requests only queue their line; the background writer hands them to logging in
+    order, stamped with the time each request ended, within ACCESS_LOG_DELAY."""
+    caplog.set_level(logging.INFO, logger="davstore.access")
+    with serve_share(InMemoryStorage(), tmp_path / "state") as share:
+        instrument(share.app, share.vfs)
+        before = time.time()
+        for k in range(20):
+            assert share.request("PUT", f"f{k}.txt", data=b"x" * k).status_code == 201
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            lines = [r for r in caplog.records if r.name == "davstore.access"]
+            if len(lines) == 20:
+                break
+            time.sleep(ACCESS_LOG_DELAY / 2)
+        flush_access_log()
+    lines = [r for r in caplog.records if r.name == "davstore.access"]
+    assert [r.getMessage().split()[3] for r in lines] == [f"/f{k}.txt" for k in range(20)]
+    assert all(f" in={k} " in r.getMessage() for k, r in enumerate(lines))
+    stamps = [r.created for r in lines]
+    assert stamps == sorted(stamps) and before <= stamps[0] <= stamps[-1] <= time.time()
