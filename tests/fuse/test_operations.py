@@ -266,6 +266,10 @@ def test_xattrs_are_not_supported(share: Share) -> None:
     assert errno_of(os.setxattr, path, "user.x", b"1") == errno.ENOTSUP
     assert errno_of(os.getxattr, path, "user.x") == errno.ENOTSUP
     assert errno_of(os.listxattr, path) == errno.ENOTSUP
+    # Not "no ACL here" (ENODATA), which makes ls -l ask again for every file.
+    for acl in ("system.posix_acl_access", "system.posix_acl_default"):
+        assert errno_of(os.getxattr, path, acl) == errno.ENOTSUP
+        assert errno_of(os.getxattr, share.path, acl) == errno.ENOTSUP
 
 
 def test_links_and_special_files_are_eperm(share: Share) -> None:

@@ -60,7 +60,7 @@ def test_no_helper_is_named_like_a_fuse_operation() -> None:
     public = {name for name in vars(Operations) if not name.startswith("_")}
     assert public == {
         "use_ns", "flag_utime_omit_ok", "init", "destroy", "getattr", "opendir", "readdir",
-        "releasedir", "statfs",
+        "releasedir", "getxattr", "statfs",
         "access", "utimens", "chmod", "chown", "open", "create", "read", "write", "truncate",
         "flush", "fsync", "release", "unlink", "mkdir", "rmdir", "rename", "symlink", "link",
         "mknod", "readlink",

@@ -310,6 +310,18 @@ class Operations:
             self._folders.pop(fh, None)
         return 0
 
+    def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
+        """Extended attributes are not kept: ENOTSUP for every name.
+
+        Not ENOSYS (as for the other xattr calls): after an ENOSYS here the kernel stops
+        asking, but then answers POSIX ACL queries itself with "no ACL" (ENODATA), so
+        ``ls -l``, file managers and ``cp -p`` ask again for every file they see; ENOTSUP
+        makes them stop after the first. The price: the kernel asks for
+        ``security.capability`` before each write (libfuse 3.14 cannot negotiate
+        ``FUSE_HANDLE_KILLPRIV_V2``, which would spare that).
+        """
+        raise FuseOSError(errno.ENOTSUP)
+
     @_translated
     def statfs(self, path: str) -> dict[str, int]:
         usage = self._vfs.usage()
