@@ -236,14 +236,18 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     )
     net.add_argument("--port", type=_port, default=8080, help="port to listen on (default: 8080)")
     net.add_argument(
-        "--threads", type=_positive_int, default=64, help="worker threads (default: 64)"
+        "--threads",
+        type=_positive_int,
+        default=64,
+        help="requests handled at once, each on its own thread (default: 64)",
     )
     net.add_argument(
         "--timeout",
         type=_positive_int,
         default=300,
         metavar="SECONDS",
-        help="socket timeout (default: 300)",
+        help="seconds a kept-alive connection may stay silent before its next request "
+        "(default: 300)",
     )
     net.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate")
     net.add_argument("--tls-key", metavar="FILE", help="the private key for --tls-cert")
