@@ -1,4 +1,4 @@
-"""Whole-file GET/HEAD answered in front of wsgidav, and the tuned cheroot server."""
+"""Whole-file GET/HEAD answered in front of wsgidav, and how the HTTP server sends them."""
 
 from __future__ import annotations
 
@@ -134,3 +134,18 @@ def test_small_response_is_one_segment(share: Share) -> None:
     chunks = raw_exchange(share, request_bytes("GET", "/one.txt"), 1)
     assert len(chunks) == 1  # head and body sent together
     assert chunks[0].endswith(b"x" * 1024)
+
+
+@pytest.mark.parametrize("size", [0, 1, plain_get.WHOLE, plain_get.WHOLE + 1, 3 * plain_get.WHOLE])
+def test_small_files_are_read_whole_bigger_ones_stream(
+    share: Share, taken: list[bool], size: int
+) -> None:
+    data = (bytes(range(251)) * (size // 251 + 1))[:size]
+    share.vfs.write_file(f"s{size}.bin", data)
+    got = share.request("GET", f"s{size}.bin")
+    assert got.status_code == 200 and got.content == data
+    assert got.headers["Content-Length"] == str(size)
+    head = share.request("HEAD", f"s{size}.bin")
+    assert head.headers["Content-Length"] == str(size) and head.content == b""
+    assert taken == [True, True]
+    assert not share.vfs._readers  # every handle closed once the answer is sent

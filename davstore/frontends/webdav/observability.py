@@ -313,6 +313,9 @@ class Observability:
             exchange.code = "500"
             self._finish(exchange, 0)
             raise
+        if type(body) is list:  # whole already: counted and logged now
+            self._finish(exchange, sum(map(len, body)))
+            return body
         return _Body(body, lambda sent: self._finish(exchange, sent))
 
     def _finish(self, exchange: _Exchange, sent: int) -> None:

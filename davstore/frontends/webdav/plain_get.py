@@ -14,12 +14,17 @@ or HEAD itself only when all of these hold; anything else goes to wsgidav unchan
   time and ETag the store knows.
 
 The headers are wsgidav's, in its order: Content-Length, Last-Modified, Content-Type,
-Date, ETag, Accept-Ranges (tests/webdav/test_plain_get.py compares them).
+Date, ETag, Accept-Ranges (tests/webdav/test_plain_get.py compares them). Their dates and
+the MIME type are cached (by the second, by the name's suffixes). A file of at most
+:data:`WHOLE` bytes is read before answering and sent as one piece with its head; a bigger
+one streams in ``block_size`` pieces.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -29,7 +34,10 @@ from davstore.errors import DavstoreError
 from davstore.frontends.webdav.auth import basic_credentials_ok
 from davstore.vfs import VFS, ReadHandle
 
-__all__ = ["PlainGet", "share_path"]
+__all__ = ["WHOLE", "PlainGet", "share_path"]
+
+#: Files up to this size are read whole before the answer starts.
+WHOLE = 64 * 1024
 
 logger = logging.getLogger(__name__)
 
@@ -81,20 +89,36 @@ class PlainGet:
                 return self.app(environ, start_response)
         except DavstoreError:
             return self.app(environ, start_response)  # wsgidav answers with the right error
+        if handle is not None and entry.size <= WHOLE:
+            try:
+                data = _read_whole(handle, entry.size)
+            except DavstoreError:
+                return self.app(environ, start_response)  # wsgidav answers with the right error
+            finally:
+                handle.close()
+            handle = None
+        else:
+            data = b""
         start_response(
             "200 OK",
             [
                 ("Content-Length", str(entry.size)),
-                ("Last-Modified", util.get_rfc1123_time(entry.mtime)),
-                ("Content-Type", util.guess_mime_type(path, self.config)),
-                ("Date", util.get_rfc1123_time()),
+                ("Last-Modified", _http_date(int(entry.mtime))),
+                ("Content-Type", self._mime_type(path)),
+                ("Date", _http_date(int(time.time()))),
                 ("ETag", f'"{entry.etag}"'),
                 ("Accept-Ranges", "bytes"),
             ],
         )
         if handle is None:
-            return [b""]
+            return [data]
         return _Body(handle, entry.size, self.block_size)
+
+    def _mime_type(self, path: str) -> str:
+        """wsgidav's type for ``path``, which depends on the name's suffixes only."""
+        name = path.rpartition("/")[2].lstrip(".")  # ".tar" has no suffix, as in splitext
+        dot = name.find(".")
+        return _mime_type(name[dot:] if dot >= 0 else "", self.config)
 
     def _plain(self, environ: Environ) -> bool:
         if (environ.get("CONTENT_LENGTH") or "0") != "0" or "HTTP_TRANSFER_ENCODING" in environ:
@@ -117,6 +141,37 @@ def share_path(raw: str) -> str | None:
     if not path.startswith("/") or path.endswith("/") or "//" in path or "/." in path:
         return None
     return path
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(seconds: int) -> str:
+    return str(util.get_rfc1123_time(seconds))
+
+
+_MIME_TYPES: dict[tuple[int, str], str] = {}
+
+
+def _mime_type(suffixes: str, config: dict[str, Any]) -> str:
+    key = (id(config), suffixes)
+    found = _MIME_TYPES.get(key)
+    if found is None:
+        if len(_MIME_TYPES) > 4096:
+            _MIME_TYPES.clear()
+        found = _MIME_TYPES[key] = str(util.guess_mime_type("f" + suffixes, config))
+    return found
+
+
+def _read_whole(handle: ReadHandle, size: int) -> bytes:
+    parts = []
+    left = size
+    while left > 0:
+        data = handle.read(left)
+        if not data:
+            logger.warning("%r ended %d bytes early", handle.path, left)
+            break
+        parts.append(data)
+        left -= len(data)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class _Body:
