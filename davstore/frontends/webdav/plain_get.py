@@ -34,7 +34,7 @@ from davstore.errors import DavstoreError
 from davstore.frontends.webdav.auth import basic_credentials_ok
 from davstore.vfs import VFS, ReadHandle
 
-__all__ = ["WHOLE", "PlainGet", "share_path"]
+__all__ = ["WHOLE", "PlainGet", "http_date", "share_path"]
 
 #: Files up to this size are read whole before the answer starts.
 WHOLE = 64 * 1024
@@ -103,9 +103,9 @@ class PlainGet:
             "200 OK",
             [
                 ("Content-Length", str(entry.size)),
-                ("Last-Modified", _http_date(int(entry.mtime))),
+                ("Last-Modified", http_date(int(entry.mtime))),
                 ("Content-Type", self._mime_type(path)),
-                ("Date", _http_date(int(time.time()))),
+                ("Date", http_date(int(time.time()))),
                 ("ETag", f'"{entry.etag}"'),
                 ("Accept-Ranges", "bytes"),
             ],
@@ -144,7 +144,8 @@ def share_path(raw: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _http_date(seconds: int) -> str:
+def http_date(seconds: int) -> str:
+    """wsgidav's RFC 1123 date for ``seconds`` since the epoch (cached)."""
     return str(util.get_rfc1123_time(seconds))
 
 

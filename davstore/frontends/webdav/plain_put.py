@@ -33,11 +33,13 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from wsgidav import util
-from wsgidav.dav_error import HTTP_CREATED, HTTP_NO_CONTENT, DAVError
+from wsgidav.dav_error import HTTP_CREATED, DAVError
 from wsgidav.error_printer import ErrorPrinter
 
 from davstore.errors import DavstoreError, NotFound
@@ -46,7 +48,7 @@ from davstore.frontends.webdav.auth import basic_user
 from davstore.frontends.webdav.desktop import nfc
 from davstore.frontends.webdav.errors import to_dav_error
 from davstore.frontends.webdav.macmeta import is_mac_metadata
-from davstore.frontends.webdav.plain_get import share_path
+from davstore.frontends.webdav.plain_get import http_date, share_path
 from davstore.frontends.webdav.state import holds_locks, lock_guard
 from davstore.vfs import VFS
 from davstore.vfs.events import acting_as
@@ -110,6 +112,8 @@ class PlainPut:
         self.max_body = MAX_BODY if max_upload_size is None else min(MAX_BODY, max_upload_size)
         self._guard = lock_guard(lock_storage)
         self._errors = ErrorPrinter(app, _raise_error, config)
+        self._created: tuple[int, bytes] = (-1, b"")
+        self._created_lock = threading.Lock()
         self.enabled = (
             self._guard is not None
             and not vfs.read_only
@@ -160,15 +164,38 @@ class PlainPut:
         if stored is None:  # a lock exists: wsgidav decides, from the bytes read here
             environ["wsgi.input"] = io.BytesIO(body)
             return self.app(environ, start_response)
-        headers = None
+        headers = []
         if stored.etag is not None:
-            headers = [("ETag", f'"{util.checked_etag(stored.etag)}"')]
-        return util.send_status_response(  # type: ignore[no-any-return]
-            environ,
-            start_response,
-            HTTP_CREATED if entry is None else HTTP_NO_CONTENT,
-            add_headers=headers,
+            headers.append(("ETag", f'"{util.checked_etag(stored.etag)}"'))
+        now = int(time.time())
+        if entry is not None:  # as util.send_status_response answers 204
+            start_response(
+                "204 No Content", [("Content-Length", "0"), ("Date", http_date(now)), *headers]
+            )
+            return [b""]
+        page = self._created_page(now)
+        start_response(
+            "201 Created",
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Date", http_date(now)),
+                ("Content-Length", str(len(page))),
+                *headers,
+            ],
         )
+        return [page]
+
+    def _created_page(self, now: int) -> bytes:
+        """wsgidav's ``201 Created`` page (util.send_status_response), made once a second:
+        it only differs by the time stamp at its end."""
+        made = self._created
+        if made[0] != now:
+            with self._created_lock:
+                made = self._created
+                if made[0] != now:
+                    _, page = DAVError(HTTP_CREATED).get_response_page()
+                    made = self._created = (now, page)
+        return made[1]
 
     def _fail(
         self, environ: Environ, start_response: StartResponse, error: DAVError
