@@ -63,3 +63,31 @@ def test_slow_reads_of_different_files_overlap(mount_share: MountFactory, tmp_pa
     starts = sorted(t for _, t in _events(log, "open-start"))
     ends = sorted(t for _, t in _events(log, "open-end"))
     assert len(starts) == 2 and starts[1] < ends[0]
+
+
+def test_callback_threads_stay_a_bounded_pool(mount_share: MountFactory) -> None:
+    """Each libfuse worker keeps its Python thread state (binding.py), which is only
+    sound while the workers are a bounded pool that does not come and go."""
+    share = mount_share("memory")
+    for i in range(24):
+        (share.path / f"f{i}").write_bytes(bytes(1 << 20))
+    tasks = Path(f"/proc/{share.process.pid}/task")
+    counts, alive_after_round = [], []
+
+    def work(i: int) -> None:
+        for round_ in range(3):
+            assert (share.path / f"f{i}").read_bytes() == bytes(1 << 20)
+            (share.path / f"g{i}-{round_}").write_bytes(b"x")
+
+    for _ in range(3):
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(24)]
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            counts.append(len(list(tasks.iterdir())))
+            time.sleep(0.01)
+        for thread in threads:
+            thread.join(30)
+        alive_after_round.append({task.name for task in tasks.iterdir()})
+    assert max(counts) <= 24  # libfuse 3: at most 10 workers, plus davstore's own threads
+    assert alive_after_round[0] <= alive_after_round[-1]  # no worker ended
