@@ -1,4 +1,4 @@
-"""Serve a WSGI app with cheroot on 127.0.0.1 in a thread, for tests."""
+"""Serve a WSGI app with davstore's HTTP server (granian) on 127.0.0.1 in a thread, for tests."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def serve_in_thread(
     port = free_port()
     server = make_server(app, "127.0.0.1", port, threads=threads, timeout=30)
     server.prepare()
-    thread = threading.Thread(target=server.serve, name=f"cheroot-{port}", daemon=True)
+    thread = threading.Thread(target=server.serve, name=f"http-{port}", daemon=True)
     thread.start()
     stopped = False
 

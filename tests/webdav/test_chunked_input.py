@@ -59,7 +59,7 @@ def test_undecoded_chunked_put_is_411_and_keeps_the_old_content(tmp_path: Path) 
         status, _ = call(app, environ_for("PUT", "/doc.txt", raw, HTTP_TRANSFER_ENCODING="chunked"))
         assert status.startswith("411")
         assert (media / "doc.txt").read_bytes() == b"old content"
-        # cheroot decodes chunked bodies and says so: then the PUT goes through.
+        # The HTTP server decodes chunked bodies and says so: then the PUT goes through.
         status, _ = call(
             app,
             environ_for(
