@@ -391,7 +391,7 @@ def server_url(server: Any, args: argparse.Namespace) -> str:
 
 
 def listen(make_server: Callable[..., Any], app: Any, args: argparse.Namespace) -> Any:
-    """The cheroot server for ``app``, bound to its port (not serving yet)."""
+    """The HTTP server for ``app``, bound to its port (not serving yet)."""
     try:
         server = make_server(
             app,
@@ -404,7 +404,7 @@ def listen(make_server: Callable[..., Any], app: Any, args: argparse.Namespace) 
         )
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot use the TLS certificate and key: {_why(exc)}") from exc
-    # On stop, cheroot waits this long for requests in progress before closing them.
+    # On stop, the server waits this long for requests in progress (then they are cut off).
     server.shutdown_timeout = getattr(args, "grace_period", DEFAULT_GRACE_PERIOD)
     try:
         server.prepare()
@@ -515,7 +515,7 @@ def exit_if_cut_off(server: Any) -> None:
 
 
 def _bound_port(server: Any) -> int:
-    """The port the server listens on (cheroot resolves port 0 to the real one)."""
+    """The port the server listens on (port 0 resolved to the real one)."""
     return int(server.bind_addr[1])
 
 
@@ -531,7 +531,7 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower() if exc.strerror[:1].isupper() else exc.strerror
     text = " ".join(str(exc).split())
-    # cheroot: "No socket could be created -- (('127.0.0.1', 8080): [Errno 98] Address ...)"
+    # Messages that carry an errno inside: "... [Errno 98] Address already in use ..."
     match = re.search(r"\[Errno \d+\] ([^)]*)", text)
     if match:
         return match.group(1).lower()
