@@ -82,6 +82,8 @@ def test_readdir_reads_one_listing_per_open_folder() -> None:
     assert ops.releasedir("/", fh) == 0
     other = ops.opendir("/")
     assert ops.readdir("/", other, 0) is again  # unchanged listing, same answer
+    assert [name for name, _, _ in again][:2] == [".", ".."]
+    assert list(again) == [again[i] for i in range(-len(again), 0)]
 
 
 class _FileInfo:

@@ -48,8 +48,8 @@ _UTIME_OMIT = (1 << 30) - 2
 _READDIR_PLUS = 1
 _CAP_READDIRPLUS_AUTO = 1 << 14
 _FILL_DIR_PLUS = 2
-#: Listings kept in kernel form (one per folder being listed; a few suffice).
-_PACKED_LISTINGS = 16
+#: Entries (over all folders) kept in kernel form; the newest folder is kept whatever its size.
+_PACKED_ENTRIES_KEPT = 100_000
 _STAT_KEYS = (
     *("st_ino", "st_mode", "st_nlink", "st_uid", "st_gid"),
     *("st_size", "st_blksize", "st_blocks"),
@@ -209,7 +209,7 @@ if BINDING == "mfusepy":
         readdirplus)."""
 
         def __init__(self, operations: Any, mountpoint: str, **kwargs: Any) -> None:
-            self._packed: dict[int, tuple[list[Any], list[tuple[bytes, bytes]]]] = {}
+            self._packed: dict[str | None, tuple[Any, list[tuple[bytes, bytes]]]] = {}
             self._packed_lock = threading.Lock()
             super().__init__(operations, mountpoint, **kwargs)  # serves until unmounted
 
@@ -249,8 +249,9 @@ if BINDING == "mfusepy":
             """Offset mode, and with each entry's attributes when the kernel asks for them
             (readdirplus): the kernel then needs no lookup per entry (``ls -l``). libfuse
             only passes the attributes on in offset mode with ``FUSE_FILL_DIR_PLUS``."""
-            items = self.operations.readdir(_path(path), fip.contents.fh, offset)
-            entries = self._packed_listing(items)
+            folder = _path(path)
+            items = self.operations.readdir(folder, fip.contents.fh, offset)
+            entries = self._packed_listing(folder, items)
             plus = _FILL_DIR_PLUS if flags & _READDIR_PLUS else 0
             fill = ctypes.cast(filler, _PackedFiller)
             for index in range(offset, len(entries)):
@@ -259,18 +260,20 @@ if BINDING == "mfusepy":
                     break
             return 0
 
-        def _packed_listing(self, items: list[Any]) -> list[tuple[bytes, bytes]]:
-            """``items`` in kernel form; the same list object gets the same answer (the
-            operations return one list for as long as the listing is unchanged)."""
+        def _packed_listing(self, folder: str | None, items: Any) -> list[tuple[bytes, bytes]]:
+            """``items`` in kernel form, kept per folder while the operations answer with
+            the same ``items`` object (they do while the listing is unchanged)."""
             with self._packed_lock:
-                found = self._packed.get(id(items))
-                if found is not None and found[0] is items:
-                    return found[1]
+                found = self._packed.get(folder)
+            if found is not None and found[0] is items:
+                return found[1]
             packed = [(_name(name), _pack_stat(attrs)) for name, attrs, _ in items]
             with self._packed_lock:
-                self._packed[id(items)] = (items, packed)
-                while len(self._packed) > _PACKED_LISTINGS:
-                    del self._packed[next(iter(self._packed))]
+                self._packed.pop(folder, None)
+                self._packed[folder] = (items, packed)
+                kept = sum(len(each) for _, each in self._packed.values())
+                while kept > _PACKED_ENTRIES_KEPT and len(self._packed) > 1:
+                    kept -= len(self._packed.pop(next(iter(self._packed)))[1])
             return packed
 
 else:

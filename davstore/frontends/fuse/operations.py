@@ -24,8 +24,8 @@ import pwd
 import stat
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, overload
 
 from davstore.errors import NotFound, ReadOnly
 from davstore.frontends.fuse.binding import FuseOSError, fuse_exit
@@ -50,8 +50,9 @@ _IO_SIZE = 1 << 20
 Handle = ReadHandle | WriteHandle
 #: One ``readdir`` entry as fusepy takes it: name, attributes, offset (0: libfuse counts).
 _Item = tuple[str, dict[str, int], int]
-#: Folders whose ``readdir`` answer is kept while the VFS's listing of them is unchanged.
-_LISTINGS_KEPT = 16
+#: Entries (over all folders) whose ``readdir`` answer is kept while the VFS's listing of
+#: their folder is unchanged; the newest folder is kept whatever its size.
+_LISTED_ENTRIES_KEPT = 100_000
 
 #: The origin of changes made through a mount.
 ORIGIN = "fuse"
@@ -127,6 +128,37 @@ class _Borrowed:
             self._reader.close()
 
 
+class _Listing(Sequence[_Item]):
+    """A folder's ``readdir`` answer: ``.``, ``..``, then its entries, each one made as it
+    is asked for (the binding asks once per listing and keeps its own form)."""
+
+    def __init__(
+        self, entries: list[Entry], dir_mode: int, attrs: Callable[[Entry], dict[str, int]]
+    ) -> None:
+        self.entries = entries
+        self._dot: _Item = (".", {"st_mode": dir_mode}, 0)
+        self._attrs = attrs
+
+    def __len__(self) -> int:
+        return len(self.entries) + 2
+
+    @overload
+    def __getitem__(self, index: int) -> _Item: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[_Item]: ...
+    def __getitem__(self, index: int | slice) -> _Item | Sequence[_Item]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if index < 2:
+            if index < 0:
+                raise IndexError(index)
+            return self._dot if index == 0 else ("..", self._dot[1], 0)
+        entry = self.entries[index - 2]
+        return entry.basename, self._attrs(entry), 0
+
+
 class Operations:
     """The fusepy-API operations of one mount over one :class:`~davstore.vfs.VFS`.
 
@@ -160,8 +192,8 @@ class Operations:
         self._started_ns = time.time_ns()
         self._lock = threading.Lock()
         self._open: dict[int, Handle | _Borrowed] = {}
-        self._folders: dict[int, tuple[str | None, list[_Item] | None]] = {}
-        self._listings: dict[str, tuple[list[Entry], list[_Item]]] = {}
+        self._folders: dict[int, tuple[str | None, _Listing | None]] = {}
+        self._listings: dict[str, _Listing] = {}
         self._numbers = itertools.count(1)
         self._exiting = False
         writable = 0 if vfs.read_only else 0o200
@@ -191,23 +223,22 @@ class Operations:
             "st_atime": mtime,
         }
 
-    def _items(self, folder: str) -> list[_Item]:
-        """``readdir``'s answer for ``folder``; the same list while the VFS answers with
+    def _items(self, folder: str) -> _Listing:
+        """``readdir``'s answer for ``folder``; the same object while the VFS answers with
         the same listing (the binding keeps its kernel form of it)."""
         entries = self._vfs.listdir(folder)
         with self._lock:
             known = self._listings.get(folder)
-        if known is not None and known[0] is entries:
-            return known[1]
-        dot = {"st_mode": self._dir_mode}
-        items = [(".", dot, 0), ("..", dot, 0)]
-        items += [(entry.basename, self._attrs(entry), 0) for entry in entries]
+        if known is not None and known.entries is entries:
+            return known
+        listing = _Listing(entries, self._dir_mode, self._attrs)
         with self._lock:
             self._listings.pop(folder, None)
-            self._listings[folder] = (entries, items)
-            while len(self._listings) > _LISTINGS_KEPT:
-                del self._listings[next(iter(self._listings))]
-        return items
+            self._listings[folder] = listing
+            kept = sum(len(each) for each in self._listings.values())
+            while kept > _LISTED_ENTRIES_KEPT and len(self._listings) > 1:
+                kept -= len(self._listings.pop(next(iter(self._listings))))
+        return listing
 
     def _add(self, handle: Handle | _Borrowed) -> int:
         with self._lock:
@@ -287,7 +318,7 @@ class Operations:
             return number
 
     @_translated
-    def readdir(self, path: str | None, fh: int, offset: int = 0) -> list[_Item]:
+    def readdir(self, path: str | None, fh: int, offset: int = 0) -> Sequence[_Item]:
         """The folder's entries with their attributes, ``.`` and ``..`` first.
 
         One open folder reads one listing (offsets stay valid between calls); a read from
