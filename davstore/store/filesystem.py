@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import secrets
 import shutil
@@ -214,7 +215,8 @@ class ReplaceUpload(Upload):
         else:  # pragma: no cover - 100 collisions of 64 random bits
             raise from_exception(FileExistsError(errno.EEXIST, "no free temporary name"), name)
         self._temp = temp
-        self.file = os.fdopen(fd, "w+b")
+        # An explicit buffer size spares io.open's isatty ioctl and its fstat.
+        self.file = os.fdopen(fd, "w+b", buffering=io.DEFAULT_BUFFER_SIZE)
 
     def commit(self) -> ObjectInfo:
         mode = self._store.storage.file_permissions_mode
