@@ -14,6 +14,15 @@ operations see what the kernel asked for and not a lossy conversion:
 - ``utimens`` receives ``(atime_ns, mtime_ns)`` where each is ``None`` for ``UTIME_OMIT``
   and ``UTIME_NOW`` is resolved to the current time (``times`` is ``None`` for "both now").
 
+With mfusepy it also passes more to the kernel, and faster:
+
+- ``readdir`` goes to libfuse in offset mode with ``FUSE_FILL_DIR_PLUS`` (the only way
+  libfuse's high-level API hands a filler's attributes on): readdirplus, asked for on every
+  listing, so ``ls -l`` needs no lookup per entry;
+- attributes are packed into ``struct stat`` bytes with one ``struct.pack`` (getattr; each
+  listing once), not one ctypes field per value;
+- on libfuse 3 each worker thread keeps its Python thread state between callbacks.
+
 fusepy dispatches through ``operations(name, *args)``; :class:`FUSE` adapts a plain
 operations object to that, so an operations class never needs ``__call__`` (mfusepy warns
 about one) and never subclasses a binding's ``Operations`` (whose defaults would register
@@ -134,8 +143,8 @@ def _fh(fip: Any, raw_fi: bool) -> Any:
     return fip.contents if raw_fi else fip.contents.fh
 
 
-def _name(name: str, encoding: str = "utf-8") -> bytes:
-    return name.encode(encoding, "surrogateescape")
+def _name(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
 
 
 def _stat_packer(c_stat: Any, c_timespec: Any) -> Callable[[dict[str, int]], bytes]:
