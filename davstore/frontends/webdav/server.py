@@ -72,6 +72,12 @@ _BASE_ENVIRON: dict[str, Any] = {
 }
 
 
+#: Connections granian serves at once. It holds a slot for as long as a connection is open
+#: (idle keep-alive ones too), so this must stay far above the thread count: with as many
+#: slots as threads, the connections beyond them were never answered while the first ones
+#: stayed open (tests/webdav/test_server.py).
+_BACKPRESSURE = 4096
+
 #: Bytes read at a time while looking for the end of a line.
 _LINE_READ = 8192
 
@@ -355,7 +361,7 @@ class Server:
             512,  # Rust blocking threads (file and socket work granian does itself)
             self.threads,  # Python threads running the application
             30,  # seconds an idle Python thread is kept
-            self.threads,  # requests in progress at most (more wait in the kernel backlog)
+            _BACKPRESSURE,  # connections served at once (requests wait for a thread)
             "1",  # HTTP/1.1 (WebDAV clients do not speak h2 without TLS)
             HTTP1Settings(header_read_timeout=int(self.timeout * 1000), keep_alive=True),
             None,  # no HTTP/2 settings
