@@ -216,11 +216,12 @@ class CloseUnreadBodies:
             length: int | None = None if chunked else int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
+        if length == 0:  # no body: nothing can be left unread
+            return self.app(environ, start_response)
         tracked = environ["wsgi.input"] = _TrackedInput(environ["wsgi.input"], length)
 
         def guarded_start(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
-            wants_close = any(k.lower() == "connection" for k, _ in headers)
-            if not tracked.finished and not wants_close:
+            if not tracked.finished and not any(k.lower() == "connection" for k, _ in headers):
                 headers = [*headers, ("Connection", "close")]
             return start_response(status, headers, *exc)
 

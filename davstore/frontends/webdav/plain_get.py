@@ -8,7 +8,8 @@ or HEAD itself only when all of these hold; anything else goes to wsgidav unchan
 
 - the client may read the share: the share is anonymous, or the request carries valid
   HTTP Basic credentials of a configured user (Digest and everything else: wsgidav);
-- no ``Range``, no conditional header (``If``, ``If-*``), no request body, Depth absent
+- no ``Range``, no conditional header (``If``, ``If-Match``, ``If-None-Match``,
+  ``If-Modified-Since``, ``If-Unmodified-Since``, ``If-Range``), no request body, Depth absent
   or ``0``;
 - the path names a file (folders get wsgidav's HTML listing) whose size, modification
   time and ETag the store knows.
@@ -35,6 +36,18 @@ from davstore.frontends.webdav.auth import basic_credentials_ok
 from davstore.vfs import VFS, ReadHandle
 
 __all__ = ["WHOLE", "PlainGet", "http_date", "share_path"]
+
+#: The conditional request headers (all wsgidav evaluates): such a GET is wsgidav's.
+_CONDITIONALS = frozenset(
+    {
+        "HTTP_IF",
+        "HTTP_IF_MATCH",
+        "HTTP_IF_NONE_MATCH",
+        "HTTP_IF_MODIFIED_SINCE",
+        "HTTP_IF_UNMODIFIED_SINCE",
+        "HTTP_IF_RANGE",
+    }
+)
 
 #: Files up to this size are read whole before the answer starts.
 WHOLE = 64 * 1024
@@ -125,7 +138,7 @@ class PlainGet:
             return False
         if environ.get("HTTP_DEPTH", "0") != "0" or "HTTP_RANGE" in environ:
             return False
-        if any(key.startswith("HTTP_IF") for key in environ):
+        if not _CONDITIONALS.isdisjoint(environ):
             return False
         if self.users is None:
             return True
