@@ -36,6 +36,9 @@ def _umask() -> int:
 
 
 _DEFAULT_FILE_MODE = 0o666 & ~_umask()
+#: Unnamed files (``O_TMPFILE``) need Linux and /proc to be linked in.
+_UNNAMED_FILES = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
+_UNNAMED_FLAGS = getattr(os, "O_TMPFILE", 0) | os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
 #: Buffer of files opened for reading (reads of this size or more go to the file directly).
 _READ_BUFFER = 1 << 16
 
@@ -196,17 +199,46 @@ class FileSystemStore(GenericStore):
 
 
 class ReplaceUpload(Upload):
-    """A hidden temporary file beside the target, moved over it with ``os.replace``.
+    """The new content in a file of its own, put in place of the target in one step.
+
+    Where the file system offers it (Linux ``O_TMPFILE``: ext4, xfs, btrfs, tmpfs), the file
+    has no name while it is written: the commit links it in under the target's name (one
+    directory change, and nothing is left behind by a crash), or, when the target exists,
+    under a hidden name that ``os.replace`` then moves over it. Elsewhere it is a hidden
+    temporary file beside the target, moved over it with ``os.replace``.
 
     Not fsync'ed (as Django's ``FileSystemStorage`` does not): the replace is atomic
     towards readers, and a crash leaves the old file or the new one.
     """
+
+    #: ``O_TMPFILE`` works in this process's file systems until one refuses it.
+    unnamed = _UNNAMED_FILES
 
     def __init__(self, store: FileSystemStore, name: str) -> None:
         self._store = store
         self._name = name
         self._target = store._path(name)
         folder = os.path.dirname(self._target)
+        self._temp: str | None = None
+        fd = self._open_unnamed(folder) if ReplaceUpload.unnamed else None
+        if fd is None:
+            fd = self._open_named(folder)
+        # An explicit buffer size spares io.open's isatty ioctl and its fstat.
+        self.file = os.fdopen(fd, "w+b", buffering=io.DEFAULT_BUFFER_SIZE)
+
+    def _open_unnamed(self, folder: str) -> int | None:
+        mode = self._store.storage.file_permissions_mode
+        try:
+            # Made with its final mode (0o666 less the umask, as FileSystemStorage makes
+            # files): nobody can open it before it has a name.
+            return os.open(folder, _UNNAMED_FLAGS, 0o666 if mode is None else 0o600)
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                ReplaceUpload.unnamed = False  # this file system cannot: named files from now
+                return None
+            raise from_exception(exc, self._name) from exc
+
+    def _open_named(self, folder: str) -> int:
         for _ in range(100):
             temp = f"{folder}/{INTERNAL_PREFIX}upload-{secrets.token_hex(8)}"
             try:
@@ -214,13 +246,12 @@ class ReplaceUpload(Upload):
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise from_exception(exc, name) from exc
-            break
-        else:  # pragma: no cover - 100 collisions of 64 random bits
-            raise from_exception(FileExistsError(errno.EEXIST, "no free temporary name"), name)
-        self._temp = temp
-        # An explicit buffer size spares io.open's isatty ioctl and its fstat.
-        self.file = os.fdopen(fd, "w+b", buffering=io.DEFAULT_BUFFER_SIZE)
+                raise from_exception(exc, self._name) from exc
+            self._temp = temp
+            return fd
+        raise from_exception(  # pragma: no cover - 100 collisions of 64 random bits
+            FileExistsError(errno.EEXIST, "no free temporary name"), self._name
+        )
 
     def commit(self) -> ObjectInfo:
         mode = self._store.storage.file_permissions_mode
@@ -229,8 +260,21 @@ class ReplaceUpload(Upload):
             # lookups); the inode, size and mtime stay what they are through the rename.
             self.file.flush()
             fd = self.file.fileno()
-            os.fchmod(fd, mode if mode is not None else _DEFAULT_FILE_MODE)
-            st = os.fstat(fd)
+            if self._temp is None:
+                if mode is not None:
+                    os.fchmod(fd, mode)
+                st = os.fstat(fd)
+                if self._link(fd, self._target):
+                    self.file.close()
+                    return _info(self._name, st)
+                folder = os.path.dirname(self._target)  # the target exists: replace it
+                temp = f"{folder}/{INTERNAL_PREFIX}upload-{secrets.token_hex(8)}"
+                if not self._link(fd, temp):  # pragma: no cover - 64 random bits taken
+                    raise FileExistsError(errno.EEXIST, "no free temporary name")
+                self._temp = temp
+            else:
+                os.fchmod(fd, mode if mode is not None else _DEFAULT_FILE_MODE)
+                st = os.fstat(fd)
             self.file.close()
             os.replace(self._temp, self._target)  # EISDIR onto a folder
             return _info(self._name, st)
@@ -239,10 +283,23 @@ class ReplaceUpload(Upload):
             self._discard()
             raise from_exception(exc, self._name) from exc
 
+    @staticmethod
+    def _link(fd: int, path: str) -> bool:
+        """Give the unnamed file ``fd`` the name ``path``; False when that name is taken."""
+        try:
+            # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N: a dir_fd makes os.link call
+            # linkat (plain link() would not follow the magic link); an absolute source
+            # path ignores it.
+            os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd, follow_symlinks=True)
+        except FileExistsError:
+            return False
+        return True
+
     def abort(self) -> None:
         self.file.close()
         self._discard()
 
     def _discard(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._temp)
+        if self._temp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._temp)

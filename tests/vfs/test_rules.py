@@ -24,6 +24,8 @@ from davstore.errors import (
     StoreError,
 )
 from davstore.store import FileSystemStore, GenericStore, MemoryStore, adapt
+from davstore.store import filesystem as filesystem_store
+from davstore.store.filesystem import _umask
 from davstore.vfs import VFS
 from davstore.vfs.paths import normalize
 from tests.minimal_storages import LimitedStorage, MinimalStorage
@@ -248,16 +250,65 @@ def test_failed_commit_leaves_the_old_content(in_place: bool) -> None:
     assert list(storage.objects) == ["a.txt"]
 
 
-def test_failed_or_aborted_write_on_disk_leaves_no_partial_file(tmp_path: Path) -> None:
+@pytest.fixture(params=[True, False], ids=["unnamed", "named"])
+def stage_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Local-disk uploads staged in an unnamed file (O_TMPFILE) or a hidden named one."""
+    if request.param and not filesystem_store._UNNAMED_FILES:
+        pytest.fail("O_TMPFILE and /proc are there on the machines davstore is tested on")
+    monkeypatch.setattr(filesystem_store.ReplaceUpload, "unnamed", request.param)
+    return bool(request.param)
+
+
+def test_failed_or_aborted_write_on_disk_leaves_no_partial_file(
+    tmp_path: Path, stage_kind: bool
+) -> None:
     vfs = VFS(adapt(FileSystemStorage(location=str(tmp_path))))
     vfs.write_file("a.txt", b"old")
     handle = vfs.open_write("a.txt")
     handle.write(b"half of the new")
-    assert len(os.listdir(tmp_path)) == 2, "the stage is a hidden file beside the target"
+    # The stage has no name at all, or is a hidden file beside the target.
+    assert len(os.listdir(tmp_path)) == (1 if stage_kind else 2)
     assert [e.name for e in vfs.listdir("")] == ["a.txt"], "and it is never listed"
     handle.abort()
     assert os.listdir(tmp_path) == ["a.txt"]
     assert (tmp_path / "a.txt").read_bytes() == b"old"
+
+
+def test_disk_uploads_create_replace_and_leave_nothing_behind(
+    tmp_path: Path, stage_kind: bool
+) -> None:
+    vfs = VFS(adapt(FileSystemStorage(location=str(tmp_path))))
+    handle = vfs.open_write("new.txt")
+    handle.write(b"first")
+    assert not (tmp_path / "new.txt").exists(), "no name before the commit"
+    handle.close()
+    assert (tmp_path / "new.txt").read_bytes() == b"first"
+    assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o666 & ~_umask()
+    vfs.write_file("new.txt", b"second")
+    assert (tmp_path / "new.txt").read_bytes() == b"second"
+    vfs.mkdir("folder")
+    with pytest.raises(errors.DavstoreError):
+        vfs.store.start_upload("folder", spool_dir=None, spool_memory=0).commit()
+    assert sorted(os.listdir(tmp_path)) == ["folder", "new.txt"]
+
+
+def test_unnamed_files_off_where_the_file_system_refuses_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(filesystem_store.ReplaceUpload, "unnamed", True)
+    real_open = os.open
+
+    def no_tmpfile(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & getattr(os, "O_TMPFILE", 0) == getattr(os, "O_TMPFILE", -1):
+            raise OSError(errno.EOPNOTSUPP, "not supported")
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", no_tmpfile)
+    vfs = VFS(adapt(FileSystemStorage(location=str(tmp_path))))
+    vfs.write_file("a.txt", b"content")
+    assert (tmp_path / "a.txt").read_bytes() == b"content"
+    assert filesystem_store.ReplaceUpload.unnamed is False
+    assert os.listdir(tmp_path) == ["a.txt"]
 
 
 def test_disk_writes_respect_file_permissions(tmp_path: Path) -> None:
