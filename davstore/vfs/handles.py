@@ -5,7 +5,7 @@ one open stream; a jump costs a seek where the stream can seek, else a reopen at
 offset (one ranged request on stores that have them).
 
 A :class:`WriteHandle` stages every write in the store's :class:`~davstore.store.Upload`
-(a temporary file beside the target on local disk, a bounded spool elsewhere) and puts it
+(a file in the target's folder on local disk, a bounded spool elsewhere) and puts it
 in the store with :meth:`WriteHandle.commit`: on ``flush``/``fsync``/``close`` (FUSE) or at
 the end of a PUT (WebDAV). Random writes, reads of what was written, truncate and append
 work; a handle opened on an existing file without truncation copies the old content into
