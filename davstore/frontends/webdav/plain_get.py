@@ -35,10 +35,10 @@ from davstore.errors import DavstoreError
 from davstore.frontends.webdav.auth import basic_credentials_ok
 from davstore.vfs import VFS, ReadHandle
 
-__all__ = ["WHOLE", "PlainGet", "http_date", "share_path"]
+__all__ = ["CONDITIONALS", "WHOLE", "PlainGet", "http_date", "share_path"]
 
 #: The conditional request headers (all wsgidav evaluates): such a GET is wsgidav's.
-_CONDITIONALS = frozenset(
+CONDITIONALS = frozenset(
     {
         "HTTP_IF",
         "HTTP_IF_MATCH",
@@ -138,7 +138,7 @@ class PlainGet:
             return False
         if environ.get("HTTP_DEPTH", "0") != "0" or "HTTP_RANGE" in environ:
             return False
-        if not _CONDITIONALS.isdisjoint(environ):
+        if not CONDITIONALS.isdisjoint(environ):
             return False
         if self.users is None:
             return True

@@ -48,7 +48,7 @@ from davstore.frontends.webdav.auth import basic_user
 from davstore.frontends.webdav.desktop import nfc
 from davstore.frontends.webdav.errors import to_dav_error
 from davstore.frontends.webdav.macmeta import is_mac_metadata
-from davstore.frontends.webdav.plain_get import http_date, share_path
+from davstore.frontends.webdav.plain_get import CONDITIONALS, http_date, share_path
 from davstore.frontends.webdav.state import holds_locks, lock_guard
 from davstore.vfs import VFS
 from davstore.vfs.events import acting_as
@@ -68,18 +68,9 @@ MAX_BODY = 1 << 20
 _ERROR_KEY = "davstore.put_error"
 
 #: Request headers that send a PUT to wsgidav.
-_REFUSED = frozenset(
-    {
-        "HTTP_TRANSFER_ENCODING",
-        "HTTP_CONTENT_ENCODING",
-        "HTTP_CONTENT_RANGE",
-        "HTTP_IF",
-        "HTTP_IF_MATCH",
-        "HTTP_IF_NONE_MATCH",
-        "HTTP_IF_MODIFIED_SINCE",
-        "HTTP_IF_UNMODIFIED_SINCE",
-        "HTTP_IF_RANGE",
-    }
+_REFUSED = (
+    frozenset({"HTTP_TRANSFER_ENCODING", "HTTP_CONTENT_ENCODING", "HTTP_CONTENT_RANGE"})
+    | CONDITIONALS
 )
 
 
