@@ -35,7 +35,7 @@ from davstore.errors import DavstoreError
 from davstore.frontends.webdav.auth import basic_credentials_ok
 from davstore.vfs import VFS, ReadHandle
 
-__all__ = ["CONDITIONALS", "WHOLE", "PlainGet", "http_date", "share_path"]
+__all__ = ["CONDITIONALS", "WHOLE", "PlainGet", "http_date", "read_up_to", "share_path"]
 
 #: The conditional request headers (all wsgidav evaluates): such a GET is wsgidav's.
 CONDITIONALS = frozenset(
@@ -175,17 +175,25 @@ def _mime_type(suffixes: str, config: dict[str, Any]) -> str:
     return found
 
 
-def _read_whole(handle: ReadHandle, size: int) -> bytes:
+def read_up_to(stream: Any, size: int) -> bytes:
+    """``size`` bytes of ``stream`` (fewer only where it ends first), read in as few calls
+    as it allows."""
     parts = []
     left = size
     while left > 0:
-        data = handle.read(left)
+        data = stream.read(left)
         if not data:
-            logger.warning("%r ended %d bytes early", handle.path, left)
             break
         parts.append(data)
         left -= len(data)
     return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _read_whole(handle: ReadHandle, size: int) -> bytes:
+    data = read_up_to(handle, size)
+    if len(data) < size:
+        logger.warning("%r ended %d bytes early", handle.path, size - len(data))
+    return data
 
 
 class _Body:

@@ -48,7 +48,12 @@ from davstore.frontends.webdav.auth import basic_user
 from davstore.frontends.webdav.desktop import nfc
 from davstore.frontends.webdav.errors import to_dav_error
 from davstore.frontends.webdav.macmeta import is_mac_metadata
-from davstore.frontends.webdav.plain_get import CONDITIONALS, http_date, share_path
+from davstore.frontends.webdav.plain_get import (
+    CONDITIONALS,
+    http_date,
+    read_up_to,
+    share_path,
+)
 from davstore.frontends.webdav.state import holds_locks, lock_guard
 from davstore.vfs import VFS
 from davstore.vfs.events import acting_as
@@ -141,7 +146,7 @@ class PlainPut:
             return self.app(environ, start_response)
         if entry is not None and entry.is_dir:
             return self.app(environ, start_response)  # wsgidav's 405
-        body = _read(environ["wsgi.input"], length)
+        body = read_up_to(environ["wsgi.input"], length)
         if len(body) < length:
             # As the provider answers a body that broke off (provider.py's _PutStream).
             logger.warning(
@@ -228,15 +233,3 @@ class PlainPut:
 
 def _raise_error(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     raise environ.pop(_ERROR_KEY)
-
-
-def _read(stream: Any, length: int) -> bytes:
-    parts = []
-    left = length
-    while left > 0:
-        data = stream.read(left)
-        if not data:
-            break
-        parts.append(data)
-        left -= len(data)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
