@@ -212,7 +212,7 @@ def test_logging_options(tmp_path: Path, served_folder: Path) -> None:
 
 def test_tls(tmp_path: Path, served_folder: Path) -> None:
     if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command (tests/run.sh installs it)")
+        pytest.fail("needs the openssl command (tests/run.sh installs it)")
     subprocess.run(
         [
             *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
