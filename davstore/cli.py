@@ -477,7 +477,7 @@ def run_until_signalled(
         if received:
             logger.info("%s received: stopping", signal.Signals(received[0]).name)
         server.stop()  # returns once requests in progress are done (or the grace period is)
-        cut_off = int(getattr(server, "in_progress", 0))
+        cut_off = server.in_progress
         if cut_off:
             logger.warning(
                 "%d request(s) still in progress after the grace period: cut off, "
@@ -504,7 +504,7 @@ def exit_if_cut_off(server: Any) -> None:
     Their threads wait on clients that went silent, and the HTTP engine waits for them;
     the process has closed its state already, so it leaves without them (status 0: the
     stop itself went as asked)."""
-    if int(getattr(server, "in_progress", 0)):
+    if server.in_progress:
         from davstore.frontends.webdav.observability import flush_access_log
 
         flush_access_log()

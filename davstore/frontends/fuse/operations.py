@@ -89,17 +89,13 @@ def _translated(method: F) -> F:
 def _changing(method: F) -> F:
     """As :func:`_translated`, for an operation that may change the share: it runs as the
     mount's user (VFS change events). The others skip setting that up."""
-    name = method.__name__
 
     @functools.wraps(method)
-    def wrapper(self: Operations, *args: Any) -> Any:
-        try:
-            with acting_as(self._actor, ORIGIN):
-                return method(self, *args)
-        except Exception as exc:
-            raise FuseOSError(_errno_of(exc, name, args)) from None
+    def as_the_mounts_user(self: Operations, *args: Any) -> Any:
+        with acting_as(self._actor, ORIGIN):
+            return method(self, *args)
 
-    return wrapper  # type: ignore[return-value]
+    return _translated(as_the_mounts_user)  # type: ignore[return-value]
 
 
 class _Borrowed:

@@ -80,6 +80,7 @@ class PlainGet:
         self.users = users
         self.block_size = block_size
         self.config = config
+        self._mime_types: dict[str, str] = {}  # by the name's suffixes
         self.enabled = "response_headers" not in config
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -131,7 +132,14 @@ class PlainGet:
         """wsgidav's type for ``path``, which depends on the name's suffixes only."""
         name = path.rpartition("/")[2].lstrip(".")  # ".tar" has no suffix, as in splitext
         dot = name.find(".")
-        return _mime_type(name[dot:] if dot >= 0 else "", self.config)
+        suffixes = name[dot:] if dot >= 0 else ""
+        found = self._mime_types.get(suffixes)
+        if found is None:
+            if len(self._mime_types) > 4096:
+                self._mime_types.clear()
+            found = str(util.guess_mime_type("f" + suffixes, self.config))
+            self._mime_types[suffixes] = found
+        return found
 
     def _plain(self, environ: Environ) -> bool:
         if (environ.get("CONTENT_LENGTH") or "0") != "0" or "HTTP_TRANSFER_ENCODING" in environ:
@@ -160,19 +168,6 @@ def share_path(raw: str) -> str | None:
 def http_date(seconds: int) -> str:
     """wsgidav's RFC 1123 date for ``seconds`` since the epoch (cached)."""
     return str(util.get_rfc1123_time(seconds))
-
-
-_MIME_TYPES: dict[tuple[int, str], str] = {}
-
-
-def _mime_type(suffixes: str, config: dict[str, Any]) -> str:
-    key = (id(config), suffixes)
-    found = _MIME_TYPES.get(key)
-    if found is None:
-        if len(_MIME_TYPES) > 4096:
-            _MIME_TYPES.clear()
-        found = _MIME_TYPES[key] = str(util.guess_mime_type("f" + suffixes, config))
-    return found
 
 
 def read_up_to(stream: Any, size: int) -> bytes:
