@@ -40,7 +40,6 @@ import functools
 import io
 import logging
 import math
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
@@ -63,8 +62,8 @@ from davstore.errors import (
 )
 from davstore.store.base import DIRECTORY_MARKER, Capabilities, ObjectInfo, Upload
 from davstore.store.generic import (
-    INTERNAL_PREFIX,
     GenericStore,
+    SpooledUpload,
     folder_children,
 )
 from davstore.store.ranged import RangedReader, RangeResponse, Windows, reader_info
@@ -342,7 +341,11 @@ class AzureStore(GenericStore):
         return reader_info(name, stream)
 
     def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
-        return AzureUpload(self, name, spool_dir=spool_dir, spool_memory=spool_memory)
+        return SpooledUpload(
+            lambda spool, size: self.put(name, spool, size),
+            spool_dir=spool_dir,
+            spool_memory=spool_memory,
+        )
 
     def _content_settings(self, key: str) -> Any:
         from azure.storage.blob import ContentSettings
@@ -525,26 +528,3 @@ class _Body:
 class _Drained:
     def read(self, size: int = -1, /) -> bytes:
         return b""
-
-
-class AzureUpload(Upload):
-    """Stage in a bounded spool (memory, then disk); Put Blob or blocks on commit."""
-
-    def __init__(
-        self, store: AzureStore, name: str, *, spool_dir: str | None, spool_memory: int
-    ) -> None:
-        self._store = store
-        self._name = name
-        self.file = tempfile.SpooledTemporaryFile(  # type: ignore[assignment]  # noqa: SIM115
-            max_size=spool_memory, dir=spool_dir, prefix=INTERNAL_PREFIX
-        )
-
-    def commit(self) -> ObjectInfo:
-        try:
-            size = self.file.seek(0, io.SEEK_END)
-            return self._store.put(self._name, self.file, size)
-        finally:
-            self.file.close()
-
-    def abort(self) -> None:
-        self.file.close()

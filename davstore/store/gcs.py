@@ -39,7 +39,6 @@ import email.utils
 import io
 import logging
 import mimetypes
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
@@ -61,8 +60,8 @@ from davstore.errors import (
 )
 from davstore.store.base import DIRECTORY_MARKER, Capabilities, ObjectInfo, Upload
 from davstore.store.generic import (
-    INTERNAL_PREFIX,
     GenericStore,
+    SpooledUpload,
     folder_children,
 )
 from davstore.store.ranged import RangedReader, RangeResponse, Windows, reader_info
@@ -331,7 +330,11 @@ class GCSStore(GenericStore):
         return reader_info(name, stream)
 
     def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
-        return GCSUpload(self, name, spool_dir=spool_dir, spool_memory=spool_memory)
+        return SpooledUpload(
+            lambda spool, size: self.put(name, spool, size),
+            spool_dir=spool_dir,
+            spool_memory=spool_memory,
+        )
 
     def _new_blob(self, key: str) -> tuple[Any, dict[str, Any]]:
         """A blob for ``key`` with the storage's object parameters set, and the upload
@@ -518,27 +521,3 @@ def _http_time(value: str | None) -> float | None:
         return email.utils.parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError):
         return None
-
-
-class GCSUpload(Upload):
-    """Stage in a bounded spool (memory, then disk); one upload on commit."""
-
-    def __init__(
-        self, store: GCSStore, name: str, *, spool_dir: str | None, spool_memory: int
-    ) -> None:
-        self._store = store
-        self._name = name
-        self.file = tempfile.SpooledTemporaryFile(  # type: ignore[assignment]  # noqa: SIM115
-            max_size=spool_memory, dir=spool_dir, prefix=INTERNAL_PREFIX
-        )
-
-    def commit(self) -> ObjectInfo:
-        try:
-            size = self.file.seek(0, io.SEEK_END)
-            self.file.seek(0)
-            return self._store.put(self._name, self.file, size)
-        finally:
-            self.file.close()
-
-    def abort(self) -> None:
-        self.file.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -206,7 +207,11 @@ class GenericStore(ObjectStore):
         return stream
 
     def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
-        return SpooledUpload(self, name, spool_dir=spool_dir, spool_memory=spool_memory)
+        def put(spool: BinaryIO, size: int) -> ObjectInfo:
+            self.save_exact(name, spool)
+            return self.head(name)
+
+        return SpooledUpload(put, spool_dir=spool_dir, spool_memory=spool_memory)
 
     def save_exact(self, name: str, content: BinaryIO) -> None:
         """Save ``content`` under exactly ``name``, overwriting, or fail and change nothing.
@@ -278,23 +283,29 @@ def _skip(stream: BinaryIO, count: int) -> None:
 
 
 class SpooledUpload(Upload):
-    """Stage in a bounded spool (memory, then disk), then ``save_exact`` on commit."""
+    """Stage in a bounded spool (memory, then disk); on commit ``put(spool, size)`` stores
+    the ``size`` bytes of the spool (rewound to its start) under the exact name and answers
+    the new metadata. The generic adapter and the S3, GCS and Azure ones use it."""
 
     def __init__(
-        self, store: GenericStore, name: str, *, spool_dir: str | None, spool_memory: int
+        self,
+        put: Callable[[BinaryIO, int], ObjectInfo],
+        *,
+        spool_dir: str | None,
+        spool_memory: int,
     ) -> None:
-        self._store = store
-        self._name = name
+        self._put = put
         self.file = tempfile.SpooledTemporaryFile(  # type: ignore[assignment]  # noqa: SIM115
             max_size=spool_memory, dir=spool_dir, prefix=INTERNAL_PREFIX
         )
 
     def commit(self) -> ObjectInfo:
         try:
-            self._store.save_exact(self._name, self.file)
+            size = self.file.seek(0, io.SEEK_END)
+            self.file.seek(0)
+            return self._put(self.file, size)
         finally:
             self.file.close()
-        return self._store.head(self._name)
 
     def abort(self) -> None:
         self.file.close()

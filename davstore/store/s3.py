@@ -65,8 +65,8 @@ from davstore.errors import (
 )
 from davstore.store.base import DIRECTORY_MARKER, Capabilities, ObjectInfo, Upload
 from davstore.store.generic import (
-    INTERNAL_PREFIX,
     GenericStore,
+    SpooledUpload,
     folder_children,
 )
 from davstore.store.ranged import RangedReader, RangeResponse, Windows, reader_info
@@ -386,7 +386,21 @@ class S3Store(GenericStore):
         return reader_info(name, stream)
 
     def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
-        return S3Upload(self, name, spool_dir=spool_dir, spool_memory=spool_memory)
+        return SpooledUpload(
+            lambda spool, size: self._put_described(name, spool, size),
+            spool_dir=spool_dir,
+            spool_memory=spool_memory,
+        )
+
+    def _put_described(self, name: str, spool: BinaryIO, size: int) -> ObjectInfo:
+        """:meth:`put`, then the stored object's metadata (a HEAD: the PUT's answer has no
+        size or time); when the HEAD fails, what is known."""
+        self.put(name, spool, size)
+        try:
+            return self.head(name)
+        except (StoreError, NotFound):
+            logger.warning("stored %r but could not read its metadata back", name)
+            return ObjectInfo(name, False, size)
 
     def put(self, name: str, spool: BinaryIO, size: int) -> None:
         """Store ``size`` bytes of ``spool`` (from its start) under exactly ``name``."""
@@ -665,36 +679,6 @@ class _Window:
 
     def __len__(self) -> int:
         return self._length
-
-
-class S3Upload(Upload):
-    """Stage in a bounded spool (memory, then disk); one PUT or a multipart upload on commit."""
-
-    def __init__(
-        self, store: S3Store, name: str, *, spool_dir: str | None, spool_memory: int
-    ) -> None:
-        import tempfile
-
-        self._store = store
-        self._name = name
-        self.file = tempfile.SpooledTemporaryFile(  # type: ignore[assignment]  # noqa: SIM115
-            max_size=spool_memory, dir=spool_dir, prefix=INTERNAL_PREFIX
-        )
-
-    def commit(self) -> ObjectInfo:
-        try:
-            size = self.file.seek(0, io.SEEK_END)
-            self._store.put(self._name, self.file, size)
-        finally:
-            self.file.close()
-        try:
-            return self._store.head(self._name)
-        except (StoreError, NotFound):
-            logger.warning("stored %r but could not read its metadata back", self._name)
-            return ObjectInfo(self._name, False, size)
-
-    def abort(self) -> None:
-        self.file.close()
 
 
 def _page_items(page: dict[str, Any]) -> list[dict[str, Any]]:
