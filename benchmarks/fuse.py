@@ -45,6 +45,7 @@ from harness import (
     machine_info,
     print_table,
     save_results,
+    timed_ls_l,
     tool_version,
     tree_rss,
     venv_tool,
@@ -248,18 +249,7 @@ def write_file(mount: Mount, size: int, name: str) -> tuple[float, float | None,
 
 
 def ls_l(mount: Mount, files: int) -> float:
-    start = time.perf_counter()
-    out = subprocess.run(
-        ["ls", "-l", "--color=never", str(mount.mnt / MANY)],
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
-    seconds = time.perf_counter() - start
-    lines = out.stdout.count(b"\n")
-    if out.returncode != 0 or lines != files + 1:
-        raise OSError(f"{mount.name}: ls -l gave {lines} lines (rc {out.returncode})")
-    return seconds
+    return timed_ls_l(mount.mnt / MANY, files, mount.name, timeout=300)
 
 
 def create_small(mount: Mount, count: int, max_seconds: float) -> tuple[float, float | None]:

@@ -297,6 +297,22 @@ class Metric:
     digits: int = 2
 
 
+def timed_ls_l(folder: Path, files: int, what: str, *, timeout: float) -> float:
+    """Seconds one ``ls -l`` of ``folder`` takes; OSError unless it listed ``files`` entries."""
+    start = time.perf_counter()
+    out = subprocess.run(
+        ["ls", "-l", "--color=never", str(folder)],
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    lines = out.stdout.count(b"\n")
+    if out.returncode != 0 or lines != files + 1:
+        raise OSError(f"{what}: ls -l gave {lines} lines (rc {out.returncode})")
+    return seconds
+
+
 def fmt(value: float | None, digits: int = 2) -> str:
     if value is None:
         return "n/a"

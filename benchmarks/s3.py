@@ -58,6 +58,7 @@ from harness import (
     machine_info,
     print_table,
     save_results,
+    timed_ls_l,
     tool_version,
     tree_rss,
     venv_tool,
@@ -328,18 +329,7 @@ class Serve:
 
 
 def ls_l(mount: Mount, files: int) -> float:
-    start = time.perf_counter()
-    out = subprocess.run(
-        ["ls", "-l", "--color=never", str(mount.mnt / MANY)],
-        capture_output=True,
-        timeout=600,
-        check=False,
-    )
-    seconds = time.perf_counter() - start
-    lines = out.stdout.count(b"\n")
-    if out.returncode != 0 or lines != files + 1:
-        raise OSError(f"{mount.name}: ls -l gave {lines} lines (rc {out.returncode})")
-    return seconds
+    return timed_ls_l(mount.mnt / MANY, files, mount.name, timeout=600)
 
 
 #: Longest a single big transfer may take before it is given up (a failure, not a hang).
