@@ -218,29 +218,33 @@ class ReplaceUpload(Upload):
         self._store = store
         self._name = name
         self._target = store._path(name)
-        folder = os.path.dirname(self._target)
+        self._folder = os.path.dirname(self._target)
         self._temp: str | None = None
-        fd = self._open_unnamed(folder) if ReplaceUpload.unnamed else None
+        fd = self._open_unnamed() if ReplaceUpload.unnamed else None
         if fd is None:
-            fd = self._open_named(folder)
+            fd = self._open_named()
         # An explicit buffer size spares io.open's isatty ioctl and its fstat.
         self.file = os.fdopen(fd, "w+b", buffering=io.DEFAULT_BUFFER_SIZE)
 
-    def _open_unnamed(self, folder: str) -> int | None:
+    def _stage_name(self) -> str:
+        """A fresh hidden name beside the target (internal: never listed)."""
+        return f"{self._folder}/{INTERNAL_PREFIX}upload-{secrets.token_hex(8)}"
+
+    def _open_unnamed(self) -> int | None:
         mode = self._store.storage.file_permissions_mode
         try:
             # Made with its final mode (0o666 less the umask, as FileSystemStorage makes
             # files): nobody can open it before it has a name.
-            return os.open(folder, _UNNAMED_FLAGS, 0o666 if mode is None else 0o600)
+            return os.open(self._folder, _UNNAMED_FLAGS, 0o666 if mode is None else 0o600)
         except OSError as exc:
             if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
                 ReplaceUpload.unnamed = False  # this file system cannot: named files from now
                 return None
             raise from_exception(exc, self._name) from exc
 
-    def _open_named(self, folder: str) -> int:
+    def _open_named(self) -> int:
         for _ in range(100):
-            temp = f"{folder}/{INTERNAL_PREFIX}upload-{secrets.token_hex(8)}"
+            temp = self._stage_name()
             try:
                 fd = os.open(temp, _CREATE_FLAGS, 0o600)
             except FileExistsError:
@@ -267,8 +271,7 @@ class ReplaceUpload(Upload):
                 if self._link(fd, self._target):
                     self.file.close()
                     return _info(self._name, st)
-                folder = os.path.dirname(self._target)  # the target exists: replace it
-                temp = f"{folder}/{INTERNAL_PREFIX}upload-{secrets.token_hex(8)}"
+                temp = self._stage_name()  # the target exists: replace it
                 if not self._link(fd, temp):  # pragma: no cover - 64 random bits taken
                     raise FileExistsError(errno.EEXIST, "no free temporary name")
                 self._temp = temp

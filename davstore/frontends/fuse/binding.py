@@ -43,6 +43,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from davstore.frontends.fuse.kept import KeptListings
+
 __all__ = [
     "BINDING",
     "FUSE",
@@ -218,8 +220,9 @@ if BINDING == "mfusepy":
         readdirplus)."""
 
         def __init__(self, operations: Any, mountpoint: str, **kwargs: Any) -> None:
-            self._packed: dict[str | None, tuple[Any, list[tuple[bytes, bytes]]]] = {}
-            self._packed_lock = threading.Lock()
+            self._packed: KeptListings[str | None, tuple[Any, list[tuple[bytes, bytes]]]] = (
+                KeptListings(_PACKED_ENTRIES_KEPT, lambda kept: len(kept[1]))
+            )
             super().__init__(operations, mountpoint, **kwargs)  # serves until unmounted
 
         def _wrapper(self, func: Any, *args: Any, **kwargs: Any) -> Any:
@@ -272,17 +275,11 @@ if BINDING == "mfusepy":
         def _packed_listing(self, folder: str | None, items: Any) -> list[tuple[bytes, bytes]]:
             """``items`` in kernel form, kept per folder while the operations answer with
             the same ``items`` object (they do while the listing is unchanged)."""
-            with self._packed_lock:
-                found = self._packed.get(folder)
+            found = self._packed.get(folder)
             if found is not None and found[0] is items:
                 return found[1]
             packed = [(_name(name), _pack_stat(attrs)) for name, attrs, _ in items]
-            with self._packed_lock:
-                self._packed.pop(folder, None)
-                self._packed[folder] = (items, packed)
-                kept = sum(len(each) for _, each in self._packed.values())
-                while kept > _PACKED_ENTRIES_KEPT and len(self._packed) > 1:
-                    kept -= len(self._packed.pop(next(iter(self._packed)))[1])
+            self._packed.put(folder, (items, packed))
             return packed
 
 else:

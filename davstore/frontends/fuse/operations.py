@@ -29,6 +29,7 @@ from typing import Any, TypeVar, overload
 
 from davstore.errors import NotFound, ReadOnly
 from davstore.frontends.fuse.binding import FuseOSError, fuse_exit
+from davstore.frontends.fuse.kept import KeptListings
 from davstore.vfs import VFS, Entry, ReadHandle, WriteHandle
 from davstore.vfs.events import acting_as
 from davstore.vfs.paths import MAX_NAME_BYTES
@@ -189,7 +190,7 @@ class Operations:
         self._lock = threading.Lock()
         self._open: dict[int, Handle | _Borrowed] = {}
         self._folders: dict[int, tuple[str | None, _Listing | None]] = {}
-        self._listings: dict[str, _Listing] = {}
+        self._listings: KeptListings[str, _Listing] = KeptListings(_LISTED_ENTRIES_KEPT, len)
         self._numbers = itertools.count(1)
         self._exiting = False
         writable = 0 if vfs.read_only else 0o200
@@ -223,17 +224,11 @@ class Operations:
         """``readdir``'s answer for ``folder``; the same object while the VFS answers with
         the same listing (the binding keeps its kernel form of it)."""
         entries = self._vfs.listdir(folder)
-        with self._lock:
-            known = self._listings.get(folder)
+        known = self._listings.get(folder)
         if known is not None and known.entries is entries:
             return known
         listing = _Listing(entries, self._dir_mode, self._attrs)
-        with self._lock:
-            self._listings.pop(folder, None)
-            self._listings[folder] = listing
-            kept = sum(len(each) for each in self._listings.values())
-            while kept > _LISTED_ENTRIES_KEPT and len(self._listings) > 1:
-                kept -= len(self._listings.pop(next(iter(self._listings))))
+        self._listings.put(folder, listing)
         return listing
 
     def _add(self, handle: Handle | _Borrowed) -> int:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -109,7 +108,6 @@ class PlainPut:
         self._guard = lock_guard(lock_storage)
         self._errors = ErrorPrinter(app, _raise_error, config)
         self._created: tuple[int, bytes] = (-1, b"")
-        self._created_lock = threading.Lock()
         self.enabled = (
             self._guard is not None
             and not vfs.read_only
@@ -183,14 +181,12 @@ class PlainPut:
 
     def _created_page(self, now: int) -> bytes:
         """wsgidav's ``201 Created`` page (util.send_status_response), made once a second:
-        it only differs by the time stamp at its end."""
+        it only differs by the time stamp at its end. (Threads that meet at a new second
+        each make the same page; the tuple is replaced whole.)"""
         made = self._created
         if made[0] != now:
-            with self._created_lock:
-                made = self._created
-                if made[0] != now:
-                    _, page = DAVError(HTTP_CREATED).get_response_page()
-                    made = self._created = (now, page)
+            _, page = DAVError(HTTP_CREATED).get_response_page()
+            made = self._created = (now, page)
         return made[1]
 
     def _fail(
