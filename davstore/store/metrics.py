@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 
+from davstore.queued_metrics import QueuedMetrics
 from davstore.store.base import ObjectStore
 from davstore.store.wrapper import StoreWrapper
 
@@ -33,37 +34,25 @@ BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 
 
 class StoreMetrics:
-    """The store-call counters and histograms, registered in ``registry``."""
+    """The store-call counters and histograms, registered in ``registry``.
+
+    They are :mod:`davstore.queued_metrics`: recording a call queues two samples, no lock.
+    """
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.calls = Counter(
+        metrics = QueuedMetrics(registry)
+        self.calls = metrics.counter(
             "davstore_store_calls",
             "Calls made to the store, by kind and outcome",
             ["call", "outcome"],
-            registry=registry,
         )
-        self.seconds = Histogram(
-            "davstore_store_call_seconds",
-            "Duration of store calls, by kind",
-            ["call"],
-            buckets=BUCKETS,
-            registry=registry,
+        self.seconds = metrics.histogram(
+            "davstore_store_call_seconds", "Duration of store calls, by kind", ["call"], BUCKETS
         )
-        # Children bound once per call kind and outcome: ``labels()`` costs microseconds.
-        self._seconds: dict[str, Any] = {}
-        self._calls: dict[tuple[str, str], Any] = {}
 
     def record(self, call: str, started: float, error: BaseException | None) -> None:
-        elapsed = time.perf_counter() - started
-        seconds = self._seconds.get(call)
-        if seconds is None:
-            seconds = self._seconds[call] = self.seconds.labels(call)
-        seconds.observe(elapsed)
-        key = (call, "ok" if error is None else type(error).__name__)
-        calls = self._calls.get(key)
-        if calls is None:
-            calls = self._calls[key] = self.calls.labels(*key)
-        calls.inc()
+        self.seconds.observe((call,), time.perf_counter() - started)
+        self.calls.inc((call, "ok" if error is None else type(error).__name__))
 
     def timed(self, call: str, func: Callable[[], T]) -> T:
         started = time.perf_counter()

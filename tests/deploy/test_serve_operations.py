@@ -102,7 +102,7 @@ def test_health_is_503_when_the_store_fails(tmp_path: Path) -> None:
         assert health.json()["status"] == "unavailable"
         assert "down" in health.json()["store"]
         assert requests.post(share.url + HEALTH_PATH, timeout=10).status_code == 405
-        assert observability.metrics.requests.labels("GET", "503")._value.get() == 0
+        assert observability.metrics.requests.value(("GET", "503")) == 0
     assert adapt(storage) is not None
 
 

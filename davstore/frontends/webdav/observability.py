@@ -46,17 +46,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
 from davstore.errors import NotFound
+from davstore.queued_metrics import QueuedMetrics
 from davstore.store.metrics import MetricsStore, StoreMetrics
 from davstore.vfs import VFS
 
@@ -103,16 +97,33 @@ class _AccessLog:
             self._wake.set()
 
     def flush(self) -> None:
-        """Hand every queued line to ``logging`` now, in order."""
+        """Hand every queued line to ``logging`` now, in order.
+
+        The records are copies of one made by ``makeRecord`` (``LogRecord.__init__`` costs
+        half of a line's time: thread, process and path names, the same for every line),
+        with the line's own fields set. Every record but the batch's last carries
+        ``more_follow = True``: a handler may hold those and write the batch at once (the
+        CLI's stderr handler does; others ignore the attribute).
+        """
         logger, pending = self.logger, self._pending
         with self._flushing:
+            if not pending:
+                return
+            template = logger.makeRecord(
+                logger.name, logging.INFO, __file__, 0, _ACCESS_FORMAT, (), None
+            )
+            fields = template.__dict__
+            made, relative = template.created, template.relativeCreated
+            new = object.__new__
             while pending:
                 created, args = pending.popleft()
-                record = logger.makeRecord(
-                    logger.name, logging.INFO, __file__, 0, _ACCESS_FORMAT, args, None
-                )
+                record = new(logging.LogRecord)
+                record.__dict__.update(fields)
+                record.args = args
                 record.created = created
                 record.msecs = (created - int(created)) * 1000
+                record.relativeCreated = relative + (created - made) * 1000
+                record.more_follow = bool(pending)
                 logger.handle(record)
 
     def _start(self) -> None:
@@ -160,37 +171,32 @@ _LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
 
 
 class _RequestMetrics:
+    """The request metrics (:mod:`davstore.queued_metrics`: a request queues its samples)."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter(
-            "davstore_http_requests",
-            "HTTP requests answered",
-            ["method", "status"],
-            registry=registry,
+        metrics = QueuedMetrics(registry)
+        self.requests = metrics.counter(
+            "davstore_http_requests", "HTTP requests answered", ["method", "status"]
         )
-        self.seconds = Histogram(
+        self.seconds = metrics.histogram(
             "davstore_http_request_seconds",
             "Time to answer a request, last byte included",
             ["method"],
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
+            _LATENCY_BUCKETS,
         )
-        self.received = Counter(
-            "davstore_http_received_bytes",
-            "Request body bytes received",
-            ["method"],
-            registry=registry,
+        self.received = metrics.counter(
+            "davstore_http_received_bytes", "Request body bytes received", ["method"]
         )
-        self.sent = Counter(
-            "davstore_http_sent_bytes", "Response body bytes sent", ["method"], registry=registry
+        self.sent = metrics.counter(
+            "davstore_http_sent_bytes", "Response body bytes sent", ["method"]
         )
-        self.errors = Counter(
+        self.errors = metrics.counter(
             "davstore_http_errors",
             "Requests that ended in a 5xx answer or an exception",
             ["method"],
-            registry=registry,
         )
-        self.in_progress = Gauge(
-            "davstore_http_requests_in_progress", "Requests being answered", registry=registry
+        self.in_progress = metrics.gauge(
+            "davstore_http_requests_in_progress", "Requests being answered"
         )
 
 
@@ -232,7 +238,6 @@ class Observability:
         self.vfs = vfs
         self.registry = registry
         self.metrics = _RequestMetrics(registry)
-        self._children: dict[str, _MethodChildren] = {}
         self._checker = concurrent.futures.ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="davstore-health"
         )
@@ -320,22 +325,16 @@ class Observability:
 
     def _finish(self, exchange: _Exchange, sent: int) -> None:
         elapsed = time.perf_counter() - exchange.started
-        method, code = exchange.label, exchange.code
-        children = self._children.get(method)
-        if children is None:
-            children = self._children[method] = _MethodChildren(self.metrics, method)
-        counter = children.requests.get(code)
-        if counter is None:
-            counter = children.requests[code] = self.metrics.requests.labels(method, code)
-        self.metrics.in_progress.dec()
-        counter.inc()
-        children.seconds.observe(elapsed)
+        metrics, code, method = self.metrics, exchange.code, exchange.labels
+        metrics.in_progress.dec()
+        metrics.requests.inc((method[0], code))
+        metrics.seconds.observe(method, elapsed)
         if exchange.received.count:
-            children.received.inc(exchange.received.count)
+            metrics.received.inc(method, exchange.received.count)
         if sent:
-            children.sent.inc(sent)
+            metrics.sent.inc(method, sent)
         if code[:1] == "5":
-            children.errors.inc()
+            metrics.errors.inc(method)
         if access_logger.isEnabledFor(logging.INFO):
             environ = exchange.environ
             _access_log.add(
@@ -353,19 +352,6 @@ class Observability:
             )
 
 
-class _MethodChildren:
-    """The metric children of one method label, bound once (``labels()`` is slow)."""
-
-    __slots__ = ("errors", "received", "requests", "seconds", "sent")
-
-    def __init__(self, metrics: _RequestMetrics, method: str) -> None:
-        self.seconds = metrics.seconds.labels(method)
-        self.received = metrics.received.labels(method)
-        self.sent = metrics.sent.labels(method)
-        self.errors = metrics.errors.labels(method)
-        self.requests: dict[str, Any] = {}
-
-
 class _Exchange:
     """One request on its way through :class:`Observability`."""
 
@@ -373,7 +359,7 @@ class _Exchange:
         self.environ = environ
         self.started = time.perf_counter()
         self.method = str(environ.get("REQUEST_METHOD", "-"))
-        self.label = self.method if self.method in _METHODS else "OTHER"
+        self.labels = (self.method if self.method in _METHODS else "OTHER",)
         # Taken now: wsgidav rewrites PATH_INFO on its way.
         self.target = str(environ.get("REQUEST_URI") or environ.get("PATH_INFO", ""))
         self.received = environ["wsgi.input"] = _CountingInput(environ["wsgi.input"])

@@ -1,0 +1,114 @@
+"""davstore.queued_metrics: the same figures as prometheus_client's own metrics, no lock."""
+
+from __future__ import annotations
+
+import threading
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from davstore import queued_metrics
+from davstore.queued_metrics import QueuedMetrics
+
+BUCKETS = (0.001, 0.01, 0.1, 1.0, 10.0)
+
+
+def samples(registry: CollectorRegistry) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a scrape but the ``_created`` ones, by name and labels."""
+    text = generate_latest(registry).decode()
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if not sample.name.endswith("_created"):
+                found[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return found
+
+
+updates = st.lists(
+    st.tuples(
+        st.sampled_from(["GET", "PUT", "PROPFIND"]),
+        st.sampled_from(["200", "201", "404"]),
+        st.floats(min_value=0, max_value=100, allow_nan=False),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(updates)
+def test_a_scrape_shows_what_prometheus_client_would(made: list[tuple[str, str, float]]) -> None:
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    counter = Counter("requests", "Requests", ["method", "status"], registry=theirs)
+    histogram = Histogram("seconds", "Seconds", ["method"], buckets=BUCKETS, registry=theirs)
+    gauge = Gauge("in_progress", "In progress", registry=theirs)
+    queued = QueuedMetrics(ours)
+    q_counter = queued.counter("requests", "Requests", ["method", "status"])
+    q_histogram = queued.histogram("seconds", "Seconds", ["method"], BUCKETS)
+    q_gauge = queued.gauge("in_progress", "In progress")
+    for method, status, value in made:
+        counter.labels(method, status).inc(value)
+        q_counter.inc((method, status), value)
+        histogram.labels(method).observe(value)
+        q_histogram.observe((method,), value)
+        gauge.inc()
+        q_gauge.inc()
+        if status == "404":
+            gauge.dec(2)
+            q_gauge.dec(2)
+    assert samples(ours) == samples(theirs)
+
+
+def test_a_bucket_bound_counts_a_value_equal_to_it() -> None:
+    queued = QueuedMetrics(registry := CollectorRegistry())
+    histogram = queued.histogram("seconds", "Seconds", [], BUCKETS)
+    histogram.observe((), 0.01)
+    found = samples(registry)
+    assert found[("seconds_bucket", frozenset({("le", "0.001")}))] == 0
+    assert found[("seconds_bucket", frozenset({("le", "0.01")}))] == 1
+    assert found[("seconds_count", frozenset())] == 1
+    assert histogram.count() == 1
+
+
+def test_no_update_is_lost_between_threads() -> None:
+    queued = QueuedMetrics(CollectorRegistry())
+    counter = queued.counter("hits", "Hits", ["kind"])
+    histogram = queued.histogram("seconds", "Seconds", ["kind"], BUCKETS)
+    rounds, threads = 5000, 8
+
+    def hammer() -> None:
+        for _ in range(rounds):
+            counter.inc(("a",))
+            histogram.observe(("a",), 0.5)
+
+    workers = [threading.Thread(target=hammer) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert counter.value(("a",)) == rounds * threads
+    assert histogram.count(("a",)) == rounds * threads
+
+
+def test_the_queue_is_folded_as_it_grows() -> None:
+    queued = QueuedMetrics(CollectorRegistry())
+    counter = queued.counter("hits", "Hits")
+    for _ in range(queued_metrics.FOLD_AT * 3 + 5):
+        counter.inc()
+        assert len(queued.queue) < queued_metrics.FOLD_AT
+    assert counter.value() == queued_metrics.FOLD_AT * 3 + 5
+    assert not queued.queue
+
+
+def test_metric_names_are_checked_at_registration() -> None:
+    registry = CollectorRegistry()
+    Counter("requests", "Requests", registry=registry)
+    queued = QueuedMetrics()
+    queued.counter("requests", "Requests")
+    try:
+        registry.register(queued)
+    except ValueError as exc:
+        assert "requests" in str(exc)
+    else:
+        raise AssertionError("a duplicate metric name was accepted")
