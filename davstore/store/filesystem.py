@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import secrets
 import shutil
@@ -35,7 +34,8 @@ def _umask() -> int:
     return mask
 
 
-_DEFAULT_FILE_MODE = 0o666 & ~_umask()
+_UMASK = _umask()
+_DEFAULT_FILE_MODE = 0o666 & ~_UMASK
 #: Unnamed files (``O_TMPFILE``) need Linux and /proc to be linked in.
 _UNNAMED_FILES = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 _UNNAMED_FLAGS = getattr(os, "O_TMPFILE", 0) | os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
@@ -220,11 +220,14 @@ class ReplaceUpload(Upload):
         self._target = store._path(name)
         self._folder = os.path.dirname(self._target)
         self._temp: str | None = None
+        self._chmod = True
         fd = self._open_unnamed() if ReplaceUpload.unnamed else None
         if fd is None:
             fd = self._open_named()
-        # An explicit buffer size spares io.open's isatty ioctl and its fstat.
-        self.file = os.fdopen(fd, "w+b", buffering=io.DEFAULT_BUFFER_SIZE)
+        # Unbuffered: the writers (the VFS's write handles) write whole chunks, and a
+        # buffered file costs four lseek calls per upload (one 1 KiB PUT made 12 system
+        # calls, 7 without them and the fchmod below).
+        self.file = os.fdopen(fd, "w+b", buffering=0)
 
     def _stage_name(self) -> str:
         """A fresh hidden name beside the target (internal: never listed)."""
@@ -232,10 +235,14 @@ class ReplaceUpload(Upload):
 
     def _open_unnamed(self) -> int | None:
         mode = self._store.storage.file_permissions_mode
+        if mode is None:
+            mode = 0o666  # less the umask, as FileSystemStorage makes files
+            self._chmod = False
+        elif mode & ~0o777 == 0 and mode & _UMASK == 0:
+            self._chmod = False  # the umask leaves the mode as it is: no fchmod needed
         try:
-            # Made with its final mode (0o666 less the umask, as FileSystemStorage makes
-            # files): nobody can open it before it has a name.
-            return os.open(self._folder, _UNNAMED_FLAGS, 0o666 if mode is None else 0o600)
+            # Made with its final mode: nobody can open it before it has a name.
+            return os.open(self._folder, _UNNAMED_FLAGS, mode if not self._chmod else 0o600)
         except OSError as exc:
             if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
                 ReplaceUpload.unnamed = False  # this file system cannot: named files from now
@@ -262,10 +269,9 @@ class ReplaceUpload(Upload):
         try:
             # The permissions and the metadata are taken through the open file (no path
             # lookups); the inode, size and mtime stay what they are through the rename.
-            self.file.flush()
             fd = self.file.fileno()
             if self._temp is None:
-                if mode is not None:
+                if mode is not None and self._chmod:
                     os.fchmod(fd, mode)
                 st = os.fstat(fd)
                 if self._link(fd, self._target):

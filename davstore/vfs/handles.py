@@ -15,6 +15,7 @@ old content untouched.
 
 from __future__ import annotations
 
+import errno
 import io
 import threading
 from collections.abc import Callable
@@ -181,6 +182,19 @@ def same_version(a: ObjectInfo, b: ObjectInfo) -> bool:
     return a.mtime == b.mtime
 
 
+def _write_all(stage: BinaryIO, data: bytes) -> None:
+    """Write all of ``data`` (an unbuffered file may take less than it is given)."""
+    written = stage.write(data)
+    if written is None or written >= len(data):
+        return
+    view = memoryview(data)[written:]
+    while view:
+        written = stage.write(view)
+        if not written:
+            raise OSError(errno.EIO, "the file took no more bytes")
+        view = view[written:]
+
+
 def _read_full(stream: BinaryIO, size: int) -> bytes:
     data = stream.read(size)
     if not data or len(data) >= size:
@@ -219,6 +233,9 @@ class WriteHandle(_Handle):
         self._dirty = truncate or existing_size is None
         self._created = existing_size is None
         self._pos = 0
+        # Where the stage file's own position is, when known: sequential writes skip the
+        # seek (a system call per write on a file).
+        self._stage_at: int | None = None
         self.detached = False
 
     @property
@@ -233,9 +250,11 @@ class WriteHandle(_Handle):
     def _stage(self) -> BinaryIO:
         if self._upload is None:
             upload = self._vfs._start_upload(self.path)
+            self._stage_at = 0
             try:
                 if self._load_existing:
                     self._size = self._vfs._copy_committed(self.path, upload.file)
+                    self._stage_at = None
             except BaseException:
                 upload.abort()
                 raise
@@ -254,10 +273,14 @@ class WriteHandle(_Handle):
             self._check_open()
             stage = self._stage()
             try:
-                stage.seek(offset)
-                stage.write(data)
+                if self._stage_at != offset:
+                    self._stage_at = None
+                    stage.seek(offset)
+                _write_all(stage, data)
             except OSError as exc:
+                self._stage_at = None
                 raise from_exception(exc, self.path) from exc
+            self._stage_at = end
             self._size = max(self._size, end)
             self._dirty = True
             return len(data)
@@ -273,6 +296,7 @@ class WriteHandle(_Handle):
             if self._upload is None and self._load_existing and not self._dirty:
                 return self._vfs._read_committed(self.path, size, offset)
             stage = self._stage()
+            self._stage_at = None
             stage.seek(offset)
             return stage.read(max(0, min(size, self._size - offset)))
 
@@ -304,6 +328,7 @@ class WriteHandle(_Handle):
         with self._lock:
             self._check_open()
             stage = self._stage()
+            self._stage_at = None
             if size > self._size:
                 # In-memory spools do not grow on truncate(); files do, with zeros.
                 stage.seek(self._size)
