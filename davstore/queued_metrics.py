@@ -26,7 +26,7 @@ import bisect
 import collections
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -41,6 +41,7 @@ from prometheus_client.utils import floatToGoString
 __all__ = [
     "FOLD_AT",
     "QueuedCounter",
+    "QueuedEvent",
     "QueuedGauge",
     "QueuedHistogram",
     "QueuedMetrics",
@@ -55,27 +56,49 @@ _go_float: Callable[[float], str] = floatToGoString
 M = TypeVar("M", bound="_Queued")
 
 
-class _Queued:
-    """One metric family: its name, help text, label names and folded totals."""
+class _Sink:
+    """Something queued samples are folded into."""
 
-    def __init__(
-        self, owner: QueuedMetrics, name: str, documentation: str, labelnames: Sequence[str]
-    ) -> None:
-        self.name = name
-        self.documentation = documentation
-        self.labelnames = tuple(labelnames)
+    def __init__(self, owner: QueuedMetrics) -> None:
         self._owner = owner
 
-    def _queue(self, labels: Labels, value: float) -> None:
+    def _queue(self, labels: Labels, value: Any) -> None:
         owner = self._owner
         queue = owner.queue
         queue.append((self, labels, value))
         if len(queue) >= FOLD_AT:
             owner.fold_if_free()
 
-    def apply(self, labels: Labels, value: float) -> None:
+    def apply(self, labels: Labels, value: Any) -> None:
         """Fold one queued sample into the totals (the owner's fold lock is held)."""
         raise NotImplementedError
+
+
+class QueuedEvent(_Sink):
+    """One sample that stands for several updates: ``fold(labels, value)`` makes them, with
+    the metrics' own :meth:`apply` (a request's counters and histogram: one append)."""
+
+    def __init__(self, owner: QueuedMetrics, fold: Callable[[Labels, Any], None]) -> None:
+        super().__init__(owner)
+        self._fold = fold
+
+    def apply(self, labels: Labels, value: Any) -> None:
+        self._fold(labels, value)
+
+    def record(self, labels: Labels, value: Any) -> None:
+        self._queue(labels, value)
+
+
+class _Queued(_Sink):
+    """One metric family: its name, help text, label names and folded totals."""
+
+    def __init__(
+        self, owner: QueuedMetrics, name: str, documentation: str, labelnames: Sequence[str]
+    ) -> None:
+        super().__init__(owner)
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = tuple(labelnames)
 
     def family(self) -> Metric:
         """The family with its current totals (the owner's fold lock is held)."""
@@ -189,7 +212,7 @@ class QueuedMetrics(Collector):
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.queue: collections.deque[tuple[_Queued, Labels, float]] = collections.deque()
+        self.queue: collections.deque[tuple[_Sink, Labels, Any]] = collections.deque()
         self._metrics: list[_Queued] = []
         self._fold_lock = threading.Lock()
         if registry is not None:
@@ -211,6 +234,10 @@ class QueuedMetrics(Collector):
 
     def gauge(self, name: str, documentation: str) -> QueuedGauge:
         return self._add(QueuedGauge(self, name, documentation))
+
+    def event(self, fold: Callable[[Labels, Any], None]) -> QueuedEvent:
+        """A :class:`QueuedEvent` folded by ``fold`` (which calls this set's ``apply``)."""
+        return QueuedEvent(self, fold)
 
     def _add(self, metric: M) -> M:
         self._metrics.append(metric)

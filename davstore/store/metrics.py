@@ -49,10 +49,15 @@ class StoreMetrics:
         self.seconds = metrics.histogram(
             "davstore_store_call_seconds", "Duration of store calls, by kind", ["call"], BUCKETS
         )
+        self._call = metrics.event(self._fold_call)
+
+    def _fold_call(self, labels: tuple[str, ...], elapsed: float) -> None:
+        self.calls.apply(labels, 1)
+        self.seconds.apply(labels[:1], elapsed)
 
     def record(self, call: str, started: float, error: BaseException | None) -> None:
-        self.seconds.observe((call,), time.perf_counter() - started)
-        self.calls.inc((call, "ok" if error is None else type(error).__name__))
+        outcome = "ok" if error is None else type(error).__name__
+        self._call.record((call, outcome), time.perf_counter() - started)
 
     def timed(self, call: str, func: Callable[[], T]) -> T:
         started = time.perf_counter()

@@ -112,3 +112,23 @@ def test_metric_names_are_checked_at_registration() -> None:
         assert "requests" in str(exc)
     else:
         raise AssertionError("a duplicate metric name was accepted")
+
+
+def test_an_event_is_one_sample_for_several_updates() -> None:
+    queued = QueuedMetrics(registry := CollectorRegistry())
+    calls = queued.counter("calls", "Calls", ["call", "outcome"])
+    seconds = queued.histogram("seconds", "Seconds", ["call"], BUCKETS)
+
+    def fold(labels: tuple[str, ...], elapsed: float) -> None:
+        calls.apply(labels, 1)
+        seconds.apply(labels[:1], elapsed)
+
+    event = queued.event(fold)
+    event.record(("head", "ok"), 0.002)
+    event.record(("head", "NotFound"), 0.5)
+    assert len(queued.queue) == 2
+    found = samples(registry)
+    assert found[("calls_total", frozenset({("call", "head"), ("outcome", "ok")}))] == 1
+    assert found[("calls_total", frozenset({("call", "head"), ("outcome", "NotFound")}))] == 1
+    assert found[("seconds_count", frozenset({("call", "head")}))] == 2
+    assert found[("seconds_sum", frozenset({("call", "head")}))] == 0.502

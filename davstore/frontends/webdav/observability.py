@@ -198,6 +198,21 @@ class _RequestMetrics:
         self.in_progress = metrics.gauge(
             "davstore_http_requests_in_progress", "Requests being answered"
         )
+        #: One sample per answered request: ``(method, status)``, ``(seconds, in, out)``.
+        self.answered = metrics.event(self._fold_answered)
+
+    def _fold_answered(self, labels: tuple[str, ...], value: tuple[float, int, int]) -> None:
+        method = labels[:1]
+        elapsed, received, sent = value
+        self.in_progress.apply((), -1)
+        self.requests.apply(labels, 1)
+        self.seconds.apply(method, elapsed)
+        if received:
+            self.received.apply(method, received)
+        if sent:
+            self.sent.apply(method, sent)
+        if labels[1][:1] == "5":
+            self.errors.apply(method, 1)
 
 
 class _CountingInput:
@@ -325,16 +340,10 @@ class Observability:
 
     def _finish(self, exchange: _Exchange, sent: int) -> None:
         elapsed = time.perf_counter() - exchange.started
-        metrics, code, method = self.metrics, exchange.code, exchange.labels
-        metrics.in_progress.dec()
-        metrics.requests.inc((method[0], code))
-        metrics.seconds.observe(method, elapsed)
-        if exchange.received.count:
-            metrics.received.inc(method, exchange.received.count)
-        if sent:
-            metrics.sent.inc(method, sent)
-        if code[:1] == "5":
-            metrics.errors.inc(method)
+        code = exchange.code
+        self.metrics.answered.record(
+            (exchange.label, code), (elapsed, exchange.received.count, sent)
+        )
         if access_logger.isEnabledFor(logging.INFO):
             environ = exchange.environ
             _access_log.add(
@@ -359,7 +368,7 @@ class _Exchange:
         self.environ = environ
         self.started = time.perf_counter()
         self.method = str(environ.get("REQUEST_METHOD", "-"))
-        self.labels = (self.method if self.method in _METHODS else "OTHER",)
+        self.label = self.method if self.method in _METHODS else "OTHER"
         # Taken now: wsgidav rewrites PATH_INFO on its way.
         self.target = str(environ.get("REQUEST_URI") or environ.get("PATH_INFO", ""))
         self.received = environ["wsgi.input"] = _CountingInput(environ["wsgi.input"])
