@@ -85,6 +85,10 @@ class VFS:
         self._readers: dict[str, list[ReadHandle]] = {}
         self._listeners: list[Listener] = []
         self._wrappers: list[ObjectStore] = []
+        #: Asked before every cache lookup: True when another process serving the share
+        #: changed something since it was last asked (the whole cache is then forgotten).
+        #: Set by :func:`davstore.host_peers.share_with_host_peers`.
+        self.coherence: Callable[[], bool] | None = None
 
     def wrap_store(self, wrapper: Callable[[ObjectStore], ObjectStore]) -> None:
         """Put ``wrapper`` around the store (metrics, worker threads); call before serving.
@@ -165,6 +169,9 @@ class VFS:
         return True
 
     def _lookup(self, path: str) -> Entry | None:
+        coherence = self.coherence
+        if coherence is not None and coherence():
+            self._invalidate(ROOT, tree=True)
         cached = self.cache.get_stat(path)
         if cached is MISSING:
             return None

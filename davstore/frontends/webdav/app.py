@@ -55,6 +55,7 @@ from davstore.frontends.webdav.state import (
     open_lock_storage,
     open_property_manager,
 )
+from davstore.host_peers import share_with_host_peers
 from davstore.vfs import VFS
 
 __all__ = ["DavstoreApp", "create_app"]
@@ -238,4 +239,8 @@ def create_app(
         replica = share_replicas(wsgidav, vfs)
         app.on_close(replica.close)
         app.wrap(replica.guard)
+    if vfs.coherence is None:  # other processes of this host serving the share (workers)
+        peers = share_with_host_peers(vfs, state_dir)
+        if peers is not None:
+            app.on_close(peers.close)
     return app
