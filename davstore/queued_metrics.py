@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -46,6 +47,8 @@ __all__ = [
     "QueuedHistogram",
     "QueuedMetrics",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: Queued samples that make the next update fold them (about 0.3 ms of work).
 FOLD_AT = 1024
@@ -263,7 +266,10 @@ class QueuedMetrics(Collector):
                 metric, labels, value = popleft()
             except IndexError:
                 return
-            metric.apply(labels, value)
+            try:
+                metric.apply(labels, value)
+            except Exception:  # a bad sample is dropped, never fails the request folding it
+                logger.exception("dropped a metrics sample %r %r", labels, value)
 
     def folded(self) -> _Folded:
         """A context in which the totals are current and stay still."""

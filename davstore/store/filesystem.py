@@ -39,8 +39,6 @@ _DEFAULT_FILE_MODE = 0o666 & ~_UMASK
 #: Unnamed files (``O_TMPFILE``) need Linux and /proc to be linked in.
 _UNNAMED_FILES = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 _UNNAMED_FLAGS = getattr(os, "O_TMPFILE", 0) | os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
-#: Buffer of files opened for reading (reads of this size or more go to the file directly).
-_READ_BUFFER = 1 << 16
 
 _CREATE_FLAGS = (
     os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -123,8 +121,9 @@ class FileSystemStore(GenericStore):
     def open_read(self, name: str, offset: int = 0) -> BinaryIO:
         path = self._path(name)
         try:
-            # An explicit buffer size spares io.open's isatty() ioctl (EISDIR: a folder).
-            stream = open(path, "rb", buffering=_READ_BUFFER)  # noqa: SIM115 - the caller closes it
+            # Unbuffered: the VFS's readers ask for whole blocks and read until they have
+            # them, and a buffer costs an lseek per open (EISDIR: a folder).
+            stream = open(path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
         except OSError as exc:
             raise from_exception(exc, name) from exc
         if offset:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -132,3 +134,19 @@ def test_an_event_is_one_sample_for_several_updates() -> None:
     assert found[("calls_total", frozenset({("call", "head"), ("outcome", "NotFound")}))] == 1
     assert found[("seconds_count", frozenset({("call", "head")}))] == 2
     assert found[("seconds_sum", frozenset({("call", "head")}))] == 0.502
+
+
+def test_a_bad_sample_is_dropped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    queued = QueuedMetrics(CollectorRegistry())
+    counter = queued.counter("hits", "Hits")
+
+    def broken(labels: tuple[str, ...], value: object) -> None:
+        raise TypeError("not a number")
+
+    event = queued.event(broken)
+    with caplog.at_level(logging.ERROR, logger="davstore.queued_metrics"):
+        for _ in range(queued_metrics.FOLD_AT):  # the last one folds, on this thread
+            event.record(("x",), None)
+            counter.inc()
+        assert counter.value() == queued_metrics.FOLD_AT
+    assert "dropped a metrics sample" in caplog.text

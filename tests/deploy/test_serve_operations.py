@@ -73,6 +73,7 @@ def test_health_metrics_and_access_log(tmp_path: Path, served_folder: Path) -> N
         assert metric(text, "davstore_http_sent_bytes_total", method="GET") >= 5
         assert metric(text, "davstore_http_request_seconds_count", method="PROPFIND") == 1
         assert metric(text, "davstore_http_errors_total", method="PUT") == 0
+        assert 'davstore_http_errors_total{method="PUT"} 0.0' in text  # present at 0
         assert metric(text, "davstore_store_calls_total", call="commit", outcome="ok") == 1
         assert metric(text, "davstore_store_calls_total", call="list", outcome="ok") >= 1
         assert metric(text, "davstore_store_call_seconds_count", call="commit") == 1

@@ -207,12 +207,10 @@ class _RequestMetrics:
         self.in_progress.apply((), -1)
         self.requests.apply(labels, 1)
         self.seconds.apply(method, elapsed)
-        if received:
-            self.received.apply(method, received)
-        if sent:
-            self.sent.apply(method, sent)
-        if labels[1][:1] == "5":
-            self.errors.apply(method, 1)
+        # Applied also when 0: a method's series exist (at 0) from its first request on.
+        self.received.apply(method, received)
+        self.sent.apply(method, sent)
+        self.errors.apply(method, 1 if labels[1][:1] == "5" else 0)
 
 
 class _CountingInput:
