@@ -12,6 +12,7 @@ from davstore.host_peers import FILE_NAME, SLOTS, HostPeers, share_with_host_pee
 from davstore.store import adapt
 from davstore.vfs import VFS
 from tests.process import start_serve
+from tests.webdav.test_state import LOCK_BODY
 
 
 def test_a_change_is_seen_once_by_the_others_and_not_by_its_maker(tmp_path: Path) -> None:
@@ -108,5 +109,12 @@ def test_two_servers_with_one_state_folder(tmp_path: Path) -> None:
         assert put.status_code == 201, put.text
         got = requests.get(one.url + "docs/a.txt", timeout=10)
         assert (got.status_code, got.content) == (200, b"hello")
+        # Their locks are one set too (sqlite_locks.py): a lock taken through one holds on
+        # the other.
+        lock = requests.request("LOCK", two.url + "docs/a.txt", data=LOCK_BODY, timeout=10)
+        assert lock.status_code == 200
+        assert requests.put(one.url + "docs/a.txt", data=b"x", timeout=10).status_code == 423
+        token = {"Lock-Token": lock.headers["Lock-Token"]}
+        assert requests.request("UNLOCK", one.url + "docs/a.txt", headers=token).status_code == 204
         assert requests.delete(one.url + "docs/a.txt", timeout=10).status_code == 204
         assert requests.get(two.url + "docs/a.txt", timeout=10).status_code == 404

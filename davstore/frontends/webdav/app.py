@@ -30,6 +30,7 @@ from typing import Any
 
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.http_authenticator import HTTPAuthenticator
+from wsgidav.lock_man.lock_storage import LockStorageDict
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
@@ -49,7 +50,9 @@ from davstore.frontends.webdav.macmeta import MacMetadata, MacMetadataSideStore
 from davstore.frontends.webdav.plain_get import PlainGet
 from davstore.frontends.webdav.plain_put import PlainPut
 from davstore.frontends.webdav.provider import VfsProvider
+from davstore.frontends.webdav.sqlite_locks import SqliteLockManager
 from davstore.frontends.webdav.state import (
+    SqliteLockStorage,
     close_quietly,
     is_shared,
     open_lock_storage,
@@ -224,6 +227,9 @@ def create_app(
         close_quietly(locks)
         close_quietly(properties)
         raise
+    shared_locks = (
+        _share_sqlite_locks(wsgidav, locks) if isinstance(locks, SqliteLockStorage) else None
+    )
     app = DavstoreApp(
         vfs,
         wsgidav,
@@ -232,6 +238,8 @@ def create_app(
         max_upload_size=max_upload_size,
         hide_mac_metadata=hide_mac_metadata,
     )
+    if shared_locks is not None:
+        app.on_close(shared_locks.close)
     if is_shared(locks) or is_shared(properties):
         app.plain_put.enabled = False  # replicas: every write goes through wsgidav
         from davstore.frontends.webdav.redis_state import share_replicas
@@ -244,3 +252,15 @@ def create_app(
         if peers is not None:
             app.on_close(peers.close)
     return app
+
+
+def _share_sqlite_locks(wsgidav: Any, locks: SqliteLockStorage) -> SqliteLockManager:
+    """Put a :class:`SqliteLockManager` (atomic across the processes sharing the file) in
+    place of wsgidav's own lock manager."""
+    manager = wsgidav.lock_manager
+    shared = SqliteLockManager(locks)
+    manager.storage = LockStorageDict()  # the replaced manager closes this when collected
+    wsgidav.lock_manager = shared
+    for provider in wsgidav.provider_map.values():
+        provider.set_lock_manager(shared)
+    return shared

@@ -13,8 +13,8 @@ when all of these hold; anything else goes to wsgidav unchanged:
   Content-Encoding or Content-Range;
 - no conditional header (``If``, ``If-*``): lock tokens and preconditions are wsgidav's;
 - the lock storage holds no lock at all (checked while lock creation is held off, so no
-  LOCK is granted between the check and the commit), and is this process's own (not
-  shared between replicas);
+  LOCK is granted between the check and the commit, by this process or another sharing
+  its SQLite lock file: sqlite_locks.py), and is not Redis (replicas);
 - the path names a file or a new name in an existing folder, and is not a macOS metadata
   name the share hides (see macmeta.py).
 
@@ -206,25 +206,23 @@ class PlainPut:
     def _store(self, path: str, body: bytes, user: str | None) -> Any:
         """The entry of the stored file; None when a lock exists (nothing done); the
         error when the VFS refused the write (nothing changed)."""
-        guard = self._guard
-        guard.acquire_read()
         try:
-            if holds_locks(self.lock_storage):
-                return None
-            with acting_as(user, ORIGIN):
-                handle = self.vfs.open_write(path)
-                try:
-                    if body:
-                        handle.write(body)
-                except BaseException:
-                    handle.abort()
-                    raise
-                handle.close()
-            return self.vfs.stat(path)
+            assert self._guard is not None  # enabled only with a guard
+            with self._guard():
+                if holds_locks(self.lock_storage):
+                    return None
+                with acting_as(user, ORIGIN):
+                    handle = self.vfs.open_write(path)
+                    try:
+                        if body:
+                            handle.write(body)
+                    except BaseException:
+                        handle.abort()
+                        raise
+                    handle.close()
+                return self.vfs.stat(path)
         except DavstoreError as exc:
             return exc
-        finally:
-            guard.release()
 
 
 def _raise_error(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:

@@ -5,7 +5,9 @@ Both are chosen by a URL:
 ``memory:``
     In this process only; gone at restart.
 ``sqlite:///path/to/file``
-    A SQLite database (one file, crash-safe, shared by the threads of one process).
+    A SQLite database (one file, crash-safe), shared by the threads of a process and by
+    the processes of one host that use the same file (workers of one share): locks are
+    granted atomically across them (sqlite_locks.py) and each sees the others' changes.
     This is the default, in the state directory: ``locks.sqlite3`` and
     ``properties.sqlite3``, so dead properties (Windows' Win32 attributes, a client's tags)
     and locks survive a restart.
@@ -25,22 +27,26 @@ Keys are wsgidav's ref-URLs: quoted paths from the share root, collections endin
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
 import pathlib
 import sqlite3
 import threading
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from wsgidav.lock_man.lock_storage import LockStorageDict, LockStorageShelve
 from wsgidav.prop_man.property_manager import ShelvePropertyManager
 
+from davstore.host_peers import HostPeers
+
 __all__ = [
     "SqliteLockStorage",
     "SqlitePropertyManager",
+    "connect_state_file",
     "holds_locks",
     "is_shared",
     "lock_guard",
@@ -55,7 +61,8 @@ LOCKS_FILE = "locks.sqlite3"
 PROPERTIES_FILE = "properties.sqlite3"
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def connect_state_file(path: str) -> sqlite3.Connection:
+    """A connection to a state database (WAL, autocommit, usable from every thread)."""
     if path != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     try:
@@ -95,45 +102,96 @@ class _SqliteMapping(MutableMapping[str, Any]):
     """The ``locks`` table as a ``str -> JSON value (bytes too)`` mapping for wsgidav.
 
     Reads are served from an in-memory mirror (a PROPFIND asks for the locks of every
-    member); every change is written through at once. One process owns the file.
+    member); every change is written through at once. Several processes may share the
+    file (gunicorn workers, ``davstore serve`` processes of one share): each announces its
+    committed changes in ``<file>.changes`` (:class:`~davstore.host_peers.HostPeers`: a
+    shared memory page, no system call to look), and a read first reads the table again
+    when another process announced one. :meth:`batch` makes several changes one
+    transaction, announced once committed, so other processes never see half of a lock.
     """
 
     def __init__(self, path: str) -> None:
-        self._db = _connect(path)
-        self._lock = threading.Lock()
+        self._db = connect_state_file(path)
+        self._peers = HostPeers(pathlib.Path(path + ".changes"))
+        self._lock = threading.RLock()
+        self._batching = False
         with self._lock:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
             )
-            rows = self._db.execute("SELECT key, value FROM locks").fetchall()
-        self._mirror: dict[str, Any] = {key: _decode(value) for key, value in rows}
+            self._mirror: dict[str, Any] = {}
+            self._reload()
+
+    def _reload(self) -> None:
+        rows = self._db.execute("SELECT key, value FROM locks").fetchall()
+        self._mirror = {key: _decode(value) for key, value in rows}
+
+    def _fresh(self) -> dict[str, Any]:
+        """The mirror, read again if another process announced a change (lock held)."""
+        if self._peers.changed():
+            self._reload()
+        return self._mirror
+
+    def _changed(self) -> None:
+        """Announce a committed change (inside :meth:`batch`: at its commit)."""
+        if not self._batching:
+            self._peers.announce()
 
     def __getitem__(self, key: str) -> Any:
-        return self._mirror[key]
+        with self._lock:
+            return self._fresh()[key]
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._fresh()
 
     def __setitem__(self, key: str, value: Any) -> None:
         encoded = _encode(value)
         with self._lock:
+            self._fresh()
             self._db.execute(
                 "INSERT OR REPLACE INTO locks (key, value) VALUES (?, ?)", (key, encoded)
             )
             self._mirror[key] = _decode(encoded)
+            self._changed()
 
     def __delitem__(self, key: str) -> None:
         with self._lock:
-            del self._mirror[key]
+            del self._fresh()[key]
             self._db.execute("DELETE FROM locks WHERE key = ?", (key,))
+            self._changed()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._mirror))
+        with self._lock:
+            return iter(list(self._fresh()))
 
     def __len__(self) -> int:
-        return len(self._mirror)
+        with self._lock:
+            return len(self._fresh())
 
     def clear(self) -> None:
         with self._lock:
             self._db.execute("DELETE FROM locks")
             self._mirror.clear()
+            self._changed()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Make the changes inside one transaction (other processes wait for it)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._batching = True
+            try:
+                self._reload()  # the table as this transaction sees it
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._reload()
+                raise
+            finally:
+                self._batching = False
+            self._db.execute("COMMIT")
+            self._peers.announce()
 
     def sync(self) -> None:
         """Every change is committed at once; kept for wsgidav's shelve-style callers."""
@@ -141,22 +199,29 @@ class _SqliteMapping(MutableMapping[str, Any]):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self._peers.close()
 
 
 class SqliteLockStorage(LockStorageDict):  # type: ignore[misc]
-    """wsgidav's lock storage logic over a SQLite table."""
+    """wsgidav's lock storage logic over a SQLite table, shared by the processes that use
+    the same file (:class:`~davstore.frontends.webdav.sqlite_locks.SqliteLockManager` makes
+    their check-and-create atomic).
+
+    A change of several keys (a lock and its root's index) is one transaction: the
+    storage's own lock is taken first (its writer may take it again), then the table's.
+    """
 
     def __init__(self, path: str) -> None:
         super().__init__()
-        self._path = path
+        self.path = path
         self._dict: _SqliteMapping | None = None
 
     def __repr__(self) -> str:
-        return f"SqliteLockStorage({self._path!r})"
+        return f"SqliteLockStorage({self.path!r})"
 
     def open(self) -> None:
         if self._dict is None:
-            self._dict = _SqliteMapping(self._path)
+            self._dict = _SqliteMapping(self.path)
 
     def close(self) -> None:
         self._lock.acquire_write()
@@ -167,18 +232,43 @@ class SqliteLockStorage(LockStorageDict):  # type: ignore[misc]
         finally:
             self._lock.release()
 
+    @contextlib.contextmanager
+    def _batch(self) -> Iterator[None]:
+        self._lock.acquire_write()
+        try:
+            assert self._dict is not None
+            with self._dict.batch():
+                yield
+        finally:
+            self._lock.release()
+
+    def create(self, path: str, lock: dict[str, Any]) -> dict[str, Any]:
+        with self._batch():
+            return super().create(path, lock)  # type: ignore[no-any-return]
+
+    def refresh(self, token: str, *, timeout: float) -> dict[str, Any]:
+        with self._batch():
+            return super().refresh(token, timeout=timeout)  # type: ignore[no-any-return]
+
+    def delete(self, token: str) -> bool:
+        with self._batch():
+            return super().delete(token)  # type: ignore[no-any-return]
+
 
 class SqlitePropertyManager:
     """Dead properties in SQLite, with the interface of wsgidav's ``PropertyManager``.
 
     Adds :meth:`remove_tree`, used when a folder is deleted, so a file created later at a
     deleted path does not inherit old properties. The set of URLs that have properties is
-    kept in memory, so a PROPFIND over many members without properties costs no queries.
+    kept in memory, so a PROPFIND over many members without properties costs no queries;
+    it is read again when another process sharing the file announced a change (as the
+    locks are, see :class:`_SqliteMapping`).
     """
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._db = _connect(path)
+        self._db = connect_state_file(path)
+        self._peers = None if path == ":memory:" else HostPeers(pathlib.Path(path + ".changes"))
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute(
@@ -186,8 +276,27 @@ class SqlitePropertyManager:
                 " url TEXT NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL,"
                 " PRIMARY KEY (url, name))"
             )
-            rows = self._db.execute("SELECT DISTINCT url FROM properties").fetchall()
-        self._urls: set[str] = {row[0] for row in rows}
+            self._urls: set[str] = set()
+            self._reload()
+
+    def _reload(self) -> None:
+        rows = self._db.execute("SELECT DISTINCT url FROM properties").fetchall()
+        self._urls = {row[0] for row in rows}
+
+    def _fresh(self) -> set[str]:
+        """The URLs with properties, read again if another process sharing the file
+        announced a change (lock held)."""
+        if self._peers is not None and self._peers.changed():
+            self._reload()
+        return self._urls
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Hold the lock for a change, and announce it once it is committed."""
+        with self._lock:
+            yield
+            if self._peers is not None:
+                self._peers.announce()
 
     def __repr__(self) -> str:
         return f"SqlitePropertyManager({self._path!r})"
@@ -212,23 +321,25 @@ class SqlitePropertyManager:
 
     def has_any(self) -> bool:
         """Whether any URL has dead properties."""
-        return bool(self._urls)
+        with self._lock:
+            return bool(self._fresh())
 
     def has_properties(self, norm_url: str) -> bool:
-        """Whether ``norm_url`` has dead properties (no query: the in-memory URL set)."""
-        return norm_url in self._urls
+        """Whether ``norm_url`` has dead properties (the in-memory URL set)."""
+        with self._lock:
+            return norm_url in self._fresh()
 
     def get_properties(self, norm_url: str, environ: object = None) -> list[str]:
-        if norm_url not in self._urls:
-            return []
         with self._lock:
+            if norm_url not in self._fresh():
+                return []
             rows = self._db.execute("SELECT name FROM properties WHERE url = ?", (norm_url,))
             return [row[0] for row in rows]
 
     def get_property(self, norm_url: str, name: str, environ: object = None) -> bytes | None:
-        if norm_url not in self._urls:
-            return None
         with self._lock:
+            if norm_url not in self._fresh():
+                return None
             row = self._db.execute(
                 "SELECT value FROM properties WHERE url = ? AND name = ?", (norm_url, name)
             ).fetchone()
@@ -245,7 +356,7 @@ class SqlitePropertyManager:
         if dry_run:
             return
         value = property_value.encode() if isinstance(property_value, str) else property_value
-        with self._lock:
+        with self._changing():
             self._db.execute(
                 "INSERT OR REPLACE INTO properties (url, name, value) VALUES (?, ?, ?)",
                 (norm_url, name, value),
@@ -257,23 +368,23 @@ class SqlitePropertyManager:
     ) -> None:
         if dry_run:
             return
-        with self._lock:
+        with self._changing():
             self._db.execute("DELETE FROM properties WHERE url = ? AND name = ?", (norm_url, name))
 
     def remove_properties(self, norm_url: str, environ: object = None) -> None:
-        with self._lock:
+        with self._changing():
             self._db.execute("DELETE FROM properties WHERE url = ?", (norm_url,))
             self._urls.discard(norm_url)
 
     def remove_tree(self, norm_url: str) -> None:
         """Remove the properties of ``norm_url`` and of everything below it."""
-        with self._lock, self._transaction():
+        with self._changing(), self._transaction():
             for url in self._urls_within(norm_url):
                 self._db.execute("DELETE FROM properties WHERE url = ?", (url,))
                 self._urls.discard(url)
 
     def copy_properties(self, src_url: str, dest_url: str, environ: object = None) -> None:
-        with self._lock, self._transaction():
+        with self._changing(), self._transaction():
             self._db.execute("DELETE FROM properties WHERE url = ?", (dest_url,))
             self._db.execute(
                 "INSERT INTO properties (url, name, value)"
@@ -285,7 +396,7 @@ class SqlitePropertyManager:
     def move_properties(
         self, src_url: str, dest_url: str, with_children: bool, environ: object = None
     ) -> None:
-        with self._lock, self._transaction():
+        with self._changing(), self._transaction():
             urls = self._urls_within(src_url) if with_children else [src_url]
             src_base, dest_base = src_url.rstrip("/"), dest_url.rstrip("/")
             for url in urls:
@@ -297,6 +408,8 @@ class SqlitePropertyManager:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._peers is not None:
+                self._peers.close()
 
     def _transaction(self) -> sqlite3.Connection:
         # With isolation_level=None the connection autocommits; a `with` block on it
@@ -322,12 +435,30 @@ def lock_roots(storage: object) -> set[str] | None:
     return None
 
 
-def lock_guard(storage: object) -> Any:
-    """The read-write lock a lock storage takes (for writing) to create a lock, when it is
-    cheap to see whether the storage holds any lock at all (see :func:`holds_locks`);
-    ``None`` otherwise."""
+def lock_guard(storage: object) -> Callable[[], contextlib.AbstractContextManager[None]] | None:
+    """A guard during which no lock can be created, when it is cheap to see whether the
+    storage holds any lock at all (see :func:`holds_locks`); ``None`` otherwise.
+
+    For wsgidav's in-memory storage it is the storage's own lock, for reading (creating a
+    lock takes it for writing); for the SQLite storage also the lock file that makes lock
+    creation atomic across the processes sharing it (sqlite_locks.py).
+    """
+    if isinstance(storage, SqliteLockStorage):
+        from davstore.frontends.webdav.sqlite_locks import write_guard
+
+        return write_guard(storage)
     if isinstance(storage, LockStorageDict) and not isinstance(storage, LockStorageShelve):
-        return storage._lock
+        rw_lock = storage._lock
+
+        @contextlib.contextmanager
+        def guard() -> Iterator[None]:
+            rw_lock.acquire_read()
+            try:
+                yield
+            finally:
+                rw_lock.release()
+
+        return guard
     return None
 
 
