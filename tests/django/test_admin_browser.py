@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 MYSITE = Path(__file__).resolve().parents[2] / "examples" / "mysite"
@@ -135,6 +136,17 @@ def browser(tmp_path: Path) -> Iterator[tuple[WebDriver, Path]]:
         driver.quit()
 
 
+def _replaced(element: WebElement) -> bool:
+    """Whether the page holding ``element`` was replaced by another. (Selenium's
+    ``staleness_of`` lets Chromium's "Node with given id does not belong to the document",
+    answered while the old page goes away, fail the test instead of meaning "replaced".)"""
+    try:
+        element.is_enabled()
+    except WebDriverException:  # StaleElementReferenceException is one
+        return True
+    return False
+
+
 def test_files_pages_in_a_real_browser(
     browser: tuple[WebDriver, Path], site: tuple[str, Path], tmp_path: Path
 ) -> None:
@@ -147,12 +159,12 @@ def test_files_pages_in_a_real_browser(
     def submit(form_id: str) -> None:
         old = driver.find_element(By.TAG_NAME, "html")
         driver.find_element(By.CSS_SELECTOR, f"#{form_id} [type=submit]").click()
-        wait.until(ec.staleness_of(old))
+        wait.until(lambda _: _replaced(old))
 
     def follow(css: str) -> None:
         old = driver.find_element(By.TAG_NAME, "html")
         driver.find_element(By.CSS_SELECTOR, css).click()
-        wait.until(ec.staleness_of(old))
+        wait.until(lambda _: _replaced(old))
 
     def messages() -> str:
         return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, ".messagelist li"))
