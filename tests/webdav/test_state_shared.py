@@ -92,17 +92,14 @@ def test_a_lock_waits_out_a_put_in_progress_on_the_other(two: tuple[Share, Share
             f"Content-Length: {size}\r\n\r\n"
         )
         sock.sendall(head.encode() + b"b" * (size // 2))
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # until the write transaction has begun
-            refused = other.request("LOCK", "big.bin", data=LOCK_BODY)
-            if refused.status_code == 423:
-                break
-            if refused.status_code == 200:  # came before the PUT's check: undo, retry
-                other.request(
-                    "UNLOCK", "big.bin", headers={"Lock-Token": refused.headers["Lock-Token"]}
-                )
-            time.sleep(0.05)
-        assert refused.status_code == 423
+        # The other app sees the PUT in progress (its mark in the shared table)...
+        marks = other.app.wsgidav.lock_manager._active_writes
+        deadline = time.monotonic() + 20
+        while not marks.get("/big.bin") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marks.get("/big.bin") == 1
+        # ... so a LOCK through it is refused until the PUT is done.
+        assert other.request("LOCK", "big.bin", data=LOCK_BODY).status_code == 423
         sock.sendall(b"b" * (size - size // 2))
         assert sock.recv(4096).startswith(b"HTTP/1.1 201")
     assert other.request("LOCK", "big.bin", data=LOCK_BODY).status_code == 200
