@@ -140,7 +140,9 @@ def davstore_command() -> list[str] | None:
     return None
 
 
-def make_servers(base: Path, seed: Path, names: list[str]) -> list[Server]:
+def make_servers(
+    base: Path, seed: Path, names: list[str], *, davstore_workers: int = 1
+) -> list[Server]:
     servers: list[Server] = []
     env = dict(os.environ)
     rclone_conf = base / "rclone.conf"
@@ -160,6 +162,8 @@ def make_servers(base: Path, seed: Path, names: list[str]) -> list[Server]:
             state.mkdir()
             cmd = [*prefix, "serve", str(root), "--anonymous", "--host", HOST, "--port", str(port)]
             cmd += ["--state-dir", str(state)] if "--state-dir" in _serve_help(prefix) else []
+            if davstore_workers > 1 and "--workers" in _serve_help(prefix):
+                cmd += ["--workers", str(davstore_workers)]
         elif name == "wsgidav":
             # Full class 2 as davstore offers it: dead properties and locks, default block size.
             conf = base / name / "wsgidav.json"
@@ -370,7 +374,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"davstore WebDAV benchmark: {args.size_mib} MiB file, {args.files} files per folder, "
         f"{args.small_count} small requests or {args.small_seconds:g} s, "
-        f"{args.connections} connections, {os.cpu_count()} CPUs"
+        f"{args.connections} connections, {os.cpu_count()} CPUs, "
+        f"davstore --workers {args.davstore_workers}"
     )
     with workdir("davstore-bench-webdav-", keep=args.keep, parent=args.data_dir) as base:
         seed = base / "seed"
@@ -381,7 +386,7 @@ def run(args: argparse.Namespace) -> int:
         for rep in range(args.small_reps):  # made before the servers start (rclone caches)
             (seed / f"small1-{rep}").mkdir()
             (seed / f"smallN-{rep}").mkdir()
-        servers = make_servers(base, seed, names)
+        servers = make_servers(base, seed, names, davstore_workers=args.davstore_workers)
         shutil.rmtree(seed)
         print(f"dataset ready in {time.monotonic() - t0:.1f} s under {base}")
         started: list[Server] = []
@@ -565,6 +570,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="1 KiB phases per server, taking turns; the best counts (default 3; quick 1)",
     )
     p.add_argument("--connections", type=int, default=16, help="concurrent connections (16)")
+    p.add_argument(
+        "--davstore-workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="davstore serve --workers (default: the CPUs, as Go's rclone uses every core)",
+    )
     p.add_argument(
         "--servers",
         default=",".join(SERVERS),

@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
@@ -254,6 +255,14 @@ def prepare_state_dir(explicit: str | None, identity: str) -> Path:
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add_storage_arguments(parser)
     add_network_arguments(parser)
+    parser.add_argument_group("network").add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="server processes sharing the port, each with --threads threads: more than one "
+        "uses more than one core for Python (default: 1)",
+    )
+    parser.add_argument("--worker-socket", type=int, help=argparse.SUPPRESS)
     add_user_arguments(parser)
     add_webdav_arguments(parser)
     add_logging_arguments(parser)
@@ -348,9 +357,18 @@ def add_webdav_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """``davstore serve``: share the selected storage over WebDAV until SIGINT/SIGTERM."""
+    """``davstore serve``: share the selected storage over WebDAV until SIGINT/SIGTERM.
+
+    With ``--workers N`` (N > 1) this process binds the port and runs N workers
+    (:mod:`davstore.workers`); a worker is this function again, given ``--worker-socket``.
+    """
     configure_logging(args)
     check_tls_arguments(args)
+    worker = getattr(args, "worker_socket", None) is not None
+    if worker and os.environ.get("DAVSTORE_WORKER_PARENT", "").isdigit():
+        from davstore.workers import follow_parent
+
+        follow_parent(int(os.environ["DAVSTORE_WORKER_PARENT"]))
 
     generated: str | None = None
     users: dict[str, str] | None
@@ -359,11 +377,17 @@ def serve(args: argparse.Namespace) -> int:
     elif args.users:
         users = dict(args.users)
     else:
-        generated = secrets.token_urlsafe(12)
+        from davstore.workers import WORKER_PASSWORD_ENV
+
+        generated = (os.environ.get(WORKER_PASSWORD_ENV) if worker else None) or (
+            secrets.token_urlsafe(12)
+        )
         users = {GENERATED_USER: generated}
 
     share = open_share(args, max_file_size=args.max_upload_size)
     state_dir = prepare_state_dir(args.state_dir, share.identity)
+    if getattr(args, "workers", 1) > 1 and not worker:
+        return _serve_workers(args, share, state_dir, users, generated)
 
     try:
         from davstore.frontends.webdav import create_app, make_server
@@ -391,20 +415,87 @@ def serve(args: argparse.Namespace) -> int:
         instrument(app, share.vfs)
         server = listen(make_server, app, args)
         url = server_url(server, args)
-        _print_banner(
-            url=url,
-            share=share.vfs.describe(),
-            read_only=bool(args.read_only),
-            state_dir=state_dir,
-            users=users,
-            generated=generated,
-        )
-        logger.info("serving %s at %s (state in %s)", share.vfs.describe(), url, state_dir)
+        if worker:
+            logger.info("worker %s serving at %s", os.environ.get("DAVSTORE_WORKER_INDEX"), url)
+        else:
+            _print_banner(
+                url=url,
+                share=share.vfs.describe(),
+                read_only=bool(args.read_only),
+                state_dir=state_dir,
+                users=users,
+                generated=generated,
+            )
+            logger.info("serving %s at %s (state in %s)", share.vfs.describe(), url, state_dir)
         status = run_until_signalled(server, share.vfs.flush_all, share.vfs.abort_all)
     finally:
         app.close()
     exit_if_cut_off(server)
     return status
+
+
+def _serve_workers(
+    args: argparse.Namespace,
+    share: Any,
+    state_dir: Path,
+    users: dict[str, str] | None,
+    generated: str | None,
+) -> int:
+    """The parent of ``--workers N``: bind, print the banner, run the workers."""
+    from django.core.files.storage import InMemoryStorage
+
+    from davstore.frontends.webdav.server import check_tls, listen_sockets
+    from davstore.workers import METRICS_DIR, Workers, worker_command, worker_environment
+
+    if isinstance(share.storage, InMemoryStorage):
+        raise UsageError("--workers needs a store every process sees: not InMemoryStorage")
+    for option, url in (
+        ("--lock-storage", args.lock_storage),
+        ("--property-storage", args.property_storage),
+    ):
+        if url is not None and url.split(":", 1)[0] in ("memory", "shelve"):
+            raise UsageError(f"--workers needs {option} that every process shares, not {url}")
+    if args.tls_cert and args.tls_key:
+        try:
+            check_tls(args.tls_cert, args.tls_key)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot use the TLS certificate and key: {_why(exc)}") from exc
+    try:
+        sockets = listen_sockets(args.host, args.port, args.workers)
+    except OSError as exc:
+        raise CommandError(
+            f"cannot listen on {_netloc(args.host, args.port)}: {_why(exc)}"
+        ) from exc
+    try:
+        port = int(sockets[0].getsockname()[1])
+        url = f"{'https' if args.tls_cert else 'http'}://{_netloc(args.host, port)}/"
+        _print_banner(
+            url=url,
+            share=share.vfs.describe() + f", {args.workers} workers",
+            read_only=bool(args.read_only),
+            state_dir=state_dir,
+            users=users,
+            generated=generated,
+        )
+        logger.info(
+            "serving %s at %s with %d workers (state in %s)",
+            share.vfs.describe(),
+            url,
+            args.workers,
+            state_dir,
+        )
+        metrics_dir = state_dir / METRICS_DIR / str(os.getpid())
+        workers = Workers(
+            worker_command(args.argv),
+            sockets,
+            env=worker_environment(metrics_dir=metrics_dir, password=generated),
+            metrics_dir=metrics_dir,
+            grace_period=getattr(args, "grace_period", DEFAULT_GRACE_PERIOD),
+        )
+        return workers.run()
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def check_tls_arguments(args: argparse.Namespace) -> None:
@@ -423,6 +514,7 @@ def server_url(server: Any, args: argparse.Namespace) -> str:
 
 def listen(make_server: Callable[..., Any], app: Any, args: argparse.Namespace) -> Any:
     """The HTTP server for ``app``, bound to its port (not serving yet)."""
+    inherited = getattr(args, "worker_socket", None)
     try:
         server = make_server(
             app,
@@ -432,6 +524,7 @@ def listen(make_server: Callable[..., Any], app: Any, args: argparse.Namespace) 
             timeout=args.timeout,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            sock=None if inherited is None else socket.socket(fileno=inherited),
         )
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot use the TLS certificate and key: {_why(exc)}") from exc
@@ -607,6 +700,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (the console script exits with it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # workers run it again
     # Until a command installs its own handlers, SIGTERM interrupts like Ctrl+C does.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)

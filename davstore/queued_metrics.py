@@ -14,6 +14,11 @@ samples are folded into totals later:
   for it: a background thread would hold the GIL for the whole batch while request threads
   wait for it (measured: that cost more than the updates it took off their path).
 
+With ``davstore serve --workers`` (prometheus-client's multiprocess mode,
+``PROMETHEUS_MULTIPROC_DIR`` set), a fold also applies the samples to prometheus-client's
+own metrics, whose per-process files every worker's scrape sums, and a thread folds every
+:data:`FOLD_INTERVAL` seconds so that the other workers' scrapes see them.
+
 prometheus_client still names, renders and serves the figures: :class:`QueuedMetrics` is
 a collector registered in a ``CollectorRegistry``, and yields the same families its
 ``Counter``, ``Histogram`` and ``Gauge`` would (names, labels, buckets, the ``_total``,
@@ -25,11 +30,14 @@ from __future__ import annotations
 import bisect
 import collections
 import logging
+import os
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -50,8 +58,17 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+
+def multiprocess() -> bool:
+    """Whether prometheus-client's multiprocess mode is on (``davstore serve --workers``):
+    folds then go to its per-process files, which every process's scrape sums."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
 #: Queued samples that make the next update fold them (about 0.3 ms of work).
 FOLD_AT = 1024
+#: Seconds between the folds of multiprocess mode's thread.
+FOLD_INTERVAL = 1.0
 
 Labels = tuple[str, ...]
 #: How prometheus_client writes a bucket bound (``1.0``, ``0.005``, ``+Inf``).
@@ -116,6 +133,9 @@ class QueuedCounter(_Queued):
     ) -> None:
         super().__init__(owner, name, documentation, labelnames)
         self._totals: dict[Labels, float] = {}
+        self._shared = (
+            Counter(name, documentation, self.labelnames, registry=None) if multiprocess() else None
+        )
 
     def inc(self, labels: Labels = (), amount: float = 1) -> None:
         """Add ``amount`` (not negative) to the counter of ``labels``."""
@@ -123,6 +143,8 @@ class QueuedCounter(_Queued):
 
     def apply(self, labels: Labels, value: float) -> None:
         self._totals[labels] = self._totals.get(labels, 0) + value
+        if self._shared is not None:
+            (self._shared.labels(*labels) if labels else self._shared).inc(value)
 
     def value(self, labels: Labels = ()) -> float:
         """The current total of ``labels`` (folds what is queued first)."""
@@ -152,6 +174,11 @@ class QueuedHistogram(_Queued):
         self._names = [_go_float(bound) for bound in self.bounds] + ["+Inf"]
         # labels -> [count per bucket (not cumulative; the last is +Inf), sum]
         self._series: dict[Labels, tuple[list[int], list[float]]] = {}
+        self._shared = (
+            Histogram(name, documentation, self.labelnames, buckets=self.bounds, registry=None)
+            if multiprocess()
+            else None
+        )
 
     def observe(self, labels: Labels, value: float) -> None:
         """Count one observation of ``value`` for ``labels``."""
@@ -163,6 +190,8 @@ class QueuedHistogram(_Queued):
             series = self._series[labels] = ([0] * (len(self.bounds) + 1), [0.0])
         series[0][bisect.bisect_left(self.bounds, value)] += 1
         series[1][0] += value
+        if self._shared is not None:
+            (self._shared.labels(*labels) if labels else self._shared).observe(value)
 
     def count(self, labels: Labels = ()) -> int:
         """Observations made for ``labels`` (folds what is queued first)."""
@@ -188,6 +217,11 @@ class QueuedGauge(_Queued):
     def __init__(self, owner: QueuedMetrics, name: str, documentation: str) -> None:
         super().__init__(owner, name, documentation, ())
         self._value = 0.0
+        self._shared = (
+            Gauge(name, documentation, registry=None, multiprocess_mode="livesum")
+            if multiprocess()
+            else None
+        )
 
     def inc(self, amount: float = 1) -> None:
         self._queue((), amount)
@@ -197,6 +231,8 @@ class QueuedGauge(_Queued):
 
     def apply(self, labels: Labels, value: float) -> None:
         self._value += value
+        if self._shared is not None:
+            self._shared.inc(value)
 
     def value(self) -> float:
         """The current value (folds what is queued first)."""
@@ -220,6 +256,8 @@ class QueuedMetrics(Collector):
         self._fold_lock = threading.Lock()
         if registry is not None:
             registry.register(self)
+        if multiprocess():  # the other processes' scrapes see this one's samples within 1 s
+            _folder.add(self)
 
     def counter(
         self, name: str, documentation: str, labelnames: Sequence[str] = ()
@@ -302,3 +340,30 @@ class _Folded:
 
     def __exit__(self, *exc: object) -> None:
         self._owner._fold_lock.release()
+
+
+class _Folder:
+    """In multiprocess mode, one thread folds every live :class:`QueuedMetrics` each second."""
+
+    def __init__(self) -> None:
+        self._owners: weakref.WeakSet[QueuedMetrics] = weakref.WeakSet()
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+
+    def add(self, owner: QueuedMetrics) -> None:
+        with self._starting:
+            self._owners.add(owner)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="davstore-metrics", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(FOLD_INTERVAL)
+            for owner in list(self._owners):
+                owner.fold_if_free()
+
+
+_folder = _Folder()

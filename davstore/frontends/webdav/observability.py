@@ -47,10 +47,11 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from davstore.errors import NotFound
-from davstore.queued_metrics import QueuedMetrics
+from davstore.queued_metrics import QueuedMetrics, multiprocess
 from davstore.store.metrics import MetricsStore, StoreMetrics
 from davstore.vfs import VFS
 
@@ -308,9 +309,18 @@ class Observability:
             status = "200 OK" if code == 200 else "503 Service Unavailable"
             body = (json.dumps(document) + "\n").encode()
             return self._answer(environ, start_response, status, body, "application/json")
-        return self._answer(
-            environ, start_response, "200 OK", generate_latest(self.registry), CONTENT_TYPE_LATEST
-        )
+        return self._answer(environ, start_response, "200 OK", self.page(), CONTENT_TYPE_LATEST)
+
+    def page(self) -> bytes:
+        """The metrics page. With ``--workers`` (prometheus-client's multiprocess mode) the
+        sums over every worker's files, this process's queued samples folded first."""
+        if not multiprocess():
+            return generate_latest(self.registry)
+        for _ in self.registry.collect():  # folds this process's queued samples
+            pass
+        summed = CollectorRegistry()
+        MultiProcessCollector(summed)  # type: ignore[no-untyped-call]
+        return generate_latest(summed)
 
     # -- everything else ----------------------------------------------------------------
 

@@ -18,7 +18,8 @@ server does (``granian/server/mt.py``), which ties it to granian's internal API:
 The pieces granian leaves to the caller, done here:
 
 - the listening socket is made here (``SO_REUSEADDR``, not ``SO_REUSEPORT``: a second
-  server on a port in use must fail, not share it silently) and handed over by descriptor;
+  server on a port in use must fail, not share it silently; only ``--workers`` share a port,
+  through sockets their parent made: :func:`listen_sockets`) and handed over by descriptor;
 - ``start_response`` may be called while the application's iterable is first iterated
   (PEP 3333 allows that, and wsgidav's answers do it): the first chunks are taken before
   the head is handed to granian;
@@ -53,7 +54,7 @@ except ImportError as exc:  # pragma: no cover - an installation without a match
         f"davstore's HTTP server needs granian 2.8 (pip install 'granian>=2.8,<2.9'): {exc}"
     ) from exc
 
-__all__ = ["Server", "make_server"]
+__all__ = ["Server", "check_tls", "listen_sockets", "make_server"]
 
 logger = logging.getLogger(__name__)
 
@@ -273,11 +274,13 @@ def _runner(app: WSGIApp, requests: _Requests, script_name: str) -> Callable[[An
     return run
 
 
-def _listen(host: str, port: int, backlog: int) -> socket.socket:
+def _listen(host: str, port: int, backlog: int, *, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind((host, port))
@@ -287,6 +290,31 @@ def _listen(host: str, port: int, backlog: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def listen_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` sockets listening on one ``host:port`` (port 0: a free one), each as
+    :class:`Server` binds its own, with ``SO_REUSEPORT``: the kernel spreads the new
+    connections evenly over them (one listening socket shared by several processes went
+    mostly to one of them). ``davstore serve --workers`` gives one to each worker. Raises
+    OSError (the port is taken: by the first)."""
+    if port:  # anything on the port (another group of workers too) makes this bind fail
+        _listen(host, port, 1).close()
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sockets.append(_listen(host, port, 128, reuse_port=True))
+            port = sockets[0].getsockname()[1]
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def check_tls(cert: str, key: str) -> None:
+    """Raise ValueError/OSError unless ``cert`` and ``key`` are a usable PEM pair."""
+    _check_tls(os.fspath(cert), os.fspath(key))
 
 
 def _check_tls(cert: str, key: str) -> None:
@@ -323,6 +351,7 @@ class Server:
         tls_cert: str | None,
         tls_key: str | None,
         io_threads: int = 1,
+        sock: socket.socket | None = None,
     ) -> None:
         self.app = app
         self.host = host
@@ -334,6 +363,10 @@ class Server:
         self.io_threads = io_threads
         self.bind_addr: tuple[str, int] = (host, port)
         self._socket: socket.socket | None = None
+        if sock is not None:  # listening already (a worker of ``davstore serve --workers``)
+            sock.setblocking(False)
+            self._socket = sock
+            self.bind_addr = sock.getsockname()[:2]
         self._signal = _granian.WorkerSignal()
         self._stopping = threading.Event()
         self._served = threading.Event()
@@ -417,6 +450,7 @@ def make_server(
     timeout: float = 300,
     tls_cert: str | Path | None = None,
     tls_key: str | Path | None = None,
+    sock: socket.socket | None = None,
 ) -> Server:
     """The HTTP server for ``app`` on ``host:port`` (not started yet).
 
@@ -424,6 +458,8 @@ def make_server(
     :param timeout: seconds a connection may stay silent before its next request's head.
     :param tls_cert: a PEM certificate (chain) file: serve HTTPS with ``tls_key``, an
         unencrypted PKCS#8 PEM key. Raises ValueError or OSError when they are not usable.
+    :param sock: a socket listening already, to serve instead of binding ``host:port``
+        (the workers of ``davstore serve --workers`` share their parent's).
     """
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("tls_cert and tls_key go together")
@@ -437,4 +473,5 @@ def make_server(
         timeout=timeout,
         tls_cert=None if tls_cert is None else os.fspath(tls_cert),
         tls_key=None if tls_key is None else os.fspath(tls_key),
+        sock=sock,
     )

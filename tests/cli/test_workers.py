@@ -1,0 +1,155 @@
+"""``davstore serve --workers N``: N processes on one port, one share (davstore/workers.py)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.process import ServeProcess, run_davstore, start_serve
+from tests.webdav.test_state import LOCK_BODY
+
+
+def _children(server: ServeProcess) -> list[int]:
+    """The pids of the server's worker processes."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == server.proc.pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def _wait_for_children(
+    server: ServeProcess, count: int, *, besides: frozenset[int] = frozenset()
+) -> list[int]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pids = _children(server)
+        if len(pids) == count and not besides & set(pids) and server.answers(timeout=1):
+            return pids
+        time.sleep(0.1)
+    raise AssertionError(f"workers: {_children(server)}\n{server.stderr}")
+
+
+def _metric(server: ServeProcess, name: str, **labels: str) -> float:
+    wanted = name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+    for line in requests.get(server.url + ".davstore/metrics", timeout=10).text.splitlines():
+        if line.startswith(wanted + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    made = tmp_path / "share"
+    made.mkdir()
+    return made
+
+
+def test_workers_serve_one_share(tmp_path: Path, folder: Path) -> None:
+    args = ["--anonymous", "--workers", "2", "--cache-ttl", "60", str(folder)]
+    with start_serve(args, cwd=tmp_path) as server:
+        assert len(_wait_for_children(server, 2)) == 2
+        assert server.stdout.count("davstore is serving") == 1
+        assert "2 workers" in server.stdout
+
+        def put(index: int) -> int:
+            with requests.Session() as session:  # a connection of its own
+                url = f"{server.url}f{index}.txt"
+                return session.put(url, data=b"x" * index, timeout=10).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(put, range(40))) == {201}
+        for index in range(0, 40, 7):  # each read on a new connection, any worker
+            got = requests.get(f"{server.url}f{index}.txt", timeout=10)
+            assert got.content == b"x" * index
+        # A lock holds whichever worker the next connections reach.
+        lock = requests.request("LOCK", server.url + "f1.txt", data=LOCK_BODY, timeout=10)
+        assert lock.status_code == 200
+        for _ in range(6):
+            assert requests.put(server.url + "f1.txt", data=b"y", timeout=10).status_code == 423
+        # The metrics of every worker, summed, from any of them (folded within a second).
+        time.sleep(1.5)
+        assert _metric(server, "davstore_http_requests_total", method="PUT", status="201") == 40
+        assert _metric(server, "davstore_http_requests_total", method="PUT", status="423") == 6
+        assert server.stop(signal.SIGTERM, timeout=20) == 0
+        assert "Traceback" not in server.stderr
+        assert _children(server) == []
+
+
+def test_a_worker_that_dies_is_started_again(tmp_path: Path, folder: Path) -> None:
+    (folder / "a.txt").write_bytes(b"a")
+    with start_serve(["--anonymous", "--workers", "2", str(folder)], cwd=tmp_path) as server:
+        first = _wait_for_children(server, 2)
+        os.kill(first[0], signal.SIGKILL)
+        again = _wait_for_children(server, 2, besides=frozenset({first[0]}))
+        assert first[1] in again
+        for _ in range(5):
+            assert requests.get(server.url + "a.txt", timeout=10).content == b"a"
+        deadline = time.monotonic() + 10
+        while "exited with -9: starting it again" not in server.stderr:
+            assert time.monotonic() < deadline, server.stderr
+            time.sleep(0.1)
+        assert server.stop(signal.SIGINT, timeout=20) == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--backend", "django.core.files.storage.InMemoryStorage"], "not InMemoryStorage"),
+        (["--lock-storage", "memory:"], "--lock-storage that every process shares"),
+        (["--property-storage", "shelve:///tmp/x"], "--property-storage that every process"),
+    ],
+)
+def test_state_no_worker_could_share_is_refused(
+    tmp_path: Path, folder: Path, extra: list[str], message: str
+) -> None:
+    target = [] if "--backend" in extra else [str(folder)]
+    done = run_davstore(["serve", "--anonymous", "--workers", "2", *extra, *target], cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_port_in_use_is_refused_before_any_worker(tmp_path: Path, folder: Path) -> None:
+    with start_serve(["--anonymous", str(folder)], cwd=tmp_path) as taken:
+        done = run_davstore(
+            ["serve", "--anonymous", "--workers", "2", "--port", str(taken.port), str(folder)],
+            cwd=tmp_path,
+        )
+    assert done.returncode != 0
+    assert "cannot listen on" in done.stderr
+    assert "worker" not in done.stderr.replace("--workers", "")
+
+
+def test_workers_end_with_a_killed_parent(tmp_path: Path, folder: Path) -> None:
+    with start_serve(["--anonymous", "--workers", "2", str(folder)], cwd=tmp_path) as server:
+        workers = _wait_for_children(server, 2)
+        server.proc.kill()
+        server.proc.wait(10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in workers):
+            time.sleep(0.1)
+        alive = [p for p in workers if Path(f"/proc/{p}").exists()]
+        assert alive == [], server.stderr
+
+
+def test_a_second_group_of_workers_cannot_join_the_port(tmp_path: Path, folder: Path) -> None:
+    with start_serve(["--anonymous", "--workers", "2", str(folder)], cwd=tmp_path) as first:
+        _wait_for_children(first, 2)
+        done = run_davstore(
+            ["serve", "--anonymous", "--workers", "2", "--port", str(first.port), str(folder)],
+            cwd=tmp_path,
+        )
+    assert done.returncode != 0
+    assert "cannot listen on" in done.stderr
