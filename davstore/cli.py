@@ -36,7 +36,7 @@ from davstore.frontends.fuse.command import (
     run_mount,
     run_umount,
 )
-from davstore.selection import UsageError, add_storage_arguments, open_share
+from davstore.selection import Share, UsageError, add_storage_arguments, open_share
 
 __all__ = [
     "COMMANDS",
@@ -436,7 +436,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def _serve_workers(
     args: argparse.Namespace,
-    share: Any,
+    share: Share,
     state_dir: Path,
     users: dict[str, str] | None,
     generated: str | None,

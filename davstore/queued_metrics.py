@@ -136,6 +136,7 @@ class QueuedCounter(_Queued):
         self._shared = (
             Counter(name, documentation, self.labelnames, registry=None) if multiprocess() else None
         )
+        self._children: dict[Labels, Any] = {}
 
     def inc(self, labels: Labels = (), amount: float = 1) -> None:
         """Add ``amount`` (not negative) to the counter of ``labels``."""
@@ -144,7 +145,7 @@ class QueuedCounter(_Queued):
     def apply(self, labels: Labels, value: float) -> None:
         self._totals[labels] = self._totals.get(labels, 0) + value
         if self._shared is not None:
-            (self._shared.labels(*labels) if labels else self._shared).inc(value)
+            _child(self._shared, self._children, labels).inc(value)
 
     def value(self, labels: Labels = ()) -> float:
         """The current total of ``labels`` (folds what is queued first)."""
@@ -179,6 +180,7 @@ class QueuedHistogram(_Queued):
             if multiprocess()
             else None
         )
+        self._children: dict[Labels, Any] = {}
 
     def observe(self, labels: Labels, value: float) -> None:
         """Count one observation of ``value`` for ``labels``."""
@@ -191,7 +193,7 @@ class QueuedHistogram(_Queued):
         series[0][bisect.bisect_left(self.bounds, value)] += 1
         series[1][0] += value
         if self._shared is not None:
-            (self._shared.labels(*labels) if labels else self._shared).observe(value)
+            _child(self._shared, self._children, labels).observe(value)
 
     def count(self, labels: Labels = ()) -> int:
         """Observations made for ``labels`` (folds what is queued first)."""
@@ -241,6 +243,16 @@ class QueuedGauge(_Queued):
 
     def family(self) -> Metric:
         return GaugeMetricFamily(self.name, self.documentation, value=self._value)
+
+
+def _child(metric: Any, children: dict[Labels, Any], labels: Labels) -> Any:
+    """prometheus-client's child of ``metric`` for ``labels`` (``labels()`` costs µs: kept)."""
+    if not labels:
+        return metric
+    child = children.get(labels)
+    if child is None:
+        child = children[labels] = metric.labels(*labels)
+    return child
 
 
 class QueuedMetrics(Collector):
