@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import contextlib
 import logging
 import os
 import threading
@@ -54,6 +55,8 @@ __all__ = [
     "QueuedGauge",
     "QueuedHistogram",
     "QueuedMetrics",
+    "fold_all",
+    "multiprocess",
 ]
 
 logger = logging.getLogger(__name__)
@@ -110,7 +113,11 @@ class QueuedEvent(_Sink):
 
 
 class _Queued(_Sink):
-    """One metric family: its name, help text, label names and folded totals."""
+    """One metric family: its name, help text, label names and folded totals; in
+    multiprocess mode also prometheus-client's own metric, which folds are applied to."""
+
+    #: The family's type, as prometheus-client names it.
+    kind = "untyped"
 
     def __init__(
         self, owner: QueuedMetrics, name: str, documentation: str, labelnames: Sequence[str]
@@ -119,6 +126,17 @@ class _Queued(_Sink):
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
+        self._shared: Any = None
+        self._children: dict[Labels, Any] = {}
+
+    def _shared_child(self, labels: Labels) -> Any:
+        """prometheus-client's child for ``labels`` (``labels()`` costs µs: kept)."""
+        if not labels:
+            return self._shared
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self._shared.labels(*labels)
+        return child
 
     def family(self) -> Metric:
         """The family with its current totals (the owner's fold lock is held)."""
@@ -128,15 +146,15 @@ class _Queued(_Sink):
 class QueuedCounter(_Queued):
     """A counter by label values (rendered ``<name>_total``)."""
 
+    kind = "counter"
+
     def __init__(
         self, owner: QueuedMetrics, name: str, documentation: str, labelnames: Sequence[str]
     ) -> None:
         super().__init__(owner, name, documentation, labelnames)
         self._totals: dict[Labels, float] = {}
-        self._shared = (
-            Counter(name, documentation, self.labelnames, registry=None) if multiprocess() else None
-        )
-        self._children: dict[Labels, Any] = {}
+        if multiprocess():
+            self._shared = Counter(name, documentation, self.labelnames, registry=None)
 
     def inc(self, labels: Labels = (), amount: float = 1) -> None:
         """Add ``amount`` (not negative) to the counter of ``labels``."""
@@ -145,7 +163,7 @@ class QueuedCounter(_Queued):
     def apply(self, labels: Labels, value: float) -> None:
         self._totals[labels] = self._totals.get(labels, 0) + value
         if self._shared is not None:
-            _child(self._shared, self._children, labels).inc(value)
+            self._shared_child(labels).inc(value)
 
     def value(self, labels: Labels = ()) -> float:
         """The current total of ``labels`` (folds what is queued first)."""
@@ -162,6 +180,8 @@ class QueuedCounter(_Queued):
 class QueuedHistogram(_Queued):
     """A histogram by label values, with fixed bucket upper bounds (``+Inf`` added)."""
 
+    kind = "histogram"
+
     def __init__(
         self,
         owner: QueuedMetrics,
@@ -175,12 +195,10 @@ class QueuedHistogram(_Queued):
         self._names = [_go_float(bound) for bound in self.bounds] + ["+Inf"]
         # labels -> [count per bucket (not cumulative; the last is +Inf), sum]
         self._series: dict[Labels, tuple[list[int], list[float]]] = {}
-        self._shared = (
-            Histogram(name, documentation, self.labelnames, buckets=self.bounds, registry=None)
-            if multiprocess()
-            else None
-        )
-        self._children: dict[Labels, Any] = {}
+        if multiprocess():
+            self._shared = Histogram(
+                name, documentation, self.labelnames, buckets=self.bounds, registry=None
+            )
 
     def observe(self, labels: Labels, value: float) -> None:
         """Count one observation of ``value`` for ``labels``."""
@@ -193,7 +211,7 @@ class QueuedHistogram(_Queued):
         series[0][bisect.bisect_left(self.bounds, value)] += 1
         series[1][0] += value
         if self._shared is not None:
-            _child(self._shared, self._children, labels).observe(value)
+            self._shared_child(labels).observe(value)
 
     def count(self, labels: Labels = ()) -> int:
         """Observations made for ``labels`` (folds what is queued first)."""
@@ -216,14 +234,13 @@ class QueuedHistogram(_Queued):
 class QueuedGauge(_Queued):
     """A gauge without labels, moved up and down."""
 
+    kind = "gauge"
+
     def __init__(self, owner: QueuedMetrics, name: str, documentation: str) -> None:
         super().__init__(owner, name, documentation, ())
         self._value = 0.0
-        self._shared = (
-            Gauge(name, documentation, registry=None, multiprocess_mode="livesum")
-            if multiprocess()
-            else None
-        )
+        if multiprocess():
+            self._shared = Gauge(name, documentation, registry=None, multiprocess_mode="livesum")
 
     def inc(self, amount: float = 1) -> None:
         self._queue((), amount)
@@ -243,16 +260,6 @@ class QueuedGauge(_Queued):
 
     def family(self) -> Metric:
         return GaugeMetricFamily(self.name, self.documentation, value=self._value)
-
-
-def _child(metric: Any, children: dict[Labels, Any], labels: Labels) -> Any:
-    """prometheus-client's child of ``metric`` for ``labels`` (``labels()`` costs µs: kept)."""
-    if not labels:
-        return metric
-    child = children.get(labels)
-    if child is None:
-        child = children[labels] = metric.labels(*labels)
-    return child
 
 
 class QueuedMetrics(Collector):
@@ -321,9 +328,12 @@ class QueuedMetrics(Collector):
             except Exception:  # a bad sample is dropped, never fails the request folding it
                 logger.exception("dropped a metrics sample %r %r", labels, value)
 
-    def folded(self) -> _Folded:
+    @contextlib.contextmanager
+    def folded(self) -> Iterator[None]:
         """A context in which the totals are current and stay still."""
-        return _Folded(self)
+        with self._fold_lock:
+            self._fold()
+            yield
 
     def collect(self) -> Iterator[Metric]:
         with self._fold_lock:
@@ -334,37 +344,20 @@ class QueuedMetrics(Collector):
     def describe(self) -> Iterator[Metric]:
         """The families without samples (the registry checks names with it)."""
         for metric in self._metrics:
-            kind = {QueuedCounter: "counter", QueuedHistogram: "histogram"}.get(
-                type(metric), "gauge"
-            )
-            yield Metric(metric.name, metric.documentation, kind)
-
-
-class _Folded:
-    __slots__ = ("_owner",)
-
-    def __init__(self, owner: QueuedMetrics) -> None:
-        self._owner = owner
-
-    def __enter__(self) -> None:
-        self._owner._fold_lock.acquire()
-        self._owner._fold()
-
-    def __exit__(self, *exc: object) -> None:
-        self._owner._fold_lock.release()
+            yield Metric(metric.name, metric.documentation, metric.kind)
 
 
 class _Folder:
     """In multiprocess mode, one thread folds every live :class:`QueuedMetrics` each second."""
 
     def __init__(self) -> None:
-        self._owners: weakref.WeakSet[QueuedMetrics] = weakref.WeakSet()
+        self.owners: weakref.WeakSet[QueuedMetrics] = weakref.WeakSet()
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
 
     def add(self, owner: QueuedMetrics) -> None:
         with self._starting:
-            self._owners.add(owner)
+            self.owners.add(owner)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="davstore-metrics", daemon=True
@@ -374,8 +367,15 @@ class _Folder:
     def _run(self) -> None:
         while True:
             time.sleep(FOLD_INTERVAL)
-            for owner in list(self._owners):
+            for owner in list(self.owners):
                 owner.fold_if_free()
 
 
 _folder = _Folder()
+
+
+def fold_all() -> None:
+    """In multiprocess mode, fold this process's queued samples into its files now (a
+    scrape does, before it sums every process's files)."""
+    for owner in list(_folder.owners):
+        owner.fold()

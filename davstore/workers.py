@@ -187,10 +187,9 @@ def worker_command(argv: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "davstore", *argv]
 
 
-def worker_environment(
-    *, metrics_dir: Path, password: str | None, base: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    env = dict(os.environ if base is None else base)
+def worker_environment(*, metrics_dir: Path, password: str | None) -> dict[str, str]:
+    """This process's environment for the workers: the metrics folder, the password."""
+    env = dict(os.environ)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     if password is not None:
         env[WORKER_PASSWORD_ENV] = password

@@ -36,7 +36,7 @@ BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 class StoreMetrics:
     """The store-call counters and histograms, registered in ``registry``.
 
-    They are :mod:`davstore.queued_metrics`: recording a call queues two samples, no lock.
+    They are :mod:`davstore.queued_metrics`: recording a call queues one sample, no lock.
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:

@@ -30,7 +30,6 @@ from typing import Any
 
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.http_authenticator import HTTPAuthenticator
-from wsgidav.lock_man.lock_storage import LockStorageDict
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
@@ -54,6 +53,7 @@ from davstore.frontends.webdav.sqlite_locks import SqliteLockManager
 from davstore.frontends.webdav.state import (
     SqliteLockStorage,
     close_quietly,
+    install_lock_manager,
     is_shared,
     open_lock_storage,
     open_property_manager,
@@ -257,10 +257,6 @@ def create_app(
 def _share_sqlite_locks(wsgidav: Any, locks: SqliteLockStorage) -> SqliteLockManager:
     """Put a :class:`SqliteLockManager` (atomic across the processes sharing the file) in
     place of wsgidav's own lock manager."""
-    manager = wsgidav.lock_manager
     shared = SqliteLockManager(locks)
-    manager.storage = LockStorageDict()  # the replaced manager closes this when collected
-    wsgidav.lock_manager = shared
-    for provider in wsgidav.provider_map.values():
-        provider.set_lock_manager(shared)
+    install_lock_manager(wsgidav, shared)
     return shared

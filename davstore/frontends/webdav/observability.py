@@ -51,7 +51,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from davstore.errors import NotFound
-from davstore.queued_metrics import QueuedMetrics, multiprocess
+from davstore.queued_metrics import QueuedMetrics, fold_all, multiprocess
 from davstore.store.metrics import MetricsStore, StoreMetrics
 from davstore.vfs import VFS
 
@@ -316,8 +316,7 @@ class Observability:
         sums over every worker's files, this process's queued samples folded first."""
         if not multiprocess():
             return generate_latest(self.registry)
-        for _ in self.registry.collect():  # folds this process's queued samples
-            pass
+        fold_all()
         summed = CollectorRegistry()
         MultiProcessCollector(summed)  # type: ignore[no-untyped-call]
         return generate_latest(summed)

@@ -62,8 +62,8 @@ from wsgidav.lock_man.lock_manager import (
     normalize_lock_root,
     validate_lock,
 )
-from wsgidav.lock_man.lock_storage import LockStorageDict
 
+from davstore.frontends.webdav.state import install_lock_manager
 from davstore.vfs import VFS
 
 __all__ = [
@@ -794,10 +794,7 @@ def share_replicas(wsgidav: Any, vfs: VFS) -> Replica:
     closers: list[Callable[[], None]] = []
     if isinstance(locks, RedisLockStorage):
         shared = RedisLockManager(locks, replica=replica, on_lock=forget)
-        manager.storage = LockStorageDict()  # the replaced manager closes this when collected
-        wsgidav.lock_manager = shared
-        for provider in wsgidav.provider_map.values():
-            provider.set_lock_manager(shared)
+        install_lock_manager(wsgidav, shared)
         closers.append(shared.close)
     bus = ChangeBus(vfs, target.client, channel=f"{target.prefix}changes", replica=replica)
     bus.start()

@@ -459,7 +459,7 @@ def make_server(
     :param tls_cert: a PEM certificate (chain) file: serve HTTPS with ``tls_key``, an
         unencrypted PKCS#8 PEM key. Raises ValueError or OSError when they are not usable.
     :param sock: a socket listening already, to serve instead of binding ``host:port``
-        (the workers of ``davstore serve --workers`` share their parent's).
+        (each worker of ``davstore serve --workers`` gets one its parent made).
     """
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("tls_cert and tls_key go together")

@@ -48,6 +48,7 @@ __all__ = [
     "SqlitePropertyManager",
     "connect_state_file",
     "holds_locks",
+    "install_lock_manager",
     "is_shared",
     "lock_guard",
     "lock_roots",
@@ -536,6 +537,15 @@ def open_property_manager(url: str | None, state_dir: pathlib.Path) -> Any:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return ShelvePropertyManager(path)
     return SqlitePropertyManager(path)
+
+
+def install_lock_manager(wsgidav: Any, manager: Any) -> None:
+    """Put ``manager`` in place of a wsgidav app's own lock manager (which gets an empty
+    storage to close when it is collected: the new manager owns the real one)."""
+    wsgidav.lock_manager.storage = LockStorageDict()
+    wsgidav.lock_manager = manager
+    for provider in wsgidav.provider_map.values():
+        provider.set_lock_manager(manager)
 
 
 def close_quietly(thing: object) -> None:
