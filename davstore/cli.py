@@ -345,8 +345,9 @@ def add_webdav_arguments(parser: argparse.ArgumentParser) -> None:
         "--mac-metadata",
         choices=["hide", "store"],
         default="hide",
-        help="macOS ._* and .DS_Store files: 'hide' keeps them in memory, out of the store "
-        "and of listings; 'store' stores them as ordinary files (default: hide)",
+        help="macOS ._* and .DS_Store files: 'hide' keeps them beside the store (in the state "
+        "folder), out of it and of listings; 'store' stores them as ordinary files "
+        "(default: hide)",
     )
     dav.add_argument(
         "--max-upload-size",

@@ -87,6 +87,27 @@ def test_workers_serve_one_share(tmp_path: Path, folder: Path) -> None:
         assert _children(server) == []
 
 
+def test_workers_share_the_hidden_macos_files(tmp_path: Path, folder: Path) -> None:
+    """Finder's ``._name`` written through one worker is there through every other."""
+    with start_serve(["--anonymous", "--workers", "2", str(folder)], cwd=tmp_path) as server:
+        _wait_for_children(server, 2)
+        assert requests.put(server.url + "cat.jpg", data=b"jpeg", timeout=10).status_code == 201
+        put = requests.put(server.url + "._cat.jpg", data=b"apple double", timeout=10)
+        assert put.status_code == 201
+        for _ in range(8):  # each on a new connection: the kernel spreads them over both
+            got = requests.get(server.url + "._cat.jpg", timeout=10)
+            assert (got.status_code, got.content) == (200, b"apple double")
+        moved = requests.request(
+            "MOVE", server.url + "._cat.jpg", headers={"Destination": server.url + "._b.jpg"}
+        )
+        assert moved.status_code == 201
+        for _ in range(8):
+            assert requests.get(server.url + "._cat.jpg", timeout=10).status_code == 404
+            assert requests.get(server.url + "._b.jpg", timeout=10).content == b"apple double"
+        assert sorted(os.listdir(folder)) == ["cat.jpg"]
+        assert server.stop(signal.SIGTERM, timeout=20) == 0
+
+
 def test_a_worker_that_dies_is_started_again(tmp_path: Path, folder: Path) -> None:
     (folder / "a.txt").write_bytes(b"a")
     with start_serve(["--anonymous", "--workers", "2", str(folder)], cwd=tmp_path) as server:

@@ -44,8 +44,9 @@ from davstore.frontends.webdav.guards import (
     UploadLimit,
     XmlGuard,
 )
+from davstore.frontends.webdav.hidden_files import HiddenFiles, open_hidden_files
 from davstore.frontends.webdav.listing import DirectoryListing
-from davstore.frontends.webdav.macmeta import MacMetadata, MacMetadataSideStore
+from davstore.frontends.webdav.macmeta import DEFAULT_BUDGET, MacMetadata, MacMetadataSideStore
 from davstore.frontends.webdav.plain_get import PlainGet
 from davstore.frontends.webdav.plain_put import PlainPut
 from davstore.frontends.webdav.provider import VfsProvider
@@ -184,6 +185,14 @@ def create_app(
         close_quietly(locks)
         raise
     hide_mac_metadata = MacMetadata(mac_metadata) is MacMetadata.HIDE
+    hidden: HiddenFiles | None = None
+    if hide_mac_metadata:
+        try:
+            hidden = open_hidden_files(property_storage, state_dir, DEFAULT_BUDGET)
+        except BaseException:
+            close_quietly(locks)
+            close_quietly(properties)
+            raise
     fix_destination_parsing()
     provider = VfsProvider(vfs, max_upload_size=max_upload_size)
     config: dict[str, Any] = {
@@ -219,6 +228,7 @@ def create_app(
             "realm": realm,
             "read_only": vfs.read_only,
             "max_upload_size": max_upload_size,
+            "mac_metadata_files": hidden,
         },
     }
     try:
@@ -226,6 +236,7 @@ def create_app(
     except BaseException:
         close_quietly(locks)
         close_quietly(properties)
+        close_quietly(hidden)
         raise
     shared_locks = (
         _share_sqlite_locks(wsgidav, locks) if isinstance(locks, SqliteLockStorage) else None
@@ -240,6 +251,8 @@ def create_app(
     )
     if shared_locks is not None:
         app.on_close(shared_locks.close)
+    if hidden is not None:
+        app.on_close(hidden.close)
     if is_shared(locks) or is_shared(properties):
         app.plain_put.enabled = False  # replicas: every write goes through wsgidav
         from davstore.frontends.webdav.redis_state import share_replicas

@@ -6,22 +6,21 @@ Finder writes a ``._name`` beside every file it copies that has extended attribu
 ``store`` (:attr:`MacMetadata.STORE`)
     They are ordinary files: stored, listed, seen by every client and by the Django site.
 ``hide`` (:attr:`MacMetadata.HIDE`, the default)
-    They are accepted and kept out of the store: :class:`MacMetadataSideStore` holds them in
-    this process's memory (bounded; lost at restart), answers ``PUT``, ``GET``, ``HEAD``,
+    They are accepted and kept out of the store: :class:`MacMetadataSideStore` keeps them
+    beside it (hidden_files.py: a SQLite file in the state folder, shared by the processes
+    of the host and kept across restarts; in memory when the share's state is), bounded,
+    answers ``PUT``, ``GET``, ``HEAD``,
     ``PROPFIND``, ``PROPPATCH``, ``LOCK``, ``UNLOCK``, ``DELETE``, ``MOVE`` and ``COPY`` of
     those names itself, never lists them and never asks the store about them (Finder's
     many probes for them are answered without a store call). A folder moved, copied or
     deleted through the share takes its hidden files along. Finder copies files to and
-    from the share with their metadata for as long as the server runs; after a restart a
-    copy back lacks the Finder tags, as from any server that drops them.
+    from the share with their metadata (tags, resource forks).
 """
 
 from __future__ import annotations
 
 import enum
 import html
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from email.utils import formatdate
@@ -31,7 +30,8 @@ from urllib.parse import quote, unquote, urlsplit
 from lxml import etree
 from wsgidav.mw.base_mw import BaseMiddleware
 
-from davstore.vfs.paths import is_within, normalize
+from davstore.frontends.webdav.hidden_files import HiddenFile, HiddenFiles, MemoryHiddenFiles
+from davstore.vfs.paths import normalize
 
 __all__ = ["MacMetadata", "MacMetadataSideStore", "is_mac_metadata"]
 
@@ -68,14 +68,6 @@ def _empty_element(clark: str) -> str:
     return f'<ns:{name.localname} xmlns:ns="{html.escape(name.namespace or "")}"/>'
 
 
-class _Hidden:
-    __slots__ = ("data", "mtime")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.mtime = time.time()
-
-
 def _answer(
     start_response: StartResponse,
     status: str,
@@ -87,21 +79,26 @@ def _answer(
 
 
 class MacMetadataSideStore(BaseMiddleware):  # type: ignore[misc]
-    """The ``hide`` policy: macOS metadata files live here, never in the store."""
+    """The ``hide`` policy: macOS metadata files live here, never in the store.
+
+    They are kept in ``config["davstore"]["mac_metadata_files"]`` (a
+    :class:`~davstore.frontends.webdav.hidden_files.HiddenFiles`; ``create_app`` opens one
+    in the state folder), else in this process's memory.
+    """
 
     def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]) -> None:
         super().__init__(wsgidav_app, next_app, config)
-        self.budget = int(config.get("davstore", {}).get("mac_metadata_budget", DEFAULT_BUDGET))
-        self._files: dict[str, _Hidden] = {}
-        self._lock = threading.Lock()
+        options = config.get("davstore", {})
+        files = options.get("mac_metadata_files")
+        if files is None:
+            files = MemoryHiddenFiles(int(options.get("mac_metadata_budget", DEFAULT_BUDGET)))
+        self.files: HiddenFiles = files
 
     def used(self) -> int:
-        with self._lock:
-            return sum(len(f.data) for f in self._files.values())
+        return self.files.used()
 
     def names(self) -> list[str]:
-        with self._lock:
-            return sorted(self._files)
+        return self.files.names()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ["PATH_INFO"]
@@ -119,8 +116,7 @@ class MacMetadataSideStore(BaseMiddleware):  # type: ignore[misc]
     def _serve(
         self, method: str, key: str, environ: Environ, start_response: StartResponse
     ) -> list[bytes]:
-        with self._lock:
-            found = self._files.get(key)
+        found = self.files.get(key)
         if method == "PUT":
             return self._put(key, environ, start_response, existed=found is not None)
         if method in ("GET", "HEAD"):
@@ -139,8 +135,7 @@ class MacMetadataSideStore(BaseMiddleware):  # type: ignore[misc]
                 return _answer(start_response, "404 Not Found")
             return self._propfind(key, found, environ, start_response)
         if method == "DELETE":
-            with self._lock:
-                gone = self._files.pop(key, None)
+            gone = self.files.delete(key)
             return _answer(start_response, "204 No Content" if gone else "404 Not Found")
         if method == "LOCK":
             return self._lock_answer(key, environ, start_response, created=found is None)
@@ -172,19 +167,15 @@ class MacMetadataSideStore(BaseMiddleware):  # type: ignore[misc]
         declared = (environ.get("CONTENT_LENGTH") or "").strip()
         if declared.isdigit() and int(declared) != len(data):
             return _answer(start_response, "400 Bad Request")
-        with self._lock:
-            old = self._files.get(key)
-            used = sum(len(f.data) for f in self._files.values()) - (len(old.data) if old else 0)
-            if used + len(data) > self.budget:
-                return _answer(start_response, "507 Insufficient Storage")
-            self._files[key] = _Hidden(data)
+        if not self.files.put(key, data):
+            return _answer(start_response, "507 Insufficient Storage")
         return _answer(start_response, "204 No Content" if existed else "201 Created")
 
     def _href(self, environ: Environ, key: str) -> str:
         return quote(environ.get("SCRIPT_NAME", "") + "/" + key)
 
     def _propfind(
-        self, key: str, found: _Hidden, environ: Environ, start_response: StartResponse
+        self, key: str, found: HiddenFile, environ: Environ, start_response: StartResponse
     ) -> list[bytes]:
         name = html.escape(key.rpartition("/")[2])
         body = (
@@ -235,8 +226,7 @@ class MacMetadataSideStore(BaseMiddleware):  # type: ignore[misc]
     ) -> list[bytes]:
         environ["wsgi.input"].read()
         if created:
-            with self._lock:
-                self._files.setdefault(key, _Hidden(b""))
+            self.files.touch(key)
         token = f"opaquelocktoken:{uuid.uuid4()}"
         timeout = environ.get("HTTP_TIMEOUT", "Second-3600").split(",")[0].strip()
         body = (
@@ -267,7 +257,7 @@ class MacMetadataSideStore(BaseMiddleware):  # type: ignore[misc]
         self,
         method: str,
         key: str,
-        found: _Hidden | None,
+        found: HiddenFile | None,
         environ: Environ,
         start_response: StartResponse,
     ) -> list[bytes]:
@@ -276,14 +266,15 @@ class MacMetadataSideStore(BaseMiddleware):  # type: ignore[misc]
         target = self._destination(environ)
         if target is None or not is_mac_metadata(target):
             return _answer(start_response, "403 Forbidden")
-        with self._lock:
-            existed = target in self._files
-            if existed and environ.get("HTTP_OVERWRITE", "T").upper() == "F":
-                return _answer(start_response, "412 Precondition Failed")
-            self._files[target] = _Hidden(found.data)
-            if method == "MOVE":
-                self._files.pop(key, None)
-        return _answer(start_response, "204 No Content" if existed else "201 Created")
+        overwrite = environ.get("HTTP_OVERWRITE", "T").upper() != "F"
+        done = self.files.copy(key, target, move=method == "MOVE", overwrite=overwrite)
+        status = {
+            "missing": "404 Not Found",
+            "refused": "412 Precondition Failed",
+            "created": "201 Created",
+            "replaced": "204 No Content",
+        }[done]
+        return _answer(start_response, status)
 
     # -- hidden files following their folder ------------------------------------------------
 
@@ -310,12 +301,10 @@ class MacMetadataSideStore(BaseMiddleware):  # type: ignore[misc]
                 self._carry(method, source, target)
 
     def _carry(self, method: str, source: str, target: str | None) -> None:
-        with self._lock:
-            for name in [n for n in self._files if is_within(n, source) and n != source]:
-                if method == "DELETE":
-                    del self._files[name]
-                elif target is not None:
-                    moved = target + name[len(source) :]
-                    self._files[moved] = (
-                        self._files.pop(name) if method == "MOVE" else self._files[name]
-                    )
+        if method == "DELETE":
+            self.files.carry(source, None)
+        elif target is not None:
+            if method == "MOVE":
+                self.files.carry(source, target)
+            else:
+                self.files.copy_tree(source, target)
