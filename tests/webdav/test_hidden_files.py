@@ -182,3 +182,18 @@ def test_memory_state_keeps_them_in_memory(tmp_path: Path) -> None:
     assert not (state / HIDDEN_FILES_FILE).exists()
     with serve_share(storage, state, property_storage="memory:") as share:
         assert share.request("GET", "._x").status_code == 404
+
+
+def test_a_failed_change_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    files = SqliteHiddenFiles(str(tmp_path / "h.sqlite3"), budget=100)
+    try:
+        files.put("p/._a", b"kept")
+        files.put("p/q/._b", b"kept too")
+        with pytest.raises(RuntimeError), files._transaction() as db:
+            db.execute("DELETE FROM hidden")
+            raise RuntimeError("the store failed halfway")
+        assert files.names() == ["p/._a", "p/q/._b"]
+        assert files.put("._c", b"and a later change commits")
+        assert files.get("._c") is not None
+    finally:
+        files.close()

@@ -186,14 +186,11 @@ class SqliteHiddenFiles(HiddenFiles):
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        """One ``BEGIN IMMEDIATE`` transaction, committed at the end (rolled back on an
+        error), as sqlite_locks.py writes its marks."""
+        with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            yield self._db
 
     def get(self, key: str) -> HiddenFile | None:
         with self._lock:
