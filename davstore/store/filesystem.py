@@ -22,7 +22,9 @@ from typing import BinaryIO
 from django.core.files.storage import FileSystemStorage
 
 from davstore.errors import IsADirectory, NotADirectory, from_exception
+from davstore.store import cached_io
 from davstore.store.base import Capabilities, ObjectInfo, Upload, Usage
+from davstore.store.cached_io import CachedReader
 from davstore.store.generic import INTERNAL_PREFIX, GenericStore, is_internal_name
 
 __all__ = ["FileSystemStore"]
@@ -50,7 +52,7 @@ def _plain_name(name: str) -> bool:
     return name[0] != "/" and name[-1] != "/" and "//" not in name and "/." not in "/" + name
 
 
-def _info(name: str, st: os.stat_result) -> ObjectInfo:
+def _info(name: str, st: os.stat_result | cached_io.CachedStat) -> ObjectInfo:
     if stat.S_ISDIR(st.st_mode):
         return ObjectInfo(name, True, None, st.st_mtime, None, st.st_mtime_ns)
     etag = f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
@@ -75,6 +77,9 @@ class FileSystemStore(GenericStore):
             raise NotADirectory("", "the storage's location is not a folder") from exc
         except OSError as exc:
             raise from_exception(exc, "") from exc
+        self._cached_io = (
+            cached_io.local_file_system(str(storage.location)) if self._plain_path else None
+        )
 
     def _detect_capabilities(self) -> Capabilities:
         return Capabilities(
@@ -99,6 +104,10 @@ class FileSystemStore(GenericStore):
     def head(self, name: str) -> ObjectInfo:
         path = self._path(name)
         try:
+            if self._cached_io:
+                st = cached_io.stat_cached(path)
+                if st is not None:
+                    return _info(name, st)
             return _info(name, os.stat(path))
         except OSError as exc:
             raise from_exception(exc, name) from exc
@@ -120,6 +129,12 @@ class FileSystemStore(GenericStore):
 
     def open_read(self, name: str, offset: int = 0) -> BinaryIO:
         path = self._path(name)
+        if self._cached_io:
+            reader = self._open_cached(name, path)
+            if reader is not None:
+                if offset:
+                    reader.seek(offset)
+                return reader  # type: ignore[return-value]
         try:
             # Unbuffered: the VFS's readers ask for whole blocks and read until they have
             # them, and a buffer costs an lseek per open (EISDIR: a folder).
@@ -130,7 +145,26 @@ class FileSystemStore(GenericStore):
             stream.seek(offset)
         return stream
 
+    def _open_cached(self, name: str, path: str) -> CachedReader | None:
+        try:
+            fd = cached_io.open_cached(path)
+            if fd is None:
+                return None
+            try:
+                st = cached_io.stat_fd(fd)
+            except BaseException:
+                cached_io.close_fd(fd)
+                raise
+            if stat.S_ISDIR(st.st_mode):
+                cached_io.close_fd(fd)
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        except OSError as exc:
+            raise from_exception(exc, name) from exc
+        return CachedReader(fd, st, name, self._cached_io == "memory")
+
     def stream_info(self, name: str, stream: BinaryIO) -> ObjectInfo | None:
+        if isinstance(stream, CachedReader):
+            return _info(name, stream.st)
         # Overwrites replace the inode (os.replace), so an open file never changes under us.
         return _info(name, os.fstat(stream.fileno()))
 
@@ -220,13 +254,21 @@ class ReplaceUpload(Upload):
         self._folder = os.path.dirname(self._target)
         self._temp: str | None = None
         self._chmod = True
+        # On a local file system the stat and the close of the new file keep the GIL; on
+        # a memory one (tmpfs) creating, writing and linking too: they never wait for a
+        # device there. On a disk those may wait for the journal (cached_io.py).
+        self._held_stat = store._cached_io is not None
+        self._held_writes = store._cached_io == "memory"
         fd = self._open_unnamed() if ReplaceUpload.unnamed else None
         if fd is None:
             fd = self._open_named()
         # Unbuffered: the writers (the VFS's write handles) write whole chunks, and a
         # buffered file costs four lseek calls per upload (one 1 KiB PUT made 12 system
         # calls, 7 without them and the fchmod below).
-        self.file = os.fdopen(fd, "w+b", buffering=0)
+        if self._held_stat:
+            self.file = cached_io.HeldWriter(fd, self._held_writes)  # type: ignore[assignment]
+        else:
+            self.file = os.fdopen(fd, "w+b", buffering=0)
 
     def _stage_name(self) -> str:
         """A fresh hidden name beside the target (internal: never listed)."""
@@ -241,7 +283,8 @@ class ReplaceUpload(Upload):
             self._chmod = False  # the umask leaves the mode as it is: no fchmod needed
         try:
             # Made with its final mode: nobody can open it before it has a name.
-            return os.open(self._folder, _UNNAMED_FLAGS, mode if not self._chmod else 0o600)
+            open_ = cached_io.open_held if self._held_writes else os.open
+            return open_(self._folder, _UNNAMED_FLAGS, mode if not self._chmod else 0o600)
         except OSError as exc:
             if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
                 ReplaceUpload.unnamed = False  # this file system cannot: named files from now
@@ -272,8 +315,13 @@ class ReplaceUpload(Upload):
             if self._temp is None:
                 if mode is not None and self._chmod:
                     os.fchmod(fd, mode)
-                st = os.fstat(fd)
-                if self._link(fd, self._target):
+                st = cached_io.stat_fd(fd) if self._held_stat else os.fstat(fd)
+                linked = (
+                    cached_io.link_held(fd, self._target)
+                    if self._held_writes
+                    else self._link(fd, self._target)
+                )
+                if linked:
                     self.file.close()
                     return _info(self._name, st)
                 temp = self._stage_name()  # the target exists: replace it

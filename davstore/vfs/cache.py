@@ -32,7 +32,16 @@ MISSING = _Missing()
 
 
 class MetadataCache(Generic[E]):
-    """Thread-safe TTL cache of ``path -> entry | MISSING`` and ``path -> [entries]``."""
+    """Thread-safe TTL cache of ``path -> entry | MISSING`` and ``path -> [entries]``.
+
+    Thread-safe without a lock on the request path: every read and every change is one
+    dict operation on immutable values (atomic under the GIL), and whatever walks a table
+    walks a copy of it (``list(table)``, also atomic). A lock taken by every lookup made
+    the request threads queue behind each other: whenever its holder lost the GIL, the
+    others blocked on the lock, and each lookup then cost two context switches (a convoy;
+    benchmarks/README.md). Only the eviction in :meth:`_bound` takes a lock, without
+    waiting for it: one thread evicts at a time, the others go on.
+    """
 
     def __init__(
         self,
@@ -44,7 +53,7 @@ class MetadataCache(Generic[E]):
         self.ttl = ttl
         self.max_entries = max_entries
         self._clock = clock
-        self._lock = threading.Lock()
+        self._evicting = threading.Lock()
         self._stats: dict[str, tuple[float, E | _Missing]] = {}
         self._listings: dict[str, tuple[float, list[E]]] = {}
 
@@ -56,64 +65,63 @@ class MetadataCache(Generic[E]):
         """The cached entry, ``MISSING`` for a cached absence, ``None`` when unknown."""
         if not self.enabled:
             return None
-        with self._lock:
-            found = self._stats.get(path)
-            if found is not None and found[0] > self._clock():
-                return found[1]
+        found = self._stats.get(path)
+        if found is not None and found[0] > self._clock():
+            return found[1]
         return None
 
     def put_stat(self, path: str, entry: E | _Missing) -> None:
         if not self.enabled:
             return
-        with self._lock:
-            self._stats[path] = (self._clock() + self.ttl, entry)
-            self._bound()
+        self._stats[path] = (self._clock() + self.ttl, entry)
+        self._bound()
 
     def get_listing(self, path: str) -> list[E] | None:
         if not self.enabled:
             return None
-        with self._lock:
-            found = self._listings.get(path)
-            if found is not None and found[0] > self._clock():
-                return found[1]
+        found = self._listings.get(path)
+        if found is not None and found[0] > self._clock():
+            return found[1]
         return None
 
     def put_listing(self, path: str, entries: list[E], children: dict[str, E]) -> None:
         """Cache a listing and, with the same expiry, a stat entry for every child."""
         if not self.enabled:
             return
-        with self._lock:
-            expires = self._clock() + self.ttl
-            self._listings[path] = (expires, entries)
-            for child, entry in children.items():
-                self._stats[child] = (expires, entry)
-            self._bound()
+        expires = self._clock() + self.ttl
+        self._stats.update({child: (expires, entry) for child, entry in children.items()})
+        self._listings[path] = (expires, entries)
+        self._bound()
 
     def invalidate(self, path: str, *, tree: bool = False) -> None:
         """Forget ``path``, its parent's listing and, with ``tree``, everything below it."""
-        with self._lock:
-            self._stats.pop(path, None)
-            self._listings.pop(path, None)
-            self._listings.pop(parent(path), None)
-            if tree:
-                for table in (self._stats, self._listings):
-                    for key in [k for k in table if is_within(k, path)]:
-                        del table[key]
+        self._stats.pop(path, None)
+        self._listings.pop(path, None)
+        self._listings.pop(parent(path), None)
+        if tree:
+            for table in (self._stats, self._listings):
+                for key in [k for k in list(table) if is_within(k, path)]:
+                    table.pop(key, None)
 
     def clear(self) -> None:
-        with self._lock:
-            self._stats.clear()
-            self._listings.clear()
+        self._stats.clear()
+        self._listings.clear()
 
     def _bound(self) -> None:
         if len(self._stats) + len(self._listings) <= self.max_entries:
             return
-        now = self._clock()
-        for table in (self._stats, self._listings):
-            for key in [k for k, (expires, _) in table.items() if expires <= now]:
-                del table[key]
-        for table in (self._stats, self._listings):
-            excess = len(table) - self.max_entries // 2
-            if excess > 0:
-                for key in list(table)[:excess]:
-                    del table[key]
+        if not self._evicting.acquire(blocking=False):
+            return  # another thread is evicting
+        try:
+            now = self._clock()
+            for table in (self._stats, self._listings):
+                for key, (expires, _) in list(table.items()):
+                    if expires <= now:
+                        table.pop(key, None)
+            for table in (self._stats, self._listings):
+                excess = len(table) - self.max_entries // 2
+                if excess > 0:
+                    for key in list(table)[:excess]:
+                        table.pop(key, None)
+        finally:
+            self._evicting.release()

@@ -38,6 +38,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -196,29 +197,37 @@ class _Body:
 
 
 class _Requests:
-    """Counts requests in progress, so that a stop can wait for them."""
+    """Counts requests in progress, so that a stop can wait for them.
+
+    Without a lock: ``begin`` and ``end`` are one list operation each (atomic under the
+    GIL). A lock taken twice by every request made the request threads queue behind each
+    other whenever its holder lost the GIL (a convoy: two context switches a request).
+    """
+
+    #: How often :meth:`wait_idle` looks again.
+    POLL = 0.02
 
     def __init__(self) -> None:
-        self._count = 0
-        self._idle = threading.Condition()
+        self._active: list[None] = []
 
     def begin(self) -> None:
-        with self._idle:
-            self._count += 1
+        self._active.append(None)
 
     def end(self) -> None:
-        with self._idle:
-            self._count -= 1
-            if self._count == 0:
-                self._idle.notify_all()
+        self._active.pop()
 
     @property
     def count(self) -> int:
-        return self._count
+        return len(self._active)
 
     def wait_idle(self, timeout: float) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: self._count == 0, timeout)
+        deadline = time.monotonic() + timeout
+        while self._active:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(self.POLL, left))
+        return True
 
 
 def _runner(app: WSGIApp, requests: _Requests, script_name: str) -> Callable[[Any, Any], int]:

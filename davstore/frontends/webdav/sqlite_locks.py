@@ -34,6 +34,7 @@ from wsgidav.dav_error import HTTP_LOCKED, DAVError
 from wsgidav.lock_man.lock_manager import LockManager, normalize_lock_root
 
 from davstore.frontends.webdav.state import SqliteLockStorage, connect_state_file
+from davstore.store import cached_io
 
 __all__ = ["WRITES_TTL", "FileMutex", "SqliteLockManager", "write_guard"]
 
@@ -70,13 +71,18 @@ class FileMutex:
                 raise RuntimeError(f"{self.path}: exclusive inside a shared hold")
             yield
             return
-        fcntl.flock(held.fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        op = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        # A lock free to take is taken without releasing the GIL (it cannot wait);
+        # only one held elsewhere is waited for the usual way.
+        if not cached_io.flock_held(held.fd, op):
+            fcntl.flock(held.fd, op)
         held.mode = "shared" if shared else "exclusive"
         try:
             yield
         finally:
             held.mode = None
-            fcntl.flock(held.fd, fcntl.LOCK_UN)
+            if not cached_io.flock_held(held.fd, fcntl.LOCK_UN):
+                fcntl.flock(held.fd, fcntl.LOCK_UN)
 
 
 class _Descriptor:
@@ -100,18 +106,18 @@ def mutex_of(storage: SqliteLockStorage) -> FileMutex:
 def write_guard(
     storage: SqliteLockStorage,
 ) -> Callable[[], contextlib.AbstractContextManager[None]]:
-    """The guard of the small-PUT path: the file lock shared, then the storage's own lock
-    for reading (the order every holder of both takes them in)."""
+    """The guard of the small-PUT path: the file lock, shared.
+
+    Every lock is created under that file lock held exclusively
+    (:meth:`SqliteLockManager.acquire`), and each thread holds it through a descriptor of
+    its own, so a shared hold keeps this process's threads from creating a lock as it
+    keeps other processes. The storage's own read-write lock is not taken as well: its
+    condition variable, taken twice by every small PUT, made the PUT threads queue behind
+    each other (a convoy, benchmarks/README.md)."""
     mutex = mutex_of(storage)
 
-    @contextlib.contextmanager
-    def guard() -> Iterator[None]:
-        with mutex.hold(shared=True):
-            storage._lock.acquire_read()
-            try:
-                yield
-            finally:
-                storage._lock.release()
+    def guard() -> contextlib.AbstractContextManager[None]:
+        return mutex.hold(shared=True)
 
     return guard
 

@@ -1,0 +1,288 @@
+"""The GIL-keeping system calls of the local disk (davstore/store/cached_io.py).
+
+Each call is compared with what ``os`` answers for the same file; the file system store
+is checked to answer through them exactly as through ``open``/``os.stat`` (folders,
+missing names, offsets, big reads), on the disk and on a memory file system.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.core.files.storage import FileSystemStorage
+
+from davstore.errors import IsADirectory, NotFound
+from davstore.store import cached_io
+from davstore.store.cached_io import CachedReader, HeldWriter
+from davstore.store.filesystem import FileSystemStore, ReplaceUpload
+
+LINUX = sys.platform.startswith("linux")
+SHM = Path("/dev/shm")
+
+pytestmark = pytest.mark.skipif(not LINUX, reason="openat2, preadv2 and statx are Linux calls")
+
+
+@pytest.fixture(params=["disk", "memory"])
+def folder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """A folder on the disk (pytest's tmp_path) and one on tmpfs."""
+    if request.param == "disk":
+        yield tmp_path
+        return
+    if not SHM.is_dir():  # pragma: no cover - every Linux this runs on has /dev/shm
+        pytest.fail("/dev/shm is missing")
+    made = SHM / f"davstore-test-{os.getpid()}-{threading.get_ident()}"
+    made.mkdir()
+    try:
+        yield made
+    finally:
+        for item in sorted(made.rglob("*"), reverse=True):
+            item.rmdir() if item.is_dir() else item.unlink()
+        made.rmdir()
+
+
+def test_this_kernel_has_the_calls() -> None:
+    # CI's kernels are recent (openat2: 5.6, RESOLVE_CACHED: 5.12); if this fails, every
+    # read on the local disk takes the GIL-releasing path and the rest still passes.
+    assert cached_io.AVAILABLE
+
+
+def test_file_system_kinds(tmp_path: Path) -> None:
+    assert cached_io.local_file_system(str(SHM)) == "memory"
+    assert cached_io.local_file_system("/proc") is None
+    assert cached_io.local_file_system(str(tmp_path / "missing")) is None
+    assert cached_io.local_file_system(str(tmp_path)) in ("disk", "memory", None)
+
+
+def test_open_stat_read_close_match_os(folder: Path) -> None:
+    path = folder / "a.bin"
+    data = os.urandom(10_000)
+    path.write_bytes(data)
+    os.stat(path)  # the name is in the kernel's cache now
+    fd = cached_io.open_cached(str(path))
+    assert fd is not None
+    try:
+        st, ref = cached_io.stat_fd(fd), os.fstat(fd)
+        assert (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns) == (
+            ref.st_mode,
+            ref.st_ino,
+            ref.st_size,
+            ref.st_mtime_ns,
+        )
+        assert st.st_mtime == pytest.approx(ref.st_mtime)
+        in_memory = cached_io.local_file_system(str(folder)) == "memory"
+        got = cached_io.read_cached(fd, 4096, 100, in_memory)
+        assert got is None or data[100:].startswith(got)  # None: not in the page cache
+        assert cached_io.read_cached(fd, 4096, 20_000, in_memory) in (b"", None)  # past the end
+        assert cached_io.read_cached(fd, cached_io.MAX_HELD_READ + 1, 0, in_memory) is None
+    finally:
+        cached_io.close_fd(fd)
+    with pytest.raises(OSError) as caught:
+        cached_io.close_fd(fd)
+    assert caught.value.errno == errno.EBADF
+
+
+def test_a_missing_name_raises_or_defers(folder: Path) -> None:
+    missing = folder / "nothing-here"
+    assert not missing.exists()  # a negative entry in the cache now
+    with pytest.raises(FileNotFoundError):
+        if cached_io.open_cached(str(missing)) is None:
+            raise FileNotFoundError  # deferred: os.open would say so
+    with pytest.raises(FileNotFoundError):
+        if cached_io.stat_cached(str(missing)) is None:
+            raise FileNotFoundError
+
+
+def test_stat_cached_matches_os_stat(folder: Path) -> None:
+    path = folder / "s.txt"
+    path.write_bytes(b"12345")
+    st = cached_io.stat_cached(str(path))
+    assert st is not None
+    ref = os.stat(path)
+    assert (st.st_ino, st.st_size, st.st_mtime_ns) == (ref.st_ino, ref.st_size, ref.st_mtime_ns)
+    folder_st = cached_io.stat_cached(str(folder))
+    assert folder_st is not None and folder_st.st_mode == os.stat(folder).st_mode
+
+
+def test_reader_behaves_as_an_unbuffered_file(folder: Path) -> None:
+    data = bytes(range(256)) * 1000  # 256,000 bytes: past MAX_HELD_READ
+    path = folder / "r.bin"
+    path.write_bytes(data)
+    fd = cached_io.open_cached(str(path)) or os.open(path, os.O_RDONLY)
+    with CachedReader(fd, cached_io.stat_fd(fd), "r.bin", False) as reader:
+        assert reader.readable() and reader.seekable() and not reader.writable()
+        assert reader.fileno() == fd
+        assert reader.read(10) == data[:10]
+        assert reader.tell() == 10
+        assert reader.read(200_000) == data[10:200_010]  # a big read, GIL released
+        assert reader.seek(-6, os.SEEK_END) == len(data) - 6
+        assert reader.read() == data[-6:]
+        assert reader.read(5) == b""
+        reader.seek(3)
+        reader.seek(2, os.SEEK_CUR)
+        assert reader.read(3) == data[5:8]
+        with pytest.raises(OSError):
+            reader.seek(-1)
+        with pytest.raises(ValueError):
+            reader.seek(0, 7)
+        reader.seek(0)
+        assert reader.read(-1) == data
+    assert reader.closed
+    reader.close()  # twice: nothing
+    with pytest.raises(ValueError):
+        reader.read(1)
+
+
+def test_held_writer_writes_seeks_and_reads(folder: Path) -> None:
+    fd = os.open(folder / "w.bin", os.O_RDWR | os.O_CREAT, 0o600)
+    writer = HeldWriter(fd)
+    assert writer.writable() and writer.seekable()
+    assert writer.write(b"hello world") == 11
+    assert writer.tell() == 11
+    writer.seek(6)
+    writer.write(b"WORLD")
+    writer.seek(0)
+    assert writer.read() == b"hello WORLD"
+    writer.seek(0)
+    assert writer.read(5) == b"hello"
+    assert writer.truncate(5) == 5
+    writer.seek(0, os.SEEK_END)
+    assert writer.truncate() == 5
+    writer.flush()
+    writer.close()
+    writer.close()
+    assert (folder / "w.bin").read_bytes() == b"hello"
+
+
+def test_a_truncated_disk_file_is_closed_releasing_the_gil(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "t.bin", os.O_RDWR | os.O_CREAT, 0o600)
+    writer = HeldWriter(fd, hold_writes=False)
+    assert writer.write(b"abc") == 3
+    assert writer._hold_close
+    writer.truncate(0)
+    assert not writer._hold_close  # ext4 may start writing it back at close
+    writer.close()
+    assert writer.closed
+    with pytest.raises(OSError):
+        os.fstat(fd)
+
+
+def test_unnamed_file_linked_in(folder: Path) -> None:
+    fd = cached_io.open_held(str(folder), os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o644)
+    try:
+        cached_io.write_held(fd, b"x" * 70_000)
+        assert cached_io.link_held(fd, str(folder / "new.txt"))
+        assert not cached_io.link_held(fd, str(folder / "new.txt"))  # taken
+        with pytest.raises(FileNotFoundError):
+            cached_io.link_held(fd, str(folder / "no-such-folder" / "x"))
+    finally:
+        cached_io.close_fd(fd)
+    assert (folder / "new.txt").read_bytes() == b"x" * 70_000
+    with pytest.raises(FileNotFoundError):
+        cached_io.open_held(str(folder / "missing"), os.O_RDONLY, 0)
+    with pytest.raises(OSError):
+        cached_io.write_held(fd, b"closed")
+
+
+def test_flock_without_waiting(tmp_path: Path) -> None:
+    path = tmp_path / "mutex"
+    first = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    second = os.open(path, os.O_RDWR)
+    try:
+        assert cached_io.flock_held(first, fcntl.LOCK_EX)
+        assert not cached_io.flock_held(second, fcntl.LOCK_SH)  # would wait: refused
+        assert cached_io.flock_held(first, fcntl.LOCK_UN)
+        assert cached_io.flock_held(second, fcntl.LOCK_SH)
+        assert cached_io.flock_held(first, fcntl.LOCK_SH)  # shared with shared
+        with pytest.raises(OSError):
+            cached_io.flock_held(-1, fcntl.LOCK_SH)
+    finally:
+        os.close(first)
+        os.close(second)
+
+
+# -------------------------------------------------------------- the file system store
+
+
+@pytest.fixture
+def store(folder: Path) -> FileSystemStore:
+    return FileSystemStore(FileSystemStorage(location=str(folder)))
+
+
+def test_store_uses_the_calls_where_it_may(store: FileSystemStore, folder: Path) -> None:
+    expected = cached_io.local_file_system(str(folder))
+    assert store._cached_io == expected
+    upload = store.start_upload("u.txt", spool_dir=None, spool_memory=0)
+    try:
+        assert isinstance(upload, ReplaceUpload)
+        assert isinstance(upload.file, HeldWriter) == (expected is not None)
+        if isinstance(upload.file, HeldWriter):
+            assert upload.file._hold_writes == (expected == "memory")
+    finally:
+        upload.abort()
+
+
+def test_store_reads_through_the_cached_path(store: FileSystemStore, folder: Path) -> None:
+    data = os.urandom(3000)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "f.bin").write_bytes(data)
+    head = store.head("sub/f.bin")
+    ref = os.stat(folder / "sub" / "f.bin")
+    assert head.size == 3000 and head.mtime_ns == ref.st_mtime_ns
+    with store.open_read("sub/f.bin") as stream:
+        if store._cached_io:
+            assert isinstance(stream, CachedReader)
+        assert stream.read(100) == data[:100]
+        info = store.stream_info("sub/f.bin", stream)
+        assert info is not None and info.etag == head.etag and info.size == 3000
+    with store.open_read("sub/f.bin", 2990) as stream:
+        assert stream.read(100) == data[2990:]
+    assert store.head("sub").is_dir
+    with pytest.raises(IsADirectory):
+        store.open_read("sub")
+    with pytest.raises(NotFound):
+        store.open_read("sub/missing.bin")
+    with pytest.raises(NotFound):
+        store.head("sub/missing.bin")
+
+
+def test_store_upload_round_trip(store: FileSystemStore, folder: Path) -> None:
+    for content in (b"first version", b"second, longer version"):
+        upload = store.start_upload("doc.txt", spool_dir=None, spool_memory=0)
+        upload.file.write(content)
+        info = upload.commit()
+        assert info.size == len(content)
+        assert (folder / "doc.txt").read_bytes() == content
+        assert store.head("doc.txt").etag == info.etag
+    assert [p.name for p in folder.iterdir()] == ["doc.txt"]  # no stage file left
+
+
+def test_readers_on_many_threads(store: FileSystemStore, folder: Path) -> None:
+    """Threads reading at once each get their own bytes (the held calls share no state)."""
+    for i in range(20):
+        (folder / f"t{i}.bin").write_bytes(bytes([i]) * (1000 + i))
+    errors: list[BaseException] = []
+
+    def read_all() -> None:
+        try:
+            for _ in range(50):
+                for i in range(20):
+                    with store.open_read(f"t{i}.bin") as stream:
+                        assert stream.read(5000) == bytes([i]) * (1000 + i)
+                        info = store.stream_info(f"t{i}.bin", stream)
+                        assert info is not None and info.size == 1000 + i
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read_all) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
