@@ -44,17 +44,24 @@ import ctypes
 import errno
 import os
 import sys
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 __all__ = [
     "AVAILABLE",
     "MAX_HELD_READ",
+    "CachedReader",
     "CachedStat",
+    "HeldWriter",
     "close_fd",
+    "flock_held",
+    "link_held",
     "local_file_system",
     "open_cached",
+    "open_held",
     "read_cached",
+    "stat_cached",
     "stat_fd",
+    "write_held",
 ]
 
 #: Reads longer than this release the GIL (copying them could let another thread run).
@@ -140,7 +147,17 @@ class CachedStat(NamedTuple):
 
     @property
     def st_mtime(self) -> float:
-        return self.st_mtime_ns / 1e9
+        """Seconds, computed as ``os.stat`` computes them (the same float, bit for bit)."""
+        seconds, nanoseconds = divmod(self.st_mtime_ns, 1_000_000_000)
+        return seconds + nanoseconds * 1e-9
+
+
+def _raise(path: str | None = None) -> NoReturn:
+    """Raise the OSError of the last failed call (``ctypes``' copy of errno)."""
+    code = ctypes.get_errno()
+    if path is None:
+        raise OSError(code, os.strerror(code))
+    raise OSError(code, os.strerror(code), path)
 
 
 def _load() -> tuple[ctypes.CDLL, ctypes.CDLL] | None:
@@ -168,7 +185,6 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL] | None:
 
 
 _LIBS = _load()
-AVAILABLE = _LIBS is not None
 
 if _LIBS is not None:
     _held, _free = _LIBS
@@ -234,6 +250,7 @@ def _probe() -> bool:
     return ctypes.get_errno() == errno.EAGAIN
 
 
+#: Whether the calls are there (Linux with ``openat2``); else every caller falls back.
 AVAILABLE = _probe()
 
 
@@ -251,21 +268,26 @@ def local_file_system(path: str) -> str | None:
     return "disk" if kind in _LOCAL_TYPES else None
 
 
-def open_cached(path: str) -> int | None:
-    """``path`` opened for reading from the kernel's name cache alone; None when that
-    would need the disk (the caller opens it the usual way).
-
-    :raises OSError: as ``os.open`` would (ENOENT, EISDIR is not raised: a folder opens).
-    """
-    how = _OpenHow(os.O_RDONLY | os.O_CLOEXEC, 0, _RESOLVE_CACHED)
+def _open_cached(path: str, flags: int) -> int | None:
+    """``openat2(path, flags)`` resolved from the kernel's name cache alone; None when the
+    lookup would need the disk (or the kernel lacks ``openat2``)."""
+    how = _OpenHow(flags | os.O_CLOEXEC, 0, _RESOLVE_CACHED)
     raw = os.fsencode(path)
     fd: int = _syscall(_SYS_OPENAT2, _AT_FDCWD, raw, ctypes.byref(how), ctypes.sizeof(how))
     if fd >= 0:
         return fd
-    code = ctypes.get_errno()
-    if code in (errno.EAGAIN, errno.ENOSYS):
+    if ctypes.get_errno() in (errno.EAGAIN, errno.ENOSYS):
         return None
-    raise OSError(code, os.strerror(code), path)
+    _raise(path)
+
+
+def open_cached(path: str) -> int | None:
+    """``path`` opened for reading from the kernel's name cache alone; None when that
+    would need the disk (the caller opens it the usual way).
+
+    :raises OSError: as ``os.open`` would (ENOENT; EISDIR is not raised: a folder opens).
+    """
+    return _open_cached(path, os.O_RDONLY)
 
 
 def stat_cached(path: str) -> CachedStat | None:
@@ -274,14 +296,9 @@ def stat_cached(path: str) -> CachedStat | None:
 
     :raises OSError: as ``os.stat`` would (ENOENT when the name is known to be absent).
     """
-    how = _OpenHow(os.O_PATH | os.O_CLOEXEC, 0, _RESOLVE_CACHED)
-    raw = os.fsencode(path)
-    fd: int = _syscall(_SYS_OPENAT2, _AT_FDCWD, raw, ctypes.byref(how), ctypes.sizeof(how))
-    if fd < 0:
-        code = ctypes.get_errno()
-        if code in (errno.EAGAIN, errno.ENOSYS):
-            return None
-        raise OSError(code, os.strerror(code), path)
+    fd = _open_cached(path, os.O_PATH)
+    if fd is None:
+        return None
     try:
         return stat_fd(fd)
     finally:
@@ -292,8 +309,7 @@ def stat_fd(fd: int) -> CachedStat:
     """``fstat`` of ``fd`` (a file opened on a local file system)."""
     buf = _Statx()
     if _statx(fd, b"", _AT_EMPTY_PATH, _STATX_BASIC_STATS, ctypes.byref(buf)) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
+        _raise()
     mtime = buf.stx_mtime
     return CachedStat(
         buf.stx_mode, buf.stx_ino, buf.stx_size, mtime.tv_sec * 1_000_000_000 + mtime.tv_nsec
@@ -313,18 +329,16 @@ def read_cached(fd: int, size: int, offset: int, in_memory: bool = False) -> byt
         iov = _IoVec(ctypes.addressof(buf), size)
         got = _preadv2(fd, ctypes.byref(iov), 1, offset, _RWF_NOWAIT)
     if got < 0:
-        code = ctypes.get_errno()
-        if code in (errno.EAGAIN, errno.EOPNOTSUPP, errno.EINVAL):
+        if ctypes.get_errno() in (errno.EAGAIN, errno.EOPNOTSUPP, errno.EINVAL):
             return None
-        raise OSError(code, os.strerror(code))
+        _raise()
     return buf.raw[:got] if got < size else buf.raw
 
 
 def close_fd(fd: int) -> None:
     """``close`` of a file on a local file system (see the module's docstring)."""
     if _close(fd) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
+        _raise()
 
 
 class CachedReader:
@@ -397,13 +411,6 @@ class CachedReader:
     def __del__(self) -> None:
         if not self.closed:
             self.close()
-
-
-def _raise(path: str | None = None) -> None:
-    code = ctypes.get_errno()
-    if path is None:
-        raise OSError(code, os.strerror(code))
-    raise OSError(code, os.strerror(code), path)
 
 
 def open_held(path: str, flags: int, mode: int) -> int:
