@@ -182,7 +182,7 @@ def same_version(a: ObjectInfo, b: ObjectInfo) -> bool:
     return a.mtime == b.mtime
 
 
-def _write_all(stage: BinaryIO, data: bytes) -> None:
+def write_all(stage: BinaryIO, data: bytes) -> None:
     """Write all of ``data`` (an unbuffered file may take less than it is given)."""
     written = stage.write(data)
     if written is None or written >= len(data):
@@ -276,7 +276,7 @@ class WriteHandle(_Handle):
                 if self._stage_at != offset:
                     self._stage_at = None
                     stage.seek(offset)
-                _write_all(stage, data)
+                write_all(stage, data)
             except OSError as exc:
                 self._stage_at = None
                 raise from_exception(exc, self.path) from exc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -197,11 +197,16 @@ def test_a_refused_write_gets_wsgidavs_answer_and_is_not_retried(
 
     calls: list[str] = []
 
-    def unavailable(*args: Any, **kwargs: Any) -> Any:
-        calls.append("open_write")
-        raise StoreUnavailable("keep.txt", "down")
+    def unavailable(name: str) -> Callable[..., Any]:
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            raise StoreUnavailable("keep.txt", "down")
 
-    monkeypatch.setattr(share.vfs, "open_write", unavailable)
+        return refuse
+
+    # The small-PUT path writes with put_file, wsgidav's provider with open_write.
+    monkeypatch.setattr(share.vfs, "put_file", unavailable("put_file"))
+    monkeypatch.setattr(share.vfs, "open_write", unavailable("open_write"))
     mine = share.request("PUT", "keep.txt", data=b"new")
     share.app.plain_put.enabled = False
     theirs = share.request("PUT", "keep.txt", data=b"new")
@@ -210,7 +215,7 @@ def test_a_refused_write_gets_wsgidavs_answer_and_is_not_retried(
     # has been read and the connection stays usable.
     same_answer(mine, theirs, drop={"Connection"})
     assert taken == [True, False]
-    assert calls == ["open_write", "open_write"]  # one try per request
+    assert calls == ["put_file", "open_write"]  # one try per request
     monkeypatch.undo()
     with share.vfs.open_read("keep.txt") as handle:
         assert handle.read() == b"old"

@@ -41,7 +41,7 @@ from wsgidav import util
 from wsgidav.dav_error import HTTP_CREATED, DAVError
 from wsgidav.error_printer import ErrorPrinter
 
-from davstore.errors import DavstoreError, NotFound
+from davstore.errors import DavstoreError
 from davstore.frontends.webdav.actor import ORIGIN
 from davstore.frontends.webdav.auth import basic_user
 from davstore.frontends.webdav.desktop import nfc
@@ -131,17 +131,13 @@ class PlainPut:
             if user is None:
                 return self.app(environ, start_response)
         try:
-            entry = self.vfs.stat(path)
-        except NotFound:
-            entry = None
-            try:
-                folder = self.vfs.stat(parent(self.vfs.normalize(path)))
-            except DavstoreError:
-                return self.app(environ, start_response)  # wsgidav's 409 (or 400)
-            if not folder.is_dir:
-                return self.app(environ, start_response)
+            entry = self.vfs.lookup(path)
+            if entry is None:
+                folder = self.vfs.lookup(parent(self.vfs.normalize(path)))
+                if folder is None or not folder.is_dir:
+                    return self.app(environ, start_response)  # wsgidav's 409
         except DavstoreError:
-            return self.app(environ, start_response)
+            return self.app(environ, start_response)  # wsgidav's 400 (or its error)
         if entry is not None and entry.is_dir:
             return self.app(environ, start_response)  # wsgidav's 405
         body = read_up_to(environ["wsgi.input"], length)
@@ -212,15 +208,8 @@ class PlainPut:
                 if holds_locks(self.lock_storage):
                     return None
                 with acting_as(user, ORIGIN):
-                    handle = self.vfs.open_write(path)
-                    try:
-                        if body:
-                            handle.write(body)
-                    except BaseException:
-                        handle.abort()
-                        raise
-                    handle.close()
-                return self.vfs.stat(path)
+                    stored, _ = self.vfs.put_file(path, body)
+                return stored
         except DavstoreError as exc:
             return exc
 
