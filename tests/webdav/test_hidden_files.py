@@ -35,7 +35,9 @@ def files(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HiddenFile
 
 def test_put_get_delete(files: HiddenFiles) -> None:
     assert files.get("a/._x") is None
+    assert not files.exists("a/._x")
     assert files.put("a/._x", b"tags")
+    assert files.exists("a/._x") and not files.exists("a/._y")
     found = files.get("a/._x")
     assert found is not None and found.data == b"tags" and found.mtime > 0
     assert files.put("a/._x", b"more tags")
@@ -140,8 +142,13 @@ class SameAsMemory(RuleBasedStateMachine):
     @invariant()
     def same(self) -> None:
         assert self.sqlite.names() == self.memory.names()
-        assert self.sqlite.used() == self.memory.used()
+        assert self.sqlite.used() == self.memory.used()  # memory keeps a running total
+        assert self.memory.used() == sum(
+            len(self.memory.get(n).data)  # type: ignore[union-attr]
+            for n in self.memory.names()
+        )
         for name in self.memory.names():
+            assert self.sqlite.exists(name) and self.memory.exists(name)
             assert self.sqlite.get(name).data == self.memory.get(name).data  # type: ignore[union-attr]
 
 

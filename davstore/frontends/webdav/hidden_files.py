@@ -62,6 +62,10 @@ class HiddenFiles(abc.ABC):
         """The file at ``key``, None when there is none."""
 
     @abc.abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` is stored (without reading its bytes)."""
+
+    @abc.abstractmethod
     def put(self, key: str, data: bytes) -> bool:
         """Store ``data`` at ``key``; False (nothing changed) when the budget would be
         exceeded."""
@@ -111,28 +115,44 @@ class MemoryHiddenFiles(HiddenFiles):
     def __init__(self, budget: int) -> None:
         super().__init__(budget)
         self._files: dict[str, HiddenFile] = {}
+        self._used = 0  # the sum of the sizes, kept by _set and _pop
         self._lock = threading.Lock()
+
+    def _set(self, key: str, file: HiddenFile) -> None:
+        old = self._files.get(key)
+        self._used += len(file.data) - (len(old.data) if old else 0)
+        self._files[key] = file
+
+    def _pop(self, key: str) -> HiddenFile | None:
+        old = self._files.pop(key, None)
+        if old is not None:
+            self._used -= len(old.data)
+        return old
 
     def get(self, key: str) -> HiddenFile | None:
         with self._lock:
             return self._files.get(key)
 
+    def exists(self, key: str) -> bool:
+        with self._lock:
+            return key in self._files
+
     def put(self, key: str, data: bytes) -> bool:
         with self._lock:
             old = self._files.get(key)
-            used = sum(len(f.data) for f in self._files.values()) - (len(old.data) if old else 0)
-            if used + len(data) > self.budget:
+            if self._used - (len(old.data) if old else 0) + len(data) > self.budget:
                 return False
-            self._files[key] = HiddenFile(data, time.time())
+            self._set(key, HiddenFile(data, time.time()))
             return True
 
     def touch(self, key: str) -> None:
         with self._lock:
-            self._files.setdefault(key, HiddenFile(b"", time.time()))
+            if key not in self._files:
+                self._set(key, HiddenFile(b"", time.time()))
 
     def delete(self, key: str) -> bool:
         with self._lock:
-            return self._files.pop(key, None) is not None
+            return self._pop(key) is not None
 
     def copy(self, source: str, target: str, *, move: bool, overwrite: bool) -> CopyResult:
         with self._lock:
@@ -142,26 +162,26 @@ class MemoryHiddenFiles(HiddenFiles):
             existed = target in self._files
             if existed and not overwrite:
                 return "refused"
-            self._files[target] = HiddenFile(found.data, time.time())
+            self._set(target, HiddenFile(found.data, time.time()))
             if move and target != source:
-                del self._files[source]
+                self._pop(source)
             return "replaced" if existed else "created"
 
     def carry(self, source: str, target: str | None) -> None:
         with self._lock:
             for name in _below(list(self._files), source):
-                found = self._files.pop(name)
-                if target is not None:
-                    self._files[target + name[len(source) :]] = found
+                found = self._pop(name)
+                if target is not None and found is not None:
+                    self._set(target + name[len(source) :], found)
 
     def copy_tree(self, source: str, target: str) -> None:
         with self._lock:
             for name in _below(list(self._files), source):
-                self._files[target + name[len(source) :]] = self._files[name]
+                self._set(target + name[len(source) :], self._files[name])
 
     def used(self) -> int:
         with self._lock:
-            return sum(len(f.data) for f in self._files.values())
+            return self._used
 
     def names(self) -> list[str]:
         with self._lock:
@@ -198,6 +218,11 @@ class SqliteHiddenFiles(HiddenFiles):
                 "SELECT data, mtime FROM hidden WHERE path = ?", (key,)
             ).fetchone()
         return None if row is None else HiddenFile(bytes(row[0]), row[1])
+
+    def exists(self, key: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM hidden WHERE path = ?", (key,)).fetchone()
+        return row is not None
 
     def put(self, key: str, data: bytes) -> bool:
         with self._transaction() as db:

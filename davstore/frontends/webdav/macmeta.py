@@ -116,12 +116,14 @@ class MacMetadataSideStore(BaseMiddleware):  # type: ignore[misc]
     def _serve(
         self, method: str, key: str, environ: Environ, start_response: StartResponse
     ) -> list[bytes]:
-        found = self.files.get(key)
         if method == "PUT":
-            return self._put(key, environ, start_response, existed=found is not None)
-        if method in ("GET", "HEAD"):
+            return self._put(key, environ, start_response, existed=self.files.exists(key))
+        if method in ("GET", "HEAD", "PROPFIND"):  # the only ones that need the bytes
+            found = self.files.get(key)
             if found is None:
                 return _answer(start_response, "404 Not Found")
+            if method == "PROPFIND":
+                return self._propfind(key, found, environ, start_response)
             headers = [
                 ("Content-Type", "application/octet-stream"),
                 ("Last-Modified", formatdate(found.mtime, usegmt=True)),
@@ -130,23 +132,22 @@ class MacMetadataSideStore(BaseMiddleware):  # type: ignore[misc]
                 start_response("200 OK", [*headers, ("Content-Length", str(len(found.data)))])
                 return [b""]
             return _answer(start_response, "200 OK", found.data, headers)
-        if method == "PROPFIND":
-            if found is None:
-                return _answer(start_response, "404 Not Found")
-            return self._propfind(key, found, environ, start_response)
         if method == "DELETE":
             gone = self.files.delete(key)
             return _answer(start_response, "204 No Content" if gone else "404 Not Found")
         if method == "LOCK":
-            return self._lock_answer(key, environ, start_response, created=found is None)
+            created = not self.files.exists(key)
+            return self._lock_answer(key, environ, start_response, created=created)
         if method == "UNLOCK":
             return _answer(start_response, "204 No Content")
         if method == "PROPPATCH":
-            if found is None:
+            if not self.files.exists(key):
                 return _answer(start_response, "404 Not Found")
             return self._proppatch(environ, start_response)
         if method in ("MOVE", "COPY"):
-            return self._copy_or_move(method, key, found, environ, start_response)
+            if not self.files.exists(key):
+                return _answer(start_response, "404 Not Found")
+            return self._copy_or_move(method, key, environ, start_response)
         if method == "OPTIONS":
             return _answer(start_response, "200 OK", headers=[("DAV", "1,2")])
         return _answer(start_response, "405 Method Not Allowed")
@@ -257,12 +258,9 @@ class MacMetadataSideStore(BaseMiddleware):  # type: ignore[misc]
         self,
         method: str,
         key: str,
-        found: HiddenFile | None,
         environ: Environ,
         start_response: StartResponse,
     ) -> list[bytes]:
-        if found is None:
-            return _answer(start_response, "404 Not Found")
         target = self._destination(environ)
         if target is None or not is_mac_metadata(target):
             return _answer(start_response, "403 Forbidden")
