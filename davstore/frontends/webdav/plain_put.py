@@ -20,12 +20,12 @@ when all of these hold; anything else goes to wsgidav unchanged:
 
 The body is read whole first; one shorter than its Content-Length (the client went away)
 is refused with 400 before anything is staged, as the provider refuses it. The write goes
-through the VFS like wsgidav's (exact name, staged and moved into place: no partial file),
-attributed to the request's user. When the VFS refuses (a full disk, a failing store) the
-handle is aborted, nothing changed, and the error is answered as wsgidav answers it
-(errors.py's status, wsgidav's error page); the write is not tried again. The answer is
-wsgidav's own: ``201 Created`` (its status page) for a new file, ``204 No Content`` for a
-replaced one, with the ETag of the stored version
+through the VFS (``VFS.put_file``) like wsgidav's (exact name, staged and moved into place:
+no partial file), attributed to the request's user. When the VFS refuses (a full disk, a
+failing store) the staged bytes are dropped, nothing changed, and the error is answered as
+wsgidav answers it (errors.py's status, wsgidav's error page); the write is not tried
+again. The answer is wsgidav's own: ``201 Created`` (its status page) for a new file,
+``204 No Content`` for a replaced one, with the ETag of the stored version
 (tests/webdav/test_plain_put.py compares both servers).
 """
 
