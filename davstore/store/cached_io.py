@@ -48,7 +48,7 @@ from typing import NamedTuple, NoReturn
 
 __all__ = [
     "AVAILABLE",
-    "MAX_HELD_READ",
+    "MAX_HELD_BYTES",
     "CachedReader",
     "CachedStat",
     "HeldWriter",
@@ -64,8 +64,9 @@ __all__ = [
     "write_held",
 ]
 
-#: Reads longer than this release the GIL (copying them could let another thread run).
-MAX_HELD_READ = 64 * 1024
+#: Reads and writes longer than this release the GIL (another thread can run while the
+#: kernel copies them).
+MAX_HELD_BYTES = 64 * 1024
 
 _SYS_OPENAT2 = 437  # the same number on every Linux architecture (new system calls)
 _RESOLVE_CACHED = 0x20
@@ -286,8 +287,10 @@ def open_cached(path: str) -> int | None:
     would need the disk (the caller opens it the usual way).
 
     :raises OSError: as ``os.open`` would (ENOENT; EISDIR is not raised: a folder opens).
+    ``O_NONBLOCK``: a FIFO opens at once instead of waiting for a writer with the GIL
+    held (the caller keeps regular files only; reading one ignores the flag).
     """
-    return _open_cached(path, os.O_RDONLY)
+    return _open_cached(path, os.O_RDONLY | os.O_NONBLOCK)
 
 
 def stat_cached(path: str) -> CachedStat | None:
@@ -318,9 +321,9 @@ def stat_fd(fd: int) -> CachedStat:
 
 def read_cached(fd: int, size: int, offset: int, in_memory: bool = False) -> bytes | None:
     """Up to ``size`` bytes at ``offset`` that the page cache holds (fewer when only part
-    of them is cached); None when none is, or ``size`` is over :data:`MAX_HELD_READ`.
+    of them is cached); None when none is, or ``size`` is over :data:`MAX_HELD_BYTES`.
     ``in_memory``: the file lies on a memory file system (a plain ``pread``)."""
-    if size > MAX_HELD_READ or size <= 0:
+    if size > MAX_HELD_BYTES or size <= 0:
         return None
     buf = ctypes.create_string_buffer(size)
     if in_memory:
@@ -343,7 +346,7 @@ def close_fd(fd: int) -> None:
 
 class CachedReader:
     """A file opened for reading (a binary stream) whose reads of up to
-    :data:`MAX_HELD_READ` bytes come from the page cache with the GIL held; longer reads,
+    :data:`MAX_HELD_BYTES` bytes come from the page cache with the GIL held; longer reads,
     and those the cache cannot answer, are ``os.pread`` calls (GIL released).
 
     ``st`` is the file's stat, taken when it was opened."""
@@ -470,7 +473,7 @@ class HeldWriter:
         return self._fd
 
     def write(self, data: bytes) -> int:
-        if self._hold_writes:
+        if self._hold_writes and len(data) <= MAX_HELD_BYTES:
             write_held(self._fd, data)
             return len(data)
         return os.write(self._fd, data)

@@ -158,6 +158,9 @@ class FileSystemStore(GenericStore):
             if stat.S_ISDIR(st.st_mode):
                 cached_io.close_fd(fd)
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+            if not stat.S_ISREG(st.st_mode):  # a FIFO, a device: opened the usual way
+                cached_io.close_fd(fd)
+                return None
         except OSError as exc:
             raise from_exception(exc, name) from exc
         return CachedReader(fd, st, name, self._cached_io == "memory")

@@ -80,7 +80,7 @@ def test_open_stat_read_close_match_os(folder: Path) -> None:
         got = cached_io.read_cached(fd, 4096, 100, in_memory)
         assert got is None or data[100:].startswith(got)  # None: not in the page cache
         assert cached_io.read_cached(fd, 4096, 20_000, in_memory) in (b"", None)  # past the end
-        assert cached_io.read_cached(fd, cached_io.MAX_HELD_READ + 1, 0, in_memory) is None
+        assert cached_io.read_cached(fd, cached_io.MAX_HELD_BYTES + 1, 0, in_memory) is None
     finally:
         cached_io.close_fd(fd)
     with pytest.raises(OSError) as caught:
@@ -111,7 +111,7 @@ def test_stat_cached_matches_os_stat(folder: Path) -> None:
 
 
 def test_reader_behaves_as_an_unbuffered_file(folder: Path) -> None:
-    data = bytes(range(256)) * 1000  # 256,000 bytes: past MAX_HELD_READ
+    data = bytes(range(256)) * 1000  # 256,000 bytes: past MAX_HELD_BYTES
     path = folder / "r.bin"
     path.write_bytes(data)
     fd = cached_io.open_cached(str(path)) or os.open(path, os.O_RDONLY)
@@ -158,6 +158,10 @@ def test_held_writer_writes_seeks_and_reads(folder: Path) -> None:
     writer.close()
     writer.close()
     assert (folder / "w.bin").read_bytes() == b"hello"
+    big = HeldWriter(os.open(folder / "big.bin", os.O_RDWR | os.O_CREAT, 0o600))
+    assert big.write(b"y" * (cached_io.MAX_HELD_BYTES + 1)) == cached_io.MAX_HELD_BYTES + 1
+    big.close()  # (a write that long released the GIL)
+    assert (folder / "big.bin").read_bytes() == b"y" * (cached_io.MAX_HELD_BYTES + 1)
 
 
 def test_a_truncated_disk_file_is_closed_releasing_the_gil(tmp_path: Path) -> None:
@@ -286,3 +290,13 @@ def test_readers_on_many_threads(store: FileSystemStore, folder: Path) -> None:
     for thread in threads:
         thread.join()
     assert not errors
+
+
+def test_a_fifo_is_not_opened_holding_the_gil(store: FileSystemStore, folder: Path) -> None:
+    """A FIFO opened for reading waits for a writer: with the GIL held that would stop
+    every thread. The cached open does not wait (O_NONBLOCK) and leaves it to ``open``."""
+    os.mkfifo(folder / "pipe")
+    fd = cached_io.open_cached(str(folder / "pipe"))  # returns at once
+    if fd is not None:
+        cached_io.close_fd(fd)
+    assert store._open_cached("pipe", str(folder / "pipe")) is None
