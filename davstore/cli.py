@@ -366,10 +366,11 @@ def serve(args: argparse.Namespace) -> int:
     configure_logging(args)
     check_tls_arguments(args)
     worker = getattr(args, "worker_socket", None) is not None
-    if worker and os.environ.get("DAVSTORE_WORKER_PARENT", "").isdigit():
-        from davstore.workers import follow_parent
+    if worker:
+        from davstore.workers import WORKER_PARENT_ENV, follow_parent
 
-        follow_parent(int(os.environ["DAVSTORE_WORKER_PARENT"]))
+        if os.environ.get(WORKER_PARENT_ENV, "").isdigit():
+            follow_parent(int(os.environ[WORKER_PARENT_ENV]))
 
     generated: str | None = None
     users: dict[str, str] | None
@@ -417,7 +418,9 @@ def serve(args: argparse.Namespace) -> int:
         server = listen(make_server, app, args)
         url = server_url(server, args)
         if worker:
-            logger.info("worker %s serving at %s", os.environ.get("DAVSTORE_WORKER_INDEX"), url)
+            from davstore.workers import WORKER_INDEX_ENV
+
+            logger.info("worker %s serving at %s", os.environ.get(WORKER_INDEX_ENV), url)
         else:
             _print_banner(
                 url=url,

@@ -33,13 +33,22 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
-__all__ = ["METRICS_DIR", "WORKER_PASSWORD_ENV", "Workers"]
+__all__ = [
+    "METRICS_DIR",
+    "WORKER_INDEX_ENV",
+    "WORKER_PARENT_ENV",
+    "WORKER_PASSWORD_ENV",
+    "Workers",
+]
 
 logger = logging.getLogger(__name__)
 
 #: The folder of the workers' metrics, in the share's state folder (one folder per parent,
 #: named by its pid, removed when it stops).
 METRICS_DIR = "metrics"
+#: A worker's number (0, 1, ...) and its parent's pid, in the worker's environment.
+WORKER_INDEX_ENV = "DAVSTORE_WORKER_INDEX"
+WORKER_PARENT_ENV = "DAVSTORE_WORKER_PARENT"
 #: The generated password the workers use (not on their command line).
 WORKER_PASSWORD_ENV = "DAVSTORE_WORKER_PASSWORD"  # noqa: S105 - the name of a variable
 #: A worker that exits within this many seconds of its start counts as failing to start.
@@ -78,8 +87,8 @@ class Workers:
             pass_fds=(fd,),
             env={
                 **self.env,
-                "DAVSTORE_WORKER_INDEX": str(index),
-                "DAVSTORE_WORKER_PARENT": str(os.getpid()),
+                WORKER_INDEX_ENV: str(index),
+                WORKER_PARENT_ENV: str(os.getpid()),
             },
             stdin=subprocess.DEVNULL,
         )

@@ -21,10 +21,10 @@ from typing import BinaryIO
 
 from django.core.files.storage import FileSystemStorage
 
+from davstore import cached_io
+from davstore.cached_io import CachedReader
 from davstore.errors import IsADirectory, NotADirectory, from_exception
-from davstore.store import cached_io
 from davstore.store.base import Capabilities, ObjectInfo, Upload, Usage
-from davstore.store.cached_io import CachedReader
 from davstore.store.generic import INTERNAL_PREFIX, GenericStore, is_internal_name
 
 __all__ = ["FileSystemStore"]

@@ -173,12 +173,7 @@ class VFS:
         """:meth:`stat` that answers None for a missing path instead of raising NotFound
         (the cheaper question where absence is common: a new file's name).
         Raises InvalidPath, StoreError."""
-        path = self.normalize(path)
-        entry = self._lookup(path)
-        pending = self._pending(path)
-        if pending is not None and (entry is None or not entry.is_dir):
-            return pending
-        return entry
+        return self._find(self.normalize(path))
 
     def _lookup(self, path: str) -> Entry | None:
         coherence = self.coherence
@@ -253,11 +248,17 @@ class VFS:
                 for handle in list(handles):
                     handle.stale = True
 
-    def _stat(self, path: str) -> Entry:
+    def _find(self, path: str) -> Entry | None:
+        """The entry of a canonical path: a file open for writing with changes not yet
+        committed shows as written so far; None when nothing is there."""
         entry = self._lookup(path)
         pending = self._pending(path)
         if pending is not None and (entry is None or not entry.is_dir):
             return pending
+        return entry
+
+    def _stat(self, path: str) -> Entry:
+        entry = self._find(path)
         if entry is None:
             raise NotFound(path)
         return entry

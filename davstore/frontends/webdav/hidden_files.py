@@ -221,8 +221,11 @@ class SqliteHiddenFiles(HiddenFiles):
 
     def exists(self, key: str) -> bool:
         with self._lock:
-            row = self._db.execute("SELECT 1 FROM hidden WHERE path = ?", (key,)).fetchone()
-        return row is not None
+            return self._has(self._db, key)
+
+    @staticmethod
+    def _has(db: sqlite3.Connection, key: str) -> bool:
+        return db.execute("SELECT 1 FROM hidden WHERE path = ?", (key,)).fetchone() is not None
 
     def put(self, key: str, data: bytes) -> bool:
         with self._transaction() as db:
@@ -250,9 +253,9 @@ class SqliteHiddenFiles(HiddenFiles):
 
     def copy(self, source: str, target: str, *, move: bool, overwrite: bool) -> CopyResult:
         with self._transaction() as db:
-            if db.execute("SELECT 1 FROM hidden WHERE path = ?", (source,)).fetchone() is None:
+            if not self._has(db, source):
                 return "missing"
-            existed = db.execute("SELECT 1 FROM hidden WHERE path = ?", (target,)).fetchone()
+            existed = self._has(db, target)
             if existed and not overwrite:
                 return "refused"
             db.execute(

@@ -321,13 +321,9 @@ def listen_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
-def check_tls(cert: str, key: str) -> None:
-    """Raise ValueError/OSError unless ``cert`` and ``key`` are a usable PEM pair."""
-    _check_tls(os.fspath(cert), os.fspath(key))
-
-
-def _check_tls(cert: str, key: str) -> None:
+def check_tls(cert: str | Path, key: str | Path) -> None:
     """Raise ValueError/OSError unless ``cert`` and ``key`` are a usable PEM pair for granian."""
+    cert, key = os.fspath(cert), os.fspath(key)
     ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
     with open(key, "rb") as handle:
         text = handle.read()
@@ -473,7 +469,7 @@ def make_server(
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("tls_cert and tls_key go together")
     if tls_cert is not None and tls_key is not None:
-        _check_tls(os.fspath(tls_cert), os.fspath(tls_key))
+        check_tls(tls_cert, tls_key)
     return Server(
         app,
         host,

@@ -33,8 +33,8 @@ from typing import Any
 from wsgidav.dav_error import HTTP_LOCKED, DAVError
 from wsgidav.lock_man.lock_manager import LockManager, normalize_lock_root
 
+from davstore import cached_io
 from davstore.frontends.webdav.state import SqliteLockStorage, connect_state_file
-from davstore.store import cached_io
 
 __all__ = ["WRITES_TTL", "FileMutex", "SqliteLockManager", "write_guard"]
 

@@ -8,8 +8,10 @@ calls of 1-2 µs pays for five hand-overs. Measured (2 cores, 5 ``fstat`` calls 
 ~6 µs of Python each): 60,000 requests/s on 1 thread, 25,000-31,000 on 4 and 16 threads
 with ``os.fstat``, 58,000-66,000 when the call keeps the GIL.
 
-So the local disk's small-request path makes its calls through ``ctypes.PyDLL`` (whose
-functions keep the GIL), but only those that cannot wait for a device:
+So the local disk's small-request path (store/filesystem.py, and the file mutex of
+frontends/webdav/sqlite_locks.py: hence a module of its own, outside the layers) makes its
+calls through ``ctypes.PyDLL`` (whose functions keep the GIL), but only those that cannot
+wait for a device:
 
 - :func:`open_cached`: ``openat2`` with ``RESOLVE_CACHED`` (Linux 5.12), which fails with
   ``EAGAIN`` instead of reading a folder from the disk or revalidating a name; the caller
