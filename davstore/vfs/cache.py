@@ -36,11 +36,16 @@ class MetadataCache(Generic[E]):
 
     Thread-safe without a lock on the request path: every read and every change is one
     dict operation on immutable values (atomic under the GIL), and whatever walks a table
-    walks a copy of it (``list(table)``, also atomic). A lock taken by every lookup made
-    the request threads queue behind each other: whenever its holder lost the GIL, the
-    others blocked on the lock, and each lookup then cost two context switches (a convoy;
-    benchmarks/README.md). Only the eviction in :meth:`_bound` takes a lock, without
-    waiting for it: one thread evicts at a time, the others go on.
+    walks a copy of it: ``list(table)`` or ``table.copy()``, which allocate no object the
+    garbage collector tracks while they copy. ``list(table.items())`` is not atomic: each
+    pair it builds is a new tuple, that allocation can start a collection, and a finalizer
+    run by it can hand the GIL to a thread that changes the table mid-walk.
+
+    A lock taken by every lookup made the request threads queue behind each other:
+    whenever its holder lost the GIL, the others blocked on the lock, and each lookup then
+    cost two context switches (a convoy; benchmarks/README.md). Only the eviction in
+    :meth:`_bound` takes a lock, without waiting for it: one thread evicts at a time, the
+    others go on.
     """
 
     def __init__(
@@ -115,7 +120,7 @@ class MetadataCache(Generic[E]):
         try:
             now = self._clock()
             for table in (self._stats, self._listings):
-                for key, (expires, _) in list(table.items()):
+                for key, (expires, _) in table.copy().items():
                     if expires <= now:
                         table.pop(key, None)
             for table in (self._stats, self._listings):

@@ -243,7 +243,7 @@ class VFS:
             for handle in list(self._readers.get(path, ())):
                 handle.stale = True
             return
-        for name, handles in list(self._readers.items()):
+        for name, handles in self._readers.copy().items():  # see MetadataCache
             if name == path or is_within(name, path):
                 for handle in list(handles):
                     handle.stale = True

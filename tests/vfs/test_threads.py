@@ -8,9 +8,11 @@ changed size during iteration") and that what is left afterwards is right.
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.core.files.storage import FileSystemStorage
@@ -75,6 +77,65 @@ def test_cache_under_threads() -> None:
     assert all(not key.startswith("/d1/") for key in cache._stats)
     cache.invalidate("/last")
     assert cache.get_stat("/last") is None
+
+
+@contextmanager
+def _collections_that_change(table: dict[str, object], value: object) -> Iterator[list[int]]:
+    """Collect garbage at every allocation of a tracked object, adding a key each time.
+
+    The deterministic form of the race CI once hit: a walk that allocates (each pair of
+    ``list(table.items())`` is a new tuple) can start a collection, whose finalizers can
+    hand the GIL to a thread that changes the table. Yields the list of added counts.
+    """
+    added = [0]
+
+    def change(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            added[0] += 1
+            table[f"/added-by-gc-{added[0]}"] = value
+
+    thresholds = gc.get_threshold()
+    # Pairs come from a free list first, which counts no allocation: empty it.
+    held = [(i, -i) for i in range(10_000)]
+    gc.callbacks.append(change)
+    gc.set_threshold(1)
+    try:
+        yield added
+    finally:
+        del held
+        gc.set_threshold(*thresholds)
+        gc.callbacks.remove(change)
+
+
+def test_eviction_walks_a_copy_when_a_collection_changes_the_table() -> None:
+    now = [0.0]
+    cache: MetadataCache[str] = MetadataCache(1.0, max_entries=100, clock=lambda: now[0])
+    for i in range(100):
+        cache.put_stat(f"/f{i}", f"entry {i}")
+    now[0] = 5.0  # all expired: the walk over (key, (expires, entry)) pairs runs
+    with _collections_that_change(cache._stats, (0.0, "late")) as added:
+        cache.put_stat("/new", "fresh")
+    assert added[0] > 0  # the collection did run during the eviction
+    assert cache.get_stat("/new") == "fresh"
+    assert all(key.startswith("/added-by-gc-") or key == "/new" for key in cache._stats)
+
+
+def test_stale_readers_walk_a_copy_when_a_collection_changes_the_registry(
+    tmp_path: Path,
+) -> None:
+    vfs = VFS(adapt(FileSystemStorage(location=str(tmp_path))), cache_ttl=1.0)
+    vfs.mkdir("/d")
+    for i in range(20):
+        vfs.write_file(f"/d/f{i}.txt", b"x")
+    readers = [vfs.open_read(f"/d/f{i}.txt") for i in range(20)]
+    try:
+        with _collections_that_change(vfs._readers, []) as added:  # type: ignore[arg-type]
+            vfs._stale_readers("d", tree=True)
+        assert added[0] > 0
+        assert all(reader.stale for reader in readers)
+    finally:
+        for reader in readers:
+            reader.close()
 
 
 def test_handles_under_threads(tmp_path: Path) -> None:
