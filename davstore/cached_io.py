@@ -36,8 +36,10 @@ falls back; nothing changes what is read or written, only who may run meanwhile.
 Neither this nor taking the request path's locks out (each a convoy of its own) helps
 alone; together, measured in-process with 4 threads (1 KiB files on tmpfs): GETs
 12,500/s -> 26,000-28,000/s (one thread: ~28,000), PUTs 3,900-4,200/s -> 7,600-7,900/s.
-On the share (16 connections, 64 threads) the gain is smaller, because granian's thread
-pool then costs more than the application (benchmarks/README.md).
+On the share the small requests of a local store run on the HTTP server's event loop, one
+thread per process (davstore/frontends/webdav/server.py), where the GIL is not handed over
+at all; the calls here still spare it a switch into the kernel's scheduler whenever the
+loop shares the process with another request's thread.
 """
 
 from __future__ import annotations

@@ -51,6 +51,9 @@ class Capabilities:
     atomic_replace: bool = False
     #: ``set_mtime`` keeps a modification time given by a client (``touch -d``, ``rsync -t``).
     set_mtime: bool = False
+    #: Calls answer from this host's memory or page cache without waiting on a network
+    #: (a local disk, tmpfs, memory): a frontend may make a small one on its event loop.
+    quick: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ copy (``shutil.copyfile``). Every name goes through ``storage.path()`` (Django's
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import secrets
@@ -77,9 +78,9 @@ class FileSystemStore(GenericStore):
             raise NotADirectory("", "the storage's location is not a folder") from exc
         except OSError as exc:
             raise from_exception(exc, "") from exc
-        self._cached_io = (
-            cached_io.local_file_system(str(storage.location)) if self._plain_path else None
-        )
+        local = cached_io.local_file_system(str(storage.location))  # not NFS, SMB or FUSE
+        self._cached_io = local if self._plain_path else None
+        self.capabilities = dataclasses.replace(self.capabilities, quick=local is not None)
 
     def _detect_capabilities(self) -> Capabilities:
         return Capabilities(

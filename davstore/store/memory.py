@@ -36,6 +36,7 @@ class MemoryStore(GenericStore):
             native_dirs=True,
             atomic_replace=True,
             url=self.storage.base_url is not None,
+            quick=True,
         )
 
     def open_read(self, name: str, offset: int = 0) -> BinaryIO:

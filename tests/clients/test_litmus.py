@@ -24,8 +24,8 @@ SUMMARY = re.compile(
 
 
 #: The one warning litmus may print. ``delete_fragment`` sends ``DELETE /litmus/frag/#ment``:
-#: a fragment is never part of what an HTTP server sees (RFC 9110 section 7.1; hyper, under
-#: granian, drops it while parsing the request line, as Apache and nginx do), so the request
+#: a fragment is never part of what an HTTP server sees (RFC 9110 section 7.1; davstore's
+#: server drops it while parsing the request line, as Apache and nginx do), so the request
 #: names ``/litmus/frag/`` and deletes it. litmus counts the test as passed and warns; a
 #: server that kept ``#ment`` in the path would answer 404 instead.
 ACCEPTED_WARNING = "delete_fragment....... WARNING: DELETE removed collection resource"

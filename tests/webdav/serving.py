@@ -1,4 +1,4 @@
-"""Serve a WSGI app with davstore's HTTP server (granian) on 127.0.0.1 in a thread, for tests."""
+"""Serve a WSGI app with davstore's HTTP server (server.py) on 127.0.0.1 in a thread, for tests."""
 
 from __future__ import annotations
 

@@ -101,7 +101,7 @@ def test_bad_paths_never_reach_the_storage(recorded: Share, method: str, target:
 
 
 def test_an_encoded_slash_in_the_request_path_is_a_separator(recorded: Share) -> None:
-    """The HTTP server decodes the request path whole (granian, as PEP 3333 asks), so
+    """The HTTP server decodes the request path whole (as PEP 3333 asks), so
     ``%2F`` arrives as ``/``: it names the file below the folder, never anything outside
     the share (``..`` is refused after decoding, see BAD_TARGETS)."""
     status, body = raw_request(recorded.url, "GET", "/dir%2finner.txt")

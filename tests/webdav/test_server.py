@@ -1,4 +1,4 @@
-"""davstore's HTTP server (granian driven in-process, server.py) as WSGI and HTTP ask."""
+"""davstore's HTTP server (server.py) as WSGI asks: start_response, wsgi.input, stopping."""
 
 from __future__ import annotations
 

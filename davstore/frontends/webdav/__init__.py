@@ -1,4 +1,4 @@
-"""The WebDAV frontend: a VFS served by wsgidav on granian.
+"""The WebDAV frontend: a VFS served by wsgidav on davstore's HTTP server (uvloop, httptools).
 
 ``create_app(vfs, users=..., state_dir=...)`` builds the WSGI application and
 ``make_server(app, host, port)`` the HTTP server for it.

@@ -66,6 +66,9 @@ __all__ = ["DavstoreApp", "create_app"]
 
 logger = logging.getLogger(__name__)
 
+#: The largest PUT body answered on the HTTP server's event loop (see runs_inline).
+INLINE_PUT_BYTES = 64 * 1024
+
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
@@ -106,6 +109,13 @@ class DavstoreApp:
         self.plain_get = PlainGet(
             self.plain_put, vfs, users=users, block_size=block_size, config=wsgidav.config
         )
+        #: Small GETs, HEADs and PUTs run on the HTTP server's event loop (runs_inline):
+        #: the store answers from this host, and nothing on their path waits on a network.
+        self.inline = (
+            vfs.capabilities.quick
+            and self.plain_get.enabled
+            and (self.plain_put.enabled or vfs.read_only)
+        )
         inner: WSGIApp = self.plain_get
         if users is not None:
             inner = AnonymousOptions(inner, read_only=vfs.read_only)
@@ -113,6 +123,24 @@ class DavstoreApp:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return self._app(environ, start_response)
+
+    def runs_inline(self, environ: Environ) -> bool:
+        """Whether the HTTP server may answer this request on its event loop's thread
+        (davstore/frontends/webdav/server.py): a GET or HEAD of a file (not a folder's
+        listing), or a PUT of at most INLINE_PUT_BYTES, on a store that answers from this
+        host. Called with the request's head, before its body arrives."""
+        if not self.inline or "HTTP_TRANSFER_ENCODING" in environ:
+            return False
+        method = environ["REQUEST_METHOD"]
+        if method in {"GET", "HEAD"}:
+            return (
+                not environ["PATH_INFO"].endswith("/")
+                and (environ.get("CONTENT_LENGTH") or "0") == "0"
+            )
+        if method == "PUT":
+            length = environ.get("CONTENT_LENGTH") or ""
+            return length.isdigit() and int(length) <= INLINE_PUT_BYTES
+        return False
 
     def wrap(self, middleware: Callable[[WSGIApp], WSGIApp]) -> None:
         """Put ``middleware`` around the whole application (outermost), before serving."""
@@ -255,6 +283,7 @@ def create_app(
         app.on_close(hidden.close)
     if is_shared(locks) or is_shared(properties):
         app.plain_put.enabled = False  # replicas: every write goes through wsgidav
+        app.inline = False  # and every request asks the shared state (a network call)
         from davstore.frontends.webdav.redis_state import share_replicas
 
         replica = share_replicas(wsgidav, vfs)

@@ -147,7 +147,7 @@ class PathGuard:
 class ChunkedInputGuard:
     """Refuse a chunked request body the WSGI server did not decode (411).
 
-    davstore's HTTP server (granian) decodes ``Transfer-Encoding: chunked`` and says so with
+    davstore's HTTP server (server.py) decodes ``Transfer-Encoding: chunked`` and says so with
     ``wsgi.input_terminated``; servers that do not (wsgiref, so Django's ``runserver``) hand
     the application an empty body, and a chunked PUT (macOS Finder uploads that way) would
     store an empty file. Refusing it keeps the old content and tells the client why.

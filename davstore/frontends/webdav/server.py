@@ -1,37 +1,40 @@
-"""The HTTP server: granian's Rust HTTP/1.1 engine, running the WSGI app in this process.
+"""The HTTP server: HTTP/1.1 on one event loop (uvloop, httptools), the WSGI app on threads.
 
-Why not cheroot (the server this module used first): on a 2-core machine a no-op WSGI app
-on a tuned cheroot answers ~5,000 small requests per second on one connection and ~5,500 on
-16, because request-line and header parsing, the keep-alive hand-offs between its selector
-and worker threads and the socket writes are all Python holding the GIL. granian parses and
-writes in Rust (hyper) outside the GIL: the same no-op app answers ~7,500 on one connection
-and ~18,000 on 16 (benchmarks/README.md has the figures). The WebDAV work is still Python;
-the server around it no longer is.
+Why this server (benchmarks/README.md has the figures). cheroot, the server davstore used
+first, parses and writes in Python holding the GIL and hands every keep-alive request from
+its selector thread to a worker thread. granian, the next one, parses and writes in Rust,
+but still hands every request from its I/O thread to one of its Python threads and back:
+~3 context switches and ~160 µs of CPU per 1 KiB GET on one connection, and with 16
+connections its pool of Python threads spent more on waking and spinning than davstore's
+Python did. Here:
 
-granian's own entry points (its CLI and ``granian.server``) run the application in worker
-processes or threads they own, with their own signal handling. ``davstore serve`` owns the
-process instead: it builds one VFS, handles SIGINT/SIGTERM itself and commits open files
-on stop. So this module drives granian's WSGI worker directly, as granian's thread-mode
-server does (``granian/server/mt.py``), which ties it to granian's internal API:
-``pyproject.toml`` pins the granian minor version this was written against.
+- one thread per process runs an asyncio event loop (uvloop: libuv) that accepts the
+  connections, parses the requests (httptools: llhttp, in C) and writes the answers;
+- a request the application calls *quick* runs on that thread as soon as its body is
+  whole, with no hand-over at all: the application says so through an optional
+  ``runs_inline(environ)`` (davstore's: a small GET, HEAD or PUT of a local store's file,
+  which makes a few system calls on the page cache, as nginx reads files on its event loop);
+- every other request runs on a pool of ``threads`` threads. Its body streams to the
+  thread with flow control (reading from the client pauses while 1 MiB waits) and its
+  answer streams back through the loop (the thread waits while 4 MiB are unsent), so a
+  1 GiB transfer holds neither in memory.
 
-The pieces granian leaves to the caller, done here:
-
-- the listening socket is made here (``SO_REUSEADDR``, not ``SO_REUSEPORT``: a second
-  server on a port in use must fail, not share it silently; only ``--workers`` share a port,
-  through sockets their parent made: :func:`listen_sockets`) and handed over by descriptor;
-- ``start_response`` may be called while the application's iterable is first iterated
-  (PEP 3333 allows that, and wsgidav's answers do it): the first chunks are taken before
-  the head is handed to granian;
-- requests in progress are counted, so :meth:`Server.stop` can wait for them for the
-  grace period;
-- TLS key and certificate are checked before serving, with a clear message (granian reads
-  PKCS#8 keys only).
+HTTP/1.1 as clients use it: keep-alive and pipelining (answers in order), chunked
+request bodies (decoded; ``wsgi.input`` ends at ``b""``), ``Expect: 100-continue`` (the
+``100 Continue`` goes out when the application first reads the body, so a refusal such as
+413 comes before the client sends it), chunked answers when the application names no
+length, TLS. Timeouts: a connection silent for ``timeout`` seconds before its next
+request's head is closed, and so is one whose body or reading of the answer stalls that
+long (the request then fails as if the client had gone: an upload keeps the old content).
 """
 
 from __future__ import annotations
 
-import importlib
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import email.utils
 import logging
 import os
 import socket
@@ -41,51 +44,85 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from urllib.parse import unquote_to_bytes
 
-try:
-    from granian.http import HTTP1Settings
+import httptools
+import uvloop
 
-    # Internal modules: their type stubs lag behind the code, so they are used untyped.
-    _granian: Any = importlib.import_module("granian._granian")
-    _futures: Any = importlib.import_module("granian._futures")
-    _loops: Any = importlib.import_module("granian._loops")
-except ImportError as exc:  # pragma: no cover - an installation without a matching granian
-    raise ImportError(
-        f"davstore's HTTP server needs granian 2.8 (pip install 'granian>=2.8,<2.9'): {exc}"
-    ) from exc
-
-__all__ = ["Server", "check_tls", "listen_sockets", "make_server"]
+__all__ = ["ClientGone", "Server", "check_tls", "listen_sockets", "make_server"]
 
 logger = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-#: Keys every request's environ starts from (PEP 3333; granian adds the request's own).
+#: Keys every request's environ starts from (PEP 3333).
 _BASE_ENVIRON: dict[str, Any] = {
     "GATEWAY_INTERFACE": "CGI/1.1",
     "SCRIPT_NAME": "",
     "wsgi.errors": sys.stderr,
-    "wsgi.input_terminated": True,  # granian decodes chunked bodies; input ends at b""
+    "wsgi.input_terminated": True,  # chunked bodies are decoded; input ends at b""
     "wsgi.multiprocess": False,
     "wsgi.multithread": True,
     "wsgi.run_once": False,
     "wsgi.version": (1, 0),
 }
 
+#: Bytes a request line and its headers may take (431 beyond).
+MAX_HEAD = 64 * 1024
 
-#: Connections granian serves at once. It holds a slot for as long as a connection is open
-#: (idle keep-alive ones too), so this must stay far above the thread count: with as many
-#: slots as threads, the connections beyond them were never answered while the first ones
-#: stayed open (tests/webdav/test_server.py).
-_BACKPRESSURE = 4096
+#: An answer this short goes out whole, with its head, in one write; a longer one streams.
+_WHOLE = 256 * 1024
+
+#: Request body bytes waiting for the application before reading from the client pauses.
+_BODY_HIGH = 1 << 20
+
+#: Unsent answer bytes above which the thread writing the answer waits (and below which it
+#: goes on).
+_WRITE_HIGH = 4 << 20
+_WRITE_LOW = 1 << 20
 
 #: Bytes read at a time while looking for the end of a line.
 _LINE_READ = 8192
 
-#: A body this short is handed to granian as one ``bytes`` (one write with its head); a
-#: longer one streams, starting with its first ``_WHOLE`` bytes.
-_WHOLE = 256 * 1024
+#: After an answer that left its request's body unread: bytes of it still read and dropped
+#: to keep the connection, and seconds the rest may take before the connection closes.
+_DRAIN_LIMIT = 1 << 20
+_LINGER = 2.0
+
+#: How often idle connections are looked at (seconds).
+_SWEEP = 1.0
+
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class ClientGone(ConnectionError):
+    """The client closed the connection, or stayed silent longer than the timeout."""
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+class _Date:
+    """The ``Date`` header's value, formatted once a second."""
+
+    __slots__ = ("_second", "_value")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = ""
+
+    def __call__(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._value = email.utils.formatdate(now, usegmt=True)
+        return self._value
+
+
+_date = _Date()
 
 
 class _StartResponse:
@@ -94,7 +131,7 @@ class _StartResponse:
     __slots__ = ("headers", "sent", "status")
 
     def __init__(self) -> None:
-        self.status = 0
+        self.status = ""
         self.headers: list[tuple[str, str]] = []
         self.sent = False
 
@@ -103,7 +140,7 @@ class _StartResponse:
     ) -> Callable[[bytes], None]:
         if exc_info is not None and self.sent:
             raise exc_info[1].with_traceback(exc_info[2])
-        self.status = int(status.split(" ", 1)[0])
+        self.status = status
         self.headers = headers
         return self._write
 
@@ -112,31 +149,145 @@ class _StartResponse:
         raise NotImplementedError("the write() callable of start_response is not supported")
 
 
+class _BodyPipe:
+    """A request body on its way from the event loop (``feed``, ``end``, ``fail``) to the
+    thread that reads it (``read``), with flow control."""
+
+    __slots__ = (
+        "_asked",
+        "_chunks",
+        "_cond",
+        "_conn",
+        "_size",
+        "_want",
+        "arrived",
+        "discarding",
+        "ended",
+        "error",
+        "paused",
+    )
+
+    def __init__(self, conn: _Connection) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._size = 0
+        self._want = 0  # bytes the reader waits for (the queue may grow that long)
+        self.arrived = time.monotonic()  # when the client last sent some of the body
+        self._conn = conn
+        self.ended = False
+        self.error: BaseException | None = None
+        self.paused = False  # the loop stopped reading from the client for this body
+        self.discarding = False  # answered: what still comes is dropped
+        self._asked = False  # the loop was told the application waits for the body
+
+    # The loop's side.
+
+    def feed(self, data: bytes) -> bool:
+        """Queue ``data``; True when reading from the client should pause."""
+        with self._cond:
+            if self.discarding:
+                return False
+            self._chunks.append(data)
+            self._size += len(data)
+            self.arrived = time.monotonic()
+            if self._size >= self._want:  # wake the reader only when it has enough
+                self._cond.notify()
+            return self._size > _BODY_HIGH and self._size > self._want
+
+    def end(self) -> None:
+        with self._cond:
+            self.ended = True
+            self._cond.notify_all()
+
+    def fail(self, error: BaseException) -> None:
+        with self._cond:
+            if not self.ended:
+                self.error = error
+                self._cond.notify_all()
+
+    def discard(self) -> None:
+        """The answer went out: drop what waits and whatever still comes."""
+        with self._cond:
+            self.discarding = True
+            self._chunks.clear()
+            self._size = 0
+
+    # The reading thread's side.
+
+    def read(self, size: int, timeout: float) -> bytes:
+        """Up to ``size`` bytes (all that is left for a negative ``size``); ``b""`` at the
+        end. Raises ClientGone when the client went away or sent nothing for ``timeout``."""
+        with self._cond:
+            if size < 0:
+                self._want = sys.maxsize
+                while not self.ended:
+                    self._wait(timeout)
+                data = b"".join(self._chunks)
+                self._chunks.clear()
+                self._size = 0
+                return data
+            self._want = size
+            while self._size < size and not self.ended:
+                self._wait(timeout)  # a file's read(size): short only at the end
+            self._want = 0
+            if not self._chunks:
+                return b""
+            data = self._chunks.popleft()
+            if len(data) < size and self._chunks:
+                parts = [data]
+                got = len(data)
+                while got < size and self._chunks:
+                    part = self._chunks.popleft()
+                    parts.append(part)
+                    got += len(part)
+                data = b"".join(parts)
+            if len(data) > size:
+                self._chunks.appendleft(data[size:])
+                data = data[:size]
+            self._size -= len(data)
+            if self.paused and self._size <= _BODY_HIGH // 2:
+                self.paused = False
+                self._conn.resume_body()
+            return data
+
+    def _wait(self, timeout: float) -> None:
+        if self.error is not None:
+            raise self.error
+        if not self._asked:
+            self._asked = True
+            self._conn.body_wanted()  # 100 Continue
+        if self.paused:  # a read longer than the queue's limit
+            self.paused = False
+            self._conn.resume_body()
+        self._cond.wait(timeout)
+        if self.error is not None:
+            raise self.error
+        if not self.ended and time.monotonic() - self.arrived >= timeout:
+            raise ClientGone(f"the request body stalled for {timeout:g} s")
+
+
 class _Input:
-    """``wsgi.input`` over granian's request body, as PEP 3333 describes it.
+    """``wsgi.input`` of a request run on a thread, as PEP 3333 describes it."""
 
-    granian's own refuses ``read(-1)``, and its ``readline`` drops the newline and ends
-    the iteration after the first line; lines are therefore cut here, from ``read``.
-    """
+    __slots__ = ("_buffer", "_pipe", "_timeout")
 
-    __slots__ = ("_body", "_buffer")
-
-    def __init__(self, body: Any) -> None:
-        self._body = body
+    def __init__(self, pipe: _BodyPipe, timeout: float) -> None:
+        self._pipe = pipe
+        self._timeout = timeout
         self._buffer = b""
 
     def read(self, size: int | None = -1) -> bytes:
         buffered = self._buffer
         if size is None or size < 0:
             self._buffer = b""
-            return buffered + self._body.read()  # type: ignore[no-any-return]
+            return buffered + self._pipe.read(-1, self._timeout)
         if not buffered:
-            return self._body.read(size)  # type: ignore[no-any-return]
+            return self._pipe.read(size, self._timeout) if size else b""
         if len(buffered) >= size:
             self._buffer = buffered[size:]
             return buffered[:size]
         self._buffer = b""
-        return buffered + self._body.read(size - len(buffered))  # type: ignore[no-any-return]
+        return buffered + self._pipe.read(size - len(buffered), self._timeout)
 
     def readline(self, size: int | None = -1) -> bytes:
         limit = size if size is not None and size >= 0 else None
@@ -145,7 +296,7 @@ class _Input:
             end = line.find(b"\n") + 1
             if end or (limit is not None and len(line) >= limit):
                 break
-            more = self._body.read(_LINE_READ)
+            more = self._pipe.read(_LINE_READ, self._timeout)
             if not more:
                 end = len(line)
                 break
@@ -164,123 +315,700 @@ class _Input:
         return iter(self.readline, b"")
 
 
-class _Body:
-    """The rest of a response body after its first chunk; reports its end once."""
+class _Request:
+    """One request of a connection, from its head to its answer."""
 
-    __slots__ = ("_done", "_first", "_inner", "_iter")
-
-    def __init__(self, first: bytes, inner: Iterable[bytes], it: Iterator[bytes], done: Any):
-        self._first: bytes | None = first
-        self._inner = inner
-        self._iter = it
-        self._done = done
-
-    def __iter__(self) -> _Body:
-        return self
-
-    def __next__(self) -> bytes:
-        first = self._first
-        if first is not None:
-            self._first = None
-            return first
-        return next(self._iter)
-
-    def close(self) -> None:
-        try:
-            close = getattr(self._inner, "close", None)
-            if close is not None:
-                close()
-        finally:
-            done, self._done = self._done, None
-            if done is not None:
-                done()
-
-
-class _Requests:
-    """Counts requests in progress, so that a stop can wait for them.
-
-    Without a lock: ``begin`` and ``end`` are one list operation each (atomic under the
-    GIL). A lock taken twice by every request made the request threads queue behind each
-    other whenever its holder lost the GIL (a convoy: two context switches a request).
-    """
-
-    #: How often :meth:`wait_idle` looks again.
-    POLL = 0.02
+    __slots__ = (
+        "body",
+        "chunks",
+        "complete",
+        "environ",
+        "head_size",
+        "headers",
+        "http10",
+        "inline",
+        "keep_alive",
+        "no_body",
+        "url",
+        "wants_continue",
+    )
 
     def __init__(self) -> None:
-        self._active: list[None] = []
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_size = 0
+        self.environ: dict[str, Any] = {}
+        self.inline = False
+        self.chunks: list[bytes] = []  # the body of an inline request
+        self.body: _BodyPipe | None = None  # the body of a request run on a thread
+        self.complete = False  # the whole body arrived
+        self.keep_alive = True
+        self.http10 = False
+        self.no_body = False  # HEAD: the answer's body is not sent
+        self.wants_continue = False  # Expect: 100-continue, not answered yet
 
-    def begin(self) -> None:
-        self._active.append(None)
 
-    def end(self) -> None:
-        self._active.pop()
+class _Answer:
+    """The head of one answer, and how its body is framed."""
+
+    __slots__ = ("chunked", "close", "has_body", "head", "left")
+
+    def __init__(
+        self, head: bytes, *, has_body: bool, chunked: bool, close: bool, left: int | None
+    ) -> None:
+        self.head = head
+        self.has_body = has_body  # False for HEAD, 1xx, 204 and 304
+        self.chunked = chunked
+        self.close = close  # the connection ends after this answer
+        self.left = left  # body bytes still owed by Content-Length; None: not framed so
 
     @property
-    def count(self) -> int:
-        return len(self._active)
+    def short(self) -> bool:
+        """Less body was sent than its Content-Length said (the connection must close)."""
+        return self.has_body and bool(self.left)
 
-    def wait_idle(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while self._active:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            time.sleep(min(self.POLL, left))
+
+class _Connection(asyncio.Protocol):
+    """One client connection: parses its requests and answers them in order."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        assert server.loop is not None
+        self.loop = server.loop
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.requests: collections.deque[_Request] = collections.deque()
+        self.reading: _Request | None = None  # the request whose head or body is arriving
+        self.busy = False  # requests[0] is being answered
+        self.closed = False
+        self.write_paused = False
+        self.write_waiters: list[concurrent.futures.Future[None]] = []
+        self.idle_since: float | None = time.monotonic()
+        self.peer = ("", 0)
+        self.local = ("", 0)
+        self.body_paused = False  # reading paused by a body's flow control
+        self.base_environ: dict[str, Any] = {}  # the environ's keys this connection fixes
+        self.in_next = False  # _next is running (an inline answer must not call it again)
+        self.ignoring = False  # what the client sends is not parsed any more
+        self.refusal: tuple[int, str] | None = None  # to send once the answers before it are
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport = cast(asyncio.Transport, transport)
+        transport.set_write_buffer_limits(_WRITE_HIGH, _WRITE_LOW)
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        self.peer = (str(peer[0]), int(peer[1])) if peer else ("", 0)
+        self.local = (str(local[0]), int(local[1])) if local else ("", 0)
+        self.server.connections.add(self)
+        self.base_environ = dict(
+            self.server.base_environ,
+            SERVER_NAME=self.local[0],
+            SERVER_PORT=str(self.local[1]),
+            REMOTE_ADDR=self.peer[0],
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.connections.discard(self)
+        gone = ClientGone("the client closed the connection")
+        for request in self.requests:
+            if request.body is not None:
+                request.body.fail(gone)
+        self._release_writers(gone)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._release_writers(None)
+
+    def data_received(self, data: bytes) -> None:
+        if self.ignoring:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # Upgrade (h2c, websocket) and CONNECT: the request was parsed; the bytes after
+            # it are another protocol, so the connection ends with its answer.
+            self.ignoring = True
+            if self.requests:
+                self.requests[-1].keep_alive = False
+        except Exception as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(exc, _HeadTooLarge) or isinstance(cause, _HeadTooLarge):
+                self._unreadable(431, "Request Header Fields Too Large")
+            else:
+                if not isinstance(exc, httptools.HttpParserError):
+                    logger.error("while reading a request: %s", exc, exc_info=exc)
+                self._unreadable(400, "Bad Request")
+
+    def _unreadable(self, status: int, reason: str) -> None:
+        """The bytes that came are no request: answer the requests before them, then
+        refuse and close."""
+        self.ignoring = True
+        request, self.reading = self.reading, None
+        if request is not None and request.body is not None:  # its body is malformed
+            request.body.fail(ClientGone("the request body is malformed"))
+        if request is not None and request in self.requests:
+            request.keep_alive = False
+            if not (self.busy and self.requests[0] is request):
+                self.requests.remove(request)
+        if self.requests:
+            self.refusal = (status, reason)  # after the answers before it
+            self.requests[-1].keep_alive = False
+        else:
+            self._refuse(status, reason)
+
+    def eof_received(self) -> bool | None:
+        """The client sent all it will (it may still read): answer what arrived, then close.
+
+        A body cut short ends there: the application finds it shorter than its
+        Content-Length and refuses it (an upload keeps the old content)."""
+        request, self.reading = self.reading, None
+        if request is not None:
+            request.complete = True
+            request.keep_alive = False
+            if request.body is not None:
+                request.body.end()
+            else:
+                self._next()  # an inline request waiting for the rest of its body
+        if not self.requests:
+            return None  # nothing to answer: close
+        self.requests[-1].keep_alive = False
         return True
 
+    # httptools callbacks
 
-def _runner(app: WSGIApp, requests: _Requests, script_name: str) -> Callable[[Any, Any], int]:
-    """granian's request callback for ``app`` (one call per request, on a Python thread)."""
-    base = dict(_BASE_ENVIRON, SCRIPT_NAME=script_name)
+    def on_message_begin(self) -> None:
+        self.reading = _Request()
 
-    def run(proto: Any, scope: dict[str, Any]) -> int:
-        requests.begin()
-        finished = False
+    def on_url(self, url: bytes) -> None:
+        request = self.reading
+        assert request is not None
+        request.url += url
+        request.head_size += len(url)
+        if request.head_size > MAX_HEAD:
+            raise _HeadTooLarge
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        request = self.reading
+        assert request is not None
+        request.headers.append((name, value))
+        request.head_size += len(name) + len(value) + 4
+        if request.head_size > MAX_HEAD:
+            raise _HeadTooLarge
+
+    def on_headers_complete(self) -> None:
+        request = self.reading
+        assert request is not None
+        self._environ(request)
+        run_inline = self.server.runs_inline
+        request.inline = run_inline is not None and run_inline(request.environ)
+        environ = request.environ
+        if (
+            environ.get("CONTENT_LENGTH") or "0"
+        ) == "0" and "HTTP_TRANSFER_ENCODING" not in environ:
+            request.complete = True  # no body (a thread may answer before on_message_complete)
+        if request.inline:
+            self.idle_since = time.monotonic()  # its body has the timeout to arrive
+        else:
+            request.body = _BodyPipe(self)  # its thread times a stalled body out
+            if request.complete:
+                request.body.end()
+            self.idle_since = None
+        self.requests.append(request)
+        if request.wants_continue and request.inline:
+            self._continue(request)
+        self._next()
+
+    def on_body(self, body: bytes) -> None:
+        request = self.reading
+        assert request is not None
+        if request.body is None:
+            request.chunks.append(body)
+        elif request.body.feed(body) and not self.body_paused:
+            request.body.paused = True
+            self.body_paused = True
+            assert self.transport is not None
+            self.transport.pause_reading()
+
+    def on_message_complete(self) -> None:
+        request = self.reading
+        assert request is not None
+        self.reading = None
+        request.complete = True
+        if request.body is not None:
+            request.body.end()
+            if request.body.discarding:
+                self._drained(request)
+        else:
+            self._next()
+
+    # The requests, in order
+
+    def _environ(self, request: _Request) -> None:
+        parser = self.parser
+        url = httptools.parse_url(request.url)
+        version = parser.get_http_version()
+        request.http10 = version == "1.0"
+        request.keep_alive = parser.should_keep_alive()
+        method = parser.get_method().decode("latin-1")
+        request.no_body = method == "HEAD"
+        path = url.path or b"/"
+        environ = self.base_environ.copy()
+        environ["REQUEST_METHOD"] = method
+        environ["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
+        environ["QUERY_STRING"] = (url.query or b"").decode("latin-1")
+        environ["SERVER_PROTOCOL"] = f"HTTP/{version}"
+        keys = _HEADER_KEYS
+        for raw_name, raw_value in request.headers:
+            key = keys.get(raw_name)
+            if key is None:
+                key = _header_key(raw_name)
+            if not key:
+                continue
+            value = raw_value.decode("latin-1")
+            if key == "HTTP_EXPECT" and value.lower() == "100-continue" and not request.http10:
+                request.wants_continue = True
+            if key in environ:
+                environ[key] += "," + value
+            else:
+                environ[key] = value
+        request.environ = environ
+
+    def _next(self) -> None:
+        """Answer the next request when the one before it is done."""
+        if self.in_next:
+            return  # called from an inline answer: the loop below goes on
+        self.in_next = True
         try:
-            environ = base | scope
-            environ["wsgi.input"] = _Input(environ["wsgi.input"])
-            start_response = _StartResponse()
-            result = app(environ, start_response)
-            try:
-                if type(result) is list and start_response.status:
-                    start_response.sent = True
-                    proto.response_bytes(
-                        start_response.status, start_response.headers, b"".join(result)
-                    )
-                    return start_response.status
-                it = iter(result)
-                head: list[bytes] = []
-                size = 0
-                for chunk in it:  # a small body whole, else up to _WHOLE bytes of it
-                    if chunk:
-                        head.append(chunk)
-                        size += len(chunk)
-                        if size >= _WHOLE:
-                            break
+            while self.requests and not self.busy and not self.closed:
+                request = self.requests[0]
+                if request.inline:
+                    if not request.complete:
+                        return  # its body is still arriving (idle_since times it out)
+                    self.idle_since = None
+                    self.busy = True
+                    self.server.active += 1
+                    self._run_inline(request)
                 else:
-                    start_response.sent = True
-                    proto.response_bytes(
-                        start_response.status, start_response.headers, b"".join(head)
-                    )
-                    return start_response.status
-                if not start_response.status:
-                    raise RuntimeError("the application sent a body before start_response")
-                start_response.sent = True
-                body = _Body(b"".join(head), result, it, requests.end)
-                finished = True  # from here on, the body's close() ends the request
-                proto.response_iter(start_response.status, start_response.headers, body)
-                return start_response.status
-            finally:
-                if not finished:
-                    close = getattr(result, "close", None)
-                    if close is not None:
-                        close()
+                    self.busy = True
+                    self.server.active += 1
+                    self.server.pool.submit(self._run_threaded, request)
         finally:
-            if not finished:
-                requests.end()
+            self.in_next = False
 
-    return run
+    def _finish(self, request: _Request, close: bool, linger: bool = True) -> None:
+        """The answer to ``request`` was written (or the connection failed).
+
+        With ``close``, the connection ends; while the client may still be sending the
+        body (``linger``), only after a while: closing a socket with unread bytes resets
+        it, and the client could lose the answer."""
+        if not self.requests or self.requests[0] is not request:
+            return  # finished already
+        self.requests.popleft()
+        self.busy = False
+        self.server.active -= 1
+        if self.closed:
+            return
+        transport = self.transport
+        assert transport is not None
+        if not request.complete and not close and request.body is not None:
+            # The answer left the body unread: drop it to reach the next request, unless
+            # there is much of it.
+            request.body.discard()
+            declared = request.environ.get("CONTENT_LENGTH") or ""
+            if declared.isdigit() and int(declared) <= _DRAIN_LIMIT:
+                self._resume()
+                return  # on_message_complete goes on (_drained)
+            close = True
+        if self.refusal is not None and not self.requests:
+            self._refuse(*self.refusal)
+            return
+        if close or not request.keep_alive or self.server.stopping:
+            if request.complete or not linger:
+                transport.close()
+            else:  # do not reset a client still sending: it would lose the answer
+                request.keep_alive = False
+                if request.body is not None:
+                    request.body.discard()
+                self._resume()
+                self.loop.call_later(_LINGER, transport.close)
+            return
+        if self.body_paused:
+            self._resume()
+        self._waiting()
+        self._next()
+
+    def _waiting(self) -> None:
+        """Start timing the client out if the connection now waits on it alone: for a
+        request's head, or for the body of one the loop will answer."""
+        following = self.requests[0] if self.requests else None
+        if following is None or (following.inline and not following.complete):
+            self.idle_since = time.monotonic()
+
+    def _drained(self, request: _Request) -> None:
+        """The unread body of an answered request has arrived and was dropped."""
+        if self.closed or self.transport is None:
+            return
+        if not request.keep_alive or self.server.stopping:
+            self.transport.close()
+            return
+        self._waiting()
+        self._next()
+
+    def _refuse(self, status: int, reason: str) -> None:
+        if self.transport is not None and not self.closed:
+            body = reason.encode()
+            self.transport.write(
+                f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+            self.transport.close()
+        self.closed = True
+
+    def _resume(self) -> None:
+        if self.body_paused and not self.closed and self.transport is not None:
+            self.body_paused = False
+            self.transport.resume_reading()
+
+    def _continue(self, request: _Request) -> None:
+        if request.wants_continue and not self.closed and self.transport is not None:
+            request.wants_continue = False
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    # Called from a request's thread
+
+    def body_wanted(self) -> None:
+        """The application waits for body bytes: ask for them (thread-safe)."""
+        self.loop.call_soon_threadsafe(self._body_wanted)
+
+    def _body_wanted(self) -> None:
+        if self.requests:
+            self._continue(self.requests[0])
+
+    def resume_body(self) -> None:
+        """The body's queue is short again: read from the client again (thread-safe)."""
+        self.loop.call_soon_threadsafe(self._resume)
+
+    # The answers
+
+    def _answer(self, request: _Request, start: _StartResponse, body: bytes | None) -> _Answer:
+        """The head for the answer ``start`` holds; ``body`` is the whole body when known."""
+        status = start.status
+        if not status:
+            raise RuntimeError("the application answered without calling start_response")
+        code = int(status[:3])
+        no_body = request.no_body or code < 200 or code in _NO_BODY_STATUSES
+        close = not request.keep_alive or self.server.stopping or self._body_left_unread(request)
+        lines = [f"HTTP/1.1 {status}\r\n"]
+        length: int | None = None
+        has_date = False
+        for name, value in start.headers:
+            lower = name.lower()
+            if lower == "content-length":
+                length = int(value)
+                continue  # written below
+            elif lower == "connection":
+                if value.lower() == "close":
+                    close = True
+                continue  # written below, once
+            elif lower == "transfer-encoding":
+                continue  # the server frames the body
+            elif lower == "date":
+                has_date = True
+            lines.append(f"{name}: {value}\r\n")
+        chunked = False
+        if length is not None:
+            lines.append(f"Content-Length: {length}\r\n")
+        elif no_body:
+            pass
+        elif body is not None:
+            length = len(body)
+            lines.append(f"Content-Length: {length}\r\n")
+        elif request.http10:
+            close = True  # the end of the connection ends the body
+        else:
+            chunked = True
+            lines.append("Transfer-Encoding: chunked\r\n")
+        if not has_date:
+            lines.append(f"Date: {_date()}\r\n")
+        if close:
+            lines.append("Connection: close\r\n")
+        elif request.http10:
+            lines.append("Connection: keep-alive\r\n")
+        lines.append("\r\n")
+        head = "".join(lines).encode("latin-1")
+        return _Answer(head, has_body=not no_body, chunked=chunked, close=close, left=length)
+
+    def _body_left_unread(self, request: _Request) -> bool:
+        """The answer leaves much of the request's body unsent or unread: the connection
+        cannot go on to the next request (see :meth:`_finish`)."""
+        if request.complete or request.body is None:
+            return False
+        declared = request.environ.get("CONTENT_LENGTH") or ""
+        return not (declared.isdigit() and int(declared) <= _DRAIN_LIMIT)
+
+    def _run_inline(self, request: _Request) -> None:
+        environ = request.environ
+        environ["wsgi.input"] = _WholeInput(b"".join(request.chunks))
+        start = _StartResponse()
+        result: Iterable[bytes] | None = None
+        try:
+            result = self.server.app(environ, start)
+            head, rest = _first_chunks(result)
+            answer = self._answer(request, start, head if rest is None else None)
+        except Exception:
+            logger.exception("%s %s failed", environ["REQUEST_METHOD"], environ["PATH_INFO"])
+            _close_result(result)
+            self._write_error(request)
+            return
+        transport = self.transport
+        assert transport is not None
+        if rest is None:
+            _close_result(result)
+            transport.write(answer.head + _frame(answer, head) if head else answer.head)
+            self._finish(request, answer.close or answer.short)
+            return
+        # A long answer: its first part now, the rest from a thread.
+        start.sent = True
+        first = _frame(answer, head)
+        transport.write(answer.head + first)
+        assert result is not None
+        self.server.pool.submit(self._stream_rest, request, answer, result, rest)
+
+    def _write_error(self, request: _Request) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(_ERROR)
+        self._finish(request, True)
+
+    def _run_threaded(self, request: _Request) -> None:
+        environ = request.environ
+        assert request.body is not None
+        environ["wsgi.input"] = _Input(request.body, self.server.timeout)
+        start = _StartResponse()
+        result: Iterable[bytes] | None = None
+        try:
+            try:
+                result = self.server.app(environ, start)
+                head, rest = _first_chunks(result)
+                answer = self._answer(request, start, head if rest is None else None)
+            except ClientGone as exc:
+                logger.info("%s %s: %s", environ["REQUEST_METHOD"], environ["PATH_INFO"], exc)
+                _close_result(result)
+                self._from_thread(self._finish, request, True, False)
+                return
+            except Exception:
+                logger.exception("%s %s failed", environ["REQUEST_METHOD"], environ["PATH_INFO"])
+                _close_result(result)
+                self._from_thread(self._write_error, request)
+                return
+            if rest is None:
+                _close_result(result)
+                data = answer.head + _frame(answer, head) if head else answer.head
+                self._from_thread(
+                    self._write_and_finish, request, data, answer.close or answer.short
+                )
+                return
+            start.sent = True
+            try:
+                self._send(answer.head + _frame(answer, head))
+            except ClientGone:
+                _close_result(result)
+                self._from_thread(self._finish, request, True)
+                return
+            assert result is not None
+            self._stream_rest(request, answer, result, rest)
+        except BaseException:  # pragma: no cover - the loop must learn the request ended
+            self._from_thread(self._finish, request, True)
+            raise
+
+    def _stream_rest(
+        self, request: _Request, answer: _Answer, result: Iterable[bytes], rest: Iterator[bytes]
+    ) -> None:
+        """Send the rest of a long answer (on a pool thread), then end the request."""
+        close = answer.close
+        try:
+            for chunk in rest:
+                if chunk:
+                    data = _frame(answer, chunk)
+                    if data:
+                        self._send(data)
+            if answer.chunked:
+                self._send(b"0\r\n\r\n")
+            if answer.short:
+                close = True  # shorter than its Content-Length: the client must notice
+        except ClientGone as exc:
+            logger.info(
+                "%s %s: %s", request.environ["REQUEST_METHOD"], request.environ["PATH_INFO"], exc
+            )
+            close = True
+        except Exception:
+            logger.exception(
+                "%s %s failed while sending",
+                request.environ["REQUEST_METHOD"],
+                request.environ["PATH_INFO"],
+            )
+            close = True
+        finally:
+            try:
+                _close_result(result)
+            finally:
+                self._from_thread(self._finish, request, close)
+
+    def _from_thread(self, callback: Callable[..., None], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server stopped
+            self.loop.call_soon_threadsafe(callback, *args)
+
+    def _send(self, data: bytes) -> None:
+        """Write ``data`` from a pool thread; wait while the client reads too slowly."""
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        try:
+            self.loop.call_soon_threadsafe(self._write_for_thread, data, done)
+        except RuntimeError as exc:
+            raise ClientGone("the server stopped") from exc
+        try:
+            done.result(self.server.timeout)
+        except concurrent.futures.TimeoutError as exc:
+            self._from_thread(self._abort)
+            raise ClientGone(f"the client read nothing for {self.server.timeout:g} s") from exc
+
+    def _write_for_thread(self, data: bytes, done: concurrent.futures.Future[None]) -> None:
+        if self.closed or self.transport is None:
+            done.set_exception(ClientGone("the client closed the connection"))
+            return
+        self.transport.write(data)
+        if self.write_paused:
+            self.write_waiters.append(done)
+        else:
+            done.set_result(None)
+
+    def _write_and_finish(self, request: _Request, data: bytes, close: bool) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
+        self._finish(request, close)
+
+    def _release_writers(self, error: BaseException | None) -> None:
+        waiters, self.write_waiters = self.write_waiters, []
+        for done in waiters:
+            if done.done():
+                continue
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def close_if_idle(self, now: float, timeout: float) -> None:
+        """Close the connection when it waits for a request head longer than ``timeout``
+        (or at once, with ``timeout`` 0, when it waits for one at all)."""
+        since = self.idle_since
+        if since is not None and now - since >= timeout and self.transport is not None:
+            self.transport.close()
+
+
+#: Header names as they came -> their environ keys ("" for a name that is dropped).
+_HEADER_KEYS: dict[bytes, str] = {}
+
+
+def _header_key(raw_name: bytes) -> str:
+    """The environ key of a header name (``HTTP_X_A``, ``CONTENT_TYPE``), remembered; ""
+    for a name with an underscore, which would pass for a dashed one (``X_User`` for
+    ``X-User``)."""
+    name = raw_name.decode("latin-1").upper()
+    if "_" in name:
+        key = ""
+    else:
+        key = name.replace("-", "_")
+        if key not in ("CONTENT_LENGTH", "CONTENT_TYPE"):
+            key = "HTTP_" + key
+    if len(_HEADER_KEYS) < 1024:  # names clients send are few; a flood is not kept
+        _HEADER_KEYS[raw_name] = key
+    return key
+
+
+_ERROR = (
+    b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: 21\r\nConnection: close\r\n\r\nInternal Server Error"
+)
+
+
+class _WholeInput:
+    """``wsgi.input`` of a request whose body arrived whole (run on the loop)."""
+
+    __slots__ = ("_data", "_pos")
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        start = self._pos
+        end = len(self._data) if size is None or size < 0 else min(start + size, len(self._data))
+        self._pos = end
+        return self._data[start:end] if start or end < len(self._data) else self._data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        start = self._pos
+        end = self._data.find(b"\n", start) + 1 or len(self._data)
+        if size is not None and size >= 0:
+            end = min(end, start + size)
+        self._pos = end
+        return self._data[start:end]
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return list(self)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+
+def _first_chunks(result: Iterable[bytes]) -> tuple[bytes, Iterator[bytes] | None]:
+    """The start of ``result``: the whole body when it is short (rest None), else its first
+    ``_WHOLE`` bytes or so and an iterator over the rest.
+
+    ``start_response`` may be called while the result is first iterated (PEP 3333 allows
+    that, and wsgidav's answers do it), so the head is built after this."""
+    if type(result) is list:
+        return b"".join(result), None
+    it = iter(result)
+    head: list[bytes] = []
+    size = 0
+    for chunk in it:
+        if chunk:
+            head.append(chunk)
+            size += len(chunk)
+            if size >= _WHOLE:
+                return b"".join(head), it
+    return b"".join(head), None
+
+
+def _frame(answer: _Answer, chunk: bytes) -> bytes:
+    """``chunk`` as it goes on the wire: chunked, cut at the Content-Length, or nothing."""
+    if not answer.has_body:
+        return b""
+    if answer.chunked:
+        return b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunk else b""
+    left = answer.left
+    if left is None:
+        return chunk  # the end of the connection ends the body
+    if len(chunk) > left:
+        chunk = chunk[:left]
+    answer.left = left - len(chunk)
+    return chunk
+
+
+def _close_result(result: Iterable[bytes] | None) -> None:
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()
 
 
 def _listen(host: str, port: int, backlog: int, *, reuse_port: bool = False) -> socket.socket:
@@ -312,7 +1040,7 @@ def listen_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     sockets: list[socket.socket] = []
     try:
         for _ in range(count):
-            sockets.append(_listen(host, port, 128, reuse_port=True))
+            sockets.append(_listen(host, port, _BACKLOG, reuse_port=True))
             port = sockets[0].getsockname()[1]
     except BaseException:
         for sock in sockets:
@@ -321,25 +1049,34 @@ def listen_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
+#: Connections the kernel keeps waiting for accept.
+_BACKLOG = 1024
+
+
+def tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
+    """The server's TLS context for a PEM certificate (chain) and key (ValueError, OSError)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(os.fspath(cert), os.fspath(key))
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
 def check_tls(cert: str | Path, key: str | Path) -> None:
-    """Raise ValueError/OSError unless ``cert`` and ``key`` are a usable PEM pair for granian."""
-    cert, key = os.fspath(cert), os.fspath(key)
-    ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
-    with open(key, "rb") as handle:
-        text = handle.read()
-    if b"-----BEGIN PRIVATE KEY-----" not in text:
-        raise ValueError(
-            f"{key}: the key must be an unencrypted PKCS#8 PEM ('BEGIN PRIVATE KEY'); "
-            f"convert it with: openssl pkcs8 -topk8 -nocrypt -in {key} -out key-pkcs8.pem"
-        )
+    """Raise ValueError/OSError unless ``cert`` and ``key`` are a usable PEM pair."""
+    tls_context(cert, key)
 
 
 class Server:
-    """granian serving one WSGI app on ``host:port``.
+    """Serves one WSGI app on ``host:port``.
 
     ``prepare()`` binds the port (an ``OSError`` when it is taken), ``serve()`` blocks
     until ``stop()``, and ``stop()`` stops accepting, then waits up to
     :attr:`shutdown_timeout` seconds for requests in progress before returning.
+
+    The application may have a ``runs_inline(environ) -> bool`` method: requests it says
+    yes to run on the event loop's thread, once their body is whole (see the module's
+    docstring); it must only say yes to requests answered in well under a millisecond.
     """
 
     #: Seconds :meth:`stop` waits for requests in progress.
@@ -353,97 +1090,121 @@ class Server:
         *,
         threads: int,
         timeout: float,
-        tls_cert: str | None,
-        tls_key: str | None,
-        io_threads: int = 1,
+        tls: ssl.SSLContext | None = None,
         sock: socket.socket | None = None,
     ) -> None:
         self.app = app
+        self.runs_inline: Callable[[dict[str, Any]], bool] | None = getattr(
+            app, "runs_inline", None
+        )
         self.host = host
         self.port = port
         self.threads = threads
         self.timeout = timeout
-        self.tls_cert = tls_cert
-        self.tls_key = tls_key
-        self.io_threads = io_threads
+        self.tls = tls
         self.bind_addr: tuple[str, int] = (host, port)
         self._socket: socket.socket | None = None
         if sock is not None:  # listening already (a worker of ``davstore serve --workers``)
             sock.setblocking(False)
             self._socket = sock
             self.bind_addr = sock.getsockname()[:2]
-        self._signal = _granian.WorkerSignal()
-        self._stopping = threading.Event()
+        self.base_environ = dict(
+            _BASE_ENVIRON, **{"wsgi.url_scheme": "https" if tls is not None else "http"}
+        )
+        self.loop: asyncio.AbstractEventLoop | None = None  # serve()'s
+        self.pool = concurrent.futures.ThreadPoolExecutor(threads, "davstore-http")
+        self.connections: set[_Connection] = set()
+        #: Requests being answered (changed on the loop's thread only).
+        self.active = 0
+        self.stopping = False
+        self._listener: asyncio.AbstractServer | None = None
         self._served = threading.Event()
-        self._requests = _Requests()
+        self._state = threading.Lock()
 
     def prepare(self) -> None:
         """Bind and listen (port 0 picks a free port; :attr:`bind_addr` has the real one)."""
         if self._socket is None:
-            self._socket = _listen(self.host, self.port, 128)
+            self._socket = _listen(self.host, self.port, _BACKLOG)
             self.bind_addr = self._socket.getsockname()[:2]
 
     def serve(self) -> None:
         """Serve until :meth:`stop` (binds first if :meth:`prepare` was not called)."""
         self.prepare()
         assert self._socket is not None
-        if self._stopping.is_set():
-            return
-        holder = _granian.SocketHolder(self._socket.detach(), False, 128)  # granian closes it
-        tls = self.tls_cert is not None and self.tls_key is not None
-        worker = _granian.WSGIWorker(
-            1,  # worker id
-            (None, holder),
-            None,  # no inter-process channel: one worker, this process
-            self.io_threads,  # Rust threads doing the HTTP work
-            512,  # Rust blocking threads (file and socket work granian does itself)
-            self.threads,  # Python threads running the application
-            30,  # seconds an idle Python thread is kept
-            _BACKPRESSURE,  # connections served at once (requests wait for a thread)
-            "1",  # HTTP/1.1 (WebDAV clients do not speak h2 without TLS)
-            HTTP1Settings(header_read_timeout=int(self.timeout * 1000), keep_alive=True),
-            None,  # no HTTP/2 settings
-            None,  # no static files
-            tls,
-            self.tls_cert,
-            self.tls_key,
-            None,  # key password
-            "tls1.2",
-            None,  # no client certificates
-            [],
-            False,
-            (None, None),  # no granian metrics (davstore has its own)
-        )
-        loop = _loops.loops.get("asyncio")
+        with self._state:  # stop() either sees the listener or finds serve() stopped
+            if self.stopping:
+                self._served.set()
+                return
+            self.loop = loop = uvloop.new_event_loop()
+            try:
+                self._listener = loop.run_until_complete(
+                    loop.create_server(
+                        lambda: _Connection(self),
+                        sock=self._socket,
+                        ssl=self.tls,
+                        ssl_handshake_timeout=self.timeout if self.tls is not None else None,
+                        backlog=_BACKLOG,
+                    )
+                )
+            except BaseException:
+                loop.close()
+                self._served.set()
+                raise
         try:
-            scheduler = _futures._new_cbscheduler(
-                loop, _runner(self.app, self._requests, ""), impl_asyncio=True
-            )
-            stopped = threading.Event()
-            self._signal.add_cb(stopped.set)
-            worker.serve_mtr(scheduler, loop, self._signal)
-            stopped.wait()
+            loop.call_later(_SWEEP, self._sweep)
+            loop.run_forever()
         finally:
-            loop.close()
-            self._served.set()
+            try:
+                self._listener.close()
+                for conn in list(self.connections):
+                    if conn.transport is not None:
+                        conn.transport.abort()
+                loop.run_until_complete(self._listener.wait_closed())
+                loop.run_until_complete(asyncio.sleep(0))
+                loop.close()
+            finally:
+                self.pool.shutdown(wait=False)
+                self._served.set()
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for conn in list(self.connections):
+            conn.close_if_idle(now, self.timeout)
+        if not self.stopping and self.loop is not None:
+            self.loop.call_later(_SWEEP, self._sweep)
+
+    def _begin_stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        now = time.monotonic()
+        for conn in list(self.connections):
+            conn.close_if_idle(now, 0)
 
     @property
     def in_progress(self) -> int:
         """Requests being handled now."""
-        return self._requests.count
+        return self.active
 
     def stop(self) -> None:
         """Stop accepting, wait for requests in progress (up to :attr:`shutdown_timeout`).
 
         Requests still in progress then are left running (:attr:`in_progress` says how
-        many): granian cannot cut a connection off, the process has to end for that.
+        many); the process has to end to cut them off.
         """
-        self._stopping.set()
-        self._signal.set()
-        if self._requests.wait_idle(self.shutdown_timeout):
+        with self._state:
+            self.stopping = True
+            loop = self.loop if self._listener is not None else None
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # serve() ended already
+                loop.call_soon_threadsafe(self._begin_stop)
+            deadline = time.monotonic() + self.shutdown_timeout
+            while self.active and time.monotonic() < deadline:
+                time.sleep(0.02)
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(loop.stop)
             self._served.wait(5)
-        if self._socket is not None:
-            self._socket.close()  # when serve() never ran (else it is granian's, detached)
+        elif self._socket is not None:
+            self._socket.close()  # serve() never ran
 
 
 def make_server(
@@ -459,24 +1220,17 @@ def make_server(
 ) -> Server:
     """The HTTP server for ``app`` on ``host:port`` (not started yet).
 
-    :param threads: requests handled at once (each on its own Python thread).
-    :param timeout: seconds a connection may stay silent before its next request's head.
-    :param tls_cert: a PEM certificate (chain) file: serve HTTPS with ``tls_key``, an
-        unencrypted PKCS#8 PEM key. Raises ValueError or OSError when they are not usable.
+    :param threads: requests handled at once on threads (the quick ones run on the loop).
+    :param timeout: seconds a connection may stay silent: before its next request's head,
+        within a request body, or while its answer waits to be read.
+    :param tls_cert: a PEM certificate (chain) file: serve HTTPS with ``tls_key``, its PEM
+        key. Raises ValueError or OSError when they are not usable.
     :param sock: a socket listening already, to serve instead of binding ``host:port``
         (each worker of ``davstore serve --workers`` gets one its parent made).
     """
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("tls_cert and tls_key go together")
+    tls = None
     if tls_cert is not None and tls_key is not None:
-        check_tls(tls_cert, tls_key)
-    return Server(
-        app,
-        host,
-        port,
-        threads=threads,
-        timeout=timeout,
-        tls_cert=None if tls_cert is None else os.fspath(tls_cert),
-        tls_key=None if tls_key is None else os.fspath(tls_key),
-        sock=sock,
-    )
+        tls = tls_context(tls_cert, tls_key)
+    return Server(app, host, port, threads=threads, timeout=timeout, tls=tls, sock=sock)

@@ -1,0 +1,440 @@
+"""HTTP/1.1 as davstore's server (server.py) speaks it: which requests run on the event loop,
+keep-alive and pipelining, bodies in and out, Expect: 100-continue, timeouts and refusals."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.storage import FileSystemStorage, InMemoryStorage
+
+from davstore.frontends.webdav import server as http_server
+from davstore.frontends.webdav.server import MAX_HEAD, ClientGone, make_server
+from tests.webdav.serving import serve_share
+
+
+class App:
+    """A WSGI app that records the thread each request ran on; ``runs_inline`` names the
+    paths the loop may answer."""
+
+    def __init__(self) -> None:
+        self.threads: dict[str, str] = {}
+        self.errors: list[BaseException] = []
+        self.read_started = threading.Event()
+
+    def runs_inline(self, environ: dict[str, Any]) -> bool:
+        return str(environ["PATH_INFO"]).startswith("/inline")
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        path = environ["PATH_INFO"]
+        self.threads[path] = threading.current_thread().name
+        status, headers = "200 OK", [("Content-Type", "text/plain")]
+        if path.endswith("/echo"):
+            self.read_started.set()
+            try:
+                body = environ["wsgi.input"].read()
+            except ClientGone as exc:
+                self.errors.append(exc)
+                raise
+        elif path.endswith("/refuse"):
+            status, body = "413 Content Too Large", b"too large"
+        elif path.endswith("/big"):
+            size = int(environ["QUERY_STRING"] or 1_000_000)
+            headers.append(("Content-Length", str(size)))
+            start_response(status, headers)
+            return _blocks(size)
+        elif path.endswith("/unsized"):
+            start_response(status, headers)
+            return iter([b"a" * 300_000, b"", b"b" * 5])
+        elif path.endswith("/crash"):
+            raise RuntimeError("the application failed")
+        elif path.endswith("/slow"):
+            time.sleep(0.3)
+            body = b"slow"
+        else:
+            body = path.encode()
+        headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers)
+        return iter([body])
+
+
+def _blocks(size: int) -> Iterator[bytes]:
+    sent = 0
+    while sent < size:
+        block = min(65536, size - sent)
+        yield bytes([sent // 65536 % 251]) * block
+        sent += block
+
+
+@contextlib.contextmanager
+def served(app: Any, *, timeout: float = 30, threads: int = 4) -> Iterator[tuple[str, int]]:
+    server = make_server(app, "127.0.0.1", 0, threads=threads, timeout=timeout)
+    server.prepare()
+    thread = threading.Thread(target=server.serve, name="serve-loop", daemon=True)
+    thread.start()
+    try:
+        yield server.bind_addr
+    finally:
+        server.stop()
+        thread.join(10)
+
+
+class Client:
+    """A raw HTTP/1.1 connection that reads answers one at a time."""
+
+    def __init__(self, addr: tuple[str, int], timeout: float = 10) -> None:
+        self.sock = socket.create_connection(addr, timeout=timeout)
+        self.buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _fill(self) -> bool:
+        chunk = self.sock.recv(1 << 20)
+        self.buffer += chunk
+        return bool(chunk)
+
+    def head(self) -> tuple[int, dict[str, str]]:
+        while b"\r\n\r\n" not in self.buffer:
+            assert self._fill(), f"closed before an answer's head: {self.buffer!r}"
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return int(lines[0].split()[1]), headers
+
+    def answer(self, *, head_only: bool = False) -> tuple[int, dict[str, str], bytes]:
+        status, headers = self.head()
+        if head_only or status in (100, 204, 304):
+            return status, headers, b""
+        if "content-length" in headers:
+            size = int(headers["content-length"])
+            while len(self.buffer) < size:
+                assert self._fill(), "closed within a body"
+            body, self.buffer = self.buffer[:size], self.buffer[size:]
+        elif headers.get("transfer-encoding") == "chunked":
+            body = b""
+            while True:
+                while b"\r\n" not in self.buffer:
+                    assert self._fill()
+                line, _, self.buffer = self.buffer.partition(b"\r\n")
+                size = int(line, 16)
+                while len(self.buffer) < size + 2:
+                    assert self._fill()
+                body += self.buffer[:size]
+                self.buffer = self.buffer[size + 2 :]
+                if not size:
+                    break
+        else:
+            while self._fill():
+                pass
+            body, self.buffer = self.buffer, b""
+        return status, headers, body
+
+    def closed(self) -> bool:
+        """True when the server closed the connection (nothing more to read)."""
+        try:
+            return not self.buffer and not self._fill()
+        except ConnectionResetError:
+            return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+
+
+def test_quick_requests_run_on_the_loop_the_others_on_threads() -> None:
+    app = App()
+    with served(app) as addr:
+        client = Client(addr)
+        client.send(get("/inline/a") + get("/threaded/b"))
+        assert client.answer()[2] == b"/inline/a"
+        assert client.answer()[2] == b"/threaded/b"
+        client.close()
+    assert app.threads["/inline/a"] == "serve-loop"
+    assert app.threads["/threaded/b"].startswith("davstore-http")
+
+
+def test_pipelined_requests_are_answered_in_order() -> None:
+    app = App()
+    paths = [f"/{'inline' if k % 2 else 'threaded'}/{k}" for k in range(20)]
+    paths[5] = "/threaded/slow"
+    with served(app) as addr:
+        client = Client(addr)
+        client.send(b"".join(get(path) for path in paths))
+        for path in paths:
+            status, _, body = client.answer()
+            assert status == 200
+            assert body == (b"slow" if path.endswith("slow") else path.encode())
+        client.close()
+
+
+@pytest.mark.parametrize("where", ["inline", "threaded"])
+def test_bodies_by_length_and_chunked(where: str) -> None:
+    app = App()
+    with served(app) as addr:
+        client = Client(addr)
+        client.send(f"PUT /{where}/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n".encode())
+        client.send(b"hello")
+        assert client.answer()[2] == b"hello"
+        chunked = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+        client.send(
+            b"PUT /threaded/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + chunked
+        )
+        assert client.answer()[2] == b"hello world"
+        client.close()
+
+
+def test_a_big_body_streams_through_with_flow_control() -> None:
+    """8 MiB in and out: the body is read in pieces while it arrives (the loop stops
+    reading while 1 MiB waits), and the answer is written while the client reads."""
+    app = App()
+    payload = bytes(range(256)) * (8 * 4096)
+    with served(app) as addr:
+        client = Client(addr)
+        sender = threading.Thread(
+            target=client.send,
+            args=(
+                f"PUT /threaded/echo HTTP/1.1\r\nHost: x\r\nContent-Length: {len(payload)}"
+                f"\r\n\r\n".encode()
+                + payload,
+            ),
+        )
+        sender.start()
+        status, headers, body = client.answer()
+        sender.join()
+        assert status == 200 and body == payload
+        client.send(get(f"/inline/big?{len(payload)}"))
+        status, headers, body = client.answer()
+        assert headers["content-length"] == str(len(payload))
+        assert body == b"".join(_blocks(len(payload)))
+        client.close()
+    assert app.threads["/inline/big"] == "serve-loop"  # its rest went out from a thread
+
+
+def test_an_answer_without_length_is_chunked_on_http11_and_closes_on_http10() -> None:
+    app = App()
+    with served(app) as addr:
+        client = Client(addr)
+        client.send(get("/threaded/unsized"))
+        status, headers, body = client.answer()
+        assert status == 200 and headers["transfer-encoding"] == "chunked"
+        assert body == b"a" * 300_000 + b"b" * 5
+        client.close()
+        old = Client(addr)
+        old.send(b"GET /threaded/unsized HTTP/1.0\r\n\r\n")
+        _status, headers, body = old.answer()
+        assert "transfer-encoding" not in headers and headers["connection"] == "close"
+        assert body == b"a" * 300_000 + b"b" * 5
+        old.close()
+
+
+def test_http10_keep_alive_is_kept_when_asked() -> None:
+    with served(App()) as addr:
+        client = Client(addr)
+        for k in range(2):
+            client.send(f"GET /inline/{k} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".encode())
+            _status, headers, body = client.answer()
+            assert body == f"/inline/{k}".encode() and headers["connection"] == "keep-alive"
+        client.send(b"GET /inline/last HTTP/1.0\r\n\r\n")
+        assert client.answer()[2] == b"/inline/last"
+        assert client.closed()
+        client.close()
+
+
+def test_100_continue_goes_out_when_the_body_is_read_and_not_for_a_refusal() -> None:
+    app = App()
+    with served(app) as addr:
+        client = Client(addr)
+        client.send(
+            b"PUT /threaded/refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        status, headers, _ = client.answer()
+        assert status == 413  # no 100 Continue before it
+        assert headers["connection"] == "close"  # the unsent body cannot be skipped
+        client.close()
+        client = Client(addr)
+        client.send(
+            b"PUT /threaded/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        assert client.head()[0] == 100
+        client.send(b"body")
+        assert client.answer()[2] == b"body"
+        client.close()
+
+
+def test_an_unread_short_body_is_skipped_and_the_connection_kept() -> None:
+    with served(App()) as addr:
+        client = Client(addr)
+        client.send(
+            b"PUT /threaded/refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789"
+            + get("/threaded/after")
+        )
+        assert client.answer()[0] == 413
+        assert client.answer()[2] == b"/threaded/after"
+        client.close()
+
+
+def test_a_stalled_body_fails_the_request_after_the_timeout() -> None:
+    app = App()
+    with served(app, timeout=1) as addr:
+        client = Client(addr)
+        client.send(b"PUT /threaded/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01")
+        assert app.read_started.wait(5)
+        time.sleep(1.5)
+        assert client.closed()
+        client.close()
+    assert len(app.errors) == 1 and "stalled" in str(app.errors[0])
+
+
+def test_an_idle_connection_and_a_trickled_head_are_closed_after_the_timeout() -> None:
+    with served(App(), timeout=1) as addr:
+        idle = Client(addr)
+        trickle = Client(addr)
+        trickle.send(b"GET /inline/x HTTP/1.1\r\n")
+        small = Client(addr)
+        small.send(b"PUT /inline/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01")
+        time.sleep(2.5)
+        for client in (idle, trickle, small):
+            assert client.closed()
+            client.close()
+
+
+def test_a_client_that_sends_no_more_gets_its_answer() -> None:
+    """A half-closed connection: what arrived is answered (a short body as short)."""
+    app = App()
+    with served(app) as addr:
+        client = Client(addr)
+        client.send(b"PUT /inline/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123")
+        client.sock.shutdown(socket.SHUT_WR)
+        status, _, body = client.answer()
+        assert status == 200 and body == b"0123"
+        assert client.closed()
+        client.close()
+
+
+def test_refusals_of_what_is_no_request() -> None:
+    with served(App()) as addr:
+        client = Client(addr)
+        client.send(get("/threaded/slow") + b"NOT HTTP AT ALL\r\n\r\n")
+        assert client.answer()[2] == b"slow"  # the request before it is answered first
+        status, headers, _ = client.answer()
+        assert status == 400 and headers["connection"] == "close"
+        assert client.closed()
+        client.close()
+        client = Client(addr)
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * MAX_HEAD + b"\r\n\r\n")
+        assert client.answer()[0] == 431
+        client.close()
+
+
+def test_an_application_error_is_500_and_the_server_goes_on() -> None:
+    with served(App()) as addr:
+        for where in ("inline", "threaded"):
+            client = Client(addr)
+            client.send(get(f"/{where}/crash"))
+            status, headers, _ = client.answer()
+            assert status == 500 and headers["connection"] == "close"
+            client.close()
+        client = Client(addr)
+        client.send(get("/inline/fine"))
+        assert client.answer()[2] == b"/inline/fine"
+        client.close()
+
+
+def test_an_upgrade_request_is_answered_as_http11_and_the_connection_closed() -> None:
+    with served(App()) as addr:
+        client = Client(addr)
+        client.send(
+            b"GET /threaded/up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+        )
+        status, _headers, body = client.answer()
+        assert status == 200 and body == b"/threaded/up"
+        assert client.closed()
+        client.close()
+
+
+def test_headers_reach_the_environ_as_pep3333_says() -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update(environ)
+        start_response("204 No Content", [])
+        return []
+
+    with served(app) as addr:
+        client = Client(addr)
+        client.send(
+            b"GET /a%20b/c%2Fd?x=1#frag HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-A: 2\r\n"
+            b"X_Spoofed: 1\r\nContent-Type: text/plain\r\n\r\n"
+        )
+        status, headers, _ = client.answer()
+        assert status == 204 and "date" in headers
+        client.close()
+    assert seen["PATH_INFO"] == "/a b/c/d"
+    assert seen["QUERY_STRING"] == "x=1"
+    assert seen["HTTP_X_A"] == "1,2"
+    assert seen["CONTENT_TYPE"] == "text/plain"
+    assert "HTTP_X_SPOOFED" not in seen  # an underscore would pass for a dash
+    assert seen["SERVER_PROTOCOL"] == "HTTP/1.1" and seen["REMOTE_ADDR"] == "127.0.0.1"
+    assert seen["wsgi.url_scheme"] == "http"
+
+
+def test_stop_closes_idle_connections_and_lets_answers_finish() -> None:
+    app = App()
+    server = make_server(app, "127.0.0.1", 0, threads=2, timeout=30)
+    server.prepare()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    idle = Client(server.bind_addr)
+    busy = Client(server.bind_addr)
+    busy.send(get("/threaded/slow"))
+    time.sleep(0.1)
+    server.stop()
+    thread.join(10)
+    _status, headers, body = busy.answer()
+    assert body == b"slow" and headers["connection"] == "close"
+    assert idle.closed()
+    idle.close()
+    busy.close()
+
+
+def test_the_share_answers_small_gets_and_puts_on_the_loop(tmp_path: Path) -> None:
+    """davstore's app: small GETs and PUTs of a local store run inline, the rest (and
+    everything on a store that may wait on a network) on threads."""
+    names: list[str] = []
+    real = http_server._Connection._run_inline
+
+    def spy(self: Any, request: Any) -> None:
+        names.append(f"{request.environ['REQUEST_METHOD']} {request.environ['PATH_INFO']}")
+        real(self, request)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(http_server._Connection, "_run_inline", spy)
+        storage = FileSystemStorage(location=str(tmp_path / "media"))
+        with serve_share(storage, tmp_path / "state") as share:
+            assert share.request("PUT", "a.txt", data=b"x" * 1000).status_code == 201
+            assert share.request("GET", "a.txt").content == b"x" * 1000
+            assert share.request("PUT", "big.bin", data=b"y" * 200_000).status_code == 201
+            assert share.request("PROPFIND", "", headers={"Depth": "1"}).status_code == 207
+            assert share.request("GET", "").status_code == 200
+        assert names == ["PUT /a.txt", "GET /a.txt"]
+        names.clear()
+        with serve_share(InMemoryStorage(), tmp_path / "state2", read_only=True) as share:
+            assert share.request("PUT", "a.txt", data=b"x").status_code == 403
+        assert names == ["PUT /a.txt"]
