@@ -31,6 +31,16 @@ class _Missing:
 MISSING = _Missing()
 
 
+class _Unknown:
+    """Not in the cache either way: only the store can tell."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
+
+
 class MetadataCache(Generic[E]):
     """Thread-safe TTL cache of ``path -> entry | MISSING`` and ``path -> [entries]``.
 

@@ -37,7 +37,7 @@ from davstore.errors import (
 )
 from davstore.store.base import Capabilities, ObjectInfo, ObjectStore, Upload, Usage
 from davstore.store.generic import is_internal_name
-from davstore.vfs.cache import MISSING, MetadataCache
+from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, _Unknown
 from davstore.vfs.events import Action, Change, Listener, current_actor
 from davstore.vfs.handles import ReadHandle, WriteHandle, same_version, write_all
 from davstore.vfs.paths import ROOT, is_within, join, normalize, parent
@@ -175,7 +175,9 @@ class VFS:
         Raises InvalidPath, StoreError."""
         return self._find(self.normalize(path))
 
-    def _lookup(self, path: str) -> Entry | None:
+    def _known(self, path: str) -> Entry | _Unknown | None:
+        """What the VFS knows of a canonical path without asking the store: its entry, None
+        for a known absence, UNKNOWN otherwise."""
         coherence = self.coherence
         if coherence is not None and coherence():
             self._invalidate(ROOT, tree=True)
@@ -191,6 +193,12 @@ class VFS:
         reading = self._reading(path)
         if reading is not None:
             return reading
+        return UNKNOWN
+
+    def _lookup(self, path: str) -> Entry | None:
+        known = self._known(path)
+        if not isinstance(known, _Unknown):
+            return known
         try:
             entry: Entry | None = self.store.head(path)
         except (NotFound, NotADirectory):
@@ -356,7 +364,15 @@ class VFS:
         StoreError.
         """
         path = self.normalize(path)
-        entry = self._stat(path)
+        if exact and self.capabilities.native_dirs and self._pending(path) is None:
+            known = self._known(path)
+            if isinstance(known, _Unknown):
+                return self._open_unknown(path)
+            if known is None:
+                raise NotFound(path)
+            entry = known
+        else:
+            entry = self._stat(path)
         if entry.is_dir:
             raise IsADirectory(path)
         handle = ReadHandle(
@@ -382,6 +398,31 @@ class VFS:
             else:
                 actual = entry  # the cached entry may have finer times (listings: ms)
             handle.adopt(stream, actual)
+        self._readers.setdefault(path, []).append(handle)
+        return handle
+
+    def _open_unknown(self, path: str) -> ReadHandle:
+        """:meth:`open_read` with ``exact`` of a path the cache knows nothing of, on a store
+        with real folders: the store opens it, and the open stream says what it is. One
+        call where a stat and an open took two (a GET of a file not seen for a TTL)."""
+        try:
+            stream = self.store.open_read(path)
+        except (NotFound, NotADirectory) as exc:
+            self.cache.put_stat(path, MISSING)
+            raise NotFound(path) from exc
+        try:
+            entry = self.store.stream_info(path, stream) or self.store.head(path)
+        except BaseException:
+            stream.close()
+            raise
+        self.cache.put_stat(path, entry)
+        handle = ReadHandle(
+            lambda offset: self.store.open_read(path, offset),
+            entry,
+            describe=lambda stream: self.store.stream_info(path, stream),
+            on_close=self._release_reader,
+        )
+        handle.adopt(stream, entry)
         self._readers.setdefault(path, []).append(handle)
         return handle
 

@@ -729,3 +729,50 @@ def test_a_file_open_for_reading_is_statted_from_its_handle(storage: Storage) ->
         storage.save("g.txt", ContentFile(b"again"))
         assert vfs.stat("g.txt").size == 5, "invalidated: the store answers"
     assert not vfs._readers, "closed handles are forgotten"
+
+
+def test_an_exact_open_of_an_unknown_path_is_one_store_call(storage: Storage) -> None:
+    """A GET of a file the cache knows nothing of opens it at once: the open stream says
+    what it is (on stores with real folders), where a stat and an open took two calls.
+    What it learns is cached like a stat: the size, an absence, a folder."""
+    from davstore.store.wrapper import StoreWrapper
+
+    class CountingCalls(StoreWrapper):
+        calls: list[str]
+
+        def _call(self, kind: str, func: Any) -> Any:
+            self.calls.append(kind)
+            return func()
+
+    store = CountingCalls(adapt(storage))
+    store.calls = []
+    native = store.capabilities.native_dirs
+    vfs = VFS(store, cache_ttl=60)
+    vfs.write_file("f.txt", b"hello")
+    vfs.mkdir("folder")
+    vfs.cache.clear()
+    store.calls.clear()
+    with vfs.open_read("f.txt", exact=True) as handle:
+        assert handle.size == 5 and handle.read() == b"hello"
+    if native:
+        assert store.calls[0] == "open_read"
+    if isinstance(storage, FileSystemStorage):  # fstat describes the open file
+        assert store.calls == ["open_read", "stream_info"]
+    store.calls.clear()
+    assert vfs.stat("f.txt").size == 5
+    assert store.calls == [], "the open's answer was cached"
+    with pytest.raises(errors.NotFound):
+        vfs.open_read("missing.txt", exact=True)
+    with pytest.raises(errors.NotFound):
+        vfs.open_read("f.txt/below", exact=True)
+    store.calls.clear()
+    assert not vfs.exists("missing.txt")
+    assert store.calls == [], "the absence was cached"
+    with pytest.raises(errors.IsADirectory):
+        vfs.open_read("folder", exact=True)
+    assert vfs.stat("folder").is_dir
+    with vfs.open_write("f.txt") as writer:  # pending changes: the committed content
+        writer.write(b"new and longer")
+        with vfs.open_read("f.txt", exact=True) as handle:
+            assert handle.read() == b"hello"
+    assert not vfs._readers

@@ -91,12 +91,14 @@ class PlainGet:
         if path is None:
             return self.app(environ, start_response)
         try:
-            entry = self.vfs.stat(path)
             handle = None
-            if method == "GET" and not entry.is_dir:
-                # The length promised must be the length of the version sent.
+            if method == "GET":
+                # The length promised must be the length of the version sent (a folder
+                # raises IsADirectory: wsgidav lists it).
                 handle = self.vfs.open_read(path, exact=True)
                 entry = handle.entry
+            else:
+                entry = self.vfs.stat(path)
             if entry.is_dir or entry.size is None or entry.mtime is None or entry.etag is None:
                 if handle is not None:
                     handle.close()
