@@ -167,16 +167,34 @@ def test_quick_requests_run_on_the_loop_the_others_on_threads() -> None:
 
 
 def test_pipelined_requests_are_answered_in_order() -> None:
+    """More requests than the server parses ahead (_PIPELINE), GETs and PUTs with bodies,
+    on the loop and on threads, sent at once: every answer, in order."""
     app = App()
-    paths = [f"/{'inline' if k % 2 else 'threaded'}/{k}" for k in range(20)]
-    paths[5] = "/threaded/slow"
+    requests_: list[bytes] = []
+    expected: list[bytes] = []
+    for k in range(3 * http_server._PIPELINE):
+        where = "inline" if k % 2 else "threaded"
+        if k == 5:
+            requests_.append(get("/threaded/slow"))
+            expected.append(b"slow")
+        elif k % 7 == 0:
+            body = f"body {k} ".encode() * (k + 1)
+            requests_.append(
+                f"PUT /{where}/{k}/echo HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}"
+                f"\r\n\r\n".encode()
+                + body
+            )
+            expected.append(body)
+        else:
+            requests_.append(get(f"/{where}/{k}"))
+            expected.append(f"/{where}/{k}".encode())
     with served(app) as addr:
         client = Client(addr)
-        client.send(b"".join(get(path) for path in paths))
-        for path in paths:
-            status, _, body = client.answer()
+        client.send(b"".join(requests_))
+        for body in expected:
+            status, _, answer = client.answer()
             assert status == 200
-            assert body == (b"slow" if path.endswith("slow") else path.encode())
+            assert answer == body
         client.close()
 
 
@@ -438,3 +456,34 @@ def test_the_share_answers_small_gets_and_puts_on_the_loop(tmp_path: Path) -> No
         with serve_share(InMemoryStorage(), tmp_path / "state2", read_only=True) as share:
             assert share.request("PUT", "a.txt", data=b"x").status_code == 403
         assert names == ["PUT /a.txt"]
+
+
+def test_a_client_that_does_not_read_its_answers_is_not_buffered_without_bound() -> None:
+    """500 pipelined GETs of 100 kB answers, none read for a while: the server stops
+    reading from the client (its answers wait in the socket and at most a few MiB of
+    buffer), then answers all of them, in order, once the client reads."""
+    server = make_server(App(), "127.0.0.1", 0, threads=2, timeout=30)
+    server.prepare()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    count, size = 500, 100_000
+    client = Client(server.bind_addr, timeout=30)
+    sender = threading.Thread(
+        target=client.send, args=(b"".join(get(f"/inline/{k}/big?{size}") for k in range(count)),)
+    )
+    sender.start()
+    time.sleep(1.0)
+    (conn,) = server.connections
+    assert conn.reading_paused
+    assert conn.transport is not None
+    assert conn.transport.get_write_buffer_size() <= http_server._WRITE_HIGH + size
+    # parsing stops within a slice of heads after the limit
+    assert len(conn.requests) <= http_server._PIPELINE + http_server._SLICE // 16
+    expected = b"".join(_blocks(size))
+    for _ in range(count):
+        status, _headers, body = client.answer()
+        assert status == 200 and body == expected
+    sender.join(10)
+    client.close()
+    server.stop()
+    thread.join(10)

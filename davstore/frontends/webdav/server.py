@@ -90,6 +90,12 @@ _LINE_READ = 8192
 _DRAIN_LIMIT = 1 << 20
 _LINGER = 2.0
 
+#: Requests of one connection parsed and waiting for their answers before reading pauses.
+_PIPELINE = 32
+
+#: Bytes of request heads parsed at a time (a body goes whole; see _Connection._feed).
+_SLICE = 4096
+
 #: How often idle connections are looked at (seconds).
 _SWEEP = 1.0
 
@@ -320,6 +326,7 @@ class _Request:
 
     __slots__ = (
         "body",
+        "body_left",
         "chunks",
         "complete",
         "environ",
@@ -341,6 +348,7 @@ class _Request:
         self.inline = False
         self.chunks: list[bytes] = []  # the body of an inline request
         self.body: _BodyPipe | None = None  # the body of a request run on a thread
+        self.body_left = 0  # body bytes still to come, by its Content-Length (or 64 KiB)
         self.complete = False  # the whole body arrived
         self.keep_alive = True
         self.http10 = False
@@ -386,7 +394,9 @@ class _Connection(asyncio.Protocol):
         self.idle_since: float | None = time.monotonic()
         self.peer = ("", 0)
         self.local = ("", 0)
-        self.body_paused = False  # reading paused by a body's flow control
+        self.body_paused = False  # a body's queue is full
+        self.reading_paused = False  # the transport does not read (see _flow)
+        self.unparsed = b""  # read but not parsed yet: many requests wait (see _feed)
         self.base_environ: dict[str, Any] = {}  # the environ's keys this connection fixes
         self.in_next = False  # _next is running (an inline answer must not call it again)
         self.ignoring = False  # what the client sends is not parsed any more
@@ -420,16 +430,48 @@ class _Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self._flow()
 
     def resume_writing(self) -> None:
         self.write_paused = False
         self._release_writers(None)
+        self._flow()
+        self._next()
 
     def data_received(self, data: bytes) -> None:
         if self.ignoring:
             return
+        if self.unparsed:
+            data, self.unparsed = self.unparsed + data, b""
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Parse ``data``; stop where many requests wait for their answers (the rest is
+        kept for :meth:`_flow`). A request's body goes in one piece, heads in slices of
+        ``_SLICE`` bytes, so a burst of tiny pipelined requests is cut short."""
+        while data:
+            if len(self.requests) > _PIPELINE:
+                self.unparsed = data
+                return
+            request = self.reading
+            size = _SLICE + (request.body_left if request is not None else 0)
+            if len(data) <= size:
+                piece, data = data, b""
+            else:
+                piece, data = data[:size], data[size:]
+            if not self._parse(piece):
+                return
+
+    def _feed_unparsed(self) -> None:
+        data, self.unparsed = self.unparsed, b""
+        if data and not self.closed and not self.ignoring:
+            self._feed(data)
+
+    def _parse(self, data: bytes) -> bool:
+        """Feed the parser; False when the connection reads no more."""
         try:
             self.parser.feed_data(data)
+            return not self.ignoring
         except httptools.HttpParserUpgrade:
             # Upgrade (h2c, websocket) and CONNECT: the request was parsed; the bytes after
             # it are another protocol, so the connection ends with its answer.
@@ -444,6 +486,7 @@ class _Connection(asyncio.Protocol):
                 if not isinstance(exc, httptools.HttpParserError):
                     logger.error("while reading a request: %s", exc, exc_info=exc)
                 self._unreadable(400, "Bad Request")
+        return False
 
     def _unreadable(self, status: int, reason: str) -> None:
         """The bytes that came are no request: answer the requests before them, then
@@ -467,6 +510,9 @@ class _Connection(asyncio.Protocol):
 
         A body cut short ends there: the application finds it shorter than its
         Content-Length and refuses it (an upload keeps the old content)."""
+        if self.unparsed:  # all the client sends is here: parse the rest now
+            data, self.unparsed = self.unparsed, b""
+            self._parse(data)
         request, self.reading = self.reading, None
         if request is not None:
             request.complete = True
@@ -508,9 +554,12 @@ class _Connection(asyncio.Protocol):
         run_inline = self.server.runs_inline
         request.inline = run_inline is not None and run_inline(request.environ)
         environ = request.environ
-        if (
-            environ.get("CONTENT_LENGTH") or "0"
-        ) == "0" and "HTTP_TRANSFER_ENCODING" not in environ:
+        declared = environ.get("CONTENT_LENGTH") or "0"
+        if "HTTP_TRANSFER_ENCODING" in environ:
+            request.body_left = 1 << 16  # chunked: parse it in pieces of that size
+        elif declared.isdigit():
+            request.body_left = int(declared)
+        if declared == "0" and "HTTP_TRANSFER_ENCODING" not in environ:
             request.complete = True  # no body (a thread may answer before on_message_complete)
         if request.inline:
             self.idle_since = time.monotonic()  # its body has the timeout to arrive
@@ -520,6 +569,8 @@ class _Connection(asyncio.Protocol):
                 request.body.end()
             self.idle_since = None
         self.requests.append(request)
+        if len(self.requests) > _PIPELINE:
+            self._flow()
         if request.wants_continue and request.inline:
             self._continue(request)
         self._next()
@@ -527,13 +578,14 @@ class _Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         request = self.reading
         assert request is not None
+        if request.body_left and "HTTP_TRANSFER_ENCODING" not in request.environ:
+            request.body_left -= len(body)
         if request.body is None:
             request.chunks.append(body)
         elif request.body.feed(body) and not self.body_paused:
             request.body.paused = True
             self.body_paused = True
-            assert self.transport is not None
-            self.transport.pause_reading()
+            self._flow()
 
     def on_message_complete(self) -> None:
         request = self.reading
@@ -585,7 +637,7 @@ class _Connection(asyncio.Protocol):
             return  # called from an inline answer: the loop below goes on
         self.in_next = True
         try:
-            while self.requests and not self.busy and not self.closed:
+            while self.requests and not self.busy and not self.closed and not self.write_paused:
                 request = self.requests[0]
                 if request.inline:
                     if not request.complete:
@@ -638,8 +690,8 @@ class _Connection(asyncio.Protocol):
                 self._resume()
                 self.loop.call_later(_LINGER, transport.close)
             return
-        if self.body_paused:
-            self._resume()
+        self._resume()
+        self._flow()
         self._waiting()
         self._next()
 
@@ -672,9 +724,27 @@ class _Connection(asyncio.Protocol):
         self.closed = True
 
     def _resume(self) -> None:
-        if self.body_paused and not self.closed and self.transport is not None:
+        """A body's queue has room again."""
+        if self.body_paused:
             self.body_paused = False
-            self.transport.resume_reading()
+            self._flow()
+
+    def _flow(self) -> None:
+        """Read from the client unless a body's queue is full, the client does not read
+        its answers (the transport's buffer is over its limit), or many requests wait:
+        what a client sends without reading is never buffered without bound."""
+        transport = self.transport
+        if transport is None or self.closed:
+            return
+        pause = self.body_paused or self.write_paused or len(self.requests) > _PIPELINE
+        if pause != self.reading_paused:
+            self.reading_paused = pause
+            if pause:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
+        if self.unparsed and len(self.requests) <= _PIPELINE:
+            self.loop.call_soon(self._feed_unparsed)  # not from within the parser
 
     def _continue(self, request: _Request) -> None:
         if request.wants_continue and not self.closed and self.transport is not None:
