@@ -35,6 +35,7 @@ import collections
 import concurrent.futures
 import contextlib
 import email.utils
+import io
 import logging
 import os
 import socket
@@ -825,7 +826,7 @@ class _Connection(asyncio.Protocol):
 
     def _run_inline(self, request: _Request) -> None:
         environ = request.environ
-        environ["wsgi.input"] = _WholeInput(b"".join(request.chunks))
+        environ["wsgi.input"] = io.BytesIO(b"".join(request.chunks))
         start = _StartResponse()
         result: Iterable[bytes] | None = None
         try:
@@ -1008,36 +1009,6 @@ _ERROR = (
     b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
     b"Content-Length: 21\r\nConnection: close\r\n\r\nInternal Server Error"
 )
-
-
-class _WholeInput:
-    """``wsgi.input`` of a request whose body arrived whole (run on the loop)."""
-
-    __slots__ = ("_data", "_pos")
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-
-    def read(self, size: int | None = -1) -> bytes:
-        start = self._pos
-        end = len(self._data) if size is None or size < 0 else min(start + size, len(self._data))
-        self._pos = end
-        return self._data[start:end] if start or end < len(self._data) else self._data
-
-    def readline(self, size: int | None = -1) -> bytes:
-        start = self._pos
-        end = self._data.find(b"\n", start) + 1 or len(self._data)
-        if size is not None and size >= 0:
-            end = min(end, start + size)
-        self._pos = end
-        return self._data[start:end]
-
-    def readlines(self, hint: int = -1) -> list[bytes]:
-        return list(self)
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.readline, b"")
 
 
 def _first_chunks(result: Iterable[bytes]) -> tuple[bytes, Iterator[bytes] | None]:
