@@ -31,14 +31,14 @@ class _Missing:
 MISSING = _Missing()
 
 
-class _Unknown:
+class Unknown:
     """Not in the cache either way: only the store can tell."""
 
     def __repr__(self) -> str:
         return "UNKNOWN"
 
 
-UNKNOWN = _Unknown()
+UNKNOWN = Unknown()
 
 
 class MetadataCache(Generic[E]):

@@ -37,7 +37,7 @@ from davstore.errors import (
 )
 from davstore.store.base import Capabilities, ObjectInfo, ObjectStore, Upload, Usage
 from davstore.store.generic import is_internal_name
-from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, _Unknown
+from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, Unknown
 from davstore.vfs.events import Action, Change, Listener, current_actor
 from davstore.vfs.handles import ReadHandle, WriteHandle, same_version, write_all
 from davstore.vfs.paths import ROOT, is_within, join, normalize, parent
@@ -175,7 +175,7 @@ class VFS:
         Raises InvalidPath, StoreError."""
         return self._find(self.normalize(path))
 
-    def _known(self, path: str) -> Entry | _Unknown | None:
+    def _known(self, path: str) -> Entry | Unknown | None:
         """What the VFS knows of a canonical path without asking the store: its entry, None
         for a known absence, UNKNOWN otherwise."""
         coherence = self.coherence
@@ -197,7 +197,7 @@ class VFS:
 
     def _lookup(self, path: str) -> Entry | None:
         known = self._known(path)
-        if not isinstance(known, _Unknown):
+        if not isinstance(known, Unknown):
             return known
         try:
             entry: Entry | None = self.store.head(path)
@@ -366,7 +366,7 @@ class VFS:
         path = self.normalize(path)
         if exact and self.capabilities.native_dirs and self._pending(path) is None:
             known = self._known(path)
-            if isinstance(known, _Unknown):
+            if isinstance(known, Unknown):
                 return self._open_unknown(path)
             if known is None:
                 raise NotFound(path)
@@ -375,12 +375,7 @@ class VFS:
             entry = self._stat(path)
         if entry.is_dir:
             raise IsADirectory(path)
-        handle = ReadHandle(
-            lambda offset: self.store.open_read(path, offset),
-            entry,
-            describe=lambda stream: self.store.stream_info(path, stream),
-            on_close=self._release_reader,
-        )
+        handle = self._reader(path, entry)
         if exact:
             try:
                 stream = self.store.open_read(path)
@@ -401,6 +396,14 @@ class VFS:
         self._readers.setdefault(path, []).append(handle)
         return handle
 
+    def _reader(self, path: str, entry: Entry) -> ReadHandle:
+        return ReadHandle(
+            lambda offset: self.store.open_read(path, offset),
+            entry,
+            describe=lambda stream: self.store.stream_info(path, stream),
+            on_close=self._release_reader,
+        )
+
     def _open_unknown(self, path: str) -> ReadHandle:
         """:meth:`open_read` with ``exact`` of a path the cache knows nothing of, on a store
         with real folders: the store opens it, and the open stream says what it is. One
@@ -416,12 +419,7 @@ class VFS:
             stream.close()
             raise
         self.cache.put_stat(path, entry)
-        handle = ReadHandle(
-            lambda offset: self.store.open_read(path, offset),
-            entry,
-            describe=lambda stream: self.store.stream_info(path, stream),
-            on_close=self._release_reader,
-        )
+        handle = self._reader(path, entry)
         handle.adopt(stream, entry)
         self._readers.setdefault(path, []).append(handle)
         return handle
