@@ -429,16 +429,16 @@ def open_held(path: str, flags: int, mode: int) -> int:
 
 
 def write_held(fd: int, data: bytes) -> None:
-    """All of ``data`` written to ``fd`` holding the GIL."""
-    view = memoryview(data)
-    while view:
-        chunk = bytes(view)
+    """All of ``data`` written to ``fd`` holding the GIL (``bytes`` are not copied unless
+    a write comes up short; a memoryview or bytearray is copied once)."""
+    chunk = data if type(data) is bytes else bytes(data)
+    while chunk:
         got: int = _write(fd, chunk, len(chunk))
         if got < 0:
             if ctypes.get_errno() == errno.EINTR:
                 continue
             _raise()
-        view = view[got:]
+        chunk = chunk[got:]
 
 
 def link_held(fd: int, path: str) -> bool:

@@ -691,7 +691,7 @@ class _Connection(asyncio.Protocol):
                 self._resume()
                 self.loop.call_later(_LINGER, transport.close)
             return
-        self._resume()
+        self.body_paused = False  # whatever paused for its body, the next request reads
         self._flow()
         self._waiting()
         self._next()
