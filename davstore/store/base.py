@@ -157,6 +157,15 @@ class ObjectStore(abc.ABC):
         """
         return None
 
+    def read_small(self, name: str, limit: int) -> tuple[ObjectInfo, bytes] | None:
+        """The whole content of file ``name`` and the metadata of that very version, in one
+        call, when the file holds at most ``limit`` bytes and the store can answer so
+        cheaply (a local disk: open, ``fstat``, read, close); ``None`` otherwise, and the
+        caller opens it with :meth:`open_read`. Raises NotFound, IsADirectory. Wrappers
+        MUST pass it through.
+        """
+        return None
+
     @abc.abstractmethod
     def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
         """Begin a staged write of ``name`` (see :class:`Upload`)."""

@@ -166,6 +166,38 @@ class FileSystemStore(GenericStore):
             raise from_exception(exc, name) from exc
         return CachedReader(fd, st, name, self._cached_io == "memory")
 
+    def read_small(self, name: str, limit: int) -> tuple[ObjectInfo, bytes] | None:
+        """Open, ``fstat``, read and close with the GIL held (cached_io), when the name and
+        the bytes are in the kernel's caches; ``None`` when they are not, or the file holds
+        more than ``limit`` bytes or is not a regular file (:meth:`open_read` then)."""
+        if not self._cached_io:
+            return None
+        path = self._path(name)
+        try:
+            fd = cached_io.open_cached(path)
+            if fd is None:
+                return None
+            try:
+                st = cached_io.stat_fd(fd)
+                if stat.S_ISDIR(st.st_mode):
+                    raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+                if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+                    return None
+                data = b"" if not st.st_size else self._read_cached(fd, st.st_size)
+            finally:
+                cached_io.close_fd(fd)
+        except OSError as exc:
+            raise from_exception(exc, name) from exc
+        if data is None:
+            return None
+        return _info(name, st), data
+
+    def _read_cached(self, fd: int, size: int) -> bytes | None:
+        """The file's ``size`` bytes from the page cache; None when they are not all there
+        (or the file is shorter now: it is being rewritten in place)."""
+        data = cached_io.read_cached(fd, size, 0, self._cached_io == "memory")
+        return data if data is not None and len(data) == size else None
+
     def stream_info(self, name: str, stream: BinaryIO) -> ObjectInfo | None:
         if isinstance(stream, CachedReader):
             return _info(name, stream.st)

@@ -60,6 +60,9 @@ class StoreWrapper(ObjectStore):
         raw = unwrap_stream(stream)
         return self._call("stream_info", lambda: self.inner.stream_info(name, raw))
 
+    def read_small(self, name: str, limit: int) -> tuple[ObjectInfo, bytes] | None:
+        return self._call("read_small", lambda: self.inner.read_small(name, limit))
+
     def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
         upload = self._call(
             "start_upload",

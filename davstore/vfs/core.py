@@ -396,6 +396,45 @@ class VFS:
         self._readers.setdefault(path, []).append(handle)
         return handle
 
+    def read_small(self, path: str, limit: int) -> tuple[Entry, bytes] | None:
+        """The whole committed content of a file of at most ``limit`` bytes and the entry of
+        that very version: :meth:`open_read` with ``exact``, read to the end and closed, in
+        one store call (:meth:`~davstore.store.ObjectStore.read_small`). ``None`` when the
+        file is bigger, or the store cannot answer so: use :meth:`open_read`.
+        Raises NotFound, IsADirectory, StoreError.
+        """
+        path = self.normalize(path)
+        if not self.capabilities.native_dirs or self._pending(path) is not None:
+            return None
+        known = self._known(path)
+        if known is None:
+            raise NotFound(path)
+        if not isinstance(known, Unknown):
+            if known.is_dir:
+                raise IsADirectory(path)
+            if known.size is None or known.size > limit:
+                return None
+        try:
+            got = self.store.read_small(path, limit)
+        except (NotFound, NotADirectory) as exc:
+            self._invalidate(path)
+            self.cache.put_stat(path, MISSING)
+            raise NotFound(path) from exc
+        except IsADirectory:
+            self._invalidate(path)
+            raise
+        if got is None:
+            return None
+        entry, data = got
+        if isinstance(known, Unknown):
+            self.cache.put_stat(path, entry)
+        elif not same_version(entry, known):
+            self.cache.invalidate(path)
+            self.cache.put_stat(path, entry)
+        else:
+            entry = known  # the cached entry may have finer times (listings: ms)
+        return entry, data
+
     def _reader(self, path: str, entry: Entry) -> ReadHandle:
         return ReadHandle(
             lambda offset: self.store.open_read(path, offset),

@@ -7,6 +7,7 @@ missing names, offsets, big reads), on the disk and on a memory file system.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -20,7 +21,7 @@ from django.core.files.storage import FileSystemStorage
 
 from davstore import cached_io
 from davstore.cached_io import CachedReader, HeldWriter
-from davstore.errors import IsADirectory, NotFound
+from davstore.errors import IsADirectory, NotADirectory, NotFound
 from davstore.store.filesystem import FileSystemStore, ReplaceUpload
 
 LINUX = sys.platform.startswith("linux")
@@ -254,6 +255,37 @@ def test_store_reads_through_the_cached_path(store: FileSystemStore, folder: Pat
         store.open_read("sub/missing.bin")
     with pytest.raises(NotFound):
         store.head("sub/missing.bin")
+
+
+def test_store_reads_a_small_file_in_one_call(store: FileSystemStore, folder: Path) -> None:
+    """``read_small``: the bytes and the stat of the version read, from one open; None
+    where the open path would do better (bigger than the limit, not a regular file)."""
+    data = os.urandom(3000)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "f.bin").write_bytes(data)
+    (folder / "empty").write_bytes(b"")
+    os.mkfifo(folder / "pipe")
+    got = store.read_small("sub/f.bin", 3000)
+    if not store._cached_io:
+        assert got is None, "only where the calls keep the GIL"
+        return
+    assert got is not None
+    info, content = got
+    assert content == data
+    assert info == store.head("sub/f.bin")
+    assert store.read_small("empty", 10) == (store.head("empty"), b"")
+    assert store.read_small("sub/f.bin", 2999) is None, "bigger than the limit"
+    assert store.read_small("pipe", 10) is None, "a FIFO: opened the usual way"
+    with pytest.raises(IsADirectory):
+        store.read_small("sub", 10)
+    # A name the kernel's cache cannot resolve (tmpfs keeps no absent names) is left to
+    # open_read, which raises; one it can is refused at once, with open_read's error.
+    assert not (folder / "sub" / "missing.bin").exists()
+    for name, error in (("sub/missing.bin", NotFound), ("sub/f.bin/below", NotADirectory)):
+        with contextlib.suppress(error):
+            assert store.read_small(name, 10) is None
+        with pytest.raises(error):
+            store.open_read(name)
 
 
 def test_store_upload_round_trip(store: FileSystemStore, folder: Path) -> None:

@@ -776,3 +776,69 @@ def test_an_exact_open_of_an_unknown_path_is_one_store_call(storage: Storage) ->
         with vfs.open_read("f.txt", exact=True) as handle:
             assert handle.read() == b"hello"
     assert not vfs._readers
+
+
+def test_a_small_read_is_one_store_call(storage: Storage) -> None:
+    """``read_small`` is ``open_read(exact=True)`` read to its end, in one store call where
+    the store offers it (a local disk); elsewhere it answers None and the caller opens the
+    file. Its answer is cached like a stat; absences and folders raise as open_read does."""
+    from davstore.store.wrapper import StoreWrapper
+
+    class CountingCalls(StoreWrapper):
+        calls: list[str]
+
+        def _call(self, kind: str, func: Any) -> Any:
+            self.calls.append(kind)
+            return func()
+
+    store = CountingCalls(adapt(storage))
+    store.calls = []
+    vfs = VFS(store, cache_ttl=60)
+    vfs.write_file("f.txt", b"hello")
+    vfs.mkdir("folder")
+    one_call = isinstance(storage, FileSystemStorage)
+    for cached in (False, True):
+        if not cached:
+            vfs.cache.clear()
+        store.calls.clear()
+        got = vfs.read_small("f.txt", 5)
+        if not one_call:
+            assert got is None
+            continue
+        assert got is not None
+        entry, data = got
+        assert data == b"hello" and entry == vfs.stat("f.txt")
+        assert store.calls == ["read_small"], "the stat came with the bytes, then from the cache"
+    vfs.stat("f.txt")
+    store.calls.clear()
+    assert vfs.read_small("f.txt", 4) is None, "bigger than the limit: the cache knows"
+    assert store.calls == []
+
+    def small_or_open(name: str) -> tuple[Any, bytes]:
+        got = vfs.read_small(name, 100)
+        if got is not None:
+            return got
+        with vfs.open_read(name, exact=True) as handle:  # where read_small leaves it
+            return handle.entry, handle.read()
+
+    vfs.cache.clear()
+    for name, error in (
+        ("missing.txt", errors.NotFound),
+        ("f.txt/below", errors.NotFound),
+        ("folder", errors.IsADirectory),
+    ):
+        with pytest.raises(error):
+            small_or_open(name)
+        store.calls.clear()
+        assert vfs.exists(name) == (name == "folder")
+        if error is errors.NotFound:
+            assert store.calls == [], "the absence was cached"
+    if store.capabilities.native_dirs:
+        with pytest.raises(errors.IsADirectory):
+            vfs.read_small("folder", 10)  # known a folder: refused at once
+    with vfs.open_write("f.txt") as writer:  # pending changes: read through a handle
+        writer.write(b"new and longer")
+        assert vfs.read_small("f.txt", 100) is None
+        assert small_or_open("f.txt")[1] == b"hello", "the committed content"
+    assert small_or_open("f.txt") == (vfs.stat("f.txt"), b"new and longer")
+    assert not vfs._readers

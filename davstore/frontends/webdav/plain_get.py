@@ -17,8 +17,9 @@ or HEAD itself only when all of these hold; anything else goes to wsgidav unchan
 The headers are wsgidav's, in its order: Content-Length, Last-Modified, Content-Type,
 Date, ETag, Accept-Ranges (tests/webdav/test_plain_get.py compares them). Their dates and
 the MIME type are cached (by the second, by the name's suffixes). A file of at most
-:data:`WHOLE` bytes is read before answering and sent as one piece with its head; a bigger
-one streams in ``block_size`` pieces.
+:data:`WHOLE` bytes is read before answering (by one store call where the store can:
+``VFS.read_small``) and sent as one piece with its head; a bigger one streams in
+``block_size`` pieces.
 """
 
 from __future__ import annotations
@@ -92,13 +93,16 @@ class PlainGet:
             return self.app(environ, start_response)
         try:
             handle = None
-            if method == "GET":
-                # The length promised must be the length of the version sent (a folder
-                # raises IsADirectory: wsgidav lists it).
+            data = b""
+            # The length promised must be the length of the version sent (a folder raises
+            # IsADirectory: wsgidav lists it).
+            if method == "HEAD":
+                entry = self.vfs.stat(path)
+            elif (small := self.vfs.read_small(path, WHOLE)) is not None:
+                entry, data = small
+            else:
                 handle = self.vfs.open_read(path, exact=True)
                 entry = handle.entry
-            else:
-                entry = self.vfs.stat(path)
             if entry.is_dir or entry.size is None or entry.mtime is None or entry.etag is None:
                 if handle is not None:
                     handle.close()
@@ -113,8 +117,6 @@ class PlainGet:
             finally:
                 handle.close()
             handle = None
-        else:
-            data = b""
         start_response(
             "200 OK",
             [
