@@ -46,9 +46,10 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import sys
-from typing import NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 __all__ = [
     "AVAILABLE",
@@ -273,12 +274,23 @@ def local_file_system(path: str) -> str | None:
     return "disk" if kind in _LOCAL_TYPES else None
 
 
+#: ``os.fsencode`` without its Python-level call.
+_FS_ENCODING = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
+
+
+@functools.cache
+def _how(flags: int) -> tuple[Any, int]:
+    """``byref`` of the ``open_how`` of ``flags`` (read only by the kernel: shared), and
+    its size."""
+    how = _OpenHow(flags | os.O_CLOEXEC, 0, _RESOLVE_CACHED)
+    return ctypes.byref(how), ctypes.sizeof(how)
+
+
 def _open_cached(path: str, flags: int) -> int | None:
     """``openat2(path, flags)`` resolved from the kernel's name cache alone; None when the
     lookup would need the disk (or the kernel lacks ``openat2``)."""
-    how = _OpenHow(flags | os.O_CLOEXEC, 0, _RESOLVE_CACHED)
-    raw = os.fsencode(path)
-    fd: int = _syscall(_SYS_OPENAT2, _AT_FDCWD, raw, ctypes.byref(how), ctypes.sizeof(how))
+    how, size = _how(flags)
+    fd: int = _syscall(_SYS_OPENAT2, _AT_FDCWD, path.encode(*_FS_ENCODING), how, size)
     if fd >= 0:
         return fd
     if ctypes.get_errno() in (errno.EAGAIN, errno.ENOSYS):

@@ -59,16 +59,6 @@ class StoreMetrics:
         outcome = "ok" if error is None else type(error).__name__
         self._call.record((call, outcome), time.perf_counter() - started)
 
-    def timed(self, call: str, func: Callable[[], T]) -> T:
-        started = time.perf_counter()
-        try:
-            result = func()
-        except BaseException as exc:
-            self.record(call, started, exc)
-            raise
-        self.record(call, started, None)
-        return result
-
 
 class MetricsStore(StoreWrapper):
     """``inner`` with every call counted and timed in ``metrics``."""
@@ -78,4 +68,11 @@ class MetricsStore(StoreWrapper):
         self.metrics = metrics
 
     def _call(self, kind: str, func: Callable[[], T]) -> T:
-        return self.metrics.timed(kind, func)
+        started = time.perf_counter()
+        try:
+            result = func()
+        except BaseException as exc:
+            self.metrics.record(kind, started, exc)
+            raise
+        self.metrics.record(kind, started, None)
+        return result

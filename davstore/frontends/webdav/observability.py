@@ -164,6 +164,7 @@ HEALTH_TIMEOUT = 5.0
 #: A name no share holds (``.davstore*`` names are reserved); HEAD of it costs one request.
 _PROBE = ".davstore-health-probe"
 
+_ENDPOINTS = frozenset({HEALTH_PATH, METRICS_PATH})
 _METHODS = frozenset(
     {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "PROPFIND", "PROPPATCH", "MKCOL", "COPY"}
     | {"MOVE", "LOCK", "UNLOCK", "POST"}
@@ -216,6 +217,8 @@ class _RequestMetrics:
 
 class _CountingInput:
     """``wsgi.input`` that counts the bytes read."""
+
+    __slots__ = ("_stream", "count")
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
@@ -324,18 +327,14 @@ class Observability:
     # -- everything else ----------------------------------------------------------------
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        answered = self._endpoint(environ, start_response)
-        if answered is not None:
-            return answered
-        exchange = _Exchange(environ)
-
-        def recording_start(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
-            exchange.code = status.split(" ", 1)[0]
-            return start_response(status, headers, *exc)
-
+        if environ.get("PATH_INFO") in _ENDPOINTS:
+            answered = self._endpoint(environ, start_response)
+            if answered is not None:
+                return answered
+        exchange = _Exchange(environ, start_response)
         self.metrics.in_progress.inc()
         try:
-            body = self.app(environ, recording_start)
+            body = self.app(environ, exchange.start_response)
         except BaseException:
             exchange.code = "500"
             self._finish(exchange, 0)
@@ -371,8 +370,20 @@ class Observability:
 class _Exchange:
     """One request on its way through :class:`Observability`."""
 
-    def __init__(self, environ: Environ) -> None:
+    __slots__ = (
+        "_start_response",
+        "code",
+        "environ",
+        "label",
+        "method",
+        "received",
+        "started",
+        "target",
+    )
+
+    def __init__(self, environ: Environ, start_response: StartResponse) -> None:
         self.environ = environ
+        self._start_response = start_response
         self.started = time.perf_counter()
         self.method = str(environ.get("REQUEST_METHOD", "-"))
         self.label = self.method if self.method in _METHODS else "OTHER"
@@ -380,6 +391,11 @@ class _Exchange:
         self.target = str(environ.get("REQUEST_URI") or environ.get("PATH_INFO", ""))
         self.received = environ["wsgi.input"] = _CountingInput(environ["wsgi.input"])
         self.code = "500"
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+        """The application's ``start_response``: notes the status code."""
+        self.code = status.split(" ", 1)[0]
+        return self._start_response(status, headers, *exc)
 
 
 class _Body:

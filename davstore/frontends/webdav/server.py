@@ -101,6 +101,11 @@ _SLICE = 4096
 _SWEEP = 1.0
 
 _NO_BODY_STATUSES = frozenset({204, 304})
+#: Header names (as applications spell them) that _answer writes without a look.
+_PASSED_AS_IS = frozenset(
+    {"Accept-Ranges", "Cache-Control", "Content-Type", "DAV", "ETag", "Last-Modified"}
+    | {"Location", "Lock-Token", "MS-Author-Via", "WWW-Authenticate"}
+)
 
 
 class ClientGone(ConnectionError):
@@ -780,6 +785,9 @@ class _Connection(asyncio.Protocol):
         length: int | None = None
         has_date = False
         for name, value in start.headers:
+            if name in _PASSED_AS_IS:
+                lines.append(f"{name}: {value}\r\n")
+                continue
             lower = name.lower()
             if lower == "content-length":
                 length = int(value)
