@@ -148,23 +148,33 @@ class FileSystemStore(GenericStore):
 
     def _open_cached(self, name: str, path: str) -> CachedReader | None:
         try:
-            fd = cached_io.open_cached(path)
-            if fd is None:
-                return None
-            try:
-                st = cached_io.stat_fd(fd)
-            except BaseException:
-                cached_io.close_fd(fd)
-                raise
-            if stat.S_ISDIR(st.st_mode):
-                cached_io.close_fd(fd)
-                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-            if not stat.S_ISREG(st.st_mode):  # a FIFO, a device: opened the usual way
-                cached_io.close_fd(fd)
-                return None
+            opened = self._open_regular(path)
         except OSError as exc:
             raise from_exception(exc, name) from exc
+        if opened is None:
+            return None
+        fd, st = opened
         return CachedReader(fd, st, name, self._cached_io == "memory")
+
+    @staticmethod
+    def _open_regular(path: str) -> tuple[int, cached_io.CachedStat] | None:
+        """A regular file opened from the kernel's caches (cached_io), and its stat; None
+        when the name is not in them, or names a FIFO or a device (opened the usual way).
+        Raises OSError (EISDIR: a folder)."""
+        fd = cached_io.open_cached(path)
+        if fd is None:
+            return None
+        try:
+            st = cached_io.stat_fd(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        except BaseException:
+            cached_io.close_fd(fd)
+            raise
+        if not stat.S_ISREG(st.st_mode):
+            cached_io.close_fd(fd)
+            return None
+        return fd, st
 
     def read_small(self, name: str, limit: int) -> tuple[ObjectInfo, bytes] | None:
         """Open, ``fstat``, read and close with the GIL held (cached_io), when the name and
@@ -172,18 +182,15 @@ class FileSystemStore(GenericStore):
         more than ``limit`` bytes or is not a regular file (:meth:`open_read` then)."""
         if not self._cached_io:
             return None
-        path = self._path(name)
         try:
-            fd = cached_io.open_cached(path)
-            if fd is None:
+            opened = self._open_regular(self._path(name))
+            if opened is None:
                 return None
+            fd, st = opened
             try:
-                st = cached_io.stat_fd(fd)
-                if stat.S_ISDIR(st.st_mode):
-                    raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-                if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+                if st.st_size > limit:
                     return None
-                data = b"" if not st.st_size else self._read_cached(fd, st.st_size)
+                data = self._read_cached(fd, st.st_size) if st.st_size else b""
             finally:
                 cached_io.close_fd(fd)
         except OSError as exc:

@@ -25,7 +25,9 @@ from davstore.errors import (
 )
 from davstore.store import FileSystemStore, GenericStore, MemoryStore, adapt
 from davstore.store import filesystem as filesystem_store
+from davstore.store.base import ObjectStore
 from davstore.store.filesystem import _umask
+from davstore.store.wrapper import StoreWrapper
 from davstore.vfs import VFS
 from davstore.vfs.paths import normalize
 from tests.minimal_storages import LimitedStorage, MinimalStorage
@@ -678,9 +680,6 @@ def test_exact_open_describes_the_version_being_read(
 
 
 def test_store_wrappers_pass_every_primitive_through() -> None:
-    from davstore.store.base import ObjectStore
-    from davstore.store.wrapper import StoreWrapper
-
     abstract_and_defaults = {
         name
         for name, value in vars(ObjectStore).items()
@@ -693,7 +692,6 @@ def test_a_file_open_for_reading_is_statted_from_its_handle(storage: Storage) ->
     """A mount stats a file it reads again and again: past the TTL the open handle answers
     (the version it reads), until a change through the VFS or an invalidation; files
     nobody has open still show a change made behind the VFS within the TTL."""
-    from davstore.store.wrapper import StoreWrapper
 
     class CountingHeads(StoreWrapper):
         heads = 0
@@ -731,21 +729,23 @@ def test_a_file_open_for_reading_is_statted_from_its_handle(storage: Storage) ->
     assert not vfs._readers, "closed handles are forgotten"
 
 
+class CountingCalls(StoreWrapper):
+    """A store that notes the kind of every call made to it."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        super().__init__(inner)
+        self.calls: list[str] = []
+
+    def _call(self, kind: str, func: Any) -> Any:
+        self.calls.append(kind)
+        return func()
+
+
 def test_an_exact_open_of_an_unknown_path_is_one_store_call(storage: Storage) -> None:
     """A GET of a file the cache knows nothing of opens it at once: the open stream says
     what it is (on stores with real folders), where a stat and an open took two calls.
     What it learns is cached like a stat: the size, an absence, a folder."""
-    from davstore.store.wrapper import StoreWrapper
-
-    class CountingCalls(StoreWrapper):
-        calls: list[str]
-
-        def _call(self, kind: str, func: Any) -> Any:
-            self.calls.append(kind)
-            return func()
-
     store = CountingCalls(adapt(storage))
-    store.calls = []
     native = store.capabilities.native_dirs
     vfs = VFS(store, cache_ttl=60)
     vfs.write_file("f.txt", b"hello")
@@ -782,17 +782,7 @@ def test_a_small_read_is_one_store_call(storage: Storage) -> None:
     """``read_small`` is ``open_read(exact=True)`` read to its end, in one store call where
     the store offers it (a local disk); elsewhere it answers None and the caller opens the
     file. Its answer is cached like a stat; absences and folders raise as open_read does."""
-    from davstore.store.wrapper import StoreWrapper
-
-    class CountingCalls(StoreWrapper):
-        calls: list[str]
-
-        def _call(self, kind: str, func: Any) -> Any:
-            self.calls.append(kind)
-            return func()
-
     store = CountingCalls(adapt(storage))
-    store.calls = []
     vfs = VFS(store, cache_ttl=60)
     vfs.write_file("f.txt", b"hello")
     vfs.mkdir("folder")
