@@ -21,7 +21,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
-from davstore.errors import NotFound, NotSupported
+from davstore.errors import NotADirectory, NotFound, NotSupported
 
 __all__ = ["DIRECTORY_MARKER", "Capabilities", "ObjectInfo", "ObjectStore", "Upload", "Usage"]
 
@@ -129,6 +129,16 @@ class ObjectStore(abc.ABC):
         with its complete listing when that came back in the same request (see
         :attr:`ObjectInfo.children`); wrappers pass it through unchanged.
         """
+
+    def find(self, name: str) -> ObjectInfo | None:
+        """:meth:`head` that answers None where ``name`` does not exist (NotFound, or a
+        parent that is a file: NotADirectory): the cheaper question where absence is
+        common, such as the name of a file about to be made. Wrappers MUST pass it through.
+        """
+        try:
+            return self.head(name)
+        except (NotFound, NotADirectory):
+            return None
 
     @abc.abstractmethod
     def list(self, name: str) -> Iterator[ObjectInfo]:

@@ -103,15 +103,27 @@ class FileSystemStore(GenericStore):
             raise from_exception(exc, name) from exc
 
     def head(self, name: str) -> ObjectInfo:
-        path = self._path(name)
         try:
-            if self._cached_io:
-                st = cached_io.stat_cached(path)
-                if st is not None:
-                    return _info(name, st)
-            return _info(name, os.stat(path))
+            return self._stat(name)
         except OSError as exc:
             raise from_exception(exc, name) from exc
+
+    def find(self, name: str) -> ObjectInfo | None:
+        try:
+            return self._stat(name)
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # no davstore error made, raised and caught: a new file's PUT
+        except OSError as exc:
+            raise from_exception(exc, name) from exc
+
+    def _stat(self, name: str) -> ObjectInfo:
+        """The entry of ``name`` (links followed). Raises OSError."""
+        path = self._path(name)
+        if self._cached_io:
+            st = cached_io.stat_cached(path)
+            if st is not None:
+                return _info(name, st)
+        return _info(name, os.stat(path))
 
     def list(self, name: str) -> Iterator[ObjectInfo]:
         prefix = f"{name}/" if name else ""

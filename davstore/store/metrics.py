@@ -2,14 +2,17 @@
 
 :class:`MetricsStore` wraps any :class:`~davstore.store.ObjectStore` (as
 :class:`~davstore.store.threaded.ThreadedStore` does) and records, per kind of call
-(``head``, ``list``, ``open_read``, ``commit``, ``delete``, ``copy``, ...):
+(``find``, ``head``, ``list``, ``open_read``, ``read_small``, ``commit``, ``delete``,
+``copy``, ...):
 
 - ``davstore_store_calls_total{call, outcome}``: ``outcome`` is ``ok`` or the name of the
-  :mod:`davstore.errors` class raised (``NotFound`` from ``head`` is an everyday answer);
+  :mod:`davstore.errors` class raised (the VFS asks ``find`` whether a name exists: an
+  absent name is ``ok`` there; ``NotFound`` from ``head`` is an everyday answer too);
 - ``davstore_store_call_seconds{call}``: how long the calls took.
 
 A ``list`` is timed until the listing has been read to its end. Reads from streams are
-not counted one by one (a GET of a large file is one ``open_read``). The metrics live in the
+not counted one by one (a GET of a large file is one ``open_read``, of a small one one
+``read_small``). The metrics live in the
 ``CollectorRegistry`` given to :class:`StoreMetrics`, never in a process-global one.
 """
 

@@ -49,6 +49,9 @@ class StoreWrapper(ObjectStore):
     def head(self, name: str) -> ObjectInfo:
         return self._call("head", lambda: self.inner.head(name))
 
+    def find(self, name: str) -> ObjectInfo | None:
+        return self._call("find", lambda: self.inner.find(name))
+
     def list(self, name: str) -> Iterator[ObjectInfo]:
         return iter(self._call("list", lambda: list(self.inner.list(name))))
 

@@ -199,10 +199,7 @@ class VFS:
         known = self._known(path)
         if not isinstance(known, Unknown):
             return known
-        try:
-            entry: Entry | None = self.store.head(path)
-        except (NotFound, NotADirectory):
-            entry = None
+        entry: Entry | None = self.store.find(path)
         if entry is not None and entry.children is not None:
             # The store listed the folder to answer the stat: keep that as its listing.
             children = list(entry.children)

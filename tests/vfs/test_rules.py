@@ -697,7 +697,7 @@ def test_a_file_open_for_reading_is_statted_from_its_handle(storage: Storage) ->
         heads = 0
 
         def _call(self, kind: str, func: Any) -> Any:
-            if kind == "head":
+            if kind in ("head", "find"):
                 self.heads += 1
             return func()
 
@@ -832,3 +832,22 @@ def test_a_small_read_is_one_store_call(storage: Storage) -> None:
         assert small_or_open("f.txt")[1] == b"hello", "the committed content"
     assert small_or_open("f.txt") == (vfs.stat("f.txt"), b"new and longer")
     assert not vfs._readers
+
+
+def test_find_is_head_that_answers_none_for_an_absent_name(storage: Storage) -> None:
+    """``ObjectStore.find``: the entry ``head`` gives, or None where ``head`` raises NotFound
+    or NotADirectory (the VFS's lookups ask it; a new file's name is absent)."""
+    store = adapt(storage)
+    vfs = VFS(store)
+    vfs.write_file("f.txt", b"hello")
+    vfs.mkdir("folder")
+    assert store.find("f.txt") == store.head("f.txt")
+    assert store.find("folder") == store.head("folder")
+    for name in ("missing.txt", "folder/missing.txt", "f.txt/below"):
+        with pytest.raises((errors.NotFound, errors.NotADirectory)):
+            store.head(name)
+        assert store.find(name) is None
+    counting = CountingCalls(store)
+    vfs = VFS(counting)
+    assert vfs.lookup("missing.txt") is None
+    assert counting.calls == ["find"]

@@ -34,7 +34,7 @@ FINDER_PROBES = [
 def count_store_calls(share: Share) -> list[str]:
     calls: list[str] = []
     store = share.vfs.store
-    for name in ("head", "list", "open_read"):
+    for name in ("head", "find", "list", "open_read", "read_small"):
         original = getattr(store, name)
 
         def wrapped(*args: Any, _name: str = name, _original: Any = original) -> Any:
