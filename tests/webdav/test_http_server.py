@@ -4,6 +4,7 @@ keep-alive and pipelining, bodies in and out, Expect: 100-continue, timeouts and
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -437,13 +438,21 @@ def test_the_share_answers_small_gets_and_puts_on_the_loop(tmp_path: Path) -> No
     everything on a store that may wait on a network) on threads."""
     names: list[str] = []
     real = http_server._Connection._run_inline
+    real_quick = http_server._Connection._quick
 
     def spy(self: Any, request: Any) -> None:
         names.append(f"{request.environ['REQUEST_METHOD']} {request.environ['PATH_INFO']}")
         real(self, request)
 
+    def quick_spy(self: Any, request: Any) -> bool:
+        answered: bool = real_quick(self, request)
+        if answered:
+            names.append(f"at once {request.url.decode()}")
+        return answered
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(http_server._Connection, "_run_inline", spy)
+        patch.setattr(http_server._Connection, "_quick", quick_spy)
         storage = FileSystemStorage(location=str(tmp_path / "media"))
         with serve_share(storage, tmp_path / "state") as share:
             assert share.request("PUT", "a.txt", data=b"x" * 1000).status_code == 201
@@ -451,7 +460,7 @@ def test_the_share_answers_small_gets_and_puts_on_the_loop(tmp_path: Path) -> No
             assert share.request("PUT", "big.bin", data=b"y" * 200_000).status_code == 201
             assert share.request("PROPFIND", "", headers={"Depth": "1"}).status_code == 207
             assert share.request("GET", "").status_code == 200
-        assert names == ["PUT /a.txt", "GET /a.txt"]
+        assert names == ["PUT /a.txt", "at once /a.txt"]
         names.clear()
         with serve_share(InMemoryStorage(), tmp_path / "state2", read_only=True) as share:
             assert share.request("PUT", "a.txt", data=b"x").status_code == 403
@@ -487,3 +496,88 @@ def test_a_client_that_does_not_read_its_answers_is_not_buffered_without_bound()
     client.close()
     server.stop()
     thread.join(10)
+
+
+class QuickApp(App):
+    """:class:`App` with an ``answer_quick`` that answers paths under ``/quick`` itself
+    (``/quick/none``: declines; ``/quick/fails``: raises) and notes every offer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offers: list[tuple[str, str, list[tuple[bytes, bytes]], str]] = []
+
+    def answer_quick(
+        self, method: str, path: str, headers: list[tuple[bytes, bytes]], client: str
+    ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        self.offers.append((method, path, list(headers), client))
+        if not path.startswith("/quick") or path.endswith("/none"):
+            return None
+        if path.endswith("/fails"):
+            raise RuntimeError("answer_quick failed")
+        body = f"quick {path}".encode("latin-1")
+        return "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))], body
+
+
+def test_answer_quick_answers_from_the_head_alone(caplog: pytest.LogCaptureFixture) -> None:
+    """A request without a body, alone on a keep-alive HTTP/1.1 connection, is offered to
+    ``answer_quick`` before any environ is made; its answer is framed as a WSGI answer's
+    (Content-Length, Date; no body for HEAD). Declined or failed: the WSGI app answers."""
+    app = QuickApp()
+    with served(app) as addr:
+        client = Client(addr)
+        client.send(get("/quick/a"))
+        status, headers, body = client.answer()
+        assert (status, body) == (200, b"quick /quick/a")
+        assert headers["content-length"] == str(len(body)) and "date" in headers
+        assert app.offers[-1] == ("GET", "/quick/a", [(b"Host", b"x")], "127.0.0.1")
+        client.send(b"HEAD /quick/h HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = client.answer(head_only=True)
+        assert status == 200 and headers["content-length"] == str(len(b"quick /quick/h"))
+        with caplog.at_level(logging.ERROR, logger="davstore.frontends.webdav.server"):
+            for path, answer in (
+                ("/quick/%C3%BC", "quick /quick/ü".encode()),  # PATH_INFO as PEP 3333 has it
+                ("/quick/none", b"/quick/none"),  # the WSGI app's answer
+                ("/quick/fails", b"/quick/fails"),
+            ):
+                client.send(get(path))
+                assert client.answer()[2] == answer
+        assert "answer_quick failed" in caplog.text
+        assert set(app.threads) == {"/quick/none", "/quick/fails"}, "no environ for the others"
+        assert client.buffer == b""
+        client.close()
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /quick/b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        b"GET /quick/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"GET /quick/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /quick/b HTTP/1.0\r\nHost: x\r\n\r\n",
+    ],
+    ids=["content-length", "chunked", "close", "http-1.0"],
+)
+def test_answer_quick_is_not_offered_a_body_or_a_closing_connection(
+    request_bytes: bytes,
+) -> None:
+    app = QuickApp()
+    with served(app) as addr:
+        client = Client(addr)
+        client.send(request_bytes)
+        assert client.answer()[:1] == (200,)
+        assert app.offers == [] and set(app.threads) == {"/quick/b"}
+        client.close()
+
+
+def test_answer_quick_waits_for_the_requests_ahead() -> None:
+    """Pipelined behind a request still being answered, a request is not offered: answers
+    go out in order."""
+    app = QuickApp()
+    with served(app) as addr:
+        client = Client(addr)
+        client.send(get("/threaded/slow") + get("/quick/x") + get("/quick/y"))
+        assert [client.answer()[2] for _ in range(3)] == [b"slow", b"/quick/x", b"/quick/y"]
+        assert [offer[1] for offer in app.offers] == ["/threaded/slow"]
+        client.send(get("/quick/z"))  # alone again
+        assert client.answer()[2] == b"quick /quick/z"
+        client.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,9 +18,13 @@ BLOB = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4: more than one block
 
 @pytest.fixture
 def taken(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
-    """True per request PlainGet answered, False per request it passed on."""
+    """True per request PlainGet answered, False per request it passed on. A GET the HTTP
+    server had the app answer at once (``DavstoreApp.answer_quick``, which answers with
+    ``PlainGet.whole_file``) counts as answered."""
     seen: list[bool] = []
     original = plain_get.PlainGet.__call__
+    original_whole = plain_get.PlainGet.whole_file
+    in_call = threading.local()
 
     def spy(self: plain_get.PlainGet, environ: dict[str, Any], start_response: Any) -> Any:
         passed: list[bool] = []
@@ -30,13 +35,22 @@ def taken(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
             return inner(*args)
 
         self.app = app
+        in_call.active = True
         try:
             return original(self, environ, start_response)
         finally:
+            in_call.active = False
             self.app = inner
             seen.append(not passed)
 
+    def whole_spy(self: plain_get.PlainGet, path: str) -> Any:
+        answer = original_whole(self, path)
+        if answer is not None and not getattr(in_call, "active", False):
+            seen.append(True)  # answered at once, before any environ
+        return answer
+
     monkeypatch.setattr(plain_get.PlainGet, "__call__", spy)
+    monkeypatch.setattr(plain_get.PlainGet, "whole_file", whole_spy)
     yield seen
 
 

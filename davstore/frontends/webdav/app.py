@@ -19,22 +19,31 @@ Request flow, outermost first::
       MacMetadataSideStore  ._* and .DS_Store kept out of the store (macmeta.py, "hide")
       DirectoryListing  davstore's HTML page for GET on a folder (listing.py)
       RequestResolver   WebDAV methods -> VfsProvider -> VFS
+
+Before all of these, the HTTP server offers a request without a body to
+:meth:`DavstoreApp.answer_quick` (server.py), before it builds an environ: a plain GET of a
+file of at most 64 KiB is answered there with PlainGet's answer (``whole_file``), after the
+checks PathGuard and PlainGet make, and told to the observers the middleware around the app
+registered (Observability: metrics and the access log). On a local disk that is most GETs a
+share sees; it spares them the environ, the middleware and the WSGI calls.
 """
 
 from __future__ import annotations
 
 import logging
 import pathlib
+import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
+from davstore.errors import InvalidPath
 from davstore.frontends.webdav.actor import ActingAs
-from davstore.frontends.webdav.auth import UserDomainController
+from davstore.frontends.webdav.auth import UserDomainController, basic_credentials_ok
 from davstore.frontends.webdav.desktop import AnonymousOptions, NfcPaths, fix_destination_parsing
 from davstore.frontends.webdav.guards import (
     ChunkedInputGuard,
@@ -43,11 +52,12 @@ from davstore.frontends.webdav.guards import (
     ReadOnlyGuard,
     UploadLimit,
     XmlGuard,
+    check_path,
 )
 from davstore.frontends.webdav.hidden_files import HiddenFiles, open_hidden_files
 from davstore.frontends.webdav.listing import DirectoryListing
 from davstore.frontends.webdav.macmeta import DEFAULT_BUDGET, MacMetadata, MacMetadataSideStore
-from davstore.frontends.webdav.plain_get import PlainGet
+from davstore.frontends.webdav.plain_get import NOT_PLAIN_HEADERS, PlainGet, share_path
 from davstore.frontends.webdav.plain_put import PlainPut
 from davstore.frontends.webdav.provider import VfsProvider
 from davstore.frontends.webdav.sqlite_locks import SqliteLockManager
@@ -62,7 +72,7 @@ from davstore.frontends.webdav.state import (
 from davstore.host_peers import share_with_host_peers
 from davstore.vfs import VFS
 
-__all__ = ["DavstoreApp", "create_app"]
+__all__ = ["DavstoreApp", "QuickAnswer", "create_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +82,25 @@ INLINE_PUT_BYTES = 64 * 1024
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+
+class QuickAnswer(NamedTuple):
+    """An answer :meth:`DavstoreApp.answer_quick` made, as its observers are told of it."""
+
+    method: str
+    path: str  #: ``PATH_INFO`` as the server gave it
+    code: str  #: the status code
+    sent: int  #: the body's length
+    started: float  #: ``time.perf_counter()`` when the request was taken up
+    client: str
+    authorization: str  #: the Authorization header, or ""
+
+
+QuickObserver = Callable[[QuickAnswer], None]
+
+#: Request headers (lower case) that send a GET through the stack: what makes it not plain
+#: for PlainGet, and a Destination for PathGuard to check.
+_NOT_QUICK = NOT_PLAIN_HEADERS | {b"destination", b"expect", b"upgrade"}
 
 
 class DavstoreApp:
@@ -116,6 +145,10 @@ class DavstoreApp:
             and self.plain_get.enabled
             and (self.plain_put.enabled or vfs.read_only)
         )
+        self.users = users
+        #: Told of every answer made by answer_quick (the middleware it bypasses).
+        self._quick_observers: list[QuickObserver] = []
+        self._quick_blind = False  # a middleware wraps the app that answer_quick would bypass
         inner: WSGIApp = self.plain_get
         if users is not None:
             inner = AnonymousOptions(inner, read_only=vfs.read_only)
@@ -142,9 +175,63 @@ class DavstoreApp:
             return length.isdigit() and int(length) <= INLINE_PUT_BYTES
         return False
 
-    def wrap(self, middleware: Callable[[WSGIApp], WSGIApp]) -> None:
-        """Put ``middleware`` around the whole application (outermost), before serving."""
+    def answer_quick(
+        self, method: str, path: str, headers: list[tuple[bytes, bytes]], client: str
+    ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        """The answer to a plain GET of a small file, made without the WSGI stack: the HTTP
+        server asks before it builds an environ (``answer_quick`` in server.py). It is the
+        answer :class:`PlainGet` gives (``whole_file``), to a request that PathGuard lets
+        through and PlainGet calls plain (no condition, range, Depth or body; anonymous,
+        or valid Basic credentials); the observers (metrics, access log) are told. None
+        for anything else, which then goes through the stack as usual."""
+        if method != "GET" or not self.inline or self._quick_blind or not self.plain_get.enabled:
+            return None
+        authorization: str | None = None
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered in _NOT_QUICK:
+                return None
+            if lowered == b"authorization":
+                if authorization is not None:
+                    return None  # twice: the stack decides
+                authorization = value.decode("latin-1")
+        started = time.perf_counter()
+        shared = share_path(path)
+        if shared is None:
+            return None
+        try:
+            check_path(shared)  # as PathGuard
+        except InvalidPath:
+            return None
+        if self.users is not None and not basic_credentials_ok(self.users, authorization or ""):
+            return None
+        whole = self.plain_get.whole_file(shared)
+        if whole is None:
+            return None
+        answer_headers, body = whole
+        answer = QuickAnswer(method, path, "200", len(body), started, client, authorization or "")
+        for observe in self._quick_observers:
+            observe(answer)
+        return "200 OK", answer_headers, body
+
+    def wrap(
+        self,
+        middleware: Callable[[WSGIApp], WSGIApp],
+        *,
+        quick_observer: QuickObserver | None = None,
+    ) -> None:
+        """Put ``middleware`` around the whole application (outermost), before serving.
+
+        :meth:`answer_quick`'s answers do not pass through it: a middleware that must see
+        every request gives ``quick_observer``, told of each such answer (as
+        :class:`~davstore.frontends.webdav.observability.Observability` does); without
+        one, :meth:`answer_quick` answers nothing any more.
+        """
         self._app = middleware(self._app)
+        if quick_observer is None:
+            self._quick_blind = True
+        else:
+            self._quick_observers.append(quick_observer)
 
     def on_close(self, closer: Callable[[], None]) -> None:
         """Call ``closer`` first thing in :meth:`close` (replicas, observability)."""

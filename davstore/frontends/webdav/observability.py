@@ -51,6 +51,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from davstore.errors import NotFound
+from davstore.frontends.webdav.app import QuickAnswer
 from davstore.queued_metrics import QueuedMetrics, fold_all, multiprocess
 from davstore.store.metrics import MetricsStore, StoreMetrics
 from davstore.vfs import VFS
@@ -346,21 +347,49 @@ class Observability:
 
     def _finish(self, exchange: _Exchange, sent: int) -> None:
         elapsed = time.perf_counter() - exchange.started
-        code = exchange.code
-        self.metrics.answered.record(
-            (exchange.label, code), (elapsed, exchange.received.count, sent)
+        self._note(
+            exchange.method,
+            exchange.target,
+            exchange.code,
+            (elapsed, exchange.received.count, sent),
+            exchange.environ,
         )
+
+    def answered_quick(self, answer: QuickAnswer) -> None:
+        """Count and log a request the app answered without the WSGI stack
+        (``DavstoreApp.answer_quick``), as :meth:`__call__` would have."""
+        self.metrics.in_progress.inc()
+        self._note(
+            answer.method,
+            answer.path,
+            answer.code,
+            (time.perf_counter() - answer.started, 0, answer.sent),
+            {"REMOTE_ADDR": answer.client, "HTTP_AUTHORIZATION": answer.authorization},
+        )
+
+    def _note(
+        self,
+        method: str,
+        target: str,
+        code: str,
+        measured: tuple[float, int, int],
+        environ: Environ,
+    ) -> None:
+        """One answered request in the metrics and the access log (``measured``: the
+        seconds it took, the bytes received and the bytes sent)."""
+        elapsed, received, sent = measured
+        label = method if method in _METHODS else "OTHER"
+        self.metrics.answered.record((label, code), measured)
         if access_logger.isEnabledFor(logging.INFO):
-            environ = exchange.environ
             _access_log.add(
                 time.time(),
                 (
                     environ.get("REMOTE_ADDR", "-"),
                     _user(environ, code),
-                    exchange.method,
-                    exchange.target,
+                    method,
+                    target,
                     code,
-                    exchange.received.count,
+                    received,
                     sent,
                     elapsed * 1000,
                 ),
@@ -374,7 +403,6 @@ class _Exchange:
         "_start_response",
         "code",
         "environ",
-        "label",
         "method",
         "received",
         "started",
@@ -386,7 +414,6 @@ class _Exchange:
         self._start_response = start_response
         self.started = time.perf_counter()
         self.method = str(environ.get("REQUEST_METHOD", "-"))
-        self.label = self.method if self.method in _METHODS else "OTHER"
         # Taken now: wsgidav rewrites PATH_INFO on its way.
         self.target = str(environ.get("REQUEST_URI") or environ.get("PATH_INFO", ""))
         self.received = environ["wsgi.input"] = _CountingInput(environ["wsgi.input"])
@@ -423,6 +450,8 @@ class _Body:
 
 
 def _user(environ: Environ, code: str) -> str:
+    """Who the access log names: the authenticated user, else the name in Basic
+    credentials that were not refused."""
     user = environ.get("wsgidav.auth.user_name") or environ.get("REMOTE_USER")
     if user:
         return str(user)
@@ -452,6 +481,9 @@ def instrument(app: Any, vfs: VFS, *, registry: CollectorRegistry | None = None)
         holder.append(Observability(inner, vfs, registry))
         return holder[0]
 
-    app.wrap(wrap)
+    def observe(answer: QuickAnswer) -> None:
+        holder[0].answered_quick(answer)
+
+    app.wrap(wrap, quick_observer=observe)
     app.on_close(holder[0].close)
     return holder[0]

@@ -34,9 +34,17 @@ from wsgidav import util
 
 from davstore.errors import DavstoreError
 from davstore.frontends.webdav.auth import basic_credentials_ok
-from davstore.vfs import VFS, ReadHandle
+from davstore.vfs import VFS, Entry, ReadHandle
 
-__all__ = ["CONDITIONALS", "WHOLE", "PlainGet", "http_date", "read_up_to", "share_path"]
+__all__ = [
+    "CONDITIONALS",
+    "NOT_PLAIN_HEADERS",
+    "WHOLE",
+    "PlainGet",
+    "http_date",
+    "read_up_to",
+    "share_path",
+]
 
 #: The conditional request headers (all wsgidav evaluates): such a GET is wsgidav's.
 CONDITIONALS = frozenset(
@@ -48,6 +56,14 @@ CONDITIONALS = frozenset(
         "HTTP_IF_UNMODIFIED_SINCE",
         "HTTP_IF_RANGE",
     }
+)
+
+#: The request headers, as on the wire in lower case, that make a GET not plain (the
+#: conditions above, a range, a Depth, a body): :meth:`PlainGet.whole_file`'s callers
+#: that read raw headers check these.
+NOT_PLAIN_HEADERS = frozenset(
+    {key[5:].lower().replace("_", "-").encode() for key in CONDITIONALS}
+    | {b"range", b"depth", b"content-length", b"transfer-encoding"}
 )
 
 #: Files up to this size are read whole before the answer starts.
@@ -91,6 +107,10 @@ class PlainGet:
         path = share_path(environ.get("PATH_INFO", ""))
         if path is None:
             return self.app(environ, start_response)
+        if method == "GET" and (whole := self.whole_file(path)) is not None:
+            headers, data = whole
+            start_response("200 OK", headers)
+            return [data]
         try:
             handle = None
             data = b""
@@ -98,8 +118,6 @@ class PlainGet:
             # IsADirectory: wsgidav lists it).
             if method == "HEAD":
                 entry = self.vfs.stat(path)
-            elif (small := self.vfs.read_small(path, WHOLE)) is not None:
-                entry, data = small
             else:
                 handle = self.vfs.open_read(path, exact=True)
                 entry = handle.entry
@@ -117,20 +135,37 @@ class PlainGet:
             finally:
                 handle.close()
             handle = None
-        start_response(
-            "200 OK",
-            [
-                ("Content-Length", str(entry.size)),
-                ("Last-Modified", http_date(int(entry.mtime))),
-                ("Content-Type", self._mime_type(path)),
-                ("Date", http_date(int(time.time()))),
-                ("ETag", f'"{entry.etag}"'),
-                ("Accept-Ranges", "bytes"),
-            ],
-        )
+        start_response("200 OK", self._headers(path, entry))
         if handle is None:
             return [data]
         return _Body(handle, entry.size, self.block_size)
+
+    def whole_file(self, path: str) -> tuple[list[tuple[str, str]], bytes] | None:
+        """The answer's headers and body for a plain GET of ``path`` (from
+        :func:`share_path`), when it is a file of at most :data:`WHOLE` bytes that the VFS
+        reads in one store call (``VFS.read_small``); None otherwise, and on an error
+        (then wsgidav answers)."""
+        try:
+            small = self.vfs.read_small(path, WHOLE)
+        except DavstoreError:
+            return None
+        if small is None:
+            return None
+        entry, data = small
+        if entry.is_dir or entry.size is None or entry.mtime is None or entry.etag is None:
+            return None
+        return self._headers(path, entry), data
+
+    def _headers(self, path: str, entry: Entry) -> list[tuple[str, str]]:
+        assert entry.mtime is not None
+        return [
+            ("Content-Length", str(entry.size)),
+            ("Last-Modified", http_date(int(entry.mtime))),
+            ("Content-Type", self._mime_type(path)),
+            ("Date", http_date(int(time.time()))),
+            ("ETag", f'"{entry.etag}"'),
+            ("Accept-Ranges", "bytes"),
+        ]
 
     def _mime_type(self, path: str) -> str:
         """wsgidav's type for ``path``, which depends on the name's suffixes only."""

@@ -56,6 +56,10 @@ __all__ = ["ClientGone", "Server", "check_tls", "listen_sockets", "make_server"]
 logger = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+#: ``answer_quick(method, path, headers, client) -> (status, headers, body) | None``.
+QuickAnswerer = Callable[
+    [str, str, list[tuple[bytes, bytes]], str], tuple[str, list[tuple[str, str]], bytes] | None
+]
 
 #: Keys every request's environ starts from (PEP 3333).
 _BASE_ENVIRON: dict[str, Any] = {
@@ -101,6 +105,8 @@ _SLICE = 4096
 _SWEEP = 1.0
 
 _NO_BODY_STATUSES = frozenset({204, 304})
+#: Request headers that announce a body (such a request is never answered at once).
+_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"expect", b"upgrade"})
 #: Header names (as applications spell them) that _answer writes without a look.
 _PASSED_AS_IS = frozenset(
     {"Accept-Ranges", "Cache-Control", "Content-Type", "DAV", "ETag", "Last-Modified"}
@@ -331,6 +337,7 @@ class _Request:
     """One request of a connection, from its head to its answer."""
 
     __slots__ = (
+        "answered",
         "body",
         "body_left",
         "chunks",
@@ -360,6 +367,7 @@ class _Request:
         self.http10 = False
         self.no_body = False  # HEAD: the answer's body is not sent
         self.wants_continue = False  # Expect: 100-continue, not answered yet
+        self.answered = False  # by the application's answer_quick, from its head alone
 
 
 class _Answer:
@@ -556,6 +564,8 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         request = self.reading
         assert request is not None
+        if self.server.answer_quick is not None and not self.requests and self._quick(request):
+            return
         self._environ(request)
         run_inline = self.server.runs_inline
         request.inline = run_inline is not None and run_inline(request.environ)
@@ -597,6 +607,8 @@ class _Connection(asyncio.Protocol):
         request = self.reading
         assert request is not None
         self.reading = None
+        if request.answered:
+            return
         request.complete = True
         if request.body is not None:
             request.body.end()
@@ -606,6 +618,47 @@ class _Connection(asyncio.Protocol):
             self._next()
 
     # The requests, in order
+
+    def _quick(self, request: _Request) -> bool:
+        """Offer ``request`` to the application's ``answer_quick`` (see :class:`Server`) and
+        send its answer; False when it is not offered (a body, HTTP/1.0, a connection to
+        close, a client that does not read) or not answered: the request goes on as any."""
+        parser = self.parser
+        if self.write_paused or self.server.stopping or not parser.should_keep_alive():
+            return False
+        if parser.get_http_version() != "1.1":
+            return False
+        for name, _ in request.headers:
+            if name.lower() in _BODY_HEADERS:
+                return False
+        url = httptools.parse_url(request.url)
+        path = url.path or b"/"
+        method = parser.get_method().decode("latin-1")
+        answer_quick = self.server.answer_quick
+        assert answer_quick is not None
+        try:
+            answer = answer_quick(
+                method,
+                (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1"),
+                request.headers,
+                self.peer[0],
+            )
+        except Exception:
+            logger.exception("%s %r: answer_quick failed", method, request.url)
+            return False
+        if answer is None:
+            return False
+        status, headers, body = answer
+        start = _StartResponse()
+        start(status, headers)
+        request.no_body = method == "HEAD"
+        request.complete = request.answered = True
+        transport = self.transport
+        assert transport is not None
+        head = self._answer(request, start, body)
+        transport.write(head.head + _frame(head, body) if body else head.head)
+        self.idle_since = time.monotonic()  # waiting for the next request's head
+        return True
 
     def _environ(self, request: _Request) -> None:
         parser = self.parser
@@ -1126,6 +1179,16 @@ class Server:
     The application may have a ``runs_inline(environ) -> bool`` method: requests it says
     yes to run on the event loop's thread, once their body is whole (see the module's
     docstring); it must only say yes to requests answered in well under a millisecond.
+
+    It may also have ``answer_quick(method, path, headers, client)``, asked on the loop's
+    thread, before any environ is made, for a request without a body that no earlier
+    request of its connection waits ahead of, on a keep-alive HTTP/1.1 connection whose
+    client reads. ``path`` is ``PATH_INFO`` as PEP 3333 has it, ``headers`` the raw
+    ``(name, value)`` pairs, ``client`` the peer's address. It answers ``(status,
+    headers, body)``, sent as a WSGI answer with those would be, or None: the request
+    then goes to the WSGI application as any other. It is for answers made in a few
+    microseconds (davstore's: a plain GET of a small file); the same rule as
+    ``runs_inline`` holds.
     """
 
     #: Seconds :meth:`stop` waits for requests in progress.
@@ -1146,6 +1209,7 @@ class Server:
         self.runs_inline: Callable[[dict[str, Any]], bool] | None = getattr(
             app, "runs_inline", None
         )
+        self.answer_quick: QuickAnswerer | None = getattr(app, "answer_quick", None)
         self.host = host
         self.port = port
         self.threads = threads
