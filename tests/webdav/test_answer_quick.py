@@ -40,10 +40,16 @@ def share(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Share]:
         yield served
 
 
-def raw_get(share: Share, target: str, headers: str = "") -> bytes:
-    """The raw answer to one GET of ``target`` as sent (no client-side normalising)."""
+def raw_get(share: Share, target: str, headers: str = "", *, put: bytes | None = None) -> bytes:
+    """The raw answer to one GET of ``target`` as sent (no client-side normalising); with
+    ``put``, to a PUT of those bytes."""
     host, port = share.url.removeprefix("http://").split(":")
-    request = f"GET {target} HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode("latin-1")
+    if put is None:
+        request = f"GET {target} HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode("latin-1")
+    else:
+        request = (
+            f"PUT {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(put)}\r\n{headers}\r\n"
+        ).encode("latin-1") + put
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(request)
         answer = b""
@@ -65,11 +71,13 @@ def raw_get(share: Share, target: str, headers: str = "") -> bytes:
 
 
 def without_date(answer: bytes) -> bytes:
-    """``answer`` without its Date header, Digest nonce and the clock times of error
-    pages."""
+    """``answer`` without its Date and ETag headers, Digest nonce and the clock times of
+    status pages."""
     head, _, body = re.sub(rb'nonce="[^"]*"', b"nonce", answer).partition(b"\r\n\r\n")
-    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"date:")]
-    return b"\r\n".join(lines) + b"\r\n\r\n" + re.sub(rb"\d\d:\d\d:\d\d(\.\d+)?", b"T", body)
+    lines = [
+        line for line in head.split(b"\r\n") if not line.lower().startswith((b"date:", b"etag:"))
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + re.sub(rb"[\d-]+ \d\d:\d\d:\d\d(\.\d+)?", b"T", body)
 
 
 def path_info(target: str) -> str:
@@ -165,3 +173,52 @@ def test_observed_as_the_stack_would_count_and_log_it(
         share.app._quick_blind = False
         share.app.wrap(lambda app: app)  # a middleware that would not see such answers
         assert share.app._quick_blind
+
+
+PUT_CASES = [
+    ("/new-{}.txt", "", "201"),
+    ("/f-{}.txt", "", "204"),  # replaces
+    ("/d/n%C3%BC-{}.txt", "", "201"),
+    ("/folder", "", None),  # wsgidav's 405
+    ("/missing/x-{}.txt", "", None),  # wsgidav's 409
+    ("/._mac-{}", "", None),  # a hidden macOS name: the side store
+    ("/new-{}.txt", 'If-Match: "x"\r\n', None),
+    ("/new-{}.txt", "Content-Range: bytes 0-3/4\r\n", None),
+    ("/d/%2e%2e/new-{}.txt", "", None),  # refused by PathGuard
+]
+
+
+@pytest.mark.parametrize(("target", "headers", "quick"), PUT_CASES)
+def test_the_same_put_answer_as_the_stack(
+    share: Share, target: str, headers: str, quick: str | None
+) -> None:
+    """Each answer compared with the stack's, to a PUT of a fresh name (or of a file made
+    for each), and what is stored."""
+    answered: list[QuickAnswer] = []
+    share.app._quick_observers.append(answered.append)
+    auth = "" if share.app.users is None else f"Authorization: {basic(USER, PASSWORD)}\r\n"
+    answers = []
+    for run in ("a", "b"):
+        share.app._quick_blind = run == "b"
+        if target.startswith("/f-"):
+            share.vfs.write_file(f"f-{run}.txt", b"old")
+        answers.append(raw_get(share, target.format(run), auth + headers, put=b"data"))
+    same = [re.sub(rb"-[ab]\b", b"-X", without_date(answer)) for answer in answers]
+    assert same[0] == same[1]  # the names differ by their run's letter
+    assert [(a.method, a.code, a.sizes) for a in answered] == (
+        [("PUT", quick, (4, len(answers[0].partition(b"\r\n\r\n")[2])))] if quick else []
+    )
+    if quick:
+        for run in ("a", "b"):
+            with share.vfs.open_read(path_info(target.format(run)).encode("latin-1").decode()) as h:
+                assert h.read() == b"data"
+
+
+def test_a_put_with_wrong_credentials_is_the_stacks(share: Share) -> None:
+    answered: list[QuickAnswer] = []
+    share.app._quick_observers.append(answered.append)
+    header = f"Authorization: {basic(USER, 'wrong')}\r\n"
+    mine = raw_get(share, "/w-a.txt", header, put=b"x")
+    share.app._quick_blind = True
+    assert without_date(mine) == without_date(raw_get(share, "/w-b.txt", header, put=b"x"))
+    assert len(answered) == (1 if share.app.users is None else 0)

@@ -460,7 +460,7 @@ def test_the_share_answers_small_gets_and_puts_on_the_loop(tmp_path: Path) -> No
             assert share.request("PUT", "big.bin", data=b"y" * 200_000).status_code == 201
             assert share.request("PROPFIND", "", headers={"Depth": "1"}).status_code == 207
             assert share.request("GET", "").status_code == 200
-        assert names == ["PUT /a.txt", "at once /a.txt"]
+        assert names == ["at once /a.txt", "at once /a.txt"]  # the PUT, then the GET
         names.clear()
         with serve_share(InMemoryStorage(), tmp_path / "state2", read_only=True) as share:
             assert share.request("PUT", "a.txt", data=b"x").status_code == 403
@@ -500,21 +500,21 @@ def test_a_client_that_does_not_read_its_answers_is_not_buffered_without_bound()
 
 class QuickApp(App):
     """:class:`App` with an ``answer_quick`` that answers paths under ``/quick`` itself
-    (``/quick/none``: declines; ``/quick/fails``: raises) and notes every offer."""
+    (``/quick/none...``: declines; ``/quick/fails``: raises) and notes every offer."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.offers: list[tuple[str, str, list[tuple[bytes, bytes]], str]] = []
+        self.offers: list[tuple[str, str, list[tuple[bytes, bytes]], str, bytes]] = []
 
     def answer_quick(
-        self, method: str, path: str, headers: list[tuple[bytes, bytes]], client: str
+        self, method: str, path: str, headers: list[tuple[bytes, bytes]], client: str, body: bytes
     ) -> tuple[str, list[tuple[str, str]], bytes] | None:
-        self.offers.append((method, path, list(headers), client))
-        if not path.startswith("/quick") or path.endswith("/none"):
+        self.offers.append((method, path, list(headers), client, body))
+        if not path.startswith("/quick") or path.startswith("/quick/none"):
             return None
         if path.endswith("/fails"):
             raise RuntimeError("answer_quick failed")
-        body = f"quick {path}".encode("latin-1")
+        body = f"quick {path}".encode("latin-1") + (f" {len(body)}".encode() if body else b"")
         return "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))], body
 
 
@@ -529,7 +529,7 @@ def test_answer_quick_answers_from_the_head_alone(caplog: pytest.LogCaptureFixtu
         status, headers, body = client.answer()
         assert (status, body) == (200, b"quick /quick/a")
         assert headers["content-length"] == str(len(body)) and "date" in headers
-        assert app.offers[-1] == ("GET", "/quick/a", [(b"Host", b"x")], "127.0.0.1")
+        assert app.offers[-1] == ("GET", "/quick/a", [(b"Host", b"x")], "127.0.0.1", b"")
         client.send(b"HEAD /quick/h HTTP/1.1\r\nHost: x\r\n\r\n")
         status, headers, body = client.answer(head_only=True)
         assert status == 200 and headers["content-length"] == str(len(b"quick /quick/h"))
@@ -550,14 +550,17 @@ def test_answer_quick_answers_from_the_head_alone(caplog: pytest.LogCaptureFixtu
 @pytest.mark.parametrize(
     "request_bytes",
     [
-        b"GET /quick/b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
         b"GET /quick/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         b"GET /quick/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         b"GET /quick/b HTTP/1.0\r\nHost: x\r\n\r\n",
+        b"PUT /quick/b HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx",
+        b"PUT /quick/b HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+        % (http_server.QUICK_BODY + 1)
+        + b"x" * (http_server.QUICK_BODY + 1),
     ],
-    ids=["content-length", "chunked", "close", "http-1.0"],
+    ids=["chunked", "close", "http-1.0", "expect", "too-big"],
 )
-def test_answer_quick_is_not_offered_a_body_or_a_closing_connection(
+def test_answer_quick_is_not_offered_an_unframed_body_or_a_closing_connection(
     request_bytes: bytes,
 ) -> None:
     app = QuickApp()
@@ -580,4 +583,32 @@ def test_answer_quick_waits_for_the_requests_ahead() -> None:
         assert [offer[1] for offer in app.offers] == ["/threaded/slow"]
         client.send(get("/quick/z"))  # alone again
         assert client.answer()[2] == b"quick /quick/z"
+        client.close()
+
+
+def test_answer_quick_is_offered_a_small_body_once_it_is_whole() -> None:
+    app = QuickApp()
+    with served(app) as addr:
+        client = Client(addr)
+        client.send(b"PUT /quick/p HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
+        time.sleep(0.2)
+        assert app.offers == [], "not before its body is whole"
+        client.send(b"56789")
+        assert client.answer()[::2] == (200, b"quick /quick/p 10")
+        assert app.offers[-1][4] == b"0123456789"
+        client.send(b"PUT /quick/none/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        assert client.answer()[2] == b"hello", "declined: the WSGI app reads the same body"
+        client.close()
+
+
+def test_a_body_cut_short_is_not_offered_to_answer_quick() -> None:
+    """The client stops sending within the body: the request goes the usual way, and the
+    application finds the body short (an upload then keeps the old content)."""
+    app = QuickApp()
+    with served(app) as addr:
+        client = Client(addr)
+        client.send(b"PUT /quick/x/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+        client.sock.shutdown(socket.SHUT_WR)
+        assert client.answer()[::2] == (200, b"hello")
+        assert app.offers == []
         client.close()

@@ -21,7 +21,8 @@ from tests.webdav.test_desktop_bad_input import lock
 
 @pytest.fixture
 def taken(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
-    """True per PUT PlainPut answered, False per PUT it passed on."""
+    """True per PUT PlainPut answered, False per PUT it passed on. A PUT the HTTP server
+    had the app answer at once (``PlainPut.put_quick``) counts as answered."""
     seen: list[bool] = []
     original = plain_put.PlainPut.__call__
 
@@ -42,7 +43,16 @@ def taken(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
             self.app = inner
             seen.append(not passed)
 
+    original_quick = plain_put.PlainPut.put_quick
+
+    def quick_spy(self: plain_put.PlainPut, *args: Any) -> Any:
+        answer = original_quick(self, *args)
+        if answer is not None:  # answered at once (DavstoreApp.answer_quick), as PlainPut
+            seen.append(True)
+        return answer
+
     monkeypatch.setattr(plain_put.PlainPut, "__call__", spy)
+    monkeypatch.setattr(plain_put.PlainPut, "put_quick", quick_spy)
     yield seen
 
 

@@ -20,12 +20,13 @@ Request flow, outermost first::
       DirectoryListing  davstore's HTML page for GET on a folder (listing.py)
       RequestResolver   WebDAV methods -> VfsProvider -> VFS
 
-Before all of these, the HTTP server offers a request without a body to
-:meth:`DavstoreApp.answer_quick` (server.py), before it builds an environ: a plain GET of a
-file of at most 64 KiB is answered there with PlainGet's answer (``whole_file``), after the
-checks PathGuard and PlainGet make, and told to the observers the middleware around the app
-registered (Observability: metrics and the access log). On a local disk that is most GETs a
-share sees; it spares them the environ, the middleware and the WSGI calls.
+Before all of these, the HTTP server offers a request alone on its connection, with no
+body or a small one, to :meth:`DavstoreApp.answer_quick` (server.py) before it builds an
+environ: a plain GET of a file of at most 64 KiB, or a plain PUT of at most 64 KiB, is
+answered there with PlainGet's or PlainPut's answer (``whole_file``, ``put_quick``), after
+the checks PathGuard and they make, and told to the observers the middleware around the
+app registered (Observability: metrics and the access log). On a local disk that is most
+GETs and PUTs a share sees; it spares them the environ, the middleware and the WSGI calls.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from davstore.frontends.webdav.hidden_files import HiddenFiles, open_hidden_file
 from davstore.frontends.webdav.listing import DirectoryListing
 from davstore.frontends.webdav.macmeta import DEFAULT_BUDGET, MacMetadata, MacMetadataSideStore
 from davstore.frontends.webdav.plain_get import NOT_PLAIN_HEADERS, PlainGet, share_path
-from davstore.frontends.webdav.plain_put import PlainPut
+from davstore.frontends.webdav.plain_put import NOT_PLAIN_PUT_HEADERS, PlainPut
 from davstore.frontends.webdav.provider import VfsProvider
 from davstore.frontends.webdav.sqlite_locks import SqliteLockManager
 from davstore.frontends.webdav.state import (
@@ -90,7 +91,7 @@ class QuickAnswer(NamedTuple):
     method: str
     path: str  #: ``PATH_INFO`` as the server gave it
     code: str  #: the status code
-    sent: int  #: the body's length
+    sizes: tuple[int, int]  #: the request body's length and the answer body's
     started: float  #: ``time.perf_counter()`` when the request was taken up
     client: str
     authorization: str  #: the Authorization header, or ""
@@ -98,9 +99,10 @@ class QuickAnswer(NamedTuple):
 
 QuickObserver = Callable[[QuickAnswer], None]
 
-#: Request headers (lower case) that send a GET through the stack: what makes it not plain
-#: for PlainGet, and a Destination for PathGuard to check.
-_NOT_QUICK = NOT_PLAIN_HEADERS | {b"destination", b"expect", b"upgrade"}
+#: Request headers (lower case) that send a GET or a PUT through the stack: what makes it
+#: not plain for PlainGet or PlainPut, and a Destination for PathGuard to check.
+_NOT_QUICK_GET = NOT_PLAIN_HEADERS | {b"destination", b"expect", b"upgrade"}
+_NOT_QUICK_PUT = NOT_PLAIN_PUT_HEADERS | {b"destination", b"expect", b"upgrade"}
 
 
 class DavstoreApp:
@@ -176,20 +178,34 @@ class DavstoreApp:
         return False
 
     def answer_quick(
-        self, method: str, path: str, headers: list[tuple[bytes, bytes]], client: str
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[bytes, bytes]],
+        client: str,
+        body: bytes,
     ) -> tuple[str, list[tuple[str, str]], bytes] | None:
-        """The answer to a plain GET of a small file, made without the WSGI stack: the HTTP
-        server asks before it builds an environ (``answer_quick`` in server.py). It is the
-        answer :class:`PlainGet` gives (``whole_file``), to a request that PathGuard lets
-        through and PlainGet calls plain (no condition, range, Depth or body; anonymous,
-        or valid Basic credentials); the observers (metrics, access log) are told. None
-        for anything else, which then goes through the stack as usual."""
-        if method != "GET" or not self.inline or self._quick_blind or not self.plain_get.enabled:
+        """The answer to a plain GET or PUT of a small file, made without the WSGI stack:
+        the HTTP server asks before it builds an environ (``answer_quick`` in server.py).
+        It is the answer :class:`PlainGet` (``whole_file``) or :class:`PlainPut`
+        (``put_quick``) gives, to a request that PathGuard lets through and that they call
+        plain (no condition, range or Depth; no body for a GET; anonymous, or valid Basic
+        credentials); the observers (metrics, access log) are told. None for anything
+        else, which then goes through the stack as usual (nothing was written)."""
+        if not self.inline or self._quick_blind:
+            return None
+        if method == "GET":
+            refused, enabled = _NOT_QUICK_GET, self.plain_get.enabled
+        elif method == "PUT":
+            refused, enabled = _NOT_QUICK_PUT, self.plain_put.enabled
+        else:
+            return None
+        if not enabled:
             return None
         authorization: str | None = None
         for name, value in headers:
             lowered = name.lower()
-            if lowered in _NOT_QUICK:
+            if lowered in refused:
                 return None
             if lowered == b"authorization":
                 if authorization is not None:
@@ -203,16 +219,28 @@ class DavstoreApp:
             check_path(shared)  # as PathGuard
         except InvalidPath:
             return None
-        if self.users is not None and not basic_credentials_ok(self.users, authorization or ""):
+        answer: tuple[str, list[tuple[str, str]], bytes] | None
+        if method == "GET":
+            if self.users is not None and not basic_credentials_ok(self.users, authorization or ""):
+                return None
+            whole = self.plain_get.whole_file(shared)
+            answer = None if whole is None else ("200 OK", *whole)
+        else:
+            answer = self.plain_put.put_quick(shared, body, authorization or "")
+        if answer is None:
             return None
-        whole = self.plain_get.whole_file(shared)
-        if whole is None:
-            return None
-        answer_headers, body = whole
-        answer = QuickAnswer(method, path, "200", len(body), started, client, authorization or "")
+        noted = QuickAnswer(
+            method,
+            path,
+            answer[0][:3],
+            (len(body), len(answer[2])),
+            started,
+            client,
+            authorization or "",
+        )
         for observe in self._quick_observers:
-            observe(answer)
-        return "200 OK", answer_headers, body
+            observe(noted)
+        return answer
 
     def wrap(
         self,

@@ -363,7 +363,7 @@ class Observability:
             answer.method,
             answer.path,
             answer.code,
-            (time.perf_counter() - answer.started, 0, answer.sent),
+            (time.perf_counter() - answer.started, *answer.sizes),
             {"REMOTE_ADDR": answer.client, "HTTP_AUTHORIZATION": answer.authorization},
         )
 

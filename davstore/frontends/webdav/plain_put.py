@@ -58,7 +58,7 @@ from davstore.vfs import VFS
 from davstore.vfs.events import acting_as
 from davstore.vfs.paths import parent
 
-__all__ = ["MAX_BODY", "PlainPut"]
+__all__ = ["MAX_BODY", "NOT_PLAIN_PUT_HEADERS", "PlainPut"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,8 @@ _REFUSED = (
     frozenset({"HTTP_TRANSFER_ENCODING", "HTTP_CONTENT_ENCODING", "HTTP_CONTENT_RANGE"})
     | CONDITIONALS
 )
+#: The same, as on the wire in lower case (for callers that read raw headers).
+NOT_PLAIN_PUT_HEADERS = frozenset(key[5:].lower().replace("_", "-").encode() for key in _REFUSED)
 
 
 class PlainPut:
@@ -122,49 +124,100 @@ class PlainPut:
         path = share_path(environ.get("PATH_INFO", "")) if length is not None else None
         if length is None or path is None:
             return self.app(environ, start_response)
+        target = self._target(path, environ.get("HTTP_AUTHORIZATION", ""))
+        if target is None:
+            return self.app(environ, start_response)
+        body = read_up_to(environ["wsgi.input"], length)
+        if len(body) < length:
+            # As the provider answers a body that broke off (provider.py's _PutStream).
+            logger.warning(
+                "PUT %r broke off after %d of %s bytes: not stored", target[0], len(body), length
+            )
+            error = DAVError(400, "the request body ended before its Content-Length")
+            return self._fail(environ, start_response, error)
+        stored = self._put(target, body, environ.get("REMOTE_USER") or None)
+        if isinstance(stored, DAVError):
+            return self._fail(environ, start_response, stored)
+        if stored is None:  # a lock exists: wsgidav decides, from the bytes read here
+            environ["wsgi.input"] = io.BytesIO(body)
+            return self.app(environ, start_response)
+        status, headers, page = stored
+        start_response(status, headers)
+        return [page]
+
+    def put_quick(
+        self, path: str, body: bytes, authorization: str
+    ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        """The answer to a plain PUT of ``body`` to ``path`` (from :func:`share_path`) made
+        without an environ (``DavstoreApp.answer_quick``): stored and answered as
+        :meth:`__call__` stores and answers it; None where :meth:`__call__` passes the
+        request to wsgidav (nothing was written then)."""
+        if not self.enabled or len(body) > self.max_body:
+            return None
+        target = self._target(path, authorization)
+        if target is None:
+            return None
+        stored = self._put(target, body, None)
+        if isinstance(stored, DAVError):
+            collected: list[Any] = []
+            page = b"".join(
+                self._fail(
+                    {"REQUEST_METHOD": "PUT", "PATH_INFO": path, "SCRIPT_NAME": ""},
+                    lambda status, headers, *exc: collected.extend((status, headers)),
+                    stored,
+                )
+            )
+            return collected[0], collected[1], page
+        return stored
+
+    def _target(self, path: str, authorization: str) -> tuple[str, str | None, bool] | None:
+        """Where a plain PUT goes: the path (NFC), the user it is made as, and whether it
+        replaces a file; None when the PUT is wsgidav's (a hidden macOS name, credentials
+        other than a user's Basic ones, a folder, a missing parent, an invalid name)."""
         path = nfc(path)
         if self.hide_mac_metadata and is_mac_metadata(path):
-            return self.app(environ, start_response)
+            return None
         user: str | None = None
         if self.users is not None:
-            user = basic_user(self.users, environ.get("HTTP_AUTHORIZATION", ""))
+            user = basic_user(self.users, authorization)
             if user is None:
-                return self.app(environ, start_response)
+                return None
         try:
             entry = self.vfs.lookup(path)
             if entry is None:
                 folder = self.vfs.lookup(parent(self.vfs.normalize(path)))
                 if folder is None or not folder.is_dir:
-                    return self.app(environ, start_response)  # wsgidav's 409
+                    return None  # wsgidav's 409
         except DavstoreError:
-            return self.app(environ, start_response)  # wsgidav's 400 (or its error)
+            return None  # wsgidav's 400 (or its error)
         if entry is not None and entry.is_dir:
-            return self.app(environ, start_response)  # wsgidav's 405
-        body = read_up_to(environ["wsgi.input"], length)
-        if len(body) < length:
-            # As the provider answers a body that broke off (provider.py's _PutStream).
-            logger.warning(
-                "PUT %r broke off after %d of %s bytes: not stored", path, len(body), length
-            )
-            error = DAVError(400, "the request body ended before its Content-Length")
-            return self._fail(environ, start_response, error)
-        stored = self._store(path, body, user or environ.get("REMOTE_USER") or None)
+            return None  # wsgidav's 405
+        return path, user, entry is not None
+
+    def _put(
+        self, target: tuple[str, str | None, bool], body: bytes, remote_user: str | None
+    ) -> tuple[str, list[tuple[str, str]], bytes] | DAVError | None:
+        """Store ``body`` at ``target`` (:meth:`_target`'s): the answer's status, headers
+        and body; the error to answer when the VFS refused (nothing changed); None when a
+        lock exists (nothing done)."""
+        path, user, replaces = target
+        stored = self._store(path, body, user or remote_user)
         if isinstance(stored, DavstoreError):
-            return self._fail(environ, start_response, to_dav_error(stored, method="PUT"))
-        if stored is None:  # a lock exists: wsgidav decides, from the bytes read here
-            environ["wsgi.input"] = io.BytesIO(body)
-            return self.app(environ, start_response)
+            return to_dav_error(stored, method="PUT")
+        if stored is None:
+            return None
         headers = []
         if stored.etag is not None:
             headers.append(("ETag", f'"{util.checked_etag(stored.etag)}"'))
         now = int(time.time())
-        if entry is not None:  # as util.send_status_response answers 204
-            start_response(
-                "204 No Content", [("Content-Length", "0"), ("Date", http_date(now)), *headers]
+        if replaces:  # as util.send_status_response answers 204
+            return (
+                "204 No Content",
+                [("Content-Length", "0"), ("Date", http_date(now)), *headers],
+                b"",
             )
-            return [b""]
         page = self._created_page(now)
-        start_response(
+        return (
             "201 Created",
             [
                 ("Content-Type", "text/html; charset=utf-8"),
@@ -172,8 +225,8 @@ class PlainPut:
                 ("Content-Length", str(len(page))),
                 *headers,
             ],
+            page,
         )
-        return [page]
 
     def _created_page(self, now: int) -> bytes:
         """wsgidav's ``201 Created`` page (util.send_status_response), made once a second:

@@ -51,14 +51,15 @@ from urllib.parse import unquote_to_bytes
 import httptools
 import uvloop
 
-__all__ = ["ClientGone", "Server", "check_tls", "listen_sockets", "make_server"]
+__all__ = ["QUICK_BODY", "ClientGone", "Server", "check_tls", "listen_sockets", "make_server"]
 
 logger = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-#: ``answer_quick(method, path, headers, client) -> (status, headers, body) | None``.
+#: ``answer_quick(method, path, headers, client, body) -> (status, headers, body) | None``.
 QuickAnswerer = Callable[
-    [str, str, list[tuple[bytes, bytes]], str], tuple[str, list[tuple[str, str]], bytes] | None
+    [str, str, list[tuple[bytes, bytes]], str, bytes],
+    tuple[str, list[tuple[str, str]], bytes] | None,
 ]
 
 #: Keys every request's environ starts from (PEP 3333).
@@ -105,8 +106,11 @@ _SLICE = 4096
 _SWEEP = 1.0
 
 _NO_BODY_STATUSES = frozenset({204, 304})
-#: Request headers that announce a body (such a request is never answered at once).
-_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"expect", b"upgrade"})
+#: Request headers that keep a request from ``answer_quick`` (a body of unknown length,
+#: or one the client waits to send, or another protocol).
+_BODY_HEADERS = frozenset({b"transfer-encoding", b"expect", b"upgrade"})
+#: The largest body a request offered to ``answer_quick`` may have.
+QUICK_BODY = 64 * 1024
 #: Header names (as applications spell them) that _answer writes without a look.
 _PASSED_AS_IS = frozenset(
     {"Accept-Ranges", "Cache-Control", "Content-Type", "DAV", "ETag", "Last-Modified"}
@@ -349,6 +353,7 @@ class _Request:
         "inline",
         "keep_alive",
         "no_body",
+        "quick",
         "url",
         "wants_continue",
     )
@@ -367,7 +372,8 @@ class _Request:
         self.http10 = False
         self.no_body = False  # HEAD: the answer's body is not sent
         self.wants_continue = False  # Expect: 100-continue, not answered yet
-        self.answered = False  # by the application's answer_quick, from its head alone
+        self.answered = False  # by the application's answer_quick
+        self.quick = False  # to be offered to answer_quick once its body is whole
 
 
 class _Answer:
@@ -528,6 +534,9 @@ class _Connection(asyncio.Protocol):
             data, self.unparsed = self.unparsed, b""
             self._parse(data)
         request, self.reading = self.reading, None
+        if request is not None and request.quick:  # its body broke off: the usual way
+            request.quick = False
+            self._take(request)
         if request is not None:
             request.complete = True
             request.keep_alive = False
@@ -564,8 +573,21 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         request = self.reading
         assert request is not None
-        if self.server.answer_quick is not None and not self.requests and self._quick(request):
-            return
+        if self.server.answer_quick is not None and not self.requests:
+            length = self._quick_length(request)
+            if length == 0:
+                if self._quick(request):
+                    return
+            elif length is not None:  # offered once its body is whole (on_message_complete)
+                request.quick = True
+                request.body_left = length
+                self.idle_since = time.monotonic()  # its body has the timeout to arrive
+                return
+        self._take(request)
+
+    def _take(self, request: _Request) -> None:
+        """Queue ``request`` for the application (its head is complete; of its body, what
+        ``chunks`` holds has arrived)."""
         self._environ(request)
         run_inline = self.server.runs_inline
         request.inline = run_inline is not None and run_inline(request.environ)
@@ -581,6 +603,9 @@ class _Connection(asyncio.Protocol):
             self.idle_since = time.monotonic()  # its body has the timeout to arrive
         else:
             request.body = _BodyPipe(self)  # its thread times a stalled body out
+            for chunk in request.chunks:  # what came while answer_quick was to be offered
+                request.body.feed(chunk)
+            request.chunks = []
             if request.complete:
                 request.body.end()
             self.idle_since = None
@@ -609,6 +634,11 @@ class _Connection(asyncio.Protocol):
         self.reading = None
         if request.answered:
             return
+        if request.quick:  # its body is whole: offered now
+            request.quick = False
+            if self._quick(request):
+                return
+            self._take(request)
         request.complete = True
         if request.body is not None:
             request.body.end()
@@ -619,18 +649,35 @@ class _Connection(asyncio.Protocol):
 
     # The requests, in order
 
-    def _quick(self, request: _Request) -> bool:
-        """Offer ``request`` to the application's ``answer_quick`` (see :class:`Server`) and
-        send its answer; False when it is not offered (a body, HTTP/1.0, a connection to
-        close, a client that does not read) or not answered: the request goes on as any."""
+    def _quick_length(self, request: _Request) -> int | None:
+        """The length of the body ``request`` will have, when it may be offered to the
+        application's ``answer_quick`` (see :class:`Server`); None when it may not: a
+        chunked or announced body, one over ``QUICK_BODY`` bytes, HTTP/1.0, a connection
+        to close, a client that does not read."""
         parser = self.parser
         if self.write_paused or self.server.stopping or not parser.should_keep_alive():
-            return False
+            return None
         if parser.get_http_version() != "1.1":
+            return None
+        length: int | None = None
+        for name, value in request.headers:
+            lowered = name.lower()
+            if lowered == b"content-length":
+                if length is not None or not value.isdigit():
+                    return None  # the usual way answers it (or refuses it)
+                length = int(value)
+            elif lowered in _BODY_HEADERS:
+                return None
+        if length is None:
+            return 0
+        return length if length <= QUICK_BODY else None
+
+    def _quick(self, request: _Request) -> bool:
+        """Offer ``request``, whole, to the application's ``answer_quick`` and send its
+        answer; False when it declines (or fails): the request goes on as any."""
+        if self.write_paused or self.closed:
             return False
-        for name, _ in request.headers:
-            if name.lower() in _BODY_HEADERS:
-                return False
+        parser = self.parser
         url = httptools.parse_url(request.url)
         path = url.path or b"/"
         method = parser.get_method().decode("latin-1")
@@ -642,6 +689,7 @@ class _Connection(asyncio.Protocol):
                 (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1"),
                 request.headers,
                 self.peer[0],
+                b"".join(request.chunks),
             )
         except Exception:
             logger.exception("%s %r: answer_quick failed", method, request.url)
@@ -655,8 +703,11 @@ class _Connection(asyncio.Protocol):
         request.complete = request.answered = True
         transport = self.transport
         assert transport is not None
+        request.chunks = []
         head = self._answer(request, start, body)
         transport.write(head.head + _frame(head, body) if body else head.head)
+        if head.close:  # the server is stopping
+            transport.close()
         self.idle_since = time.monotonic()  # waiting for the next request's head
         return True
 
@@ -1180,15 +1231,16 @@ class Server:
     yes to run on the event loop's thread, once their body is whole (see the module's
     docstring); it must only say yes to requests answered in well under a millisecond.
 
-    It may also have ``answer_quick(method, path, headers, client)``, asked on the loop's
-    thread, before any environ is made, for a request without a body that no earlier
-    request of its connection waits ahead of, on a keep-alive HTTP/1.1 connection whose
-    client reads. ``path`` is ``PATH_INFO`` as PEP 3333 has it, ``headers`` the raw
-    ``(name, value)`` pairs, ``client`` the peer's address. It answers ``(status,
-    headers, body)``, sent as a WSGI answer with those would be, or None: the request
-    then goes to the WSGI application as any other. It is for answers made in a few
-    microseconds (davstore's: a plain GET of a small file); the same rule as
-    ``runs_inline`` holds.
+    It may also have ``answer_quick(method, path, headers, client, body)``, asked on the
+    loop's thread, before any environ is made, for a request that no earlier request of
+    its connection waits ahead of, on a keep-alive HTTP/1.1 connection whose client
+    reads, once its body (none, or a Content-Length of at most :data:`QUICK_BODY` bytes;
+    never chunked, never with ``Expect``) has arrived whole. ``path`` is ``PATH_INFO`` as
+    PEP 3333 has it, ``headers`` the raw ``(name, value)`` pairs, ``client`` the peer's
+    address. It answers ``(status, headers, body)``, sent as a WSGI answer with those
+    would be, or None: the request then goes to the WSGI application as any other, its
+    body included. It is for answers made in microseconds (davstore's: a plain GET of a
+    small file, a plain PUT of one); the same rule as ``runs_inline`` holds.
     """
 
     #: Seconds :meth:`stop` waits for requests in progress.
