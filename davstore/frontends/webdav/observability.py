@@ -300,10 +300,9 @@ class Observability:
         )
         return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
 
-    def _endpoint(self, environ: Environ, start_response: StartResponse) -> list[bytes] | None:
+    def _endpoint(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
+        """The answer of the health or metrics endpoint ``PATH_INFO`` names."""
         path = environ.get("PATH_INFO", "")
-        if path not in (HEALTH_PATH, METRICS_PATH):
-            return None
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return self._answer(
                 environ, start_response, "405 Method Not Allowed", b"GET or HEAD\n", "text/plain"
@@ -329,9 +328,7 @@ class Observability:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") in _ENDPOINTS:
-            answered = self._endpoint(environ, start_response)
-            if answered is not None:
-                return answered
+            return self._endpoint(environ, start_response)
         exchange = _Exchange(environ, start_response)
         self.metrics.in_progress.inc()
         try:
