@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import random
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from davstore import queued_metrics
@@ -150,3 +156,67 @@ def test_a_bad_sample_is_dropped_and_logged(caplog: pytest.LogCaptureFixture) ->
             counter.inc()
         assert counter.value() == queued_metrics.FOLD_AT
     assert "dropped a metrics sample" in caplog.text
+
+
+#: Run with PROMETHEUS_MULTIPROC_DIR set (prometheus-client picks its file-backed values at
+#: import): the updates of argv[1] made to prometheus-client's metrics ("theirs_") and to
+#: queued ones ("ours_"), folded several times along the way, as ``--workers`` does.
+_MULTIPROCESS_UPDATES = """
+import json, sys
+from prometheus_client import Counter, Gauge, Histogram
+from davstore.queued_metrics import QueuedMetrics
+buckets = json.loads(sys.argv[2])
+counter = Counter("theirs_requests", "Requests", ["method", "status"], registry=None)
+histogram = Histogram("theirs_seconds", "Seconds", ["method"], buckets=buckets, registry=None)
+gauge = Gauge("theirs_in_progress", "In progress", registry=None, multiprocess_mode="livesum")
+queued = QueuedMetrics()
+q_counter = queued.counter("ours_requests", "Requests", ["method", "status"])
+q_histogram = queued.histogram("ours_seconds", "Seconds", ["method"], buckets)
+q_gauge = queued.gauge("ours_in_progress", "In progress")
+for index, (method, status, value) in enumerate(json.loads(sys.argv[1])):
+    counter.labels(method, status).inc(value)
+    q_counter.inc((method, status), value)
+    histogram.labels(method).observe(value)
+    q_histogram.observe((method,), value)
+    gauge.inc()
+    q_gauge.inc()
+    if status == "404":
+        gauge.dec(2)
+        q_gauge.dec(2)
+    if index % 97 == 0:
+        queued.fold()
+queued.fold()
+"""
+
+
+def test_multiprocess_files_hold_what_prometheus_client_would_write(tmp_path: Path) -> None:
+    """With ``--workers``, a fold adds its sums to prometheus-client's files once per series
+    and bucket; a scrape summing those files sees what updates made one by one write."""
+    chance = random.Random(7)
+    made = [
+        (
+            chance.choice(["GET", "PUT", "PROPFIND"]),
+            chance.choice(["200", "201", "404"]),
+            chance.choice([0.0, 0.001, 0.01, 100.0, chance.uniform(0, 20)]),
+        )
+        for _ in range(500)
+    ]
+    for _ in range(2):  # two processes' files, summed
+        subprocess.run(
+            [sys.executable, "-c", _MULTIPROCESS_UPDATES, json.dumps(made), json.dumps(BUCKETS)],
+            env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+            cwd=Path(__file__).parents[2],
+            check=True,
+            timeout=60,
+        )
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(tmp_path))  # type: ignore[no-untyped-call]
+    ours, theirs = {}, {}
+    for (name, labels), value in samples(registry).items():
+        side, _, rest = name.partition("_")
+        (ours if side == "ours" else theirs)[(rest, labels)] = value
+    assert ours == pytest.approx(theirs)
+    assert ours[("requests_total", frozenset({("method", "GET"), ("status", "200")}))] > 0
+    assert ours[("in_progress", frozenset())] == 2 * sum(
+        1 if status != "404" else -1 for _, status, _ in made
+    )
