@@ -203,11 +203,18 @@ class _RequestMetrics:
         )
         #: One sample per answered request: ``(method, status)``, ``(seconds, in, out)``.
         self.answered = metrics.event(self._fold_answered)
+        #: The same for a request answered at once (never counted in progress).
+        self.answered_at_once = metrics.event(self._fold_answered_at_once)
 
     def _fold_answered(self, labels: tuple[str, ...], value: tuple[float, int, int]) -> None:
+        self.in_progress.apply((), -1)
+        self._fold_answered_at_once(labels, value)
+
+    def _fold_answered_at_once(
+        self, labels: tuple[str, ...], value: tuple[float, int, int]
+    ) -> None:
         method = labels[:1]
         elapsed, received, sent = value
-        self.in_progress.apply((), -1)
         self.requests.apply(labels, 1)
         self.seconds.apply(method, elapsed)
         # Applied also when 0: a method's series exist (at 0) from its first request on.
@@ -343,53 +350,32 @@ class Observability:
         return _Body(body, lambda sent: self._finish(exchange, sent))
 
     def _finish(self, exchange: _Exchange, sent: int) -> None:
-        elapsed = time.perf_counter() - exchange.started
-        self._note(
-            exchange.method,
-            exchange.target,
-            exchange.code,
-            (elapsed, exchange.received.count, sent),
-            exchange.environ,
-        )
+        measured = (time.perf_counter() - exchange.started, exchange.received.count, sent)
+        method, code, environ = exchange.method, exchange.code, exchange.environ
+        self.metrics.answered.record((method if method in _METHODS else "OTHER", code), measured)
+        if access_logger.isEnabledFor(logging.INFO):
+            user = environ.get("wsgidav.auth.user_name") or environ.get("REMOTE_USER")
+            _log(
+                environ.get("REMOTE_ADDR", "-"),
+                str(user) if user else _basic_name(environ.get("HTTP_AUTHORIZATION"), code),
+                (method, exchange.target, code),
+                measured,
+            )
 
     def answered_quick(self, answer: QuickAnswer) -> None:
         """Count and log a request the app answered without the WSGI stack
         (``DavstoreApp.answer_quick``), as :meth:`__call__` would have."""
-        self.metrics.in_progress.inc()
-        self._note(
-            answer.method,
-            answer.path,
-            answer.code,
-            (time.perf_counter() - answer.started, *answer.sizes),
-            {"REMOTE_ADDR": answer.client, "HTTP_AUTHORIZATION": answer.authorization},
+        method, code = answer.method, answer.code
+        measured = (time.perf_counter() - answer.started, *answer.sizes)
+        self.metrics.answered_at_once.record(
+            (method if method in _METHODS else "OTHER", code), measured
         )
-
-    def _note(
-        self,
-        method: str,
-        target: str,
-        code: str,
-        measured: tuple[float, int, int],
-        environ: Environ,
-    ) -> None:
-        """One answered request in the metrics and the access log (``measured``: the
-        seconds it took, the bytes received and the bytes sent)."""
-        elapsed, received, sent = measured
-        label = method if method in _METHODS else "OTHER"
-        self.metrics.answered.record((label, code), measured)
         if access_logger.isEnabledFor(logging.INFO):
-            _access_log.add(
-                time.time(),
-                (
-                    environ.get("REMOTE_ADDR", "-"),
-                    _user(environ, code),
-                    method,
-                    target,
-                    code,
-                    received,
-                    sent,
-                    elapsed * 1000,
-                ),
+            _log(
+                answer.client,
+                _basic_name(answer.authorization, code) if answer.authorization else "-",
+                (method, answer.path, code),
+                measured,
             )
 
 
@@ -446,13 +432,22 @@ class _Body:
                 done(self.sent)
 
 
-def _user(environ: Environ, code: str) -> str:
-    """Who the access log names: the authenticated user, else the name in Basic
-    credentials that were not refused."""
-    user = environ.get("wsgidav.auth.user_name") or environ.get("REMOTE_USER")
-    if user:
-        return str(user)
-    header = str(environ.get("HTTP_AUTHORIZATION", ""))
+def _log(
+    client: str, user: str, request: tuple[str, str, str], measured: tuple[float, int, int]
+) -> None:
+    """Queue the access-log line of one request (``request``: its method, target and
+    status code; ``measured``: the seconds it took, the bytes received and sent)."""
+    method, target, code = request
+    elapsed, received, sent = measured
+    _access_log.add(
+        time.time(), (client, user, method, target, code, received, sent, elapsed * 1000)
+    )
+
+
+def _basic_name(authorization: Any, code: str) -> str:
+    """Who the access log names when no user was authenticated: the name in Basic
+    credentials that were not refused, else ``-``."""
+    header = str(authorization or "")
     if code != "401" and header[:6].lower() == "basic ":
         try:
             name = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")[0]
