@@ -123,8 +123,8 @@ def basic(user: str, password: str) -> str:
 
 def test_credentials_are_checked_as_the_stack_checks_them(share: Share) -> None:
     """Missing, wrong and unknown credentials: declined (the stack answers 401); a
-    repeated Authorization header: declined, the stack decides. An anonymous share
-    answers whatever the credentials, as PlainGet does."""
+    repeated Authorization header: never offered, the server refuses it (400). An
+    anonymous share answers whatever the credentials, as PlainGet does."""
     answered: list[QuickAnswer] = []
     share.app._quick_observers.append(answered.append)
     good = f"Authorization: {basic(USER, PASSWORD)}\r\n"
@@ -139,6 +139,7 @@ def test_credentials_are_checked_as_the_stack_checks_them(share: Share) -> None:
         at_once = raw_get(share, "/f.txt", header)
         share.app._quick_blind = True
         assert without_date(at_once) == without_date(raw_get(share, "/f.txt", header))
+    assert raw_get(share, "/f.txt", good + good).startswith(b"HTTP/1.1 400 ")
     if share.app.users is None:
         assert [answer.authorization != "" for answer in answered] == [False, True, True, True]
     else:

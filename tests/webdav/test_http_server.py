@@ -364,6 +364,29 @@ def test_refusals_of_what_is_no_request() -> None:
         client.close()
 
 
+@pytest.mark.parametrize(
+    "header",
+    [b"Authorization: Basic YTpi", b"Host: y", b"Depth: 0", b"Destination: /inline/d"],
+)
+@pytest.mark.parametrize("where", ["/quick/a", "/inline/a", "/threaded/a"])
+def test_a_single_valued_header_sent_twice_is_refused(header: bytes, where: str) -> None:
+    """Two Authorization, Host, Depth or Destination headers: 400 and the connection
+    closed, the application never asked (joined with a comma as list headers are, two
+    credentials made wsgidav answer 500)."""
+    app = QuickApp()
+    with served(app) as addr:
+        client = Client(addr)
+        client.send(
+            b"GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n%s\r\n\r\n"
+            % (where.encode(), header, header.replace(b"x", b"z"))
+        )
+        status, headers, _ = client.answer()
+        assert (status, headers["connection"]) == (400, "close")
+        assert client.closed()
+        client.close()
+    assert app.offers == [] and app.threads == {}
+
+
 def test_an_application_error_is_500_and_the_server_goes_on() -> None:
     with served(App()) as addr:
         for where in ("inline", "threaded"):

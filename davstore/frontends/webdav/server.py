@@ -126,6 +126,10 @@ class _HeadTooLarge(Exception):
     pass
 
 
+class _DuplicateHeader(Exception):
+    """A header that holds one value came twice (joined, it would be another value)."""
+
+
 class _Date:
     """The ``Date`` header's value, formatted once a second."""
 
@@ -502,6 +506,8 @@ class _Connection(asyncio.Protocol):
             cause = exc.__cause__ or exc.__context__
             if isinstance(exc, _HeadTooLarge) or isinstance(cause, _HeadTooLarge):
                 self._unreadable(431, "Request Header Fields Too Large")
+            elif isinstance(exc, _DuplicateHeader) or isinstance(cause, _DuplicateHeader):
+                self._unreadable(400, "Bad Request")
             else:
                 if not isinstance(exc, httptools.HttpParserError):
                     logger.error("while reading a request: %s", exc, exc_info=exc)
@@ -653,13 +659,14 @@ class _Connection(asyncio.Protocol):
         """The length of the body ``request`` will have, when it may be offered to the
         application's ``answer_quick`` (see :class:`Server`); None when it may not: a
         chunked or announced body, one over ``QUICK_BODY`` bytes, HTTP/1.0, a connection
-        to close, a client that does not read."""
+        to close, a client that does not read, a single-valued header sent twice."""
         parser = self.parser
         if self.write_paused or self.server.stopping or not parser.should_keep_alive():
             return None
         if parser.get_http_version() != "1.1":
             return None
         length: int | None = None
+        single: set[bytes] = set()
         for name, value in request.headers:
             lowered = name.lower()
             if lowered == b"content-length":
@@ -668,6 +675,10 @@ class _Connection(asyncio.Protocol):
                 length = int(value)
             elif lowered in _BODY_HEADERS:
                 return None
+            elif lowered in _SINGLE_VALUED_NAMES:
+                if lowered in single:
+                    return None  # the usual way refuses it
+                single.add(lowered)
         if length is None:
             return 0
         return length if length <= QUICK_BODY else None
@@ -736,6 +747,8 @@ class _Connection(asyncio.Protocol):
             if key == "HTTP_EXPECT" and value.lower() == "100-continue" and not request.http10:
                 request.wants_continue = True
             if key in environ:
+                if key in _SINGLE_VALUED:
+                    raise _DuplicateHeader(key)
                 environ[key] += "," + value
             else:
                 environ[key] = value
@@ -1099,6 +1112,19 @@ class _Connection(asyncio.Protocol):
 
 #: Header names as they came -> their environ keys ("" for a name that is dropped).
 _HEADER_KEYS: dict[bytes, str] = {}
+
+#: Headers (lower case) that hold one value, not a list (RFC 9110 section 5.3, RFC 4918),
+#: and their environ keys: sent twice, such a header is refused with 400. Joined with a
+#: comma as list headers are, two credentials made wsgidav answer 500, and two
+#: Destinations or Depths would be a value no client sent.
+_SINGLE_VALUED_NAMES = frozenset(
+    {b"authorization", b"host", b"content-type", b"range", b"if-range", b"destination"}
+    | {b"if-modified-since", b"if-unmodified-since", b"depth", b"overwrite", b"lock-token"}
+)
+_SINGLE_VALUED = frozenset(
+    "CONTENT_TYPE" if name == b"content-type" else "HTTP_" + name.decode().upper().replace("-", "_")
+    for name in _SINGLE_VALUED_NAMES
+)
 
 
 def _header_key(raw_name: bytes) -> str:
