@@ -9,7 +9,9 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$repo/.venv"
-python="${PYTHON:-python3}"
+# shellcheck source=deploy/python.sh
+source "$repo/deploy/python.sh"
+python="$(pick_python)"
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -12,7 +12,9 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 venv="$repo/.venv"
-python="${PYTHON:-python3}"
+# shellcheck source=deploy/python.sh
+source "$repo/deploy/python.sh"
+python="$(pick_python)"
 extras="${DAVSTORE_EXTRAS:-test,fuse}"
 
 # System packages the tests drive (clients, compliance suite, FUSE, peers).
