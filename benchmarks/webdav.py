@@ -561,13 +561,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, help="GET/PUT repetitions, best counts (default 2; quick 1)")
     p.add_argument("--propfind-reps", type=int, help="PROPFIND repetitions (default 5; quick 2)")
     p.add_argument(
-        "--small-count", type=int, help="1 KiB requests per phase (default 2000; quick 300)"
+        "--small-count", type=int, help="1 KiB requests per phase (default 10000; quick 300)"
     )
     p.add_argument("--small-seconds", type=float, help="time limit per phase (default 10; quick 3)")
     p.add_argument(
         "--small-reps",
         type=int,
-        help="1 KiB phases per server, taking turns; the best counts (default 3; quick 1)",
+        help="1 KiB phases per server, taking turns; the best counts (default 5; quick 1)",
     )
     p.add_argument("--connections", type=int, default=16, help="concurrent connections (16)")
     p.add_argument(
@@ -595,9 +595,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "files": (5000, 500),
         "reps": (2, 1),
         "propfind_reps": (5, 2),
-        "small_count": (2000, 300),
+        "small_count": (10000, 300),
         "small_seconds": (10.0, 3.0),
-        "small_reps": (3, 1),
+        "small_reps": (5, 1),
     }
     for key, (full, quick) in defaults.items():
         if getattr(args, key) is None:
