@@ -44,18 +44,29 @@ updates = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
-@given(updates)
-def test_a_scrape_shows_what_prometheus_client_would(made: list[tuple[str, str, float]]) -> None:
-    theirs, ours = CollectorRegistry(), CollectorRegistry()
-    counter = Counter("requests", "Requests", ["method", "status"], registry=theirs)
-    histogram = Histogram("seconds", "Seconds", ["method"], buckets=BUCKETS, registry=theirs)
-    gauge = Gauge("in_progress", "In progress", registry=theirs)
-    queued = QueuedMetrics(ours)
-    q_counter = queued.counter("requests", "Requests", ["method", "status"])
-    q_histogram = queued.histogram("seconds", "Seconds", ["method"], BUCKETS)
-    q_gauge = queued.gauge("in_progress", "In progress")
-    for method, status, value in made:
+def update_both(
+    made: list[tuple[str, str, float]],
+    theirs: CollectorRegistry | None,
+    ours: QueuedMetrics,
+    *,
+    prefixes: tuple[str, str] = ("", ""),
+    fold_every: int = 0,
+) -> None:
+    """Make the updates ``made`` to prometheus-client's own metrics (in ``theirs``) and to
+    queued ones of ``ours``, named alike after ``prefixes``; with ``fold_every``, fold
+    ``ours`` along the way."""
+    other, mine = prefixes
+    counter = Counter(f"{other}requests", "Requests", ["method", "status"], registry=theirs)
+    histogram = Histogram(
+        f"{other}seconds", "Seconds", ["method"], buckets=BUCKETS, registry=theirs
+    )
+    gauge = Gauge(
+        f"{other}in_progress", "In progress", registry=theirs, multiprocess_mode="livesum"
+    )
+    q_counter = ours.counter(f"{mine}requests", "Requests", ["method", "status"])
+    q_histogram = ours.histogram(f"{mine}seconds", "Seconds", ["method"], BUCKETS)
+    q_gauge = ours.gauge(f"{mine}in_progress", "In progress")
+    for index, (method, status, value) in enumerate(made):
         counter.labels(method, status).inc(value)
         q_counter.inc((method, status), value)
         histogram.labels(method).observe(value)
@@ -65,6 +76,15 @@ def test_a_scrape_shows_what_prometheus_client_would(made: list[tuple[str, str, 
         if status == "404":
             gauge.dec(2)
             q_gauge.dec(2)
+        if fold_every and index % fold_every == 0:
+            ours.fold()
+
+
+@settings(max_examples=60, deadline=None)
+@given(updates)
+def test_a_scrape_shows_what_prometheus_client_would(made: list[tuple[str, str, float]]) -> None:
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    update_both(made, theirs, QueuedMetrics(ours))
     assert samples(ours) == samples(theirs)
 
 
@@ -163,28 +183,10 @@ def test_a_bad_sample_is_dropped_and_logged(caplog: pytest.LogCaptureFixture) ->
 #: queued ones ("ours_"), folded several times along the way, as ``--workers`` does.
 _MULTIPROCESS_UPDATES = """
 import json, sys
-from prometheus_client import Counter, Gauge, Histogram
 from davstore.queued_metrics import QueuedMetrics
-buckets = json.loads(sys.argv[2])
-counter = Counter("theirs_requests", "Requests", ["method", "status"], registry=None)
-histogram = Histogram("theirs_seconds", "Seconds", ["method"], buckets=buckets, registry=None)
-gauge = Gauge("theirs_in_progress", "In progress", registry=None, multiprocess_mode="livesum")
+from tests.deploy.test_queued_metrics import update_both
 queued = QueuedMetrics()
-q_counter = queued.counter("ours_requests", "Requests", ["method", "status"])
-q_histogram = queued.histogram("ours_seconds", "Seconds", ["method"], buckets)
-q_gauge = queued.gauge("ours_in_progress", "In progress")
-for index, (method, status, value) in enumerate(json.loads(sys.argv[1])):
-    counter.labels(method, status).inc(value)
-    q_counter.inc((method, status), value)
-    histogram.labels(method).observe(value)
-    q_histogram.observe((method,), value)
-    gauge.inc()
-    q_gauge.inc()
-    if status == "404":
-        gauge.dec(2)
-        q_gauge.dec(2)
-    if index % 97 == 0:
-        queued.fold()
+update_both(json.loads(sys.argv[1]), None, queued, prefixes=("theirs_", "ours_"), fold_every=97)
 queued.fold()
 """
 
@@ -203,7 +205,7 @@ def test_multiprocess_files_hold_what_prometheus_client_would_write(tmp_path: Pa
     ]
     for _ in range(2):  # two processes' files, summed
         subprocess.run(
-            [sys.executable, "-c", _MULTIPROCESS_UPDATES, json.dumps(made), json.dumps(BUCKETS)],
+            [sys.executable, "-c", _MULTIPROCESS_UPDATES, json.dumps(made)],
             env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
             cwd=Path(__file__).parents[2],
             check=True,
