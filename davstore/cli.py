@@ -47,7 +47,9 @@ __all__ = [
     "add_serve_arguments",
     "add_user_arguments",
     "add_webdav_arguments",
+    "add_workers_arguments",
     "build_parser",
+    "check_shareable",
     "check_tls_arguments",
     "configure_logging",
     "default_state_root",
@@ -58,7 +60,9 @@ __all__ = [
     "parse_user",
     "prepare_state_dir",
     "run_until_signalled",
+    "run_workers",
     "server_url",
+    "start_worker",
 ]
 
 logger = logging.getLogger(__name__)
@@ -255,14 +259,7 @@ def prepare_state_dir(explicit: str | None, identity: str) -> Path:
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add_storage_arguments(parser)
     add_network_arguments(parser)
-    parser.add_argument_group("network").add_argument(
-        "--workers",
-        type=_positive_int,
-        default=1,
-        help="server processes sharing the port, each with --threads threads: more than one "
-        "uses more than one core for Python (default: 1)",
-    )
-    parser.add_argument("--worker-socket", type=int, help=argparse.SUPPRESS)
+    add_workers_arguments(parser)
     add_user_arguments(parser)
     add_webdav_arguments(parser)
     add_logging_arguments(parser)
@@ -299,6 +296,83 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
         help="on SIGTERM/SIGINT, how long requests in progress (uploads) may take to finish "
         f"(default: {DEFAULT_GRACE_PERIOD:g})",
     )
+
+
+def add_workers_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--workers`` and the hidden ``--worker-socket FD`` a worker is started with."""
+    parser.add_argument_group("network").add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="server processes sharing the port, each with --threads threads: more than one "
+        "uses more than one core for Python (default: 1)",
+    )
+    parser.add_argument("--worker-socket", type=int, help=argparse.SUPPRESS)
+
+
+def start_worker(args: argparse.Namespace) -> bool:
+    """Whether this process is a worker of ``--workers`` (given ``--worker-socket``); a
+    worker is made to get SIGTERM when its parent dies."""
+    if getattr(args, "worker_socket", None) is None:
+        return False
+    from davstore.workers import WORKER_PARENT_ENV, follow_parent
+
+    if os.environ.get(WORKER_PARENT_ENV, "").isdigit():
+        follow_parent(int(os.environ[WORKER_PARENT_ENV]))
+    return True
+
+
+def check_shareable(storage: Any, lock_storage: str | None, property_storage: str | None) -> None:
+    """Raise UsageError unless every worker process can share the store and the state."""
+    from django.core.files.storage import InMemoryStorage
+
+    if isinstance(storage, InMemoryStorage):
+        raise UsageError("--workers needs a store every process sees: not InMemoryStorage")
+    for option, url in (("--lock-storage", lock_storage), ("--property-storage", property_storage)):
+        if url is not None and url.split(":", 1)[0] in ("memory", "shelve"):
+            raise UsageError(f"--workers needs {option} that every process shares, not {url}")
+
+
+def run_workers(
+    args: argparse.Namespace,
+    *,
+    command: Sequence[str],
+    metrics_dir: Path,
+    banner: Callable[[str], None],
+    password: str | None = None,
+) -> int:
+    """The parent of ``--workers N``: bind N sockets to the port, call ``banner(url)``, run
+    ``command`` (plus ``--worker-socket FD``) once per socket until SIGINT/SIGTERM, and
+    return the exit status (:class:`davstore.workers.Workers`). The workers' metrics go to
+    ``metrics_dir``; ``password`` is the generated one, handed over in the environment."""
+    from davstore.frontends.webdav.server import check_tls, listen_sockets
+    from davstore.workers import Workers, worker_environment
+
+    if args.tls_cert and args.tls_key:
+        try:
+            check_tls(args.tls_cert, args.tls_key)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot use the TLS certificate and key: {_why(exc)}") from exc
+    try:
+        sockets = listen_sockets(args.host, args.port, args.workers)
+    except OSError as exc:
+        raise CommandError(
+            f"cannot listen on {_netloc(args.host, args.port)}: {_why(exc)}"
+        ) from exc
+    try:
+        port = int(sockets[0].getsockname()[1])
+        banner(f"{'https' if args.tls_cert else 'http'}://{_netloc(args.host, port)}/")
+        workers = Workers(
+            command,
+            sockets,
+            env=worker_environment(metrics_dir=metrics_dir, password=password),
+            metrics_dir=metrics_dir,
+            grace_period=getattr(args, "grace_period", DEFAULT_GRACE_PERIOD),
+        )
+        return workers.run()
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def add_user_arguments(parser: argparse.ArgumentParser) -> None:
@@ -365,12 +439,7 @@ def serve(args: argparse.Namespace) -> int:
     """
     configure_logging(args)
     check_tls_arguments(args)
-    worker = getattr(args, "worker_socket", None) is not None
-    if worker:
-        from davstore.workers import WORKER_PARENT_ENV, follow_parent
-
-        if os.environ.get(WORKER_PARENT_ENV, "").isdigit():
-            follow_parent(int(os.environ[WORKER_PARENT_ENV]))
+    worker = start_worker(args)
 
     generated: str | None = None
     users: dict[str, str] | None
@@ -445,34 +514,12 @@ def _serve_workers(
     users: dict[str, str] | None,
     generated: str | None,
 ) -> int:
-    """The parent of ``--workers N``: bind, print the banner, run the workers."""
-    from django.core.files.storage import InMemoryStorage
+    """The parent of ``--workers N``: check the share can be shared, then run the workers."""
+    from davstore.workers import METRICS_DIR, worker_command
 
-    from davstore.frontends.webdav.server import check_tls, listen_sockets
-    from davstore.workers import METRICS_DIR, Workers, worker_command, worker_environment
+    check_shareable(share.storage, args.lock_storage, args.property_storage)
 
-    if isinstance(share.storage, InMemoryStorage):
-        raise UsageError("--workers needs a store every process sees: not InMemoryStorage")
-    for option, url in (
-        ("--lock-storage", args.lock_storage),
-        ("--property-storage", args.property_storage),
-    ):
-        if url is not None and url.split(":", 1)[0] in ("memory", "shelve"):
-            raise UsageError(f"--workers needs {option} that every process shares, not {url}")
-    if args.tls_cert and args.tls_key:
-        try:
-            check_tls(args.tls_cert, args.tls_key)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot use the TLS certificate and key: {_why(exc)}") from exc
-    try:
-        sockets = listen_sockets(args.host, args.port, args.workers)
-    except OSError as exc:
-        raise CommandError(
-            f"cannot listen on {_netloc(args.host, args.port)}: {_why(exc)}"
-        ) from exc
-    try:
-        port = int(sockets[0].getsockname()[1])
-        url = f"{'https' if args.tls_cert else 'http'}://{_netloc(args.host, port)}/"
+    def banner(url: str) -> None:
         _print_banner(
             url=url,
             share=share.vfs.describe() + f", {args.workers} workers",
@@ -488,18 +535,14 @@ def _serve_workers(
             args.workers,
             state_dir,
         )
-        metrics_dir = state_dir / METRICS_DIR / str(os.getpid())
-        workers = Workers(
-            worker_command(args.argv),
-            sockets,
-            env=worker_environment(metrics_dir=metrics_dir, password=generated),
-            metrics_dir=metrics_dir,
-            grace_period=getattr(args, "grace_period", DEFAULT_GRACE_PERIOD),
-        )
-        return workers.run()
-    finally:
-        for sock in sockets:
-            sock.close()
+
+    return run_workers(
+        args,
+        command=worker_command(args.argv),
+        metrics_dir=state_dir / METRICS_DIR / str(os.getpid()),
+        banner=banner,
+        password=generated,
+    )
 
 
 def check_tls_arguments(args: argparse.Namespace) -> None:

@@ -32,7 +32,15 @@ from typing import IO
 
 from tests.conftest import free_port
 
-__all__ = ["ServeError", "ServeProcess", "davstore_env", "run_davstore", "start_serve"]
+__all__ = [
+    "ServeError",
+    "ServeProcess",
+    "davstore_env",
+    "run_davstore",
+    "start_serve",
+    "wait_for_workers",
+    "workers_of",
+]
 
 _CREDENTIALS = re.compile(r"User:\s+(\S+)\s+Password:\s+(\S+)", re.MULTILINE)
 
@@ -217,3 +225,31 @@ def start_serve(
         server.close()
         raise
     return server
+
+
+def workers_of(server: ServeProcess) -> list[int]:
+    """The pids of the child processes of ``server`` (its ``--workers``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == server.proc.pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def wait_for_workers(
+    server: ServeProcess, count: int, *, besides: frozenset[int] = frozenset()
+) -> list[int]:
+    """The pids of ``count`` workers of ``server`` once they are there (none of ``besides``)
+    and the server answers; AssertionError after 30 s."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pids = workers_of(server)
+        if len(pids) == count and not besides & set(pids) and server.answers(timeout=1):
+            return pids
+        time.sleep(0.1)
+    raise AssertionError(f"workers: {workers_of(server)}\n{server.stderr}")

@@ -11,34 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.process import ServeProcess, run_davstore, start_serve
+from tests.process import ServeProcess, run_davstore, start_serve, wait_for_workers, workers_of
 from tests.webdav.test_state import LOCK_BODY
-
-
-def _children(server: ServeProcess) -> list[int]:
-    """The pids of the server's worker processes."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == server.proc.pid:
-                found.append(int(entry.name))
-    return sorted(found)
-
-
-def _wait_for_children(
-    server: ServeProcess, count: int, *, besides: frozenset[int] = frozenset()
-) -> list[int]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        pids = _children(server)
-        if len(pids) == count and not besides & set(pids) and server.answers(timeout=1):
-            return pids
-        time.sleep(0.1)
-    raise AssertionError(f"workers: {_children(server)}\n{server.stderr}")
 
 
 def _metric(server: ServeProcess, name: str, **labels: str) -> float:
@@ -59,7 +33,7 @@ def folder(tmp_path: Path) -> Path:
 def test_workers_serve_one_share(tmp_path: Path, folder: Path) -> None:
     args = ["--anonymous", "--workers", "2", "--cache-ttl", "60", str(folder)]
     with start_serve(args, cwd=tmp_path) as server:
-        assert len(_wait_for_children(server, 2)) == 2
+        assert len(wait_for_workers(server, 2)) == 2
         assert server.stdout.count("davstore is serving") == 1
         assert "2 workers" in server.stdout
 
@@ -84,13 +58,13 @@ def test_workers_serve_one_share(tmp_path: Path, folder: Path) -> None:
         assert _metric(server, "davstore_http_requests_total", method="PUT", status="423") == 6
         assert server.stop(signal.SIGTERM, timeout=20) == 0
         assert "Traceback" not in server.stderr
-        assert _children(server) == []
+        assert workers_of(server) == []
 
 
 def test_workers_share_the_hidden_macos_files(tmp_path: Path, folder: Path) -> None:
     """Finder's ``._name`` written through one worker is there through every other."""
     with start_serve(["--anonymous", "--workers", "2", str(folder)], cwd=tmp_path) as server:
-        _wait_for_children(server, 2)
+        wait_for_workers(server, 2)
         assert requests.put(server.url + "cat.jpg", data=b"jpeg", timeout=10).status_code == 201
         put = requests.put(server.url + "._cat.jpg", data=b"apple double", timeout=10)
         assert put.status_code == 201
@@ -111,9 +85,9 @@ def test_workers_share_the_hidden_macos_files(tmp_path: Path, folder: Path) -> N
 def test_a_worker_that_dies_is_started_again(tmp_path: Path, folder: Path) -> None:
     (folder / "a.txt").write_bytes(b"a")
     with start_serve(["--anonymous", "--workers", "2", str(folder)], cwd=tmp_path) as server:
-        first = _wait_for_children(server, 2)
+        first = wait_for_workers(server, 2)
         os.kill(first[0], signal.SIGKILL)
-        again = _wait_for_children(server, 2, besides=frozenset({first[0]}))
+        again = wait_for_workers(server, 2, besides=frozenset({first[0]}))
         assert first[1] in again
         for _ in range(5):
             assert requests.get(server.url + "a.txt", timeout=10).content == b"a"
@@ -155,7 +129,7 @@ def test_a_port_in_use_is_refused_before_any_worker(tmp_path: Path, folder: Path
 
 def test_workers_end_with_a_killed_parent(tmp_path: Path, folder: Path) -> None:
     with start_serve(["--anonymous", "--workers", "2", str(folder)], cwd=tmp_path) as server:
-        workers = _wait_for_children(server, 2)
+        workers = wait_for_workers(server, 2)
         server.proc.kill()
         server.proc.wait(10)
         deadline = time.monotonic() + 30
@@ -167,7 +141,7 @@ def test_workers_end_with_a_killed_parent(tmp_path: Path, folder: Path) -> None:
 
 def test_a_second_group_of_workers_cannot_join_the_port(tmp_path: Path, folder: Path) -> None:
     with start_serve(["--anonymous", "--workers", "2", str(folder)], cwd=tmp_path) as first:
-        _wait_for_children(first, 2)
+        wait_for_workers(first, 2)
         done = run_davstore(
             ["serve", "--anonymous", "--workers", "2", "--port", str(first.port), str(folder)],
             cwd=tmp_path,

@@ -1,17 +1,21 @@
-"""``manage.py davstore serve``: start-up checks, the shares with Django users, and the
-site (another process, FileSystemStorage) and the share seeing each other's files."""
+"""``manage.py davstore serve``: start-up checks, the shares with Django users, the site
+(another process, FileSystemStorage) and the share seeing each other's files, and
+``--workers``."""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+from django.core.management import CommandError, call_command
 
 from tests.django.project import Project, make_project
-from tests.process import ServeProcess
+from tests.process import ServeProcess, wait_for_workers, workers_of
+from tests.webdav.test_state import LOCK_BODY
 
 TTL = 1.0
 
@@ -99,3 +103,50 @@ def test_site_and_share_see_each_others_files(project: Project, server: ServePro
     )
     assert read.returncode == 0, read.stderr
     assert read.stdout.split() == [b"edited \x00 bytes".hex(), "False", "14"]
+
+
+def test_workers_serve_the_shares_with_django_users(project: Project) -> None:
+    """``--workers 2``: two processes on the port, each with the project's users and each
+    seeing the other's changes at once."""
+    with project.serve("--workers", "2", "--cache-ttl", "60") as server:
+        wait_for_workers(server, 2)
+        assert server.stdout.count("davstore is serving") == 1
+        assert "with 2 workers" in server.stdout
+        assert "/media/" in server.stdout
+        for _ in range(6):  # each request on a new connection: the kernel spreads them
+            assert dav("GET", server, "media/", auth=("alice", "wrong")).status_code == 401
+            assert dav("GET", server, "media/", auth=("bob", "pw")).status_code == 403
+            assert dav("GET", server, "media/").status_code == 200
+
+        # Every worker caches "no such folder" (for 60 s); a folder made through one is
+        # there at once through the other.
+        for index in range(6):
+            assert dav("PROPFIND", server, f"media/d{index}/").status_code == 404
+        for index in range(6):
+            assert dav("MKCOL", server, f"media/d{index}/").status_code == 201
+            put = dav("PUT", server, f"media/d{index}/f.txt", data=b"x" * index)
+            assert put.status_code == 201, put.text
+        for index in range(6):
+            assert dav("GET", server, f"media/d{index}/f.txt").content == b"x" * index
+        assert (project.media / "d5" / "f.txt").read_bytes() == b"xxxxx"
+
+        # A lock taken through one worker holds in the other.
+        assert dav("LOCK", server, "media/d1/f.txt", data=LOCK_BODY).status_code == 200
+        for _ in range(6):
+            assert dav("PUT", server, "media/d1/f.txt", data=b"y").status_code == 423
+        assert server.stop(signal.SIGTERM, timeout=20) == 0
+        assert "Traceback" not in server.stderr
+        assert workers_of(server) == []
+
+
+def test_workers_refuse_state_one_process_keeps(project: Project) -> None:
+    done = project.run("davstore", "serve", "--workers", "2", "--lock-storage", "memory:")
+    assert done.returncode == 2, done.stderr
+    assert "--workers needs --lock-storage that every process shares, not memory:" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_workers_need_the_command_line(tmp_path: Path) -> None:
+    """From ``call_command`` there is no command line for the workers to run again."""
+    with pytest.raises(CommandError, match="run it from the command line"):
+        call_command("davstore", "serve", "--workers", "2", "--state-dir", str(tmp_path))

@@ -10,8 +10,10 @@ selection replaced by share names; unset options take their values from ``DAVSTO
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -22,17 +24,26 @@ from davstore.cli import (
     add_logging_arguments,
     add_network_arguments,
     add_webdav_arguments,
+    add_workers_arguments,
+    check_shareable,
     check_tls_arguments,
     configure_logging,
     exit_if_cut_off,
     listen,
     prepare_state_dir,
     run_until_signalled,
+    run_workers,
     server_url,
+    start_worker,
 )
 from davstore.frontends.fuse.command import add_mount_options, mount_options
 from davstore.selection import UsageError, add_share_arguments
 from davstore.shares import Share, get_shares
+
+if TYPE_CHECKING:
+    from davstore.shares_app import ShareOptions
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -50,6 +61,7 @@ class Command(BaseCommand):
         )
         add_share_arguments(serve)
         add_network_arguments(serve)
+        add_workers_arguments(serve)
         add_webdav_arguments(serve)
         add_logging_arguments(serve)
         serve.set_defaults(cache_ttl=None)
@@ -89,6 +101,7 @@ class Command(BaseCommand):
 
         configure_logging(args)
         check_tls_arguments(args)
+        worker = start_worker(args)
         config = get_config()
         shares = self._shares(args.shares)
         for option in ("lock_storage", "property_storage"):
@@ -122,6 +135,9 @@ class Command(BaseCommand):
                     max_upload_size=args.max_upload_size,
                 )
             )
+        if args.workers > 1 and not worker:
+            self._serve_workers(args, items)
+            return
         try:
             app = SharesApp(items, auth_cache_ttl=config.auth_cache_ttl, realm=config.realm)
         except ValueError as exc:
@@ -131,18 +147,53 @@ class Command(BaseCommand):
         try:
             server = listen(make_server, app, args)
             url = server_url(server, args)
-            lines = ["davstore is serving the shares of this project (Django users):"]
-            for item in items:
-                mode = " (read-only)" if item.vfs.read_only else ""
-                lines.append(f"  {url}{item.share.name}/  {item.vfs.describe()}{mode}")
-                lines.append(f"      state: {item.state_dir}")
-            lines.append("Press Ctrl+C to stop.")
-            self.stdout.write("\n".join(lines))
-            self.stdout.flush()
+            if worker:
+                from davstore.workers import WORKER_INDEX_ENV
+
+                logger.info("worker %s serving at %s", os.environ.get(WORKER_INDEX_ENV), url)
+            else:
+                self._banner(url, items)
             run_until_signalled(server, app.flush_all, app.abort_all)
         finally:
             app.close()
         exit_if_cut_off(server)
+
+    def _banner(self, url: str, items: list[ShareOptions], workers: int = 1) -> None:
+        more = f" with {workers} workers" if workers > 1 else ""
+        lines = [f"davstore is serving the shares of this project (Django users){more}:"]
+        for item in items:
+            mode = " (read-only)" if item.vfs.read_only else ""
+            lines.append(f"  {url}{item.share.name}/  {item.vfs.describe()}{mode}")
+            lines.append(f"      state: {item.state_dir}")
+        lines.append("Press Ctrl+C to stop.")
+        self.stdout.write("\n".join(lines))
+        self.stdout.flush()
+
+    def _serve_workers(self, args: argparse.Namespace, items: list[ShareOptions]) -> None:
+        """The parent of ``--workers N``: each worker is this command line run again (as
+        ``runserver``'s reloader runs it: ``manage.py``, ``django-admin`` or ``-m django``).
+        The workers' metrics are kept in the first share's state folder."""
+        from django.utils.autoreload import get_child_arguments
+
+        from davstore.workers import METRICS_DIR
+
+        if not getattr(self, "_called_from_command_line", False):
+            raise UsageError(
+                "--workers starts this command again in each worker: run it from the "
+                "command line (manage.py davstore serve)"
+            )
+        for item in items:
+            check_shareable(item.share.storage, item.lock_storage, item.property_storage)
+        status = run_workers(
+            args,
+            command=get_child_arguments(),
+            metrics_dir=items[0].state_dir / METRICS_DIR / str(os.getpid()),
+            banner=lambda url: self._banner(url, items, args.workers),
+        )
+        if status:
+            raise CommandError(
+                "the workers kept exiting right after their start", returncode=status
+            )
 
     def _mount(self, args: argparse.Namespace) -> None:
         from django.db import connections
