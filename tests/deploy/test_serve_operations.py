@@ -1,5 +1,6 @@
-"""Operations of ``davstore serve``: health and metrics endpoints, the access log, a graceful
-stop that lets an upload in progress finish, and HTTPS checked with curl."""
+"""Operations of ``davstore serve``: health and metrics endpoints (also of several shares), the
+access log, a graceful stop that lets an upload in progress finish, and HTTPS checked with
+curl."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,10 +25,12 @@ from davstore.frontends.webdav.observability import (
     METRICS_PATH,
     flush_access_log,
     instrument,
+    instrument_shares,
 )
 from davstore.store import adapt
 from davstore.store.base import ObjectInfo
 from davstore.store.memory import MemoryStore
+from davstore.vfs import VFS
 from tests.process import start_serve
 from tests.webdav.serving import serve_share
 
@@ -105,6 +109,31 @@ def test_health_is_503_when_the_store_fails(tmp_path: Path) -> None:
         assert requests.post(share.url + HEALTH_PATH, timeout=10).status_code == 405
         assert observability.metrics.requests.value(("GET", "503")) == 0
     assert adapt(storage) is not None
+
+
+def test_health_of_several_shares_names_each(tmp_path: Path) -> None:
+    """``manage.py davstore serve``: one endpoint for every share, 503 when any store fails."""
+    storages = {"media": InMemoryStorage(), "static": InMemoryStorage()}
+    shares = {name: VFS(adapt(storage)) for name, storage in storages.items()}
+
+    def app(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+        start_response("204 No Content", [])
+        return [b""]
+
+    observability = instrument_shares(app, shares)
+    try:
+        assert observability.health() == (
+            200,
+            {"status": "ok", "shares": {"media": "ok", "static": "ok"}},
+        )
+        shares["static"].store = _BrokenStore(storages["static"])
+        code, document = observability.health()
+        assert code == 503
+        assert document["status"] == "unavailable"
+        assert document["shares"]["media"] == "ok"
+        assert "the backend is down" in document["shares"]["static"]
+    finally:
+        observability.close()
 
 
 def test_stop_lets_an_upload_in_progress_finish(tmp_path: Path, served_folder: Path) -> None:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -74,6 +75,23 @@ def test_serve_uses_django_users(server: ServeProcess) -> None:
     assert dav("GET", server, "media/").status_code == 200
 
 
+def test_serve_has_the_operations_endpoints_and_access_log(server: ServeProcess) -> None:
+    health = requests.get(server.url + ".davstore/health", timeout=10)
+    assert health.status_code == 200  # no credentials needed
+    assert health.json() == {"status": "ok", "shares": {"media": "ok"}}
+    assert dav("PUT", server, "media/new.txt", data=b"x" * 100).status_code == 201
+    assert dav("GET", server, "media/new.txt", auth=("bob", "pw")).status_code == 403
+    time.sleep(1.2)  # queued samples are folded at a scrape; the log within 0.1 s
+    page = requests.get(server.url + ".davstore/metrics", timeout=10).text
+    assert 'davstore_http_requests_total{method="PUT",status="201"} 1.0' in page
+    assert 'davstore_http_requests_total{method="GET",status="403"} 1.0' in page
+    assert re.search(r'davstore_store_calls_total\{call="\w+",outcome="ok"\} [1-9]', page)
+    assert server.stop() == 0
+    log = [line for line in server.stderr.splitlines() if "davstore.access" in line]
+    assert any(re.search(r" alice PUT /media/new\.txt 201 in=100 out=\d+ ", x) for x in log), log
+    assert any(re.search(r" bob GET /media/new\.txt 403 ", line) for line in log), log
+
+
 def test_site_and_share_see_each_others_files(project: Project, server: ServeProcess) -> None:
     saved = project.python(
         "from django.core.files.base import ContentFile;"
@@ -134,6 +152,11 @@ def test_workers_serve_the_shares_with_django_users(project: Project) -> None:
         assert dav("LOCK", server, "media/d1/f.txt", data=LOCK_BODY).status_code == 200
         for _ in range(6):
             assert dav("PUT", server, "media/d1/f.txt", data=b"y").status_code == 423
+        # The metrics of both, summed, from either (queued samples folded within 1 s).
+        time.sleep(1.5)
+        for _ in range(4):
+            page = requests.get(server.url + ".davstore/metrics", timeout=10).text
+            assert 'davstore_http_requests_total{method="PUT",status="423"} 6.0' in page
         assert server.stop(signal.SIGTERM, timeout=20) == 0
         assert "Traceback" not in server.stderr
         assert workers_of(server) == []

@@ -43,7 +43,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -64,6 +64,7 @@ __all__ = [
     "access_logger",
     "flush_access_log",
     "instrument",
+    "instrument_shares",
 ]
 
 logger = logging.getLogger(__name__)
@@ -254,17 +255,23 @@ class _CountingInput:
 class Observability:
     """Health and metrics endpoints, request metrics and the access log around ``app``.
 
-    :param vfs: the share; its store is asked for the health check.
+    :param vfs: the share; its store is asked for the health check. Or several shares by
+        name (``manage.py davstore serve``): each store is asked, and the health document
+        names each (``{"status": "ok", "shares": {"media": "ok", ...}}``).
     :param registry: where the metrics live (the store's metrics too, see :func:`instrument`).
     """
 
-    def __init__(self, app: WSGIApp, vfs: VFS, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, app: WSGIApp, vfs: VFS | Mapping[str, VFS], registry: CollectorRegistry
+    ) -> None:
         self.app = app
-        self.vfs = vfs
+        #: The stores the health check asks, by share name ("" for the one share).
+        self.checked = {"": vfs} if isinstance(vfs, VFS) else dict(vfs)
+        self._named = not isinstance(vfs, VFS)
         self.registry = registry
         self.metrics = _RequestMetrics(registry)
-        self._checker = concurrent.futures.ThreadPoolExecutor(
-            max_workers=2, thread_name_prefix="davstore-health"
+        self._checker = concurrent.futures.ThreadPoolExecutor(  # a hung check and a new one
+            max_workers=2 * len(self.checked), thread_name_prefix="davstore-health"
         )
 
     def close(self) -> None:
@@ -272,10 +279,11 @@ class Observability:
 
     # -- endpoints ----------------------------------------------------------------------
 
-    def check_store(self) -> str | None:
-        """``None`` when the store answers, else why not."""
+    @staticmethod
+    def check_store(vfs: VFS) -> str | None:
+        """``None`` when the store of ``vfs`` answers, else why not."""
         try:
-            self.vfs.store.head(_PROBE)
+            vfs.store.head(_PROBE)
         except NotFound:
             pass
         except Exception as exc:
@@ -283,16 +291,28 @@ class Observability:
         return None
 
     def health(self) -> tuple[int, dict[str, Any]]:
-        """The health endpoint's status and document."""
-        future = self._checker.submit(self.check_store)
-        try:
-            problem = future.result(HEALTH_TIMEOUT)
-        except concurrent.futures.TimeoutError:
-            problem = f"the store did not answer within {HEALTH_TIMEOUT:g} s"
-        if problem is None:
-            return 200, {"status": "ok", "store": "ok"}
-        logger.warning("health check failed: %s", problem)
-        return 503, {"status": "unavailable", "store": problem}
+        """The health endpoint's status and document. Every store is asked at once, each
+        given :data:`HEALTH_TIMEOUT` seconds."""
+        futures = {
+            name: self._checker.submit(self.check_store, vfs) for name, vfs in self.checked.items()
+        }
+        deadline = time.monotonic() + HEALTH_TIMEOUT
+        problems: dict[str, str | None] = {}
+        for name, future in futures.items():
+            try:
+                problems[name] = future.result(max(0.0, deadline - time.monotonic()))
+            except concurrent.futures.TimeoutError:
+                problems[name] = f"the store did not answer within {HEALTH_TIMEOUT:g} s"
+        failed = {name: problem for name, problem in problems.items() if problem is not None}
+        for name, problem in failed.items():
+            where = f" (share {name})" if name else ""
+            logger.warning("health check failed%s: %s", where, problem)
+        document: dict[str, Any] = {"status": "unavailable" if failed else "ok"}
+        if self._named:
+            document["shares"] = {name: problem or "ok" for name, problem in problems.items()}
+        else:
+            document["store"] = problems[""] or "ok"
+        return (503 if failed else 200), document
 
     def _answer(
         self, environ: Environ, start_response: StartResponse, status: str, body: bytes, kind: str
@@ -479,3 +499,21 @@ def instrument(app: Any, vfs: VFS, *, registry: CollectorRegistry | None = None)
     app.wrap(wrap, quick_observer=observe)
     app.on_close(holder[0].close)
     return holder[0]
+
+
+def instrument_shares(
+    app: WSGIApp, shares: Mapping[str, VFS], *, registry: CollectorRegistry | None = None
+) -> Observability:
+    """Put the operations endpoints, request metrics and access log around ``app``, a
+    WSGI app serving several ``shares`` (``manage.py davstore serve``'s ``SharesApp``).
+
+    Wraps each share's store in a :class:`~davstore.store.metrics.MetricsStore`: the store
+    metrics are summed over the shares. Serve the returned middleware; call its
+    ``close`` after the server stopped.
+    """
+    registry = registry or CollectorRegistry(auto_describe=True)
+    ProcessCollector(registry=registry)
+    metrics = StoreMetrics(registry)
+    for vfs in shares.values():
+        vfs.wrap_store(lambda store: MetricsStore(store, metrics))
+    return Observability(app, shares, registry)

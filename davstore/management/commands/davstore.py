@@ -1,8 +1,9 @@
 """``python manage.py davstore serve|mount``: the project's shares, with its users.
 
 ``serve`` serves every share of the ``DAVSTORE`` setting (or those named with ``--share``)
-side by side (``/media/``, ``/static/``) and authenticates Django users;
-``mount SHARE MOUNTPOINT`` mounts one share with FUSE. The options are those of the
+side by side (``/media/``, ``/static/``), authenticates Django users and has the health and
+metrics endpoints and the access log of ``davstore serve``
+(:mod:`davstore.frontends.webdav.observability`); ``mount SHARE MOUNTPOINT`` mounts one share with FUSE. The options are those of the
 standalone ``davstore`` command (network, WebDAV state, mount, logging), with the storage
 selection replaced by share names; unset options take their values from ``DAVSTORE``.
 """
@@ -97,6 +98,7 @@ class Command(BaseCommand):
     def _serve(self, args: argparse.Namespace) -> None:
         from davstore.conf import get_config
         from davstore.frontends.webdav import make_server
+        from davstore.frontends.webdav.observability import instrument_shares
         from davstore.shares_app import ShareOptions, SharesApp
 
         configure_logging(args)
@@ -144,8 +146,9 @@ class Command(BaseCommand):
             raise UsageError(str(exc)) from exc
         except OSError as exc:
             raise UsageError(f"cannot open the shares' state: {exc}") from exc
+        observed = instrument_shares(app, {name: share.vfs for name, share in app.apps.items()})
         try:
-            server = listen(make_server, app, args)
+            server = listen(make_server, observed, args)
             url = server_url(server, args)
             if worker:
                 from davstore.workers import WORKER_INDEX_ENV
@@ -155,6 +158,7 @@ class Command(BaseCommand):
                 self._banner(url, items)
             run_until_signalled(server, app.flush_all, app.abort_all)
         finally:
+            observed.close()
             app.close()
         exit_if_cut_off(server)
 
