@@ -58,7 +58,8 @@ from davstore.frontends.webdav.guards import (
 from davstore.frontends.webdav.hidden_files import HiddenFiles, open_hidden_files
 from davstore.frontends.webdav.listing import DirectoryListing
 from davstore.frontends.webdav.macmeta import DEFAULT_BUDGET, MacMetadata, MacMetadataSideStore
-from davstore.frontends.webdav.plain_get import NOT_PLAIN_HEADERS, PlainGet, share_path
+from davstore.frontends.webdav.plain import share_path
+from davstore.frontends.webdav.plain_get import NOT_PLAIN_HEADERS, PlainGet
 from davstore.frontends.webdav.plain_put import NOT_PLAIN_PUT_HEADERS, PlainPut
 from davstore.frontends.webdav.provider import VfsProvider
 from davstore.frontends.webdav.sqlite_locks import SqliteLockManager

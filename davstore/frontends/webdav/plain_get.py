@@ -24,7 +24,6 @@ the MIME type are cached (by the second, by the name's suffixes). A file of at m
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,29 +33,14 @@ from wsgidav import util
 
 from davstore.errors import DavstoreError
 from davstore.frontends.webdav.auth import basic_credentials_ok
+from davstore.frontends.webdav.plain import CONDITIONALS, http_date, read_up_to, share_path
 from davstore.vfs import VFS, Entry, ReadHandle
 
 __all__ = [
-    "CONDITIONALS",
     "NOT_PLAIN_HEADERS",
     "WHOLE",
     "PlainGet",
-    "http_date",
-    "read_up_to",
-    "share_path",
 ]
-
-#: The conditional request headers (all wsgidav evaluates): such a GET is wsgidav's.
-CONDITIONALS = frozenset(
-    {
-        "HTTP_IF",
-        "HTTP_IF_MATCH",
-        "HTTP_IF_NONE_MATCH",
-        "HTTP_IF_MODIFIED_SINCE",
-        "HTTP_IF_UNMODIFIED_SINCE",
-        "HTTP_IF_RANGE",
-    }
-)
 
 #: The request headers, as on the wire in lower case, that make a GET not plain (the
 #: conditions above, a range, a Depth, a body): :meth:`PlainGet.whole_file`'s callers
@@ -190,37 +174,6 @@ class PlainGet:
         if self.users is None:
             return True
         return basic_credentials_ok(self.users, environ.get("HTTP_AUTHORIZATION", ""))
-
-
-def share_path(raw: str) -> str | None:
-    """The share path wsgidav would route ``PATH_INFO`` to; ``None``: leave it to wsgidav."""
-    try:
-        path = raw.encode("iso-8859-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return None
-    if not path.startswith("/") or path.endswith("/") or "//" in path or "/." in path:
-        return None
-    return path
-
-
-@functools.lru_cache(maxsize=4096)
-def http_date(seconds: int) -> str:
-    """wsgidav's RFC 1123 date for ``seconds`` since the epoch (cached)."""
-    return str(util.get_rfc1123_time(seconds))
-
-
-def read_up_to(stream: Any, size: int) -> bytes:
-    """``size`` bytes of ``stream`` (fewer only where it ends first), read in as few calls
-    as it allows."""
-    parts = []
-    left = size
-    while left > 0:
-        data = stream.read(left)
-        if not data:
-            break
-        parts.append(data)
-        left -= len(data)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _read_whole(handle: ReadHandle, size: int) -> bytes:

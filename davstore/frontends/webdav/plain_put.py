@@ -47,12 +47,7 @@ from davstore.frontends.webdav.auth import basic_user
 from davstore.frontends.webdav.desktop import nfc
 from davstore.frontends.webdav.errors import to_dav_error
 from davstore.frontends.webdav.macmeta import is_mac_metadata
-from davstore.frontends.webdav.plain_get import (
-    CONDITIONALS,
-    http_date,
-    read_up_to,
-    share_path,
-)
+from davstore.frontends.webdav.plain import CONDITIONALS, http_date, read_up_to, share_path
 from davstore.frontends.webdav.state import holds_locks, lock_guard
 from davstore.vfs import VFS
 from davstore.vfs.events import acting_as
