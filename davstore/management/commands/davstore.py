@@ -3,9 +3,10 @@
 ``serve`` serves every share of the ``DAVSTORE`` setting (or those named with ``--share``)
 side by side (``/media/``, ``/static/``), authenticates Django users and has the health and
 metrics endpoints and the access log of ``davstore serve``
-(:mod:`davstore.frontends.webdav.observability`); ``mount SHARE MOUNTPOINT`` mounts one share with FUSE. The options are those of the
-standalone ``davstore`` command (network, WebDAV state, mount, logging), with the storage
-selection replaced by share names; unset options take their values from ``DAVSTORE``.
+(:mod:`davstore.frontends.webdav.observability`); ``mount SHARE MOUNTPOINT`` mounts one
+share with FUSE. The options are those of the standalone ``davstore`` command (network,
+WebDAV state, mount, logging), with the storage selection replaced by share names; unset
+options take their values from ``DAVSTORE``.
 """
 
 from __future__ import annotations
