@@ -8,8 +8,8 @@ its own on the port (``SO_REUSEPORT``: the kernel spreads new connections evenly
 one socket shared by all went mostly to one worker). What the workers must agree on is shared
 through the share's state folder: the metadata cache (:mod:`davstore.host_peers`), locks and
 dead properties (sqlite_locks.py), and the metrics (prometheus-client's multiprocess mode in
-``<state>/metrics/<parent pid>``: every worker's ``/.davstore/metrics`` shows the sums; the
-process metrics, one set per process, are left out).
+``<state>/metrics/<parent pid>``: every worker's ``/.davstore/metrics`` shows the sums, and
+the process metrics of each process by pid: :class:`WorkerProcessMetrics`).
 
 The parent forwards SIGTERM/SIGINT to the workers and waits for them (each finishes its
 requests in progress, as a single server does); a second signal kills them. A worker that
@@ -29,15 +29,20 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
 __all__ = [
     "METRICS_DIR",
     "WORKER_INDEX_ENV",
     "WORKER_PARENT_ENV",
     "WORKER_PASSWORD_ENV",
+    "WorkerProcessMetrics",
     "Workers",
 ]
 
@@ -166,6 +171,55 @@ class Workers:
                 proc.kill()
                 proc.wait()
             _mark_dead(self.metrics_dir, proc.pid)
+
+
+class WorkerProcessMetrics(Collector):
+    """The ``process_*`` metrics (memory, CPU, open files, start time) of the parent of
+    ``--workers`` and of each of its workers, one series per process, labelled ``pid``.
+
+    prometheus-client's multiprocess collector leaves them out (they cannot be summed);
+    every worker's scrape shows them all, read from ``/proc`` at the scrape.
+    """
+
+    def __init__(self, parent: int) -> None:
+        self.parent = parent
+
+    def collect(self) -> Iterable[Metric]:
+        merged: dict[str, Metric] = {}
+        for pid in (self.parent, *children(self.parent)):
+            collector = ProcessCollector(pid=_constant(pid), registry=None)
+            for family in collector.collect():
+                into = merged.get(family.name)
+                if into is None:
+                    into = merged[family.name] = Metric(
+                        family.name, family.documentation, family.type
+                    )
+                for sample in family.samples:
+                    into.add_sample(sample.name, {**sample.labels, "pid": str(pid)}, sample.value)
+        return merged.values()
+
+
+def _constant(value: int) -> Callable[[], int]:
+    return lambda: value
+
+
+def children(pid: int) -> list[int]:
+    """The pids of the child processes of ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    try:
+        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        pass
+    else:
+        return sorted(int(child) for child in listed.split())
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    stat = Path(entry.path, "stat").read_text()
+                    if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry.name))
+    return sorted(found)
 
 
 def _drop_stale_metrics(parent: Path) -> None:

@@ -33,7 +33,8 @@ def folder(tmp_path: Path) -> Path:
 def test_workers_serve_one_share(tmp_path: Path, folder: Path) -> None:
     args = ["--anonymous", "--workers", "2", "--cache-ttl", "60", str(folder)]
     with start_serve(args, cwd=tmp_path) as server:
-        assert len(wait_for_workers(server, 2)) == 2
+        workers = wait_for_workers(server, 2)
+        assert len(workers) == 2
         assert server.stdout.count("davstore is serving") == 1
         assert "2 workers" in server.stdout
 
@@ -56,6 +57,11 @@ def test_workers_serve_one_share(tmp_path: Path, folder: Path) -> None:
         time.sleep(1.5)
         assert _metric(server, "davstore_http_requests_total", method="PUT", status="201") == 40
         assert _metric(server, "davstore_http_requests_total", method="PUT", status="423") == 6
+        # The process metrics of the parent and of each worker, from any of them.
+        for _ in range(4):
+            for pid in (server.proc.pid, *workers):
+                assert _metric(server, "process_resident_memory_bytes", pid=str(pid)) > 1 << 20
+                assert _metric(server, "process_open_fds", pid=str(pid)) > 0
         assert server.stop(signal.SIGTERM, timeout=20) == 0
         assert "Traceback" not in server.stderr
         assert workers_of(server) == []
@@ -91,6 +97,8 @@ def test_a_worker_that_dies_is_started_again(tmp_path: Path, folder: Path) -> No
         assert first[1] in again
         for _ in range(5):
             assert requests.get(server.url + "a.txt", timeout=10).content == b"a"
+            assert _metric(server, "process_cpu_seconds_total", pid=str(again[0])) > 0
+            assert _metric(server, "process_cpu_seconds_total", pid=str(first[0])) == 0
         deadline = time.monotonic() + 10
         while "exited with -9: starting it again" not in server.stderr:
             assert time.monotonic() < deadline, server.stderr

@@ -41,6 +41,7 @@ import collections
 import concurrent.futures
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -55,6 +56,7 @@ from davstore.frontends.webdav.app import QuickAnswer
 from davstore.queued_metrics import QueuedMetrics, fold_all, multiprocess
 from davstore.store.metrics import MetricsStore, StoreMetrics
 from davstore.vfs import VFS
+from davstore.workers import WORKER_PARENT_ENV, WorkerProcessMetrics
 
 __all__ = [
     "HEALTH_PATH",
@@ -343,12 +345,16 @@ class Observability:
 
     def page(self) -> bytes:
         """The metrics page. With ``--workers`` (prometheus-client's multiprocess mode) the
-        sums over every worker's files, this process's queued samples folded first."""
+        sums over every worker's files, this process's queued samples folded first, and
+        the process metrics of the parent and of each worker (labelled ``pid``)."""
         if not multiprocess():
             return generate_latest(self.registry)
         fold_all()
         summed = CollectorRegistry()
         MultiProcessCollector(summed)  # type: ignore[no-untyped-call]
+        parent = os.environ.get(WORKER_PARENT_ENV, "")
+        if parent.isdigit():
+            summed.register(WorkerProcessMetrics(int(parent)))
         return generate_latest(summed)
 
     # -- everything else ----------------------------------------------------------------
