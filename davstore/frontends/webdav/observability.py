@@ -489,10 +489,7 @@ def instrument(app: Any, vfs: VFS, *, registry: CollectorRegistry | None = None)
     Wraps ``vfs.store`` in a :class:`~davstore.store.metrics.MetricsStore` and ``app`` in an
     :class:`Observability` (outermost); call before serving. Returns the middleware.
     """
-    registry = registry or CollectorRegistry(auto_describe=True)
-    ProcessCollector(registry=registry)
-    metrics = StoreMetrics(registry)
-    vfs.wrap_store(lambda store: MetricsStore(store, metrics))
+    registry = _metered([vfs], registry)
     holder: list[Observability] = []
 
     def wrap(inner: WSGIApp) -> WSGIApp:
@@ -517,9 +514,15 @@ def instrument_shares(
     metrics are summed over the shares. Serve the returned middleware; call its
     ``close`` after the server stopped.
     """
+    return Observability(app, shares, _metered(shares.values(), registry))
+
+
+def _metered(shares: Iterable[VFS], registry: CollectorRegistry | None) -> CollectorRegistry:
+    """``registry`` (a new one when None) with the process metrics and the store metrics of
+    ``shares``, whose stores are wrapped to record them."""
     registry = registry or CollectorRegistry(auto_describe=True)
     ProcessCollector(registry=registry)
     metrics = StoreMetrics(registry)
-    for vfs in shares.values():
+    for vfs in shares:
         vfs.wrap_store(lambda store: MetricsStore(store, metrics))
-    return Observability(app, shares, registry)
+    return registry
