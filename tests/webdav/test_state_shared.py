@@ -161,3 +161,40 @@ def test_the_file_mutex_excludes_threads_and_may_be_held_again(tmp_path: Path) -
     thread.join()
     with mutex.hold(shared=True), pytest.raises(RuntimeError), mutex.hold(shared=False):
         pass
+
+
+_OPEN_STATE = """
+import sys, time
+from davstore.frontends.webdav.hidden_files import SqliteHiddenFiles
+from davstore.frontends.webdav.sqlite_locks import _SqliteWrites
+from davstore.frontends.webdav.state import SqliteLockStorage, SqlitePropertyManager
+folder, start = sys.argv[1], float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))
+SqliteLockStorage(folder + "/locks.sqlite3")
+SqlitePropertyManager(folder + "/properties.sqlite3")
+_SqliteWrites(folder + "/locks.sqlite3", owner=str(time.time()))
+SqliteHiddenFiles(folder + "/macmeta.sqlite3", 1 << 20)
+"""
+
+
+def test_processes_starting_together_share_a_new_state_folder(tmp_path: Path) -> None:
+    """Workers open a new state folder at the same moment: none is refused with "database is
+    locked" (a worker that was exited at its start, and was started again)."""
+    import subprocess
+    import sys
+
+    for round_ in range(4):
+        folder = tmp_path / f"state{round_}"
+        folder.mkdir()
+        start = time.time() + 1.0  # every process is imported by then
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_STATE, str(folder), str(start)],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        for proc in procs:
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err

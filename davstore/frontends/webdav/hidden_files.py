@@ -196,13 +196,12 @@ class SqliteHiddenFiles(HiddenFiles):
 
     def __init__(self, path: str, budget: int) -> None:
         super().__init__(budget)
-        self._db = connect_state_file(path)
+        self._db = connect_state_file(
+            path,
+            "CREATE TABLE IF NOT EXISTS hidden"
+            " (path TEXT PRIMARY KEY, data BLOB NOT NULL, mtime REAL NOT NULL)",
+        )
         self._lock = threading.Lock()  # one connection: one statement or transaction at a time
-        with self._lock:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS hidden"
-                " (path TEXT PRIMARY KEY, data BLOB NOT NULL, mtime REAL NOT NULL)"
-            )
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -127,17 +127,14 @@ class _SqliteWrites:
 
     def __init__(self, path: str, owner: str) -> None:
         self.owner = owner
-        self._db = connect_state_file(path)
+        self._db = connect_state_file(
+            path,
+            "CREATE TABLE IF NOT EXISTS writes (owner TEXT NOT NULL, url TEXT NOT NULL,"
+            " count INTEGER NOT NULL, PRIMARY KEY (owner, url))",
+            "CREATE TABLE IF NOT EXISTS writers (owner TEXT PRIMARY KEY, expires REAL)",
+        )
         self._lock = threading.Lock()
         self._local = 0
-        with self._lock:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS writes (owner TEXT NOT NULL, url TEXT NOT NULL,"
-                " count INTEGER NOT NULL, PRIMARY KEY (owner, url))"
-            )
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS writers (owner TEXT PRIMARY KEY, expires REAL)"
-            )
 
     def _live(self, url: str | None = None) -> dict[str, int]:
         query = (

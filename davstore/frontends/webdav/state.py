@@ -34,6 +34,7 @@ import os
 import pathlib
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,16 +63,51 @@ LOCKS_FILE = "locks.sqlite3"
 PROPERTIES_FILE = "properties.sqlite3"
 
 
-def connect_state_file(path: str) -> sqlite3.Connection:
-    """A connection to a state database (WAL, autocommit, usable from every thread)."""
+#: Seconds a process waits for another one to finish setting up a new state file.
+SETUP_PATIENCE = 30.0
+
+
+def connect_state_file(path: str, *schema: str) -> sqlite3.Connection:
+    """A connection to a state database (WAL, autocommit, usable from every thread), with
+    the ``schema`` statements (``CREATE TABLE IF NOT EXISTS ...``) run in one transaction.
+
+    Processes starting together (``--workers``) may open a new file at once: switching it
+    to WAL and creating its tables are retried while another process holds the file (SQLite
+    answers "database is locked" at once there rather than waiting), for up to
+    :data:`SETUP_PATIENCE` seconds. Raises OSError when the file cannot be used.
+    """
     if path != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     try:
         connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "SELECT 1")
     except sqlite3.Error as exc:
         raise OSError(f"cannot open the state file {path!r}: {exc}") from exc
-    return connection
+
+    def set_up() -> None:
+        if path != ":memory:":
+            connection.execute("PRAGMA journal_mode=WAL")
+        if schema:
+            with connection:
+                connection.execute("BEGIN IMMEDIATE")
+                for statement in schema:
+                    connection.execute(statement)
+
+    deadline = time.monotonic() + SETUP_PATIENCE
+    pause = 0.005
+    while True:
+        try:
+            set_up()
+            return connection
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            if not busy or time.monotonic() + pause > deadline:
+                connection.close()
+                raise OSError(f"cannot open the state file {path!r}: {exc}") from exc
+        except sqlite3.Error as exc:
+            connection.close()
+            raise OSError(f"cannot open the state file {path!r}: {exc}") from exc
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _encode(value: Any) -> str:
@@ -112,14 +148,13 @@ class _SqliteMapping(MutableMapping[str, Any]):
     """
 
     def __init__(self, path: str) -> None:
-        self._db = connect_state_file(path)
+        self._db = connect_state_file(
+            path, "CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+        )
         self._peers = HostPeers(pathlib.Path(path + ".changes"))
         self._lock = threading.RLock()
         self._batching = False
         with self._lock:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-            )
             self._mirror: dict[str, Any] = {}
             self._reload()
 
@@ -268,15 +303,15 @@ class SqlitePropertyManager:
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._db = connect_state_file(path)
+        self._db = connect_state_file(
+            path,
+            "CREATE TABLE IF NOT EXISTS properties ("
+            " url TEXT NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL,"
+            " PRIMARY KEY (url, name))",
+        )
         self._peers = None if path == ":memory:" else HostPeers(pathlib.Path(path + ".changes"))
         self._lock = threading.Lock()
         with self._lock:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS properties ("
-                " url TEXT NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL,"
-                " PRIMARY KEY (url, name))"
-            )
             self._urls: set[str] = set()
             self._reload()
 
