@@ -204,16 +204,19 @@ def _constant(value: int) -> Callable[[], int]:
 
 
 def children(pid: int) -> list[int]:
-    """The pids of the child processes of ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    """The pids of the child processes of ``pid`` (Linux ``/proc``; empty elsewhere), from
+    its threads' ``children`` files, else (a kernel without them, a thread that just ended)
+    from every process's parent."""
+    found: list[int] = []
     try:
-        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        with os.scandir(f"/proc/{pid}/task") as tasks:
+            for task in tasks:
+                found += map(int, Path(task.path, "children").read_text().split())
+        return sorted(found)
     except OSError:
-        pass
-    else:
-        return sorted(int(child) for child in listed.split())
-    found = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir("/proc"):
+        found = []
+    with contextlib.suppress(OSError), os.scandir("/proc") as entries:
+        for entry in entries:
             if entry.name.isdigit():
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     stat = Path(entry.path, "stat").read_text()

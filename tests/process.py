@@ -229,16 +229,9 @@ def start_serve(
 
 def workers_of(server: ServeProcess) -> list[int]:
     """The pids of the child processes of ``server`` (its ``--workers``)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == server.proc.pid:
-                found.append(int(entry.name))
-    return sorted(found)
+    from davstore.workers import children
+
+    return children(server.proc.pid)
 
 
 def wait_for_workers(

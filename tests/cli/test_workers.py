@@ -156,3 +156,27 @@ def test_a_second_group_of_workers_cannot_join_the_port(tmp_path: Path, folder: 
         )
     assert done.returncode != 0
     assert "cannot listen on" in done.stderr
+
+
+def test_children_without_the_kernels_children_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where /proc has no ``children`` files, the child processes are found by their parent."""
+    import subprocess
+
+    from davstore.workers import children
+
+    with subprocess.Popen(["sleep", "30"]) as first, subprocess.Popen(["sleep", "30"]) as second:
+        try:
+            assert children(os.getpid()) == sorted([first.pid, second.pid])
+            read_text = Path.read_text
+
+            def without_children(path: Path, *args: object, **kwargs: object) -> str:
+                if path.name == "children":
+                    raise FileNotFoundError(2, "No such file or directory", str(path))
+                return read_text(path, *args, **kwargs)  # type: ignore[arg-type]
+
+            monkeypatch.setattr(Path, "read_text", without_children)
+            assert children(os.getpid()) == sorted([first.pid, second.pid])
+            assert children(first.pid) == []
+        finally:
+            first.kill()
+            second.kill()
