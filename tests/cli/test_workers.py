@@ -64,6 +64,7 @@ def test_workers_serve_one_share(tmp_path: Path, folder: Path) -> None:
                 assert _metric(server, "process_open_fds", pid=str(pid)) > 0
         assert server.stop(signal.SIGTERM, timeout=20) == 0
         assert "Traceback" not in server.stderr
+        assert "starting it again" not in server.stderr  # no worker failed at its start
         assert workers_of(server) == []
 
 

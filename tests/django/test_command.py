@@ -159,6 +159,7 @@ def test_workers_serve_the_shares_with_django_users(project: Project) -> None:
             assert 'davstore_http_requests_total{method="PUT",status="423"} 6.0' in page
         assert server.stop(signal.SIGTERM, timeout=20) == 0
         assert "Traceback" not in server.stderr
+        assert "starting it again" not in server.stderr  # no worker failed at its start
         assert workers_of(server) == []
 
 
