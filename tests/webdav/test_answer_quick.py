@@ -3,11 +3,14 @@ head, before any environ, exactly as the WSGI stack answers it; everything else 
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import re
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import pytest
@@ -223,3 +226,61 @@ def test_a_put_with_wrong_credentials_is_the_stacks(share: Share) -> None:
     share.app._quick_blind = True
     assert without_date(mine) == without_date(raw_get(share, "/w-b.txt", header, put=b"x"))
     assert len(answered) == (1 if share.app.users is None else 0)
+
+
+class _ColdDisk:
+    """The share's store with ``cold*`` names off the kernel's caches: ``read_small``
+    declines them (as FileSystemStore does for bytes not cached), and looking one up or
+    opening it takes ``delay`` seconds."""
+
+    def __init__(self, inner: Any, delay: float) -> None:
+        self._inner = inner
+        self.delay = delay
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _wait(self, name: str) -> None:
+        if name.rpartition("/")[2].startswith("cold"):
+            time.sleep(self.delay)
+
+    def read_small(self, name: str, limit: int) -> Any:
+        if name.rpartition("/")[2].startswith("cold"):
+            return None
+        return self._inner.read_small(name, limit)
+
+    def find(self, name: str) -> Any:
+        self._wait(name)
+        return self._inner.find(name)
+
+    def head(self, name: str) -> Any:
+        self._wait(name)
+        return self._inner.head(name)
+
+    def open_read(self, name: str, offset: int = 0) -> Any:
+        self._wait(name)
+        return self._inner.open_read(name, offset)
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_read_from_a_cold_disk_does_not_hold_up_other_connections(
+    share: Share, method: str
+) -> None:
+    """Only GETs the quick lane answers from the page cache run on the event loop; a GET or
+    HEAD that must wait for the disk runs on a thread while the loop answers others."""
+    share.vfs.write_file("cold.txt", SMALL)
+    share.vfs.store = _ColdDisk(share.vfs.store, delay=1.5)
+    share.vfs.cache.clear()
+    auth = "" if share.app.users is None else f"Authorization: {basic(USER, PASSWORD)}\r\n"
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        cold = pool.submit(share.request, method, "cold.txt", timeout=10)
+        time.sleep(0.3)  # the cold request is waiting for the disk now
+        started = time.monotonic()
+        warm = raw_get(share, "/f.txt", auth)
+        waited = time.monotonic() - started
+        assert warm.startswith(b"HTTP/1.1 200 ") and warm.endswith(SMALL)
+        assert waited < 0.8, f"the loop was held up {waited:.2f} s by a read from the disk"
+        answer = cold.result()
+    assert answer.status_code == 200
+    if method == "GET":
+        assert answer.content == SMALL

@@ -141,8 +141,9 @@ class DavstoreApp:
         self.plain_get = PlainGet(
             self.plain_put, vfs, users=users, block_size=block_size, config=wsgidav.config
         )
-        #: Small GETs, HEADs and PUTs run on the HTTP server's event loop (runs_inline):
-        #: the store answers from this host, and nothing on their path waits on a network.
+        #: Small PUTs run on the HTTP server's event loop (runs_inline), and plain GETs of
+        #: cached files are answered there (answer_quick): the store answers from this host,
+        #: and nothing on their path waits on a network.
         self.inline = (
             vfs.capabilities.quick
             and self.plain_get.enabled
@@ -162,21 +163,21 @@ class DavstoreApp:
 
     def runs_inline(self, environ: Environ) -> bool:
         """Whether the HTTP server may answer this request on its event loop's thread
-        (davstore/frontends/webdav/server.py): a GET or HEAD of a file (not a folder's
-        listing), or a PUT of at most INLINE_PUT_BYTES, on a store that answers from this
-        host. Called with the request's head, before its body arrives."""
-        if not self.inline or "HTTP_TRANSFER_ENCODING" in environ:
+        (davstore/frontends/webdav/server.py): a PUT of at most INLINE_PUT_BYTES on a store
+        that answers from this host. Called with the request's head, before its body
+        arrives.
+
+        GETs and HEADs never: the plain GETs whose bytes are in the kernel's caches were
+        offered to :meth:`answer_quick` already, and any other may wait for a disk, which
+        would hold up every other connection of the loop."""
+        if not self.inline or environ["REQUEST_METHOD"] != "PUT":
             return False
-        method = environ["REQUEST_METHOD"]
-        if method in {"GET", "HEAD"}:
-            return (
-                not environ["PATH_INFO"].endswith("/")
-                and (environ.get("CONTENT_LENGTH") or "0") == "0"
-            )
-        if method == "PUT":
-            length = environ.get("CONTENT_LENGTH") or ""
-            return length.isdigit() and int(length) <= INLINE_PUT_BYTES
-        return False
+        length = environ.get("CONTENT_LENGTH") or ""
+        return (
+            length.isdigit()
+            and int(length) <= INLINE_PUT_BYTES
+            and "HTTP_TRANSFER_ENCODING" not in environ
+        )
 
     def answer_quick(
         self,

@@ -12,8 +12,9 @@ Python did. Here:
   connections, parses the requests (httptools: llhttp, in C) and writes the answers;
 - a request the application calls *quick* runs on that thread as soon as its body is
   whole, with no hand-over at all: the application says so through an optional
-  ``runs_inline(environ)`` (davstore's: a small GET, HEAD or PUT of a local store's file,
-  which makes a few system calls on the page cache, as nginx reads files on its event loop);
+  ``runs_inline(environ)`` (davstore's: a small PUT to a local store, which writes to the
+  page cache), or answers it from its head through an optional ``answer_quick`` (davstore's:
+  a plain GET of a small file whose bytes are in the page cache, read without waiting);
 - every other request runs on a pool of ``threads`` threads. Its body streams to the
   thread with flow control (reading from the client pauses while 1 MiB waits) and its
   answer streams back through the loop (the thread waits while 4 MiB are unsent), so a
