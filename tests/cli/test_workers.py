@@ -167,7 +167,8 @@ def test_children_without_the_kernels_children_files(monkeypatch: pytest.MonkeyP
 
     with subprocess.Popen(["sleep", "30"]) as first, subprocess.Popen(["sleep", "30"]) as second:
         try:
-            assert children(os.getpid()) == sorted([first.pid, second.pid])
+            listed = children(os.getpid())  # the session may have servers running too
+            assert {first.pid, second.pid} <= set(listed)
             read_text = Path.read_text
 
             def without_children(path: Path, *args: object, **kwargs: object) -> str:
@@ -176,7 +177,7 @@ def test_children_without_the_kernels_children_files(monkeypatch: pytest.MonkeyP
                 return read_text(path, *args, **kwargs)  # type: ignore[arg-type]
 
             monkeypatch.setattr(Path, "read_text", without_children)
-            assert children(os.getpid()) == sorted([first.pid, second.pid])
+            assert children(os.getpid()) == listed
             assert children(first.pid) == []
         finally:
             first.kill()
