@@ -378,7 +378,7 @@ class Observability:
     def _finish(self, exchange: _Exchange, sent: int) -> None:
         measured = (time.perf_counter() - exchange.started, exchange.received.count, sent)
         method, code, environ = exchange.method, exchange.code, exchange.environ
-        self.metrics.answered.record((method if method in _METHODS else "OTHER", code), measured)
+        self.metrics.answered.record((_label(method), code), measured)
         if access_logger.isEnabledFor(logging.INFO):
             user = environ.get("wsgidav.auth.user_name") or environ.get("REMOTE_USER")
             _log(
@@ -393,9 +393,7 @@ class Observability:
         (``DavstoreApp.answer_quick``), as :meth:`__call__` would have."""
         method, code = answer.method, answer.code
         measured = (time.perf_counter() - answer.started, *answer.sizes)
-        self.metrics.answered_at_once.record(
-            (method if method in _METHODS else "OTHER", code), measured
-        )
+        self.metrics.answered_at_once.record((_label(method), code), measured)
         if access_logger.isEnabledFor(logging.INFO):
             _log(
                 answer.client,
@@ -456,6 +454,12 @@ class _Body:
             done, self._done = self._done, None
             if done is not None:
                 done(self.sent)
+
+
+def _label(method: str) -> str:
+    """The ``method`` label of a request: its method, or ``OTHER`` for one WebDAV does not
+    name (the label's values stay few)."""
+    return method if method in _METHODS else "OTHER"
 
 
 def _log(

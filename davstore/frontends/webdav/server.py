@@ -1122,10 +1122,6 @@ _SINGLE_VALUED_NAMES = frozenset(
     {b"authorization", b"host", b"content-type", b"range", b"if-range", b"destination"}
     | {b"if-modified-since", b"if-unmodified-since", b"depth", b"overwrite", b"lock-token"}
 )
-_SINGLE_VALUED = frozenset(
-    "CONTENT_TYPE" if name == b"content-type" else "HTTP_" + name.decode().upper().replace("-", "_")
-    for name in _SINGLE_VALUED_NAMES
-)
 
 
 def _header_key(raw_name: bytes) -> str:
@@ -1142,6 +1138,9 @@ def _header_key(raw_name: bytes) -> str:
     if len(_HEADER_KEYS) < 1024:  # names clients send are few; a flood is not kept
         _HEADER_KEYS[raw_name] = key
     return key
+
+
+_SINGLE_VALUED = frozenset(map(_header_key, _SINGLE_VALUED_NAMES))
 
 
 _ERROR = (
