@@ -111,8 +111,8 @@ class QueuedEvent(_Sink):
     def apply(self, labels: Labels, value: Any) -> None:
         self._fold(labels, value)
 
-    def record(self, labels: Labels, value: Any) -> None:
-        self._queue(labels, value)
+    #: Queue one sample (the name its callers know; no call more on a request's path).
+    record = _Sink._queue
 
 
 class _Queued(_Sink):

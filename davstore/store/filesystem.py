@@ -189,33 +189,20 @@ class FileSystemStore(GenericStore):
         return fd, st
 
     def read_small(self, name: str, limit: int) -> tuple[ObjectInfo, bytes] | None:
-        """Open, ``fstat``, read and close with the GIL held (cached_io), when the name and
-        the bytes are in the kernel's caches; ``None`` when they are not, or the file holds
-        more than ``limit`` bytes or is not a regular file (:meth:`open_read` then)."""
+        """Open, ``fstat``, read and close with the GIL held (``cached_io.read_whole``),
+        when the name and the bytes are in the kernel's caches; ``None`` when they are
+        not, or the file holds more than ``limit`` bytes or is not a regular file
+        (:meth:`open_read` then)."""
         if not self._cached_io:
             return None
         try:
-            opened = self._open_regular(self._path(name))
-            if opened is None:
-                return None
-            fd, st = opened
-            try:
-                if st.st_size > limit:
-                    return None
-                data = self._read_cached(fd, st.st_size) if st.st_size else b""
-            finally:
-                cached_io.close_fd(fd)
+            got = cached_io.read_whole(self._path(name), limit, self._cached_io == "memory")
         except OSError as exc:
             raise from_exception(exc, name) from exc
-        if data is None:
+        if got is None:
             return None
+        st, data = got
         return _info(name, st), data
-
-    def _read_cached(self, fd: int, size: int) -> bytes | None:
-        """The file's ``size`` bytes from the page cache; None when they are not all there
-        (or the file is shorter now: it is being rewritten in place)."""
-        data = cached_io.read_cached(fd, size, 0, self._cached_io == "memory")
-        return data if data is not None and len(data) == size else None
 
     def stream_info(self, name: str, stream: BinaryIO) -> ObjectInfo | None:
         if isinstance(stream, CachedReader):

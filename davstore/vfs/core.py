@@ -52,6 +52,19 @@ Entry = ObjectInfo
 _COPY_BLOCK = 1 << 20
 
 
+@functools.lru_cache(maxsize=16384)
+def _canonical(path: str) -> str:
+    """The canonical form of ``path``: ``paths.normalize`` plus the reserved-name rule.
+    Raises InvalidPath, NameTooLong.
+
+    Memoised: frontends ask for the same few paths over and over (a listing, then a stat
+    of each entry)."""
+    canonical = normalize(path)
+    if any(is_internal_name(part) for part in canonical.split("/")):
+        raise InvalidPath(canonical, "names starting with '.davstore-' are reserved")
+    return canonical
+
+
 class VFS:
     """One share over one store.
 
@@ -151,10 +164,9 @@ class VFS:
 
     # -- paths and policy ------------------------------------------------------------
 
-    @staticmethod
-    def normalize(path: str) -> str:
-        """The canonical form of ``path``. Raises InvalidPath, NameTooLong."""
-        return _canonical(path)
+    #: The canonical form of a path. Raises InvalidPath, NameTooLong. (The memoised
+    #: function itself: no call more on every request's path.)
+    normalize = staticmethod(_canonical)
 
     def _check_writable(self, path: str) -> None:
         if self.read_only:
@@ -401,7 +413,9 @@ class VFS:
         Raises NotFound, IsADirectory, StoreError.
         """
         path = self.normalize(path)
-        if not self.capabilities.native_dirs or self._pending(path) is not None:
+        if not self.store.capabilities.native_dirs:
+            return None
+        if self._writers and self._pending(path) is not None:
             return None
         known = self._known(path)
         if known is None:
@@ -814,16 +828,6 @@ class VFS:
                 self.store.make_dir(dest)
             else:
                 self.store.copy(entry.name, dest)
-
-
-@functools.lru_cache(maxsize=16384)
-def _canonical(path: str) -> str:
-    """``paths.normalize`` plus the reserved-name rule, memoised: frontends ask for the
-    same few paths over and over (a listing, then a stat of each entry)."""
-    canonical = normalize(path)
-    if any(is_internal_name(part) for part in canonical.split("/")):
-        raise InvalidPath(canonical, "names starting with '.davstore-' are reserved")
-    return canonical
 
 
 def _as_stream(source: BinaryIO | bytes) -> BinaryIO:

@@ -89,6 +89,37 @@ def test_open_stat_read_close_match_os(folder: Path) -> None:
     assert caught.value.errno == errno.EBADF
 
 
+def test_read_whole_matches_os_and_leaves_no_file_open(folder: Path) -> None:
+    """``read_whole``: the four calls in one; every way out closes the file."""
+    data = os.urandom(5000)
+    (folder / "f.bin").write_bytes(data)
+    (folder / "empty").write_bytes(b"")
+    os.mkfifo(folder / "pipe")
+    in_memory = cached_io.local_file_system(str(folder)) == "memory"
+    open_before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        got = cached_io.read_whole(str(folder / "f.bin"), 5000, in_memory)
+        if got is not None:  # None: not all in the caches (the disk, right after writing)
+            st, content = got
+            ref = os.stat(folder / "f.bin")
+            assert content == data
+            assert (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns) == (
+                ref.st_mode,
+                ref.st_ino,
+                ref.st_size,
+                ref.st_mtime_ns,
+            )
+        assert cached_io.read_whole(str(folder / "f.bin"), 4999, in_memory) is None
+        empty = cached_io.read_whole(str(folder / "empty"), 10, in_memory)
+        assert empty is None or empty[1] == b""
+        assert cached_io.read_whole(str(folder / "pipe"), 10, in_memory) is None
+        with pytest.raises(IsADirectoryError):
+            cached_io.read_whole(str(folder), 10, in_memory)
+        with contextlib.suppress(FileNotFoundError):  # or None: left to the usual open
+            assert cached_io.read_whole(str(folder / "missing"), 10, in_memory) is None
+    assert len(os.listdir("/proc/self/fd")) == open_before
+
+
 def test_a_missing_name_raises_or_defers(folder: Path) -> None:
     missing = folder / "nothing-here"
     assert not missing.exists()  # a negative entry in the cache now

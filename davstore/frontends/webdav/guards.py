@@ -93,10 +93,11 @@ def check_path(path: str) -> None:
     """Raise ``InvalidPath`` unless ``path`` (percent-decoded once) is a safe share path."""
     if path.startswith("//"):
         raise InvalidPath(path, "an absolute name is not a share path")
-    lowered = path.lower()
-    if any(trick in lowered for trick in _ENCODED_TRICKS):
-        raise InvalidPath(path, "percent-encoded separators, dots or NULs are refused")
-    if any(part == ".." for part in path.split("/")):
+    if "%" in path:
+        lowered = path.lower()
+        if any(trick in lowered for trick in _ENCODED_TRICKS):
+            raise InvalidPath(path, "percent-encoded separators, dots or NULs are refused")
+    if ".." in path.split("/"):
         raise InvalidPath(path, "'..' is not allowed in a share path")
     VFS.normalize(path)
 
