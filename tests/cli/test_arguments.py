@@ -12,10 +12,12 @@ from django.core.files.storage import FileSystemStorage, InMemoryStorage
 from davstore.cli import (
     build_parser,
     default_state_root,
+    listen,
     parse_size,
     parse_user,
     prepare_state_dir,
 )
+from davstore.frontends.webdav.server import BUSY_POLL, make_server
 from davstore.selection import (
     DEFAULT_BACKEND,
     SelectionKind,
@@ -136,6 +138,19 @@ def test_serve_defaults() -> None:
     assert args.users == []
     assert args.max_upload_size is None
     assert parse("--max-upload-size", "10M", "--cache-ttl", "0").max_upload_size == 10 << 20
+
+
+@pytest.mark.parametrize(
+    ("argv", "seconds"),
+    [([], BUSY_POLL), (["--busy-poll", "50"], 50e-6), (["--busy-poll", "0"], 0)],
+)
+def test_busy_poll_reaches_the_server(argv: list[str], seconds: float) -> None:
+    """Microseconds on the command line, seconds in the server (default: its own)."""
+    server = listen(make_server, lambda environ, start: [], parse("--port", "0", *argv))
+    try:
+        assert server.busy_poll == pytest.approx(seconds)
+    finally:
+        server.stop()
 
 
 def test_root_is_filesystem_storage(tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ def settings_dir(tmp_path: Path) -> Path:
         (["--user", "a:b", "--anonymous"], "not allowed with"),
         (["--max-upload-size", "lots"], "not a size"),
         (["--cache-ttl", "-1"], "must be 0 or more"),
+        (["--busy-poll", "-5"], "must be 0 or more"),
         (["--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"),
         (["--no-such-flag"], "unrecognized arguments"),
         (["--anonymous", "--lock-storage", "bogus://x"], "unknown state storage 'bogus://x'"),

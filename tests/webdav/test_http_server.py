@@ -459,6 +459,69 @@ def test_stop_closes_idle_connections_and_lets_answers_finish() -> None:
     busy.close()
 
 
+@contextlib.contextmanager
+def _serving_loop(app: Any, *, busy_poll: float) -> Iterator[tuple[tuple[str, int], float]]:
+    """Serve ``app``; yield its address and the CPU clock of the loop's thread."""
+    server = make_server(app, "127.0.0.1", 0, threads=2, timeout=30, busy_poll=busy_poll)
+    server.prepare()
+    thread = threading.Thread(target=server.serve, name="serve-loop", daemon=True)
+    thread.start()
+    while thread.ident is None:
+        time.sleep(0.01)
+    try:
+        yield server.bind_addr, time.pthread_getcpuclockid(thread.ident)
+    finally:
+        server.stop()
+        thread.join(10)
+
+
+def _cpu_over(clock: int, seconds: float) -> float:
+    """The CPU seconds ``clock``'s thread uses in the next ``seconds``."""
+    before = time.clock_gettime(clock)
+    time.sleep(seconds)
+    return time.clock_gettime(clock) - before
+
+
+@pytest.mark.parametrize("path", ["/quick/a", "/inline/a", "/threaded/a"])
+def test_the_loop_polls_for_a_while_after_an_answer_then_sleeps(path: str) -> None:
+    """Answered by answer_quick, on the loop (runs_inline) or on a thread."""
+    with _serving_loop(QuickApp(), busy_poll=0.6) as (addr, loop_cpu):
+        client = Client(addr)
+        client.send(get(path))
+        assert client.answer()[2].endswith(path.encode())
+        assert _cpu_over(loop_cpu, 0.2) > 0.04  # polling: all the CPU it gets
+        time.sleep(0.5)
+        assert _cpu_over(loop_cpu, 0.2) < 0.02  # the time is over: asleep
+        client.close()
+
+
+def test_the_loop_sleeps_at_once_without_busy_poll() -> None:
+    with _serving_loop(App(), busy_poll=0) as (addr, loop_cpu):
+        client = Client(addr)
+        client.send(get("/inline/a"))
+        assert client.answer()[0] == 200
+        assert _cpu_over(loop_cpu, 0.2) < 0.02
+        client.close()
+
+
+def test_the_loop_does_not_poll_while_a_request_runs_on_a_thread() -> None:
+    """The thread's Python would wait for the GIL the polling loop takes back and back."""
+    app = App()
+    with _serving_loop(app, busy_poll=5.0) as (addr, loop_cpu):
+        quick, slow = Client(addr), Client(addr)
+        quick.send(get("/inline/a"))
+        assert quick.answer()[0] == 200
+        assert _cpu_over(loop_cpu, 0.05) > 0.005  # polling
+        slow.send(get("/threaded/slow"))  # runs 0.3 s on a thread
+        deadline = time.monotonic() + 5
+        while "/threaded/slow" not in app.threads and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert _cpu_over(loop_cpu, 0.15) < 0.03
+        assert slow.answer()[2] == b"slow"
+        quick.close()
+        slow.close()
+
+
 def test_the_share_answers_small_gets_and_puts_on_the_loop(tmp_path: Path) -> None:
     """davstore's app: small GETs and PUTs of a local store run inline, the rest (and
     everything on a store that may wait on a network) on threads."""
