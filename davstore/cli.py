@@ -294,7 +294,7 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long the server keeps polling for the next request after an answer "
         "before it sleeps, as Go's scheduler does: lower latency for a client that asks "
         "again at once, for at most that much CPU per burst of requests; 0 turns it off "
-        "(default: 300; 0 where the server may use one CPU only)",
+        "(default: 300; 0 with less than two CPUs, a container's CPU limit included)",
     )
     net.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate")
     net.add_argument("--tls-key", metavar="FILE", help="the private key for --tls-cert")

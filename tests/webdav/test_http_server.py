@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import threading
 import time
@@ -502,6 +503,28 @@ def test_the_loop_sleeps_at_once_without_busy_poll() -> None:
         assert client.answer()[0] == 200
         assert _cpu_over(loop_cpu, 0.2) < 0.02
         client.close()
+
+
+def test_usable_cpus_follow_the_affinity_and_a_container_quota(tmp_path: Path) -> None:
+    """Busy polling is on by default only where two CPUs or more may be used."""
+    mine = float(len(os.sched_getaffinity(0)))
+    assert http_server.usable_cpus(tmp_path / "none") == mine  # no control group files
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert http_server.usable_cpus(v2) == mine
+    (v2 / "cpu.max").write_text("50000 100000\n")  # a limit of half a CPU
+    assert http_server.usable_cpus(v2) == 0.5
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert http_server.usable_cpus(v1) == mine
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("150000\n")
+    assert http_server.usable_cpus(v1) == min(mine, 1.5)
+    (v2 / "cpu.max").write_text("garbage")
+    assert http_server.usable_cpus(v2) == mine
+    assert (http_server.BUSY_POLL > 0) == (http_server.usable_cpus() >= 2)
 
 
 def test_the_loop_does_not_poll_while_a_request_runs_on_a_thread() -> None:

@@ -70,6 +70,7 @@ __all__ = [
     "check_tls",
     "listen_sockets",
     "make_server",
+    "usable_cpus",
 ]
 
 logger = logging.getLogger(__name__)
@@ -93,9 +94,27 @@ _BASE_ENVIRON: dict[str, Any] = {
     "wsgi.version": (1, 0),
 }
 
+
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> float:
+    """The CPUs this process may use: those it may run on, fewer under its control group's
+    CPU quota (a container's CPU limit; cgroup v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    cpus = float(len(affinity(0)) if affinity is not None else os.cpu_count() or 1)
+    with contextlib.suppress(OSError, ValueError):
+        if (cgroup / "cpu.max").exists():
+            quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        else:
+            quota = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        if quota not in ("max", "-1"):
+            cpus = min(cpus, int(quota) / int(period))
+    return cpus
+
+
 #: Seconds the loop polls after an answer before it sleeps (see above), where the process
-#: may use more than one CPU (on one, polling would only keep the client waiting).
-BUSY_POLL = 300e-6 if len(getattr(os, "sched_getaffinity", lambda _: [])(0)) > 1 else 0.0
+#: may use two CPUs or more: on one, polling would keep the client waiting, and under a
+#: container's CPU limit it would spend the quota.
+BUSY_POLL = 300e-6 if usable_cpus() >= 2 else 0.0
 
 #: Bytes a request line and its headers may take (431 beyond).
 MAX_HEAD = 64 * 1024
