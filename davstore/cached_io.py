@@ -366,10 +366,10 @@ def read_cached(fd: int, size: int, offset: int, in_memory: bool = False) -> byt
 def read_whole(path: str, limit: int, in_memory: bool = False) -> tuple[CachedStat, bytes] | None:
     """The stat and the whole content of the regular file ``path``, opened, ``fstat``-ed,
     read and closed from the kernel's caches with the GIL held (:func:`open_cached`,
-    :func:`stat_fd`, :func:`read_cached` and :func:`close_fd` in one call: a small GET
-    makes it, and each Python call more on that path costs it ~2 %); None when the name
-    or the bytes are not all in the caches, the file holds more than ``limit`` (at most
-    :data:`MAX_HELD_BYTES`) bytes, or it is not a regular file (FIFO, device).
+    :func:`stat_fd`, :func:`read_cached` and :func:`close_fd` in one Python call: every
+    small GET of a local share makes it); None when the name or the bytes are not all in
+    the caches, the file holds more than ``limit`` (at most :data:`MAX_HELD_BYTES`) bytes,
+    or it is not a regular file (FIFO, device).
 
     :raises OSError: as ``os.open`` would (ENOENT...); IsADirectoryError for a folder.
     """
