@@ -308,7 +308,7 @@ def open_cached(path: str) -> int | None:
     ``O_NONBLOCK``: a FIFO opens at once instead of waiting for a writer with the GIL
     held (the caller keeps regular files only; reading one ignores the flag).
     """
-    return _open_cached(path, _READ_FLAGS)
+    return _open_cached(path, os.O_RDONLY | os.O_NONBLOCK)
 
 
 def stat_cached(path: str) -> CachedStat | None:
@@ -337,13 +337,6 @@ def stat_fd(fd: int) -> CachedStat:
     )
 
 
-#: What a read with ``RWF_NOWAIT`` answers when the page cache lacks the bytes (or the
-#: file system cannot tell).
-_NOT_CACHED = (errno.EAGAIN, errno.EOPNOTSUPP, errno.EINVAL)
-#: :func:`open_cached`'s flags.
-_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK
-
-
 def read_cached(fd: int, size: int, offset: int, in_memory: bool = False) -> bytes | None:
     """Up to ``size`` bytes at ``offset`` that the page cache holds (fewer when only part
     of them is cached); None when none is, or ``size`` is over :data:`MAX_HELD_BYTES`.
@@ -357,56 +350,38 @@ def read_cached(fd: int, size: int, offset: int, in_memory: bool = False) -> byt
         iov = _IoVec(ctypes.addressof(buf), size)
         got = _preadv2(fd, ctypes.byref(iov), 1, offset, _RWF_NOWAIT)
     if got < 0:
-        if ctypes.get_errno() in _NOT_CACHED:
+        if ctypes.get_errno() in (errno.EAGAIN, errno.EOPNOTSUPP, errno.EINVAL):
             return None
         _raise()
     return buf.raw[:got] if got < size else buf.raw
 
 
 def read_whole(path: str, limit: int, in_memory: bool = False) -> tuple[CachedStat, bytes] | None:
-    """The stat and the whole content of the regular file ``path``, opened, ``fstat``-ed,
-    read and closed from the kernel's caches with the GIL held (:func:`open_cached`,
-    :func:`stat_fd`, :func:`read_cached` and :func:`close_fd` in one Python call: every
-    small GET of a local share makes it); None when the name or the bytes are not all in
-    the caches, the file holds more than ``limit`` (at most :data:`MAX_HELD_BYTES`) bytes,
-    or it is not a regular file (FIFO, device).
+    """The stat and the whole content of the regular file ``path``: :func:`open_cached`,
+    :func:`stat_fd`, :func:`read_cached` and :func:`close_fd` (every small GET of a local
+    share). None when the name or the bytes are not all in the caches, the file holds
+    more than ``limit`` (at most :data:`MAX_HELD_BYTES`) bytes, or it is not a regular
+    file (FIFO, device).
 
     :raises OSError: as ``os.open`` would (ENOENT...); IsADirectoryError for a folder.
     """
-    fd: int = _syscall(_SYS_OPENAT2, _AT_FDCWD, path.encode(*_FS_ENCODING), *_how(_READ_FLAGS))
-    if fd < 0:
-        if ctypes.get_errno() in (errno.EAGAIN, errno.ENOSYS):
-            return None
-        _raise(path)
+    fd = open_cached(path)
+    if fd is None:
+        return None
     try:
-        buf = _Statx()
-        if _statx(fd, b"", _AT_EMPTY_PATH, _STATX_BASIC_STATS, ctypes.byref(buf)) != 0:
-            _raise()
-        mode, size, mtime = buf.stx_mode, buf.stx_size, buf.stx_mtime
-        if not stat.S_ISREG(mode):
-            if stat.S_ISDIR(mode):
+        st = stat_fd(fd)
+        if not stat.S_ISREG(st.st_mode):
+            if stat.S_ISDIR(st.st_mode):
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
             return None
-        if size > limit or size > MAX_HELD_BYTES:
+        if st.st_size > limit:
             return None
-        data = b""
-        if size:
-            got = ctypes.create_string_buffer(size)
-            if in_memory:
-                read: int = _pread(fd, got, size, 0)
-            else:
-                read = _preadv2(
-                    fd, ctypes.byref(_IoVec(ctypes.addressof(got), size)), 1, 0, _RWF_NOWAIT
-                )
-            if read != size:  # not all cached (EAGAIN), or shorter now: being rewritten
-                if read < 0 and ctypes.get_errno() not in _NOT_CACHED:
-                    _raise()
-                return None
-            data = got.raw
+        data = read_cached(fd, st.st_size, 0, in_memory) if st.st_size else b""
     finally:
-        if _close(fd) != 0:
-            _raise()
-    st = CachedStat(mode, buf.stx_ino, size, mtime.tv_sec * 1_000_000_000 + mtime.tv_nsec)
+        close_fd(fd)
+    # None, or fewer bytes: not all cached, or the file is shorter now (being rewritten).
+    if data is None or len(data) != st.st_size:
+        return None
     return st, data
 
 

@@ -25,7 +25,7 @@ from typing import TypeVar
 from prometheus_client import CollectorRegistry
 
 from davstore.queued_metrics import QueuedMetrics
-from davstore.store.base import ObjectInfo, ObjectStore
+from davstore.store.base import ObjectStore
 from davstore.store.wrapper import StoreWrapper
 
 __all__ = ["MetricsStore", "StoreMetrics"]
@@ -78,16 +78,4 @@ class MetricsStore(StoreWrapper):
             self.metrics.record(kind, started, exc)
             raise
         self.metrics.record(kind, started, None)
-        return result
-
-    def read_small(self, name: str, limit: int) -> tuple[ObjectInfo, bytes] | None:
-        # _call's work without its closure and the wrapper's frame: every small GET of a
-        # local share makes this call, on the event loop's thread.
-        started = time.perf_counter()
-        try:
-            result = self.inner.read_small(name, limit)
-        except BaseException as exc:
-            self.metrics.record("read_small", started, exc)
-            raise
-        self.metrics.record("read_small", started, None)
         return result

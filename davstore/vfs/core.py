@@ -413,9 +413,7 @@ class VFS:
         Raises NotFound, IsADirectory, StoreError.
         """
         path = self.normalize(path)
-        if not self.store.capabilities.native_dirs:
-            return None
-        if self._writers and self._pending(path) is not None:
+        if not self.store.capabilities.native_dirs or self._pending(path) is not None:
             return None
         known = self._known(path)
         if known is None:
