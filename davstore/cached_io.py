@@ -64,6 +64,7 @@ __all__ = [
     "local_file_system",
     "open_cached",
     "open_held",
+    "open_regular",
     "read_cached",
     "read_whole",
     "stat_cached",
@@ -356,12 +357,10 @@ def read_cached(fd: int, size: int, offset: int, in_memory: bool = False) -> byt
     return buf.raw[:got] if got < size else buf.raw
 
 
-def read_whole(path: str, limit: int, in_memory: bool = False) -> tuple[CachedStat, bytes] | None:
-    """The stat and the whole content of the regular file ``path``: :func:`open_cached`,
-    :func:`stat_fd`, :func:`read_cached` and :func:`close_fd` (every small GET of a local
-    share). None when the name or the bytes are not all in the caches, the file holds
-    more than ``limit`` (at most :data:`MAX_HELD_BYTES`) bytes, or it is not a regular
-    file (FIFO, device).
+def open_regular(path: str) -> tuple[int, CachedStat] | None:
+    """The regular file ``path`` opened from the kernel's caches (:func:`open_cached`),
+    and its stat (:func:`stat_fd`); None when the name is not in them, or names a FIFO or
+    a device (to be opened the usual way).
 
     :raises OSError: as ``os.open`` would (ENOENT...); IsADirectoryError for a folder.
     """
@@ -370,10 +369,30 @@ def read_whole(path: str, limit: int, in_memory: bool = False) -> tuple[CachedSt
         return None
     try:
         st = stat_fd(fd)
-        if not stat.S_ISREG(st.st_mode):
-            if stat.S_ISDIR(st.st_mode):
-                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-            return None
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    except BaseException:
+        close_fd(fd)
+        raise
+    if not stat.S_ISREG(st.st_mode):
+        close_fd(fd)
+        return None
+    return fd, st
+
+
+def read_whole(path: str, limit: int, in_memory: bool = False) -> tuple[CachedStat, bytes] | None:
+    """The stat and the whole content of the regular file ``path``: :func:`open_regular`,
+    :func:`read_cached` and :func:`close_fd` (every small GET of a local share). None when
+    the name or the bytes are not all in the caches, the file holds more than ``limit``
+    (at most :data:`MAX_HELD_BYTES`) bytes, or it is not a regular file (FIFO, device).
+
+    :raises OSError: as ``os.open`` would (ENOENT...); IsADirectoryError for a folder.
+    """
+    opened = open_regular(path)
+    if opened is None:
+        return None
+    fd, st = opened
+    try:
         if st.st_size > limit:
             return None
         data = read_cached(fd, st.st_size, 0, in_memory) if st.st_size else b""

@@ -160,33 +160,13 @@ class FileSystemStore(GenericStore):
 
     def _open_cached(self, name: str, path: str) -> CachedReader | None:
         try:
-            opened = self._open_regular(path)
+            opened = cached_io.open_regular(path)
         except OSError as exc:
             raise from_exception(exc, name) from exc
         if opened is None:
             return None
         fd, st = opened
         return CachedReader(fd, st, name, self._cached_io == "memory")
-
-    @staticmethod
-    def _open_regular(path: str) -> tuple[int, cached_io.CachedStat] | None:
-        """A regular file opened from the kernel's caches (cached_io), and its stat; None
-        when the name is not in them, or names a FIFO or a device (opened the usual way).
-        Raises OSError (EISDIR: a folder)."""
-        fd = cached_io.open_cached(path)
-        if fd is None:
-            return None
-        try:
-            st = cached_io.stat_fd(fd)
-            if stat.S_ISDIR(st.st_mode):
-                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-        except BaseException:
-            cached_io.close_fd(fd)
-            raise
-        if not stat.S_ISREG(st.st_mode):
-            cached_io.close_fd(fd)
-            return None
-        return fd, st
 
     def read_small(self, name: str, limit: int) -> tuple[ObjectInfo, bytes] | None:
         """Open, ``fstat``, read and close with the GIL held (``cached_io.read_whole``),

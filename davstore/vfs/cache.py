@@ -78,7 +78,7 @@ class MetadataCache(Generic[E]):
 
     def get_stat(self, path: str) -> E | _Missing | None:
         """The cached entry, ``MISSING`` for a cached absence, ``None`` when unknown."""
-        if self.ttl <= 0:  # not enabled (inlined here and below: on every request's path)
+        if not self.enabled:
             return None
         found = self._stats.get(path)
         if found is not None and found[0] > self._clock():
@@ -86,13 +86,13 @@ class MetadataCache(Generic[E]):
         return None
 
     def put_stat(self, path: str, entry: E | _Missing) -> None:
-        if self.ttl <= 0:
+        if not self.enabled:
             return
         self._stats[path] = (self._clock() + self.ttl, entry)
         self._bound()
 
     def get_listing(self, path: str) -> list[E] | None:
-        if self.ttl <= 0:
+        if not self.enabled:
             return None
         found = self._listings.get(path)
         if found is not None and found[0] > self._clock():
@@ -101,7 +101,7 @@ class MetadataCache(Generic[E]):
 
     def put_listing(self, path: str, entries: list[E], children: dict[str, E]) -> None:
         """Cache a listing and, with the same expiry, a stat entry for every child."""
-        if self.ttl <= 0:
+        if not self.enabled:
             return
         expires = self._clock() + self.ttl
         self._stats.update({child: (expires, entry) for child, entry in children.items()})
