@@ -56,6 +56,7 @@ from davstore.frontends.webdav.guards import (
     check_path,
 )
 from davstore.frontends.webdav.hidden_files import HiddenFiles, open_hidden_files
+from davstore.frontends.webdav.limits import DavLimits
 from davstore.frontends.webdav.listing import DirectoryListing
 from davstore.frontends.webdav.macmeta import DEFAULT_BUDGET, MacMetadata, MacMetadataSideStore
 from davstore.frontends.webdav.plain import share_path
@@ -299,6 +300,7 @@ def create_app(
     block_size: int = 1 << 20,
     mount_path: str = "",
     mac_metadata: MacMetadata | str = MacMetadata.HIDE,
+    limits: DavLimits | None = None,
 ) -> DavstoreApp:
     """A WSGI application serving ``vfs`` over WebDAV (class 1 and 2).
 
@@ -317,6 +319,8 @@ def create_app(
         hrefs in answers carry it.
     :param mac_metadata: ``hide`` (default) keeps macOS ``._*`` and ``.DS_Store`` files out
         of the store, ``store`` stores them as ordinary files (see macmeta.py).
+    :param limits: the share's bounds on PROPFIND depth, dead properties and lock
+        lifetimes (limits.py); default: :class:`DavLimits` ``()``.
 
     Raises ``ValueError`` for an unknown storage URL and ``OSError`` when a state file
     cannot be opened.
@@ -339,7 +343,8 @@ def create_app(
             close_quietly(properties)
             raise
     fix_destination_parsing()
-    provider = VfsProvider(vfs, max_upload_size=max_upload_size)
+    limits = limits or DavLimits()
+    provider = VfsProvider(vfs, max_upload_size=max_upload_size, limits=limits)
     config: dict[str, Any] = {
         "provider_mapping": {"/": provider},
         "lock_storage": locks,

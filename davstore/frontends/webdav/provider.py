@@ -15,6 +15,7 @@ resource's ref-URL; deleting, moving and copying carry them along.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -22,13 +23,20 @@ from urllib.parse import quote
 
 from lxml import etree
 from wsgidav import util
-from wsgidav.dav_error import DAVError
+from wsgidav.dav_error import (
+    HTTP_FORBIDDEN,
+    HTTP_REQUEST_ENTITY_TOO_LARGE,
+    DAVError,
+    DAVErrorCondition,
+    PRECONDITION_CODE_PropfindFiniteDepth,
+)
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from davstore.errors import NotFound
 from davstore.frontends.webdav.desktop import WIN32_LAST_MODIFIED, win32_mtime_ns
 from davstore.frontends.webdav.errors import dav_errors
-from davstore.frontends.webdav.propfind import answer_propfind
+from davstore.frontends.webdav.limits import DAVSTORE_NS, DavLimits
+from davstore.frontends.webdav.propfind import answer_propfind, stream_propfind
 from davstore.store.base import Usage
 from davstore.vfs import VFS, Entry, ReadHandle, WriteHandle
 
@@ -39,6 +47,7 @@ logger = logging.getLogger(__name__)
 Environ = dict[str, Any]
 
 _USAGE_KEY = "davstore.usage"
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
 def _method(environ: Environ) -> str:
@@ -50,12 +59,16 @@ class VfsProvider(DAVProvider):  # type: ignore[misc]
 
     :param max_upload_size: a PUT body past this many bytes is refused with 413, also
         when it is sent chunked (no Content-Length).
+    :param limits: the share's bounds on PROPFIND depth, properties and locks.
     """
 
-    def __init__(self, vfs: VFS, *, max_upload_size: int | None = None) -> None:
+    def __init__(
+        self, vfs: VFS, *, max_upload_size: int | None = None, limits: DavLimits | None = None
+    ) -> None:
         super().__init__()
         self.vfs = vfs
         self.max_upload_size = max_upload_size
+        self.limits = limits or DavLimits()
         #: Answer what :mod:`~davstore.frontends.webdav.propfind` understands without
         #: wsgidav's generic code (tests turn it off to compare both answers).
         self.fast_paths = True
@@ -71,12 +84,62 @@ class VfsProvider(DAVProvider):  # type: ignore[misc]
     def custom_request_handler(
         self, environ: Environ, start_response: Callable[..., Any], default_handler: Any
     ) -> Any:
-        """Answer the requests of :mod:`~davstore.frontends.webdav.propfind` directly."""
-        if self.fast_paths and environ["REQUEST_METHOD"] == "PROPFIND":
-            answer = answer_propfind(self, environ, start_response)
-            if answer is not None:
-                return answer
+        """Answer the requests of :mod:`~davstore.frontends.webdav.propfind` directly, and
+        apply the share's :class:`~davstore.frontends.webdav.limits.DavLimits`."""
+        method = environ["REQUEST_METHOD"]
+        if method == "PROPFIND":
+            depth = environ.get("HTTP_DEPTH", "infinity").lower()
+            if depth == "infinity":
+                return self._propfind_infinity(environ, start_response, default_handler)
+            if self.fast_paths:
+                answer = answer_propfind(self, environ, start_response)
+                if answer is not None:
+                    return answer
+        elif method == "PROPPATCH":
+            self._check_proppatch_size(environ)
+        elif method == "LOCK":
+            requested = util.read_timeout_value_header(environ.get("HTTP_TIMEOUT", ""))
+            environ["HTTP_TIMEOUT"] = f"Second-{self.limits.lock_timeout(requested)}"
         return default_handler(environ, start_response)
+
+    def _propfind_infinity(
+        self, environ: Environ, start_response: Callable[..., Any], default_handler: Any
+    ) -> Any:
+        """Depth infinity on a folder: refused (403 ``propfind-finite-depth``) or streamed.
+        On a file it is Depth 0 (wsgidav answers), on nothing a 404."""
+        resource = self.get_resource_inst(environ["PATH_INFO"], environ)
+        if resource is None or not resource.is_collection:
+            return default_handler(environ, start_response)
+        if not self.limits.depth_infinity:
+            raise DAVError(
+                HTTP_FORBIDDEN,
+                "PROPFIND with Depth: infinity is not allowed on this share (use Depth: 1)",
+                err_condition=PRECONDITION_CODE_PropfindFiniteDepth,
+            )
+        # wsgidav's own checks of the If headers, as its do_PROPFIND makes them.
+        default_handler.__self__._evaluate_if_headers(resource, environ)
+        return stream_propfind(self, resource, environ, start_response)
+
+    def _check_proppatch_size(self, environ: Environ) -> None:
+        """413 before anything changes when a PROPPATCH names too many properties."""
+        stream = environ.get("wsgi.input")
+        if not isinstance(stream, io.BytesIO):  # XmlGuard reads XML bodies into memory
+            return
+        body = stream.getvalue()
+        limit = self.limits.max_properties_per_request
+        if body.count(b"<") // 2 <= limit:  # every property takes a tag: cheap bound
+            return
+        try:
+            root = etree.fromstring(body, parser=_PARSER)
+        except (etree.XMLSyntaxError, ValueError):
+            return  # wsgidav answers 400
+        named = sum(len(prop) for prop in root.iterfind("{DAV:}*/{DAV:}prop"))
+        if named > limit:
+            raise DAVError(
+                HTTP_REQUEST_ENTITY_TOO_LARGE,
+                f"a PROPPATCH may change at most {limit} properties ({named} asked)",
+                err_condition=DAVErrorCondition(f"{{{DAVSTORE_NS}}}too-many-properties"),
+            )
 
     def get_resource_inst(self, path: str, environ: Environ) -> _Resource | None:
         self._count_get_resource_inst += 1

@@ -1,0 +1,151 @@
+"""The bounds a share puts on one client (davstore.frontends.webdav.limits, docs/SECURITY.md):
+PROPFIND Depth infinity, dead properties, locks. Counts and refusals, never times."""
+
+from __future__ import annotations
+
+import io
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+from xml.etree import ElementTree
+
+import pytest
+from django.core.files.storage import InMemoryStorage
+
+from davstore.frontends.webdav import DavstoreApp, create_app
+from davstore.frontends.webdav.limits import DavLimits
+from davstore.store import adapt
+from davstore.vfs import VFS
+from tests.webdav.serving import Share, serve_share
+
+DAV = "{DAV:}"
+ALLPROP = '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>'
+
+
+def tree(vfs: VFS, folders: int, files: int = 20) -> None:
+    for f in range(folders):
+        vfs.mkdir(f"d{f}")
+        for i in range(files):
+            vfs.write_file(f"d{f}/file-{i}.txt", b"x")
+
+
+@pytest.fixture
+def infinite(tmp_path: Path) -> Iterator[Share]:
+    with serve_share(
+        InMemoryStorage(), tmp_path / "state", limits=DavLimits(depth_infinity=True)
+    ) as share:
+        yield share
+
+
+def hrefs(text: str) -> list[str]:
+    return [node.text or "" for node in ElementTree.fromstring(text).iter(f"{DAV}href")]
+
+
+# -- PROPFIND Depth: infinity ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("headers", [{"Depth": "infinity"}, {}])
+def test_depth_infinity_is_refused_by_default(share: Share, headers: dict[str, str]) -> None:
+    share.vfs.mkdir("d")
+    response = share.request("PROPFIND", "", headers=headers, data=ALLPROP)
+    assert response.status_code == 403
+    root = ElementTree.fromstring(response.content)
+    assert root.tag == f"{DAV}error"
+    assert root.find(f"{DAV}propfind-finite-depth") is not None
+
+
+def test_depth_infinity_on_a_file_is_depth_0(share: Share) -> None:
+    share.vfs.write_file("f.txt", b"f")
+    response = share.request("PROPFIND", "f.txt", headers={"Depth": "infinity"})
+    assert response.status_code == 207
+    assert [h.rsplit("/", 1)[-1] for h in hrefs(response.text)] == ["f.txt"]
+
+
+def test_depth_infinity_when_allowed_lists_the_whole_tree_in_order(infinite: Share) -> None:
+    infinite.vfs.mkdir("a")
+    infinite.vfs.mkdir("a/b")
+    infinite.vfs.write_file("a/b/deep.txt", b"d")
+    infinite.vfs.write_file("a/mid.txt", b"m")
+    infinite.vfs.write_file("top.txt", b"t")
+    response = infinite.request("PROPFIND", "", headers={"Depth": "infinity"}, data=ALLPROP)
+    assert response.status_code == 207
+    assert response.headers.get("Transfer-Encoding") == "chunked" or "Content-Length" in (
+        response.headers
+    )
+    found = hrefs(response.text)
+    assert sorted(found) == ["/", "/a/", "/a/b/", "/a/b/deep.txt", "/a/mid.txt", "/top.txt"]
+    assert found.index("/a/b/deep.txt") > found.index("/a/b/") > found.index("/a/")
+
+
+def test_depth_infinity_streams_dead_properties_and_locks_too(infinite: Share) -> None:
+    infinite.vfs.mkdir("a")
+    infinite.vfs.write_file("a/p.txt", b"p")
+    body = (
+        '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x-test:">'
+        "<D:set><D:prop><Z:colour>blue</Z:colour></D:prop></D:set></D:propertyupdate>"
+    )
+    assert infinite.request("PROPPATCH", "a/p.txt", data=body).status_code == 207
+    response = infinite.request("PROPFIND", "", headers={"Depth": "infinity"}, data=ALLPROP)
+    assert response.status_code == 207
+    assert "blue" in response.text
+    named = (
+        '<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:x-test:">'
+        "<D:prop><Z:colour/><D:getcontentlength/></D:prop></D:propfind>"
+    )
+    response = infinite.request("PROPFIND", "a/", headers={"Depth": "infinity"}, data=named)
+    assert response.status_code == 207
+    assert "blue" in response.text and "404 Not Found" in response.text
+
+
+def _propfind_peak(app: DavstoreApp) -> tuple[int, int]:
+    """(tracemalloc peak, answer bytes) of one in-process Depth: infinity PROPFIND."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "PROPFIND",
+        "PATH_INFO": "/",
+        "SCRIPT_NAME": "",
+        "HTTP_DEPTH": "infinity",
+        "CONTENT_LENGTH": str(len(ALLPROP)),
+        "wsgi.input": io.BytesIO(ALLPROP.encode()),
+    }
+    setup_testing_defaults(environ)
+    statuses: list[str] = []
+    size = 0
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        result = app(environ, lambda status, headers, exc_info=None: statuses.append(status))
+        for chunk in result:
+            size += len(chunk)
+        getattr(result, "close", lambda: None)()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert statuses and statuses[0].startswith("207"), statuses
+    return peak, size
+
+
+def test_depth_infinity_memory_does_not_grow_with_the_tree(tmp_path: Path) -> None:
+    """Ten times the files, about the same peak: the answer is never whole in memory."""
+    peaks = []
+    sizes = []
+    for folders in (10, 100):
+        vfs = VFS(adapt(InMemoryStorage()), cache_ttl=0)
+        tree(vfs, folders)
+        app = create_app(
+            vfs,
+            users=None,
+            state_dir=tmp_path / f"s{folders}",
+            limits=DavLimits(depth_infinity=True),
+        )
+        try:
+            _propfind_peak(app)  # first-use allocations (caches, imports) out of the way
+            peak, size = _propfind_peak(app)
+        finally:
+            app.close()
+        peaks.append(peak)
+        sizes.append(size)
+    assert sizes[1] > 9 * sizes[0]
+    assert peaks[1] < 1.5 * peaks[0], peaks
+    assert peaks[1] - peaks[0] < (sizes[1] - sizes[0]) / 5, (peaks, sizes)
