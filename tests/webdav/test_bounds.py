@@ -149,3 +149,60 @@ def test_depth_infinity_memory_does_not_grow_with_the_tree(tmp_path: Path) -> No
     assert sizes[1] > 9 * sizes[0]
     assert peaks[1] < 1.5 * peaks[0], peaks
     assert peaks[1] - peaks[0] < (sizes[1] - sizes[0]) / 5, (peaks, sizes)
+
+
+# -- dead properties ------------------------------------------------------------------------
+
+
+def proppatch(count: int, *, start: int = 0, remove: bool = False) -> str:
+    props = "".join(f"<Z:p{i}>{'' if remove else i}</Z:p{i}>" for i in range(start, start + count))
+    action = "remove" if remove else "set"
+    return (
+        '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x-test:">'
+        f"<D:{action}><D:prop>{props}</D:prop></D:{action}></D:propertyupdate>"
+    )
+
+
+def statuses(text: str) -> dict[str, str]:
+    return {
+        prop.tag: propstat.findtext(f"{DAV}status") or ""
+        for propstat in ElementTree.fromstring(text).iter(f"{DAV}propstat")
+        for prop in propstat.find(f"{DAV}prop") or []
+    }
+
+
+def stored(share: Share, path: str) -> list[str]:
+    manager = share.app.wsgidav.prop_manager
+    return sorted(manager.get_properties(share.app.provider.share_path + "/" + path))
+
+
+def test_a_proppatch_of_too_many_properties_is_413_and_changes_nothing(share: Share) -> None:
+    share.vfs.write_file("f.txt", b"f")
+    limit = DavLimits().max_properties_per_request
+    assert share.request("PROPPATCH", "f.txt", data=proppatch(limit)).status_code == 207
+    response = share.request("PROPPATCH", "f.txt", data=proppatch(limit + 1, start=limit))
+    assert response.status_code == 413
+    root = ElementTree.fromstring(response.content)
+    assert root.tag == f"{DAV}error"
+    assert root.find("{urn:x-davstore:}too-many-properties") is not None
+    assert len(stored(share, "f.txt")) == limit
+
+
+def test_properties_past_the_resource_bound_are_507_and_nothing_changes(tmp_path: Path) -> None:
+    limits = DavLimits(max_properties=5)
+    with serve_share(InMemoryStorage(), tmp_path / "state", limits=limits) as share:
+        share.vfs.write_file("f.txt", b"f")
+        assert share.request("PROPPATCH", "f.txt", data=proppatch(4)).status_code == 207
+        response = share.request("PROPPATCH", "f.txt", data=proppatch(2, start=3))
+        assert set(statuses(response.text).values()) == {"HTTP/1.1 200 OK"}  # p3 again, p4
+        response = share.request("PROPPATCH", "f.txt", data=proppatch(3, start=3))
+        assert response.status_code == 207
+        found = statuses(response.text)
+        assert found["{urn:x-test:}p5"] == "HTTP/1.1 507 Insufficient Storage"
+        assert found["{urn:x-test:}p3"] == "HTTP/1.1 424 Failed Dependency"
+        assert stored(share, "f.txt") == [f"{{urn:x-test:}}p{i}" for i in range(5)]
+        # within the bound: replacing, removing and adding again all work
+        assert share.request("PROPPATCH", "f.txt", data=proppatch(2, start=3)).status_code == 207
+        share.request("PROPPATCH", "f.txt", data=proppatch(1, remove=True))
+        assert share.request("PROPPATCH", "f.txt", data=proppatch(1, start=9)).status_code == 207
+        assert len(stored(share, "f.txt")) == 5

@@ -25,6 +25,7 @@ from lxml import etree
 from wsgidav import util
 from wsgidav.dav_error import (
     HTTP_FORBIDDEN,
+    HTTP_INSUFFICIENT_STORAGE,
     HTTP_REQUEST_ENTITY_TOO_LARGE,
     DAVError,
     DAVErrorCondition,
@@ -47,6 +48,8 @@ logger = logging.getLogger(__name__)
 Environ = dict[str, Any]
 
 _USAGE_KEY = "davstore.usage"
+#: A PROPPATCH's dead property names per ref-URL: those stored plus those it adds.
+_PLANNED_KEY = "davstore.planned_properties"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
@@ -198,11 +201,35 @@ class _ResourceMixin:
 
     def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> Any:
         """Dead properties as wsgidav keeps them; ``Win32LastModifiedTime`` also sets the
-        file's modification time where the store keeps one."""
+        file's modification time where the store keeps one. A new dead property past
+        the share's ``max_properties`` is 507 (checked in wsgidav's dry run, so a
+        PROPPATCH changes all or nothing)."""
+        if dry_run and value is not None and not name.startswith("{DAV:}"):
+            self._check_property_room(name)
         result = super().set_property_value(name, value, dry_run=dry_run)  # type: ignore[misc]
         if name == WIN32_LAST_MODIFIED and not dry_run and value is not None:
             self._apply_mtime(win32_mtime_ns(value.text))
         return result
+
+    def _check_property_room(self, name: str) -> None:
+        manager = self.provider.prop_manager
+        if manager is None:
+            return
+        url = self.get_ref_url()
+        planned: dict[str, set[str]] = self.environ.setdefault(_PLANNED_KEY, {})
+        names = planned.get(url)
+        if names is None:
+            names = planned[url] = set(manager.get_properties(url, self.environ))
+        if name in names:
+            return
+        limit = self.provider.limits.max_properties
+        if len(names) >= limit:
+            raise DAVError(
+                HTTP_INSUFFICIENT_STORAGE,
+                f"a resource may hold at most {limit} dead properties",
+                err_condition=DAVErrorCondition(f"{{{DAVSTORE_NS}}}too-many-properties"),
+            )
+        names.add(name)
 
     def _apply_mtime(self, mtime_ns: int | None) -> None:
         if mtime_ns is None:
