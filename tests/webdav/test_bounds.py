@@ -4,6 +4,7 @@ PROPFIND Depth infinity, dead properties, locks. Counts and refusals, never time
 from __future__ import annotations
 
 import io
+import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,3 +207,136 @@ def test_properties_past_the_resource_bound_are_507_and_nothing_changes(tmp_path
         share.request("PROPPATCH", "f.txt", data=proppatch(1, remove=True))
         assert share.request("PROPPATCH", "f.txt", data=proppatch(1, start=9)).status_code == 207
         assert len(stored(share, "f.txt")) == 5
+
+
+# -- locks ----------------------------------------------------------------------------------
+
+LOCK_BODY = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
+    "<D:locktype><D:write/></D:locktype><D:owner>tests</D:owner></D:lockinfo>"
+)
+
+
+def lock(share: Share, path: str, timeout: str | None = "Second-60") -> Any:
+    headers = {} if timeout is None else {"Timeout": timeout}
+    response = share.request("LOCK", path, data=LOCK_BODY, headers=headers)
+    assert response.status_code in (200, 201), response.text
+    return response
+
+
+def seconds_left(answer: bytes) -> int:
+    """The seconds of the Timeout in a LOCK answer's lockdiscovery."""
+    timeout = ElementTree.fromstring(answer).findtext(f".//{DAV}timeout") or ""
+    assert timeout.startswith("Second-"), timeout
+    return int(timeout[len("Second-") :])
+
+
+def lock_db(share: Share) -> Any:
+    """The SQLite connection of the share's lock storage."""
+    storage = share.app.wsgidav.lock_manager.storage
+    if hasattr(storage, "db"):
+        return storage.db
+    return storage._dict._db  # the key-value table of before
+
+
+def test_a_lock_costs_the_same_work_with_many_locks(share: Share) -> None:
+    """SQLite steps (its progress handler, called every 100 virtual-machine instructions) of
+    one LOCK with 10 locks held and with 400: the lock table is searched by its indexes."""
+    for i in range(400):
+        share.vfs.write_file(f"f{i}.txt", b"f")
+
+    def steps_of_one_lock(name: str) -> int:
+        counted = [0]
+
+        def count() -> int:
+            counted[0] += 1
+            return 0
+
+        db = lock_db(share)
+        db.set_progress_handler(count, 100)
+        try:
+            lock(share, name)
+        finally:
+            db.set_progress_handler(None, 100)
+        return counted[0]
+
+    for i in range(10):
+        lock(share, f"f{i}.txt")
+    few = steps_of_one_lock("f10.txt")
+    for i in range(11, 399):
+        lock(share, f"f{i}.txt")
+    many = steps_of_one_lock("f399.txt")
+    assert many <= 2 * few + 10, (few, many)
+
+
+@pytest.mark.parametrize(
+    ("asked", "granted"),
+    [
+        ("Infinite", 86400),
+        ("Second-4100000000", 86400),
+        ("Second-100000", 86400),
+        (None, 86400),
+        ("Second-600", 600),
+        ("Infinite, Second-30", 86400),
+    ],
+)
+def test_lock_lifetimes_are_capped(share: Share, asked: str | None, granted: int) -> None:
+    share.vfs.write_file("l.txt", b"l")
+    response = lock(share, "l.txt", asked)
+    assert granted - 60 <= seconds_left(response.content) <= granted
+    token = response.headers["Lock-Token"]
+    refreshed = share.request("LOCK", "l.txt", headers={"If": f"({token})", "Timeout": "Infinite"})
+    assert refreshed.status_code == 200, refreshed.text
+    assert 86400 - 60 <= seconds_left(refreshed.content) <= 86400
+    (row,) = lock_db(share).execute("SELECT expire FROM lock_tokens").fetchall()
+    assert row[0] <= time.time() + 86400
+
+
+def test_longer_locks_kept_from_before_are_shortened_at_start(tmp_path: Path) -> None:
+    storage = InMemoryStorage()
+    state = tmp_path / "state"
+    with serve_share(storage, state, limits=DavLimits(max_lock_timeout=30 * 86400)) as share:
+        share.vfs.write_file("l.txt", b"l")
+        lock(share, "l.txt", "Infinite")
+        (row,) = lock_db(share).execute("SELECT expire FROM lock_tokens").fetchall()
+        assert row[0] > time.time() + 29 * 86400
+    with serve_share(storage, state, limits=DavLimits(max_lock_timeout=3600)) as share:
+        (row,) = lock_db(share).execute("SELECT expire FROM lock_tokens").fetchall()
+        assert row[0] <= time.time() + 3600
+        response = share.request("PROPFIND", "l.txt", headers={"Depth": "0"})
+        assert 3600 - 60 <= seconds_left(response.content) <= 3600
+
+
+def test_an_unlocked_lock_of_a_new_name_leaves_no_empty_file(share: Share) -> None:
+    response = lock(share, "new.txt")
+    assert response.status_code == 201  # RFC 4918 section 7.3: a locked empty resource
+    assert share.vfs.stat("new.txt").size == 0
+    assert share.request("GET", "new.txt").status_code == 200
+    token = response.headers["Lock-Token"]
+    assert share.request("UNLOCK", "new.txt", headers={"Lock-Token": token}).status_code == 204
+    assert not share.vfs.exists("new.txt")
+    assert share.request("GET", "new.txt").status_code == 404
+
+
+def test_a_written_lock_null_file_stays(share: Share) -> None:
+    token = lock(share, "kept.txt").headers["Lock-Token"]
+    put = share.request("PUT", "kept.txt", data=b"content", headers={"If": f"({token})"})
+    assert put.status_code in (201, 204), put.text
+    share.request("UNLOCK", "kept.txt", headers={"Lock-Token": token})
+    assert share.request("GET", "kept.txt").content == b"content"
+    token = lock(share, "empty-but-mine.txt").headers["Lock-Token"]
+    share.request("PUT", "empty-but-mine.txt", data=b"", headers={"If": f"({token})"})
+    share.vfs.write_file("empty-but-mine.txt", b"")  # written again by someone else
+    share.request("UNLOCK", "empty-but-mine.txt", headers={"Lock-Token": token})
+    assert share.vfs.exists("empty-but-mine.txt")
+
+
+def test_an_expired_lock_of_a_new_name_leaves_no_empty_file(share: Share) -> None:
+    lock(share, "gone.txt")
+    share.vfs.write_file("other.txt", b"o")
+    lock(share, "other.txt")  # an existing file is never removed
+    lock_db(share).execute("UPDATE lock_tokens SET expire = 1")
+    share.app.wsgidav.lock_manager.storage.cleanup()
+    assert not share.vfs.exists("gone.txt")
+    assert share.request("GET", "other.txt").content == b"o"

@@ -58,6 +58,7 @@ from davstore.frontends.webdav.guards import (
 from davstore.frontends.webdav.hidden_files import HiddenFiles, open_hidden_files
 from davstore.frontends.webdav.limits import DavLimits
 from davstore.frontends.webdav.listing import DirectoryListing
+from davstore.frontends.webdav.locked_empty import EmptyResourceSweeper
 from davstore.frontends.webdav.macmeta import DEFAULT_BUDGET, MacMetadata, MacMetadataSideStore
 from davstore.frontends.webdav.plain import share_path
 from davstore.frontends.webdav.plain_get import NOT_PLAIN_HEADERS, PlainGet
@@ -327,7 +328,8 @@ def create_app(
     """
     if users is not None and not users:
         raise ValueError("users must name at least one user (or be None for anonymous)")
-    locks = open_lock_storage(lock_storage, state_dir)
+    limits = limits or DavLimits()
+    locks = open_lock_storage(lock_storage, state_dir, max_lock_timeout=limits.max_lock_timeout)
     try:
         properties = open_property_manager(property_storage, state_dir)
     except BaseException:
@@ -343,7 +345,6 @@ def create_app(
             close_quietly(properties)
             raise
     fix_destination_parsing()
-    limits = limits or DavLimits()
     provider = VfsProvider(vfs, max_upload_size=max_upload_size, limits=limits)
     config: dict[str, Any] = {
         "provider_mapping": {"/": provider},
@@ -381,6 +382,8 @@ def create_app(
             "mac_metadata_files": hidden,
         },
     }
+    if hasattr(locks, "on_gone"):
+        locks.on_gone = EmptyResourceSweeper(provider)
     try:
         wsgidav = WsgiDAVApp(config)
     except BaseException:

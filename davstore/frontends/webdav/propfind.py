@@ -15,7 +15,7 @@ wsgidav answers (the fallback is always correct, only slower):
 - the resource exists and can be listed;
 - no member has dead properties and no lock is rooted at or below the resource (both
   known from in-memory sets: :meth:`SqlitePropertyManager.has_properties`,
-  :func:`~davstore.frontends.webdav.state.lock_roots`);
+  :func:`~davstore.frontends.webdav.state.locks_within`);
 - every name is representable in XML 1.0.
 
 The document equals wsgidav's byte for byte (tests/webdav/test_propfind.py compares them):
@@ -41,7 +41,7 @@ from wsgidav import util, xml_tools
 from wsgidav.dav_error import HTTP_BAD_REQUEST, DAVError, get_http_status_string
 
 from davstore.errors import DavstoreError
-from davstore.frontends.webdav.state import SqlitePropertyManager, lock_roots
+from davstore.frontends.webdav.state import SqlitePropertyManager, locks_within
 from davstore.store.base import Usage
 from davstore.vfs import Entry
 
@@ -360,13 +360,7 @@ def _unlocked(provider: VfsProvider, ref_url: str) -> bool:
     manager = provider.lock_manager
     if manager is None:
         return True
-    roots = lock_roots(manager.storage)
-    if roots is None:
-        return False
-    base = "/" + ref_url.strip("/")
-    if base == "/":
-        return not roots
-    return not any(root == base or root.startswith(base + "/") for root in roots)
+    return locks_within(manager.storage, ref_url) is False
 
 
 class _StreamingThread(threading.local):

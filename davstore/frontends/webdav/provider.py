@@ -37,6 +37,7 @@ from davstore.errors import NotFound
 from davstore.frontends.webdav.desktop import WIN32_LAST_MODIFIED, win32_mtime_ns
 from davstore.frontends.webdav.errors import dav_errors
 from davstore.frontends.webdav.limits import DAVSTORE_NS, DavLimits
+from davstore.frontends.webdav.locked_empty import note_created
 from davstore.frontends.webdav.propfind import answer_propfind, stream_propfind
 from davstore.store.base import Usage
 from davstore.vfs import VFS, Entry, ReadHandle, WriteHandle
@@ -393,7 +394,9 @@ class FolderResource(_ResourceMixin, DAVCollection):  # type: ignore[misc]
             return FileResource(path, self.environ, None)  # PUT: begin_write stores it
         with dav_errors("LOCK"):
             entry = self.vfs.write_file(path, b"")
-        return FileResource(path, self.environ, entry)
+        resource = FileResource(path, self.environ, entry)
+        note_created(resource.get_ref_url(), entry.etag)
+        return resource
 
     def create_collection(self, name: str) -> None:
         with dav_errors("MKCOL"):
