@@ -36,9 +36,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from wsgidav.dav_error import HTTP_INSUFFICIENT_STORAGE, DAVError
 from wsgidav.lock_man.lock_manager import generate_lock_token, normalize_lock_root, validate_lock
 from wsgidav.lock_man.lock_storage import LockStorageDict, LockStorageShelve
 from wsgidav.prop_man.property_manager import ShelvePropertyManager
@@ -49,6 +50,7 @@ from davstore.host_peers import HostPeers
 __all__ = [
     "SqliteLockStorage",
     "SqlitePropertyManager",
+    "StateFull",
     "connect_state_file",
     "holds_locks",
     "install_lock_manager",
@@ -71,6 +73,48 @@ PROPERTIES_FILE = "properties.sqlite3"
 SETUP_PATIENCE = 30.0
 
 
+class StateFull(DAVError):  # type: ignore[misc]
+    """507: the disk (or quota) of a state file is full. Logged once, where it is raised."""
+
+    def __init__(self, path: str, exc: sqlite3.Error) -> None:
+        super().__init__(
+            HTTP_INSUFFICIENT_STORAGE,
+            "no space left for the share's locks and properties",
+            src_exception=exc,
+        )
+
+
+class _StateConnection(sqlite3.Connection):
+    """A state database's connection: SQLite's ``database or disk is full`` leaves every
+    statement and commit as :class:`StateFull` (one log line), never as a traceback."""
+
+    state_path = ""
+
+    def _full(self, exc: sqlite3.Error) -> BaseException:
+        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL:
+            return exc
+        logger.error("state file %s: %s (answered 507)", self.state_path, exc)
+        return StateFull(self.state_path, exc)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.Error as exc:
+            raise self._full(exc) from exc
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        except sqlite3.Error as exc:
+            raise self._full(exc) from exc
+
+    def __exit__(self, *exc_info: Any) -> Literal[False]:
+        try:
+            return super().__exit__(*exc_info)
+        except sqlite3.Error as exc:
+            raise self._full(exc) from exc
+
+
 def connect_state_file(path: str, *schema: str) -> sqlite3.Connection:
     """A connection to a state database (WAL, autocommit, usable from every thread), with
     the ``schema`` statements (``CREATE TABLE IF NOT EXISTS ...``) run in one transaction.
@@ -83,9 +127,12 @@ def connect_state_file(path: str, *schema: str) -> sqlite3.Connection:
     if path != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     try:
-        connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        connection = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, factory=_StateConnection
+        )
     except sqlite3.Error as exc:
         raise OSError(f"cannot open the state file {path!r}: {exc}") from exc
+    connection.state_path = path
 
     def set_up() -> None:
         if path != ":memory:":
@@ -107,7 +154,7 @@ def connect_state_file(path: str, *schema: str) -> sqlite3.Connection:
             if not busy or time.monotonic() + pause > deadline:
                 connection.close()
                 raise OSError(f"cannot open the state file {path!r}: {exc}") from exc
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StateFull) as exc:
             connection.close()
             raise OSError(f"cannot open the state file {path!r}: {exc}") from exc
         time.sleep(pause)
@@ -203,7 +250,7 @@ class SqliteLockStorage(LockStorageDict):  # type: ignore[misc]
                 db.execute("BEGIN IMMEDIATE")
                 _carry_over_old_locks(db)
                 _shorten(db, self.max_timeout)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StateFull) as exc:
             db.close()
             raise OSError(f"cannot open the state file {self.path!r}: {exc}") from exc
         self._peers = HostPeers(pathlib.Path(self.path + ".changes"))
