@@ -100,6 +100,34 @@ def test_depth_infinity_streams_dead_properties_and_locks_too(infinite: Share) -
     assert "blue" in response.text and "404 Not Found" in response.text
 
 
+def test_a_folder_that_fails_midway_gets_its_own_status(
+    infinite: Share, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from davstore.errors import StoreUnavailable
+
+    for name in ("a", "b", "c"):
+        infinite.vfs.mkdir(name)
+        infinite.vfs.write_file(f"{name}/f.txt", b"f")
+    listdir = infinite.vfs.listdir
+
+    def failing(path: str) -> Any:
+        if path.strip("/") == "b":
+            raise StoreUnavailable("b")
+        return listdir(path)
+
+    monkeypatch.setattr(infinite.vfs, "listdir", failing)
+    response = infinite.request("PROPFIND", "", headers={"Depth": "infinity"}, data=ALLPROP)
+    assert response.status_code == 207
+    assert "/a/f.txt" in hrefs(response.text) and "/c/f.txt" in hrefs(response.text)
+    assert "/b/f.txt" not in hrefs(response.text)
+    failed = [
+        node.findtext(f"{DAV}status")
+        for node in ElementTree.fromstring(response.content).iter(f"{DAV}response")
+        if node.findtext(f"{DAV}href") == "/b/" and node.find(f"{DAV}propstat") is None
+    ]
+    assert failed == ["HTTP/1.1 502 Bad Gateway"]
+
+
 def _propfind_peak(app: DavstoreApp) -> tuple[int, int]:
     """(tracemalloc peak, answer bytes) of one in-process Depth: infinity PROPFIND."""
     environ: dict[str, Any] = {
@@ -187,6 +215,20 @@ def test_a_proppatch_of_too_many_properties_is_413_and_changes_nothing(share: Sh
     assert root.tag == f"{DAV}error"
     assert root.find("{urn:x-davstore:}too-many-properties") is not None
     assert len(stored(share, "f.txt")) == limit
+
+
+def test_a_proppatch_removing_too_many_properties_is_413(share: Share) -> None:
+    share.vfs.write_file("f.txt", b"f")
+    limit = DavLimits().max_properties_per_request
+    removes = "".join(
+        [
+            '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x-test:">',
+            "<D:remove><D:prop>",
+            *(f"<Z:p{i}/>" for i in range(limit + 1)),
+            "</D:prop></D:remove></D:propertyupdate>",
+        ]
+    )
+    assert share.request("PROPPATCH", "f.txt", data=removes).status_code == 413
 
 
 def test_properties_past_the_resource_bound_are_507_and_nothing_changes(tmp_path: Path) -> None:

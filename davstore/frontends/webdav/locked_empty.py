@@ -73,15 +73,18 @@ class EmptyResourceSweeper:
             path = path[len(share_path) :]
         vfs = self.provider.vfs
         try:
-            entry = vfs.stat(path)
-            if entry.is_dir or entry.size != 0 or (entry.etag or "") != etag:
-                return
+            entry = vfs.lookup(path)
+            if entry is None or entry.is_dir or entry.size != 0 or (entry.etag or "") != etag:
+                return  # gone (a DELETE), or written since
             properties = self.provider.prop_manager
             if properties is not None and properties.get_properties(root):
                 return
             locks = self.provider.lock_manager
-            if locks is not None and locks.get_url_lock_list(root):
-                return
+            if locks is not None:
+                if locks.get_url_lock_list(root):
+                    return  # another lock holds it
+                if getattr(locks, "_active_writes", {}).get(root):
+                    return  # a PUT in progress: its commit would be lost
             vfs.remove(path)
         except DavstoreError as exc:
             logger.info("could not remove the empty file a LOCK made at %s: %s", path, exc)
