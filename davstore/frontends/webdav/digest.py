@@ -19,7 +19,9 @@ another body, for as long as the password stays the same. :class:`DigestNonces` 
   Only requests whose digest verified add a row, rows go when their nonce expires, and the
   table holds at most :data:`MAX_NONCES` nonces: when it must forget some, it forgets the
   oldest and from then on treats every nonce issued at or before the newest forgotten one
-  as stale (a forgotten nonce is never accepted again).
+  as stale (a forgotten nonce is never accepted again). A process that opens the table
+  does the same for the nonces issued before it started and not in the table, so rows a
+  crash lost never let a count be used twice.
 
 The secret: ``DAVSTORE_DIGEST_SECRET`` in the environment or ``--digest-secret-file`` when
 given (replicas on several hosts that do not share Redis), else kept in Redis when the
@@ -203,8 +205,15 @@ class SqliteNonceCounts:
             " until INTEGER NOT NULL)",
         )
         self._db.execute("PRAGMA busy_timeout = 10000")
-        # A new table knows nothing of the nonces issued before it: all are forgotten.
-        self._db.execute("INSERT OR IGNORE INTO forgotten VALUES (0, ?)", (int(time.time()) - 1,))
+        # A commit need not reach the disk (a count is one request): the rows a crash
+        # loses are covered by forgetting, at every start, the nonces issued before it
+        # that the table does not hold (they are answered stale=true, and retried).
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute(
+            "INSERT INTO forgotten VALUES (0, ?) ON CONFLICT (id) DO UPDATE"
+            " SET until = max(until, excluded.until)",
+            (int(time.time()) - 1,),
+        )
 
     def use(self, nonce: str, issued: int, count: int, now: int) -> NonceState:
         with self._lock:
