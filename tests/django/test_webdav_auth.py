@@ -66,6 +66,22 @@ def test_malformed_basic_credentials_are_401(served: str, form: str, method: str
     assert answer.headers["WWW-Authenticate"].startswith('Basic realm="davstore"')
 
 
+def test_uploaded_pages_are_sandboxed_and_the_share_list_is_not(
+    served: str, make_user: Callable[..., Any]
+) -> None:
+    make_user("staffer", is_staff=True)
+    auth = ("staffer", "secret")
+    page = b"<html><script>document.title='ran'</script></html>"
+    assert call("PUT", f"{served}/media/page.html", auth, data=page).status_code == 201
+    answer = call("GET", f"{served}/media/page.html", auth)
+    assert answer.content == page
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["Content-Security-Policy"] == "sandbox"
+    shares = call("GET", f"{served}/", auth)
+    assert shares.status_code == 200 and "media/" in shares.text
+    assert "Content-Security-Policy" not in shares.headers
+
+
 def test_permissions_per_share(served: str, make_user: Callable[..., Any]) -> None:
     make_user("staffer", is_staff=True)
     make_user("plain")

@@ -67,7 +67,7 @@ NONCE_LIFETIME = 300
 WINDOW = 64
 #: The most nonces whose counts are kept; beyond it the oldest are forgotten (and refused).
 MAX_NONCES = 100_000
-#: The environment variable that gives the digest secret (any text; 32 bytes or more).
+#: The environment variable that gives the digest secret (any text, 16 bytes or more).
 DIGEST_SECRET_ENV = "DAVSTORE_DIGEST_SECRET"  # noqa: S105 - the name of a variable
 #: The secret's file in the share's state folder.
 SECRET_FILE = "digest-secret"  # noqa: S105 - a file name
@@ -153,6 +153,7 @@ class DigestNonces:
         state, issued = self.check(realm, nonce)
         if state is not NonceState.OK:
             return state
+        nc = nc.lower()  # RFC 7616 says lower case; be lenient
         if not _is_hex(nc, 8):
             return NonceState.INVALID
         count = int(nc, 16)
