@@ -330,9 +330,9 @@ def create_app(
         hrefs in answers carry it.
     :param mac_metadata: ``hide`` (default) keeps macOS ``._*`` and ``.DS_Store`` files out
         of the store, ``store`` stores them as ordinary files (see macmeta.py).
-    :param digest_secret: the secret Digest nonces are signed with, when the processes
-        serving the share do not share a state folder or a Redis (digest.py); default:
-        ``DAVSTORE_DIGEST_SECRET``, else kept in the shared state.
+    :param digest_secret: the secret Digest nonces are signed with (digest.py); default:
+        ``DAVSTORE_DIGEST_SECRET``, else one kept in the share's state (``state_dir``, or
+        Redis with the locks there). Processes given one must share the nonce counts too.
 
     Raises ``ValueError`` for an unknown storage URL and ``OSError`` when a state file
     cannot be opened.
