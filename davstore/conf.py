@@ -22,7 +22,8 @@ The whole shape, every key optional::
         "PROPERTY_STORAGE": None,          # the same forms
         "STATE_DIR": None,                 # folder holding one sub-folder per share
         "REALM": "davstore",               # the HTTP Basic realm
-    }
+        "ADAPTERS": {},                    # Storage class path -> store adapter path
+    }                                      # (see davstore.store.registry)
 
 Without ``SHARES`` there is a ``media`` share on the ``default`` storage and, when
 ``STORAGES`` has a ``staticfiles`` alias that can be used (``STATIC_ROOT`` set, or a
@@ -63,6 +64,8 @@ from typing import Any, NoReturn
 
 from django.core.exceptions import ImproperlyConfigured
 
+from davstore.store.registry import parse_setting as parse_adapters
+
 __all__ = [
     "DEFAULT_WRITE",
     "DavstoreConfig",
@@ -85,6 +88,7 @@ _TOP_KEYS = frozenset(
         "PROPERTY_STORAGE",
         "STATE_DIR",
         "REALM",
+        "ADAPTERS",
     }
 )
 _SHARE_KEYS = frozenset(
@@ -188,6 +192,7 @@ def parse_config(
     state_dir = _path(f"{top}['STATE_DIR']", raw.get("STATE_DIR"))
     lock_storage = _state_url(f"{top}['LOCK_STORAGE']", raw.get("LOCK_STORAGE"))
     property_storage = _state_url(f"{top}['PROPERTY_STORAGE']", raw.get("PROPERTY_STORAGE"))
+    parse_adapters(raw.get("ADAPTERS"), f"{top}['ADAPTERS']")  # imported when a store is adapted
 
     if "SHARES" in raw:
         shares_raw = raw["SHARES"]
