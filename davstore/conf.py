@@ -64,8 +64,6 @@ from typing import Any, NoReturn
 
 from django.core.exceptions import ImproperlyConfigured
 
-from davstore.store.registry import parse_setting as parse_adapters
-
 __all__ = [
     "DEFAULT_WRITE",
     "DavstoreConfig",
@@ -192,7 +190,10 @@ def parse_config(
     state_dir = _path(f"{top}['STATE_DIR']", raw.get("STATE_DIR"))
     lock_storage = _state_url(f"{top}['LOCK_STORAGE']", raw.get("LOCK_STORAGE"))
     property_storage = _state_url(f"{top}['PROPERTY_STORAGE']", raw.get("PROPERTY_STORAGE"))
-    parse_adapters(raw.get("ADAPTERS"), f"{top}['ADAPTERS']")  # imported when a store is adapted
+    # The shape only: the paths are imported when a store is adapted.
+    from davstore.store.registry import parse_setting as parse_adapters
+
+    parse_adapters(raw.get("ADAPTERS"), f"{top}['ADAPTERS']")
 
     if "SHARES" in raw:
         shares_raw = raw["SHARES"]

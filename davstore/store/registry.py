@@ -128,7 +128,9 @@ class Registration:
                     f"{self.origin}: {self.storage_class!r}: there is no module {module_name!r}"
                 )
             return None  # not imported, so no storage of this class exists
-        found = getattr(module, attribute, None)
+        found: object = module
+        for part in attribute.split("."):
+            found = getattr(found, part, None)
         if not isinstance(found, type) or not issubclass(found, Storage):
             raise ImproperlyConfigured(
                 f"{self.origin}: {self.storage_class!r} does not name a Storage class"
