@@ -148,15 +148,17 @@ class Registration:
 
 
 class AdapterRegistry:
-    """Registrations by :func:`register`, on top of the built-ins; see the module docstring.
+    """Registrations by :meth:`register`, on top of ``builtins``; see the module docstring.
 
-    :meth:`adapter_for` also reads the entry points and ``DAVSTORE["ADAPTERS"]`` each time it
-    is called (a share is adapted once, at start), so a changed setting is never stale.
+    With ``discover`` (the registry :func:`davstore.store.adapt` uses), :meth:`adapter_for`
+    also reads the entry points and ``DAVSTORE["ADAPTERS"]``, each time it is called (a share
+    is adapted once, at start), so a changed setting is never stale.
     """
 
-    def __init__(self, builtins: Iterable[Registration] = ()) -> None:
+    def __init__(self, builtins: Iterable[Registration] = (), *, discover: bool = False) -> None:
         self._lock = threading.Lock()
         self._builtins = tuple(builtins)
+        self._discover = discover
         self._registered: list[Registration] = []
 
     def register(
@@ -191,6 +193,8 @@ class AdapterRegistry:
         """Every registration in force, in increasing precedence."""
         with self._lock:
             registered = list(self._registered)
+        if not self._discover:
+            return [*self._builtins, *registered]
         return [*self._builtins, *_entry_points(), *registered, *_from_settings()]
 
     def adapter_for(self, storage: Storage) -> AdapterFactory | None:
@@ -252,7 +256,7 @@ _BUILTINS = (
 )
 
 #: The registry :func:`davstore.store.adapt` uses.
-registry = AdapterRegistry(_BUILTINS)
+registry = AdapterRegistry(_BUILTINS, discover=True)
 
 
 def register(

@@ -125,12 +125,28 @@ def test_unregister_brings_the_fallback_back() -> None:
         unregister(registration)
 
 
-def test_a_separate_registry_starts_empty() -> None:
+def test_a_separate_registry_starts_empty_and_reads_no_setting() -> None:
     own = AdapterRegistry()
     assert own.adapter_for(InMemoryStorage()) is None
     own.register(InMemoryStorage, ProjectStore)
     assert own.adapter_for(InMemoryStorage()) is ProjectStore
     assert type(adapt(InMemoryStorage())) is MemoryStore
+    with override_settings(
+        DAVSTORE={"ADAPTERS": {"tests.minimal_storages.MinimalStorage": f"{HERE}.ProjectStore"}}
+    ):
+        assert own.adapter_for(MinimalStorage()) is None
+        assert AdapterRegistry(discover=True).adapter_for(MinimalStorage()) is ProjectStore
+
+
+class Holder:
+    class NestedStorage(MinimalStorage):
+        pass
+
+
+def test_a_registered_class_may_be_nested(registered: list[Registration]) -> None:
+    registered.append(register(f"{HERE}:Holder.NestedStorage", f"{HERE}:ProjectStore"))
+    assert type(adapt(Holder.NestedStorage())) is ProjectStore
+    assert type(adapt(MinimalStorage())) is GenericStore
 
 
 @pytest.mark.parametrize(
