@@ -24,7 +24,8 @@ The whole shape, every key optional::
         "REALM": "davstore",               # the HTTP Basic realm
         "METRICS_PORT": None,              # serve the metrics on this port of their own
         "METRICS_HOST": "127.0.0.1",       # the address of METRICS_PORT
-    }
+        "ADAPTERS": {},                    # Storage class path -> store adapter path
+    }                                      # (see davstore.store.registry)
 
 Without ``SHARES`` there is a ``media`` share on the ``default`` storage and, when
 ``STORAGES`` has a ``staticfiles`` alias that can be used (``STATIC_ROOT`` set, or a
@@ -89,6 +90,7 @@ _TOP_KEYS = frozenset(
         "REALM",
         "METRICS_PORT",
         "METRICS_HOST",
+        "ADAPTERS",
     }
 )
 _SHARE_KEYS = frozenset(
@@ -205,6 +207,10 @@ def parse_config(
         _fail(f"{top}['METRICS_HOST']", f"must be a host name or address, not {metrics_host!r}")
     lock_storage = _state_url(f"{top}['LOCK_STORAGE']", raw.get("LOCK_STORAGE"))
     property_storage = _state_url(f"{top}['PROPERTY_STORAGE']", raw.get("PROPERTY_STORAGE"))
+    # The shape only: the paths are imported when a store is adapted.
+    from davstore.store.registry import parse_setting as parse_adapters
+
+    parse_adapters(raw.get("ADAPTERS"), f"{top}['ADAPTERS']")
 
     if "SHARES" in raw:
         shares_raw = raw["SHARES"]
