@@ -216,7 +216,8 @@ class DavstoreAuthenticator(HTTPAuthenticator):  # type: ignore[misc]
             environ[_STALE] = True
         else:
             logger.warning(
-                "Digest from %s refused: nonce count %s of user %r used before (a replay)",
+                "Digest from %s refused: nonce count %r of user %r used before (a replay)"
+                " or not a count",
                 environ.get("REMOTE_ADDR", "?"),
                 nc,
                 user_name,
