@@ -26,7 +26,10 @@ The whole shape, every key optional::
         "PROPERTY_STORAGE": None,          # the same forms
         "STATE_DIR": None,                 # folder holding one sub-folder per share
         "REALM": "davstore",               # the HTTP Basic realm
-    }
+        "METRICS_PORT": None,              # serve the metrics on this port of their own
+        "METRICS_HOST": "127.0.0.1",       # the address of METRICS_PORT
+        "ADAPTERS": {},                    # Storage class path -> store adapter path
+    }                                      # (see davstore.store.registry)
 
 Without ``SHARES`` there is a ``media`` share on the ``default`` storage and, when
 ``STORAGES`` has a ``staticfiles`` alias that can be used (``STATIC_ROOT`` set, or a
@@ -89,6 +92,9 @@ _TOP_KEYS = frozenset(
         "PROPERTY_STORAGE",
         "STATE_DIR",
         "REALM",
+        "METRICS_PORT",
+        "METRICS_HOST",
+        "ADAPTERS",
     }
 )
 _SHARE_KEYS = frozenset(
@@ -157,6 +163,9 @@ class DavstoreConfig:
     auth_cache_ttl: float = 60.0
     realm: str = "davstore"
     state_dir: Path | None = None
+    #: ``--metrics-port`` and ``--metrics-host`` of ``manage.py davstore serve`` when unset.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     def share(self, name: str) -> ShareConfig:
         """The share called ``name``; ``KeyError`` when there is none."""
@@ -201,8 +210,22 @@ def parse_config(
     if not isinstance(realm, str) or not realm or '"' in realm or not realm.isprintable():
         _fail(f"{top}['REALM']", f"must be a non-empty printable string without quotes: {realm!r}")
     state_dir = _path(f"{top}['STATE_DIR']", raw.get("STATE_DIR"))
+    metrics_port = raw.get("METRICS_PORT")
+    if metrics_port is not None and (
+        isinstance(metrics_port, bool)
+        or not isinstance(metrics_port, int)
+        or not 0 <= metrics_port <= 65535
+    ):
+        _fail(f"{top}['METRICS_PORT']", f"must be a port number or None, not {metrics_port!r}")
+    metrics_host = raw.get("METRICS_HOST", "127.0.0.1")
+    if not isinstance(metrics_host, str) or not metrics_host:
+        _fail(f"{top}['METRICS_HOST']", f"must be a host name or address, not {metrics_host!r}")
     lock_storage = _state_url(f"{top}['LOCK_STORAGE']", raw.get("LOCK_STORAGE"))
     property_storage = _state_url(f"{top}['PROPERTY_STORAGE']", raw.get("PROPERTY_STORAGE"))
+    # The shape only: the paths are imported when a store is adapted.
+    from davstore.store.registry import parse_setting as parse_adapters
+
+    parse_adapters(raw.get("ADAPTERS"), f"{top}['ADAPTERS']")
 
     if "SHARES" in raw:
         shares_raw = raw["SHARES"]
@@ -251,6 +274,8 @@ def parse_config(
         auth_cache_ttl=auth_cache_ttl,
         realm=realm,
         state_dir=state_dir,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
 
 

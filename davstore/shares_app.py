@@ -21,8 +21,6 @@ body included, in a context of its own.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextvars
 import html
 import logging
@@ -34,6 +32,7 @@ from urllib.parse import quote
 from davstore.auth import DjangoAuthenticator
 from davstore.conf import ShareConfig
 from davstore.frontends.webdav import DavstoreApp, create_app
+from davstore.frontends.webdav.auth import parse_basic
 from davstore.frontends.webdav.desktop import options_headers
 from davstore.frontends.webdav.guards import WRITING_METHODS
 from davstore.frontends.webdav.limits import DavLimits
@@ -194,18 +193,23 @@ class SharesApp:
         set_current_user(user)
         return app(environ, start_response)
 
-    def _user(self, environ: Environ) -> Any | None:
-        header = str(environ.get("HTTP_AUTHORIZATION", ""))
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic":
-            return None
+    def may_see_metrics(self, environ: Environ) -> bool:
+        """Whether a request's credentials are those of an active staff user: who may see
+        the metrics and health details of every share on the shares' port."""
+        from django.db import close_old_connections
+
+        close_old_connections()
         try:
-            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+            user = self._user(environ)
+            return user is not None and bool(user.is_staff or user.is_superuser)
+        finally:
+            close_old_connections()
+
+    def _user(self, environ: Environ) -> Any | None:
+        credentials = parse_basic(str(environ.get("HTTP_AUTHORIZATION", "")))
+        if credentials is None or not credentials[0]:
             return None
-        username, colon, password = decoded.partition(":")
-        if not colon or not username:
-            return None
+        username, password = credentials
         return self.authenticate(username, password, client=str(environ.get("REMOTE_ADDR", "?")))
 
     def _challenge(self, start_response: StartResponse) -> list[bytes]:

@@ -168,7 +168,16 @@ BAD: list[tuple[object, str]] = [
         },
         "DAVSTORE['LOCK_STORAGE']: 'sqlite:///srv/locks.db' would be used by 2 shares",
     ),
+    ({"METRICS_PORT": "9100"}, "DAVSTORE['METRICS_PORT']: must be a port number or None"),
+    ({"METRICS_PORT": 70000}, "DAVSTORE['METRICS_PORT']: must be a port number or None"),
+    ({"METRICS_HOST": ""}, "DAVSTORE['METRICS_HOST']: must be a host name or address"),
 ]
+
+
+def test_metrics_port_and_host() -> None:
+    assert (parse(None).metrics_port, parse(None).metrics_host) == (None, "127.0.0.1")
+    config = parse({"METRICS_PORT": 9100, "METRICS_HOST": "10.0.0.5"})
+    assert (config.metrics_port, config.metrics_host) == (9100, "10.0.0.5")
 
 
 @pytest.mark.parametrize(("raw", "message"), BAD, ids=[m.split(":")[0] for _, m in BAD])

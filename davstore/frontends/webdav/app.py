@@ -10,7 +10,8 @@ Request flow, outermost first::
     PlainPut            small whole-file PUT stored directly when no lock exists (plain_put.py)
     WsgiDAVApp          wsgidav: path normalisation, logging
       ErrorPrinter      any exception -> an HTTP error page
-      HTTPAuthenticator Basic/Digest against ``users`` (or anonymous) -> 401
+      DavstoreAuthenticator  Basic/Digest against ``users`` (or anonymous) -> 401,
+                        Digest nonces verified (auth.py, digest.py)
       ActingAs          VFS changes attributed to the authenticated user
       NfcPaths          request path and Destination NFC-normalised (desktop.py)
       ReadOnlyGuard     writing methods on a read-only share -> 403
@@ -38,14 +39,25 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from wsgidav.error_printer import ErrorPrinter
-from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from davstore.errors import InvalidPath
 from davstore.frontends.webdav.actor import ActingAs
-from davstore.frontends.webdav.auth import UserDomainController, basic_credentials_ok
+from davstore.frontends.webdav.auth import (
+    DavstoreAuthenticator,
+    UserDomainController,
+    basic_credentials_ok,
+)
 from davstore.frontends.webdav.desktop import AnonymousOptions, NfcPaths, fix_destination_parsing
+from davstore.frontends.webdav.digest import (
+    COUNTS_FILE,
+    DigestNonces,
+    NonceCounts,
+    RedisNonceCounts,
+    SqliteNonceCounts,
+    load_secret,
+)
 from davstore.frontends.webdav.guards import (
     ChunkedInputGuard,
     CloseUnreadBodies,
@@ -301,6 +313,7 @@ def create_app(
     block_size: int = 1 << 20,
     mount_path: str = "",
     mac_metadata: MacMetadata | str = MacMetadata.HIDE,
+    digest_secret: bytes | None = None,
     limits: DavLimits | None = None,
 ) -> DavstoreApp:
     """A WSGI application serving ``vfs`` over WebDAV (class 1 and 2).
@@ -320,6 +333,9 @@ def create_app(
         hrefs in answers carry it.
     :param mac_metadata: ``hide`` (default) keeps macOS ``._*`` and ``.DS_Store`` files out
         of the store, ``store`` stores them as ordinary files (see macmeta.py).
+    :param digest_secret: the secret Digest nonces are signed with (digest.py); default:
+        ``DAVSTORE_DIGEST_SECRET``, else one kept in the share's state (``state_dir``, or
+        Redis with the locks there). Processes given one must share the nonce counts too.
     :param limits: the share's bounds on PROPFIND depth, dead properties and lock
         lifetimes (limits.py); default: :class:`DavLimits` ``()``.
 
@@ -344,6 +360,13 @@ def create_app(
             close_quietly(locks)
             close_quietly(properties)
             raise
+    try:
+        nonces = None if users is None else _digest_nonces(locks, state_dir, digest_secret)
+    except BaseException:
+        close_quietly(locks)
+        close_quietly(properties)
+        close_quietly(hidden)
+        raise
     fix_destination_parsing()
     provider = VfsProvider(vfs, max_upload_size=max_upload_size, limits=limits)
     config: dict[str, Any] = {
@@ -357,7 +380,7 @@ def create_app(
         "suppress_version_info": True,
         "middleware_stack": [
             ErrorPrinter,
-            HTTPAuthenticator,
+            DavstoreAuthenticator,
             ActingAs,
             NfcPaths,
             *([ReadOnlyGuard] if vfs.read_only else []),
@@ -380,6 +403,7 @@ def create_app(
             "read_only": vfs.read_only,
             "max_upload_size": max_upload_size,
             "mac_metadata_files": hidden,
+            "digest_nonces": nonces,
         },
     }
     if hasattr(locks, "on_gone"):
@@ -390,6 +414,8 @@ def create_app(
         close_quietly(locks)
         close_quietly(properties)
         close_quietly(hidden)
+        if nonces is not None:
+            nonces.counts.close()
         raise
     shared_locks = (
         _share_sqlite_locks(wsgidav, locks) if isinstance(locks, SqliteLockStorage) else None
@@ -404,6 +430,8 @@ def create_app(
     )
     if shared_locks is not None:
         app.on_close(shared_locks.close)
+    if nonces is not None:
+        app.on_close(nonces.counts.close)
     if hidden is not None:
         app.on_close(hidden.close)
     if is_shared(locks) or is_shared(properties):
@@ -419,6 +447,17 @@ def create_app(
         if peers is not None:
             app.on_close(peers.close)
     return app
+
+
+def _digest_nonces(locks: Any, state_dir: pathlib.Path, secret: bytes | None) -> DigestNonces:
+    """The share's Digest nonces: their secret and counts in the replicas' Redis when the
+    locks are there, else in ``state_dir`` (shared by the workers of this host)."""
+    if is_shared(locks):
+        counts: NonceCounts = RedisNonceCounts(locks.redis, locks.prefix)
+        redis = (locks.redis, locks.prefix)
+        return DigestNonces(lambda: load_secret(state_dir, explicit=secret, redis=redis), counts)
+    key = load_secret(state_dir, explicit=secret)
+    return DigestNonces(key, SqliteNonceCounts(str(state_dir / COUNTS_FILE)))
 
 
 def _share_sqlite_locks(wsgidav: Any, locks: SqliteLockStorage) -> SqliteLockManager:

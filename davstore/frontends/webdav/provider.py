@@ -34,6 +34,7 @@ from wsgidav.dav_error import (
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from davstore.errors import NotFound
+from davstore.frontends.webdav.content_safety import CONTENT_HEADERS
 from davstore.frontends.webdav.desktop import WIN32_LAST_MODIFIED, win32_mtime_ns
 from davstore.frontends.webdav.errors import dav_errors
 from davstore.frontends.webdav.limits import DAVSTORE_NS, DavLimits
@@ -318,6 +319,11 @@ class FileResource(_ResourceMixin, DAVNonCollection):  # type: ignore[misc]
 
     def get_etag(self) -> str | None:
         return None if self.entry is None else self.entry.etag
+
+    def finalize_headers(self, environ: Environ, response_headers: list[tuple[str, str]]) -> None:
+        """wsgidav's hook on the headers of a GET or HEAD of the file: the file's content
+        may not act as a page of the share (content_safety.py)."""
+        response_headers.extend(CONTENT_HEADERS)
 
     def support_etag(self) -> bool:
         return True
