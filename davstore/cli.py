@@ -486,33 +486,23 @@ def add_webdav_arguments(parser: argparse.ArgumentParser) -> None:
     )
     dav.add_argument(
         "--max-properties",
-        type=_positive,
+        type=_positive_int,
         metavar="N",
         help="dead properties one file or folder may hold; more is 507 (default: 1000)",
     )
     dav.add_argument(
         "--max-properties-per-request",
-        type=_positive,
+        type=_positive_int,
         metavar="N",
         help="properties one PROPPATCH may change; more is 413 (default: 100)",
     )
     dav.add_argument(
         "--max-lock-timeout",
-        type=_positive,
+        type=_positive_int,
         metavar="SECONDS",
         help="the longest a lock lives, in seconds; Infinite and longer timeouts get this "
         "(default: 86400, one day)",
     )
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def dav_limits(args: argparse.Namespace, base: DavLimits | None = None) -> DavLimits:
