@@ -64,7 +64,11 @@ def _load() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
         ctypes.c_size_t,
     )
     how = _OpenHow(os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC, 0, RESOLVE)
-    fd = syscall(_SYS_OPENAT2, -100, b"/", ctypes.byref(how), ctypes.sizeof(how))
+    root = os.open("/", os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+    try:
+        fd = syscall(_SYS_OPENAT2, root, b".", ctypes.byref(how), ctypes.sizeof(how))
+    finally:
+        os.close(root)
     if fd < 0:
         return None  # ENOSYS: a kernel before 5.6 (or a sandbox that refuses the call)
     os.close(fd)
@@ -85,7 +89,9 @@ def not_served(name: str) -> FileNotFoundError:
 
 
 def _openat2(root_fd: int, name: str, flags: int, mode: int) -> int:
-    how = _OpenHow(flags | _CLOEXEC, mode if flags & (os.O_CREAT | _TMPFILE) else 0, RESOLVE)
+    creates = flags & os.O_CREAT or (_TMPFILE and flags & _TMPFILE == _TMPFILE)
+    # Without O_NOFOLLOW a link at the end is ELOOP too (with it, openat2 opens the link).
+    how = _OpenHow(flags & ~_NOFOLLOW | _CLOEXEC, mode if creates else 0, RESOLVE)
     fd: int = _SYSCALL(  # type: ignore[misc]
         _SYS_OPENAT2, root_fd, name.encode(*_ENCODING), ctypes.byref(how), ctypes.sizeof(how)
     )
@@ -101,37 +107,43 @@ _TMPFILE = getattr(os, "O_TMPFILE", 0)
 
 
 def _walk(root_fd: int, name: str, flags: int, mode: int) -> int:
-    parts = name.split("/") if name and name != "." else []
+    parts = name.split("/") if name and name != "." else ["."]
+    if any(part in ("", "..") for part in parts):
+        raise not_served(name)
     fd = root_fd
     try:
-        for part in parts[:-1]:
-            if part in ("", ".", ".."):
-                raise not_served(name)
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
             try:
-                step = os.open(part, _FOLDER, dir_fd=fd)
-            except NotADirectoryError:
-                if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
-                    raise not_served(name) from None
-                raise
+                step = os.open(
+                    part, flags | _NOFOLLOW | _CLOEXEC if last else _FOLDER, mode, dir_fd=fd
+                )
             except OSError as exc:
-                if exc.errno == errno.ELOOP:
+                if _is_link(exc, fd, part):
                     raise not_served(name) from None
                 raise
+            if last:
+                return step
             if fd != root_fd:
                 os.close(fd)
             fd = step
-        last = parts[-1] if parts else "."
-        if last in ("", ".."):
-            raise not_served(name)
-        try:
-            return os.open(last, flags | _NOFOLLOW | _CLOEXEC, mode, dir_fd=fd)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise not_served(name) from None
-            raise
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns
     finally:
         if fd != root_fd:
             os.close(fd)
+
+
+def _is_link(exc: OSError, fd: int, part: str) -> bool:
+    """Whether ``exc``, from opening ``part`` in ``fd`` with O_NOFOLLOW, met a link
+    (ELOOP, or ENOTDIR where a folder was asked for)."""
+    if exc.errno == errno.ELOOP:
+        return True
+    if exc.errno != errno.ENOTDIR:
+        return False
+    try:
+        return stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def open_beneath(root_fd: int, name: str, flags: int, mode: int = 0o777) -> int:

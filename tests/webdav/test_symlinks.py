@@ -82,7 +82,9 @@ def _attack(request: Request, url: str, planted: Planted) -> None:
     for response in answers:
         assert OUTSIDE_BYTES not in response.content, (response.request.method, response.url)
     planted.unchanged(before)
-    assert not list(planted.outside.glob("**/new.txt")) and not list(planted.outside.glob("**/x.txt"))
+    assert not list(planted.outside.glob("**/new.txt")) and not list(
+        planted.outside.glob("**/x.txt")
+    )
 
 
 def test_links_never_lead_out_in_process(tmp_path: Path) -> None:
