@@ -4,6 +4,7 @@ without it: both give the same answers on every primitive of the store."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from collections.abc import Iterator
@@ -53,10 +54,8 @@ def test_reads_never_follow_a_link(store: FileSystemStore, planted: Planted) -> 
             store.head(name)
         with pytest.raises(NotFound):
             store.open_read(name)
-        try:
-            assert store.read_small(name, 1 << 16) is None  # only the plain store answers
-        except NotFound:
-            pass
+        with contextlib.suppress(NotFound):  # NotFound, or None from the plain store
+            assert store.read_small(name, 1 << 16) is None
     for name in DIR_LINKS:
         with pytest.raises(NotFound):
             list(store.list(name))
