@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 
 from davstore.errors import AlreadyExists, InvalidPath, NotFound
@@ -162,3 +163,27 @@ def test_a_loop_is_not_found(store: FileSystemStore, planted: Planted) -> None:
     with pytest.raises(NotFound) as caught:
         store.head("self/x")
     assert caught.value.errno == errno.ENOENT
+
+
+def test_what_davstore_writes_is_what_the_site_reads(tmp_path: Path, resolver: str) -> None:
+    """Django's FileSystemStorage semantics: the same names, regular files and folders,
+    the storage's permission modes; and the site's own files are davstore's."""
+    storage = FileSystemStorage(
+        location=str(tmp_path / "media"),
+        file_permissions_mode=0o640,
+        directory_permissions_mode=0o750,
+    )
+    vfs = VFS(FileSystemStore(storage), cache_ttl=0)
+    vfs.mkdir("docs")
+    vfs.mkdir("docs/2026")
+    vfs.write_file("docs/2026/report.txt", b"from davstore")
+    path = Path(storage.path("docs/2026/report.txt"))
+    assert path.is_file() and not path.is_symlink()
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert Path(storage.path("docs/2026")).stat().st_mode & 0o777 == 0o750
+    with storage.open("docs/2026/report.txt") as opened:
+        assert opened.read() == b"from davstore"
+    assert storage.listdir("docs/2026") == ([], ["report.txt"])
+    saved = storage.save("docs/site.txt", ContentFile(b"from the site"))
+    with vfs.open_read(saved) as handle:
+        assert handle.read() == b"from the site"
