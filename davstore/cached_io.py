@@ -15,7 +15,9 @@ wait for a device:
 
 - :func:`open_cached`: ``openat2`` with ``RESOLVE_CACHED`` (Linux 5.12), which fails with
   ``EAGAIN`` instead of reading a folder from the disk or revalidating a name; the caller
-  then opens it the usual way (the GIL released);
+  then opens it the usual way (the GIL released). Given a ``dir_fd``, the name is resolved
+  beneath that folder without following a symbolic link, in the same one call (the local
+  disk store's root: store/beneath.py);
 - :func:`read_cached`: ``preadv2`` with ``RWF_NOWAIT`` (Linux 4.14), which reads only what
   is in the page cache (``EAGAIN`` when nothing is); the caller reads the rest the usual way;
 - :func:`stat_fd` and :func:`close_fd`: ``statx`` and ``close`` of a file opened on a
@@ -78,6 +80,9 @@ MAX_HELD_BYTES = 64 * 1024
 
 _SYS_OPENAT2 = 437  # the same number on every Linux architecture (new system calls)
 _RESOLVE_CACHED = 0x20
+#: RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH: a name given with a
+#: ``dir_fd`` is resolved beneath that folder, no symbolic link followed (store/beneath.py).
+_RESOLVE_BENEATH = 0x02 | 0x04 | 0x08
 _RWF_NOWAIT = 0x08
 _AT_FDCWD = -100
 _AT_EMPTY_PATH = 0x1000
@@ -182,7 +187,7 @@ def _load() -> tuple[ctypes.CDLL, ctypes.CDLL] | None:
             "statx",
             "close",
             "statfs",
-            "open",
+            "openat",
             "write",
             "linkat",
             "flock",
@@ -230,9 +235,9 @@ if _LIBS is not None:
     _close = _held.close
     _close.restype = ctypes.c_int
     _close.argtypes = (ctypes.c_int,)
-    _open = _held.open
-    _open.restype = ctypes.c_int
-    _open.argtypes = (ctypes.c_char_p, ctypes.c_int, ctypes.c_uint)
+    _openat = _held.openat
+    _openat.restype = ctypes.c_int
+    _openat.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint)
     _write = _held.write
     _write.restype = ctypes.c_ssize_t
     _write.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
@@ -282,43 +287,52 @@ _FS_ENCODING = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
 
 
 @functools.cache
-def _how(flags: int) -> tuple[Any, int]:
+def _how(flags: int, beneath: bool) -> tuple[Any, int]:
     """``byref`` of the ``open_how`` of ``flags`` (read only by the kernel: shared), and
     its size."""
-    how = _OpenHow(flags | os.O_CLOEXEC, 0, _RESOLVE_CACHED)
+    resolve = _RESOLVE_CACHED | (_RESOLVE_BENEATH if beneath else 0)
+    how = _OpenHow(flags | os.O_CLOEXEC, 0, resolve)
     return ctypes.byref(how), ctypes.sizeof(how)
 
 
-def _open_cached(path: str, flags: int) -> int | None:
+def _open_cached(path: str, flags: int, dir_fd: int | None) -> int | None:
     """``openat2(path, flags)`` resolved from the kernel's name cache alone; None when the
-    lookup would need the disk (or the kernel lacks ``openat2``)."""
-    how, size = _how(flags)
-    fd: int = _syscall(_SYS_OPENAT2, _AT_FDCWD, path.encode(*_FS_ENCODING), how, size)
+    lookup would need the disk (or the kernel lacks ``openat2``). With ``dir_fd``: beneath
+    that folder, and a symbolic link on the way is FileNotFoundError (store/beneath.py)."""
+    how, size = _how(flags, dir_fd is not None)
+    at = _AT_FDCWD if dir_fd is None else dir_fd
+    fd: int = _syscall(_SYS_OPENAT2, at, path.encode(*_FS_ENCODING), how, size)
     if fd >= 0:
         return fd
-    if ctypes.get_errno() in (errno.EAGAIN, errno.ENOSYS):
+    code = ctypes.get_errno()
+    if code in (errno.EAGAIN, errno.ENOSYS):
         return None
+    if dir_fd is not None and code in (errno.ELOOP, errno.EXDEV):
+        raise FileNotFoundError(
+            errno.ENOENT, "no such file (symbolic links are not followed)", path
+        )
     _raise(path)
 
 
-def open_cached(path: str) -> int | None:
+def open_cached(path: str, dir_fd: int | None = None) -> int | None:
     """``path`` opened for reading from the kernel's name cache alone; None when that
-    would need the disk (the caller opens it the usual way).
+    would need the disk (the caller opens it the usual way). With ``dir_fd``, ``path`` is
+    relative to that folder and resolved beneath it without following a symbolic link.
 
     :raises OSError: as ``os.open`` would (ENOENT; EISDIR is not raised: a folder opens).
     ``O_NONBLOCK``: a FIFO opens at once instead of waiting for a writer with the GIL
     held (the caller keeps regular files only; reading one ignores the flag).
     """
-    return _open_cached(path, os.O_RDONLY | os.O_NONBLOCK)
+    return _open_cached(path, os.O_RDONLY | os.O_NONBLOCK, dir_fd)
 
 
-def stat_cached(path: str) -> CachedStat | None:
-    """The stat of ``path`` (links followed) from the kernel's caches; None when that
-    would need the disk.
+def stat_cached(path: str, dir_fd: int | None = None) -> CachedStat | None:
+    """The stat of ``path`` from the kernel's caches (links followed; with ``dir_fd``, as
+    :func:`open_cached`: never); None when that would need the disk.
 
     :raises OSError: as ``os.stat`` would (ENOENT when the name is known to be absent).
     """
-    fd = _open_cached(path, os.O_PATH)
+    fd = _open_cached(path, os.O_PATH, dir_fd)
     if fd is None:
         return None
     try:
@@ -357,14 +371,14 @@ def read_cached(fd: int, size: int, offset: int, in_memory: bool = False) -> byt
     return buf.raw[:got] if got < size else buf.raw
 
 
-def open_regular(path: str) -> tuple[int, CachedStat] | None:
-    """The regular file ``path`` opened from the kernel's caches (:func:`open_cached`),
-    and its stat (:func:`stat_fd`); None when the name is not in them, or names a FIFO or
-    a device (to be opened the usual way).
+def open_regular(path: str, dir_fd: int | None = None) -> tuple[int, CachedStat] | None:
+    """The regular file ``path`` opened from the kernel's caches (:func:`open_cached`,
+    ``dir_fd`` as there), and its stat (:func:`stat_fd`); None when the name is not in
+    them, or names a FIFO or a device (to be opened the usual way).
 
     :raises OSError: as ``os.open`` would (ENOENT...); IsADirectoryError for a folder.
     """
-    fd = open_cached(path)
+    fd = open_cached(path, dir_fd)
     if fd is None:
         return None
     try:
@@ -380,15 +394,18 @@ def open_regular(path: str) -> tuple[int, CachedStat] | None:
     return fd, st
 
 
-def read_whole(path: str, limit: int, in_memory: bool = False) -> tuple[CachedStat, bytes] | None:
-    """The stat and the whole content of the regular file ``path``: :func:`open_regular`,
+def read_whole(
+    path: str, limit: int, in_memory: bool = False, dir_fd: int | None = None
+) -> tuple[CachedStat, bytes] | None:
+    """The stat and the whole content of the regular file ``path`` (``dir_fd`` as in
+    :func:`open_cached`): :func:`open_regular`,
     :func:`read_cached` and :func:`close_fd` (every small GET of a local share). None when
     the name or the bytes are not all in the caches, the file holds more than ``limit``
     (at most :data:`MAX_HELD_BYTES`) bytes, or it is not a regular file (FIFO, device).
 
     :raises OSError: as ``os.open`` would (ENOENT...); IsADirectoryError for a folder.
     """
-    opened = open_regular(path)
+    opened = open_regular(path, dir_fd)
     if opened is None:
         return None
     fd, st = opened
@@ -482,9 +499,11 @@ class CachedReader:
             self.close()
 
 
-def open_held(path: str, flags: int, mode: int) -> int:
-    """``os.open`` holding the GIL (a file on a local file system)."""
-    fd: int = _open(os.fsencode(path), flags, mode)
+def open_held(path: str, flags: int, mode: int, dir_fd: int | None = None) -> int:
+    """``os.open`` holding the GIL (a file on a local file system); ``path`` relative to
+    the folder ``dir_fd`` when given (``openat``: the caller resolved that folder)."""
+    at = _AT_FDCWD if dir_fd is None else dir_fd
+    fd: int = _openat(at, os.fsencode(path), flags, mode)
     if fd < 0:
         _raise(path)
     return fd
@@ -503,10 +522,12 @@ def write_held(fd: int, data: bytes) -> None:
         chunk = chunk[got:]
 
 
-def link_held(fd: int, path: str) -> bool:
-    """Give the unnamed file ``fd`` the name ``path``; False when the name is taken."""
+def link_held(fd: int, path: str, dir_fd: int | None = None) -> bool:
+    """Give the unnamed file ``fd`` the name ``path`` (relative to the folder ``dir_fd``
+    when given); False when the name is taken."""
     src = f"/proc/self/fd/{fd}".encode()
-    if _linkat(_AT_FDCWD, src, _AT_FDCWD, os.fsencode(path), 0x400) != 0:  # AT_SYMLINK_FOLLOW
+    at = _AT_FDCWD if dir_fd is None else dir_fd
+    if _linkat(_AT_FDCWD, src, at, os.fsencode(path), 0x400) != 0:  # AT_SYMLINK_FOLLOW
         if ctypes.get_errno() == errno.EEXIST:
             return False
         _raise(path)

@@ -373,11 +373,13 @@ def run_workers(
     metrics_dir: Path,
     banner: Callable[[str], None],
     password: str | None = None,
+    shared: Sequence[str] = (),
 ) -> int:
     """The parent of ``--workers N``: bind N sockets to the port, call ``banner(url)``, run
     ``command`` (plus ``--worker-socket FD``) once per socket until SIGINT/SIGTERM, and
     return the exit status (:class:`davstore.workers.Workers`). The workers' metrics go to
-    ``metrics_dir``; ``password`` is the generated one, handed over in the environment."""
+    ``metrics_dir``; ``password`` is the generated one, handed over in the environment;
+    ``shared``: the local folders served, kept off the workers' import path."""
     from davstore.frontends.webdav.server import check_tls, listen_sockets
     from davstore.workers import Workers, worker_environment
 
@@ -411,7 +413,7 @@ def run_workers(
         workers = Workers(
             command,
             sockets,
-            env=worker_environment(metrics_dir=metrics_dir, password=password),
+            env=worker_environment(metrics_dir=metrics_dir, password=password, shared=shared),
             metrics_dir=metrics_dir,
             grace_period=getattr(args, "grace_period", DEFAULT_GRACE_PERIOD),
             metrics_sockets=metrics_sockets,
@@ -613,7 +615,7 @@ def _serve_workers(
     generated: str | None,
 ) -> int:
     """The parent of ``--workers N``: check the share can be shared, then run the workers."""
-    from davstore.workers import METRICS_DIR, worker_command
+    from davstore.workers import METRICS_DIR, shared_folders, worker_command
 
     check_shareable(share.storage, args.lock_storage, args.property_storage)
 
@@ -640,6 +642,7 @@ def _serve_workers(
         metrics_dir=state_dir / METRICS_DIR / str(os.getpid()),
         banner=banner,
         password=generated,
+        shared=shared_folders([share.storage]),
     )
 
 

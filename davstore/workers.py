@@ -11,6 +11,17 @@ dead properties (sqlite_locks.py), and the metrics (prometheus-client's multipro
 ``<state>/metrics/<parent pid>``: every worker's ``/.davstore/metrics`` shows the sums, and
 the process metrics of each process by pid: :class:`WorkerProcessMetrics`).
 
+A worker never has the current folder on its import path: ``python -m`` (and ``python
+script.py``) put the current folder (the script's) first on ``sys.path``, so a parent started
+inside its own share (``cd /srv/files && davstore serve .``) would have its workers import
+whatever a user uploaded there (``davstore/__init__.py``, or a ``davstore/`` folder that
+makes the package a namespace package of the share's files) when they start again. Workers
+run with ``-P`` (Python 3.11; a bootstrap that drops the entry on 3.10,
+:func:`without_current_folder`), and the entry the parent had is handed over as an absolute
+``PYTHONPATH`` entry only when it lies outside every shared folder (a project's folder, where
+``manage.py`` and the settings are), as are the parent's own ``PYTHONPATH`` entries
+(:func:`worker_environment`).
+
 The parent forwards SIGTERM/SIGINT to the workers and waits for them (each finishes its
 requests in progress, as a single server does); a second signal kills them. A worker that
 dies is started again, unless workers keep dying right after their start: then the parent
@@ -257,14 +268,101 @@ def _mark_dead(metrics_dir: Path, pid: int) -> None:
 
 
 def worker_command(argv: Sequence[str]) -> list[str]:
-    """The command that runs ``davstore`` with ``argv`` in a new process."""
-    return [sys.executable, "-m", "davstore", *argv]
+    """The command that runs ``davstore`` with ``argv`` in a new process (the current
+    folder not on its import path)."""
+    return without_current_folder([sys.executable, "-m", "davstore", *argv])
 
 
-def worker_environment(*, metrics_dir: Path, password: str | None) -> dict[str, str]:
-    """This process's environment for the workers: the metrics folder, the password."""
+#: ``python -c`` on Python 3.10 (no ``-P``): drop the current folder Python put first on
+#: the path, then run ``-m MODULE ARGS`` or ``SCRIPT ARGS`` as Python itself would.
+_BOOTSTRAP = (
+    "import runpy, sys; del sys.path[0]; kind = sys.argv.pop(1); del sys.argv[0]; "
+    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True) if kind == '-m' "
+    "else runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
+def without_current_folder(command: Sequence[str]) -> list[str]:
+    """``command`` (``python [-W.. -X..] -m MODULE ARGS`` or ``python [...] SCRIPT ARGS``,
+    as ``worker_command`` and Django's ``get_child_arguments`` make them) changed so that
+    Python puts neither the current folder nor the script's folder on ``sys.path``.
+    Anything else (a Windows ``.exe`` entry point) is left as it is."""
+    command = [str(part) for part in command]
+    if not command or command[0] != sys.executable:
+        return command
+    if sys.version_info >= (3, 11):
+        return [command[0], "-P", *command[1:]]
+    index = 1
+    while index < len(command) and command[index][:2] in ("-W", "-X"):
+        index += 1
+    if index >= len(command):
+        return command
+    if command[index] == "-m":
+        return [*command[:index], "-c", _BOOTSTRAP, *command[index:]]
+    return [*command[:index], "-c", _BOOTSTRAP, "script", *command[index:]]
+
+
+def _first_entry() -> str | None:
+    """The folder Python put first on this process's path (the current one for ``-m``,
+    the script's for a script), if it did and it is still there."""
+    if getattr(sys.flags, "safe_path", False):
+        return None
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None:
+        entry = os.getcwd()
+    elif sys.argv and sys.argv[0] not in ("", "-c"):
+        entry = os.path.dirname(os.path.realpath(sys.argv[0]))
+    else:
+        return None
+    on_path = {os.path.realpath(p or os.curdir) for p in sys.path}
+    return entry if os.path.realpath(entry) in on_path else None
+
+
+def _inside(path: str, folders: Sequence[str]) -> bool:
+    real = os.path.realpath(path)
+    for folder in folders:
+        top = os.path.realpath(folder)
+        if real == top or real.startswith(top.rstrip(os.sep) + os.sep):
+            return True
+    return False
+
+
+def import_path(shared: Sequence[str]) -> str:
+    """The workers' ``PYTHONPATH``: the entry Python put first on this process's path, and
+    this process's ``PYTHONPATH`` entries, made absolute, less those inside ``shared``
+    (the folders of the local shares: their content is uploaded by users)."""
+    entries = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    first = _first_entry()
+    if first is not None and first not in entries:
+        entries.insert(0, first)
+    kept = []
+    for entry in entries:
+        if _inside(entry, shared):
+            logger.warning("%s is inside a shared folder: not on the workers' path", entry)
+        else:
+            kept.append(entry)
+    return os.pathsep.join(kept)
+
+
+def shared_folders(storages: Iterable[object]) -> list[str]:
+    """The local folders among ``storages`` (``FileSystemStorage`` locations)."""
+    from django.core.files.storage import FileSystemStorage
+
+    return [str(s.location) for s in storages if isinstance(s, FileSystemStorage)]
+
+
+def worker_environment(
+    *, metrics_dir: Path, password: str | None, shared: Sequence[str] = ()
+) -> dict[str, str]:
+    """This process's environment for the workers: the metrics folder, the password, the
+    import path (:func:`import_path`; ``shared``: the local shares' folders)."""
     env = dict(os.environ)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    path = import_path(shared)
+    if path:
+        env["PYTHONPATH"] = path
+    else:
+        env.pop("PYTHONPATH", None)
     if password is not None:
         env[WORKER_PASSWORD_ENV] = password
     else:

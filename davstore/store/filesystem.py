@@ -3,9 +3,15 @@
 Listing is one ``os.scandir`` with the stat results it already has; an upload is staged in
 a hidden temporary file in the target folder and put in place with ``os.replace`` (atomic:
 readers see the old or the new content, never a mix, and a crash leaves the old file);
-folders are real folders; rename is ``os.replace``/``os.rename``; copy uses the kernel's
-copy (``shutil.copyfile``). Every name goes through ``storage.path()`` (Django's
-``safe_join``), so nothing outside the storage's location is reachable.
+folders are real folders; rename is ``os.replace``/``os.rename``; copy streams through.
+
+Every name is resolved relative to a descriptor of the storage's location, beneath it,
+without following a symbolic link (:mod:`davstore.store.beneath`): nothing outside the
+location is reachable, whatever links a site, a checkout or a person with a shell left in
+it. A link is not part of the share: never listed, never opened, never followed in a path;
+a change on its name acts on the link itself (docs/SEMANTICS.md, *Symbolic links*). Names
+are otherwise those of Django's ``storage.path()``: what davstore writes at ``a/b.txt`` is
+the file the site opens at ``storage.path("a/b.txt")``.
 """
 
 from __future__ import annotations
@@ -17,18 +23,22 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Iterator
-from typing import BinaryIO
+import weakref
+from collections.abc import Callable, Iterator
+from typing import BinaryIO, TypeVar
 
 from django.core.files.storage import FileSystemStorage
 
 from davstore import cached_io
 from davstore.cached_io import CachedReader
-from davstore.errors import IsADirectory, NotADirectory, from_exception
+from davstore.errors import AlreadyExists, InvalidPath, IsADirectory, NotADirectory, from_exception
 from davstore.store.base import Capabilities, ObjectInfo, Upload, Usage
+from davstore.store.beneath import folder_of, open_beneath, stat_beneath
 from davstore.store.generic import INTERNAL_PREFIX, GenericStore, is_internal_name
 
 __all__ = ["FileSystemStore"]
+
+T = TypeVar("T")
 
 
 def _umask() -> int:
@@ -48,9 +58,19 @@ _CREATE_FLAGS = (
 )
 
 
-def _plain_name(name: str) -> bool:
-    """Whether ``name`` is a relative path without ".", ".." or empty segments."""
-    return name[0] != "/" and name[-1] != "/" and "//" not in name and "/." not in "/" + name
+_ROOT_FLAGS = os.O_DIRECTORY | getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_CLOEXEC", 0)
+_LIST_FLAGS = os.O_RDONLY | os.O_DIRECTORY
+_READ_FLAGS = os.O_RDONLY
+_FOLDER_FLAGS = _ROOT_FLAGS
+
+
+def _relative(name: str) -> str:
+    """``name`` as a path relative to the root; InvalidPath for one with an empty, "." or
+    ".." segment or a leading "/" (share paths never have them: see vfs/paths.py)."""
+    suspect = name and (name[0] == "/" or name[-1] == "/" or "//" in name or "/." in "/" + name)
+    if suspect and (name[0] == "/" or any(p in ("", ".", "..") for p in name.split("/"))):
+        raise InvalidPath(name, "not a relative path inside the storage's location")
+    return name
 
 
 def _info(name: str, st: os.stat_result | cached_io.CachedStat) -> ObjectInfo:
@@ -67,20 +87,49 @@ class FileSystemStore(GenericStore):
 
     def __init__(self, storage: FileSystemStorage) -> None:
         super().__init__(storage)
-        self._plain_path = (
-            type(storage).path is FileSystemStorage.path
-            and os.sep == "/"
-            and not str(storage.location).endswith("/")
-        )
+        self._location = str(storage.location)
         try:
-            os.makedirs(storage.location, exist_ok=True)
-        except FileExistsError as exc:
+            os.makedirs(self._location, exist_ok=True)
+            self._open_root()
+        except (FileExistsError, NotADirectoryError) as exc:
             raise NotADirectory("", "the storage's location is not a folder") from exc
         except OSError as exc:
             raise from_exception(exc, "") from exc
-        local = cached_io.local_file_system(str(storage.location))  # not NFS, SMB or FUSE
-        self._cached_io = local if self._plain_path else None
+        local = cached_io.local_file_system(self._location)  # not NFS, SMB or FUSE
+        self._cached_io = local
         self.capabilities = dataclasses.replace(self.capabilities, quick=local is not None)
+
+    def _open_root(self) -> None:
+        """Open the location (links in its own path followed: the administrator's choice);
+        every name is resolved beneath this descriptor."""
+        fd = os.open(self._location, _ROOT_FLAGS)
+        st = os.fstat(fd)
+        # Closed with the store, never before: another thread may be resolving in it.
+        weakref.finalize(self, os.close, fd)
+        self._root = fd
+        self._root_id = (st.st_dev, st.st_ino)
+
+    def _moved_root(self) -> bool:
+        """Whether the location is now another folder than the one opened (removed and made
+        again by an administrator): then it is opened again, and True."""
+        try:
+            st = os.stat(self._location)
+        except OSError:
+            return False
+        if (st.st_dev, st.st_ino) == self._root_id or not stat.S_ISDIR(st.st_mode):
+            return False
+        self._open_root()
+        return True
+
+    def _at(self, name: str, call: Callable[[int, str], T]) -> T:
+        """``call(root_fd, relative name)``, again on a location made anew (FileNotFoundError)."""
+        rel = _relative(name)
+        try:
+            return call(self._root, rel)
+        except FileNotFoundError:
+            if not self._moved_root():
+                raise
+            return call(self._root, rel)
 
     def _detect_capabilities(self) -> Capabilities:
         return Capabilities(
@@ -92,15 +141,6 @@ class FileSystemStore(GenericStore):
             set_mtime=True,
             url=self.storage.base_url is not None,
         )
-
-    def _path(self, name: str) -> str:
-        if self._plain_path and name and _plain_name(name):
-            # What safe_join answers for a name without ".", ".." or empty segments.
-            return f"{self.storage.location}/{name}"
-        try:
-            return str(self.storage.path(name) if name else self.storage.location)
-        except Exception as exc:
-            raise from_exception(exc, name) from exc
 
     def head(self, name: str) -> ObjectInfo:
         try:
@@ -117,50 +157,67 @@ class FileSystemStore(GenericStore):
             raise from_exception(exc, name) from exc
 
     def _stat(self, name: str) -> ObjectInfo:
-        """The entry of ``name`` (links followed). Raises OSError."""
-        path = self._path(name)
+        """The entry of ``name`` (never of a link). Raises OSError."""
+        return self._at(name, self._stat_at)
+
+    def _stat_at(self, root: int, rel: str) -> ObjectInfo:
         if self._cached_io:
-            st = cached_io.stat_cached(path)
+            st = cached_io.stat_cached(rel or ".", root)
             if st is not None:
-                return _info(name, st)
-        return _info(name, os.stat(path))
+                return _info(rel, st)
+        return _info(rel, stat_beneath(root, rel))
 
     def list(self, name: str) -> Iterator[ObjectInfo]:
         prefix = f"{name}/" if name else ""
         try:
-            with os.scandir(self._path(name)) as entries:
-                for entry in entries:
-                    if is_internal_name(entry.name):
-                        continue
-                    try:
-                        st = entry.stat()
-                    except FileNotFoundError:  # removed meanwhile, or a dangling link
-                        continue
-                    yield _info(prefix + entry.name, st)
+            fd = self._at(name, lambda root, rel: open_beneath(root, rel, _LIST_FLAGS))
+            try:
+                with os.scandir(fd) as entries:
+                    for entry in entries:
+                        if is_internal_name(entry.name) or entry.is_symlink():
+                            continue  # a link is not part of the share
+                        try:
+                            st = entry.stat(follow_symlinks=False)
+                        except FileNotFoundError:  # removed meanwhile
+                            continue
+                        if stat.S_ISLNK(st.st_mode):  # made a link meanwhile
+                            continue
+                        yield _info(prefix + entry.name, st)
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise from_exception(exc, name) from exc
 
     def open_read(self, name: str, offset: int = 0) -> BinaryIO:
-        path = self._path(name)
         if self._cached_io:
-            reader = self._open_cached(name, path)
+            reader = self._open_cached(name)
             if reader is not None:
                 if offset:
                     reader.seek(offset)
                 return reader  # type: ignore[return-value]
         try:
-            # Unbuffered: the VFS's readers ask for whole blocks and read until they have
-            # them, and a buffer costs an lseek per open (EISDIR: a folder).
-            stream = open(path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
+            stream = self._open_stream(name)
         except OSError as exc:
             raise from_exception(exc, name) from exc
         if offset:
             stream.seek(offset)
         return stream
 
-    def _open_cached(self, name: str, path: str) -> CachedReader | None:
+    def _open_stream(self, name: str) -> BinaryIO:
+        """``name`` opened for reading, the usual way (the GIL released). Raises OSError
+        (IsADirectoryError for a folder)."""
+        fd = self._at(name, lambda root, rel: open_beneath(root, rel, _READ_FLAGS))
         try:
-            opened = cached_io.open_regular(path)
+            # Unbuffered: the VFS's readers ask for whole blocks and read until they have
+            # them, and a buffer costs an lseek per open (EISDIR: a folder).
+            return os.fdopen(fd, "rb", buffering=0)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def _open_cached(self, name: str) -> CachedReader | None:
+        try:
+            opened = self._at(name, lambda root, rel: cached_io.open_regular(rel or ".", root))
         except OSError as exc:
             raise from_exception(exc, name) from exc
         if opened is None:
@@ -176,7 +233,10 @@ class FileSystemStore(GenericStore):
         if not self._cached_io:
             return None
         try:
-            got = cached_io.read_whole(self._path(name), limit, self._cached_io == "memory")
+            in_memory = self._cached_io == "memory"
+            got = self._at(
+                name, lambda root, rel: cached_io.read_whole(rel or ".", limit, in_memory, root)
+            )
         except OSError as exc:
             raise from_exception(exc, name) from exc
         if got is None:
@@ -194,55 +254,97 @@ class FileSystemStore(GenericStore):
         return ReplaceUpload(self, name)
 
     def delete(self, name: str) -> None:
-        path = self._path(name)
+        def unlink(root: int, rel: str) -> None:
+            with folder_of(root, rel) as (fd, base):
+                if stat.S_ISDIR(os.stat(base, dir_fd=fd, follow_symlinks=False).st_mode):
+                    raise IsADirectory(name)
+                os.unlink(base, dir_fd=fd)  # a link: the link itself, never what it leads to
+
         try:
-            if os.path.isdir(path):
-                raise IsADirectory(name)
-            os.remove(path)
+            self._at(name, unlink)
         except OSError as exc:
             raise from_exception(exc, name) from exc
 
     def make_dir(self, name: str) -> None:
-        path = self._path(name)
         mode = self.storage.directory_permissions_mode
+
+        def mkdir(root: int, rel: str) -> None:
+            with folder_of(root, rel) as (fd, base):
+                try:
+                    os.mkdir(base, dir_fd=fd)
+                except FileExistsError:
+                    st = os.stat(base, dir_fd=fd, follow_symlinks=False)
+                    if stat.S_ISLNK(st.st_mode):
+                        raise AlreadyExists(name, "a symbolic link has this name") from None
+                    if not stat.S_ISDIR(st.st_mode):
+                        raise NotADirectory(name) from None
+                    return
+                if mode is not None:
+                    # Through the new folder itself: a link put in its place is not followed.
+                    made = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                    try:
+                        os.fchmod(made, mode)
+                    finally:
+                        os.close(made)
+
         try:
-            os.mkdir(path)
-            if mode is not None:
-                os.chmod(path, mode)
-        except FileExistsError:
-            if not os.path.isdir(path):
-                raise NotADirectory(name) from None
+            self._at(name, mkdir)
         except OSError as exc:
             raise from_exception(exc, name) from exc
 
     def remove_dir(self, name: str) -> None:
+        def rmdir(root: int, rel: str) -> None:
+            with folder_of(root, rel) as (fd, base):
+                try:
+                    os.rmdir(base, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno != errno.ENOTEMPTY or not _unlink_links(fd, base):
+                        raise
+                    os.rmdir(base, dir_fd=fd)
+
         try:
-            os.rmdir(self._path(name))
+            self._at(name, rmdir)
         except OSError as exc:
             raise from_exception(exc, name) from exc
 
     def rename(self, source: str, target: str) -> None:
+        def replace(root: int, rel: str) -> None:
+            with (
+                folder_of(root, rel) as (old, old_base),
+                folder_of(root, _relative(target)) as (new, new_base),
+            ):
+                os.replace(old_base, new_base, src_dir_fd=old, dst_dir_fd=new)
+
         try:
-            os.replace(self._path(source), self._path(target))
+            self._at(source, replace)
         except OSError as exc:
             raise from_exception(exc, source) from exc
 
     def set_mtime(self, name: str, mtime_ns: int) -> None:
-        path = self._path(name)
+        def utime(root: int, rel: str) -> None:
+            with folder_of(root, rel) as (fd, base):
+                st = os.stat(base, dir_fd=fd, follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode):
+                    raise FileNotFoundError(errno.ENOENT, "a symbolic link", name)
+                os.utime(base, ns=(st.st_atime_ns, mtime_ns), dir_fd=fd, follow_symlinks=False)
+
         try:
-            atime_ns = os.stat(path).st_atime_ns
-            os.utime(path, ns=(atime_ns, mtime_ns))
+            self._at(name, utime)
         except OSError as exc:
             raise from_exception(exc, name) from exc
 
     def copy(self, source: str, target: str) -> ObjectInfo:
-        upload = ReplaceUpload(self, target)
         try:
-            with open(self._path(source), "rb") as src:
-                shutil.copyfileobj(src, upload.file, 1 << 20)
+            src = self._open_stream(source)
         except OSError as exc:
-            upload.abort()
             raise from_exception(exc, source) from exc
+        with src:
+            upload = ReplaceUpload(self, target)
+            try:
+                shutil.copyfileobj(src, upload.file, 1 << 20)
+            except OSError as exc:
+                upload.abort()
+                raise from_exception(exc, source) from exc
         return upload.commit()
 
     def usage(self) -> Usage:
@@ -251,6 +353,23 @@ class FileSystemStore(GenericStore):
         except OSError:
             return Usage(None, None)
         return Usage(disk.total - disk.free, disk.free)
+
+
+def _unlink_links(parent_fd: int, name: str) -> bool:
+    """Remove the symbolic links left in folder ``name`` (which the share does not show: a
+    folder that looks empty is removed with them; what they lead to is never touched).
+    True when any was removed."""
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+    removed = False
+    try:
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    os.unlink(entry.name, dir_fd=fd)
+                    removed = True
+    finally:
+        os.close(fd)
+    return removed
 
 
 class ReplaceUpload(Upload):
@@ -272,15 +391,27 @@ class ReplaceUpload(Upload):
     def __init__(self, store: FileSystemStore, name: str) -> None:
         self._store = store
         self._name = name
-        self._target = store._path(name)
-        self._folder = os.path.dirname(self._target)
+        # The target's folder, resolved beneath the root once: every later call is made
+        # relative to it (a link put in its path meanwhile changes nothing).
+        try:
+            self._folder, self._own_folder = store._at(name, _open_folder)
+        except OSError as exc:
+            raise from_exception(exc, name) from exc
+        self._target = name.rpartition("/")[2]
         self._temp: str | None = None
+        try:
+            self._open()
+        except BaseException:
+            self._close_folder()
+            raise
+
+    def _open(self) -> None:
         self._chmod = True
         # On a local file system the stat and the close of the new file keep the GIL; on
         # a memory one (tmpfs) creating, writing and linking too: they never wait for a
         # device there. On a disk those may wait for the journal (cached_io.py).
-        self._held_stat = store._cached_io is not None
-        self._held_writes = store._cached_io == "memory"
+        self._held_stat = self._store._cached_io is not None
+        self._held_writes = self._store._cached_io == "memory"
         fd = self._open_unnamed() if ReplaceUpload.unnamed else None
         if fd is None:
             fd = self._open_named()
@@ -294,7 +425,7 @@ class ReplaceUpload(Upload):
 
     def _stage_name(self) -> str:
         """A fresh hidden name beside the target (internal: never listed)."""
-        return f"{self._folder}/{INTERNAL_PREFIX}upload-{secrets.token_hex(8)}"
+        return f"{INTERNAL_PREFIX}upload-{secrets.token_hex(8)}"
 
     def _open_unnamed(self) -> int | None:
         mode = self._store.storage.file_permissions_mode
@@ -305,8 +436,8 @@ class ReplaceUpload(Upload):
             self._chmod = False  # the umask leaves the mode as it is: no fchmod needed
         try:
             # Made with its final mode: nobody can open it before it has a name.
-            open_ = cached_io.open_held if self._held_writes else os.open
-            return open_(self._folder, _UNNAMED_FLAGS, mode if not self._chmod else 0o600)
+            open_ = cached_io.open_held if self._held_writes else _open_at
+            return open_(".", _UNNAMED_FLAGS, mode if not self._chmod else 0o600, self._folder)
         except OSError as exc:
             if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
                 ReplaceUpload.unnamed = False  # this file system cannot: named files from now
@@ -317,7 +448,7 @@ class ReplaceUpload(Upload):
         for _ in range(100):
             temp = self._stage_name()
             try:
-                fd = os.open(temp, _CREATE_FLAGS, 0o600)
+                fd = os.open(temp, _CREATE_FLAGS, 0o600, dir_fd=self._folder)
             except FileExistsError:
                 continue
             except OSError as exc:
@@ -339,12 +470,13 @@ class ReplaceUpload(Upload):
                     os.fchmod(fd, mode)
                 st = cached_io.stat_fd(fd) if self._held_stat else os.fstat(fd)
                 linked = (
-                    cached_io.link_held(fd, self._target)
+                    cached_io.link_held(fd, self._target, self._folder)
                     if self._held_writes
                     else self._link(fd, self._target)
                 )
                 if linked:
                     self.file.close()
+                    self._close_folder()
                     return _info(self._name, st)
                 temp = self._stage_name()  # the target exists: replace it
                 if not self._link(fd, temp):  # pragma: no cover - 64 random bits taken
@@ -354,21 +486,23 @@ class ReplaceUpload(Upload):
                 os.fchmod(fd, mode if mode is not None else _DEFAULT_FILE_MODE)
                 st = os.fstat(fd)
             self.file.close()
-            os.replace(self._temp, self._target)  # EISDIR onto a folder
+            # EISDIR onto a folder; a link at the target is replaced, its target untouched.
+            folder = self._folder
+            os.replace(self._temp, self._target, src_dir_fd=folder, dst_dir_fd=folder)
+            self._close_folder()
             return _info(self._name, st)
         except OSError as exc:
             self.file.close()
             self._discard()
             raise from_exception(exc, self._name) from exc
 
-    @staticmethod
-    def _link(fd: int, path: str) -> bool:
-        """Give the unnamed file ``fd`` the name ``path``; False when that name is taken."""
+    def _link(self, fd: int, name: str) -> bool:
+        """Give the unnamed file ``fd`` the name ``name`` in the target's folder; False when
+        that name is taken."""
         try:
-            # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N: a dir_fd makes os.link call
-            # linkat (plain link() would not follow the magic link); an absolute source
-            # path ignores it.
-            os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd, follow_symlinks=True)
+            # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N (the magic link is the source,
+            # followed by the kernel; the new name is made in the resolved folder).
+            os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=self._folder, follow_symlinks=True)
         except FileExistsError:
             return False
         return True
@@ -378,6 +512,25 @@ class ReplaceUpload(Upload):
         self._discard()
 
     def _discard(self) -> None:
-        if self._temp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._temp)
+        try:
+            if self._temp is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._temp, dir_fd=self._folder)
+        finally:
+            self._close_folder()
+
+    def _close_folder(self) -> None:
+        if self._own_folder:
+            self._own_folder = False
+            os.close(self._folder)
+
+
+def _open_folder(root: int, rel: str) -> tuple[int, bool]:
+    """The folder that holds ``rel`` (beneath ``root``; ``root`` itself for a top name),
+    and whether it is a descriptor of its own (to be closed)."""
+    parent = rel.rpartition("/")[0]
+    return (open_beneath(root, parent, _FOLDER_FLAGS), True) if parent else (root, False)
+
+
+def _open_at(path: str, flags: int, mode: int, dir_fd: int) -> int:
+    return os.open(path, flags, mode, dir_fd=dir_fd)

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.process import ServeProcess, run_davstore, start_serve, wait_for_workers, workers_of
+from davstore.workers import import_path, without_current_folder
+from tests.process import (
+    ServeProcess,
+    davstore_env,
+    run_davstore,
+    start_serve,
+    wait_for_workers,
+    workers_of,
+)
 from tests.webdav.test_state import LOCK_BODY
 
 
@@ -182,3 +193,126 @@ def test_children_without_the_kernels_children_files(monkeypatch: pytest.MonkeyP
         finally:
             first.kill()
             second.kill()
+
+
+# -- the import path of the workers (issue 20, item 2) ------------------------------------
+
+#: A ``sitecustomize`` that finds davstore as an editable install does (``pip install -e``,
+#: as tests/run.sh and nox install it): a finder after the path finder, so a ``davstore``
+#: folder in a folder on ``sys.path`` is found first, as it is for users.
+_EDITABLE = """
+import importlib.machinery, os, sys
+
+class _Editable:
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "davstore" and not name.startswith("davstore."):
+            return None
+        parts = name.split(".")
+        return importlib.machinery.PathFinder.find_spec(name, [os.path.join(ROOT, *parts[:-1])])
+
+sys.meta_path.insert(sys.meta_path.index(importlib.machinery.PathFinder) + 1, _Editable)
+"""
+
+
+def _editable_env(base: Path) -> dict[str, str]:
+    """The environment of a davstore installed in editable mode, without PYTHONPATH."""
+    import davstore
+
+    folder = base / "editable"
+    folder.mkdir()
+    root = str(Path(davstore.__file__).parent.parent)
+    (folder / "sitecustomize.py").write_text(f"ROOT = {root!r}\n{_EDITABLE}")
+    env = davstore_env(base)
+    env["PYTHONPATH"] = str(folder)
+    return env
+
+
+def _listing(server: ServeProcess) -> list[int]:
+    statuses = []
+    for _ in range(8):  # each on a new connection: the kernel spreads them over the workers
+        page = requests.get(server.url, headers={"Accept": "text/html"}, timeout=10)
+        statuses.append(page.status_code)
+    return statuses
+
+
+def test_workers_never_run_code_uploaded_to_the_share(tmp_path: Path, folder: Path) -> None:
+    """Started inside its share; a user uploads davstore/__init__.py; a worker restarts."""
+    marker = tmp_path / "ran"
+    args = ["--anonymous", "--workers", "2", "."]
+    with start_serve(args, cwd=folder, env=_editable_env(tmp_path)) as server:
+        first = wait_for_workers(server, 2)
+        assert requests.request("MKCOL", server.url + "davstore", timeout=10).status_code == 201
+        code = f"open({str(marker)!r}, 'w').write('uploaded code ran')\n"
+        put = requests.put(server.url + "davstore/__init__.py", data=code, timeout=10)
+        assert put.status_code == 201
+        os.kill(first[0], signal.SIGKILL)
+        again = wait_for_workers(server, 2, besides=frozenset({first[0]}))
+        assert first[1] in again
+        assert set(_listing(server)) == {200}
+        assert not marker.exists()
+        assert server.stop(signal.SIGTERM, timeout=20) == 0
+        assert "Traceback" not in server.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_davstore_folder_in_the_share_leaves_the_listing_working(
+    tmp_path: Path, folder: Path, workers: str
+) -> None:
+    """A folder named davstore in the current folder made every listing a 500."""
+    (folder / "davstore" / "templates" / "webdav").mkdir(parents=True)
+    (folder / "davstore" / "templates" / "webdav" / "listing.html").write_text("planted")
+    (folder / "a.txt").write_bytes(b"a")
+    args = ["--anonymous", "--workers", workers, "."]
+    with start_serve(args, cwd=folder, env=_editable_env(tmp_path)) as server:
+        if workers != "1":
+            wait_for_workers(server, int(workers))
+        assert set(_listing(server)) == {200}
+        page = requests.get(server.url, headers={"Accept": "text/html"}, timeout=10).text
+        assert "a.txt" in page and "planted" not in page
+        assert server.stop(signal.SIGTERM, timeout=20) == 0
+        assert "Traceback" not in server.stderr
+
+
+def test_the_python_path_keeps_pythonpath_and_drops_shared_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    share = tmp_path / "share"
+    (share / "lib").mkdir(parents=True)
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(project), str(share / "lib"), "rel"]))
+    monkeypatch.chdir(tmp_path)
+    path = import_path([str(share)]).split(os.pathsep)
+    assert str(project) in path and str(tmp_path / "rel") in path
+    assert not [entry for entry in path if entry.startswith(str(share))]
+
+
+@pytest.mark.parametrize("version", [(3, 10), (3, 11)])
+def test_worker_commands_never_put_the_current_folder_on_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: tuple[int, int]
+) -> None:
+    """``-P`` on 3.11+, the bootstrap on 3.10 (run here by this interpreter: it works on
+    both), for ``-m`` and for a script (manage.py), each printing its sys.path."""
+    (tmp_path / "davstore").mkdir()  # would be a namespace package with the folder first
+    script = tmp_path / "manage.py"
+    script.write_text("import sys, json; print(json.dumps([sys.argv, sys.path]))\n")
+    (tmp_path / "probe.py").write_text(script.read_text())
+    monkeypatch.setattr(sys, "version_info", version)
+    for command in (
+        [sys.executable, "-Wdefault", str(script), "a", "b"],
+        [sys.executable, "-m", "probe", "a", "b"],
+    ):
+        made = without_current_folder(command)
+        env = {**os.environ, "PYTHONPATH": str(tmp_path) if "-m" in command else ""}
+        if "-m" not in command:
+            env.pop("PYTHONPATH")
+        done = subprocess.run(
+            made, cwd=tmp_path, env=env, capture_output=True, text=True, check=True, timeout=60
+        )
+        argv, path = json.loads(done.stdout)
+        assert argv[1:] == ["a", "b"]
+        on_path = [p for p in path if p in ("", str(tmp_path))]
+        # -m probe needs the folder: here it comes from PYTHONPATH, as a user's would.
+        assert on_path == ([str(tmp_path)] if "-m" in command else [])

@@ -48,7 +48,7 @@ class Project:
         """Run ``code`` in ``manage.py shell`` (the site's process)."""
         return self.run("shell", "--verbosity", "0", "-c", code)
 
-    def serve(self, *args: str, timeout: float = 60) -> ServeProcess:
+    def serve(self, *args: str, timeout: float = 60, cwd: Path | None = None) -> ServeProcess:
         port = free_port()
         stdout = tempfile.TemporaryFile()  # noqa: SIM115 -- owned by the ServeProcess
         stderr = tempfile.TemporaryFile()  # noqa: SIM115
@@ -60,7 +60,7 @@ class Project:
                 "--port",
                 str(port),
             ],
-            cwd=self.root,
+            cwd=cwd or self.root,
             env=self.env(),
             stdout=stdout,
             stderr=stderr,

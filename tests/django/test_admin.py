@@ -20,6 +20,7 @@ from davstore.admin_views import PAGE_SIZE
 from davstore.shares import get_share
 from davstore.signals import file_changed
 from davstore.vfs import Action
+from tests.hostile_links import DIR_LINKS, FILE_LINKS, OUTSIDE_BYTES, plant, snapshot
 
 ADMIN = "/admin/"
 FILES = "/admin/davstore/"
@@ -463,3 +464,53 @@ def test_the_root_cannot_be_renamed_or_deleted(media: Path, login: Callable[...,
         response = client.post(url, {"path": "", "name": "x"})
         assert response.status_code == 302 and texts(response), url
     assert media.is_dir()
+
+
+# -- symbolic links (issue 20) -----------------------------------------------------------
+
+
+def test_links_in_the_share_never_lead_out_of_it(
+    media: Path, tmp_path: Path, login: Callable[..., Client]
+) -> None:
+    """Browse, download, upload, mkdir, rename and delete on links to the outside."""
+    planted = plant(tmp_path, root=media)
+    before = snapshot(planted.outside)
+    client = login("editor")
+    bodies: list[bytes] = []
+    page = client.get(MEDIA)
+    assert page.status_code == 200
+    bodies.append(page.content)
+    for link in (*FILE_LINKS, *DIR_LINKS, "inlink"):
+        assert f'data-path="{link}"' not in page.content.decode()
+    for link in (*DIR_LINKS, "real/out", "real/loop"):
+        for url, path in (
+            (MEDIA, link),
+            (MEDIA, f"{link}/deeper"),
+            (MEDIA + "download/", f"{link}/inner.txt"),
+            (MEDIA + "delete/", link),
+            (MEDIA + "rename/", f"{link}/inner.txt"),
+        ):
+            response = client.get(url, {"path": path})
+            assert response.status_code == 302, (url, path)
+            assert any("No such file" in text for text in texts(response)), (url, path)
+        for response in (
+            upload(client, "new.txt", b"planted", folder=link),
+            upload(client, "inner.txt", b"planted", folder=link, replace="on"),
+            client.post(MEDIA + "mkdir/", {"folder": link, "name": "made"}),
+            client.post(MEDIA + "rename/", {"path": f"{link}/inner.txt", "name": "stolen.txt"}),
+            client.post(MEDIA + "delete/", {"path": f"{link}/inner.txt"}),
+            client.post(MEDIA + "delete/", {"path": link}),
+        ):
+            assert response.status_code == 302
+            assert texts(response)
+    for link in (*FILE_LINKS, "inlink"):
+        response = client.get(MEDIA + "download/", {"path": link})
+        assert response.status_code == 302 and texts(response)
+        response = client.post(MEDIA + "rename/", {"path": link, "name": f"{link}-moved"})
+        assert any("No such file" in text for text in texts(response))
+    # Deleting a folder that holds links takes the links, never what they lead to.
+    response = client.post(MEDIA + "delete/", {"path": "real"})
+    assert response.status_code == 302 and not (media / "real").exists()
+    for body in bodies:
+        assert OUTSIDE_BYTES not in body
+    planted.unchanged(before)

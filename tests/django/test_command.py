@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import time
@@ -209,3 +210,22 @@ def test_workers_need_the_command_line(tmp_path: Path) -> None:
     """From ``call_command`` there is no command line for the workers to run again."""
     with pytest.raises(CommandError, match="run it from the command line"):
         call_command("davstore", "serve", "--workers", "2", "--state-dir", str(tmp_path))
+
+
+def test_workers_never_run_code_uploaded_to_a_share(project: Project, tmp_path: Path) -> None:
+    """``python -m django davstore serve --workers 2`` started inside the media folder; a
+    user uploads ``davstore/__init__.py`` there; a worker restarts (issue 20)."""
+    marker = tmp_path / "ran"
+    with project.serve("--workers", "2", cwd=project.media) as server:
+        first = wait_for_workers(server, 2)
+        assert dav("MKCOL", server, "media/davstore/").status_code == 201
+        code = f"open({str(marker)!r}, 'w').write('uploaded code ran')\n"
+        assert dav("PUT", server, "media/davstore/__init__.py", data=code).status_code == 201
+        os.kill(first[0], signal.SIGKILL)
+        wait_for_workers(server, 2, besides=frozenset({first[0]}))
+        for _ in range(6):  # each on a new connection: both workers
+            assert dav("GET", server, "media/", headers={"Accept": "text/html"}).status_code == 200
+        assert not marker.exists()
+        assert server.stop(signal.SIGTERM, timeout=20) == 0
+        assert "Traceback" not in server.stderr
+    assert not marker.exists()

@@ -362,4 +362,4 @@ def test_a_fifo_is_not_opened_holding_the_gil(store: FileSystemStore, folder: Pa
     fd = cached_io.open_cached(str(folder / "pipe"))  # returns at once
     if fd is not None:
         cached_io.close_fd(fd)
-    assert store._open_cached("pipe", str(folder / "pipe")) is None
+    assert store._open_cached("pipe") is None

@@ -20,10 +20,10 @@ percent-encoded in links (``quote`` with only ``/`` left as is), so names with s
 from __future__ import annotations
 
 import html
-import importlib.resources
 import string
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -57,14 +57,18 @@ LIBREOFFICE_SUFFIXES = frozenset(
 _TEMPLATE: string.Template | None = None
 
 
+#: The package folder this module was loaded from (``davstore/``). Not looked up by the
+#: name ``davstore``: a process started with the current folder on its path, in a folder
+#: holding a ``davstore/`` folder, sees that folder as the package by that name (a namespace
+#: package, on an editable install): the template would be missing (every listing a 500) or
+#: one that a user uploaded.
+_PACKAGE = Path(__file__).resolve().parents[len(__name__.split(".")) - 2]
+
+
 def _template() -> string.Template:
     global _TEMPLATE  # noqa: PLW0603 -- the packaged template, read once
     if _TEMPLATE is None:
-        text = (
-            importlib.resources.files("davstore")
-            .joinpath("templates/webdav/listing.html")
-            .read_text(encoding="utf-8")
-        )
+        text = (_PACKAGE / "templates" / "webdav" / "listing.html").read_text(encoding="utf-8")
         _TEMPLATE = string.Template(text)
     return _TEMPLATE
 

@@ -192,11 +192,13 @@ class Command(BaseCommand):
 
     def _serve_workers(self, args: argparse.Namespace, items: list[ShareOptions]) -> None:
         """The parent of ``--workers N``: each worker is this command line run again (as
-        ``runserver``'s reloader runs it: ``manage.py``, ``django-admin`` or ``-m django``).
+        ``runserver``'s reloader runs it: ``manage.py``, ``django-admin`` or ``-m django``),
+        without the current folder on its path (the project's folder handed over unless it
+        is inside a share: davstore/workers.py).
         The workers' metrics are kept in the first share's state folder."""
         from django.utils.autoreload import get_child_arguments
 
-        from davstore.workers import METRICS_DIR
+        from davstore.workers import METRICS_DIR, shared_folders, without_current_folder
 
         if not getattr(self, "_called_from_command_line", False):
             raise UsageError(
@@ -207,9 +209,10 @@ class Command(BaseCommand):
             check_shareable(item.share.storage, item.lock_storage, item.property_storage)
         status = run_workers(
             args,
-            command=get_child_arguments(),
+            command=without_current_folder(get_child_arguments()),
             metrics_dir=items[0].state_dir / METRICS_DIR / str(os.getpid()),
             banner=lambda url: self._banner(url, items, args.workers),
+            shared=shared_folders(item.share.storage for item in items),
         )
         if status:
             raise CommandError(
