@@ -309,11 +309,25 @@ def test_an_unread_short_body_is_skipped_and_the_connection_kept() -> None:
         client.close()
 
 
-def test_a_stalled_body_fails_the_request_after_the_timeout() -> None:
+def test_a_stalled_body_costs_no_thread_and_fails_after_the_timeout() -> None:
+    """A short body arrives on the loop before its request takes a thread: stalled, it
+    never reaches the application. With ``Expect: 100-continue`` the thread reads it (the
+    application refuses or reads first) and fails at the timeout."""
     app = App()
     with served(app, timeout=1) as addr:
         client = Client(addr)
         client.send(b"PUT /threaded/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01")
+        time.sleep(1.5)
+        assert client.closed()
+        client.close()
+        assert not app.read_started.is_set() and "/threaded/echo" not in app.threads
+        client = Client(addr)
+        client.send(
+            b"PUT /threaded/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        assert client.head()[0] == 100
+        client.send(b"01")
         assert app.read_started.wait(5)
         time.sleep(1.5)
         assert client.closed()
