@@ -746,7 +746,11 @@ class _Connection(asyncio.Protocol):
         ``chunks`` holds has arrived)."""
         self._environ(request)
         run_inline = self.server.runs_inline
-        request.inline = run_inline is not None and run_inline(request.environ)
+        # A client waiting for 100 Continue: the application refuses or reads first, on a
+        # thread (401 and 403 come before any 100 Continue).
+        request.inline = (
+            run_inline is not None and not request.wants_continue and run_inline(request.environ)
+        )
         environ = request.environ
         declared = environ.get("CONTENT_LENGTH") or "0"
         if "HTTP_TRANSFER_ENCODING" in environ:
@@ -768,8 +772,6 @@ class _Connection(asyncio.Protocol):
         self.requests.append(request)
         if len(self.requests) > _PIPELINE:
             self._flow()
-        if request.wants_continue and request.inline:
-            self._continue(request)
         self._next()
 
     def on_body(self, body: bytes) -> None:
@@ -1163,6 +1165,8 @@ class _Connection(asyncio.Protocol):
         cannot go on to the next request (see :meth:`_finish`)."""
         if request.complete or request.body is None:
             return False
+        if request.wants_continue:
+            return True  # not asked for: the client may send it or not (RFC 9110 10.1.1)
         declared = request.environ.get("CONTENT_LENGTH") or ""
         return not (declared.isdigit() and int(declared) <= _DRAIN_LIMIT)
 
