@@ -36,6 +36,7 @@ __all__ = [
     "ServeError",
     "ServeProcess",
     "davstore_env",
+    "open_files_limit",
     "run_davstore",
     "start_serve",
     "wait_for_workers",
@@ -200,10 +201,12 @@ def start_serve(
     host: str = "127.0.0.1",
     port: int | None = None,
     timeout: float = 30.0,
+    open_files: tuple[int, int] | None = None,
 ) -> ServeProcess:
     """Start ``davstore serve ARGS --host HOST --port PORT`` and wait until it answers.
 
-    ``port`` defaults to a free one. Raises ServeError (with the server's output) when it
+    ``port`` defaults to a free one; ``open_files`` is the ``(soft, hard)`` limit of open
+    files it starts with (``RLIMIT_NOFILE``). Raises ServeError (with the server's output) when it
     exits early or does not answer within ``timeout`` seconds.
     """
     port = free_port() if port is None else port
@@ -216,6 +219,7 @@ def start_serve(
         stdout=stdout,
         stderr=stderr,
         stdin=subprocess.DEVNULL,
+        preexec_fn=None if open_files is None else lambda: _limit_open_files(open_files),
     )
     scheme = "https" if "--tls-cert" in args else "http"
     server = ServeProcess(proc, host, port, stdout, stderr, scheme=scheme)
@@ -225,6 +229,21 @@ def start_serve(
         server.close()
         raise
     return server
+
+
+def _limit_open_files(limits: tuple[int, int]) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+
+
+def open_files_limit(pid: int) -> tuple[int, int]:
+    """The ``(soft, hard)`` limit of open files of process ``pid``."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise LookupError(pid)
 
 
 def workers_of(server: ServeProcess) -> list[int]:
