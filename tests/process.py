@@ -206,20 +206,32 @@ def start_serve(
     """Start ``davstore serve ARGS --host HOST --port PORT`` and wait until it answers.
 
     ``port`` defaults to a free one; ``open_files`` is the ``(soft, hard)`` limit of open
-    files it starts with (``RLIMIT_NOFILE``). Raises ServeError (with the server's output) when it
-    exits early or does not answer within ``timeout`` seconds.
+    files it starts with (``RLIMIT_NOFILE``, set by ``prlimit``, which then runs it).
+    Raises ServeError (with the server's output) when it exits early or does not answer
+    within ``timeout`` seconds.
     """
     port = free_port() if port is None else port
     stdout = tempfile.TemporaryFile()  # noqa: SIM115 -- owned by the ServeProcess
     stderr = tempfile.TemporaryFile()  # noqa: SIM115
+    limit = [] if open_files is None else ["prlimit", f"--nofile={open_files[0]}:{open_files[1]}"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "davstore", "serve", *args, "--host", host, "--port", str(port)],
+        [
+            *limit,
+            sys.executable,
+            "-m",
+            "davstore",
+            "serve",
+            *args,
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ],
         cwd=cwd,
         env=dict(env) if env is not None else davstore_env(cwd),
         stdout=stdout,
         stderr=stderr,
         stdin=subprocess.DEVNULL,
-        preexec_fn=None if open_files is None else lambda: _limit_open_files(open_files),
     )
     scheme = "https" if "--tls-cert" in args else "http"
     server = ServeProcess(proc, host, port, stdout, stderr, scheme=scheme)
@@ -229,12 +241,6 @@ def start_serve(
         server.close()
         raise
     return server
-
-
-def _limit_open_files(limits: tuple[int, int]) -> None:
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_NOFILE, limits)
 
 
 def open_files_limit(pid: int) -> tuple[int, int]:
