@@ -1769,7 +1769,13 @@ class Server:
             self._listener.close()
         now = time.monotonic()
         for conn in list(self.connections):
-            conn.close_if_idle(now, 0)
+            if not conn.requests:  # waits for a request head (a body arriving goes on)
+                conn.close_if_idle(now, 0)
+
+    def _in_flight(self) -> bool:
+        """Requests are being answered, or their bodies are arriving (from any thread:
+        ``list`` copies the set at once, holding the GIL)."""
+        return bool(self.active) or any(conn.requests for conn in list(self.connections))
 
     @property
     def in_progress(self) -> int:
@@ -1789,7 +1795,7 @@ class Server:
             with contextlib.suppress(RuntimeError):  # serve() ended already
                 loop.call_soon_threadsafe(self._begin_stop)
             deadline = time.monotonic() + self.shutdown_timeout
-            while self.active and time.monotonic() < deadline:
+            while self._in_flight() and time.monotonic() < deadline:
                 time.sleep(0.02)
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(loop.stop)
