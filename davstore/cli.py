@@ -274,7 +274,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--host``, ``--port``, ``--threads``, ``--timeout``, ``--header-timeout``,
-    ``--max-connections-per-client``, ``--busy-poll``,
+    ``--max-connections-per-client``, ``--threads-per-client``, ``--busy-poll``,
     ``--tls-cert/--tls-key`` and ``--grace-period``."""
     net = parser.add_argument_group("network")
     net.add_argument(
@@ -310,6 +310,14 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="connections one client address may hold open at once, per server process: "
         "beyond, a new one is refused with 503 (default: 256)",
+    )
+    net.add_argument(
+        "--threads-per-client",
+        type=_positive_int,
+        metavar="N",
+        help="threads the requests of one client address may hold at once; its other "
+        "requests wait (default: half of --threads; behind a reverse proxy every client "
+        "has the proxy's address: raise it to --threads)",
     )
     net.add_argument(
         "--busy-poll",
@@ -609,6 +617,7 @@ def listen(make_server: Callable[..., Any], app: Any, args: argparse.Namespace) 
             busy_poll=None if args.busy_poll is None else args.busy_poll / 1e6,
             header_timeout=getattr(args, "header_timeout", 20),
             max_connections_per_client=getattr(args, "max_connections_per_client", 256),
+            threads_per_client=getattr(args, "threads_per_client", None),
         )
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot use the TLS certificate and key: {_why(exc)}") from exc

@@ -15,10 +15,19 @@ Python did. Here:
   ``runs_inline(environ)`` (davstore's: a small PUT to a local store, which writes to the
   page cache), or answers it from its head through an optional ``answer_quick`` (davstore's:
   a plain GET of a small file whose bytes are in the page cache, read without waiting);
-- every other request runs on a pool of ``threads`` threads. Its body streams to the
-  thread with flow control (reading from the client pauses while 1 MiB waits) and its
-  answer streams back through the loop (the thread waits while 4 MiB are unsent), so a
-  1 GiB transfer holds neither in memory.
+- every other request runs on a pool of ``threads`` threads, once its body is whole or
+  1 MiB of it has arrived (or its client waits for ``100 Continue``): a body that
+  trickles in waits on the loop and costs its connection, not a thread. The rest of a
+  longer body streams to the thread with flow control (reading from the client pauses
+  while 1 MiB waits), and must keep arriving at :data:`MIN_BODY_RATE` while the thread
+  waits for it (408 beyond). The answer streams back through the loop: when 1 MiB of it
+  waits unsent, the thread is given back and the rest is written from a thread again
+  once the client has read, so a client that reads slowly holds no thread and at most
+  that much memory, and a 1 GiB transfer is never held whole;
+- one client address holds at most ``threads_per_client`` threads at once (its other
+  requests wait on the loop) and ``max_connections_per_client`` connections (503
+  beyond); at start the soft limit of open files is raised to the hard one, and near it
+  the connections that waited longest for a request are closed first.
 
 After an answer, the loop keeps polling its sockets for ``busy_poll`` seconds (default
 :data:`BUSY_POLL`) before it sleeps, while no request runs on a thread (whose Python
@@ -34,9 +43,12 @@ HTTP/1.1 as clients use it: keep-alive and pipelining (answers in order), chunke
 request bodies (decoded; ``wsgi.input`` ends at ``b""``), ``Expect: 100-continue`` (the
 ``100 Continue`` goes out when the application first reads the body, so a refusal such as
 413 comes before the client sends it), chunked answers when the application names no
-length, TLS. Timeouts: a connection silent for ``timeout`` seconds before its next
-request's head is closed, and so is one whose body or reading of the answer stalls that
-long (the request then fails as if the client had gone: an upload keeps the old content).
+length, TLS. Timeouts: a request head must be whole within ``header_timeout`` seconds of its
+first byte (of the connection's start, for its first request), however it trickles in
+(408), as nginx's ``client_header_timeout``; a connection silent for ``timeout`` seconds
+before its next request's head is closed, and so is one whose body or reading of the
+answer stalls that long (the request then fails as if the client had gone: an upload
+keeps the old content). docs/SECURITY.md has the limits and their defaults.
 """
 
 from __future__ import annotations
