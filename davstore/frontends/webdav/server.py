@@ -611,8 +611,7 @@ class _Connection(asyncio.Protocol):
         self.write_stalled_since = None
         parked, self.parked = self.parked, None
         if parked is not None:
-            self.server.thread_started(self)
-            self.server.pool.submit(self._stream_rest, *parked)
+            self.on_thread(self._stream_rest, *parked)
         self._flow()
         self._next()
 
