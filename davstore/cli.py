@@ -142,6 +142,13 @@ def _non_negative_number(text: str) -> float:
     return value
 
 
+def _positive_number(text: str) -> float:
+    value = _non_negative_number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -275,7 +282,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_network_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--host``, ``--port``, ``--threads``, ``--timeout``, ``--busy-poll``,
+    """Add ``--host``, ``--port``, ``--threads``, ``--timeout``, ``--header-timeout``,
+    ``--max-connections-per-client``, ``--threads-per-client``, ``--busy-poll``,
     ``--tls-cert/--tls-key``, ``--metrics-port/--metrics-host`` and ``--grace-period``."""
     net = parser.add_argument_group("network")
     net.add_argument(
@@ -295,6 +303,30 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="seconds a kept-alive connection may stay silent before its next request "
         "(default: 300)",
+    )
+    net.add_argument(
+        "--header-timeout",
+        type=_positive_number,
+        default=20,
+        metavar="SECONDS",
+        help="seconds a connection may take to send a whole request head, however it "
+        "trickles in: beyond, 408 and closed (default: 20)",
+    )
+    net.add_argument(
+        "--max-connections-per-client",
+        type=_positive_int,
+        default=256,
+        metavar="N",
+        help="connections one client address may hold open at once, per server process: "
+        "beyond, a new one is refused with 503 (default: 256)",
+    )
+    net.add_argument(
+        "--threads-per-client",
+        type=_positive_int,
+        metavar="N",
+        help="threads the requests of one client address may hold at once; its other "
+        "requests wait (default: half of --threads; behind a reverse proxy every client "
+        "has the proxy's address: raise it to --threads)",
     )
     net.add_argument(
         "--busy-poll",
@@ -674,6 +706,9 @@ def listen(make_server: Callable[..., Any], app: Any, args: argparse.Namespace) 
             tls_key=args.tls_key,
             sock=None if inherited is None else socket.socket(fileno=inherited),
             busy_poll=None if args.busy_poll is None else args.busy_poll / 1e6,
+            header_timeout=getattr(args, "header_timeout", 20),
+            max_connections_per_client=getattr(args, "max_connections_per_client", 256),
+            threads_per_client=getattr(args, "threads_per_client", None),
         )
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot use the TLS certificate and key: {_why(exc)}") from exc

@@ -36,6 +36,7 @@ __all__ = [
     "ServeError",
     "ServeProcess",
     "davstore_env",
+    "open_files_limit",
     "run_davstore",
     "start_serve",
     "wait_for_workers",
@@ -200,17 +201,32 @@ def start_serve(
     host: str = "127.0.0.1",
     port: int | None = None,
     timeout: float = 30.0,
+    open_files: tuple[int, int] | None = None,
 ) -> ServeProcess:
     """Start ``davstore serve ARGS --host HOST --port PORT`` and wait until it answers.
 
-    ``port`` defaults to a free one. Raises ServeError (with the server's output) when it
-    exits early or does not answer within ``timeout`` seconds.
+    ``port`` defaults to a free one; ``open_files`` is the ``(soft, hard)`` limit of open
+    files it starts with (``RLIMIT_NOFILE``, set by ``prlimit``, which then runs it).
+    Raises ServeError (with the server's output) when it exits early or does not answer
+    within ``timeout`` seconds.
     """
     port = free_port() if port is None else port
     stdout = tempfile.TemporaryFile()  # noqa: SIM115 -- owned by the ServeProcess
     stderr = tempfile.TemporaryFile()  # noqa: SIM115
+    limit = [] if open_files is None else ["prlimit", f"--nofile={open_files[0]}:{open_files[1]}"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "davstore", "serve", *args, "--host", host, "--port", str(port)],
+        [
+            *limit,
+            sys.executable,
+            "-m",
+            "davstore",
+            "serve",
+            *args,
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ],
         cwd=cwd,
         env=dict(env) if env is not None else davstore_env(cwd),
         stdout=stdout,
@@ -225,6 +241,15 @@ def start_serve(
         server.close()
         raise
     return server
+
+
+def open_files_limit(pid: int) -> tuple[int, int]:
+    """The ``(soft, hard)`` limit of open files of process ``pid``."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise LookupError(pid)
 
 
 def workers_of(server: ServeProcess) -> list[int]:

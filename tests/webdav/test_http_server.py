@@ -75,8 +75,10 @@ def _blocks(size: int) -> Iterator[bytes]:
 
 
 @contextlib.contextmanager
-def served(app: Any, *, timeout: float = 30, threads: int = 4) -> Iterator[tuple[str, int]]:
-    server = make_server(app, "127.0.0.1", 0, threads=threads, timeout=timeout)
+def served(
+    app: Any, *, timeout: float = 30, threads: int = 4, **options: Any
+) -> Iterator[tuple[str, int]]:
+    server = make_server(app, "127.0.0.1", 0, threads=threads, timeout=timeout, **options)
     server.prepare()
     thread = threading.Thread(target=server.serve, name="serve-loop", daemon=True)
     thread.start()
@@ -90,8 +92,10 @@ def served(app: Any, *, timeout: float = 30, threads: int = 4) -> Iterator[tuple
 class Client:
     """A raw HTTP/1.1 connection that reads answers one at a time."""
 
-    def __init__(self, addr: tuple[str, int], timeout: float = 10) -> None:
-        self.sock = socket.create_connection(addr, timeout=timeout)
+    def __init__(self, addr: tuple[str, int], timeout: float = 10, source: str = "") -> None:
+        self.sock = socket.create_connection(
+            addr, timeout=timeout, source_address=(source, 0) if source else None
+        )
         self.buffer = b""
 
     def send(self, data: bytes) -> None:
@@ -309,11 +313,25 @@ def test_an_unread_short_body_is_skipped_and_the_connection_kept() -> None:
         client.close()
 
 
-def test_a_stalled_body_fails_the_request_after_the_timeout() -> None:
+def test_a_stalled_body_costs_no_thread_and_fails_after_the_timeout() -> None:
+    """A short body arrives on the loop before its request takes a thread: stalled, it
+    never reaches the application. With ``Expect: 100-continue`` the thread reads it (the
+    application refuses or reads first) and fails at the timeout."""
     app = App()
     with served(app, timeout=1) as addr:
         client = Client(addr)
         client.send(b"PUT /threaded/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01")
+        time.sleep(1.5)
+        assert client.closed()
+        client.close()
+        assert not app.read_started.is_set() and "/threaded/echo" not in app.threads
+        client = Client(addr)
+        client.send(
+            b"PUT /threaded/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        assert client.head()[0] == 100
+        client.send(b"01")
         assert app.read_started.wait(5)
         time.sleep(1.5)
         assert client.closed()
@@ -711,3 +729,115 @@ def test_answer_quick_is_offered_a_small_body_once_it_is_whole() -> None:
         client.send(b"PUT /quick/none/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
         assert client.answer()[2] == b"hello", "declined: the WSGI app reads the same body"
         client.close()
+
+
+def test_a_trickled_head_is_cut_at_the_header_timeout() -> None:
+    """Bytes that trickle in do not extend the deadline of a request head (408)."""
+    app = App()
+    with served(app, timeout=30, header_timeout=1) as addr:
+        trickle = Client(addr)
+        silent = Client(addr)
+        trickle.send(b"GET /threaded/x HTTP/1.1\r\n")
+        for _ in range(20):  # a header line's byte every 0.2 s, for longer than 1 s
+            try:
+                trickle.send(b"X")
+            except OSError:
+                break
+            time.sleep(0.2)
+        status, _, _ = trickle.answer()
+        assert status == 408
+        assert trickle.closed() and silent.closed()  # a new connection owes a head too
+        trickle.close()
+        silent.close()
+        # A connection that sends its head in time is answered as usual.
+        client = Client(addr)
+        client.send(get("/threaded/in-time"))
+        assert client.answer()[2] == b"/threaded/in-time"
+        client.close()
+    assert "/threaded/x" not in app.threads
+
+
+def test_connections_per_client_address_are_capped() -> None:
+    with served(App(), max_connections_per_client=3) as addr:
+        kept = [Client(addr) for _ in range(3)]
+        refused = Client(addr)
+        status, headers, _ = refused.answer()
+        assert status == 503 and headers["connection"] == "close"
+        refused.close()
+        for client in kept:  # the ones within the cap are served
+            client.send(get("/threaded/kept"))
+            assert client.answer()[0] == 200
+        kept.pop().close()
+        time.sleep(0.2)  # the server sees the close
+        again = Client(addr)
+        again.send(get("/threaded/again"))
+        assert again.answer()[2] == b"/threaded/again"
+        for client in [*kept, again]:
+            client.close()
+
+
+def test_a_body_that_holds_a_thread_must_keep_a_minimum_rate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A body sent after 100 Continue (or past 1 MiB) holds a thread: arriving slower than
+    MIN_BODY_RATE, it is cut with 408, and the thread is free again."""
+    monkeypatch.setattr(http_server, "_RATE_WINDOW", 1.0)
+    app = App()
+    with served(app, timeout=30, threads=1) as addr:
+        slow = Client(addr)
+        slow.send(
+            b"PUT /threaded/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        assert slow.head()[0] == 100
+        for _ in range(40):
+            try:
+                slow.send(b"x")
+            except OSError:
+                break
+            time.sleep(0.1)
+        assert slow.answer()[0] == 408
+        assert slow.closed()
+        slow.close()
+        other = Client(addr)
+        other.send(get("/threaded/after"))
+        assert other.answer()[2] == b"/threaded/after"
+        other.close()
+    assert len(app.errors) == 1
+
+
+def test_one_client_holds_at_most_its_share_of_the_threads() -> None:
+    """Requests of one address beyond ``threads_per_client`` wait on the loop; another
+    address is served meanwhile."""
+    app = Gate()
+    with served(app, threads=4, threads_per_client=2) as addr:
+        held = [Client(addr) for _ in range(3)]
+        for client in held:
+            client.send(get("/gate"))
+        assert app.entered.acquire(timeout=10) and app.entered.acquire(timeout=10)
+        assert not app.entered.acquire(timeout=0.5)  # the third waits for a thread
+        other = Client(addr, source="127.0.0.2")  # another client address
+        other.send(get("/other"))
+        assert other.answer()[2] == b"/other"
+        other.close()
+        app.release.set()
+        for client in held:
+            assert client.answer()[2] == b"/gate"
+            client.close()
+
+
+class Gate:
+    """A WSGI app whose ``/gate`` requests wait for ``release``."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Semaphore(0)
+        self.release = threading.Event()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        if path == "/gate":
+            self.entered.release()
+            self.release.wait(30)
+        body = path.encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]

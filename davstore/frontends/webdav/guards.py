@@ -127,6 +127,10 @@ class PathGuard:
         self.app = app
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "*":
+            return _asterisk(environ, start_response)
+        if "HTTP_RANGE" in environ:
+            _check_range(environ)
         length = (environ.get("CONTENT_LENGTH") or "").strip()
         if length and not length.isdigit():
             return respond(
@@ -143,6 +147,51 @@ class PathGuard:
                 environ, start_response, "400 Bad Request", str(exc), close=_has_body(environ)
             )
         return self.app(environ, start_response)
+
+
+#: What ``OPTIONS *`` answers: the server's options, for any resource (RFC 9110 9.3.7).
+_SERVER_OPTIONS = [
+    ("DAV", "1, 2"),
+    ("MS-Author-Via", "DAV"),
+    (
+        "Allow",
+        "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK",
+    ),
+    ("Content-Length", "0"),
+]
+
+
+def _asterisk(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    """``OPTIONS *`` (the server's options); any other method may not name ``*`` (400)."""
+    if environ.get("REQUEST_METHOD") == "OPTIONS":
+        start_response("200 OK", list(_SERVER_OPTIONS))
+        return [b""]
+    return respond(environ, start_response, "400 Bad Request", "'*' names no resource.")
+
+
+_RANGE = re.compile(r"\s*bytes\s*=(.*)", re.IGNORECASE | re.DOTALL)
+_RANGE_SPEC = re.compile(r"\s*(?:(\d+)\s*-\s*(\d*)|-\s*(\d+))\s*")
+#: A first byte no file reaches: the resource answers 416 with its own length.
+_UNSATISFIABLE = "bytes=9223372036854775807-"
+
+
+def _check_range(environ: Environ) -> None:
+    """Make ``Range`` what RFC 9110 14.1.1 says before the resource reads it: a header that
+    is not a valid byte-range set (``bytes=5-1``: a last byte before the first) is ignored
+    (the whole file, 200); ranges that can satisfy nothing (``bytes=-0``) are dropped, and
+    when none is left the resource is asked a range beyond any length (416 with its
+    ``Content-Range``). wsgidav read ``5-1`` as its suffix ``-1`` and ``-0`` as an empty
+    206."""
+    match = _RANGE.fullmatch(str(environ["HTTP_RANGE"]))
+    kept: list[str] = []
+    for spec in match.group(1).split(",") if match else [""]:
+        part = _RANGE_SPEC.fullmatch(spec)
+        if part is None or (part.group(2) and int(part.group(2)) < int(part.group(1))):
+            del environ["HTTP_RANGE"]  # not a range set: ignored
+            return
+        if part.group(3) is None or int(part.group(3)) > 0:
+            kept.append(spec.strip())
+    environ["HTTP_RANGE"] = "bytes=" + ",".join(kept) if kept else _UNSATISFIABLE
 
 
 class ChunkedInputGuard:

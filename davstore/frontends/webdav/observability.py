@@ -47,6 +47,7 @@ import base64
 import binascii
 import collections
 import concurrent.futures
+import contextlib
 import json
 import logging
 import os
@@ -524,8 +525,41 @@ def _log(
     method, target, code = request
     elapsed, received, sent = measured
     _access_log.add(
-        time.time(), (client, user, method, target, code, received, sent, elapsed * 1000)
+        time.time(),
+        (
+            _printable(client),
+            _printable(user),
+            _printable(method),
+            _printable(target, wire=True),
+            _printable(code),
+            received,
+            sent,
+            elapsed * 1000,
+        ),
     )
+
+
+def _printable(text: str, *, wire: bool = False) -> str:
+    """``text`` as the access log writes it: control characters, other non-printables,
+    spaces and backslashes as ``\\xHH`` (``\\uHHHH``), so that a field is one word and no
+    request can write a line break or a terminal escape into the log (a name with
+    ``%0d%0a`` would plant a fake line). ``wire``: text decoded from the request line as
+    Latin-1 (PATH_INFO), shown as UTF-8 where it is."""
+    if text.isascii() and text.isprintable() and " " not in text and "\\" not in text:
+        return text
+    if wire:
+        with contextlib.suppress(UnicodeError):
+            text = text.encode("latin-1").decode("utf-8")
+    return "".join(
+        char if char.isprintable() and char not in " \\" else _escape(char) for char in text
+    )
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _basic_name(authorization: Any, code: str) -> str:

@@ -15,10 +15,19 @@ Python did. Here:
   ``runs_inline(environ)`` (davstore's: a small PUT to a local store, which writes to the
   page cache), or answers it from its head through an optional ``answer_quick`` (davstore's:
   a plain GET of a small file whose bytes are in the page cache, read without waiting);
-- every other request runs on a pool of ``threads`` threads. Its body streams to the
-  thread with flow control (reading from the client pauses while 1 MiB waits) and its
-  answer streams back through the loop (the thread waits while 4 MiB are unsent), so a
-  1 GiB transfer holds neither in memory.
+- every other request runs on a pool of ``threads`` threads, once its body is whole or
+  1 MiB of it has arrived (or its client waits for ``100 Continue``): a body that
+  trickles in waits on the loop and costs its connection, not a thread. The rest of a
+  longer body streams to the thread with flow control (reading from the client pauses
+  while 1 MiB waits), and must keep arriving at :data:`MIN_BODY_RATE` while the thread
+  waits for it (408 beyond). The answer streams back through the loop: when 1 MiB of it
+  waits unsent, the thread is given back and the rest is written from a thread again
+  once the client has read, so a client that reads slowly holds no thread and at most
+  that much memory, and a 1 GiB transfer is never held whole;
+- one client address holds at most ``threads_per_client`` threads at once (its other
+  requests wait on the loop) and ``max_connections_per_client`` connections (503
+  beyond); at start the soft limit of open files is raised to the hard one, and near it
+  the connections that waited longest for a request are closed first.
 
 After an answer, the loop keeps polling its sockets for ``busy_poll`` seconds (default
 :data:`BUSY_POLL`) before it sleeps, while no request runs on a thread (whose Python
@@ -34,9 +43,12 @@ HTTP/1.1 as clients use it: keep-alive and pipelining (answers in order), chunke
 request bodies (decoded; ``wsgi.input`` ends at ``b""``), ``Expect: 100-continue`` (the
 ``100 Continue`` goes out when the application first reads the body, so a refusal such as
 413 comes before the client sends it), chunked answers when the application names no
-length, TLS. Timeouts: a connection silent for ``timeout`` seconds before its next
-request's head is closed, and so is one whose body or reading of the answer stalls that
-long (the request then fails as if the client had gone: an upload keeps the old content).
+length, TLS. Timeouts: a request head must be whole within ``header_timeout`` seconds of its
+first byte (of the connection's start, for its first request), however it trickles in
+(408), as nginx's ``client_header_timeout``; a connection silent for ``timeout`` seconds
+before its next request's head is closed, and so is one whose body or reading of the
+answer stalls that long (the request then fails as if the client had gone: an upload
+keeps the old content). docs/SECURITY.md has the limits and their defaults.
 """
 
 from __future__ import annotations
@@ -64,12 +76,16 @@ import uvloop
 
 __all__ = [
     "BUSY_POLL",
+    "HEADER_TIMEOUT",
+    "MAX_CONNECTIONS_PER_CLIENT",
+    "MIN_BODY_RATE",
     "QUICK_BODY",
     "ClientGone",
     "Server",
     "check_tls",
     "listen_sockets",
     "make_server",
+    "raise_open_files_limit",
     "usable_cpus",
 ]
 
@@ -93,6 +109,25 @@ _BASE_ENVIRON: dict[str, Any] = {
     "wsgi.run_once": False,
     "wsgi.version": (1, 0),
 }
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit (systemd's default
+    soft limit is 1024, whatever the hard one); return the soft limit now in force."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return 1 << 20
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return wanted if soft == resource.RLIM_INFINITY else soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ValueError, OSError) as exc:
+        logger.warning("could not raise the limit of open files from %d: %s", soft, exc)
+        return soft
+    return wanted
 
 
 def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> float:
@@ -125,10 +160,31 @@ _WHOLE = 256 * 1024
 #: Request body bytes waiting for the application before reading from the client pauses.
 _BODY_HIGH = 1 << 20
 
-#: Unsent answer bytes above which the thread writing the answer waits (and below which it
-#: goes on).
-_WRITE_HIGH = 4 << 20
-_WRITE_LOW = 1 << 20
+#: Unsent answer bytes above which the thread writing the answer gives its thread back (and
+#: below which the rest of the answer is written again from a thread): the most a
+#: connection buffers of its answer, however slowly its client reads.
+_WRITE_HIGH = 1 << 20
+_WRITE_LOW = 256 << 10
+
+#: Seconds a connection may take to send a whole request head, from its first byte (from
+#: the connection's start for its first request); bytes that trickle in do not extend it.
+HEADER_TIMEOUT = 20.0
+
+#: Connections one client address may hold open at once (beyond, a new one is refused
+#: with 503), as nginx's ``limit_conn``.
+MAX_CONNECTIONS_PER_CLIENT = 256
+
+#: A request body that holds a thread (over ``_BODY_HIGH`` bytes, or sent after
+#: ``100 Continue``) must arrive at this many bytes a second, averaged over
+#: ``_RATE_WINDOW`` seconds, while the thread waits for it (408 beyond), as Apache's
+#: ``mod_reqtimeout`` ``MinRate``. A body shorter than ``_BODY_HIGH`` arrives on the
+#: event loop first and costs no thread, only its connection.
+MIN_BODY_RATE = 1024
+_RATE_WINDOW = 10.0
+
+#: File descriptors kept free of connections: for the store's files, the state's
+#: databases, the log. Nearer the limit, idle connections are closed first.
+_FD_RESERVE = 128
 
 #: Bytes read at a time while looking for the end of a line.
 _LINE_READ = 8192
@@ -166,6 +222,15 @@ class ClientGone(ConnectionError):
 
 class _HeadTooLarge(Exception):
     pass
+
+
+class _Refused(Exception):
+    """A request head the server refuses: ``status`` and ``reason``."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
 
 
 class _DuplicateHeader(Exception):
@@ -232,7 +297,10 @@ class _BodyPipe:
         "discarding",
         "ended",
         "error",
+        "mark",
         "paused",
+        "total",
+        "waiting",
     )
 
     def __init__(self, conn: _Connection) -> None:
@@ -247,6 +315,26 @@ class _BodyPipe:
         self.paused = False  # the loop stopped reading from the client for this body
         self.discarding = False  # answered: what still comes is dropped
         self._asked = False  # the loop was told the application waits for the body
+        self.total = 0  # bytes that arrived
+        self.waiting = False  # a thread waits for more of the body
+        self.mark = (0.0, 0)  # (when, total) the rate of arrival is measured from
+
+    @property
+    def size(self) -> int:
+        """Bytes that arrived and wait for the reader."""
+        return self._size
+
+    def too_slow(self, now: float) -> bool:
+        """Whether the body arrives slower than :data:`MIN_BODY_RATE` while a thread waits
+        for it (called by the loop's sweep; the measure restarts whenever no thread waits)."""
+        since, total = self.mark
+        if not self.waiting or self.ended or not since:
+            self.mark = (now, self.total)
+            return False
+        if now - since < _RATE_WINDOW:
+            return False
+        self.mark = (now, self.total)
+        return self.total - total < MIN_BODY_RATE * (now - since)
 
     # The loop's side.
 
@@ -257,6 +345,7 @@ class _BodyPipe:
                 return False
             self._chunks.append(data)
             self._size += len(data)
+            self.total += len(data)
             self.arrived = time.monotonic()
             if self._size >= self._want:  # wake the reader only when it has enough
                 self._cond.notify()
@@ -327,7 +416,11 @@ class _BodyPipe:
         if self.paused:  # a read longer than the queue's limit
             self.paused = False
             self._conn.resume_body()
-        self._cond.wait(timeout)
+        self.waiting = True
+        try:
+            self._cond.wait(timeout)
+        finally:
+            self.waiting = False
         if self.error is not None:
             raise self.error
         if not self.ended and time.monotonic() - self.arrived >= timeout:
@@ -393,6 +486,7 @@ class _Request:
         "chunks",
         "complete",
         "environ",
+        "head_sent",
         "head_size",
         "headers",
         "http10",
@@ -400,6 +494,7 @@ class _Request:
         "keep_alive",
         "no_body",
         "quick",
+        "refused",
         "url",
         "wants_continue",
     )
@@ -420,6 +515,10 @@ class _Request:
         self.wants_continue = False  # Expect: 100-continue, not answered yet
         self.answered = False  # by the application's answer_quick
         self.quick = False  # to be offered to answer_quick once its body is whole
+        #: Refused by the server while its application ran (a malformed or too slow body):
+        #: what the application answers is dropped, the refusal goes instead.
+        self.refused = False
+        self.head_sent = False  # the answer's head was written
 
 
 class _Answer:
@@ -456,7 +555,6 @@ class _Connection(asyncio.Protocol):
         self.busy = False  # requests[0] is being answered
         self.closed = False
         self.write_paused = False
-        self.write_waiters: list[concurrent.futures.Future[None]] = []
         self.idle_since: float | None = time.monotonic()
         self.peer = ("", 0)
         self.local = ("", 0)
@@ -467,6 +565,13 @@ class _Connection(asyncio.Protocol):
         self.in_next = False  # _next is running (an inline answer must not call it again)
         self.ignoring = False  # what the client sends is not parsed any more
         self.refusal: tuple[int, str] | None = None  # to send once the answers before it are
+        #: When the request head now arriving began (None: no head is arriving).
+        self.head_started: float | None = time.monotonic()
+        #: A long answer waiting for its client to read (its thread was given back):
+        #: written again from a thread on resume_writing.
+        self.parked: tuple[_Request, _Answer, Iterable[bytes], Iterator[bytes]] | None = None
+        self.write_stalled_since: float | None = None  # the transport's buffer is full
+        self.counted = False  # in the server's count of connections per client
 
     # asyncio.Protocol
 
@@ -477,30 +582,36 @@ class _Connection(asyncio.Protocol):
         local = transport.get_extra_info("sockname")
         self.peer = (str(peer[0]), int(peer[1])) if peer else ("", 0)
         self.local = (str(local[0]), int(local[1])) if local else ("", 0)
-        self.server.connections.add(self)
         self.base_environ = dict(
             self.server.base_environ,
             SERVER_NAME=self.local[0],
             SERVER_PORT=str(self.local[1]),
             REMOTE_ADDR=self.peer[0],
         )
+        self.server.admit(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.server.connections.discard(self)
+        self.server.release(self)
         gone = ClientGone("the client closed the connection")
         for request in self.requests:
             if request.body is not None:
                 request.body.fail(gone)
-        self._release_writers(gone)
+        parked, self.parked = self.parked, None
+        if parked is not None:  # its thread ends it: closes its result, finishes it
+            self.server.pool.submit(self._stream_rest, *parked)
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self.write_stalled_since = time.monotonic()
         self._flow()
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        self._release_writers(None)
+        self.write_stalled_since = None
+        parked, self.parked = self.parked, None
+        if parked is not None:
+            self.on_thread(self._stream_rest, *parked)
         self._flow()
         self._next()
 
@@ -546,7 +657,10 @@ class _Connection(asyncio.Protocol):
                 self.requests[-1].keep_alive = False
         except Exception as exc:
             cause = exc.__cause__ or exc.__context__
-            if isinstance(exc, _HeadTooLarge) or isinstance(cause, _HeadTooLarge):
+            refused = exc if isinstance(exc, _Refused) else cause
+            if isinstance(refused, _Refused):
+                self._unreadable(refused.status, refused.reason)
+            elif isinstance(exc, _HeadTooLarge) or isinstance(cause, _HeadTooLarge):
                 self._unreadable(431, "Request Header Fields Too Large")
             elif isinstance(exc, _DuplicateHeader) or isinstance(cause, _DuplicateHeader):
                 self._unreadable(400, "Bad Request")
@@ -562,10 +676,12 @@ class _Connection(asyncio.Protocol):
         self.ignoring = True
         request, self.reading = self.reading, None
         if request is not None and request.body is not None:  # its body is malformed
-            request.body.fail(ClientGone("the request body is malformed"))
+            request.body.fail(ClientGone(f"the request was refused: {status} {reason}"))
         if request is not None and request in self.requests:
             request.keep_alive = False
-            if not (self.busy and self.requests[0] is request):
+            if self.busy and self.requests[0] is request:
+                request.refused = True  # its answer is the refusal (or none, if it began)
+            else:
                 self.requests.remove(request)
         if self.requests:
             self.refusal = (status, reason)  # after the answers before it
@@ -590,8 +706,7 @@ class _Connection(asyncio.Protocol):
             request.keep_alive = False
             if request.body is not None:
                 request.body.end()
-            else:
-                self._next()  # an inline request waiting for the rest of its body
+            self._next()  # a request waiting for the rest of its body
         if not self.requests:
             return None  # nothing to answer: close
         self.requests[-1].keep_alive = False
@@ -601,6 +716,8 @@ class _Connection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.reading = _Request()
+        if self.head_started is None:
+            self.head_started = time.monotonic()
 
     def on_url(self, url: bytes) -> None:
         request = self.reading
@@ -621,6 +738,8 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         request = self.reading
         assert request is not None
+        self.head_started = None
+        self._check_head(request)
         if self.server.answer_quick is not None and not self.requests:
             length = self._quick_length(request)
             if length == 0:
@@ -638,7 +757,11 @@ class _Connection(asyncio.Protocol):
         ``chunks`` holds has arrived)."""
         self._environ(request)
         run_inline = self.server.runs_inline
-        request.inline = run_inline is not None and run_inline(request.environ)
+        # A client waiting for 100 Continue: the application refuses or reads first, on a
+        # thread (401 and 403 come before any 100 Continue).
+        request.inline = (
+            run_inline is not None and not request.wants_continue and run_inline(request.environ)
+        )
         environ = request.environ
         declared = environ.get("CONTENT_LENGTH") or "0"
         if "HTTP_TRANSFER_ENCODING" in environ:
@@ -660,8 +783,6 @@ class _Connection(asyncio.Protocol):
         self.requests.append(request)
         if len(self.requests) > _PIPELINE:
             self._flow()
-        if request.wants_continue and request.inline:
-            self._continue(request)
         self._next()
 
     def on_body(self, body: bytes) -> None:
@@ -669,12 +790,17 @@ class _Connection(asyncio.Protocol):
         assert request is not None
         if request.body_left and "HTTP_TRANSFER_ENCODING" not in request.environ:
             request.body_left -= len(body)
-        if request.body is None:
+        pipe = request.body
+        if pipe is None:
             request.chunks.append(body)
-        elif request.body.feed(body) and not self.body_paused:
-            request.body.paused = True
+            return
+        if pipe.feed(body) and not self.body_paused:
+            pipe.paused = True
             self.body_paused = True
             self._flow()
+        ready = pipe.size >= _BODY_HIGH and self.requests and self.requests[0] is request
+        if ready and not self.busy:
+            self._next()  # a body that arrives fast goes to its thread before its end
 
     def on_message_complete(self) -> None:
         request = self.reading
@@ -692,8 +818,23 @@ class _Connection(asyncio.Protocol):
             request.body.end()
             if request.body.discarding:
                 self._drained(request)
+            elif not self.busy:
+                self._next()  # it waited for its body on the loop
         else:
             self._next()
+
+    def _check_head(self, request: _Request) -> None:
+        """Raise _Refused for a head no HTTP/1.1 server may answer as asked (RFC 9112):
+        another major version (505), HTTP/1.1 without ``Host`` (400), the asterisk form
+        (``*``) with another method than OPTIONS (400)."""
+        parser = self.parser
+        version = parser.get_http_version()
+        if version not in ("1.1", "1.0"):
+            raise _Refused(505, "HTTP Version Not Supported")
+        if version == "1.1" and not any(name.lower() == b"host" for name, _ in request.headers):
+            raise _Refused(400, "Bad Request")
+        if request.url == b"*" and parser.get_method() != b"OPTIONS":
+            raise _Refused(400, "Bad Request")
 
     # The requests, in order
 
@@ -813,11 +954,38 @@ class _Connection(asyncio.Protocol):
                     self.server.active += 1
                     self._run_inline(request)
                 else:
+                    if not self._body_ready(request):
+                        return  # its body is arriving (on_body and idle_since go on)
+                    if not self.server.may_start_thread(self):
+                        return  # this client's threads are all busy: called again
+                    self.idle_since = None
                     self.busy = True
                     self.server.active += 1
-                    self.server.pool.submit(self._run_threaded, request)
+                    self.on_thread(self._run_threaded, request)
         finally:
             self.in_next = False
+
+    def _body_ready(self, request: _Request) -> bool:
+        """Whether ``request`` may go to a thread: its body arrived whole, or ``_BODY_HIGH``
+        bytes of it did (a client that sends fast enough), or the client waits for
+        ``100 Continue`` (the application refuses or reads first)."""
+        body = request.body
+        if request.complete or request.wants_continue or body is None or body.size >= _BODY_HIGH:
+            return True
+        if self.idle_since is None:
+            self.idle_since = time.monotonic()  # the body has the timeout to arrive
+        return False
+
+    def on_thread(self, function: Callable[..., None], *args: Any) -> None:
+        """Run ``function(*args)`` on a pool thread, counted as this client's."""
+        self.server.thread_started(self)
+        self.server.pool.submit(self._counted, function, *args)
+
+    def _counted(self, function: Callable[..., None], *args: Any) -> None:
+        try:
+            function(*args)
+        finally:
+            self._from_thread(self.server.thread_ended, self)
 
     def _finish(self, request: _Request, close: bool, linger: bool = True) -> None:
         """The answer to ``request`` was written (or the connection failed).
@@ -832,6 +1000,9 @@ class _Connection(asyncio.Protocol):
         self.server.active -= 1
         if self.closed:
             return
+        if request.refused and request.head_sent:  # its answer began: no second one
+            self.refusal = None
+            close = True
         transport = self.transport
         assert transport is not None
         if not request.complete and not close and request.body is not None:
@@ -889,6 +1060,21 @@ class _Connection(asyncio.Protocol):
             )
             self.transport.close()
         self.closed = True
+
+    def refuse(self, status: int, reason: str) -> None:
+        """Answer ``status`` before any request and close (the server's limits)."""
+        self.ignoring = True
+        self._refuse(status, reason)
+
+    def close_now(self) -> None:
+        """Close the connection (it waits for a request: nothing is lost)."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def call_next(self) -> None:
+        """Go on with the next request (a thread of this client is free)."""
+        self.loop.call_soon(self._next)
 
     def _resume(self) -> None:
         """A body's queue has room again."""
@@ -990,6 +1176,8 @@ class _Connection(asyncio.Protocol):
         cannot go on to the next request (see :meth:`_finish`)."""
         if request.complete or request.body is None:
             return False
+        if request.wants_continue:
+            return True  # not asked for: the client may send it or not (RFC 9110 10.1.1)
         declared = request.environ.get("CONTENT_LENGTH") or ""
         return not (declared.isdigit() and int(declared) <= _DRAIN_LIMIT)
 
@@ -1012,18 +1200,21 @@ class _Connection(asyncio.Protocol):
         if rest is None:
             _close_result(result)
             transport.write(answer.head + _frame(answer, head) if head else answer.head)
+            request.head_sent = True
             self._finish(request, answer.close or answer.short)
             return
         # A long answer: its first part now, the rest from a thread.
         start.sent = True
         first = _frame(answer, head)
         transport.write(answer.head + first)
+        request.head_sent = True
         assert result is not None
-        self.server.pool.submit(self._stream_rest, request, answer, result, rest)
+        self.on_thread(self._stream_rest, request, answer, result, rest)
 
     def _write_error(self, request: _Request) -> None:
-        if self.transport is not None and not self.closed:
+        if self.transport is not None and not self.closed and not request.refused:
             self.transport.write(_ERROR)
+            request.head_sent = True
         self._finish(request, True)
 
     def _run_threaded(self, request: _Request) -> None:
@@ -1056,13 +1247,16 @@ class _Connection(asyncio.Protocol):
                 return
             start.sent = True
             try:
-                self._send(answer.head + _frame(answer, head))
+                paused = self._send(request, answer.head + _frame(answer, head))
             except ClientGone:
                 _close_result(result)
                 self._from_thread(self._finish, request, True)
                 return
             assert result is not None
-            self._stream_rest(request, answer, result, rest)
+            if paused:
+                self._from_thread(self._park, request, answer, result, rest)
+            else:
+                self._stream_rest(request, answer, result, rest)
         except BaseException:  # pragma: no cover - the loop must learn the request ended
             self._from_thread(self._finish, request, True)
             raise
@@ -1070,16 +1264,23 @@ class _Connection(asyncio.Protocol):
     def _stream_rest(
         self, request: _Request, answer: _Answer, result: Iterable[bytes], rest: Iterator[bytes]
     ) -> None:
-        """Send the rest of a long answer (on a pool thread), then end the request."""
+        """Send the rest of a long answer (on a pool thread), then end the request; when
+        the client reads too slowly, give the thread back instead (:meth:`_park`): the
+        loop calls this again once the client has read."""
         close = answer.close
+        done = True
         try:
+            if self.closed:
+                raise ClientGone("the client closed the connection")
             for chunk in rest:
                 if chunk:
                     data = _frame(answer, chunk)
-                    if data:
-                        self._send(data)
+                    if data and self._send(request, data):
+                        done = False
+                        self._from_thread(self._park, request, answer, result, rest)
+                        return
             if answer.chunked:
-                self._send(b"0\r\n\r\n")
+                self._send(request, b"0\r\n\r\n")
             if answer.short:
                 close = True  # shorter than its Content-Length: the client must notice
         except ClientGone as exc:
@@ -1095,52 +1296,59 @@ class _Connection(asyncio.Protocol):
             )
             close = True
         finally:
-            try:
-                _close_result(result)
-            finally:
-                self._from_thread(self._finish, request, close)
+            if done:
+                try:
+                    _close_result(result)
+                finally:
+                    self._from_thread(self._finish, request, close)
+
+    def _park(
+        self, request: _Request, answer: _Answer, result: Iterable[bytes], rest: Iterator[bytes]
+    ) -> None:
+        """Keep a long answer until its client reads (on the loop): resume_writing, or
+        connection_lost, hands it to a thread again. The sweep closes a connection whose
+        client reads nothing for the timeout."""
+        if self.write_paused and not self.closed:
+            self.parked = (request, answer, result, rest)
+        else:
+            self.on_thread(self._stream_rest, request, answer, result, rest)
 
     def _from_thread(self, callback: Callable[..., None], *args: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: the server stopped
             self.loop.call_soon_threadsafe(callback, *args)
 
-    def _send(self, data: bytes) -> None:
-        """Write ``data`` from a pool thread; wait while the client reads too slowly."""
-        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+    def _send(self, request: _Request, data: bytes) -> bool:
+        """Write ``data`` from a pool thread; True when the client reads too slowly for
+        more now (the transport's buffer is full)."""
+        done: concurrent.futures.Future[bool] = concurrent.futures.Future()
         try:
-            self.loop.call_soon_threadsafe(self._write_for_thread, data, done)
+            self.loop.call_soon_threadsafe(self._write_for_thread, request, data, done)
         except RuntimeError as exc:
             raise ClientGone("the server stopped") from exc
         try:
-            done.result(self.server.timeout)
-        except concurrent.futures.TimeoutError as exc:
+            return done.result(self.server.timeout)
+        except concurrent.futures.TimeoutError as exc:  # the loop itself is stuck
             self._from_thread(self._abort)
-            raise ClientGone(f"the client read nothing for {self.server.timeout:g} s") from exc
+            raise ClientGone("the server stopped") from exc
 
-    def _write_for_thread(self, data: bytes, done: concurrent.futures.Future[None]) -> None:
+    def _write_for_thread(
+        self, request: _Request, data: bytes, done: concurrent.futures.Future[bool]
+    ) -> None:
         if self.closed or self.transport is None:
             done.set_exception(ClientGone("the client closed the connection"))
             return
+        if request.refused and not request.head_sent:
+            done.set_exception(ClientGone("the request was refused"))
+            return
         self.transport.write(data)
-        if self.write_paused:
-            self.write_waiters.append(done)
-        else:
-            done.set_result(None)
+        request.head_sent = True
+        done.set_result(self.write_paused)
 
     def _write_and_finish(self, request: _Request, data: bytes, close: bool) -> None:
-        if not self.closed and self.transport is not None:
+        if not self.closed and self.transport is not None and not request.refused:
             self.transport.write(data)
+            request.head_sent = True
         self._finish(request, close)
-
-    def _release_writers(self, error: BaseException | None) -> None:
-        waiters, self.write_waiters = self.write_waiters, []
-        for done in waiters:
-            if done.done():
-                continue
-            if error is None:
-                done.set_result(None)
-            else:
-                done.set_exception(error)
 
     def _abort(self) -> None:
         if self.transport is not None:
@@ -1152,6 +1360,44 @@ class _Connection(asyncio.Protocol):
         since = self.idle_since
         if since is not None and now - since >= timeout and self.transport is not None:
             self.transport.close()
+
+    def check_deadlines(self, now: float) -> None:
+        """The sweep's look at the connection: silent too long (``timeout``), a request
+        head not whole within ``header_timeout`` (408), a body that holds a thread and
+        arrives too slowly (408), a client that reads nothing of its answer for
+        ``timeout`` (closed)."""
+        server = self.server
+        if self.closed or self.transport is None:
+            return
+        self.close_if_idle(now, server.timeout)
+        started = self.head_started
+        if (
+            started is not None
+            and now - started >= server.header_timeout
+            and not self.reading_paused
+            and not self.unparsed
+        ):
+            logger.info("%s: no whole request head in %g s", self.peer[0], server.header_timeout)
+            if self.reading is None:  # nothing came: nothing to answer
+                self.closed = True
+                self.transport.close()
+            else:
+                self._unreadable(408, "Request Timeout")
+            return
+        request = self.reading
+        if request is not None and request.body is not None and request.body.too_slow(now):
+            logger.info(
+                "%s %s: the body arrives slower than %d bytes/s",
+                request.environ.get("REQUEST_METHOD"),
+                request.environ.get("PATH_INFO"),
+                MIN_BODY_RATE,
+            )
+            self._unreadable(408, "Request Timeout")
+            return
+        stalled = self.write_stalled_since
+        if stalled is not None and now - stalled >= server.timeout:
+            logger.info("%s: read nothing of its answer for %g s", self.peer[0], server.timeout)
+            self._abort()
 
 
 #: Header names as they came -> their environ keys ("" for a name that is dropped).
@@ -1326,6 +1572,9 @@ class Server:
         tls: ssl.SSLContext | None = None,
         sock: socket.socket | None = None,
         busy_poll: float = BUSY_POLL,
+        header_timeout: float = HEADER_TIMEOUT,
+        max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
+        threads_per_client: int | None = None,
     ) -> None:
         self.app = app
         self.runs_inline: Callable[[dict[str, Any]], bool] | None = getattr(
@@ -1336,6 +1585,16 @@ class Server:
         self.port = port
         self.threads = threads
         self.timeout = timeout
+        self.header_timeout = header_timeout
+        self.max_connections_per_client = max_connections_per_client
+        #: Threads the requests of one client address may hold at once (the others wait).
+        self.threads_per_client = threads_per_client or max(1, threads // 2)
+        #: Connections this process keeps open at most (set by serve(), from the limit of
+        #: open files): beyond, the longest idle are closed.
+        self.max_connections = 1 << 30
+        self._by_client: collections.Counter[str] = collections.Counter()
+        self._threads_by_client: collections.Counter[str] = collections.Counter()
+        self._waiting_for_thread: dict[str, collections.deque[_Connection]] = {}
         self.tls = tls
         self.bind_addr: tuple[str, int] = (host, port)
         self._socket: socket.socket | None = None
@@ -1370,6 +1629,8 @@ class Server:
         """Serve until :meth:`stop` (binds first if :meth:`prepare` was not called)."""
         self.prepare()
         assert self._socket is not None
+        limit = raise_open_files_limit()
+        self.max_connections = max(16, limit - min(_FD_RESERVE, limit // 2))
         with self._state:  # stop() either sees the listener or finds serve() stopped
             if self.stopping:
                 self._served.set()
@@ -1381,7 +1642,9 @@ class Server:
                         lambda: _Connection(self),
                         sock=self._socket,
                         ssl=self.tls,
-                        ssl_handshake_timeout=self.timeout if self.tls is not None else None,
+                        ssl_handshake_timeout=(
+                            self.header_timeout if self.tls is not None else None
+                        ),
                         backlog=_BACKLOG,
                     )
                 )
@@ -1424,10 +1687,91 @@ class Server:
         else:
             self._polling = False
 
+    # Connections and threads per client (on the loop's thread)
+
+    def admit(self, conn: _Connection) -> None:
+        """A new connection: refused (503) past the client's share; past the limit of
+        open connections, the longest idle ones are closed first."""
+        self.connections.add(conn)
+        client = conn.peer[0]
+        self._by_client[client] += 1
+        conn.counted = True
+        if self._by_client[client] > self.max_connections_per_client:
+            logger.warning(
+                "%s: refused a connection beyond %d from one client",
+                client,
+                self.max_connections_per_client,
+            )
+            conn.refuse(503, "Service Unavailable")
+        elif len(self.connections) > self.max_connections:
+            self._shed(conn)
+
+    def _shed(self, new: _Connection) -> None:
+        """Close the connections that waited longest for a request (at least one in
+        sixteen of the limit, so that this is seldom), or refuse ``new`` when none waits."""
+        idle = sorted(
+            (c for c in self.connections if c is not new and not c.requests and not c.closed),
+            key=lambda c: c.idle_since or 0.0,
+        )
+        count = len(self.connections) - self.max_connections + self.max_connections // 16
+        if not idle:
+            logger.warning("refused a connection: %d open, all busy", len(self.connections))
+            new.refuse(503, "Service Unavailable")
+            return
+        logger.warning(
+            "%d connections open, near the limit of open files: closing %d idle ones",
+            len(self.connections),
+            min(count, len(idle)),
+        )
+        for conn in idle[:count]:
+            conn.close_now()
+
+    def release(self, conn: _Connection) -> None:
+        """A connection ended."""
+        self.connections.discard(conn)
+        if conn.counted:
+            conn.counted = False
+            client = conn.peer[0]
+            left = self._by_client[client] - 1
+            if left > 0:
+                self._by_client[client] = left
+            else:
+                del self._by_client[client]
+
+    def may_start_thread(self, conn: _Connection) -> bool:
+        """Whether a request of ``conn`` may take a thread now; if not, ``conn`` is told
+        (its ``_next``) when one of its client's threads ends."""
+        client = conn.peer[0]
+        if self._threads_by_client[client] < self.threads_per_client:
+            return True
+        waiting = self._waiting_for_thread.setdefault(client, collections.deque())
+        if conn not in waiting:
+            waiting.append(conn)
+        return False
+
+    def thread_started(self, conn: _Connection) -> None:
+        self._threads_by_client[conn.peer[0]] += 1
+
+    def thread_ended(self, conn: _Connection) -> None:
+        client = conn.peer[0]
+        left = self._threads_by_client[client] - 1
+        if left > 0:
+            self._threads_by_client[client] = left
+        else:
+            del self._threads_by_client[client]
+        waiting = self._waiting_for_thread.get(client)
+        while waiting:
+            following = waiting.popleft()
+            if not following.closed:
+                following.call_next()
+                break
+        if waiting is not None and not waiting:
+            del self._waiting_for_thread[client]
+
     def _sweep(self) -> None:
         now = time.monotonic()
         for conn in list(self.connections):
-            conn.close_if_idle(now, self.timeout)
+            conn.check_deadlines(now)
         if not self.stopping and self.loop is not None:
             self.loop.call_later(_SWEEP, self._sweep)
 
@@ -1436,7 +1780,13 @@ class Server:
             self._listener.close()
         now = time.monotonic()
         for conn in list(self.connections):
-            conn.close_if_idle(now, 0)
+            if not conn.requests:  # waits for a request head (a body arriving goes on)
+                conn.close_if_idle(now, 0)
+
+    def _in_flight(self) -> bool:
+        """Requests are being answered, or their bodies are arriving (from any thread:
+        ``list`` copies the set at once, holding the GIL)."""
+        return bool(self.active) or any(conn.requests for conn in list(self.connections))
 
     @property
     def in_progress(self) -> int:
@@ -1456,7 +1806,7 @@ class Server:
             with contextlib.suppress(RuntimeError):  # serve() ended already
                 loop.call_soon_threadsafe(self._begin_stop)
             deadline = time.monotonic() + self.shutdown_timeout
-            while self.active and time.monotonic() < deadline:
+            while self._in_flight() and time.monotonic() < deadline:
                 time.sleep(0.02)
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(loop.stop)
@@ -1476,6 +1826,9 @@ def make_server(
     tls_key: str | Path | None = None,
     sock: socket.socket | None = None,
     busy_poll: float | None = None,
+    header_timeout: float = HEADER_TIMEOUT,
+    max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
+    threads_per_client: int | None = None,
 ) -> Server:
     """The HTTP server for ``app`` on ``host:port`` (not started yet).
 
@@ -1488,6 +1841,12 @@ def make_server(
         (each worker of ``davstore serve --workers`` gets one its parent made).
     :param busy_poll: seconds the loop polls after an answer before it sleeps (0: never;
         None: :data:`BUSY_POLL`; see the module's docstring).
+    :param header_timeout: seconds a connection may take to send a whole request head
+        (408 beyond); bytes trickling in do not extend it.
+    :param max_connections_per_client: connections one client address may hold (503
+        beyond).
+    :param threads_per_client: threads the requests of one client address may hold at
+        once (None: half of ``threads``); the others wait, costing their connection only.
     """
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("tls_cert and tls_key go together")
@@ -1503,4 +1862,7 @@ def make_server(
         tls=tls,
         sock=sock,
         busy_poll=BUSY_POLL if busy_poll is None else busy_poll,
+        header_timeout=header_timeout,
+        max_connections_per_client=max_connections_per_client,
+        threads_per_client=threads_per_client,
     )
