@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import errno
 import os
+import resource
 import secrets
 import shutil
 import stat
@@ -46,6 +47,13 @@ _UNNAMED_FLAGS = getattr(os, "O_TMPFILE", 0) | os.O_RDWR | getattr(os, "O_CLOEXE
 _CREATE_FLAGS = (
     os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 )
+
+
+def _size_limit() -> int | None:
+    """This process's file size limit (``RLIMIT_FSIZE``) where it has one; past it, and
+    past the file system's own limit, the stage's ``ftruncate`` answers EFBIG itself."""
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def _plain_name(name: str) -> bool:
@@ -91,6 +99,8 @@ class FileSystemStore(GenericStore):
             atomic_replace=True,
             set_mtime=True,
             url=self.storage.base_url is not None,
+            held_reads=True,  # a descriptor reads its inode after an unlink or a replace
+            max_file_size=_size_limit(),
         )
 
     def _path(self, name: str) -> str:
