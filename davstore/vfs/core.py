@@ -804,8 +804,11 @@ class VFS:
             return
         if not self.capabilities.delete:
             raise NotSupported(path, "the store cannot delete")
+        tree = self._tree(path)
+        self._keep_readers(path)
+        self._detach(path)
         try:
-            self._remove_entries(path, self._tree(path))
+            self._remove_entries(path, tree)
         finally:
             self._invalidate(path, tree=True)
         self._emit(Action.FOLDER_DELETED, path, is_dir=True)

@@ -262,3 +262,20 @@ def mtimes_after_reading(folder: Path) -> list[bool]:
 
 def test_reading_or_opening_without_writing_keeps_the_mtime(mounted: Path, tmp_path: Path) -> None:
     assert same_on_both(mtimes_after_reading, mounted, tmp_path) == [True] * 4
+
+
+def mtime_while_written(folder: Path) -> bool:
+    """The mtime of a file open with a write not yet committed stays that of the write."""
+    f = folder / "f"
+    fd = os.open(f, os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, b"a")
+        first = os.stat(f).st_mtime_ns
+        time.sleep(1.1)  # past the kernel's and the VFS's caches
+        return os.stat(f).st_mtime_ns == first
+    finally:
+        os.close(fd)
+
+
+def test_the_mtime_of_a_file_being_written_is_its_last_write(mounted: Path, tmp_path: Path) -> None:
+    assert same_on_both(mtime_while_written, mounted, tmp_path) is True

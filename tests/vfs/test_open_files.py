@@ -106,7 +106,7 @@ def test_a_writer_whose_name_was_replaced_never_commits(vfs: VFS) -> None:
 
 
 def test_the_pending_mtime_is_the_last_change(vfs: VFS) -> None:
-    handle = vfs.open_write("f", shared=True)
+    handle = vfs.open_write("f")
     handle.write(b"a")
     first = vfs.stat("f").mtime
     time.sleep(0.05)
@@ -138,3 +138,17 @@ def test_growing_truncates_are_bounded(vfs: VFS) -> None:
         handle.truncate(20 << 20)  # past the spool's memory part: a sparse file
         assert handle.pread(4, (20 << 20) - 2) == b"\0\0"
     assert vfs.stat("g").size == 20 << 20
+
+
+def test_removing_a_folder_keeps_its_readers_and_detaches_its_writers(vfs: VFS) -> None:
+    vfs.mkdir("d")
+    vfs.write_file("d/r", b"read me")
+    reader = vfs.open_read("d/r")
+    writer = vfs.open_write("d/w", shared=True)
+    writer.write(b"never stored")
+    vfs.remove_tree("d")
+    assert reader.read() == b"read me"
+    reader.close()
+    writer.close()
+    assert not vfs.exists("d")
+    assert not vfs.exists("d/w")

@@ -85,9 +85,7 @@ def run_mount(args: argparse.Namespace) -> int:
     configure_logging(args)
     selection_from_args(args)  # bad input fails here, before anything is started
     limit = getattr(args, "max_upload_size", None)
-    return mount(
-        lambda: build_vfs(args, max_file_size=limit), args.mountpoint, mount_options(args)
-    )
+    return mount(lambda: build_vfs(args, max_file_size=limit), args.mountpoint, mount_options(args))
 
 
 def mount_options(args: argparse.Namespace) -> MountOptions:
