@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 from davstore.errors import (
     AlreadyExists,
+    Conflict,
     DavstoreError,
     DirectoryNotEmpty,
     FileTooLarge,
@@ -645,10 +646,11 @@ class VFS:
         self._emit(Action.CREATED if created else Action.MODIFIED, path)
 
     def _release(self, file: OpenFile) -> None:
+        """Forget an open file whose last handle is done (called with ``_lock`` held, so
+        no open joins it meanwhile)."""
         self._writers.pop(file, None)
-        with self._lock:
-            if self._shared.get(file.path) is file:
-                del self._shared[file.path]
+        if self._shared.get(file.path) is file:
+            del self._shared[file.path]
 
     def _handles_within(self, path: str) -> list[OpenFile]:
         return [f for f in list(self._writers) if is_within(f.path, path)]
@@ -684,11 +686,19 @@ class VFS:
                 raise InsufficientStorage(
                     path, "no room in the spool to keep the content an open file reads"
                 )
-            handle.keep(
-                tempfile.SpooledTemporaryFile(  # noqa: SIM115 - the handle closes it
-                    max_size=self.spool_memory, dir=self.spool_dir, prefix=INTERNAL_PREFIX
-                )  # type: ignore[arg-type]
+            spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - the handle closes it
+                max_size=self.spool_memory, dir=self.spool_dir, prefix=INTERNAL_PREFIX
             )
+            try:
+                handle.keep(spool)  # type: ignore[arg-type]
+            except (Conflict, NotFound):
+                # The version it read is gone already (changed or removed behind the VFS):
+                # nothing left to keep, and no reason to refuse the change.
+                logger.info("an open reader of %r lost its version before it was kept", path)
+            except DavstoreError:
+                raise
+            except OSError as exc:
+                raise from_exception(exc, path) from exc
 
     def flush_all(self) -> None:
         """Commit every open write handle (before a clean shutdown)."""

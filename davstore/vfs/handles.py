@@ -446,17 +446,18 @@ class OpenFile:
             self.mtime = None
 
     def attach(self) -> None:
-        with self._lock:
-            self._handles += 1
+        """One more handle (called by the VFS with its lock held)."""
+        self._handles += 1
 
     def release(self) -> None:
         """One handle is done; the last one frees the stage (uncommitted bytes dropped)."""
-        with self._lock:
+        with self._vfs._lock:  # an open joining the file meanwhile would find it freed
             self._handles -= 1
             last = self._handles <= 0
+            if last:
+                self._vfs._release(self)
         if last:
             self.abort()
-            self._vfs._release(self)
 
 
 class WriteHandle(_Handle):

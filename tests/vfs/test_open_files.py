@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 import time
 
 import pytest
@@ -152,3 +153,28 @@ def test_removing_a_folder_keeps_its_readers_and_detaches_its_writers(vfs: VFS) 
     writer.close()
     assert not vfs.exists("d")
     assert not vfs.exists("d/w")
+
+
+def test_shared_handles_on_threads_lose_no_write(vfs: VFS) -> None:
+    vfs.write_file("f", b"")
+    block = 4096
+    count = 8
+    ready = threading.Barrier(count)
+
+    def writer(number: int) -> None:
+        handle = vfs.open_write("f", truncate=False, shared=True)
+        ready.wait()
+        for round_ in range(4):
+            handle.pwrite(bytes([number]) * block, (round_ * count + number) * block)
+        handle.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    data = content(vfs, "f")
+    assert len(data) == 4 * count * block
+    for index in range(4 * count):
+        assert data[index * block : (index + 1) * block] == bytes([index % count]) * block
+    assert not vfs._handles_within("")
