@@ -248,11 +248,6 @@ if BINDING == "mfusepy":
                 info = conn.contents
                 # Every readdir with attributes: listings carry them anyway.
                 info.want &= ~_CAP_READDIRPLUS_AUTO
-            if config:
-                # A file removed or replaced while open has no path any more: its reads,
-                # writes, fstat and close come with none (and its handle) instead of
-                # libfuse answering them ESTALE.
-                config.contents.nullpath_ok = 1
             super().init_fuse_3(conn, config)
 
         def fgetattr(self, path: bytes | None, buf: Any, fip: Any) -> int:
