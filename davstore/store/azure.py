@@ -172,7 +172,12 @@ class AzureStore(GenericStore):
         self.container_name = str(storage.azure_container)
 
     def _detect_capabilities(self) -> Capabilities:
-        return Capabilities(server_side_copy=True, ranged_reads=True, atomic_replace=True)
+        return Capabilities(
+            server_side_copy=True,
+            ranged_reads=True,
+            atomic_replace=True,
+            max_file_size=50_000 * (4000 << 20),  # a block blob: 50 000 blocks of 4000 MiB
+        )
 
     def describe(self) -> str:
         cls = type(self.storage)

@@ -18,10 +18,18 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import io
+import os
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
-from davstore.errors import NotADirectory, NotFound, NotSupported
+from davstore.errors import (
+    InsufficientStorage,
+    NotADirectory,
+    NotFound,
+    NotSupported,
+    from_exception,
+)
 
 __all__ = ["DIRECTORY_MARKER", "Capabilities", "ObjectInfo", "ObjectStore", "Upload", "Usage"]
 
@@ -51,6 +59,13 @@ class Capabilities:
     atomic_replace: bool = False
     #: ``set_mtime`` keeps a modification time given by a client (``touch -d``, ``rsync -t``).
     set_mtime: bool = False
+    #: An open stream (``open_read``) reads the version it opened to its end whatever then
+    #: happens to the name (a file descriptor on local disk, a snapshot in memory): a reader
+    #: keeps its content across a delete or a replace without a copy.
+    held_reads: bool = False
+    #: The biggest file the store takes (S3: 5 TiB), where it has a limit of its own;
+    #: None where the stage's file system decides (its EFBIG).
+    max_file_size: int | None = None
     #: Calls answer from this host's memory or page cache without waiting on a network
     #: (a local disk, tmpfs, memory): a frontend may make a small one on its event loop.
     quick: bool = False
@@ -114,6 +129,36 @@ class Upload(abc.ABC):
     @abc.abstractmethod
     def abort(self) -> None:
         """Drop the staged bytes; the store is unchanged."""
+
+    def extend(self, size: int) -> None:
+        """Make ``file`` ``size`` bytes long (it holds fewer), the new bytes zeros.
+
+        The file is extended sparsely (``ftruncate``): no zero is written. The new bytes
+        must fit in the free room of the file's file system should they all be written
+        later (and an object store's commit sends them all): otherwise the file is left as
+        it was and ``InsufficientStorage`` (ENOSPC) is raised at once. A size the file
+        system refuses raises its own error (EFBIG: ``FileTooLarge``).
+        """
+        extend_file(self.file, size)
+
+
+def extend_file(file: BinaryIO, size: int) -> None:
+    """:meth:`Upload.extend` of a file with a descriptor (``fileno``)."""
+    current = file.seek(0, io.SEEK_END)
+    if size <= current:
+        return
+    fd = file.fileno()
+    try:
+        file.truncate(size)  # the file system's own limit first (EFBIG), as natively
+    except OSError as exc:
+        raise from_exception(exc) from exc
+    room = os.fstatvfs(fd)
+    free = room.f_bavail * room.f_frsize
+    if size - current > free:
+        file.truncate(current)
+        raise InsufficientStorage(
+            "", f"the spool has room for {free} more bytes, not {size - current}"
+        )
 
 
 class ObjectStore(abc.ABC):

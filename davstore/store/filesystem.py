@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import errno
 import os
+import resource
 import secrets
 import shutil
 import stat
@@ -71,6 +72,13 @@ def _relative(name: str) -> str:
     if suspect and (name[0] == "/" or any(p in ("", ".", "..") for p in name.split("/"))):
         raise InvalidPath(name, "not a relative path inside the storage's location")
     return name
+
+
+def _size_limit() -> int | None:
+    """This process's file size limit (``RLIMIT_FSIZE``) where it has one; past it, and
+    past the file system's own limit, the stage's ``ftruncate`` answers EFBIG itself."""
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def _info(name: str, st: os.stat_result | cached_io.CachedStat) -> ObjectInfo:
@@ -140,6 +148,8 @@ class FileSystemStore(GenericStore):
             atomic_replace=True,
             set_mtime=True,
             url=self.storage.base_url is not None,
+            held_reads=True,  # a descriptor reads its inode after an unlink or a replace
+            max_file_size=_size_limit(),
         )
 
     def head(self, name: str) -> ObjectInfo:

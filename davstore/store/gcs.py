@@ -174,7 +174,12 @@ class GCSStore(GenericStore):
         self._lock = threading.Lock()
 
     def _detect_capabilities(self) -> Capabilities:
-        return Capabilities(server_side_copy=True, ranged_reads=True, atomic_replace=True)
+        return Capabilities(
+            server_side_copy=True,
+            ranged_reads=True,
+            atomic_replace=True,
+            max_file_size=5 << 40,  # Cloud Storage's limit for one object: 5 TiB
+        )
 
     def describe(self) -> str:
         cls = type(self.storage)

@@ -38,6 +38,7 @@ from davstore.store.base import (
     ObjectInfo,
     ObjectStore,
     Upload,
+    extend_file,
 )
 
 __all__ = ["GenericStore", "folder_children", "is_internal_name"]
@@ -295,6 +296,7 @@ class SpooledUpload(Upload):
         spool_memory: int,
     ) -> None:
         self._put = put
+        self._memory = spool_memory
         self.file = tempfile.SpooledTemporaryFile(  # type: ignore[assignment]  # noqa: SIM115
             max_size=spool_memory, dir=spool_dir, prefix=INTERNAL_PREFIX
         )
@@ -309,3 +311,13 @@ class SpooledUpload(Upload):
 
     def abort(self) -> None:
         self.file.close()
+
+    def extend(self, size: int) -> None:
+        """Up to the spool's memory part, zeros in memory; past it, the spool goes to its
+        file (``fileno`` rolls it over) and grows there sparsely, room checked."""
+        if size > self._memory:
+            extend_file(self.file, size)
+            return
+        current = self.file.seek(0, io.SEEK_END)
+        if size > current:
+            self.file.write(bytes(size - current))

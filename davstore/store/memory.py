@@ -10,6 +10,7 @@ same lock.
 from __future__ import annotations
 
 import io
+import os
 import threading
 from typing import BinaryIO
 
@@ -20,6 +21,14 @@ from davstore.store.base import DIRECTORY_MARKER, Capabilities, ObjectInfo
 from davstore.store.generic import GenericStore
 
 __all__ = ["MemoryStore"]
+
+
+def _memory_size() -> int | None:
+    """The host's physical memory: a file kept in memory cannot be bigger."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 class MemoryStore(GenericStore):
@@ -37,6 +46,8 @@ class MemoryStore(GenericStore):
             atomic_replace=True,
             url=self.storage.base_url is not None,
             quick=True,
+            held_reads=True,  # reads are snapshots
+            max_file_size=_memory_size(),
         )
 
     def open_read(self, name: str, offset: int = 0) -> BinaryIO:

@@ -226,6 +226,7 @@ class S3Store(GenericStore):
             server_side_copy=True,
             ranged_reads=True,
             atomic_replace=True,
+            max_file_size=5 << 40,  # S3's limit for one object: 5 TiB
         )
 
     def describe(self) -> str:

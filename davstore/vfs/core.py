@@ -16,6 +16,8 @@ import dataclasses
 import functools
 import io
 import logging
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,9 +25,11 @@ from typing import BinaryIO
 
 from davstore.errors import (
     AlreadyExists,
+    Conflict,
     DavstoreError,
     DirectoryNotEmpty,
     FileTooLarge,
+    InsufficientStorage,
     InvalidPath,
     IsADirectory,
     NotADirectory,
@@ -36,10 +40,10 @@ from davstore.errors import (
     from_exception,
 )
 from davstore.store.base import Capabilities, ObjectInfo, ObjectStore, Upload, Usage
-from davstore.store.generic import is_internal_name
+from davstore.store.generic import INTERNAL_PREFIX, is_internal_name
 from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, Unknown
 from davstore.vfs.events import Action, Change, Listener, current_actor
-from davstore.vfs.handles import ReadHandle, WriteHandle, same_version, write_all
+from davstore.vfs.handles import OpenFile, ReadHandle, WriteHandle, same_version, write_all
 from davstore.vfs.paths import ROOT, is_within, join, normalize, parent
 
 __all__ = ["VFS", "Entry"]
@@ -97,9 +101,11 @@ class VFS:
         self.max_tree_entries = max_tree_entries
         self.cache: MetadataCache[ObjectInfo] = MetadataCache(cache_ttl, clock=clock)
         self._lock = threading.Lock()
-        #: Open write handles (a dict used as an ordered set: one atomic operation to add
-        #: or remove, no lock; see :meth:`_reading`). Looked up by ``handle.path``.
-        self._writers: dict[WriteHandle, None] = {}
+        #: Files open for writing (a dict used as an ordered set: one atomic operation to
+        #: add or remove, no lock; see :meth:`_reading`). Looked up by ``file.path``.
+        self._writers: dict[OpenFile, None] = {}
+        #: The open file later ``shared`` opens of a path join (one per path).
+        self._shared: dict[str, OpenFile] = {}
         self._readers: dict[str, list[ReadHandle]] = {}
         self._listeners: list[Listener] = []
         self._wrappers: list[ObjectStore] = []
@@ -284,10 +290,11 @@ class VFS:
         """An entry for a file open for writing with changes not yet committed."""
         if not self._writers:  # the common case
             return None
-        handles = [h for h in list(self._writers) if h.path == path and h.dirty]
-        if not handles:
+        files = [f for f in list(self._writers) if f.path == path and f.dirty]
+        if not files:
             return None
-        return ObjectInfo(path, False, handles[-1].size, time.time(), None)
+        # The time of the last uncommitted change (as a file system's mtime is).
+        return ObjectInfo(path, False, files[-1].size, files[-1].mtime or time.time(), None)
 
     def listdir(self, path: str) -> list[Entry]:
         """The folder's children with metadata (no order promised).
@@ -402,6 +409,8 @@ class VFS:
             else:
                 actual = entry  # the cached entry may have finer times (listings: ms)
             handle.adopt(stream, actual)
+        elif self.capabilities.held_reads:
+            handle.open_now()  # the version there now, whatever becomes of the name
         self._readers.setdefault(path, []).append(handle)
         return handle
 
@@ -498,13 +507,19 @@ class VFS:
         truncate: bool = True,
         create: bool = True,
         exclusive: bool = False,
+        shared: bool = False,
     ) -> WriteHandle:
         """Open a file for writing (see :mod:`davstore.vfs.handles` for the commit model).
 
         ``truncate`` starts from empty (else the old content is kept and can be changed in
         place or appended to); ``create`` allows a new file; ``exclusive`` refuses an existing
-        one. Raises ReadOnly, NotFound (no such file, or no parent folder), AlreadyExists,
-        IsADirectory, NotADirectory, InvalidPath.
+        one. ``shared`` joins the file other shared handles have open on ``path``, as
+        descriptors of one file do (a mount): one stage, each sees the others' writes, a
+        commit stores what all wrote. Without it the handle has a stage of its own, as a
+        whole-file replacement wants (a PUT): the last commit wins. Raises ReadOnly,
+        NotFound (no such file, or no parent folder), AlreadyExists, IsADirectory,
+        NotADirectory, InvalidPath, and, when joining with ``truncate``, what
+        :meth:`OpenFile.truncate` raises.
         """
         path = self.normalize(path)
         self._check_writable(path)
@@ -522,15 +537,48 @@ class VFS:
             if not create:
                 raise NotFound(path)
             self._require_folder(parent(path))
-        handle = WriteHandle(
-            self,
-            path,
-            existing_size=None if entry is None else (entry.size or 0),
-            truncate=truncate,
-            max_size=self.max_file_size,
-        )
-        self._writers[handle] = None
+        with self._lock:
+            file = self._shared.get(path) if shared else None
+            joined = file is not None
+            if file is None:
+                file = OpenFile(
+                    self,
+                    path,
+                    existing_size=None if entry is None else (entry.size or 0),
+                    truncate=truncate,
+                    max_size=self.file_size_limit,
+                    shared=shared,
+                )
+                self._writers[file] = None
+                if shared:
+                    self._shared[path] = file
+            handle = WriteHandle(file)
+        if joined and truncate:
+            try:
+                file.truncate(0)
+            except BaseException:
+                handle.abort()
+                raise
         return handle
+
+    @property
+    def file_size_limit(self) -> int | None:
+        """The biggest file this share takes: the share's ``max_file_size`` or the store's
+        own limit, whichever is smaller (None: the stage's file system decides)."""
+        limits = [n for n in (self.max_file_size, self.capabilities.max_file_size) if n]
+        return min(limits) if limits else None
+
+    def fstat(self, handle: ReadHandle | WriteHandle) -> Entry:
+        """The entry of what an open handle reads or writes (``fstat``): a write handle's
+        file as written so far by all its handles, a reader's version, also once its name
+        was removed or replaced."""
+        if isinstance(handle, ReadHandle):
+            return handle.entry
+        file = handle.file
+        entry = None if file.detached else self._lookup(file.path)
+        if file.mtime is not None or entry is None or entry.is_dir:
+            return ObjectInfo(file.path, False, file.size, file.mtime, None)
+        return dataclasses.replace(entry, size=file.size)
 
     def write_file(self, path: str, source: BinaryIO | bytes) -> Entry:
         """Replace (or create) a whole file from bytes or a readable stream."""
@@ -559,8 +607,9 @@ class VFS:
         self._check_writable(path)
         if not path:
             raise IsADirectory(path)
-        if self.max_file_size is not None and len(data) > self.max_file_size:
-            raise FileTooLarge(path, f"the file would exceed {self.max_file_size} bytes")
+        limit = self.file_size_limit
+        if limit is not None and len(data) > limit:
+            raise FileTooLarge(path, f"the file would exceed {limit} bytes")
         entry = self._lookup(path) or self._pending(path)
         if entry is not None and entry.is_dir:
             raise IsADirectory(path)
@@ -587,8 +636,8 @@ class VFS:
             path, spool_dir=self.spool_dir, spool_memory=self.spool_memory
         )
 
-    def _committed(self, handle: WriteHandle, info: ObjectInfo, *, created: bool) -> None:
-        self._committed_path(handle.path, info, created=created)
+    def _committed(self, file: OpenFile, info: ObjectInfo, *, created: bool) -> None:
+        self._committed_path(file.path, info, created=created)
 
     def _committed_path(self, path: str, info: ObjectInfo, *, created: bool) -> None:
         self._stale_readers(path, tree=False)
@@ -596,11 +645,60 @@ class VFS:
         self.cache.put_stat(path, info)
         self._emit(Action.CREATED if created else Action.MODIFIED, path)
 
-    def _release(self, handle: WriteHandle) -> None:
-        self._writers.pop(handle, None)
+    def _release(self, file: OpenFile) -> None:
+        """Forget an open file whose last handle is done (called with ``_lock`` held, so
+        no open joins it meanwhile)."""
+        self._writers.pop(file, None)
+        if self._shared.get(file.path) is file:
+            del self._shared[file.path]
 
-    def _handles_within(self, path: str) -> list[WriteHandle]:
-        return [h for h in list(self._writers) if is_within(h.path, path)]
+    def _handles_within(self, path: str) -> list[OpenFile]:
+        return [f for f in list(self._writers) if is_within(f.path, path)]
+
+    def _detach(self, path: str) -> None:
+        """The name ``path`` (and below) is removed or replaced: the files open for writing
+        there never commit again, and a later open starts a new file."""
+        with self._lock:
+            for file in self._handles_within(path):
+                file.detached = True
+                if self._shared.get(file.path) is file:
+                    del self._shared[file.path]
+
+    def _keep_readers(self, path: str) -> None:
+        """Before the name ``path`` (and below) is removed or replaced: readers open there
+        keep the version they read. Where the store's streams outlive the name
+        (``held_reads``) they already do; elsewhere each copies it into a spool. Raises
+        InsufficientStorage when the spool has no room for a copy (the name is then left
+        as it is), and the store's errors."""
+        if not self._readers or self.capabilities.held_reads:
+            return
+        handles = [
+            h
+            for name, hs in self._readers.copy().items()
+            if is_within(name, path)
+            for h in list(hs)
+            if not h.kept
+        ]
+        for handle in handles:
+            size = handle.entry.size or 0
+            where = self.spool_dir or tempfile.gettempdir()
+            if size > self.spool_memory and shutil.disk_usage(where).free < size:
+                raise InsufficientStorage(
+                    path, "no room in the spool to keep the content an open file reads"
+                )
+            spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - the handle closes it
+                max_size=self.spool_memory, dir=self.spool_dir, prefix=INTERNAL_PREFIX
+            )
+            try:
+                handle.keep(spool)  # type: ignore[arg-type]
+            except (Conflict, NotFound):
+                # The version it read is gone already (changed or removed behind the VFS):
+                # nothing left to keep, and no reason to refuse the change.
+                logger.info("an open reader of %r lost its version before it was kept", path)
+            except DavstoreError:
+                raise
+            except OSError as exc:
+                raise from_exception(exc, path) from exc
 
     def flush_all(self) -> None:
         """Commit every open write handle (before a clean shutdown)."""
@@ -676,22 +774,25 @@ class VFS:
     # -- removing --------------------------------------------------------------------
 
     def remove(self, path: str) -> None:
-        """Remove a file. Open handles on it are detached: they never commit again.
+        """Remove a file. Files open for writing there are detached: they never commit
+        again; readers open on it keep reading what they opened (POSIX).
 
-        Raises ReadOnly, NotFound, IsADirectory, NotSupported (store cannot delete).
+        Raises ReadOnly, NotFound, IsADirectory, NotSupported (store cannot delete),
+        InsufficientStorage (no room to keep what an open reader reads: nothing removed).
         """
         path = self.normalize(path)
         self._check_writable(path)
         entry = self._lookup(path)
         handles = self._handles_within(path) if path else []
-        for handle in handles:
-            handle.detached = True
         if entry is None:
+            self._detach(path)
             if handles:
                 return
             raise NotFound(path)
         if entry.is_dir:
             raise IsADirectory(path)
+        self._keep_readers(path)
+        self._detach(path)
         try:
             self.store.delete(path)
         finally:
@@ -713,8 +814,11 @@ class VFS:
             return
         if not self.capabilities.delete:
             raise NotSupported(path, "the store cannot delete")
+        tree = self._tree(path)
+        self._keep_readers(path)
+        self._detach(path)
         try:
-            self._remove_entries(path, self._tree(path))
+            self._remove_entries(path, tree)
         finally:
             self._invalidate(path, tree=True)
         self._emit(Action.FOLDER_DELETED, path, is_dir=True)
@@ -773,6 +877,11 @@ class VFS:
             raise NotSupported(source, "the store can neither rename nor delete")
         tree = self._tree(source) if source_entry.is_dir and not native else []
         self._prepare_target(source, target, source_entry, replace=replace, verb="move")
+        # Readers keep what they read: of the file replaced, and of the source where it is
+        # copied then deleted. A writer of the file replaced never commits over the new one.
+        self._keep_readers(target)
+        if not native:
+            self._keep_readers(source)
         try:
             if native:
                 self.store.rename(source, target)
@@ -785,13 +894,19 @@ class VFS:
         finally:
             self._invalidate(source, tree=True)
             self._invalidate(target, tree=True)
+        self._detach(target)
         self._retarget(source, target)
         self._emit(Action.MOVED, source, is_dir=source_entry.is_dir, target=target)
 
     def _retarget(self, source: str, target: str) -> None:
         with self._lock:  # one MOVE at a time retargets
-            for handle in self._handles_within(source):
-                handle.path = target + handle.path[len(source) :]
+            for file in self._handles_within(source):
+                shared = self._shared.get(file.path) is file
+                if shared:
+                    del self._shared[file.path]
+                file.path = target + file.path[len(source) :]
+                if shared:
+                    self._shared[file.path] = file
 
     def copy(
         self, source: str, target: str, *, replace: bool = True, recursive: bool = True

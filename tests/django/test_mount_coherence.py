@@ -3,6 +3,8 @@ each sees the other's writes, with the same bytes and the names Django chose."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import subprocess
 import time
@@ -24,11 +26,21 @@ def project(tmp_path: Path) -> Project:
 
 @pytest.fixture
 def mounted(project: Project, tmp_path: Path) -> Iterator[Path]:
+    with mount_media(project, tmp_path) as mountpoint:
+        yield mountpoint
+
+
+@contextlib.contextmanager
+def mount_media(project: Project, tmp_path: Path, *extra: str) -> Iterator[Path]:
+    """``manage.py davstore mount media MOUNTPOINT EXTRA...``, unmounted at the end."""
     mountpoint = tmp_path / "mnt"
     mountpoint.mkdir()
     log = (tmp_path / "mount.log").open("wb")
     process = subprocess.Popen(
-        [*project.command("davstore", "mount", "media", str(mountpoint), "--foreground")],
+        [
+            *project.command("davstore", "mount", "media", str(mountpoint), "--foreground"),
+            *extra,
+        ],
         cwd=project.root,
         env=project.env(),
         stdout=log,
@@ -95,3 +107,13 @@ def test_mount_writes_are_read_by_the_site(project: Project, mounted: Path) -> N
     assert got == f"{(b'EDIT' + data[4:8]).hex()} {len(data)}"
     (mounted / "docs" / "blob.bin").unlink()
     assert site(project, "print(s.exists('docs/blob.bin'))") == "False"
+
+
+def test_the_mount_command_takes_the_maximum_file_size(project: Project, tmp_path: Path) -> None:
+    with mount_media(project, tmp_path, "--max-upload-size", "1K") as mountpoint:
+        target = mountpoint / "small"
+        target.write_bytes(b"x" * 1024)
+        with pytest.raises(OSError) as refused:
+            os.truncate(target, 1025)
+        assert refused.value.errno == errno.EFBIG
+        assert target.stat().st_size == 1024

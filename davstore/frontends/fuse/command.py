@@ -34,6 +34,12 @@ def _id(text: str) -> int:
     return value
 
 
+def _size(text: str) -> int:
+    from davstore.cli import parse_size
+
+    return parse_size(text)
+
+
 def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
     from davstore.cli import add_logging_arguments
     from davstore.selection import add_storage_arguments
@@ -45,7 +51,8 @@ def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_mount_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--foreground``, ``--allow-other``, ``--uid`` and ``--gid``."""
+    """Add ``--foreground``, ``--allow-other``, ``--uid``, ``--gid`` and
+    ``--max-upload-size``."""
     group = parser.add_argument_group("mount")
     group.add_argument(
         "--foreground",
@@ -60,6 +67,13 @@ def add_mount_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--uid", type=_id, help="owner shown for every file (default: you)")
     group.add_argument("--gid", type=_id, help="group shown for every file (default: yours)")
+    group.add_argument(
+        "--max-upload-size",
+        type=_size,
+        metavar="BYTES",
+        help="refuse files bigger than this with EFBIG, writes and truncates alike (accepts "
+        "10M, 2G, ...; default: the store's own limit, e.g. 5 TiB on S3)",
+    )
 
 
 def run_mount(args: argparse.Namespace) -> int:
@@ -70,7 +84,8 @@ def run_mount(args: argparse.Namespace) -> int:
 
     configure_logging(args)
     selection_from_args(args)  # bad input fails here, before anything is started
-    return mount(lambda: build_vfs(args), args.mountpoint, mount_options(args))
+    limit = getattr(args, "max_upload_size", None)
+    return mount(lambda: build_vfs(args, max_file_size=limit), args.mountpoint, mount_options(args))
 
 
 def mount_options(args: argparse.Namespace) -> MountOptions:

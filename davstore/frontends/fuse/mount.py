@@ -80,8 +80,11 @@ def fuse_options(options: MountOptions, libfuse_version: tuple[int, int]) -> dic
     - ``attr_timeout``/``entry_timeout``/``negative_timeout`` = the cache TTL;
     - ``auto_cache``: the kernel keeps a file's pages between opens and drops them when
       the size or modification time changed (files of unknown size bypass it);
-    - ``hard_remove``: unlink of an open file removes it at once (no ``.fuse_hidden*``);
-      its open handles are detached by the VFS and never commit.
+    - no ``hard_remove``: libfuse renames a file removed or replaced while open to a
+      ``.fuse_hidden*`` name and removes that at the last close, so the kernel can still
+      ask for the open file's attributes (``fstat``; with ``hard_remove`` libfuse answers
+      those ESTALE). The operations take that rename for the removal it stands for
+      (``Operations.rename``): the store never holds a ``.fuse_hidden*`` file.
     """
     ttl = f"{options.cache_ttl:g}"
     opts: dict[str, Any] = {
@@ -91,7 +94,6 @@ def fuse_options(options: MountOptions, libfuse_version: tuple[int, int]) -> dic
         "entry_timeout": ttl,
         "negative_timeout": ttl,
         "auto_cache": True,
-        "hard_remove": True,
     }
     if libfuse_version[0] < 3:
         # libfuse 3 negotiates 1 MiB writes and atomic O_TRUNC by itself.

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
-from davstore.errors import NotFound, ReadOnly
+from davstore.errors import ReadOnly
 from davstore.frontends.fuse.binding import FuseOSError, fuse_exit
 from davstore.frontends.fuse.kept import KeptListings
 from davstore.vfs import VFS, Entry, ReadHandle, WriteHandle
@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The names libfuse renames a file removed or replaced while open to (``hide_node``).
+_HIDDEN_PREFIX = ".fuse_hidden"
 _RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
 _BLOCK = 4096
@@ -125,6 +127,10 @@ class _Borrowed:
             self._reader.close()
 
 
+def _path_of(handle: Handle | _Borrowed) -> str:
+    return handle.writer.path if isinstance(handle, _Borrowed) else handle.path
+
+
 class _Listing(Sequence[_Item]):
     """A folder's ``readdir`` answer: ``.``, ``..``, then its entries, each one made as it
     is asked for (the binding asks once per listing and keeps its own form)."""
@@ -190,6 +196,9 @@ class Operations:
         self._lock = threading.Lock()
         self._open: dict[int, Handle | _Borrowed] = {}
         self._folders: dict[int, tuple[str | None, _Listing | None]] = {}
+        #: Files removed or replaced while open, by the hidden name libfuse gave them:
+        #: their open handles (the store no longer holds them; see :meth:`rename`).
+        self._hidden: dict[str, list[Handle | _Borrowed]] = {}
         self._listings: KeptListings[str, _Listing] = KeptListings(_LISTED_ENTRIES_KEPT, len)
         self._numbers = itertools.count(1)
         self._exiting = False
@@ -286,20 +295,16 @@ class Operations:
         if self._exiting and fuse_exit is not None:
             fuse_exit()
         handle = self._get(fh) if fh is not None else None
+        if handle is None and path is not None and self._hidden:
+            hidden = self._hidden.get(path)  # removed while open: answered by its handles
+            handle = hidden[0] if hidden else None
         if isinstance(handle, _Borrowed):
             handle = handle.writer
         if handle is None:
             if path is None:
                 raise FuseOSError(errno.EBADF)
             return self._attrs(self._vfs.stat(path))
-        try:
-            attrs = self._attrs(self._vfs.stat(handle.path))
-        except NotFound:  # unlinked while open
-            attrs = self._attrs(Entry(handle.path, False, 0, None))
-        if isinstance(handle, WriteHandle):
-            attrs["st_size"] = handle.size
-            attrs["st_blocks"] = (handle.size + 511) // 512
-        return attrs
+        return self._attrs(self._vfs.fstat(handle))
 
     @_translated
     def opendir(self, path: str) -> int:
@@ -414,7 +419,9 @@ class Operations:
             # not cut the file short, so such files bypass the page cache.
             fi.direct_io = int(reader.size is None)
             return 0
-        handle = self._vfs.open_write(path, truncate=bool(flags & os.O_TRUNC), create=False)
+        handle = self._vfs.open_write(
+            path, truncate=bool(flags & os.O_TRUNC), create=False, shared=True
+        )
         fi.fh = self._add(handle)
         return 0
 
@@ -426,6 +433,7 @@ class Operations:
             truncate=bool(flags & os.O_TRUNC),
             create=True,
             exclusive=bool(flags & os.O_EXCL),
+            shared=True,
         )
         fi.fh = self._add(handle)
         return 0
@@ -440,17 +448,13 @@ class Operations:
 
     @_changing
     def truncate(self, path: str | None, length: int, fh: Any = None) -> int:
-        writer = self._writer(fh) if fh is not None else None
-        if writer is None and path is not None:
-            writer = self._writer_of(path)
-        if writer is not None:
-            writer.truncate(length)
+        if fh is not None:
+            self._writer(fh).truncate(length)
             return 0
         if path is None:
             raise FuseOSError(errno.EBADF)
-        with self._vfs.open_write(path, truncate=length == 0, create=False) as handle:
-            if length:
-                handle.truncate(length)
+        with self._vfs.open_write(path, truncate=False, create=False, shared=True) as handle:
+            handle.truncate(length)
         return 0
 
     @_changing
@@ -480,7 +484,10 @@ class Operations:
 
     @_changing
     def unlink(self, path: str) -> int:
-        self._vfs.remove(path)
+        with self._lock:
+            hidden = self._hidden.pop(path, None)
+        if hidden is None:  # a hidden file's last close: it is gone already
+            self._vfs.remove(path)
         return 0
 
     @_changing
@@ -495,8 +502,20 @@ class Operations:
 
     @_changing
     def rename(self, old: str, new: str, flags: int = 0) -> int:
+        """A rename, or libfuse hiding a file removed or replaced while open: a move to
+        ``.fuse_hidden*`` is the removal of ``old`` (the VFS keeps the content its open
+        handles read, and their writes are never committed); the hidden name answers
+        ``getattr`` from those handles until libfuse unlinks it at the last close."""
         if flags & _RENAME_EXCHANGE or flags & ~(_RENAME_NOREPLACE | _RENAME_EXCHANGE):
             raise FuseOSError(errno.EINVAL)
+        if new.rpartition("/")[2].startswith(_HIDDEN_PREFIX):
+            canonical = self._vfs.normalize(old)
+            with self._lock:
+                handles = [h for h in self._open.values() if _path_of(h) == canonical]
+            self._vfs.remove(old)
+            with self._lock:
+                self._hidden[new] = handles
+            return 0
         self._vfs.rename(old, new, replace=not flags & _RENAME_NOREPLACE)
         return 0
 

@@ -233,7 +233,9 @@ class Command(BaseCommand):
         )
 
         def build() -> Any:
-            vfs = share.build_vfs(read_only=read_only, cache_ttl=cache_ttl)
+            vfs = share.build_vfs(
+                read_only=read_only, cache_ttl=cache_ttl, max_file_size=args.max_upload_size
+            )
             # FUSE callbacks run on fresh thread states: a connection opened by a
             # file_changed receiver would never be closed otherwise.
             vfs.subscribe(lambda change: connections.close_all())
