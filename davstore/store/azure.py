@@ -172,7 +172,16 @@ class AzureStore(GenericStore):
         self.container_name = str(storage.azure_container)
 
     def _detect_capabilities(self) -> Capabilities:
-        return Capabilities(server_side_copy=True, ranged_reads=True, atomic_replace=True)
+        prefix = len(self._key(""))
+        return Capabilities(
+            server_side_copy=True,
+            ranged_reads=True,
+            atomic_replace=True,
+            # Blob names hold at most 1024 characters, the storage's location included
+            # (counted in characters, not bytes).
+            max_path_bytes=4096,
+            max_path_chars=_MAX_NAME - prefix,
+        )
 
     def describe(self) -> str:
         cls = type(self.storage)

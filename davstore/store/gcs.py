@@ -79,6 +79,8 @@ MiB = 1 << 20
 
 #: GCS's page limit for objects.list, and the most calls it takes in one batch request.
 _LIST_PAGE = 1000
+#: The longest object name Cloud Storage takes (UTF-8 bytes).
+_MAX_NAME_BYTES = 1024
 _BATCH = 100
 
 
@@ -174,7 +176,13 @@ class GCSStore(GenericStore):
         self._lock = threading.Lock()
 
     def _detect_capabilities(self) -> Capabilities:
-        return Capabilities(server_side_copy=True, ranged_reads=True, atomic_replace=True)
+        return Capabilities(
+            server_side_copy=True,
+            ranged_reads=True,
+            atomic_replace=True,
+            # Object names hold at most 1024 bytes, the storage's location included.
+            max_path_bytes=_MAX_NAME_BYTES - len(self._key("").encode()),
+        )
 
     def describe(self) -> str:
         cls = type(self.storage)
