@@ -69,7 +69,9 @@ EOF
         touch "$stamp"
     fi
     if [ ! -x "$build/fsx" ] || [ "$sources/fsx.c" -nt "$build/fsx" ]; then
-        cc -O2 -w -o "$build/fsx" "$sources/fsx.c"
+        # fsx.c calls basename() without its header: the int it would return truncates
+        # the pointer (a crash at start) unless libgen.h is included.
+        cc -O2 -w -include libgen.h -o "$build/fsx" "$sources/fsx.c"
     fi
 }
 

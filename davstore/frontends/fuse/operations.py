@@ -528,6 +528,8 @@ class Operations:
 
     @_translated
     def mknod(self, path: str, mode: int, dev: int) -> int:
+        """Fifos, sockets and devices: EPERM. A regular file never arrives here: the
+        kernel turns ``mknod(S_IFREG)`` into a ``create``, which makes an empty file."""
         raise FuseOSError(errno.EPERM)
 
     @_translated
