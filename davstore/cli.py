@@ -15,6 +15,7 @@ never as a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import re
@@ -28,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from davstore.frontends.fuse.command import (
     add_mount_arguments,
@@ -37,6 +38,9 @@ from davstore.frontends.fuse.command import (
     run_umount,
 )
 from davstore.selection import Share, UsageError, add_storage_arguments, open_share
+
+if TYPE_CHECKING:
+    from davstore.frontends.webdav.limits import DavLimits
 
 __all__ = [
     "COMMANDS",
@@ -52,15 +56,18 @@ __all__ = [
     "check_shareable",
     "check_tls_arguments",
     "configure_logging",
+    "dav_limits",
     "default_state_root",
     "exit_if_cut_off",
     "listen",
     "main",
+    "metrics_host",
     "parse_size",
     "parse_user",
     "prepare_state_dir",
     "run_until_signalled",
     "run_workers",
+    "serve_metrics",
     "server_url",
     "start_worker",
 ]
@@ -74,6 +81,8 @@ _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\s*\Z", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 #: Seconds requests in progress get to finish on SIGTERM (Kubernetes waits 30 s by default).
 DEFAULT_GRACE_PERIOD = 25.0
+#: Where ``--metrics-port`` listens unless ``--metrics-host`` says otherwise.
+DEFAULT_METRICS_HOST = "127.0.0.1"
 _LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
@@ -267,7 +276,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--host``, ``--port``, ``--threads``, ``--timeout``, ``--busy-poll``,
-    ``--tls-cert/--tls-key`` and ``--grace-period``."""
+    ``--tls-cert/--tls-key``, ``--metrics-port/--metrics-host`` and ``--grace-period``."""
     net = parser.add_argument_group("network")
     net.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
@@ -299,6 +308,19 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate")
     net.add_argument("--tls-key", metavar="FILE", help="the private key for --tls-cert")
     net.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve /.davstore/metrics and /.davstore/health (with the details of a "
+        "failure) on this port of their own, without credentials; the share's port then "
+        "has no metrics (default: the metrics on the share's port, for its users only)",
+    )
+    net.add_argument(
+        "--metrics-host",
+        metavar="HOST",
+        help=f"the address of --metrics-port (default: {DEFAULT_METRICS_HOST}: this host only)",
+    )
+    net.add_argument(
         "--grace-period",
         type=_non_negative_number,
         default=DEFAULT_GRACE_PERIOD,
@@ -318,6 +340,7 @@ def add_workers_arguments(parser: argparse.ArgumentParser) -> None:
         "uses more than one core for Python (default: 1)",
     )
     parser.add_argument("--worker-socket", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-metrics-socket", type=int, help=argparse.SUPPRESS)
 
 
 def start_worker(args: argparse.Namespace) -> bool:
@@ -369,6 +392,19 @@ def run_workers(
         raise CommandError(
             f"cannot listen on {_netloc(args.host, args.port)}: {_why(exc)}"
         ) from exc
+    metrics_sockets = []
+    if getattr(args, "metrics_port", None) is not None:
+        host = metrics_host(args)
+        try:
+            metrics_sockets = listen_sockets(host, args.metrics_port, args.workers)
+        except OSError as exc:
+            for sock in sockets:
+                sock.close()
+            raise CommandError(
+                f"cannot listen on {_netloc(host, args.metrics_port)} (--metrics-port): {_why(exc)}"
+            ) from exc
+        bound = int(metrics_sockets[0].getsockname()[1])
+        logger.info("metrics at http://%s%s", _netloc(host, bound), _METRICS)
     try:
         port = int(sockets[0].getsockname()[1])
         banner(f"{'https' if args.tls_cert else 'http'}://{_netloc(args.host, port)}/")
@@ -378,10 +414,11 @@ def run_workers(
             env=worker_environment(metrics_dir=metrics_dir, password=password),
             metrics_dir=metrics_dir,
             grace_period=getattr(args, "grace_period", DEFAULT_GRACE_PERIOD),
+            metrics_sockets=metrics_sockets,
         )
         return workers.run()
     finally:
-        for sock in sockets:
+        for sock in [*sockets, *metrics_sockets]:
             sock.close()
 
 
@@ -405,7 +442,8 @@ def add_user_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_webdav_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--lock-storage``, ``--property-storage``, ``--state-dir``, ``--mac-metadata``,
-    ``--max-upload-size``."""
+    ``--max-upload-size`` and the bounds of limits.py (``--propfind-depth-infinity``,
+    ``--max-properties``, ``--max-properties-per-request``, ``--max-lock-timeout``)."""
     dav = parser.add_argument_group("WebDAV")
     dav.add_argument(
         "--lock-storage",
@@ -439,6 +477,60 @@ def add_webdav_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="BYTES",
         help="refuse bigger uploads with 413 (accepts 10M, 2G, ...)",
     )
+    dav.add_argument(
+        "--propfind-depth-infinity",
+        choices=["refuse", "stream"],
+        help="PROPFIND Depth: infinity on a folder: 'refuse' answers 403 "
+        "propfind-finite-depth, as Apache does; 'stream' answers the whole tree, streamed "
+        "(default: refuse)",
+    )
+    dav.add_argument(
+        "--max-properties",
+        type=_positive,
+        metavar="N",
+        help="dead properties one file or folder may hold; more is 507 (default: 1000)",
+    )
+    dav.add_argument(
+        "--max-properties-per-request",
+        type=_positive,
+        metavar="N",
+        help="properties one PROPPATCH may change; more is 413 (default: 100)",
+    )
+    dav.add_argument(
+        "--max-lock-timeout",
+        type=_positive,
+        metavar="SECONDS",
+        help="the longest a lock lives, in seconds; Infinite and longer timeouts get this "
+        "(default: 86400, one day)",
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def dav_limits(args: argparse.Namespace, base: DavLimits | None = None) -> DavLimits:
+    """The share's :class:`~davstore.frontends.webdav.limits.DavLimits`: the flags given
+    in ``args`` over ``base`` (the ``DAVSTORE`` setting's, for the management command)
+    over the defaults (which the flags' help repeats)."""
+    from davstore.frontends.webdav.limits import DavLimits
+
+    limits = base or DavLimits()
+    changes: dict[str, Any] = {}
+    depth = getattr(args, "propfind_depth_infinity", None)
+    if depth is not None:
+        changes["depth_infinity"] = depth == "stream"
+    for name in ("max_properties", "max_properties_per_request", "max_lock_timeout"):
+        value = getattr(args, name, None)
+        if value is not None:
+            changes[name] = value
+    return dataclasses.replace(limits, **changes) if changes else limits
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -485,16 +577,21 @@ def serve(args: argparse.Namespace) -> int:
             state_dir=state_dir,
             max_upload_size=args.max_upload_size,
             mac_metadata=getattr(args, "mac_metadata", "hide"),
+            limits=dav_limits(args),
         )
     except ValueError as exc:
         raise UsageError(_one_line(exc)) from exc
     except OSError as exc:
         raise UsageError(f"cannot open the share's state in {state_dir}: {_why(exc)}") from exc
+    stop_metrics: Callable[[], None] = _nothing
     try:
         from davstore.frontends.webdav.observability import instrument
 
-        instrument(app, share.vfs)
+        observed = instrument(
+            app, share.vfs, metrics_elsewhere=getattr(args, "metrics_port", None) is not None
+        )
         server = listen(make_server, app, args)
+        stop_metrics = serve_metrics(observed, args)
         url = server_url(server, args)
         if worker:
             from davstore.workers import WORKER_INDEX_ENV
@@ -512,6 +609,7 @@ def serve(args: argparse.Namespace) -> int:
             logger.info("serving %s at %s (state in %s)", share.vfs.describe(), url, state_dir)
         status = run_until_signalled(server, share.vfs.flush_all, share.vfs.abort_all)
     finally:
+        stop_metrics()
         app.close()
     exit_if_cut_off(server)
     return status
@@ -595,6 +693,57 @@ def listen(make_server: Callable[..., Any], app: Any, args: argparse.Namespace) 
             f"cannot listen on {_netloc(args.host, args.port)}: {_why(exc)}"
         ) from exc
     return server
+
+
+_METRICS = "/.davstore/metrics"
+
+
+def metrics_host(args: argparse.Namespace) -> str:
+    """The address ``--metrics-port`` listens on."""
+    return getattr(args, "metrics_host", None) or DEFAULT_METRICS_HOST
+
+
+def _nothing() -> None:
+    pass
+
+
+def serve_metrics(observed: Any, args: argparse.Namespace) -> Callable[[], None]:
+    """Serve the health and metrics endpoints of ``observed`` (an
+    :class:`~davstore.frontends.webdav.observability.Observability`) on ``--metrics-port``
+    (a worker: on the socket its parent made) on a thread of their own; returns what stops
+    them. Nothing without ``--metrics-port``."""
+    port = getattr(args, "metrics_port", None)
+    inherited = getattr(args, "worker_metrics_socket", None)
+    if port is None and inherited is None:
+        return _nothing
+    from davstore.frontends.webdav import make_server
+
+    host = metrics_host(args)
+    server = make_server(
+        observed.endpoints,
+        host,
+        port or 0,
+        threads=4,
+        timeout=30,
+        sock=None if inherited is None else socket.socket(fileno=inherited),
+    )
+    server.shutdown_timeout = 1.0
+    try:
+        server.prepare()
+    except OSError as exc:
+        raise CommandError(
+            f"cannot listen on {_netloc(host, port or 0)} (--metrics-port): {_why(exc)}"
+        ) from exc
+    thread = threading.Thread(target=server.serve, name="davstore-metrics", daemon=True)
+    thread.start()
+    if inherited is None:
+        logger.info("metrics at http://%s%s", _netloc(host, _bound_port(server)), _METRICS)
+
+    def stop() -> None:
+        server.stop()
+        thread.join(5)
+
+    return stop
 
 
 def _print_banner(

@@ -11,6 +11,10 @@ The whole shape, every key optional::
                 "WRITE": ["staff"],        # who may read and write (rules below)
                 "CACHE_TTL": None,         # seconds; None: the top-level CACHE_TTL
                 "MAX_UPLOAD_SIZE": None,   # bytes; bigger uploads are refused
+                "PROPFIND_DEPTH_INFINITY": "refuse",  # or "stream" (docs/SECURITY.md)
+                "MAX_PROPERTIES": 1000,    # dead properties per file or folder
+                "MAX_PROPERTIES_PER_REQUEST": 100,  # properties one PROPPATCH changes
+                "MAX_LOCK_TIMEOUT": 86400, # seconds a lock lives at most
                 "LOCK_STORAGE": None,      # None: the top-level LOCK_STORAGE
                 "PROPERTY_STORAGE": None,  # None: the top-level PROPERTY_STORAGE
             },
@@ -22,7 +26,10 @@ The whole shape, every key optional::
         "PROPERTY_STORAGE": None,          # the same forms
         "STATE_DIR": None,                 # folder holding one sub-folder per share
         "REALM": "davstore",               # the HTTP Basic realm
-    }
+        "METRICS_PORT": None,              # serve the metrics on this port of their own
+        "METRICS_HOST": "127.0.0.1",       # the address of METRICS_PORT
+        "ADAPTERS": {},                    # Storage class path -> store adapter path
+    }                                      # (see davstore.store.registry)
 
 Without ``SHARES`` there is a ``media`` share on the ``default`` storage and, when
 ``STORAGES`` has a ``staticfiles`` alias that can be used (``STATIC_ROOT`` set, or a
@@ -85,6 +92,9 @@ _TOP_KEYS = frozenset(
         "PROPERTY_STORAGE",
         "STATE_DIR",
         "REALM",
+        "METRICS_PORT",
+        "METRICS_HOST",
+        "ADAPTERS",
     }
 )
 _SHARE_KEYS = frozenset(
@@ -95,6 +105,10 @@ _SHARE_KEYS = frozenset(
         "WRITE",
         "CACHE_TTL",
         "MAX_UPLOAD_SIZE",
+        "PROPFIND_DEPTH_INFINITY",
+        "MAX_PROPERTIES",
+        "MAX_PROPERTIES_PER_REQUEST",
+        "MAX_LOCK_TIMEOUT",
         "LOCK_STORAGE",
         "PROPERTY_STORAGE",
     }
@@ -119,6 +133,9 @@ class ShareConfig:
     :param lock_storage: a state URL (``{share}`` already replaced), or None for the
         SQLite default in the state folder; likewise ``property_storage``.
     :param state_dir: the share's own state folder, or None for the CLI's default.
+    :param depth_infinity: ``PROPFIND_DEPTH_INFINITY == "stream"``; it and the other
+        bounds (``max_properties``, ``max_properties_per_request``, ``max_lock_timeout``)
+        are those of :class:`davstore.frontends.webdav.limits.DavLimits`.
     """
 
     name: str
@@ -131,6 +148,10 @@ class ShareConfig:
     lock_storage: str | None = None
     property_storage: str | None = None
     state_dir: Path | None = None
+    depth_infinity: bool = False
+    max_properties: int = 1000
+    max_properties_per_request: int = 100
+    max_lock_timeout: int = 86400
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -142,6 +163,9 @@ class DavstoreConfig:
     auth_cache_ttl: float = 60.0
     realm: str = "davstore"
     state_dir: Path | None = None
+    #: ``--metrics-port`` and ``--metrics-host`` of ``manage.py davstore serve`` when unset.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     def share(self, name: str) -> ShareConfig:
         """The share called ``name``; ``KeyError`` when there is none."""
@@ -186,8 +210,22 @@ def parse_config(
     if not isinstance(realm, str) or not realm or '"' in realm or not realm.isprintable():
         _fail(f"{top}['REALM']", f"must be a non-empty printable string without quotes: {realm!r}")
     state_dir = _path(f"{top}['STATE_DIR']", raw.get("STATE_DIR"))
+    metrics_port = raw.get("METRICS_PORT")
+    if metrics_port is not None and (
+        isinstance(metrics_port, bool)
+        or not isinstance(metrics_port, int)
+        or not 0 <= metrics_port <= 65535
+    ):
+        _fail(f"{top}['METRICS_PORT']", f"must be a port number or None, not {metrics_port!r}")
+    metrics_host = raw.get("METRICS_HOST", "127.0.0.1")
+    if not isinstance(metrics_host, str) or not metrics_host:
+        _fail(f"{top}['METRICS_HOST']", f"must be a host name or address, not {metrics_host!r}")
     lock_storage = _state_url(f"{top}['LOCK_STORAGE']", raw.get("LOCK_STORAGE"))
     property_storage = _state_url(f"{top}['PROPERTY_STORAGE']", raw.get("PROPERTY_STORAGE"))
+    # The shape only: the paths are imported when a store is adapted.
+    from davstore.store.registry import parse_setting as parse_adapters
+
+    parse_adapters(raw.get("ADAPTERS"), f"{top}['ADAPTERS']")
 
     if "SHARES" in raw:
         shares_raw = raw["SHARES"]
@@ -236,6 +274,8 @@ def parse_config(
         auth_cache_ttl=auth_cache_ttl,
         realm=realm,
         state_dir=state_dir,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
 
 
@@ -286,6 +326,17 @@ def _parse_share(
             f"{key}['MAX_UPLOAD_SIZE']",
             f"must be a whole number of bytes >= 1 or None, not {max_upload!r}",
         )
+    depth = options.get("PROPFIND_DEPTH_INFINITY", "refuse")
+    if depth not in ("refuse", "stream"):
+        _fail(f"{key}['PROPFIND_DEPTH_INFINITY']", f"must be 'refuse' or 'stream', not {depth!r}")
+    bounds = {
+        name: _whole(f"{key}[{name!r}]", options.get(name, default))
+        for name, default in (
+            ("MAX_PROPERTIES", 1000),
+            ("MAX_PROPERTIES_PER_REQUEST", 100),
+            ("MAX_LOCK_TIMEOUT", 86400),
+        )
+    }
     locks = _state_url(f"{key}['LOCK_STORAGE']", options.get("LOCK_STORAGE")) or lock_storage
     props = (
         _state_url(f"{key}['PROPERTY_STORAGE']", options.get("PROPERTY_STORAGE"))
@@ -302,6 +353,10 @@ def _parse_share(
         lock_storage=None if locks is None else locks.replace("{share}", name),
         property_storage=None if props is None else props.replace("{share}", name),
         state_dir=None if state_dir is None else state_dir / name,
+        depth_infinity=depth == "stream",
+        max_properties=bounds["MAX_PROPERTIES"],
+        max_properties_per_request=bounds["MAX_PROPERTIES_PER_REQUEST"],
+        max_lock_timeout=bounds["MAX_LOCK_TIMEOUT"],
     )
 
 
@@ -316,6 +371,12 @@ def _check_keys(key: str, value: Mapping[Any, Any], allowed: frozenset[str]) -> 
             f"{key}[{unknown[0]!r}]",
             f"unknown key (known: {', '.join(sorted(allowed))})",
         )
+
+
+def _whole(key: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        _fail(key, f"must be a whole number >= 1, not {value!r}")
+    return value
 
 
 def _seconds(key: str, value: object) -> float:

@@ -21,8 +21,6 @@ body included, in a context of its own.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextvars
 import html
 import logging
@@ -32,20 +30,33 @@ from typing import Any
 from urllib.parse import quote
 
 from davstore.auth import DjangoAuthenticator
+from davstore.conf import ShareConfig
 from davstore.frontends.webdav import DavstoreApp, create_app
+from davstore.frontends.webdav.auth import parse_basic
 from davstore.frontends.webdav.desktop import options_headers
 from davstore.frontends.webdav.guards import WRITING_METHODS
+from davstore.frontends.webdav.limits import DavLimits
 from davstore.permissions import can_read, can_write
 from davstore.shares import Share
 from davstore.signals import set_current_user
 from davstore.vfs import VFS
 
-__all__ = ["ShareOptions", "SharesApp"]
+__all__ = ["ShareOptions", "SharesApp", "limits_of"]
 
 logger = logging.getLogger(__name__)
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
+
+
+def limits_of(config: ShareConfig) -> DavLimits:
+    """The :class:`DavLimits` a share's ``DAVSTORE`` entry sets."""
+    return DavLimits(
+        depth_infinity=config.depth_infinity,
+        max_properties=config.max_properties,
+        max_properties_per_request=config.max_properties_per_request,
+        max_lock_timeout=config.max_lock_timeout,
+    )
 
 
 class ShareOptions:
@@ -60,6 +71,7 @@ class ShareOptions:
         property_storage: str | None = None,
         state_dir: Any = None,
         max_upload_size: int | None = None,
+        limits: DavLimits | None = None,
     ) -> None:
         self.share = share
         self.vfs = vfs if vfs is not None else share.vfs
@@ -69,6 +81,8 @@ class ShareOptions:
         self.max_upload_size = (
             max_upload_size if max_upload_size is not None else share.config.max_upload_size
         )
+        #: The share's bounds: given, else the DAVSTORE setting's.
+        self.limits = limits if limits is not None else limits_of(share.config)
 
 
 class SharesApp:
@@ -112,6 +126,7 @@ class SharesApp:
                     state_dir=state_dir,
                     max_upload_size=options.max_upload_size,
                     mount_path=f"{self.prefix}/{name}",
+                    limits=options.limits,
                 )
         except BaseException:
             self.close()
@@ -178,18 +193,23 @@ class SharesApp:
         set_current_user(user)
         return app(environ, start_response)
 
-    def _user(self, environ: Environ) -> Any | None:
-        header = str(environ.get("HTTP_AUTHORIZATION", ""))
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic":
-            return None
+    def may_see_metrics(self, environ: Environ) -> bool:
+        """Whether a request's credentials are those of an active staff user: who may see
+        the metrics and health details of every share on the shares' port."""
+        from django.db import close_old_connections
+
+        close_old_connections()
         try:
-            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+            user = self._user(environ)
+            return user is not None and bool(user.is_staff or user.is_superuser)
+        finally:
+            close_old_connections()
+
+    def _user(self, environ: Environ) -> Any | None:
+        credentials = parse_basic(str(environ.get("HTTP_AUTHORIZATION", "")))
+        if credentials is None or not credentials[0]:
             return None
-        username, colon, password = decoded.partition(":")
-        if not colon or not username:
-            return None
+        username, password = credentials
         return self.authenticate(username, password, client=str(environ.get("REMOTE_ADDR", "?")))
 
     def _challenge(self, start_response: StartResponse) -> list[bytes]:

@@ -74,9 +74,12 @@ class Workers:
         env: Mapping[str, str],
         metrics_dir: Path,
         grace_period: float,
+        metrics_sockets: Sequence[socket.socket] = (),
     ) -> None:
         self.command = list(command)
         self.sockets = list(sockets)
+        #: One per worker too, given as ``--worker-metrics-socket FD`` (``--metrics-port``).
+        self.metrics_sockets = list(metrics_sockets)
         self.count = len(self.sockets)
         self.env = dict(env)
         self.metrics_dir = metrics_dir
@@ -87,9 +90,14 @@ class Workers:
 
     def _start(self, index: int) -> None:
         fd = self.sockets[index].fileno()  # a worker started again gets its queue back
+        fds, more = [fd], []
+        if self.metrics_sockets:
+            metrics_fd = self.metrics_sockets[index].fileno()
+            fds.append(metrics_fd)
+            more = ["--worker-metrics-socket", str(metrics_fd)]
         proc = subprocess.Popen(
-            [*self.command, "--worker-socket", str(fd)],
-            pass_fds=(fd,),
+            [*self.command, "--worker-socket", str(fd), *more],
+            pass_fds=tuple(fds),
             env={
                 **self.env,
                 WORKER_INDEX_ENV: str(index),

@@ -15,6 +15,10 @@ from django.core.files.storage import FileSystemStorage, InMemoryStorage, Storag
 
 from tests.minimal_storages import LimitedStorage, MinimalStorage
 
+# The conformance kit's assertions explain themselves like the tests' own (this must run
+# before a test module imports the kit).
+pytest.register_assert_rewrite("davstore.testing")
+
 #: A scratch folder for the test database (tests/django migrates it once per session).
 _DB_DIR = Path(tempfile.mkdtemp(prefix="davstore-test-db-"))
 

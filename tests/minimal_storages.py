@@ -2,7 +2,8 @@
 
 ``MinimalStorage`` implements only ``_open``, ``_save``, ``exists``, ``delete``, ``listdir``,
 ``size`` and ``get_modified_time`` over a flat dict (so folders are only name prefixes, as on
-an object store). ``LimitedStorage`` lacks ``listdir`` and ``delete`` as well.
+an object store). ``LimitedStorage`` lacks ``listdir`` and ``delete`` as well,
+``NoDeleteStorage`` only ``delete``.
 """
 
 from __future__ import annotations
@@ -78,4 +79,10 @@ class LimitedStorage(MinimalStorage):
     """Lacks ``listdir`` and ``delete``: the adapter must degrade, not break."""
 
     listdir = Storage.listdir  # type: ignore[assignment]
+    delete = Storage.delete  # type: ignore[assignment]
+
+
+class NoDeleteStorage(MinimalStorage):
+    """Lacks ``delete``: files can be written once and never removed or replaced."""
+
     delete = Storage.delete  # type: ignore[assignment]

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from davstore.testing import ConformanceSuite, FuseDriver
 from tests.azure.azurite import AzuriteServer
 from tests.azure.conftest import LOCATION
-from tests.conformance.fuse_driver import FuseDriver
-from tests.conformance.suite import ConformanceSuite
 from tests.fuse.conftest import fuse_usable
 from tests.fuse.mounting import MountProcess, start_mount
 

@@ -14,11 +14,11 @@ from azure.core.exceptions import ServiceRequestError
 from davstore.errors import StoreUnavailable
 from davstore.store import adapt
 from davstore.store.azure import AzureStore
+from davstore.testing import WebDAVDriver
 from davstore.vfs import VFS
 from tests.azure.azurite import AzuriteServer
 from tests.azure.conftest import LOCATION
 from tests.azure.recording import Call, recording
-from tests.conformance.webdav_driver import WebDAVDriver
 from tests.webdav.serving import serve_share
 
 MiB = 1 << 20

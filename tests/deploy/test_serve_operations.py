@@ -31,7 +31,8 @@ from davstore.store import adapt
 from davstore.store.base import ObjectInfo
 from davstore.store.memory import MemoryStore
 from davstore.vfs import VFS
-from tests.process import start_serve
+from tests.conftest import free_port
+from tests.process import run_davstore, start_serve
 from tests.webdav.serving import serve_share
 
 
@@ -59,8 +60,10 @@ def test_health_metrics_and_access_log(tmp_path: Path, served_folder: Path) -> N
     with start_serve(args, cwd=tmp_path) as server:
         health = requests.get(server.url.rstrip("/") + HEALTH_PATH, timeout=10)
         assert health.status_code == 200  # no credentials needed
-        assert health.json()["status"] == "ok"
+        assert health.json() == {"status": "ok"}  # and no details without them
         auth = ("alice", "pw")
+        health = requests.get(server.url.rstrip("/") + HEALTH_PATH, auth=auth, timeout=10)
+        assert health.json() == {"status": "ok", "store": "ok"}
         assert requests.get(server.url + "hello.txt", timeout=10).status_code == 401
         assert requests.get(server.url + "hello.txt", auth=auth, timeout=10).content == b"hello"
         put = requests.put(server.url + "new.txt", data=b"x" * 1000, auth=auth, timeout=10)
@@ -69,7 +72,12 @@ def test_health_metrics_and_access_log(tmp_path: Path, served_folder: Path) -> N
             "PROPFIND", server.url, headers={"Depth": "1"}, auth=auth, timeout=10
         )
         assert listing.status_code == 207
-        text = requests.get(server.url.rstrip("/") + METRICS_PATH, timeout=10).text
+        metrics_url = server.url.rstrip("/") + METRICS_PATH
+        refused = requests.get(metrics_url, timeout=10)
+        assert refused.status_code == 401  # the metrics are for the share's users
+        assert refused.headers["WWW-Authenticate"].startswith('Basic realm="davstore"')
+        assert requests.get(metrics_url, auth=("alice", "bad"), timeout=10).status_code == 401
+        text = requests.get(metrics_url, auth=auth, timeout=10).text
         assert metric(text, "davstore_http_requests_total", method="PUT", status="201") == 1
         assert metric(text, "davstore_http_requests_total", method="GET", status="401") == 1
         assert metric(text, "davstore_http_requests_total", method="GET", status="200") >= 1
@@ -104,11 +112,77 @@ def test_health_is_503_when_the_store_fails(tmp_path: Path) -> None:
         share.vfs.store = _BrokenStore(storage)
         health = requests.get(share.url + HEALTH_PATH, timeout=10)
         assert health.status_code == 503
-        assert health.json()["status"] == "unavailable"
+        assert health.json() == {"status": "unavailable"}  # what failed: for users only
+        health = requests.get(share.url + HEALTH_PATH, auth=share.session.auth, timeout=10)
+        assert health.status_code == 503
         assert "down" in health.json()["store"]
         assert requests.post(share.url + HEALTH_PATH, timeout=10).status_code == 405
         assert observability.metrics.requests.value(("GET", "503")) == 0
     assert adapt(storage) is not None
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The IPv4 addresses a socket listens on at ``port`` (from /proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, _, hex_port = local.partition(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
+def test_metrics_port_of_its_own(tmp_path: Path, served_folder: Path) -> None:
+    """``--metrics-port``: both endpoints there without credentials, on loopback; the
+    share's port keeps the health (without details) and has no metrics."""
+    port = free_port()
+    args = ["--user", "alice:pw", "--metrics-port", str(port), str(served_folder)]
+    with start_serve(args, cwd=tmp_path) as server:
+        auth = ("alice", "pw")
+        assert requests.get(server.url + "hello.txt", auth=auth, timeout=10).status_code == 200
+        assert (
+            requests.get(server.url + ".davstore/metrics", auth=auth, timeout=10).status_code == 404
+        )
+        health = requests.get(server.url + ".davstore/health", auth=auth, timeout=10)
+        assert health.json() == {"status": "ok"}
+        text = requests.get(f"http://127.0.0.1:{port}{METRICS_PATH}", timeout=10).text
+        assert metric(text, "davstore_http_requests_total", method="GET", status="200") >= 1
+        health = requests.get(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=10)
+        assert health.json() == {"status": "ok", "store": "ok"}
+        assert requests.get(f"http://127.0.0.1:{port}/hello.txt", timeout=10).status_code == 404
+        assert listening_addresses(port) == {"127.0.0.1"}  # loopback only
+        assert server.stop() == 0
+        assert f"metrics at http://127.0.0.1:{port}/.davstore/metrics" in server.stderr
+
+
+def test_a_taken_metrics_port_is_refused(tmp_path: Path, served_folder: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        for workers in ("1", "2"):
+            done = run_davstore(
+                [
+                    "serve",
+                    "--anonymous",
+                    "--port",
+                    "0",
+                    "--metrics-port",
+                    str(port),
+                    "--workers",
+                    workers,
+                    str(served_folder),
+                ],
+                cwd=tmp_path,
+            )
+            assert done.returncode == 1, done.stderr
+            assert f"cannot listen on 127.0.0.1:{port} (--metrics-port)" in done.stderr
+            assert "Traceback" not in done.stderr
+
+
+def test_anonymous_share_metrics_need_no_credentials(tmp_path: Path, served_folder: Path) -> None:
+    with start_serve(["--anonymous", str(served_folder)], cwd=tmp_path) as server:
+        assert requests.get(server.url + ".davstore/metrics", timeout=10).status_code == 200
+        health = requests.get(server.url + ".davstore/health", timeout=10)
+        assert health.json() == {"status": "ok", "store": "ok"}
 
 
 def test_health_of_several_shares_names_each(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
+from tests.conftest import free_port
 from tests.django.project import Project, make_project
 from tests.process import ServeProcess, wait_for_workers, workers_of
 from tests.webdav.test_state import LOCK_BODY
@@ -78,11 +79,17 @@ def test_serve_uses_django_users(server: ServeProcess) -> None:
 def test_serve_has_the_operations_endpoints_and_access_log(server: ServeProcess) -> None:
     health = requests.get(server.url + ".davstore/health", timeout=10)
     assert health.status_code == 200  # no credentials needed
+    assert health.json() == {"status": "ok"}  # no details without them
+    health = requests.get(server.url + ".davstore/health", auth=("alice", "pw"), timeout=10)
     assert health.json() == {"status": "ok", "shares": {"media": "ok"}}
+    # The metrics are for staff users only.
+    assert requests.get(server.url + ".davstore/metrics", timeout=10).status_code == 401
+    metrics_of_bob = requests.get(server.url + ".davstore/metrics", auth=("bob", "pw"), timeout=10)
+    assert metrics_of_bob.status_code == 401
     assert dav("PUT", server, "media/new.txt", data=b"x" * 100).status_code == 201
     assert dav("GET", server, "media/new.txt", auth=("bob", "pw")).status_code == 403
     time.sleep(1.2)  # queued samples are folded at a scrape; the log within 0.1 s
-    page = requests.get(server.url + ".davstore/metrics", timeout=10).text
+    page = requests.get(server.url + ".davstore/metrics", auth=("alice", "pw"), timeout=10).text
     assert 'davstore_http_requests_total{method="PUT",status="201"} 1.0' in page
     assert 'davstore_http_requests_total{method="GET",status="403"} 1.0' in page
     assert re.search(r'davstore_store_calls_total\{call="\w+",outcome="ok"\} [1-9]', page)
@@ -90,6 +97,32 @@ def test_serve_has_the_operations_endpoints_and_access_log(server: ServeProcess)
     log = [line for line in server.stderr.splitlines() if "davstore.access" in line]
     assert any(re.search(r" alice PUT /media/new\.txt 201 in=100 out=\d+ ", x) for x in log), log
     assert any(re.search(r" bob GET /media/new\.txt 403 ", line) for line in log), log
+
+
+def test_serve_has_a_metrics_port_of_its_own(tmp_path: Path) -> None:
+    """``DAVSTORE['METRICS_PORT']`` (``--metrics-port``): the endpoints there without
+    credentials (and with ``--workers``), the share's port without the metrics."""
+    port = free_port()
+    project = make_project(tmp_path / "site", davstore={"METRICS_PORT": port})
+    made = project.python(
+        "from django.contrib.auth.models import User;"
+        "User.objects.create_user('alice', password='pw', is_staff=True)"
+    )
+    assert made.returncode == 0, made.stderr
+    with project.serve("--workers", "2") as server:
+        wait_for_workers(server, 2)
+        metrics = f"http://127.0.0.1:{port}/.davstore/metrics"
+        assert dav("PUT", server, "media/new.txt", data=b"x").status_code == 201
+        time.sleep(1.5)  # queued samples are folded at a scrape
+        for _ in range(4):  # each on a new connection: either worker
+            page = requests.get(metrics, timeout=10, headers={"Connection": "close"})
+            assert page.status_code == 200
+            assert 'davstore_http_requests_total{method="PUT",status="201"} 1.0' in page.text
+        health = requests.get(f"http://127.0.0.1:{port}/.davstore/health", timeout=10)
+        assert health.json() == {"status": "ok", "shares": {"media": "ok"}}
+        assert dav("GET", server, ".davstore/metrics").status_code == 404
+        assert requests.get(server.url + ".davstore/health", timeout=10).json() == {"status": "ok"}
+        assert server.stop(signal.SIGTERM, timeout=20) == 0
 
 
 def test_site_and_share_see_each_others_files(project: Project, server: ServeProcess) -> None:
@@ -155,7 +188,9 @@ def test_workers_serve_the_shares_with_django_users(project: Project) -> None:
         # The metrics of both, summed, from either (queued samples folded within 1 s).
         time.sleep(1.5)
         for _ in range(4):
-            page = requests.get(server.url + ".davstore/metrics", timeout=10).text
+            page = requests.get(
+                server.url + ".davstore/metrics", auth=("alice", "pw"), timeout=10
+            ).text
             assert 'davstore_http_requests_total{method="PUT",status="423"} 6.0' in page
         assert server.stop(signal.SIGTERM, timeout=20) == 0
         assert "Traceback" not in server.stderr

@@ -14,6 +14,7 @@ import requests
 from davstore.signals import file_changed
 from davstore.vfs.events import Action
 from tests.django.sharing import serve_project
+from tests.webdav.test_access import MALFORMED_BASIC
 
 
 @pytest.fixture
@@ -49,6 +50,36 @@ def test_bad_credentials_are_401_without_detail(
     assert "wrong-pass-123" not in caplog.text and "right" not in caplog.text.split("'")
     if auth is not None:
         assert f"login failed for user {auth[0]!r}" in caplog.text
+
+
+@pytest.mark.parametrize("form", MALFORMED_BASIC)
+@pytest.mark.parametrize("method", ["GET", "PUT", "PROPFIND"])
+def test_malformed_basic_credentials_are_401(served: str, form: str, method: str) -> None:
+    answer = requests.request(
+        method,
+        f"{served}/media/file.txt",
+        data=b"x" if method == "PUT" else None,
+        headers={"Authorization": MALFORMED_BASIC[form], "Depth": "0"},
+        timeout=10,
+    )
+    assert answer.status_code == 401
+    assert answer.headers["WWW-Authenticate"].startswith('Basic realm="davstore"')
+
+
+def test_uploaded_pages_are_sandboxed_and_the_share_list_is_not(
+    served: str, make_user: Callable[..., Any]
+) -> None:
+    make_user("staffer", is_staff=True)
+    auth = ("staffer", "secret")
+    page = b"<html><script>document.title='ran'</script></html>"
+    assert call("PUT", f"{served}/media/page.html", auth, data=page).status_code == 201
+    answer = call("GET", f"{served}/media/page.html", auth)
+    assert answer.content == page
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["Content-Security-Policy"] == "sandbox"
+    shares = call("GET", f"{served}/", auth)
+    assert shares.status_code == 200 and "media/" in shares.text
+    assert "Content-Security-Policy" not in shares.headers
 
 
 def test_permissions_per_share(served: str, make_user: Callable[..., Any]) -> None:

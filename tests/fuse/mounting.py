@@ -1,4 +1,5 @@
-"""Real mounts for tests: ``davstore mount --foreground`` in a subprocess.
+"""Real mounts for tests: the conformance kit's (davstore.testing.fuse) with this suite's
+environment.
 
 :func:`start_mount` returns once the kernel shows the mount; :meth:`MountProcess.stop`
 unmounts (SIGTERM, then ``fusermount3 -u -z`` and SIGKILL if that does not do it) and is
@@ -7,14 +8,12 @@ safe to call twice, so fixtures call it in their finalizers whatever the test di
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from davstore.testing.fuse import MountError, MountProcess, force_unmount, is_mounted
+from davstore.testing.fuse import start_mount as _start_mount
 from tests.process import davstore_env
 
 __all__ = [
@@ -30,58 +29,6 @@ __all__ = [
 REPO = Path(__file__).resolve().parents[2]
 
 
-class MountError(RuntimeError):
-    """The mount process exited or the mount did not show in time (message: its log)."""
-
-
-def is_mounted(path: Path) -> bool:
-    target = str(path.resolve())
-    with open("/proc/self/mounts") as mounts:
-        return any(line.split()[1] == target for line in mounts)
-
-
-def force_unmount(path: Path) -> None:
-    """Lazy unmount with whatever tool works (also for a mount whose process died)."""
-    for command in (["fusermount3", "-u", "-z"], ["fusermount", "-u", "-z"], ["umount", "-l"]):
-        if not is_mounted(path):
-            return
-        with contextlib.suppress(OSError):
-            subprocess.run([*command, str(path)], capture_output=True, check=False)
-
-
-class MountProcess:
-    """One ``davstore mount --foreground`` subprocess and its mount point."""
-
-    def __init__(self, mountpoint: Path, process: subprocess.Popen[bytes], log: Path) -> None:
-        self.mountpoint = mountpoint
-        self.process = process
-        self.log = log
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self, timeout: float = 15) -> int | None:
-        """Unmount and end the process; its exit status (None if it had to be killed)."""
-        if self.alive():
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                force_unmount(self.mountpoint)
-                self.process.kill()
-                self.process.wait(5)
-                return None
-        force_unmount(self.mountpoint)
-        return self.process.returncode
-
-
 def start_mount(
     mountpoint: Path,
     args: Sequence[str],
@@ -90,27 +37,16 @@ def start_mount(
     env: dict[str, str] | None = None,
     timeout: float = 20,
 ) -> MountProcess:
-    """Run ``davstore mount MOUNTPOINT ARGS --foreground`` and wait until it is mounted."""
-    mountpoint.mkdir(parents=True, exist_ok=True)
-    log = base / f"{mountpoint.name}.log"
-    command = [sys.executable, "-m", "davstore", "mount", str(mountpoint), *args, "--foreground"]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=str(base),
-            env=davstore_env(base, env, pythonpath=[REPO]),
-        )
-    mount = MountProcess(mountpoint, process, log)
-    deadline = time.monotonic() + timeout
-    while not is_mounted(mountpoint):
-        if not mount.alive() or time.monotonic() > deadline:
-            mount.stop()
-            raise MountError(f"{' '.join(command)} did not mount:\n{mount.output()}")
-        time.sleep(0.05)
-    return mount
+    """Run ``davstore mount MOUNTPOINT ARGS --foreground`` and wait until it is mounted:
+    the kit's :func:`davstore.testing.fuse.start_mount`, its state under ``base``, no Django
+    settings unless ``env`` names them, and this repository importable."""
+    return _start_mount(
+        mountpoint,
+        args,
+        log_dir=base,
+        env=davstore_env(base, env, pythonpath=[REPO]),
+        timeout=timeout,
+    )
 
 
 def wait_until(predicate: object, timeout: float = 5.0, interval: float = 0.05) -> float:

@@ -1,15 +1,20 @@
-"""The conformance suite through a real mount, for FileSystemStorage and InMemoryStorage."""
+"""The conformance kit's FuseConformance through a real mount, for FileSystemStorage and
+InMemoryStorage."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.conformance.fuse_driver import FuseDriver
-from tests.conformance.suite import ConformanceSuite
-from tests.fuse.conftest import MountFactory
+from davstore.testing import FuseConformance
 
 
-class TestConformanceThroughFuse(ConformanceSuite):
+class TestConformanceThroughFuse(FuseConformance):
     @pytest.fixture(params=["filesystem", "memory"])
-    def driver(self, request: pytest.FixtureRequest, mount_share: MountFactory) -> FuseDriver:
-        return FuseDriver(mount_share(str(request.param)).path)
+    def mount_args(self, request: pytest.FixtureRequest, tmp_path: Path) -> list[str]:
+        if request.param == "filesystem":
+            root = tmp_path / "root"
+            root.mkdir()
+            return [str(root)]
+        return ["--backend", "django.core.files.storage.InMemoryStorage"]

@@ -14,8 +14,8 @@ import requests
 from davstore.errors import StoreUnavailable
 from davstore.store import adapt
 from davstore.store.gcs import GCSStore
+from davstore.testing import WebDAVDriver
 from davstore.vfs import VFS
-from tests.conformance.webdav_driver import WebDAVDriver
 from tests.gcs.conftest import LOCATION
 from tests.gcs.emulator import GCSEmulator
 from tests.gcs.recording import Call, recording

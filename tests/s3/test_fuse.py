@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.fuse_driver import FuseDriver
-from tests.conformance.suite import ConformanceSuite
+from davstore.testing import ConformanceSuite, FuseDriver
 from tests.fuse.conftest import fuse_usable
 from tests.fuse.mounting import MountProcess, start_mount
 from tests.s3.conftest import LOCATION

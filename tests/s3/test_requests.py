@@ -13,8 +13,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from davstore.errors import StoreError, StoreUnavailable
 from davstore.store import adapt
 from davstore.store.s3 import S3Store
+from davstore.testing import WebDAVDriver
 from davstore.vfs import VFS
-from tests.conformance.webdav_driver import WebDAVDriver
 from tests.s3.conftest import LOCATION, S3StorageFactory
 from tests.s3.moto import MotoServer
 from tests.s3.recording import failing, recording

@@ -1,27 +1,20 @@
-"""The conformance suite on the VFS itself, for every store kind."""
+"""The conformance kit (davstore.testing) on the VFS itself, for every store kind, with and
+without the metadata cache."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from django.core.files.storage import Storage
-
-from davstore.store import adapt
-from davstore.vfs import VFS
-from tests.conformance.suite import ConformanceSuite
-from tests.conformance.vfs_driver import VFSDriver
+from davstore.testing import Features, StorageConformance
+from tests.conformance import OnStorageFixture
+from tests.minimal_storages import NoDeleteStorage
 
 
-class TestVFS(ConformanceSuite):
-    @pytest.fixture
-    def driver(self, storage: Storage) -> Iterator[VFSDriver]:
-        yield VFSDriver(VFS(adapt(storage)))
+class TestVFS(OnStorageFixture):
+    frontends = ("vfs", "vfs-uncached")
 
 
-class TestVFSWithoutCache(ConformanceSuite):
-    """The same rules hold with the metadata cache turned off."""
+class TestVFSWithoutDelete(StorageConformance):
+    """A store that cannot delete opts out by its features: the refusals are checked."""
 
-    @pytest.fixture
-    def driver(self, storage: Storage) -> Iterator[VFSDriver]:
-        yield VFSDriver(VFS(adapt(storage), cache_ttl=0))
+    frontends = ("vfs", "vfs-uncached")
+    storage_factory = staticmethod(lambda folder: NoDeleteStorage())
+    store_features = Features(delete=False)

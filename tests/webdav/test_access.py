@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 import requests
 from django.core.files.base import ContentFile
-from django.core.files.storage import InMemoryStorage
+from django.core.files.storage import FileSystemStorage, InMemoryStorage
 from requests.auth import HTTPDigestAuth
 
 from tests.webdav.serving import PASSWORD, USER, Share, serve_share
@@ -39,6 +40,46 @@ def test_digest_auth_is_accepted(share: Share) -> None:
         session.auth = HTTPDigestAuth(USER, PASSWORD)
         assert session.put(share("d.txt"), data=b"digest", timeout=10).status_code == 201
         assert session.get(share("d.txt"), timeout=10).content == b"digest"
+
+
+MALFORMED_BASIC = {
+    "not-base64": "Basic !!!",
+    "no-colon": "Basic " + base64.b64encode(b"alice").decode(),
+    "bad-padding": "Basic " + base64.b64encode(b"alice:s3cre").decode().rstrip("="),
+    "not-utf-8": "Basic " + base64.b64encode(b"alice:\xff\xfe").decode(),
+    "empty": "Basic ",
+}
+
+
+@pytest.mark.parametrize("form", MALFORMED_BASIC)
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "file.txt", None),  # the quick path of a small file
+        ("PUT", "file.txt", b"changed"),  # the quick path of a small upload
+        ("PUT", "big.txt", b"x" * (1 << 20)),  # through wsgidav
+        ("PROPFIND", "", None),
+        ("GET", "", None),  # the listing
+    ],
+)
+def test_malformed_basic_credentials_are_401(
+    tmp_path: Path, form: str, method: str, path: str, body: bytes | None
+) -> None:
+    storage = FileSystemStorage(tmp_path / "files")  # a local disk: the quick paths
+    storage.save("file.txt", ContentFile(b"original"))
+    with serve_share(storage, tmp_path / "state") as share:
+        assert share.app.inline
+        answer = requests.request(
+            method,
+            share(path),
+            data=body,
+            headers={"Authorization": MALFORMED_BASIC[form], "Depth": "0"},
+            timeout=10,
+        )
+        assert answer.status_code == 401, answer.text
+        assert "WWW-Authenticate" in answer.headers
+        assert share.request("GET", "file.txt").content == b"original"
+    assert not storage.exists("big.txt")
 
 
 def test_anonymous_is_an_explicit_choice(tmp_path: Path) -> None:

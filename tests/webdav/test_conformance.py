@@ -1,20 +1,19 @@
-"""The conformance suite through WebDAV, in-process, for every store kind."""
+"""The conformance kit (davstore.testing) through WebDAV, in-process, for every store kind."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from django.core.files.storage import Storage
-
-from tests.conformance.suite import ConformanceSuite
-from tests.conformance.webdav_driver import WebDAVDriver
-from tests.webdav.serving import serve_share
+from davstore.testing import Features, StorageConformance
+from tests.conformance import OnStorageFixture
+from tests.minimal_storages import NoDeleteStorage
 
 
-class TestWebDAV(ConformanceSuite):
-    @pytest.fixture
-    def driver(self, storage: Storage, tmp_path: Path) -> Iterator[WebDAVDriver]:
-        with serve_share(storage, tmp_path / "state") as share:
-            yield WebDAVDriver(share.url, share.session)
+class TestWebDAV(OnStorageFixture):
+    frontends = ("webdav",)
+
+
+class TestWebDAVWithoutDelete(StorageConformance):
+    """What a store cannot do is 501 through WebDAV, and nothing is lost."""
+
+    frontends = ("webdav",)
+    storage_factory = staticmethod(lambda folder: NoDeleteStorage())
+    store_features = Features(delete=False)

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conformance.suite import ConformanceSuite
-from tests.conformance.webdav_driver import WebDAVDriver
+from davstore.testing import ConformanceSuite, WebDAVDriver
 from tests.process import start_serve
 
 

@@ -10,7 +10,8 @@ Request flow, outermost first::
     PlainPut            small whole-file PUT stored directly when no lock exists (plain_put.py)
     WsgiDAVApp          wsgidav: path normalisation, logging
       ErrorPrinter      any exception -> an HTTP error page
-      HTTPAuthenticator Basic/Digest against ``users`` (or anonymous) -> 401
+      DavstoreAuthenticator  Basic/Digest against ``users`` (or anonymous) -> 401,
+                        Digest nonces verified (auth.py, digest.py)
       ActingAs          VFS changes attributed to the authenticated user
       NfcPaths          request path and Destination NFC-normalised (desktop.py)
       ReadOnlyGuard     writing methods on a read-only share -> 403
@@ -38,14 +39,25 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from wsgidav.error_printer import ErrorPrinter
-from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from davstore.errors import InvalidPath
 from davstore.frontends.webdav.actor import ActingAs
-from davstore.frontends.webdav.auth import UserDomainController, basic_credentials_ok
+from davstore.frontends.webdav.auth import (
+    DavstoreAuthenticator,
+    UserDomainController,
+    basic_credentials_ok,
+)
 from davstore.frontends.webdav.desktop import AnonymousOptions, NfcPaths, fix_destination_parsing
+from davstore.frontends.webdav.digest import (
+    COUNTS_FILE,
+    DigestNonces,
+    NonceCounts,
+    RedisNonceCounts,
+    SqliteNonceCounts,
+    load_secret,
+)
 from davstore.frontends.webdav.guards import (
     ChunkedInputGuard,
     CloseUnreadBodies,
@@ -56,7 +68,9 @@ from davstore.frontends.webdav.guards import (
     check_path,
 )
 from davstore.frontends.webdav.hidden_files import HiddenFiles, open_hidden_files
+from davstore.frontends.webdav.limits import DavLimits
 from davstore.frontends.webdav.listing import DirectoryListing
+from davstore.frontends.webdav.locked_empty import EmptyResourceSweeper
 from davstore.frontends.webdav.macmeta import DEFAULT_BUDGET, MacMetadata, MacMetadataSideStore
 from davstore.frontends.webdav.plain import share_path
 from davstore.frontends.webdav.plain_get import NOT_PLAIN_HEADERS, PlainGet
@@ -299,6 +313,8 @@ def create_app(
     block_size: int = 1 << 20,
     mount_path: str = "",
     mac_metadata: MacMetadata | str = MacMetadata.HIDE,
+    digest_secret: bytes | None = None,
+    limits: DavLimits | None = None,
 ) -> DavstoreApp:
     """A WSGI application serving ``vfs`` over WebDAV (class 1 and 2).
 
@@ -317,13 +333,19 @@ def create_app(
         hrefs in answers carry it.
     :param mac_metadata: ``hide`` (default) keeps macOS ``._*`` and ``.DS_Store`` files out
         of the store, ``store`` stores them as ordinary files (see macmeta.py).
+    :param digest_secret: the secret Digest nonces are signed with (digest.py); default:
+        ``DAVSTORE_DIGEST_SECRET``, else one kept in the share's state (``state_dir``, or
+        Redis with the locks there). Processes given one must share the nonce counts too.
+    :param limits: the share's bounds on PROPFIND depth, dead properties and lock
+        lifetimes (limits.py); default: :class:`DavLimits` ``()``.
 
     Raises ``ValueError`` for an unknown storage URL and ``OSError`` when a state file
     cannot be opened.
     """
     if users is not None and not users:
         raise ValueError("users must name at least one user (or be None for anonymous)")
-    locks = open_lock_storage(lock_storage, state_dir)
+    limits = limits or DavLimits()
+    locks = open_lock_storage(lock_storage, state_dir, max_lock_timeout=limits.max_lock_timeout)
     try:
         properties = open_property_manager(property_storage, state_dir)
     except BaseException:
@@ -338,8 +360,15 @@ def create_app(
             close_quietly(locks)
             close_quietly(properties)
             raise
+    try:
+        nonces = None if users is None else _digest_nonces(locks, state_dir, digest_secret)
+    except BaseException:
+        close_quietly(locks)
+        close_quietly(properties)
+        close_quietly(hidden)
+        raise
     fix_destination_parsing()
-    provider = VfsProvider(vfs, max_upload_size=max_upload_size)
+    provider = VfsProvider(vfs, max_upload_size=max_upload_size, limits=limits)
     config: dict[str, Any] = {
         "provider_mapping": {"/": provider},
         "lock_storage": locks,
@@ -351,7 +380,7 @@ def create_app(
         "suppress_version_info": True,
         "middleware_stack": [
             ErrorPrinter,
-            HTTPAuthenticator,
+            DavstoreAuthenticator,
             ActingAs,
             NfcPaths,
             *([ReadOnlyGuard] if vfs.read_only else []),
@@ -374,14 +403,19 @@ def create_app(
             "read_only": vfs.read_only,
             "max_upload_size": max_upload_size,
             "mac_metadata_files": hidden,
+            "digest_nonces": nonces,
         },
     }
+    if hasattr(locks, "on_gone"):
+        locks.on_gone = EmptyResourceSweeper(provider)
     try:
         wsgidav = WsgiDAVApp(config)
     except BaseException:
         close_quietly(locks)
         close_quietly(properties)
         close_quietly(hidden)
+        if nonces is not None:
+            nonces.counts.close()
         raise
     shared_locks = (
         _share_sqlite_locks(wsgidav, locks) if isinstance(locks, SqliteLockStorage) else None
@@ -396,6 +430,8 @@ def create_app(
     )
     if shared_locks is not None:
         app.on_close(shared_locks.close)
+    if nonces is not None:
+        app.on_close(nonces.counts.close)
     if hidden is not None:
         app.on_close(hidden.close)
     if is_shared(locks) or is_shared(properties):
@@ -411,6 +447,17 @@ def create_app(
         if peers is not None:
             app.on_close(peers.close)
     return app
+
+
+def _digest_nonces(locks: Any, state_dir: pathlib.Path, secret: bytes | None) -> DigestNonces:
+    """The share's Digest nonces: their secret and counts in the replicas' Redis when the
+    locks are there, else in ``state_dir`` (shared by the workers of this host)."""
+    if is_shared(locks):
+        counts: NonceCounts = RedisNonceCounts(locks.redis, locks.prefix)
+        redis = (locks.redis, locks.prefix)
+        return DigestNonces(lambda: load_secret(state_dir, explicit=secret, redis=redis), counts)
+    key = load_secret(state_dir, explicit=secret)
+    return DigestNonces(key, SqliteNonceCounts(str(state_dir / COUNTS_FILE)))
 
 
 def _share_sqlite_locks(wsgidav: Any, locks: SqliteLockStorage) -> SqliteLockManager:

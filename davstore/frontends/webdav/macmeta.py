@@ -30,6 +30,7 @@ from urllib.parse import quote, unquote, urlsplit
 from lxml import etree
 from wsgidav.mw.base_mw import BaseMiddleware
 
+from davstore.frontends.webdav.content_safety import CONTENT_HEADERS
 from davstore.frontends.webdav.hidden_files import HiddenFile, HiddenFiles, MemoryHiddenFiles
 from davstore.vfs.paths import normalize
 
@@ -127,6 +128,7 @@ class MacMetadataSideStore(BaseMiddleware):  # type: ignore[misc]
             headers = [
                 ("Content-Type", "application/octet-stream"),
                 ("Last-Modified", formatdate(found.mtime, usegmt=True)),
+                *CONTENT_HEADERS,
             ]
             if method == "HEAD":
                 start_response("200 OK", [*headers, ("Content-Length", str(len(found.data)))])

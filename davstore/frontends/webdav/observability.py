@@ -4,13 +4,21 @@
 two paths itself, before authentication and path checks:
 
 ``GET /.davstore/health``
-    ``200`` with ``{"status": "ok", ...}`` when the store answers a cheap call (a HEAD of
-    a name that does not exist) within :data:`HEALTH_TIMEOUT` seconds, else ``503``. Load
-    balancers, Docker's HEALTHCHECK and Kubernetes probes use it; it needs no credentials
-    and shows no content.
+    ``200`` with ``{"status": "ok"}`` when the store answers a cheap call (a HEAD of a
+    name that does not exist) within :data:`HEALTH_TIMEOUT` seconds, else ``503`` with
+    ``{"status": "unavailable"}``. Load balancers, Docker's HEALTHCHECK and Kubernetes
+    probes use it: it needs no credentials and shows no content. What failed (the store's
+    error, each share's state) is only told to a caller who may see the metrics, and on
+    the metrics port.
 ``GET /.davstore/metrics``
     Prometheus' text format: the request metrics below, the store calls of
-    :mod:`davstore.store.metrics`, and the process metrics of ``prometheus_client``.
+    :mod:`davstore.store.metrics`, and the process metrics of ``prometheus_client``. It
+    tells who is busy with what, so it is not for anyone: on the share's port it needs
+    the credentials of a user of the share (HTTP Basic, as Prometheus' ``basic_auth``
+    sends them; for ``manage.py davstore serve`` a staff user), unless the share is
+    anonymous. With ``--metrics-port`` both endpoints are served on a port of their own
+    (``--metrics-host``, loopback by default) without credentials, and the share's port
+    no longer has the metrics (404), as rclone's ``--metrics-addr`` does.
 
 Every other request is passed on, counted and logged:
 
@@ -53,6 +61,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from davstore.errors import NotFound
 from davstore.frontends.webdav.app import QuickAnswer
+from davstore.frontends.webdav.auth import basic_user
 from davstore.queued_metrics import QueuedMetrics, fold_all, multiprocess
 from davstore.store.metrics import MetricsStore, StoreMetrics
 from davstore.vfs import VFS
@@ -261,12 +270,27 @@ class Observability:
         name (``manage.py davstore serve``): each store is asked, and the health document
         names each (``{"status": "ok", "shares": {"media": "ok", ...}}``).
     :param registry: where the metrics live (the store's metrics too, see :func:`instrument`).
+    :param authorize: whether a request on the share's port may see the metrics and the
+        health details (its credentials); None: everyone may (an anonymous share).
+    :param metrics_elsewhere: the metrics are served on a port of their own
+        (:attr:`endpoints`): the share's port answers 404 for them.
+    :param realm: the realm of the Basic challenge for the metrics.
     """
 
     def __init__(
-        self, app: WSGIApp, vfs: VFS | Mapping[str, VFS], registry: CollectorRegistry
+        self,
+        app: WSGIApp,
+        vfs: VFS | Mapping[str, VFS],
+        registry: CollectorRegistry,
+        *,
+        authorize: Callable[[Environ], bool] | None = None,
+        metrics_elsewhere: bool = False,
+        realm: str = "davstore",
     ) -> None:
         self.app = app
+        self.authorize = authorize
+        self.metrics_elsewhere = metrics_elsewhere
+        self.realm = realm
         #: The stores the health check asks, by share name ("" for the one share).
         self.checked = {"": vfs} if isinstance(vfs, VFS) else dict(vfs)
         self._named = not isinstance(vfs, VFS)
@@ -292,9 +316,10 @@ class Observability:
             return f"{type(exc).__name__}: {exc}"
         return None
 
-    def health(self) -> tuple[int, dict[str, Any]]:
-        """The health endpoint's status and document. Every store is asked at once, each
-        given :data:`HEALTH_TIMEOUT` seconds."""
+    def health(self, *, details: bool = True) -> tuple[int, dict[str, Any]]:
+        """The health endpoint's status and document (only ``status`` without
+        ``details``). Every store is asked at once, each given :data:`HEALTH_TIMEOUT`
+        seconds."""
         futures = {
             name: self._checker.submit(self.check_store, vfs) for name, vfs in self.checked.items()
         }
@@ -310,9 +335,9 @@ class Observability:
             where = f" (share {name})" if name else ""
             logger.warning("health check failed%s: %s", where, problem)
         document: dict[str, Any] = {"status": "unavailable" if failed else "ok"}
-        if self._named:
+        if details and self._named:
             document["shares"] = {name: problem or "ok" for name, problem in problems.items()}
-        else:
+        elif details:
             document["store"] = problems[""] or "ok"
         return (503 if failed else 200), document
 
@@ -329,18 +354,47 @@ class Observability:
         )
         return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
 
-    def _endpoint(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
-        """The answer of the health or metrics endpoint ``PATH_INFO`` names."""
+    def endpoints(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
+        """The WSGI application of the metrics port: both endpoints, with every detail and
+        no credentials (it listens where only operators reach, loopback by default)."""
+        if environ.get("PATH_INFO") in _ENDPOINTS:
+            return self._endpoint(environ, start_response, trusted=True)
+        return self._answer(environ, start_response, "404 Not Found", b"Not found\n", "text/plain")
+
+    def _endpoint(
+        self, environ: Environ, start_response: StartResponse, *, trusted: bool = False
+    ) -> list[bytes]:
+        """The answer of the health or metrics endpoint ``PATH_INFO`` names (``trusted``:
+        on the metrics port)."""
         path = environ.get("PATH_INFO", "")
+        if path == METRICS_PATH and self.metrics_elsewhere and not trusted:
+            return self._answer(
+                environ, start_response, "404 Not Found", b"Not found\n", "text/plain"
+            )
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return self._answer(
                 environ, start_response, "405 Method Not Allowed", b"GET or HEAD\n", "text/plain"
             )
         if path == HEALTH_PATH:
-            code, document = self.health()
+            details = trusted or (
+                not self.metrics_elsewhere and (self.authorize is None or self.authorize(environ))
+            )
+            code, document = self.health(details=details)
             status = "200 OK" if code == 200 else "503 Service Unavailable"
             body = (json.dumps(document) + "\n").encode()
             return self._answer(environ, start_response, status, body, "application/json")
+        if not trusted and self.authorize is not None and not self.authorize(environ):
+            body = b"401 Unauthorized\nThe metrics need the credentials of a user.\n"
+            start_response(
+                "401 Unauthorized",
+                [
+                    ("WWW-Authenticate", f'Basic realm="{self.realm}", charset="UTF-8"'),
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(body))),
+                    ("Cache-Control", "no-store"),
+                ],
+            )
+            return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
         return self._answer(environ, start_response, "200 OK", self.page(), CONTENT_TYPE_LATEST)
 
     def page(self) -> bytes:
@@ -487,17 +541,39 @@ def _basic_name(authorization: Any, code: str) -> str:
     return "-"
 
 
-def instrument(app: Any, vfs: VFS, *, registry: CollectorRegistry | None = None) -> Observability:
+def instrument(
+    app: Any,
+    vfs: VFS,
+    *,
+    registry: CollectorRegistry | None = None,
+    metrics_elsewhere: bool = False,
+) -> Observability:
     """Give a :class:`~davstore.frontends.webdav.DavstoreApp` its operations endpoints.
 
     Wraps ``vfs.store`` in a :class:`~davstore.store.metrics.MetricsStore` and ``app`` in an
-    :class:`Observability` (outermost); call before serving. Returns the middleware.
+    :class:`Observability` (outermost); call before serving. Returns the middleware. The
+    metrics need the Basic credentials of one of the app's users (none for an anonymous
+    app); with ``metrics_elsewhere`` they are only on the middleware's :meth:`endpoints`
+    (the metrics port).
     """
     registry = _metered([vfs], registry)
     holder: list[Observability] = []
+    users: dict[str, str] | None = app.users
+
+    def authorize(environ: Environ) -> bool:
+        assert users is not None
+        return basic_user(users, str(environ.get("HTTP_AUTHORIZATION", ""))) is not None
 
     def wrap(inner: WSGIApp) -> WSGIApp:
-        holder.append(Observability(inner, vfs, registry))
+        holder.append(
+            Observability(
+                inner,
+                vfs,
+                registry,
+                authorize=None if users is None else authorize,
+                metrics_elsewhere=metrics_elsewhere,
+            )
+        )
         return holder[0]
 
     def observe(answer: QuickAnswer) -> None:
@@ -509,16 +585,28 @@ def instrument(app: Any, vfs: VFS, *, registry: CollectorRegistry | None = None)
 
 
 def instrument_shares(
-    app: WSGIApp, shares: Mapping[str, VFS], *, registry: CollectorRegistry | None = None
+    app: WSGIApp,
+    shares: Mapping[str, VFS],
+    *,
+    registry: CollectorRegistry | None = None,
+    authorize: Callable[[Environ], bool] | None = None,
+    metrics_elsewhere: bool = False,
 ) -> Observability:
     """Put the operations endpoints, request metrics and access log around ``app``, a
     WSGI app serving several ``shares`` (``manage.py davstore serve``'s ``SharesApp``).
 
     Wraps each share's store in a :class:`~davstore.store.metrics.MetricsStore`: the store
-    metrics are summed over the shares. Serve the returned middleware; call its
-    ``close`` after the server stopped.
+    metrics are summed over the shares. ``authorize`` and ``metrics_elsewhere`` are
+    :class:`Observability`'s. Serve the returned middleware; call its ``close`` after the
+    server stopped.
     """
-    return Observability(app, shares, _metered(shares.values(), registry))
+    return Observability(
+        app,
+        shares,
+        _metered(shares.values(), registry),
+        authorize=authorize,
+        metrics_elsewhere=metrics_elsewhere,
+    )
 
 
 def _metered(shares: Iterable[VFS], registry: CollectorRegistry | None) -> CollectorRegistry:

@@ -15,7 +15,8 @@ or HEAD itself only when all of these hold; anything else goes to wsgidav unchan
   time and ETag the store knows.
 
 The headers are wsgidav's, in its order: Content-Length, Last-Modified, Content-Type,
-Date, ETag, Accept-Ranges (tests/webdav/test_plain_get.py compares them). Their dates and
+Date, ETag, Accept-Ranges, and those of content_safety.py (tests/webdav/test_plain_get.py
+compares them). Their dates and
 the MIME type are cached (by the second, by the name's suffixes). A file of at most
 :data:`WHOLE` bytes is read before answering (by one store call where the store can:
 ``VFS.read_small``) and sent as one piece with its head; a bigger one streams in
@@ -33,6 +34,7 @@ from wsgidav import util
 
 from davstore.errors import DavstoreError
 from davstore.frontends.webdav.auth import basic_credentials_ok
+from davstore.frontends.webdav.content_safety import CONTENT_HEADERS
 from davstore.frontends.webdav.plain import CONDITIONALS, http_date, read_up_to, share_path
 from davstore.vfs import VFS, Entry, ReadHandle
 
@@ -149,6 +151,7 @@ class PlainGet:
             ("Date", http_date(int(time.time()))),
             ("ETag", f'"{entry.etag}"'),
             ("Accept-Ranges", "bytes"),
+            *CONTENT_HEADERS,
         ]
 
     def _mime_type(self, path: str) -> str:

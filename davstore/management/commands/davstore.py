@@ -30,11 +30,13 @@ from davstore.cli import (
     check_shareable,
     check_tls_arguments,
     configure_logging,
+    dav_limits,
     exit_if_cut_off,
     listen,
     prepare_state_dir,
     run_until_signalled,
     run_workers,
+    serve_metrics,
     server_url,
     start_worker,
 )
@@ -100,12 +102,16 @@ class Command(BaseCommand):
         from davstore.conf import get_config
         from davstore.frontends.webdav import make_server
         from davstore.frontends.webdav.observability import instrument_shares
-        from davstore.shares_app import ShareOptions, SharesApp
+        from davstore.shares_app import ShareOptions, SharesApp, limits_of
 
         configure_logging(args)
         check_tls_arguments(args)
         worker = start_worker(args)
         config = get_config()
+        if args.metrics_port is None:
+            args.metrics_port = config.metrics_port
+        if args.metrics_host is None:
+            args.metrics_host = config.metrics_host
         shares = self._shares(args.shares)
         for option in ("lock_storage", "property_storage"):
             url = getattr(args, option)
@@ -136,6 +142,7 @@ class Command(BaseCommand):
                     property_storage=_for(args.property_storage, share),
                     state_dir=state_dir,
                     max_upload_size=args.max_upload_size,
+                    limits=dav_limits(args, limits_of(share.config)),
                 )
             )
         if args.workers > 1 and not worker:
@@ -147,9 +154,16 @@ class Command(BaseCommand):
             raise UsageError(str(exc)) from exc
         except OSError as exc:
             raise UsageError(f"cannot open the shares' state: {exc}") from exc
-        observed = instrument_shares(app, {name: share.vfs for name, share in app.apps.items()})
+        observed = instrument_shares(
+            app,
+            {name: share.vfs for name, share in app.apps.items()},
+            authorize=app.may_see_metrics,
+            metrics_elsewhere=args.metrics_port is not None,
+        )
+        stop_metrics = None
         try:
             server = listen(make_server, observed, args)
+            stop_metrics = serve_metrics(observed, args)
             url = server_url(server, args)
             if worker:
                 from davstore.workers import WORKER_INDEX_ENV
@@ -159,6 +173,8 @@ class Command(BaseCommand):
                 self._banner(url, items)
             run_until_signalled(server, app.flush_all, app.abort_all)
         finally:
+            if stop_metrics is not None:
+                stop_metrics()
             observed.close()
             app.close()
         exit_if_cut_off(server)

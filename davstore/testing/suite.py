@@ -1,23 +1,66 @@
 """The conformance suite: the same behaviour through every frontend and on every store.
 
-Subclass :class:`ConformanceSuite` in a test module and provide a ``driver`` fixture that
-yields a :class:`~tests.conformance.driver.Driver` on an empty share. Each test states one
-rule of docs/SEMANTICS.md.
+Subclass :class:`ConformanceSuite` and provide a ``driver`` fixture that yields a
+:class:`~davstore.testing.drivers.Driver` on an empty share (or use
+:class:`~davstore.testing.StorageConformance`, which provides it for a Storage). Each test
+states one rule of docs/SEMANTICS.md.
+
+A store that cannot do something says so through the ``features`` fixture (by default the
+class's ``store_features``): a test of what it cannot do then checks the documented refusal
+(``ENOSYS``, WebDAV 501, and nothing lost) instead of the operation. Nothing is skipped.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import os
+from collections.abc import Callable
+from typing import ClassVar
 
 import pytest
 
-from tests.conformance.driver import Driver
+from davstore.testing.drivers import Driver
 
+__all__ = ["BLOB", "ConformanceSuite", "Features", "assert_not_supported"]
+
+#: The content of the bigger files the suite writes (more than one read chunk).
 BLOB = os.urandom(300_000) + b"tail"
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Features:
+    """What the store behind a share can do, as far as the suite's rules depend on it.
+
+    ``delete``: the Storage deletes (Django's base ``Storage.delete`` raises
+    ``NotImplementedError``). Without it, removing, moving, and replacing a file that exists
+    (an overwrite, a copy onto it) answer *not supported* and leave everything as it was.
+    """
+
+    delete: bool = True
+
+
+def assert_not_supported(call: Callable[..., object], *args: object) -> None:
+    """``call(*args)`` fails with ``ENOSYS`` (WebDAV 501): the store cannot do it."""
+    with pytest.raises(OSError) as raised:
+        call(*args)
+    assert raised.value.errno == errno.ENOSYS, repr(raised.value)
+
+
 class ConformanceSuite:
-    """Rules every (frontend, store) pair keeps."""
+    """Rules every (frontend, store) pair keeps.
+
+    Needs a ``driver`` fixture (an empty share). ``store_features`` (or the ``features``
+    fixture, where it depends on a parameter) says what the store can do.
+    """
+
+    #: What the store can do; the ``features`` fixture's value unless it is overridden.
+    store_features: ClassVar[Features] = Features()
+
+    @pytest.fixture
+    def features(self) -> Features:
+        """What the store behind ``driver`` can do."""
+        return self.store_features
 
     # -- files ------------------------------------------------------------------------
 
@@ -31,18 +74,26 @@ class ConformanceSuite:
         assert driver.read("empty") == b""
         assert driver.stat("empty") == (False, 0)
 
-    def test_overwrite_replaces_the_whole_content(self, driver: Driver) -> None:
+    def test_overwrite_replaces_the_whole_content(self, driver: Driver, features: Features) -> None:
         driver.write("f.txt", b"a long first version")
+        if not features.delete:
+            assert_not_supported(driver.write, "f.txt", b"short")
+            assert driver.read("f.txt") == b"a long first version"
+            return
         driver.write("f.txt", b"short")
         assert driver.read("f.txt") == b"short"
         assert driver.listdir("") == {"f.txt": False}
 
-    def test_overwrite_keeps_the_exact_name(self, driver: Driver) -> None:
+    def test_overwrite_keeps_the_exact_name(self, driver: Driver, features: Features) -> None:
         """Storage.save() renaming on collision (get_available_name) never leaks out."""
-        for version in range(3):
-            driver.write("same.txt", b"v%d" % version)
+        driver.write("same.txt", b"v0")
+        for version in range(1, 3):
+            if features.delete:
+                driver.write("same.txt", b"v%d" % version)
+            else:
+                assert_not_supported(driver.write, "same.txt", b"v%d" % version)
         assert driver.listdir("") == {"same.txt": False}
-        assert driver.read("same.txt") == b"v2"
+        assert driver.read("same.txt") == (b"v2" if features.delete else b"v0")
 
     def test_ranged_read(self, driver: Driver) -> None:
         driver.write("r.bin", BLOB)
@@ -61,8 +112,12 @@ class ConformanceSuite:
             driver.write("no/such/folder.txt", b"x")
         assert driver.listdir("") == {}
 
-    def test_remove_file(self, driver: Driver) -> None:
+    def test_remove_file(self, driver: Driver, features: Features) -> None:
         driver.write("gone.txt", b"x")
+        if not features.delete:
+            assert_not_supported(driver.remove, "gone.txt")
+            assert driver.read("gone.txt") == b"x"
+            return
         driver.remove("gone.txt")
         assert driver.listdir("") == {}
         with pytest.raises(FileNotFoundError):
@@ -126,11 +181,16 @@ class ConformanceSuite:
         with pytest.raises(FileNotFoundError):
             driver.listdir("nowhere")
 
-    def test_rmtree(self, driver: Driver) -> None:
+    def test_rmtree(self, driver: Driver, features: Features) -> None:
         driver.mkdir("t")
         driver.mkdir("t/u")
         driver.write("t/u/v.txt", b"v")
         driver.write("t/w.txt", b"w")
+        if not features.delete:
+            assert_not_supported(driver.rmtree, "t")
+            assert driver.listdir("t") == {"u": True, "w.txt": False}
+            assert driver.read("t/u/v.txt") == b"v"
+            return
         driver.rmtree("t")
         assert driver.listdir("") == {}
         with pytest.raises(FileNotFoundError):
@@ -138,32 +198,49 @@ class ConformanceSuite:
 
     # -- rename and copy --------------------------------------------------------------
 
-    def test_rename_file(self, driver: Driver) -> None:
+    def test_rename_file(self, driver: Driver, features: Features) -> None:
         driver.write("a.txt", b"A")
+        if not features.delete:
+            assert_not_supported(driver.rename, "a.txt", "b.txt")
+            assert driver.listdir("") == {"a.txt": False}
+            return
         driver.rename("a.txt", "b.txt")
         assert driver.listdir("") == {"b.txt": False}
         assert driver.read("b.txt") == b"A"
 
-    def test_rename_replaces_a_file(self, driver: Driver) -> None:
+    def test_rename_replaces_a_file(self, driver: Driver, features: Features) -> None:
         driver.write("a.txt", b"new")
         driver.write("b.txt", b"old")
+        if not features.delete:
+            assert_not_supported(driver.rename, "a.txt", "b.txt")
+            assert (driver.read("a.txt"), driver.read("b.txt")) == (b"new", b"old")
+            return
         driver.rename("a.txt", "b.txt")
         assert driver.listdir("") == {"b.txt": False}
         assert driver.read("b.txt") == b"new"
 
-    def test_rename_folder_with_content(self, driver: Driver) -> None:
+    def test_rename_folder_with_content(self, driver: Driver, features: Features) -> None:
         driver.mkdir("src")
         driver.mkdir("src/sub")
         driver.write("src/sub/x.bin", BLOB)
         driver.write("src/y.txt", b"y")
+        if not features.delete:
+            assert_not_supported(driver.rename, "src", "dst")
+            assert driver.listdir("") == {"src": True}
+            assert driver.read("src/sub/x.bin") == BLOB
+            return
         driver.rename("src", "dst")
         assert driver.listdir("") == {"dst": True}
         assert driver.listdir("dst") == {"sub": True, "y.txt": False}
         assert driver.read("dst/sub/x.bin") == BLOB
 
-    def test_rename_into_another_folder(self, driver: Driver) -> None:
+    def test_rename_into_another_folder(self, driver: Driver, features: Features) -> None:
         driver.mkdir("d")
         driver.write("f.txt", b"f")
+        if not features.delete:
+            assert_not_supported(driver.rename, "f.txt", "d/f.txt")
+            assert driver.listdir("d") == {}
+            return
         driver.rename("f.txt", "d/f.txt")
         assert driver.listdir("d") == {"f.txt": False}
         assert driver.listdir("") == {"d": True}
@@ -178,9 +255,13 @@ class ConformanceSuite:
         assert driver.read("b.bin") == BLOB
         assert driver.read("a.bin") == BLOB
 
-    def test_copy_replaces_a_file(self, driver: Driver) -> None:
+    def test_copy_replaces_a_file(self, driver: Driver, features: Features) -> None:
         driver.write("a.txt", b"new")
         driver.write("b.txt", b"older and longer")
+        if not features.delete:
+            assert_not_supported(driver.copy, "a.txt", "b.txt")
+            assert driver.read("b.txt") == b"older and longer"
+            return
         driver.copy("a.txt", "b.txt")
         assert driver.read("b.txt") == b"new"
 
