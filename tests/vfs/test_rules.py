@@ -919,3 +919,17 @@ def test_a_change_in_a_folder_moves_its_time(storage: Storage) -> None:
 
 def parent_of(path: str) -> str:
     return path.rpartition("/")[0]
+
+
+def test_kept_folder_times_are_bounded_and_never_go_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from davstore.vfs import core
+
+    monkeypatch.setattr(core, "_FOLDER_TIMES_KEPT", 4)
+    vfs = VFS(adapt(MinimalStorage()), cache_ttl=0)
+    seen = {}
+    for number in range(10):
+        vfs.mkdir(f"d{number}")
+        seen.update({e.name: e.mtime_ns for e in vfs.listdir("")})
+    assert len(vfs._folder_times) <= 4
+    for entry in vfs.listdir(""):
+        assert entry.mtime_ns is not None and entry.mtime_ns >= (seen[entry.name] or 0)
