@@ -158,6 +158,7 @@ class CachedStat(NamedTuple):
     st_ino: int
     st_size: int
     st_mtime_ns: int
+    st_nlink: int = 1
 
     @property
     def st_mtime(self) -> float:
@@ -348,7 +349,11 @@ def stat_fd(fd: int) -> CachedStat:
         _raise()
     mtime = buf.stx_mtime
     return CachedStat(
-        buf.stx_mode, buf.stx_ino, buf.stx_size, mtime.tv_sec * 1_000_000_000 + mtime.tv_nsec
+        buf.stx_mode,
+        buf.stx_ino,
+        buf.stx_size,
+        mtime.tv_sec * 1_000_000_000 + mtime.tv_nsec,
+        buf.stx_nlink,
     )
 
 

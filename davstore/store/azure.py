@@ -172,11 +172,16 @@ class AzureStore(GenericStore):
         self.container_name = str(storage.azure_container)
 
     def _detect_capabilities(self) -> Capabilities:
+        prefix = len(self._key(""))
         return Capabilities(
             server_side_copy=True,
             ranged_reads=True,
             atomic_replace=True,
             max_file_size=50_000 * (4000 << 20),  # a block blob: 50 000 blocks of 4000 MiB
+            # Blob names hold at most 1024 characters, the storage's location included
+            # (counted in characters, not bytes).
+            max_path_bytes=4096,
+            max_path_chars=_MAX_NAME - prefix,
         )
 
     def describe(self) -> str:

@@ -69,6 +69,14 @@ class Capabilities:
     #: Calls answer from this host's memory or page cache without waiting on a network
     #: (a local disk, tmpfs, memory): a frontend may make a small one on its event loop.
     quick: bool = False
+    #: A folder's modification time is the store's and moves when its entries change
+    #: (local disk, memory). Elsewhere the VFS keeps the times of changes it made.
+    folder_mtime: bool = False
+    #: The longest share path the store can hold, in UTF-8 bytes and, where the store
+    #: counts characters instead, in characters (its own prefix, such as a bucket's
+    #: ``location``, already taken off). Longer paths are ENAMETOOLONG in the VFS.
+    max_path_bytes: int = 1024
+    max_path_chars: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -92,6 +100,9 @@ class ObjectInfo:
     children: tuple[ObjectInfo, ...] | None = dataclasses.field(
         default=None, compare=False, repr=False
     )
+    #: For a folder: its link count (2 plus its subfolders) where the store knows it at no
+    #: cost (local disk); ``None`` elsewhere.
+    links: int | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def basename(self) -> str:

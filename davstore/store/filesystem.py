@@ -54,6 +54,9 @@ _DEFAULT_FILE_MODE = 0o666 & ~_UMASK
 _UNNAMED_FILES = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 _UNNAMED_FLAGS = getattr(os, "O_TMPFILE", 0) | os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
 
+#: The longest path a system call takes, the terminating NUL included (Linux: 4096).
+_PATH_MAX = os.pathconf("/", "PC_PATH_MAX") if hasattr(os, "pathconf") else 4096
+
 _CREATE_FLAGS = (
     os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 )
@@ -83,7 +86,7 @@ def _size_limit() -> int | None:
 
 def _info(name: str, st: os.stat_result | cached_io.CachedStat) -> ObjectInfo:
     if stat.S_ISDIR(st.st_mode):
-        return ObjectInfo(name, True, None, st.st_mtime, None, st.st_mtime_ns)
+        return ObjectInfo(name, True, None, st.st_mtime, None, st.st_mtime_ns, links=st.st_nlink)
     etag = f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
     return ObjectInfo(name, False, st.st_size, st.st_mtime, etag, st.st_mtime_ns)
 
@@ -142,6 +145,10 @@ class FileSystemStore(GenericStore):
     def _detect_capabilities(self) -> Capabilities:
         return Capabilities(
             native_dirs=True,
+            folder_mtime=True,
+            # Every call names the file by its absolute path: PATH_MAX (4096, with the
+            # terminating NUL) holds the location, a slash and the share path.
+            max_path_bytes=_PATH_MAX - 1 - len(os.fsencode(self.storage.location)) - 1,
             rename=True,
             server_side_copy=True,
             ranged_reads=True,

@@ -79,6 +79,8 @@ MiB = 1 << 20
 
 #: GCS's page limit for objects.list, and the most calls it takes in one batch request.
 _LIST_PAGE = 1000
+#: The longest object name Cloud Storage takes (UTF-8 bytes).
+_MAX_NAME_BYTES = 1024
 _BATCH = 100
 
 
@@ -179,6 +181,8 @@ class GCSStore(GenericStore):
             ranged_reads=True,
             atomic_replace=True,
             max_file_size=5 << 40,  # Cloud Storage's limit for one object: 5 TiB
+            # Object names hold at most 1024 bytes, the storage's location included.
+            max_path_bytes=_MAX_NAME_BYTES - len(self._key("").encode()),
         )
 
     def describe(self) -> str:

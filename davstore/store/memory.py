@@ -4,14 +4,17 @@
 stays, and ``delete()`` on a folder name removes the folder node. Its file nodes are shared
 between every ``open()``, so reads are served from a snapshot taken under this adapter's
 lock, and an overwrite (``save`` would pick another name) is a delete and a save under the
-same lock.
+same lock. Its folder nodes keep a modification time that moves when an entry is added or
+removed; the adapter reports it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import threading
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from django.core.files.storage import InMemoryStorage
@@ -48,6 +51,8 @@ class MemoryStore(GenericStore):
             quick=True,
             held_reads=True,  # reads are snapshots
             max_file_size=_memory_size(),
+            folder_mtime=True,
+            max_path_bytes=4096,
         )
 
     def open_read(self, name: str, offset: int = 0) -> BinaryIO:
@@ -79,4 +84,17 @@ class MemoryStore(GenericStore):
 
     def head(self, name: str) -> ObjectInfo:
         with self._lock:
-            return super().head(name)
+            return self._dated(super().head(name))
+
+    def list(self, name: str) -> Iterator[ObjectInfo]:
+        with self._lock:
+            entries = [self._dated(entry) for entry in super().list(name)]
+        return iter(entries)
+
+    def _dated(self, entry: ObjectInfo) -> ObjectInfo:
+        """A folder's entry with its node's modification time."""
+        if not entry.is_dir:
+            return entry
+        name = entry.name
+        modified = self._call(name, lambda: self.storage.get_modified_time(name)).timestamp()
+        return dataclasses.replace(entry, mtime=modified)

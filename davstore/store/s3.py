@@ -78,6 +78,8 @@ __all__ = ["S3Store", "translate_error"]
 
 logger = logging.getLogger(__name__)
 
+#: The longest object key S3 takes (UTF-8 bytes).
+_MAX_KEY_BYTES = 1024
 T = TypeVar("T")
 
 MiB = 1 << 20
@@ -227,6 +229,8 @@ class S3Store(GenericStore):
             ranged_reads=True,
             atomic_replace=True,
             max_file_size=5 << 40,  # S3's limit for one object: 5 TiB
+            # Object keys hold at most 1024 bytes, the storage's location included.
+            max_path_bytes=_MAX_KEY_BYTES - len(self._key("").encode()),
         )
 
     def describe(self) -> str:

@@ -32,6 +32,7 @@ from davstore.errors import (
     InsufficientStorage,
     InvalidPath,
     IsADirectory,
+    NameTooLong,
     NotADirectory,
     NotFound,
     NotSupported,
@@ -39,12 +40,19 @@ from davstore.errors import (
     ReadOnly,
     from_exception,
 )
-from davstore.store.base import Capabilities, ObjectInfo, ObjectStore, Upload, Usage
+from davstore.store.base import (
+    DIRECTORY_MARKER,
+    Capabilities,
+    ObjectInfo,
+    ObjectStore,
+    Upload,
+    Usage,
+)
 from davstore.store.generic import INTERNAL_PREFIX, is_internal_name
 from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, Unknown
 from davstore.vfs.events import Action, Change, Listener, current_actor
 from davstore.vfs.handles import OpenFile, ReadHandle, WriteHandle, same_version, write_all
-from davstore.vfs.paths import ROOT, is_within, join, normalize, parent
+from davstore.vfs.paths import MAX_PATH_BYTES, ROOT, is_within, join, normalize, parent
 
 __all__ = ["VFS", "Entry"]
 
@@ -67,6 +75,28 @@ def _canonical(path: str) -> str:
     if any(is_internal_name(part) for part in canonical.split("/")):
         raise InvalidPath(canonical, "names starting with '.davstore-' are reserved")
     return canonical
+
+
+def _within(max_bytes: int, max_chars: int | None) -> Callable[[str], str]:
+    """:func:`_canonical` that also refuses paths longer than a store holds
+    (``Capabilities.max_path_bytes``/``max_path_chars``) with NameTooLong; memoised."""
+
+    @functools.lru_cache(maxsize=16384)
+    def canonical_within(path: str) -> str:
+        canonical = _canonical(path)
+        if len(canonical.encode()) > max_bytes:
+            raise NameTooLong(path, f"the path is longer than this store holds ({max_bytes} bytes)")
+        if max_chars is not None and len(canonical) > max_chars:
+            raise NameTooLong(
+                path, f"the path is longer than this store holds ({max_chars} characters)"
+            )
+        return canonical
+
+    return canonical_within
+
+
+#: Folders whose last change the VFS keeps a time of, on stores that keep no folder times.
+_FOLDER_TIMES_KEPT = 100_000
 
 
 class VFS:
@@ -113,6 +143,18 @@ class VFS:
         #: changed something since it was last asked (the whole cache is then forgotten).
         #: Set by :func:`davstore.host_peers.share_with_host_peers`.
         self.coherence: Callable[[], bool] | None = None
+        #: On stores without folder times (``Capabilities.folder_mtime``): the time (ns) of
+        #: the last change made through this VFS in each folder, and the newest time
+        #: dropped when the table was full (every folder with no time of its own is at
+        #: least that recent). See :meth:`_changed_in`.
+        self._folder_times: dict[str, int] = {}
+        self._folder_floor: int | None = None
+        limits = store.capabilities
+        if limits.max_path_bytes < MAX_PATH_BYTES or limits.max_path_chars is not None:
+            # The store holds shorter paths than any share may have: its own check.
+            self.normalize = _within(  # type: ignore[assignment]
+                limits.max_path_bytes, limits.max_path_chars
+            )
 
     def wrap_store(self, wrapper: Callable[[ObjectStore], ObjectStore]) -> None:
         """Put ``wrapper`` around the store (metrics, worker threads); call before serving.
@@ -171,7 +213,9 @@ class VFS:
     # -- paths and policy ------------------------------------------------------------
 
     #: The canonical form of a path. Raises InvalidPath, NameTooLong. (The memoised
-    #: function itself: no call more on every request's path.)
+    #: function itself: no call more on every request's path.) On the class it checks the
+    #: rules of every share; an instance whose store holds shorter paths than
+    #: :data:`~davstore.vfs.paths.MAX_PATH_BYTES` checks the store's limit too.
     normalize = staticmethod(_canonical)
 
     def _check_writable(self, path: str) -> None:
@@ -220,12 +264,70 @@ class VFS:
         entry: Entry | None = self.store.find(path)
         if entry is not None and entry.children is not None:
             # The store listed the folder to answer the stat: keep that as its listing.
-            children = list(entry.children)
+            children = self._dated(list(entry.children))
             entry = dataclasses.replace(entry, children=None)
             if entry.is_dir:
                 self.cache.put_listing(path, children, {e.name: e for e in children})
+        if entry is not None and entry.is_dir:
+            entry = self._dated([entry])[0]
         self.cache.put_stat(path, entry if entry is not None else MISSING)
         return entry
+
+    def _dated(self, entries: list[Entry]) -> list[Entry]:
+        """``entries`` (from the store) with the folder times this VFS keeps, on a store
+        that keeps none (see :meth:`_changed_in`); the same list when there are none."""
+        times, floor = self._folder_times, self._folder_floor
+        if not times and floor is None:
+            return entries
+        dated = []
+        for entry in entries:
+            kept = times.get(entry.name, floor) if entry.is_dir else None
+            if kept is not None and (entry.mtime_ns or 0) < kept:
+                dated.append(dataclasses.replace(entry, mtime=kept / 1e9, mtime_ns=kept))
+            else:
+                dated.append(entry)
+        return dated
+
+    def _changed_in(self, folder: str, at: Entry | None = None) -> None:
+        """The entries of ``folder`` changed (a name made, removed or moved): its own
+        cached entry goes, and with it its parent's listing, as its time moved.
+
+        A store with folder times (``Capabilities.folder_mtime``: local disk, memory)
+        moved it itself. On the others (object stores: a folder is a name prefix) the
+        VFS keeps the time of the change: ``at``'s modification time (a file made), or
+        now where there is none or it is not past the last change (stores that count in
+        seconds). A folder's time there is the time of the last change made in it
+        through this VFS, and only moves forward. The table is bounded: past
+        :data:`_FOLDER_TIMES_KEPT` folders the oldest half is dropped, and every folder
+        without a time of its own is then reported as recent as the newest dropped one.
+        """
+        self.cache.invalidate(folder)
+        if self.capabilities.folder_mtime:
+            return
+        times = self._folder_times
+        kept = times.get(folder, 0)
+        when = None if at is None else at.mtime_ns or (at.mtime and int(at.mtime * 1e9))
+        if not when or when <= kept:  # none, or coarser than the last change (seconds)
+            when = time.time_ns()
+        if when > kept:
+            times.pop(folder, None)  # the newest last
+            times[folder] = when
+        if len(times) > _FOLDER_TIMES_KEPT:
+            with self._lock:
+                oldest = list(times)[: len(times) // 2]
+                dropped = [times.pop(name, 0) for name in oldest]
+                self._folder_floor = max(self._folder_floor or 0, *dropped)
+
+    def _folders_moved(self, source: str, target: str | None) -> None:
+        """The kept folder times of ``source`` and below follow a move to ``target``
+        (or go, for ``None``: removed)."""
+        times = self._folder_times
+        if not times:
+            return
+        for name in [n for n in list(times) if is_within(n, source)]:
+            kept = times.pop(name, None)
+            if target is not None and kept is not None:
+                times[target + name[len(source) :]] = kept
 
     def _reading(self, path: str) -> Entry | None:
         """The entry of the newest read handle open on ``path`` (the version it reads).
@@ -306,7 +408,7 @@ class VFS:
             raise NotADirectory(path)
         entries = self.cache.get_listing(path)
         if entries is None:
-            entries = list(self.store.list(path))
+            entries = self._dated(list(self.store.list(path)))
             self.cache.put_listing(path, entries, {e.name: e for e in entries})
         return self._with_pending(path, entries)
 
@@ -559,6 +661,8 @@ class VFS:
             except BaseException:
                 handle.abort()
                 raise
+        if entry is None and not joined:
+            self._changed_in(parent(path))  # the new name shows at once (pending)
         return handle
 
     @property
@@ -642,6 +746,8 @@ class VFS:
     def _committed_path(self, path: str, info: ObjectInfo, *, created: bool) -> None:
         self._stale_readers(path, tree=False)
         self.cache.invalidate(path)
+        if created:
+            self._changed_in(parent(path), info)
         self.cache.put_stat(path, info)
         self._emit(Action.CREATED if created else Action.MODIFIED, path)
 
@@ -748,10 +854,16 @@ class VFS:
         if not path or self._lookup(path) is not None or self._pending(path) is not None:
             raise AlreadyExists(path)
         self._require_folder(parent(path))
+        if not self.capabilities.native_dirs:
+            marker = join(path, DIRECTORY_MARKER)
+            if len(marker.encode()) > self.capabilities.max_path_bytes:
+                raise NameTooLong(path, "no room for the folder's marker within the store's limit")
         try:
             self.store.make_dir(path)
         finally:
             self._invalidate(path)
+            self._changed_in(path)  # a new folder's time: when it was made
+            self._changed_in(parent(path))
         self._emit(Action.FOLDER_CREATED, path, is_dir=True)
 
     def rmdir(self, path: str) -> None:
@@ -769,6 +881,8 @@ class VFS:
             self.store.remove_dir(path)
         finally:
             self._invalidate(path, tree=True)
+            self._changed_in(parent(path))
+        self._folders_moved(path, None)
         self._emit(Action.FOLDER_DELETED, path, is_dir=True)
 
     # -- removing --------------------------------------------------------------------
@@ -797,6 +911,7 @@ class VFS:
             self.store.delete(path)
         finally:
             self._invalidate(path)
+            self._changed_in(parent(path))
         self._emit(Action.DELETED, path)
 
     def remove_tree(self, path: str) -> None:
@@ -821,6 +936,8 @@ class VFS:
             self._remove_entries(path, tree)
         finally:
             self._invalidate(path, tree=True)
+            self._changed_in(parent(path))
+        self._folders_moved(path, None)
         self._emit(Action.FOLDER_DELETED, path, is_dir=True)
 
     def _remove_entries(self, path: str, tree: list[Entry]) -> None:
@@ -894,6 +1011,9 @@ class VFS:
         finally:
             self._invalidate(source, tree=True)
             self._invalidate(target, tree=True)
+            self._changed_in(parent(source))
+            self._changed_in(parent(target))
+        self._folders_moved(source, target)
         self._detach(target)
         self._retarget(source, target)
         self._emit(Action.MOVED, source, is_dir=source_entry.is_dir, target=target)
@@ -931,6 +1051,7 @@ class VFS:
                 self.store.copy(source, target)
         finally:
             self._invalidate(target, tree=True)
+            self._changed_in(parent(target))
         self._emit(Action.COPIED, source, is_dir=source_entry.is_dir, target=target)
 
     def _copy_tree(self, source: str, target: str, tree: list[Entry]) -> None:

@@ -10,7 +10,9 @@ root, never the host's root. Refused, with :class:`~davstore.errors.InvalidPath`
 - empty components in the middle (``a//b``) are collapsed, ``.`` components dropped.
 
 Names longer than :data:`MAX_NAME_BYTES` per component or :data:`MAX_PATH_BYTES` in all
-(UTF-8) raise :class:`~davstore.errors.NameTooLong`.
+(UTF-8; the ``PATH_MAX`` of Linux) raise :class:`~davstore.errors.NameTooLong`. A store
+may hold less (``Capabilities.max_path_bytes``: object keys take 1024 bytes): the VFS
+checks that limit too.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ __all__ = [
 
 ROOT = ""
 MAX_NAME_BYTES = 255
-MAX_PATH_BYTES = 1024
+MAX_PATH_BYTES = 4096
 
 _FORBIDDEN = frozenset(chr(c) for c in range(32)) | {"\x7f", "\\"}
 

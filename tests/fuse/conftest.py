@@ -58,6 +58,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"a FUSE test was skipped although /dev/fuse is usable: {report.longrepr}"
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.fuse.posix_mounts import NOW_PASSING
+
+    if NOW_PASSING:
+        terminalreporter.section("expected failures that passed")
+        for line in NOW_PASSING:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(autouse=True)
 def _need_fuse() -> None:
     if not fuse_usable():

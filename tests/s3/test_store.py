@@ -189,3 +189,25 @@ def test_an_upload_spools_to_disk_past_the_memory_limit(storage: Any, tmp_path: 
     assert upload.commit().size == 5000
     with store.open_read("s.bin") as stream:
         assert stream.read() == b"y" * 5000
+
+
+def test_keys_hold_1024_bytes_with_the_location(make_s3_storage: S3StorageFactory) -> None:
+    """S3 keys hold 1024 bytes: the share's paths hold that less the location prefix (and
+    a folder's path room for its marker), not the 4096 of a local disk."""
+    from davstore.errors import NameTooLong
+
+    store = adapt(make_s3_storage())
+    limit = 1024 - len(f"{LOCATION}/")
+    assert store.capabilities.max_path_bytes == limit
+    vfs = VFS(store)
+    longest = "/".join([*["d" * 200] * 4, "f" * (limit - 4 * 201)])
+    assert len(longest.encode()) == limit
+    folder = longest.rpartition("/")[0]
+    for depth in range(1, 5):
+        vfs.mkdir("/".join(folder.split("/")[:depth]))
+    vfs.write_file(longest, b"held")
+    assert vfs.stat(longest).size == 4
+    with pytest.raises(NameTooLong):
+        vfs.write_file(longest + "x", b"")
+    with pytest.raises(NameTooLong):  # no room for the marker
+        vfs.mkdir("/".join([*["d" * 200] * 4, "e" * (limit - 4 * 201 - 10)]))

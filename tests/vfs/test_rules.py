@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,27 @@ def test_overlong_names_are_refused() -> None:
         normalize("x" * 256)
     assert caught.value.errno == errno.ENAMETOOLONG
     with pytest.raises(NameTooLong):
-        normalize("/".join(["y" * 200] * 6))
+        normalize("/".join(["y" * 200] * 21))  # 4220 bytes: past PATH_MAX
+
+
+def test_each_store_holds_paths_up_to_its_own_limit(tmp_path: Path) -> None:
+    """Local disk: PATH_MAX less its root's path; memory 4096; a Storage davstore knows
+    nothing of keeps the 1024 bytes of object keys (S3, GCS and Azure: tests/*/)."""
+    deep = "/".join(["d" * 200] * 10)  # 2009 bytes
+    assert VFS(adapt(InMemoryStorage())).normalize(deep) == deep
+    disk = VFS(adapt(FileSystemStorage(location=str(tmp_path))))
+    limit = 4096 - 1 - len(os.fsencode(tmp_path)) - 1
+    assert disk.capabilities.max_path_bytes == limit
+    assert disk.normalize(deep) == deep
+    longest = "/".join([*["e" * 200] * ((limit - 100) // 201), "f" * 100])
+    longest += "g" * (limit - len(longest))
+    assert len(longest) == limit and disk.normalize(longest) == longest
+    with pytest.raises(NameTooLong):
+        disk.normalize(longest + "h")
+    generic = VFS(adapt(MinimalStorage()))
+    with pytest.raises(NameTooLong):
+        generic.normalize(deep)
+    assert generic.normalize(deep[:1024]) == deep[:1024]
 
 
 def test_reserved_names_are_refused(tmp_path: Path) -> None:
@@ -851,3 +872,64 @@ def test_find_is_head_that_answers_none_for_an_absent_name(storage: Storage) -> 
     vfs = VFS(counting)
     assert vfs.lookup("missing.txt") is None
     assert counting.calls == ["find"]
+
+
+def test_a_change_in_a_folder_moves_its_time(storage: Storage) -> None:
+    """Create, mkdir, unlink, rmdir, rename and copy in a folder move the folder's time at
+    once, whatever the cache holds (local disk and memory: the store's own time; flat
+    stores: the time of the last change made through the VFS)."""
+    vfs = VFS(adapt(storage), cache_ttl=60)
+    vfs.mkdir("d")
+    vfs.mkdir("other")
+
+    def when(path: str) -> int:
+        entry = vfs.stat(path)
+        if path:
+            listed = next(e for e in vfs.listdir(parent_of(path)) if e.name == path)
+            assert (listed.mtime_ns, listed.mtime) == (entry.mtime_ns, entry.mtime)
+        assert entry.mtime_ns is not None or entry.mtime is not None
+        return entry.mtime_ns or int((entry.mtime or 0) * 1e9)
+
+    changes = [
+        lambda: vfs.write_file("d/f", b"x"),
+        lambda: vfs.mkdir("d/sub"),
+        lambda: vfs.rename("d/f", "d/g"),
+        lambda: vfs.copy("d/g", "d/h"),
+        lambda: vfs.remove("d/g"),
+        lambda: vfs.rmdir("d/sub"),
+        lambda: vfs.rename("d/h", "other/h"),
+    ]
+    for change in changes:
+        before = when("d")
+        time.sleep(0.02)  # past the file system's timestamp granularity
+        change()
+        assert when("d") > before
+    before = when("other")
+    time.sleep(0.02)
+    vfs.rename("other/h", "d/h")
+    assert when("other") > before
+    moved = when("d")
+    vfs.rename("d", "moved")
+    assert when("moved") >= moved  # a moved folder's time never goes back
+    root_before = when("")
+    time.sleep(0.02)
+    vfs.write_file("top", b"")
+    assert when("") > root_before
+
+
+def parent_of(path: str) -> str:
+    return path.rpartition("/")[0]
+
+
+def test_kept_folder_times_are_bounded_and_never_go_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from davstore.vfs import core
+
+    monkeypatch.setattr(core, "_FOLDER_TIMES_KEPT", 4)
+    vfs = VFS(adapt(MinimalStorage()), cache_ttl=0)
+    seen = {}
+    for number in range(10):
+        vfs.mkdir(f"d{number}")
+        seen.update({e.name: e.mtime_ns for e in vfs.listdir("")})
+    assert len(vfs._folder_times) <= 4
+    for entry in vfs.listdir(""):
+        assert entry.mtime_ns is not None and entry.mtime_ns >= (seen[entry.name] or 0)

@@ -194,7 +194,9 @@ def _serve(
 
     vfs = vfs_factory()
     vfs.use_store_workers()
-    operations = Operations(vfs, uid=options.uid, gid=options.gid, on_ready=ready)
+    operations = Operations(
+        vfs, uid=options.uid, gid=options.gid, on_ready=ready, shared=options.allow_other
+    )
     kernel = fuse_options(options, LIBFUSE_VERSION)
     logger.info(
         "mounting %s on %s (libfuse %d.%d)%s",

@@ -171,6 +171,9 @@ class Operations:
     :param on_ready: called once when the kernel has accepted the mount (FUSE ``init``).
     :param actor: the user name VFS change events carry (default: the mounting user's
         login name); their origin is ``"fuse"``.
+    :param shared: other users can reach the mount (``--allow-other``): a ``chmod`` that
+        would take a permission away is EPERM there, since modes are not kept and the
+        kernel goes on granting what the reported modes grant.
     """
 
     #: Times cross the binding as integer nanoseconds (rsync compares them exactly).
@@ -186,8 +189,10 @@ class Operations:
         gid: int | None = None,
         on_ready: Callable[[], None] | None = None,
         actor: str | None = None,
+        shared: bool = False,
     ) -> None:
         self._vfs = vfs
+        self._shared = shared
         self._actor = actor if actor is not None else _login_name()
         self._uid = os.getuid() if uid is None else uid
         self._gid = os.getgid() if gid is None else gid
@@ -218,7 +223,9 @@ class Operations:
         size = 0 if entry.is_dir else entry.size or 0
         return {
             "st_mode": self._dir_mode if entry.is_dir else self._file_mode,
-            "st_nlink": 2 if entry.is_dir else 1,
+            # A folder's count where the store knows it (local disk: 2 + subfolders),
+            # else 1, "not counted" (as btrfs): tools then assume nothing from it.
+            "st_nlink": (entry.links or 1) if entry.is_dir else 1,
             "st_size": size,
             "st_blocks": (size + 511) // 512,
             "st_blksize": _IO_SIZE,
@@ -392,8 +399,17 @@ class Operations:
 
     @_translated
     def chmod(self, path: str, mode: int) -> int:
-        """Accepted and ignored on every store: modes are not kept (see docs/FUSE.md)."""
-        self._check_change(path)
+        """Accepted and ignored on every store: modes are not kept (see docs/FUSE.md).
+
+        On a mount other users can reach, a mode that takes away a permission the mount
+        reports (``chmod 600``, ``chmod a-w``) is EPERM: accepting it would tell the
+        caller the file is protected while every user still reads it."""
+        entry = self._vfs.stat(path)
+        if self._vfs.read_only:
+            raise ReadOnly(path, "the share is read-only")
+        reported = self._dir_mode if entry.is_dir else self._file_mode
+        if self._shared and reported & 0o777 & ~mode:
+            raise FuseOSError(errno.EPERM)
         return 0
 
     @_translated
@@ -531,6 +547,8 @@ class Operations:
 
     @_translated
     def mknod(self, path: str, mode: int, dev: int) -> int:
+        """Fifos, sockets and devices: EPERM. A regular file never arrives here: the
+        kernel turns ``mknod(S_IFREG)`` into a ``create``, which makes an empty file."""
         raise FuseOSError(errno.EPERM)
 
     @_translated
