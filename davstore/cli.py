@@ -15,6 +15,7 @@ never as a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import re
@@ -28,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from davstore.frontends.fuse.command import (
     add_mount_arguments,
@@ -37,6 +38,9 @@ from davstore.frontends.fuse.command import (
     run_umount,
 )
 from davstore.selection import Share, UsageError, add_storage_arguments, open_share
+
+if TYPE_CHECKING:
+    from davstore.frontends.webdav.limits import DavLimits
 
 __all__ = [
     "COMMANDS",
@@ -52,6 +56,7 @@ __all__ = [
     "check_shareable",
     "check_tls_arguments",
     "configure_logging",
+    "dav_limits",
     "default_state_root",
     "exit_if_cut_off",
     "listen",
@@ -437,7 +442,8 @@ def add_user_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_webdav_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--lock-storage``, ``--property-storage``, ``--state-dir``, ``--mac-metadata``,
-    ``--max-upload-size``."""
+    ``--max-upload-size`` and the bounds of limits.py (``--propfind-depth-infinity``,
+    ``--max-properties``, ``--max-properties-per-request``, ``--max-lock-timeout``)."""
     dav = parser.add_argument_group("WebDAV")
     dav.add_argument(
         "--lock-storage",
@@ -471,6 +477,60 @@ def add_webdav_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="BYTES",
         help="refuse bigger uploads with 413 (accepts 10M, 2G, ...)",
     )
+    dav.add_argument(
+        "--propfind-depth-infinity",
+        choices=["refuse", "stream"],
+        help="PROPFIND Depth: infinity on a folder: 'refuse' answers 403 "
+        "propfind-finite-depth, as Apache does; 'stream' answers the whole tree, streamed "
+        "(default: refuse)",
+    )
+    dav.add_argument(
+        "--max-properties",
+        type=_positive,
+        metavar="N",
+        help="dead properties one file or folder may hold; more is 507 (default: 1000)",
+    )
+    dav.add_argument(
+        "--max-properties-per-request",
+        type=_positive,
+        metavar="N",
+        help="properties one PROPPATCH may change; more is 413 (default: 100)",
+    )
+    dav.add_argument(
+        "--max-lock-timeout",
+        type=_positive,
+        metavar="SECONDS",
+        help="the longest a lock lives, in seconds; Infinite and longer timeouts get this "
+        "(default: 86400, one day)",
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def dav_limits(args: argparse.Namespace, base: DavLimits | None = None) -> DavLimits:
+    """The share's :class:`~davstore.frontends.webdav.limits.DavLimits`: the flags given
+    in ``args`` over ``base`` (the ``DAVSTORE`` setting's, for the management command)
+    over the defaults (which the flags' help repeats)."""
+    from davstore.frontends.webdav.limits import DavLimits
+
+    limits = base or DavLimits()
+    changes: dict[str, Any] = {}
+    depth = getattr(args, "propfind_depth_infinity", None)
+    if depth is not None:
+        changes["depth_infinity"] = depth == "stream"
+    for name in ("max_properties", "max_properties_per_request", "max_lock_timeout"):
+        value = getattr(args, name, None)
+        if value is not None:
+            changes[name] = value
+    return dataclasses.replace(limits, **changes) if changes else limits
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -517,6 +577,7 @@ def serve(args: argparse.Namespace) -> int:
             state_dir=state_dir,
             max_upload_size=args.max_upload_size,
             mac_metadata=getattr(args, "mac_metadata", "hide"),
+            limits=dav_limits(args),
         )
     except ValueError as exc:
         raise UsageError(_one_line(exc)) from exc

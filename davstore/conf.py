@@ -11,6 +11,10 @@ The whole shape, every key optional::
                 "WRITE": ["staff"],        # who may read and write (rules below)
                 "CACHE_TTL": None,         # seconds; None: the top-level CACHE_TTL
                 "MAX_UPLOAD_SIZE": None,   # bytes; bigger uploads are refused
+                "PROPFIND_DEPTH_INFINITY": "refuse",  # or "stream" (docs/SECURITY.md)
+                "MAX_PROPERTIES": 1000,    # dead properties per file or folder
+                "MAX_PROPERTIES_PER_REQUEST": 100,  # properties one PROPPATCH changes
+                "MAX_LOCK_TIMEOUT": 86400, # seconds a lock lives at most
                 "LOCK_STORAGE": None,      # None: the top-level LOCK_STORAGE
                 "PROPERTY_STORAGE": None,  # None: the top-level PROPERTY_STORAGE
                 "ON_DELETE_REFERENCED": "refuse",  # or "allow" (davstore.site.guard)
@@ -103,6 +107,10 @@ _SHARE_KEYS = frozenset(
         "WRITE",
         "CACHE_TTL",
         "MAX_UPLOAD_SIZE",
+        "PROPFIND_DEPTH_INFINITY",
+        "MAX_PROPERTIES",
+        "MAX_PROPERTIES_PER_REQUEST",
+        "MAX_LOCK_TIMEOUT",
         "LOCK_STORAGE",
         "PROPERTY_STORAGE",
         "ON_DELETE_REFERENCED",
@@ -131,6 +139,9 @@ class ShareConfig:
     :param lock_storage: a state URL (``{share}`` already replaced), or None for the
         SQLite default in the state folder; likewise ``property_storage``.
     :param state_dir: the share's own state folder, or None for the CLI's default.
+    :param depth_infinity: ``PROPFIND_DEPTH_INFINITY == "stream"``; it and the other
+        bounds (``max_properties``, ``max_properties_per_request``, ``max_lock_timeout``)
+        are those of :class:`davstore.frontends.webdav.limits.DavLimits`.
     """
 
     name: str
@@ -146,6 +157,10 @@ class ShareConfig:
     #: What a person's delete / move of a file some model row names does (site guard).
     on_delete_referenced: str = "refuse"
     on_move_referenced: str = "rewrite"
+    depth_infinity: bool = False
+    max_properties: int = 1000
+    max_properties_per_request: int = 100
+    max_lock_timeout: int = 86400
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -324,6 +339,17 @@ def _parse_share(
         f"{key}['ON_DELETE_REFERENCED']", options, "ON_DELETE_REFERENCED", _ON_DELETE
     )
     on_move = _choice(f"{key}['ON_MOVE_REFERENCED']", options, "ON_MOVE_REFERENCED", _ON_MOVE)
+    depth = options.get("PROPFIND_DEPTH_INFINITY", "refuse")
+    if depth not in ("refuse", "stream"):
+        _fail(f"{key}['PROPFIND_DEPTH_INFINITY']", f"must be 'refuse' or 'stream', not {depth!r}")
+    bounds = {
+        name: _whole(f"{key}[{name!r}]", options.get(name, default))
+        for name, default in (
+            ("MAX_PROPERTIES", 1000),
+            ("MAX_PROPERTIES_PER_REQUEST", 100),
+            ("MAX_LOCK_TIMEOUT", 86400),
+        )
+    }
     locks = _state_url(f"{key}['LOCK_STORAGE']", options.get("LOCK_STORAGE")) or lock_storage
     props = (
         _state_url(f"{key}['PROPERTY_STORAGE']", options.get("PROPERTY_STORAGE"))
@@ -342,6 +368,10 @@ def _parse_share(
         state_dir=None if state_dir is None else state_dir / name,
         on_delete_referenced=on_delete,
         on_move_referenced=on_move,
+        depth_infinity=depth == "stream",
+        max_properties=bounds["MAX_PROPERTIES"],
+        max_properties_per_request=bounds["MAX_PROPERTIES_PER_REQUEST"],
+        max_lock_timeout=bounds["MAX_LOCK_TIMEOUT"],
     )
 
 
@@ -363,6 +393,12 @@ def _check_keys(key: str, value: Mapping[Any, Any], allowed: frozenset[str]) -> 
             f"{key}[{unknown[0]!r}]",
             f"unknown key (known: {', '.join(sorted(allowed))})",
         )
+
+
+def _whole(key: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        _fail(key, f"must be a whole number >= 1, not {value!r}")
+    return value
 
 
 def _seconds(key: str, value: object) -> float:

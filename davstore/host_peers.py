@@ -54,8 +54,12 @@ class HostPeers:
         self.path = path
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            if os.fstat(fd).st_size < _SIZE:
-                os.ftruncate(fd, _SIZE)  # only ever grows: a peer's slots stay as they are
+            size = os.fstat(fd).st_size
+            if size < _SIZE:
+                # Written, not truncated: a sparse page would be allocated at the first
+                # announce, and on a full disk that write through the map is a SIGBUS.
+                # Only ever grows: a peer's slots stay as they are.
+                os.pwrite(fd, bytes(_SIZE - size), size)
             self._map = mmap.mmap(fd, _SIZE)
         finally:
             os.close(fd)

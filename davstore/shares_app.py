@@ -30,21 +30,33 @@ from typing import Any
 from urllib.parse import quote
 
 from davstore.auth import DjangoAuthenticator
+from davstore.conf import ShareConfig
 from davstore.frontends.webdav import DavstoreApp, create_app
 from davstore.frontends.webdav.auth import parse_basic
 from davstore.frontends.webdav.desktop import options_headers
 from davstore.frontends.webdav.guards import WRITING_METHODS
+from davstore.frontends.webdav.limits import DavLimits
 from davstore.permissions import can_read, can_write
 from davstore.shares import Share
 from davstore.signals import set_current_user
 from davstore.vfs import VFS
 
-__all__ = ["ShareOptions", "SharesApp"]
+__all__ = ["ShareOptions", "SharesApp", "limits_of"]
 
 logger = logging.getLogger(__name__)
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
+
+
+def limits_of(config: ShareConfig) -> DavLimits:
+    """The :class:`DavLimits` a share's ``DAVSTORE`` entry sets."""
+    return DavLimits(
+        depth_infinity=config.depth_infinity,
+        max_properties=config.max_properties,
+        max_properties_per_request=config.max_properties_per_request,
+        max_lock_timeout=config.max_lock_timeout,
+    )
 
 
 class ShareOptions:
@@ -59,6 +71,7 @@ class ShareOptions:
         property_storage: str | None = None,
         state_dir: Any = None,
         max_upload_size: int | None = None,
+        limits: DavLimits | None = None,
     ) -> None:
         self.share = share
         self.vfs = vfs if vfs is not None else share.vfs
@@ -68,6 +81,8 @@ class ShareOptions:
         self.max_upload_size = (
             max_upload_size if max_upload_size is not None else share.config.max_upload_size
         )
+        #: The share's bounds: given, else the DAVSTORE setting's.
+        self.limits = limits if limits is not None else limits_of(share.config)
 
 
 class SharesApp:
@@ -111,6 +126,7 @@ class SharesApp:
                     state_dir=state_dir,
                     max_upload_size=options.max_upload_size,
                     mount_path=f"{self.prefix}/{name}",
+                    limits=options.limits,
                 )
         except BaseException:
             self.close()

@@ -291,3 +291,33 @@ def test_unwritable_state_dir(tmp_path: Path) -> None:
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(UsageError, match="not writable"):
         prepare_state_dir(str(tmp_path / "file" / "state"), "x")
+
+
+def test_dav_limits_from_flags() -> None:
+    from davstore.cli import dav_limits
+    from davstore.frontends.webdav.limits import DavLimits
+
+    assert dav_limits(parse()) == DavLimits()
+    args = parse(
+        "--propfind-depth-infinity",
+        "stream",
+        "--max-properties",
+        "50",
+        "--max-properties-per-request",
+        "5",
+        "--max-lock-timeout",
+        "600",
+    )
+    assert dav_limits(args) == DavLimits(
+        depth_infinity=True, max_properties=50, max_properties_per_request=5, max_lock_timeout=600
+    )
+    base = DavLimits(depth_infinity=True, max_lock_timeout=60)
+    assert dav_limits(parse("--max-properties", "7"), base) == DavLimits(
+        depth_infinity=True, max_properties=7, max_lock_timeout=60
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many"])
+def test_bad_bounds_are_refused(value: str) -> None:
+    with pytest.raises(SystemExit):
+        parse("--max-lock-timeout", value)

@@ -57,6 +57,10 @@ def test_full_shape() -> None:
                     "WRITE": ["app.change_thing"],
                     "CACHE_TTL": 0,
                     "MAX_UPLOAD_SIZE": 1024,
+                    "PROPFIND_DEPTH_INFINITY": "stream",
+                    "MAX_PROPERTIES": 10,
+                    "MAX_PROPERTIES_PER_REQUEST": 2,
+                    "MAX_LOCK_TIMEOUT": 60,
                 },
                 "media": {"STORAGE": "default", "READ_ONLY": True, "LOCK_STORAGE": "memory:"},
             },
@@ -73,6 +77,13 @@ def test_full_shape() -> None:
     assert (files.cache_ttl, files.max_upload_size, files.lock_storage) == (0.0, 1024, None)
     assert files.property_storage == "sqlite:///srv/state/files-props.db"
     assert files.state_dir == Path("/srv/state/files")
+    assert (files.depth_infinity, files.max_properties, files.max_properties_per_request) == (
+        True,
+        10,
+        2,
+    )
+    assert files.max_lock_timeout == 60
+    assert not media.depth_infinity and media.max_lock_timeout == 86400
     assert media.read_only and media.cache_ttl == 2.0 and media.lock_storage == "memory:"
     assert (config.auth_cache_ttl, config.realm) == (5.0, "Files")
 
@@ -135,6 +146,14 @@ BAD: list[tuple[object, str]] = [
         "DAVSTORE['SHARES']['media']['MAX_UPLOAD_SIZE']: must be a whole number",
     ),
     (
+        {"SHARES": {"media": {"STORAGE": "default", "PROPFIND_DEPTH_INFINITY": True}}},
+        "DAVSTORE['SHARES']['media']['PROPFIND_DEPTH_INFINITY']: must be 'refuse' or 'stream'",
+    ),
+    (
+        {"SHARES": {"media": {"STORAGE": "default", "MAX_LOCK_TIMEOUT": 0}}},
+        "DAVSTORE['SHARES']['media']['MAX_LOCK_TIMEOUT']: must be a whole number >= 1",
+    ),
+    (
         {"SHARES": {"media": {"STORAGE": "default", "CACHE_TTL": "fast"}}},
         "DAVSTORE['SHARES']['media']['CACHE_TTL']: must be a number of seconds",
     ),
@@ -193,3 +212,27 @@ def settings_override() -> Any:
     from django.test.utils import override_settings
 
     return override_settings
+
+
+def test_the_bounds_of_davstore_reach_the_share(tmp_path: Path, migrated: None) -> None:
+    from django.test.utils import override_settings
+
+    from davstore.frontends.webdav.limits import DavLimits
+    from davstore.shares import get_shares
+    from davstore.shares_app import ShareOptions, SharesApp
+    from tests.django.sharing import project_settings
+
+    settings = project_settings(tmp_path)
+    settings["DAVSTORE"]["SHARES"]["media"].update(
+        {"PROPFIND_DEPTH_INFINITY": "stream", "MAX_LOCK_TIMEOUT": 60}
+    )
+    with override_settings(**settings):
+        shares = get_shares()
+        given = DavLimits(max_properties=3)
+        app = SharesApp([shares["media"], ShareOptions(shares["files"], limits=given)])
+        try:
+            media = app.apps["media"].provider.limits
+            assert media == DavLimits(depth_infinity=True, max_lock_timeout=60)
+            assert app.apps["files"].provider.limits == given
+        finally:
+            app.close()

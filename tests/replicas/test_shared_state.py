@@ -185,3 +185,46 @@ def test_without_redis_writes_are_503_and_reads_go_on(
         assert relock.status_code == 200
         assert lock(a.session, a("keep.txt")).status_code == 423
         assert unlock(a.session, a("keep.txt"), token_of(relock)).status_code == 204
+
+
+def test_redis_locks_are_capped_and_leave_no_empty_file(tmp_path: Path, redis_url: str) -> None:
+    """The bounds of docs/SECURITY.md on the Redis lock storage: Infinite is the cap, a
+    longer lock kept from before is shortened when a replica connects, and the empty file
+    of an unwritten LOCK goes with its UNLOCK."""
+    import json
+    from xml.etree import ElementTree
+
+    from davstore.frontends.webdav.limits import DavLimits
+
+    media = tmp_path / "media"
+    media.mkdir()
+    options = {"lock_storage": redis_url, "property_storage": redis_url}
+    storage = FileSystemStorage(location=str(media))
+    with serve_share(storage, tmp_path / "a", **options) as a:
+        (media / "f.txt").write_bytes(b"f")
+        taken = a.request("LOCK", "f.txt", data=LOCK_BODY, headers={"Timeout": "Infinite"})
+        timeout = ElementTree.fromstring(taken.content).findtext(".//{DAV:}timeout") or ""
+        assert 86400 - 60 <= int(timeout.removeprefix("Second-")) <= 86400
+        redis_storage = a.app.wsgidav.lock_manager.storage
+        client = redis_storage.redis
+        (key,) = [k for k in client.scan_iter(match=f"{redis_storage.prefix}lock:*")]
+        lock_record = json.loads(client.get(key))
+        lock_record["expire"] = time.time() + 30 * 86400  # as wsgidav's four weeks left it
+        client.set(key, json.dumps(lock_record))
+
+        created = a.request("LOCK", "new.txt", data=LOCK_BODY)
+        assert created.status_code == 201
+        assert (media / "new.txt").exists()
+        assert unlock(a.session, a("new.txt"), token_of(created)).status_code == 204
+        assert not (media / "new.txt").exists()
+    limits = DavLimits(max_lock_timeout=600)
+    with serve_share(storage, tmp_path / "b", limits=limits, **options) as b:
+        fresh = b.app.wsgidav.lock_manager.storage.redis
+        assert json.loads(fresh.get(key))["expire"] <= time.time() + 600
+
+
+LOCK_BODY = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
+    "<D:locktype><D:write/></D:locktype><D:owner>tests</D:owner></D:lockinfo>"
+)

@@ -68,7 +68,9 @@ from davstore.frontends.webdav.guards import (
     check_path,
 )
 from davstore.frontends.webdav.hidden_files import HiddenFiles, open_hidden_files
+from davstore.frontends.webdav.limits import DavLimits
 from davstore.frontends.webdav.listing import DirectoryListing
+from davstore.frontends.webdav.locked_empty import EmptyResourceSweeper
 from davstore.frontends.webdav.macmeta import DEFAULT_BUDGET, MacMetadata, MacMetadataSideStore
 from davstore.frontends.webdav.plain import share_path
 from davstore.frontends.webdav.plain_get import NOT_PLAIN_HEADERS, PlainGet
@@ -312,6 +314,7 @@ def create_app(
     mount_path: str = "",
     mac_metadata: MacMetadata | str = MacMetadata.HIDE,
     digest_secret: bytes | None = None,
+    limits: DavLimits | None = None,
 ) -> DavstoreApp:
     """A WSGI application serving ``vfs`` over WebDAV (class 1 and 2).
 
@@ -333,13 +336,16 @@ def create_app(
     :param digest_secret: the secret Digest nonces are signed with (digest.py); default:
         ``DAVSTORE_DIGEST_SECRET``, else one kept in the share's state (``state_dir``, or
         Redis with the locks there). Processes given one must share the nonce counts too.
+    :param limits: the share's bounds on PROPFIND depth, dead properties and lock
+        lifetimes (limits.py); default: :class:`DavLimits` ``()``.
 
     Raises ``ValueError`` for an unknown storage URL and ``OSError`` when a state file
     cannot be opened.
     """
     if users is not None and not users:
         raise ValueError("users must name at least one user (or be None for anonymous)")
-    locks = open_lock_storage(lock_storage, state_dir)
+    limits = limits or DavLimits()
+    locks = open_lock_storage(lock_storage, state_dir, max_lock_timeout=limits.max_lock_timeout)
     try:
         properties = open_property_manager(property_storage, state_dir)
     except BaseException:
@@ -362,7 +368,7 @@ def create_app(
         close_quietly(hidden)
         raise
     fix_destination_parsing()
-    provider = VfsProvider(vfs, max_upload_size=max_upload_size)
+    provider = VfsProvider(vfs, max_upload_size=max_upload_size, limits=limits)
     config: dict[str, Any] = {
         "provider_mapping": {"/": provider},
         "lock_storage": locks,
@@ -400,6 +406,8 @@ def create_app(
             "digest_nonces": nonces,
         },
     }
+    if hasattr(locks, "on_gone"):
+        locks.on_gone = EmptyResourceSweeper(provider)
     try:
         wsgidav = WsgiDAVApp(config)
     except BaseException:

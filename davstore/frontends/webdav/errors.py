@@ -133,6 +133,18 @@ def _referenced(refused: Refused) -> DAVErrorCondition:
     return condition
 
 
+def _not_a_known_put_failure(record: logging.LogRecord) -> bool:
+    """wsgidav logs a traceback for every error raised while a PUT body is written
+    ("PUT: byte copy failed"), then answers it. A DAVError raised there was made on
+    purpose (413) or by :func:`to_dav_error`, which logged its one line: drop the
+    traceback."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not (isinstance(exc, DAVError) and record.msg == "PUT: byte copy failed")
+
+
+logging.getLogger("wsgidav.request_server").addFilter(_not_a_known_put_failure)
+
+
 def _name_missing_statuses() -> None:
     """wsgidav answers "413 Status" for codes it has no phrase for; give them their phrase."""
     from http import HTTPStatus

@@ -15,7 +15,7 @@ wsgidav answers (the fallback is always correct, only slower):
 - the resource exists and can be listed;
 - no member has dead properties and no lock is rooted at or below the resource (both
   known from in-memory sets: :meth:`SqlitePropertyManager.has_properties`,
-  :func:`~davstore.frontends.webdav.state.lock_roots`);
+  :func:`~davstore.frontends.webdav.state.locks_within`);
 - every name is representable in XML 1.0.
 
 The document equals wsgidav's byte for byte (tests/webdav/test_propfind.py compares them):
@@ -28,24 +28,27 @@ authentication, the read-only guard and the XML guard have run before it.
 from __future__ import annotations
 
 import io
+import logging
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from lxml import etree
-from wsgidav import util
+from wsgidav import util, xml_tools
+from wsgidav.dav_error import HTTP_BAD_REQUEST, DAVError, get_http_status_string
 
 from davstore.errors import DavstoreError
-from davstore.frontends.webdav.state import SqlitePropertyManager, lock_roots
+from davstore.frontends.webdav.state import SqlitePropertyManager, locks_within
 from davstore.store.base import Usage
 from davstore.vfs import Entry
 
 if TYPE_CHECKING:
-    from davstore.frontends.webdav.provider import VfsProvider
+    from davstore.frontends.webdav.provider import FolderResource, VfsProvider, _Resource
 
-__all__ = ["LIVE_PROPERTIES", "answer_propfind"]
+__all__ = ["LIVE_PROPERTIES", "answer_propfind", "stream_propfind"]
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -357,10 +360,158 @@ def _unlocked(provider: VfsProvider, ref_url: str) -> bool:
     manager = provider.lock_manager
     if manager is None:
         return True
-    roots = lock_roots(manager.storage)
-    if roots is None:
+    return locks_within(manager.storage, ref_url) is False
+
+
+class _StreamingThread(threading.local):
+    on = False
+
+
+_streaming = _StreamingThread()
+
+
+def _not_about_streaming(record: logging.LogRecord) -> bool:
+    """Drop wsgidav's complaint about the missing Content-Length of a 207 (only a
+    streamed multistatus has none) and the "closing" warning it logs right after."""
+    message = str(record.msg)
+    if message.startswith("Missing required Content-Length header in 207-"):
+        _streaming.on = True
         return False
-    base = "/" + ref_url.strip("/")
-    if base == "/":
-        return not roots
-    return not any(root == base or root.startswith(base + "/") for root in roots)
+    if _streaming.on:
+        _streaming.on = False
+        return not message.startswith("Adding 'Connection: close'")
+    return True
+
+
+logging.getLogger("wsgidav.wsgidav_app").addFilter(_not_about_streaming)
+
+#: Bytes of a streamed multistatus gathered before they are handed to the server.
+STREAM_CHUNK = 64 * 1024
+
+
+def _propfind_mode(environ: Environ) -> tuple[str, list[str]]:
+    """``(mode, names)`` of a PROPFIND body, as wsgidav's ``do_PROPFIND`` reads it."""
+    request = util.parse_xml_body(environ, allow_empty=True)
+    if request is None:
+        return "allprop", []
+    if request.tag != "{DAV:}propfind":
+        raise DAVError(HTTP_BAD_REQUEST)
+    mode: str | None = None
+    names: list[str] = []
+    for node in request:
+        if node.tag in ("{DAV:}allprop", "{DAV:}name"):
+            if mode:
+                raise DAVError(HTTP_BAD_REQUEST)  # allprop and name exclude each other
+            mode = "allprop" if node.tag == "{DAV:}allprop" else "name"
+        elif node.tag == "{DAV:}prop":
+            if mode not in (None, "named"):
+                raise DAVError(HTTP_BAD_REQUEST)
+            mode = "named"
+            names.extend(child.tag for child in node)
+    return mode or "allprop", names
+
+
+def stream_propfind(
+    provider: VfsProvider,
+    resource: FolderResource,
+    environ: Environ,
+    start_response: StartResponse,
+) -> Iterator[bytes]:
+    """The ``207`` answer to a ``Depth: infinity`` PROPFIND of a folder, produced as it is
+    sent: one ``<D:response>`` per resource in wsgidav's order (a folder, then each
+    member, a subfolder's members right after it), gathered into chunks of about
+    :data:`STREAM_CHUNK` bytes. Memory holds the listings of the folders on the way down,
+    never the whole answer.
+
+    Members the string renderer of Depth 1 understands (no dead properties, no lock in
+    the tree, live properties only) are rendered by it; the others by wsgidav's property
+    code, one element at a time. A folder that cannot be listed once the answer has
+    started gets its own ``<D:status>`` (RFC 4918 section 9.1: a multistatus may carry a
+    status per resource) and its members are left out.
+    """
+    mode, names = _propfind_mode(environ)
+    renderer: _Renderer | None = None
+    if mode != "name" and all(name in LIVE_PROPERTIES for name in names):
+        manager = provider.prop_manager
+        if (manager is None or isinstance(manager, SqlitePropertyManager)) and _unlocked(
+            provider, resource.get_ref_url()
+        ):
+            renderer = _Renderer(provider, environ, names if mode == "named" else [])
+    start_response(
+        "207 Multi-Status",
+        [
+            ("Content-Type", "application/xml; charset=utf-8"),
+            ("Date", util.get_rfc1123_time()),
+        ],
+    )
+    return _chunks(_responses(provider, resource, mode, names, renderer))
+
+
+def _chunks(parts: Iterator[str]) -> Iterator[bytes]:
+    pending: list[str] = [_HEAD]
+    size = len(_HEAD)
+    for part in parts:
+        pending.append(part)
+        size += len(part)
+        if size >= STREAM_CHUNK:
+            yield "".join(pending).encode("utf-8")
+            pending, size = [], 0
+    pending.append(_TAIL)
+    yield "".join(pending).encode("utf-8")
+
+
+def _responses(
+    provider: VfsProvider,
+    top: FolderResource,
+    mode: str,
+    names: list[str],
+    renderer: _Renderer | None,
+) -> Iterator[str]:
+    yield _one_response(top, mode, names, renderer)
+    stack: list[Iterator[_Resource]] = []
+    folder: _Resource | None = top
+    while True:
+        if folder is not None:
+            try:
+                stack.append(iter(folder.get_member_list()))
+            except (DAVError, DavstoreError) as exc:
+                yield _status_response(folder, exc)
+            folder = None
+        if not stack:
+            return
+        member = next(stack[-1], None)
+        if member is None:
+            stack.pop()
+            continue
+        yield _one_response(member, mode, names, renderer)
+        if member.is_collection:
+            folder = member
+
+
+def _one_response(
+    resource: _Resource, mode: str, names: list[str], renderer: _Renderer | None
+) -> str:
+    entry = resource.entry
+    if renderer is not None and entry is not None:
+        texts = resource.path + (entry.etag or "")
+        if not _NOT_XML.search(texts):
+            fast = renderer.response(resource.path, entry)
+            if fast is not None:
+                return fast
+    try:
+        props = resource.get_properties(mode, name_list=names if mode == "named" else None)
+        holder = xml_tools.make_multistatus_el()
+        util.add_property_response(holder, resource.get_href(), props)
+        return str(etree.tostring(holder[0], encoding="unicode"))
+    except (DAVError, DavstoreError, ValueError) as exc:  # ValueError: not XML
+        return _status_response(resource, exc)
+
+
+def _status_response(resource: _Resource, exc: Exception) -> str:
+    status = get_http_status_string(exc) if isinstance(exc, DAVError) else None
+    if status is None:
+        from davstore.frontends.webdav.errors import to_dav_error
+
+        status = get_http_status_string(to_dav_error(exc, method="PROPFIND"))
+    href = _escape(resource.get_href())
+    return f"<D:response><D:href>{href}</D:href><D:status>HTTP/1.1 {status}</D:status></D:response>"

@@ -15,6 +15,7 @@ resource's ref-URL; deleting, moving and copying carry them along.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -22,14 +23,23 @@ from urllib.parse import quote
 
 from lxml import etree
 from wsgidav import util
-from wsgidav.dav_error import DAVError
+from wsgidav.dav_error import (
+    HTTP_FORBIDDEN,
+    HTTP_INSUFFICIENT_STORAGE,
+    HTTP_REQUEST_ENTITY_TOO_LARGE,
+    DAVError,
+    DAVErrorCondition,
+    PRECONDITION_CODE_PropfindFiniteDepth,
+)
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from davstore.errors import NotFound
 from davstore.frontends.webdav.content_safety import CONTENT_HEADERS
 from davstore.frontends.webdav.desktop import WIN32_LAST_MODIFIED, win32_mtime_ns
 from davstore.frontends.webdav.errors import dav_errors
-from davstore.frontends.webdav.propfind import answer_propfind
+from davstore.frontends.webdav.limits import DAVSTORE_NS, DavLimits
+from davstore.frontends.webdav.locked_empty import note_created
+from davstore.frontends.webdav.propfind import answer_propfind, stream_propfind
 from davstore.store.base import Usage
 from davstore.vfs import VFS, Entry, ReadHandle, WriteHandle
 
@@ -40,6 +50,9 @@ logger = logging.getLogger(__name__)
 Environ = dict[str, Any]
 
 _USAGE_KEY = "davstore.usage"
+#: A PROPPATCH's dead property names per ref-URL: those stored plus those it adds.
+_PLANNED_KEY = "davstore.planned_properties"
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
 def _method(environ: Environ) -> str:
@@ -51,12 +64,16 @@ class VfsProvider(DAVProvider):  # type: ignore[misc]
 
     :param max_upload_size: a PUT body past this many bytes is refused with 413, also
         when it is sent chunked (no Content-Length).
+    :param limits: the share's bounds on PROPFIND depth, properties and locks.
     """
 
-    def __init__(self, vfs: VFS, *, max_upload_size: int | None = None) -> None:
+    def __init__(
+        self, vfs: VFS, *, max_upload_size: int | None = None, limits: DavLimits | None = None
+    ) -> None:
         super().__init__()
         self.vfs = vfs
         self.max_upload_size = max_upload_size
+        self.limits = limits or DavLimits()
         #: Answer what :mod:`~davstore.frontends.webdav.propfind` understands without
         #: wsgidav's generic code (tests turn it off to compare both answers).
         self.fast_paths = True
@@ -72,12 +89,62 @@ class VfsProvider(DAVProvider):  # type: ignore[misc]
     def custom_request_handler(
         self, environ: Environ, start_response: Callable[..., Any], default_handler: Any
     ) -> Any:
-        """Answer the requests of :mod:`~davstore.frontends.webdav.propfind` directly."""
-        if self.fast_paths and environ["REQUEST_METHOD"] == "PROPFIND":
-            answer = answer_propfind(self, environ, start_response)
-            if answer is not None:
-                return answer
+        """Answer the requests of :mod:`~davstore.frontends.webdav.propfind` directly, and
+        apply the share's :class:`~davstore.frontends.webdav.limits.DavLimits`."""
+        method = environ["REQUEST_METHOD"]
+        if method == "PROPFIND":
+            depth = environ.get("HTTP_DEPTH", "infinity").lower()
+            if depth == "infinity":
+                return self._propfind_infinity(environ, start_response, default_handler)
+            if self.fast_paths:
+                answer = answer_propfind(self, environ, start_response)
+                if answer is not None:
+                    return answer
+        elif method == "PROPPATCH":
+            self._check_proppatch_size(environ)
+        elif method == "LOCK":
+            requested = util.read_timeout_value_header(environ.get("HTTP_TIMEOUT", ""))
+            environ["HTTP_TIMEOUT"] = f"Second-{self.limits.lock_timeout(requested)}"
         return default_handler(environ, start_response)
+
+    def _propfind_infinity(
+        self, environ: Environ, start_response: Callable[..., Any], default_handler: Any
+    ) -> Any:
+        """Depth infinity on a folder: refused (403 ``propfind-finite-depth``) or streamed.
+        On a file it is Depth 0 (wsgidav answers), on nothing a 404."""
+        resource = self.get_resource_inst(environ["PATH_INFO"], environ)
+        if resource is None or not resource.is_collection:
+            return default_handler(environ, start_response)
+        if not self.limits.depth_infinity:
+            raise DAVError(
+                HTTP_FORBIDDEN,
+                "PROPFIND with Depth: infinity is not allowed on this share (use Depth: 1)",
+                err_condition=PRECONDITION_CODE_PropfindFiniteDepth,
+            )
+        # wsgidav's own checks of the If headers, as its do_PROPFIND makes them.
+        default_handler.__self__._evaluate_if_headers(resource, environ)
+        return stream_propfind(self, resource, environ, start_response)
+
+    def _check_proppatch_size(self, environ: Environ) -> None:
+        """413 before anything changes when a PROPPATCH names too many properties."""
+        stream = environ.get("wsgi.input")
+        if not isinstance(stream, io.BytesIO):  # XmlGuard reads XML bodies into memory
+            return
+        body = stream.getvalue()
+        limit = self.limits.max_properties_per_request
+        if body.count(b"<") <= limit:  # every property takes a tag at least: no parse
+            return
+        try:
+            root = etree.fromstring(body, parser=_PARSER)
+        except (etree.XMLSyntaxError, ValueError):
+            return  # wsgidav answers 400
+        named = sum(len(prop) for prop in root.iterfind("{DAV:}*/{DAV:}prop"))
+        if named > limit:
+            raise DAVError(
+                HTTP_REQUEST_ENTITY_TOO_LARGE,
+                f"a PROPPATCH may change at most {limit} properties ({named} asked)",
+                err_condition=DAVErrorCondition(f"{{{DAVSTORE_NS}}}too-many-properties"),
+            )
 
     def get_resource_inst(self, path: str, environ: Environ) -> _Resource | None:
         self._count_get_resource_inst += 1
@@ -136,11 +203,35 @@ class _ResourceMixin:
 
     def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> Any:
         """Dead properties as wsgidav keeps them; ``Win32LastModifiedTime`` also sets the
-        file's modification time where the store keeps one."""
+        file's modification time where the store keeps one. A new dead property past
+        the share's ``max_properties`` is 507 (checked in wsgidav's dry run, so a
+        PROPPATCH changes all or nothing)."""
+        if dry_run and value is not None and not name.startswith("{DAV:}"):
+            self._check_property_room(name)
         result = super().set_property_value(name, value, dry_run=dry_run)  # type: ignore[misc]
         if name == WIN32_LAST_MODIFIED and not dry_run and value is not None:
             self._apply_mtime(win32_mtime_ns(value.text))
         return result
+
+    def _check_property_room(self, name: str) -> None:
+        manager = self.provider.prop_manager
+        if manager is None:
+            return
+        url = self.get_ref_url()
+        planned: dict[str, set[str]] = self.environ.setdefault(_PLANNED_KEY, {})
+        names = planned.get(url)
+        if names is None:
+            names = planned[url] = set(manager.get_properties(url, self.environ))
+        if name in names:
+            return
+        limit = self.provider.limits.max_properties
+        if len(names) >= limit:
+            raise DAVError(
+                HTTP_INSUFFICIENT_STORAGE,
+                f"a resource may hold at most {limit} dead properties",
+                err_condition=DAVErrorCondition(f"{{{DAVSTORE_NS}}}too-many-properties"),
+            )
+        names.add(name)
 
     def _apply_mtime(self, mtime_ns: int | None) -> None:
         if mtime_ns is None:
@@ -309,7 +400,9 @@ class FolderResource(_ResourceMixin, DAVCollection):  # type: ignore[misc]
             return FileResource(path, self.environ, None)  # PUT: begin_write stores it
         with dav_errors("LOCK"):
             entry = self.vfs.write_file(path, b"")
-        return FileResource(path, self.environ, entry)
+        resource = FileResource(path, self.environ, entry)
+        note_created(resource.get_ref_url(), entry.etag)
+        return resource
 
     def create_collection(self, name: str) -> None:
         with dav_errors("MKCOL"):

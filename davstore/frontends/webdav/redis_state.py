@@ -63,6 +63,7 @@ from wsgidav.lock_man.lock_manager import (
     validate_lock,
 )
 
+from davstore.frontends.webdav.locked_empty import mark_created
 from davstore.frontends.webdav.state import install_lock_manager
 from davstore.vfs import VFS
 
@@ -279,13 +280,32 @@ class RedisLockStorage:
     the key's TTL, so Redis forgets expired locks by itself.
     """
 
-    def __init__(self, target: RedisTarget) -> None:
+    def __init__(self, target: RedisTarget, *, max_timeout: float = LOCK_TIMEOUT_MAX) -> None:
         self.target = target
         self.prefix = target.prefix
+        #: No lock lives longer; longer ones already stored are shortened at :meth:`open`.
+        self.max_timeout = max_timeout
+        #: Told of each lock that goes (see locked_empty.py).
+        self.on_gone: Callable[[dict[str, Any]], None] | None = None
         self._redis: Any = None
 
     def __repr__(self) -> str:
         return f"RedisLockStorage({self.target!r})"
+
+    def _shorten(self) -> None:
+        """Locks stored to live past :attr:`max_timeout` from now (or forever) end then."""
+        latest = time.time() + self.max_timeout
+        for root in self.redis.zrange(self._roots_key, 0, -1):
+            for token in self.redis.smembers(self._root_key(_text(root))):
+                key = self._lock_key(_text(token))
+                raw = self.redis.get(key)
+                if raw is None:
+                    continue
+                lock = _loads(raw)
+                if 0 <= float(lock["expire"]) <= latest:
+                    continue
+                lock["timeout"], lock["expire"] = self.max_timeout, latest
+                self.redis.set(key, _dumps(lock), ex=math.ceil(self.max_timeout) + 1)
 
     @property
     def redis(self) -> Any:
@@ -297,6 +317,10 @@ class RedisLockStorage:
     def open(self) -> None:
         if self._redis is None:
             self._redis = self.target.client()
+            try:
+                self._shorten()
+            except _REDIS_DOWN as exc:
+                _warn_degraded(exc)
 
     def close(self) -> None:
         client, self._redis = self._redis, None
@@ -344,14 +368,15 @@ class RedisLockStorage:
             raise ValueError("create() takes a lock definition without token and expire")
         root = normalize_lock_root(path)
         lock["root"] = root
-        timeout = float(lock.get("timeout") or LOCK_TIMEOUT_MAX)
-        if timeout < 0 or timeout > LOCK_TIMEOUT_MAX:
-            timeout = LOCK_TIMEOUT_MAX
+        timeout = float(lock.get("timeout") or self.max_timeout)
+        if timeout < 0 or timeout > self.max_timeout:
+            timeout = self.max_timeout
         lock["timeout"] = timeout
         lock["expire"] = time.time() + timeout
         validate_lock(lock)
         token = generate_lock_token()
         lock["token"] = token
+        mark_created(root, lock)
         with _writing():
             pipe = self.redis.pipeline(transaction=True)
             pipe.set(self._lock_key(token), _dumps(lock), ex=math.ceil(timeout) + 1)
@@ -363,8 +388,8 @@ class RedisLockStorage:
 
     def refresh(self, token: str, *, timeout: float) -> dict[str, Any]:
         """Give an existing lock a new timeout. Raises ValueError for an unknown token."""
-        if timeout < 0 or timeout > LOCK_TIMEOUT_MAX:
-            timeout = LOCK_TIMEOUT_MAX
+        if timeout < 0 or timeout > self.max_timeout:
+            timeout = self.max_timeout
         with _writing():
             raw = self.redis.get(self._lock_key(token))
             if raw is None:
@@ -381,7 +406,10 @@ class RedisLockStorage:
             raw = self.redis.get(self._lock_key(token))
             if raw is None:
                 return False
-            self._forget(token, _loads(raw)["root"])
+            lock = _loads(raw)
+            self._forget(token, lock["root"])
+        if self.on_gone is not None:
+            self.on_gone(lock)
         return True
 
     def _forget(self, token: str, root: str) -> None:
@@ -424,6 +452,8 @@ class RedisLockStorage:
                 lock = _loads(raw)
                 if 0 <= float(lock["expire"]) < now:
                     self._forget(token, lock_root)
+                    if self.on_gone is not None:
+                        self.on_gone(lock)
                     continue
                 found.append(token if token_only else lock)
         return found

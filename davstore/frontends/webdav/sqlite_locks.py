@@ -233,9 +233,13 @@ class SqliteLockManager(LockManager):  # type: ignore[misc]
         self.storage.close()
 
     def _refresh_writes(self) -> None:
+        """Keep this process's PUTs in progress alive, and remove the expired locks (so
+        the empty file of a LOCK that was never written goes, locked_empty.py)."""
         while not self._stop.wait(WRITES_TTL / 3):
             with contextlib.suppress(Exception):  # a busy database: the next round
                 self._writes.refresh()
+            with contextlib.suppress(Exception), self.mutex.hold(shared=False):
+                self.storage.cleanup()
 
     def acquire(self, **kwargs: Any) -> dict[str, Any]:
         with self.mutex.hold(shared=False):

@@ -36,23 +36,28 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from wsgidav.dav_error import HTTP_INSUFFICIENT_STORAGE, DAVError
+from wsgidav.lock_man.lock_manager import generate_lock_token, normalize_lock_root, validate_lock
 from wsgidav.lock_man.lock_storage import LockStorageDict, LockStorageShelve
 from wsgidav.prop_man.property_manager import ShelvePropertyManager
 
+from davstore.frontends.webdav.locked_empty import mark_created
 from davstore.host_peers import HostPeers
 
 __all__ = [
     "SqliteLockStorage",
     "SqlitePropertyManager",
+    "StateFull",
     "connect_state_file",
     "holds_locks",
     "install_lock_manager",
     "is_shared",
     "lock_guard",
     "lock_roots",
+    "locks_within",
     "open_lock_storage",
     "open_property_manager",
 ]
@@ -60,11 +65,54 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 LOCKS_FILE = "locks.sqlite3"
+_URL_KEY = "URL2TOKEN:"
 PROPERTIES_FILE = "properties.sqlite3"
 
 
 #: Seconds a process waits for another one to finish setting up a new state file.
 SETUP_PATIENCE = 30.0
+
+
+class StateFull(DAVError):  # type: ignore[misc]
+    """507: the disk (or quota) of a state file is full. Logged once, where it is raised."""
+
+    def __init__(self, path: str, exc: sqlite3.Error) -> None:
+        super().__init__(
+            HTTP_INSUFFICIENT_STORAGE,
+            "no space left for the share's locks and properties",
+            src_exception=exc,
+        )
+
+
+class _StateConnection(sqlite3.Connection):
+    """A state database's connection: SQLite's ``database or disk is full`` leaves every
+    statement and commit as :class:`StateFull` (one log line), never as a traceback."""
+
+    state_path = ""
+
+    def _full(self, exc: sqlite3.Error) -> BaseException:
+        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL:
+            return exc
+        logger.error("state file %s: %s (answered 507)", self.state_path, exc)
+        return StateFull(self.state_path, exc)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.Error as exc:
+            raise self._full(exc) from exc
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        except sqlite3.Error as exc:
+            raise self._full(exc) from exc
+
+    def __exit__(self, *exc_info: Any) -> Literal[False]:
+        try:
+            return super().__exit__(*exc_info)
+        except sqlite3.Error as exc:
+            raise self._full(exc) from exc
 
 
 def connect_state_file(path: str, *schema: str) -> sqlite3.Connection:
@@ -79,9 +127,12 @@ def connect_state_file(path: str, *schema: str) -> sqlite3.Connection:
     if path != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     try:
-        connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        connection = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, factory=_StateConnection
+        )
     except sqlite3.Error as exc:
         raise OSError(f"cannot open the state file {path!r}: {exc}") from exc
+    connection.state_path = path
 
     def set_up() -> None:
         if path != ":memory:":
@@ -103,7 +154,7 @@ def connect_state_file(path: str, *schema: str) -> sqlite3.Connection:
             if not busy or time.monotonic() + pause > deadline:
                 connection.close()
                 raise OSError(f"cannot open the state file {path!r}: {exc}") from exc
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StateFull) as exc:
             connection.close()
             raise OSError(f"cannot open the state file {path!r}: {exc}") from exc
         time.sleep(pause)
@@ -135,160 +186,270 @@ def _is_within(url: str, ancestor: str) -> bool:
     return url in (ancestor, base) or url.startswith(base + "/")
 
 
-class _SqliteMapping(MutableMapping[str, Any]):
-    """The ``locks`` table as a ``str -> JSON value (bytes too)`` mapping for wsgidav.
+#: The lock table: one row per lock, found by token (primary key) or by root (index), so
+#: a LOCK, a lookup and a conflict check cost index look-ups, not a scan of every lock.
+_LOCK_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS lock_tokens (token TEXT PRIMARY KEY, root TEXT NOT NULL,"
+    " expire REAL NOT NULL, lock TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS lock_tokens_root ON lock_tokens (root)",
+    "CREATE INDEX IF NOT EXISTS lock_tokens_expire ON lock_tokens (expire)",
+)
 
-    Reads are served from an in-memory mirror (a PROPFIND asks for the locks of every
-    member); every change is written through at once. Several processes may share the
-    file (gunicorn workers, ``davstore serve`` processes of one share): each announces its
-    committed changes in ``<file>.changes`` (:class:`~davstore.host_peers.HostPeers`: a
-    shared memory page, no system call to look), and a read first reads the table again
-    when another process announced one. :meth:`batch` makes several changes one
-    transaction, announced once committed, so other processes never see half of a lock.
-    """
+#: Called with a lock that went (released, expired, removed); set by the app.
+LockGone = Callable[[dict[str, Any]], None]
 
-    def __init__(self, path: str) -> None:
-        self._db = connect_state_file(
-            path, "CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-        )
-        self._peers = HostPeers(pathlib.Path(path + ".changes"))
-        self._lock = threading.RLock()
-        self._batching = False
-        with self._lock:
-            self._mirror: dict[str, Any] = {}
-            self._reload()
 
-    def _reload(self) -> None:
-        rows = self._db.execute("SELECT key, value FROM locks").fetchall()
-        self._mirror = {key: _decode(value) for key, value in rows}
+_LOCKS_AT = "SELECT token, lock, expire FROM lock_tokens WHERE root = ?"
+_LOCKS_BELOW = (
+    "SELECT token, lock, expire FROM lock_tokens WHERE root >= ? AND root < ? AND root != ?"
+)
 
-    def _fresh(self) -> dict[str, Any]:
-        """The mirror, read again if another process announced a change (lock held)."""
-        if self._peers.changed():
-            self._reload()
-        return self._mirror
 
-    def _changed(self) -> None:
-        """Announce a committed change (inside :meth:`batch`: at its commit)."""
-        if not self._batching:
-            self._peers.announce()
-
-    def __getitem__(self, key: str) -> Any:
-        with self._lock:
-            return self._fresh()[key]
-
-    def __contains__(self, key: object) -> bool:
-        with self._lock:
-            return key in self._fresh()
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        encoded = _encode(value)
-        with self._lock:
-            self._fresh()
-            self._db.execute(
-                "INSERT OR REPLACE INTO locks (key, value) VALUES (?, ?)", (key, encoded)
-            )
-            self._mirror[key] = _decode(encoded)
-            self._changed()
-
-    def __delitem__(self, key: str) -> None:
-        with self._lock:
-            del self._fresh()[key]
-            self._db.execute("DELETE FROM locks WHERE key = ?", (key,))
-            self._changed()
-
-    def __iter__(self) -> Iterator[str]:
-        with self._lock:
-            return iter(list(self._fresh()))
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._fresh())
-
-    def clear(self) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM locks")
-            self._mirror.clear()
-            self._changed()
-
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """Make the changes inside one transaction (other processes wait for it)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._batching = True
-            try:
-                self._reload()  # the table as this transaction sees it
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                self._reload()
-                raise
-            finally:
-                self._batching = False
-            self._db.execute("COMMIT")
-            self._peers.announce()
-
-    def sync(self) -> None:
-        """Every change is committed at once; kept for wsgidav's shelve-style callers."""
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-            self._peers.close()
+def _subtree(root: str) -> tuple[str, str]:
+    """The range ``[low, high)`` of the lock roots strictly below ``root``."""
+    base = root.rstrip("/")
+    return base + "/", base + "0"  # "0" sorts right after "/"
 
 
 class SqliteLockStorage(LockStorageDict):  # type: ignore[misc]
-    """wsgidav's lock storage logic over a SQLite table, shared by the processes that use
-    the same file (:class:`~davstore.frontends.webdav.sqlite_locks.SqliteLockManager` makes
-    their check-and-create atomic).
+    """wsgidav's lock-storage interface over a SQLite table, shared by the processes that
+    use the same file (:class:`~davstore.frontends.webdav.sqlite_locks.SqliteLockManager`
+    makes their check-and-create atomic).
 
-    A change of several keys (a lock and its root's index) is one transaction: the
-    storage's own lock is taken first (its writer may take it again), then the table's.
+    Every call is a query on the table's indexes, so each sees what the other processes
+    committed; only :meth:`holds_any` (asked by every small PUT) is remembered, until this
+    process or another one (``<file>.changes``, :class:`~davstore.host_peers.HostPeers`)
+    changes a lock. No lock lives longer than ``max_timeout`` seconds: a longer or
+    ``Infinite`` timeout is granted as that, and locks already stored for longer (by an
+    older version, or with a larger bound) are shortened to it when the file is opened.
+
+    (Before this table, locks were a key-value table read whole into memory at every
+    change: a LOCK cost grew with the number of locks. It is carried over once.)
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, max_timeout: float = LockStorageDict.LOCK_TIME_OUT_MAX):
         super().__init__()
         self.path = path
-        self._dict: _SqliteMapping | None = None
+        self.max_timeout = max_timeout
+        #: Told of each lock that goes (an UNLOCK, an expiry found, a removal).
+        self.on_gone: LockGone | None = None
+        self._db: sqlite3.Connection | None = None
+        self._peers: HostPeers | None = None
+        self._db_lock = threading.RLock()
+        self._any: bool | None = None
 
     def __repr__(self) -> str:
         return f"SqliteLockStorage({self.path!r})"
 
     def open(self) -> None:
-        if self._dict is None:
-            self._dict = _SqliteMapping(self.path)
+        if self._db is not None:
+            return
+        db = connect_state_file(self.path, *_LOCK_SCHEMA)
+        try:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                _carry_over_old_locks(db)
+                _shorten(db, self.max_timeout)
+        except (sqlite3.Error, StateFull) as exc:
+            db.close()
+            raise OSError(f"cannot open the state file {self.path!r}: {exc}") from exc
+        self._peers = HostPeers(pathlib.Path(self.path + ".changes"))
+        self._db = db
 
     def close(self) -> None:
-        self._lock.acquire_write()
-        try:
-            if self._dict is not None:
-                self._dict.close()
-                self._dict = None
-        finally:
-            self._lock.release()
+        with self._db_lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            if self._peers is not None:
+                self._peers.close()
+                self._peers = None
 
-    @contextlib.contextmanager
-    def _batch(self) -> Iterator[None]:
-        self._lock.acquire_write()
-        try:
-            assert self._dict is not None
-            with self._dict.batch():
-                yield
-        finally:
-            self._lock.release()
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise OSError(f"the lock storage {self.path!r} is closed")
+        return self._db
+
+    def _changed(self) -> None:
+        self._any = None
+        if self._peers is not None:
+            self._peers.announce()
+
+    def cleanup(self) -> None:
+        """Remove the expired locks (each told to :attr:`on_gone`)."""
+        with self._db_lock:
+            rows = self.db.execute(
+                "SELECT token, lock, expire FROM lock_tokens WHERE expire < ?", (time.time(),)
+            ).fetchall()
+        for token, _, _ in rows:
+            self._purge(token)
+
+    def clear(self) -> None:
+        with self._db_lock:
+            self.db.execute("DELETE FROM lock_tokens")
+            self._changed()
+
+    def holds_any(self) -> bool:
+        """Whether any lock is stored, expired ones too (no query while nothing changed)."""
+        with self._db_lock:
+            if self._peers is not None and self._peers.changed():
+                self._any = None
+            if self._any is None:
+                row = self.db.execute("SELECT 1 FROM lock_tokens LIMIT 1").fetchone()
+                self._any = row is not None
+            return self._any
+
+    def has_locks_within(self, root: str) -> bool:
+        """Whether a lock (expired ones too) is rooted at ``root`` or below it."""
+        if not self.holds_any():
+            return False
+        root = normalize_lock_root(root)
+        low, high = _subtree(root)
+        with self._db_lock:
+            row = self.db.execute(
+                "SELECT 1 FROM lock_tokens WHERE root = ? OR (root >= ? AND root < ?) LIMIT 1",
+                (root, low, high),
+            ).fetchone()
+        return row is not None
+
+    @staticmethod
+    def _lock_of(text: str, expire: float) -> dict[str, Any]:
+        lock: dict[str, Any] = _decode(text)
+        lock["expire"] = expire
+        return lock
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        with self._db_lock:
+            row = self.db.execute(
+                "SELECT lock, expire FROM lock_tokens WHERE token = ?", (token,)
+            ).fetchone()
+        if row is None:
+            return None
+        if 0 <= row[1] < time.time():
+            self._purge(token)
+            return None
+        return self._lock_of(row[0], row[1])
 
     def create(self, path: str, lock: dict[str, Any]) -> dict[str, Any]:
-        with self._batch():
-            return super().create(path, lock)  # type: ignore[no-any-return]
+        if lock.get("token") is not None or lock.get("expire") is not None:
+            raise ValueError("create() takes a lock definition without token and expire")
+        root = normalize_lock_root(path)
+        lock["root"] = root
+        timeout = lock.get("timeout")
+        timeout = self.max_timeout if timeout is None else float(timeout)
+        if timeout < 0 or timeout > self.max_timeout:
+            timeout = self.max_timeout
+        lock["timeout"] = timeout
+        lock["expire"] = time.time() + timeout
+        validate_lock(lock)
+        lock["token"] = generate_lock_token()
+        mark_created(root, lock)
+        with self._db_lock:
+            self.db.execute(
+                "INSERT INTO lock_tokens (token, root, expire, lock) VALUES (?, ?, ?, ?)",
+                (lock["token"], root, lock["expire"], _encode(lock)),
+            )
+            self._changed()
+        return lock
 
     def refresh(self, token: str, *, timeout: float) -> dict[str, Any]:
-        with self._batch():
-            return super().refresh(token, timeout=timeout)  # type: ignore[no-any-return]
+        if timeout < 0 or timeout > self.max_timeout:
+            timeout = self.max_timeout
+        with self._db_lock:
+            row = self.db.execute(
+                "SELECT lock, expire FROM lock_tokens WHERE token = ?", (token,)
+            ).fetchone()
+            if row is None:
+                raise ValueError(f"no such lock: {token}")
+            lock = self._lock_of(row[0], row[1])
+            lock["timeout"] = timeout
+            lock["expire"] = time.time() + timeout
+            self.db.execute(
+                "UPDATE lock_tokens SET expire = ?, lock = ? WHERE token = ?",
+                (lock["expire"], _encode(lock), token),
+            )
+            self._changed()
+        return lock
 
     def delete(self, token: str) -> bool:
-        with self._batch():
-            return super().delete(token)  # type: ignore[no-any-return]
+        return self._purge(token)
+
+    def _purge(self, token: str) -> bool:
+        with self._db_lock:
+            row = self.db.execute(
+                "DELETE FROM lock_tokens WHERE token = ? RETURNING lock, expire", (token,)
+            ).fetchone()
+            if row is None:
+                return False
+            self._changed()
+        if self.on_gone is not None:
+            self.on_gone(self._lock_of(row[0], row[1]))
+        return True
+
+    def get_lock_list(
+        self, path: str, *, include_root: bool, include_children: bool, token_only: bool
+    ) -> list[Any]:
+        """The valid locks rooted at ``path`` and/or strictly below it (index look-ups;
+        the expired ones found are removed)."""
+        root = normalize_lock_root(path)
+        if not (include_root or include_children) or not self.holds_any():
+            return []
+        low, high = _subtree(root)
+        if include_root and include_children:
+            query = _LOCKS_AT + " OR (root >= ? AND root < ?)"
+            args: tuple[str, ...] = (root, low, high)
+        elif include_root:
+            query, args = _LOCKS_AT, (root,)
+        else:
+            query, args = _LOCKS_BELOW, (low, high, root)
+        with self._db_lock:
+            rows = self.db.execute(query, args).fetchall()
+        now = time.time()
+        found: list[Any] = []
+        for token, text, expire in rows:
+            if 0 <= expire < now:
+                self._purge(token)
+            else:
+                found.append(token if token_only else self._lock_of(text, expire))
+        return found
+
+
+def _carry_over_old_locks(db: sqlite3.Connection) -> None:
+    """Move the locks of the old key-value table ``locks`` into ``lock_tokens``."""
+    old = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'locks'"
+    ).fetchone()
+    if old is None:
+        return
+    for key, value in db.execute("SELECT key, value FROM locks").fetchall():
+        if key.startswith(_URL_KEY):
+            continue
+        lock = _decode(value)
+        if not isinstance(lock, dict) or "root" not in lock or "expire" not in lock:
+            continue
+        db.execute(
+            "INSERT OR REPLACE INTO lock_tokens (token, root, expire, lock) VALUES (?, ?, ?, ?)",
+            (key, normalize_lock_root(lock["root"]), float(lock["expire"]), _encode(lock)),
+        )
+    db.execute("DROP TABLE locks")
+
+
+def _shorten(db: sqlite3.Connection, max_timeout: float) -> None:
+    """Locks that would live past ``max_timeout`` from now (or forever) end then."""
+    now = time.time()
+    latest = now + max_timeout
+    rows = db.execute(
+        "SELECT token, lock FROM lock_tokens WHERE expire < 0 OR expire > ?", (latest,)
+    ).fetchall()
+    for token, text in rows:
+        lock = _decode(text)
+        lock["timeout"] = max_timeout
+        lock["expire"] = latest
+        db.execute(
+            "UPDATE lock_tokens SET expire = ?, lock = ? WHERE token = ?",
+            (latest, _encode(lock), token),
+        )
 
 
 class SqlitePropertyManager:
@@ -454,15 +615,27 @@ class SqlitePropertyManager:
         return self._db
 
 
-_URL_KEY = "URL2TOKEN:"
+def locks_within(storage: object, url: str) -> bool | None:
+    """Whether a lock (expired ones too) is rooted at ``url`` or below it; ``None`` when
+    that is not cheap to know (then the caller assumes there may be one)."""
+    if isinstance(storage, SqliteLockStorage):
+        return storage.has_locks_within(url)
+    roots = lock_roots(storage)
+    if roots is None:
+        return None
+    base = "/" + url.strip("/")
+    if base == "/":
+        return bool(roots)
+    return any(root == base or root.startswith(base + "/") for root in roots)
 
 
 def lock_roots(storage: object) -> set[str] | None:
-    """The URLs locks are rooted at (expired ones too), or ``None`` when that is not cheap.
-
-    Known for the SQLite storage (its in-memory mirror) and wsgidav's in-memory
-    ``LockStorageDict``, whose keys ``URL2TOKEN:<root>`` name every lock root.
+    """The URLs locks are rooted at (expired ones too), or ``None`` when that is not cheap:
+    wsgidav's in-memory ``LockStorageDict``, whose keys ``URL2TOKEN:<root>`` name every
+    lock root (the SQLite storage answers :func:`locks_within` from its index instead).
     """
+    if isinstance(storage, SqliteLockStorage):
+        return None
     if isinstance(storage, LockStorageDict) and not isinstance(storage, LockStorageShelve):
         mapping: MutableMapping[str, Any] | None = storage._dict
         if mapping is None:
@@ -500,6 +673,8 @@ def lock_guard(storage: object) -> Callable[[], contextlib.AbstractContextManage
 
 def holds_locks(storage: object) -> bool:
     """Whether the storage holds any lock, expired ones too (True when unknown)."""
+    if isinstance(storage, SqliteLockStorage):
+        return storage.holds_any()
     if isinstance(storage, LockStorageDict) and not isinstance(storage, LockStorageShelve):
         mapping: MutableMapping[str, Any] | None = storage._dict
         return mapping is None or len(mapping) > 0
@@ -546,18 +721,23 @@ def is_shared(thing: object) -> bool:
     return type(thing).__module__ == "davstore.frontends.webdav.redis_state"
 
 
-def open_lock_storage(url: str | None, state_dir: pathlib.Path) -> LockStorageDict:
-    """The lock storage named by ``url`` (``None``: SQLite in ``state_dir``)."""
+def open_lock_storage(
+    url: str | None, state_dir: pathlib.Path, *, max_lock_timeout: float | None = None
+) -> LockStorageDict:
+    """The lock storage named by ``url`` (``None``: SQLite in ``state_dir``); the SQLite
+    and Redis storages grant and keep no lock longer than ``max_lock_timeout`` seconds
+    (default: wsgidav's four weeks)."""
+    longest = LockStorageDict.LOCK_TIME_OUT_MAX if max_lock_timeout is None else max_lock_timeout
     if url is not None and _is_redis(url):
         module = _redis_state()
-        return module.RedisLockStorage(module.parse_redis_url(url))
+        return module.RedisLockStorage(module.parse_redis_url(url), max_timeout=longest)
     scheme, path = _parse(url or "sqlite://", state_dir, LOCKS_FILE)
     if scheme == "memory":
         return LockStorageDict()
     if scheme == "shelve":
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return LockStorageShelve(path)
-    return SqliteLockStorage(path)
+    return SqliteLockStorage(path, max_timeout=longest)
 
 
 def open_property_manager(url: str | None, state_dir: pathlib.Path) -> Any:

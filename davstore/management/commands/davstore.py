@@ -30,6 +30,7 @@ from davstore.cli import (
     check_shareable,
     check_tls_arguments,
     configure_logging,
+    dav_limits,
     exit_if_cut_off,
     listen,
     prepare_state_dir,
@@ -117,7 +118,7 @@ class Command(BaseCommand):
         from davstore.conf import get_config
         from davstore.frontends.webdav import make_server
         from davstore.frontends.webdav.observability import instrument_shares
-        from davstore.shares_app import ShareOptions, SharesApp
+        from davstore.shares_app import ShareOptions, SharesApp, limits_of
 
         configure_logging(args)
         check_tls_arguments(args)
@@ -157,6 +158,7 @@ class Command(BaseCommand):
                     property_storage=_for(args.property_storage, share),
                     state_dir=state_dir,
                     max_upload_size=args.max_upload_size,
+                    limits=dav_limits(args, limits_of(share.config)),
                 )
             )
         if args.workers > 1 and not worker:
