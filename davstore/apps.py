@@ -21,13 +21,18 @@ class DavstoreConfig(AppConfig):
         from django.core.signals import setting_changed
 
         from davstore.conf import get_config
+        from davstore.site import checks  # noqa: F401 -- registers the system checks
+        from davstore.site.guard import connect_signals
 
         get_config()
         setting_changed.connect(_reset_on_change, dispatch_uid="davstore-settings")
+        connect_signals()
 
 
 def _reset_on_change(*, setting: str, **kwargs: Any) -> None:
     if setting in ("DAVSTORE", "STORAGES", "STATIC_ROOT"):
         from davstore.shares import reset_shares
+        from davstore.site.guard import reset
 
         reset_shares()
+        reset()

@@ -17,6 +17,8 @@ The whole shape, every key optional::
                 "MAX_LOCK_TIMEOUT": 86400, # seconds a lock lives at most
                 "LOCK_STORAGE": None,      # None: the top-level LOCK_STORAGE
                 "PROPERTY_STORAGE": None,  # None: the top-level PROPERTY_STORAGE
+                "ON_DELETE_REFERENCED": "refuse",  # or "allow" (davstore.site.guard)
+                "ON_MOVE_REFERENCED": "rewrite",   # or "refuse", "allow"
             },
         },
         "CACHE_TTL": 1.0,                  # seconds file and folder metadata is reused
@@ -111,8 +113,12 @@ _SHARE_KEYS = frozenset(
         "MAX_LOCK_TIMEOUT",
         "LOCK_STORAGE",
         "PROPERTY_STORAGE",
+        "ON_DELETE_REFERENCED",
+        "ON_MOVE_REFERENCED",
     }
 )
+_ON_DELETE = ("refuse", "allow")
+_ON_MOVE = ("rewrite", "refuse", "allow")
 _SHARE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _PERMISSION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[^\s.][^\s]*\Z")
 _STATE_SCHEMES = ("memory", "sqlite", "shelve")
@@ -148,6 +154,9 @@ class ShareConfig:
     lock_storage: str | None = None
     property_storage: str | None = None
     state_dir: Path | None = None
+    #: What a person's delete / move of a file some model row names does (site guard).
+    on_delete_referenced: str = "refuse"
+    on_move_referenced: str = "rewrite"
     depth_infinity: bool = False
     max_properties: int = 1000
     max_properties_per_request: int = 100
@@ -326,6 +335,10 @@ def _parse_share(
             f"{key}['MAX_UPLOAD_SIZE']",
             f"must be a whole number of bytes >= 1 or None, not {max_upload!r}",
         )
+    on_delete = _choice(
+        f"{key}['ON_DELETE_REFERENCED']", options, "ON_DELETE_REFERENCED", _ON_DELETE
+    )
+    on_move = _choice(f"{key}['ON_MOVE_REFERENCED']", options, "ON_MOVE_REFERENCED", _ON_MOVE)
     depth = options.get("PROPFIND_DEPTH_INFINITY", "refuse")
     if depth not in ("refuse", "stream"):
         _fail(f"{key}['PROPFIND_DEPTH_INFINITY']", f"must be 'refuse' or 'stream', not {depth!r}")
@@ -353,11 +366,20 @@ def _parse_share(
         lock_storage=None if locks is None else locks.replace("{share}", name),
         property_storage=None if props is None else props.replace("{share}", name),
         state_dir=None if state_dir is None else state_dir / name,
+        on_delete_referenced=on_delete,
+        on_move_referenced=on_move,
         depth_infinity=depth == "stream",
         max_properties=bounds["MAX_PROPERTIES"],
         max_properties_per_request=bounds["MAX_PROPERTIES_PER_REQUEST"],
         max_lock_timeout=bounds["MAX_LOCK_TIMEOUT"],
     )
+
+
+def _choice(key: str, options: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str:
+    value = options.get(name, allowed[0])
+    if value not in allowed:
+        _fail(key, f"must be one of {', '.join(map(repr, allowed))}, not {value!r}")
+    return str(value)
 
 
 def _fail(key: str, message: str) -> NoReturn:

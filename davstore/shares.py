@@ -92,6 +92,9 @@ class Share:
             max_file_size=self.config.max_upload_size if max_file_size is None else max_file_size,
         )
         vfs.subscribe(lambda change: send_change(self, change))
+        from davstore.site.guard import protect
+
+        protect(self, vfs)
         return vfs
 
     def state_dir(self) -> Path:

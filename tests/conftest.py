@@ -37,6 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 "django.contrib.sessions",
                 "django.contrib.messages",
                 "davstore",
+                "tests.django.siteapp",
             ],
             DATABASES={
                 "default": {

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from davstore.errors import (
     AlreadyExists,
@@ -53,6 +53,8 @@ from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, Unknown
 from davstore.vfs.events import Action, Change, Listener, current_actor
 from davstore.vfs.handles import OpenFile, ReadHandle, WriteHandle, same_version, write_all
 from davstore.vfs.paths import MAX_PATH_BYTES, ROOT, is_within, join, normalize, parent
+from davstore.vfs.policy import Kind, Operation, Policy
+from davstore.vfs.policy import run as run_policies
 
 __all__ = ["VFS", "Entry"]
 
@@ -62,6 +64,7 @@ logger = logging.getLogger(__name__)
 Entry = ObjectInfo
 
 _COPY_BLOCK = 1 << 20
+T = TypeVar("T")
 
 
 @functools.lru_cache(maxsize=16384)
@@ -139,6 +142,8 @@ class VFS:
         self._readers: dict[str, list[ReadHandle]] = {}
         self._listeners: list[Listener] = []
         self._wrappers: list[ObjectStore] = []
+        #: The policies for each kind of change, outermost first (davstore.vfs.policy).
+        self._policies: dict[Kind, tuple[Policy, ...]] = {}
         #: Asked before every cache lookup: True when another process serving the share
         #: changed something since it was last asked (the whole cache is then forgotten).
         #: Set by :func:`davstore.host_peers.share_with_host_peers`.
@@ -189,6 +194,37 @@ class VFS:
 
     def describe(self) -> str:
         return self.store.describe()
+
+    def add_policy(self, policy: Policy) -> None:
+        """Run ``policy`` around every change of the kinds it names, inside the policies
+        added before it (see :mod:`davstore.vfs.policy`); call before serving."""
+        for kind in policy.kinds:
+            self._policies[kind] = (*self._policies.get(kind, ()), policy)
+
+    def _apply(
+        self,
+        kind: Kind,
+        path: str,
+        work: Callable[[], T],
+        *,
+        is_dir: bool = False,
+        target: str | None = None,
+        undo: Callable[[], None] | None = None,
+        source: BinaryIO | None = None,
+    ) -> T:
+        """Do ``work`` (the store change) inside the policies for ``kind``, if any."""
+        chain = self._policies.get(kind)
+        if not chain:
+            return work()
+        op = Operation(kind, path, is_dir, target, current_actor(), undo, source)
+        return run_policies(chain, op, work)
+
+    def _commit_upload(self, path: str, upload: Upload, *, created: bool) -> ObjectInfo:
+        """``upload.commit()`` inside the CREATE or REPLACE policies."""
+        if not self._policies:
+            return upload.commit()
+        kind = Kind.CREATE if created else Kind.REPLACE
+        return self._apply(kind, path, upload.commit, source=upload.file)
 
     # -- change events ---------------------------------------------------------------
 
@@ -723,7 +759,10 @@ class VFS:
         try:
             if data:
                 write_all(upload.file, data)
-            info = upload.commit()
+            if self._policies:
+                info = self._commit_upload(path, upload, created=entry is None)
+            else:
+                info = upload.commit()
         except OSError as exc:
             upload.abort()
             self._invalidate(path)
@@ -878,7 +917,7 @@ class VFS:
         if next(iter(self.store.list(path)), None) is not None:
             raise DirectoryNotEmpty(path)
         try:
-            self.store.remove_dir(path)
+            self._apply(Kind.DELETE, path, lambda: self.store.remove_dir(path), is_dir=True)
         finally:
             self._invalidate(path, tree=True)
             self._changed_in(parent(path))
@@ -905,10 +944,14 @@ class VFS:
             raise NotFound(path)
         if entry.is_dir:
             raise IsADirectory(path)
-        self._keep_readers(path)
-        self._detach(path)
-        try:
+
+        def delete() -> None:
+            self._keep_readers(path)
+            self._detach(path)
             self.store.delete(path)
+
+        try:
+            self._apply(Kind.DELETE, path, delete)
         finally:
             self._invalidate(path)
             self._changed_in(parent(path))
@@ -930,10 +973,14 @@ class VFS:
         if not self.capabilities.delete:
             raise NotSupported(path, "the store cannot delete")
         tree = self._tree(path)
-        self._keep_readers(path)
-        self._detach(path)
-        try:
+
+        def remove() -> None:
+            self._keep_readers(path)
+            self._detach(path)
             self._remove_entries(path, tree)
+
+        try:
+            self._apply(Kind.DELETE, path, remove, is_dir=True)
         finally:
             self._invalidate(path, tree=True)
             self._changed_in(parent(path))
@@ -994,20 +1041,27 @@ class VFS:
             raise NotSupported(source, "the store can neither rename nor delete")
         tree = self._tree(source) if source_entry.is_dir and not native else []
         self._prepare_target(source, target, source_entry, replace=replace, verb="move")
-        # Readers keep what they read: of the file replaced, and of the source where it is
-        # copied then deleted. A writer of the file replaced never commits over the new one.
-        self._keep_readers(target)
-        if not native:
-            self._keep_readers(source)
+        is_dir = source_entry.is_dir
+        moved = [dataclasses.replace(e, name=target + e.name[len(source) :]) for e in tree]
+
+        def move() -> None:
+            # Readers keep what they read: of the file replaced, and of the source where it
+            # is copied then deleted. A writer of the file replaced never commits over the
+            # new one.
+            self._keep_readers(target)
+            if not native:
+                self._keep_readers(source)
+            self._store_move(source, target, is_dir, tree)
+
         try:
-            if native:
-                self.store.rename(source, target)
-            elif not source_entry.is_dir:
-                self.store.copy(source, target)
-                self.store.delete(source)
-            else:
-                self._copy_tree(source, target, tree)
-                self._remove_entries(source, tree)
+            self._apply(
+                Kind.MOVE,
+                source,
+                move,
+                is_dir=is_dir,
+                target=target,
+                undo=lambda: self._undo_move(source, target, is_dir, moved),
+            )
         finally:
             self._invalidate(source, tree=True)
             self._invalidate(target, tree=True)
@@ -1017,6 +1071,25 @@ class VFS:
         self._detach(target)
         self._retarget(source, target)
         self._emit(Action.MOVED, source, is_dir=source_entry.is_dir, target=target)
+
+    def _store_move(self, source: str, target: str, is_dir: bool, tree: list[Entry]) -> None:
+        """Move in the store: native, else copy then delete (``tree``: the folder's walk)."""
+        if self.capabilities.rename:
+            self.store.rename(source, target)
+        elif not is_dir:
+            self.store.copy(source, target)
+            self.store.delete(source)
+        else:
+            self._copy_tree(source, target, tree)
+            self._remove_entries(source, tree)
+
+    def _undo_move(self, source: str, target: str, is_dir: bool, moved: list[Entry]) -> None:
+        """Put a moved entry back (a policy's commit failed after the store move)."""
+        try:
+            self._store_move(target, source, is_dir, moved)
+        finally:
+            self._invalidate(source, tree=True)
+            self._invalidate(target, tree=True)
 
     def _retarget(self, source: str, target: str) -> None:
         with self._lock:  # one MOVE at a time retargets
@@ -1044,11 +1117,14 @@ class VFS:
             raise AlreadyExists(target, "source and target are the same")
         tree = self._tree(source) if source_entry.is_dir and recursive else []
         self._prepare_target(source, target, source_entry, replace=replace, verb="copy")
+        kind = Kind.CREATE
+        if self._policies and self._lookup(target) is not None:
+            kind = Kind.REPLACE
         try:
             if source_entry.is_dir:
                 self._copy_tree(source, target, tree)
             else:
-                self.store.copy(source, target)
+                self._apply(kind, target, lambda: self.store.copy(source, target))
         finally:
             self._invalidate(target, tree=True)
             self._changed_in(parent(target))

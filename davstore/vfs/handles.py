@@ -425,7 +425,7 @@ class OpenFile:
             assert upload is not None
             self._upload = None
             try:
-                info = upload.commit()
+                info = self._vfs._commit_upload(self.path, upload, created=self._created)
             except BaseException:
                 self._vfs._invalidate(self.path)
                 raise

@@ -11,8 +11,9 @@ from django.core.management import call_command
 
 @pytest.fixture(scope="session")
 def migrated() -> None:
-    """The test database (tests/conftest.py), migrated once per session."""
-    call_command("migrate", verbosity=0, interactive=False)
+    """The test database (tests/conftest.py), migrated once per session (tests.django.siteapp
+    has no migrations: synced)."""
+    call_command("migrate", verbosity=0, interactive=False, run_syncdb=True)
 
 
 @pytest.fixture

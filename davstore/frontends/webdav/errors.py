@@ -19,6 +19,16 @@ EINVAL, ENAMETOOLONG                           400 Bad Request
 any other OSError (EIO)                        500, reason logged
 anything that is not an OSError                500, traceback logged
 =============================================  =================================
+
+A policy's refusal (:class:`davstore.vfs.policy.Refused`) is a 403 whose body is a
+``DAV:error`` naming what it is about (RFC 4918 §16 allows other elements in it)::
+
+    <D:error xmlns:D="DAV:" xmlns:ds="urn:x-davstore:">
+      <ds:referenced count="25">
+        <ds:row model="app.Photo" pk="12" field="image" name="photos/a.jpg" url="/admin/.."/>
+        ... (the first 20)
+      </ds:referenced>
+    </D:error>
 """
 
 from __future__ import annotations
@@ -27,8 +37,11 @@ import contextlib
 import errno
 import logging
 from collections.abc import Iterator
+from typing import Any
 
-from wsgidav.dav_error import DAVError
+from wsgidav.dav_error import DAVError, DAVErrorCondition
+
+from davstore.vfs.policy import Refused
 
 __all__ = ["HTTP_STATUS_BY_ERRNO", "dav_errors", "status_for", "to_dav_error"]
 
@@ -75,6 +88,8 @@ def to_dav_error(exc: BaseException, *, method: str = "") -> DAVError:
     """Translate any exception into a DAVError, logging what the client cannot see."""
     if isinstance(exc, DAVError):
         return exc
+    if isinstance(exc, Refused):
+        return DAVError(403, str(exc), err_condition=_referenced(exc), src_exception=exc)
     if isinstance(exc, OSError):
         status = status_for(exc, method=method)
         if status >= 500:
@@ -93,6 +108,29 @@ def dav_errors(method: str = "") -> Iterator[None]:
         raise
     except Exception as exc:
         raise to_dav_error(exc, method=method) from exc
+
+
+#: The namespace of davstore's own elements in error bodies.
+NAMESPACE = "urn:x-davstore:"
+
+
+def _referenced(refused: Refused) -> DAVErrorCondition:
+    """The ``DAV:error`` body of a refusal: what refused it, row by row. (wsgidav takes
+    only ``DAVErrorCondition`` itself, no subclass: its ``as_xml`` is replaced.)"""
+    condition = DAVErrorCondition(f"{{{NAMESPACE}}}referenced")
+
+    def as_xml() -> Any:
+        from wsgidav.xml_tools import etree
+
+        error = etree.Element("{DAV:}error", nsmap={"D": "DAV:", "ds": NAMESPACE})
+        referenced = etree.SubElement(error, condition.condition_code)
+        referenced.set("count", str(refused.count))
+        for row in refused.references:
+            etree.SubElement(referenced, f"{{{NAMESPACE}}}row", {k: str(v) for k, v in row.items()})
+        return error
+
+    condition.as_xml = as_xml
+    return condition
 
 
 def _not_a_known_put_failure(record: logging.LogRecord) -> bool:

@@ -78,17 +78,33 @@ class Command(BaseCommand):
         add_logging_arguments(mount)
         mount.set_defaults(cache_ttl=None)
 
+        index = actions.add_parser("index", help="rebuild the site guard's reference index")
+        index.add_argument("shares", nargs="*", metavar="SHARE", help="default: every share")
+
     def handle(self, *args: Any, **options: Any) -> None:
         namespace = argparse.Namespace(**options)
         try:
             if namespace.action == "serve":
                 self._serve(namespace)
+            elif namespace.action == "index":
+                self._index(namespace.shares)
             else:
                 self._mount(namespace)
         except UsageError as exc:
             raise CommandError(str(exc), returncode=exc.exit_code) from exc
         except CliCommandError as exc:
             raise CommandError(str(exc), returncode=exc.exit_code) from exc
+
+    def _index(self, names: list[str]) -> None:
+        from davstore.site.guard import index_for
+
+        for share in self._shares(names):
+            index = index_for(share)
+            if index is None:
+                self.stdout.write(f"{share.name}: no model field stores files in it")
+                continue
+            count = index.rebuild()
+            self.stdout.write(f"{share.name}: {count} references in {len(index.fields)} fields")
 
     def _shares(self, names: list[str] | None) -> list[Share]:
         registry = get_shares()

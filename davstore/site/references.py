@@ -1,0 +1,368 @@
+"""The reference index: which rows of the site name which files of a share.
+
+The fields: every ``FileField`` (``ImageField`` and any subclass included) declared on a
+concrete model of an installed app whose ``storage`` is the share's Storage: the same
+object (``storages[alias]``, ``default_storage`` for ``"default"``, a lazy object resolving
+to it), or the same class built with the same arguments (``deconstruct()``).
+
+The index: a davstore table (:class:`~davstore.site.models.Reference`, one row per model
+row and field naming a file), indexed on ``(share, name)``, so "rows naming NAME" is an
+index lookup and "rows naming anything under FOLDER/" an index range
+(``'FOLDER/' <= name < 'FOLDER0'``). Measured against queries on the fields themselves in
+benchmarks/guard.py: a file field's column has no index, so those scan the whole table.
+
+Kept current by ``post_save`` and ``post_delete`` of those models. ``QuerySet.update``,
+``bulk_create``, ``bulk_update`` and raw SQL send no signal: rebuild with ``manage.py
+davstore index`` after them. Until a share's index has been built once over the current
+fields (:class:`~davstore.site.models.IndexState`), answers come from queries on the
+fields themselves: slower, never wrong; the system check ``davstore.W001`` says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from django.apps import apps
+from django.core.files.storage import InMemoryStorage, Storage
+from django.db import models, router, transaction
+from django.db.models.functions import Concat, Substr
+from django.utils.functional import LazyObject, empty
+
+from davstore.site.models import IndexState, Reference
+
+__all__ = [
+    "FileRef",
+    "Found",
+    "GuardedField",
+    "ReferenceIndex",
+    "fields_for",
+    "same_storage",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Rows named in a refusal; the rest are counted.
+SHOWN = 20
+_CHUNK = 500
+
+
+def _resolve(storage: Any) -> Any:
+    if isinstance(storage, LazyObject):
+        if storage._wrapped is empty:
+            storage._setup()
+        return storage._wrapped
+    return storage
+
+
+def same_storage(a: Any, b: Any) -> bool:
+    """Whether two Storage objects hold the same files: one object, or one class built
+    with the same arguments (not for ``InMemoryStorage``, whose files live in the object)."""
+    try:
+        a, b = _resolve(a), _resolve(b)
+    except Exception:  # a lazy storage that cannot be built here (an unknown alias)
+        return False
+    if a is b:
+        return True
+    if type(a) is not type(b) or isinstance(a, InMemoryStorage):
+        return False  # two InMemoryStorage objects hold different files, whatever options
+    try:
+        return bool(a.deconstruct() == b.deconstruct())
+    except Exception:  # not deconstructible: only identity counts
+        return False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GuardedField:
+    """A model field storing names in a share's Storage."""
+
+    model: type[models.Model]
+    field: models.FileField
+
+    @property
+    def label(self) -> str:
+        return f"{self.model._meta.label}.{self.field.name}"
+
+    @property
+    def max_length(self) -> int | None:
+        return self.field.max_length
+
+
+def fields_for(storage: Storage) -> tuple[GuardedField, ...]:
+    """Every file field of the installed apps whose storage is ``storage``."""
+    found = []
+    for model in apps.get_models():
+        meta = model._meta
+        if meta.proxy or meta.swapped or (not meta.managed and meta.auto_created):
+            continue
+        for field in meta.local_concrete_fields:
+            if isinstance(field, models.FileField) and same_storage(field.storage, storage):
+                found.append(GuardedField(model, field))
+    return tuple(found)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FileRef:
+    """One row naming a file: model label, primary key, field, the name, its admin URL."""
+
+    model: str
+    pk: str
+    field: str
+    name: str
+    url: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        values = {"model": self.model, "pk": self.pk, "field": self.field, "name": self.name}
+        if self.url:
+            values["url"] = self.url
+        return values
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.pk} ({self.field})"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Found:
+    """The first rows found (up to what was asked) and how many there are in all."""
+
+    rows: tuple[FileRef, ...]
+    count: int
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def describe(self, name: str) -> str:
+        shown = ", ".join(str(row) for row in self.rows)
+        more = f" and {self.count - len(self.rows)} more" if self.count > len(self.rows) else ""
+        noun = "row" if self.count == 1 else "rows"
+        return f"“{name}” is used by {self.count} {noun} of the site: {shown}{more}"
+
+
+def _prefix_range(folder: str) -> tuple[str, str]:
+    """Names strictly under ``folder``: ``folder/ <= name < folder0`` ('0' follows '/')."""
+    return folder + "/", folder + "0"
+
+
+class ReferenceIndex:
+    """The index of one share (see the module docstring).
+
+    :param share: the share's name (the ``share`` column of the table).
+    :param fields: the fields naming files in its Storage (:func:`fields_for`).
+    """
+
+    def __init__(self, share: str, fields: Sequence[GuardedField]) -> None:
+        self.share = share
+        self.fields = tuple(fields)
+        self.by_label = {f.label: f for f in self.fields}
+        self.signature = "\n".join(sorted(self.by_label))
+        self._built = False
+        self._lock = threading.Lock()
+
+    # -- the state of the index ------------------------------------------------------
+
+    def is_built(self) -> bool:
+        """Whether the table was rebuilt over the current fields (then trusted)."""
+        if self._built:
+            return True
+        state = IndexState.objects.filter(share=self.share).first()
+        built = state is not None and state.signature == self.signature
+        self._built = built
+        return built
+
+    def rebuild(self) -> int:
+        """Rebuild the table from the fields; returns the number of references."""
+        db = router.db_for_write(Reference)
+        with transaction.atomic(using=db):
+            Reference.objects.using(db).filter(share=self.share).delete()
+            count = 0
+            batch: list[Reference] = []
+            for ref in self._scan():
+                batch.append(Reference(share=self.share, **_columns(ref)))
+                if len(batch) >= 5000:
+                    Reference.objects.using(db).bulk_create(batch)
+                    count += len(batch)
+                    batch = []
+            Reference.objects.using(db).bulk_create(batch)
+            count += len(batch)
+            IndexState.objects.using(db).update_or_create(
+                share=self.share,
+                defaults={
+                    "signature": self.signature,
+                    "built_at": datetime.datetime.now(tz=datetime.timezone.utc),
+                },
+            )
+        self._built = True
+        return count
+
+    def stale(self) -> str | None:
+        """Why the table cannot be trusted, or None: never built, built over other fields,
+        or a count that differs from the fields' (a bulk update bypassed the signals)."""
+        state = IndexState.objects.filter(share=self.share).first()
+        if state is None:
+            return "it was never built"
+        if state.signature != self.signature:
+            return "it was built over other fields (models changed since)"
+        for gf in self.fields:
+            expected = _named(gf).count()
+            held = Reference.objects.filter(
+                share=self.share, model=gf.model._meta.label, field=gf.field.name
+            ).count()
+            if expected != held:
+                return f"{gf.label}: {expected} rows name files, the index holds {held}"
+        return None
+
+    def _scan(self) -> Iterator[FileRef]:
+        for gf in self.fields:
+            for pk, name in _named(gf).values_list("pk", gf.field.attname).iterator(2000):
+                yield FileRef(gf.model._meta.label, str(pk), gf.field.name, name)
+
+    # -- questions -------------------------------------------------------------------
+
+    def find(self, name: str, *, folder: bool = False, limit: int = SHOWN) -> Found:
+        """Rows naming ``name`` (``folder``: anything under ``name/``); the first
+        ``limit`` with their admin URLs, and the count."""
+        if self.is_built():
+            query = Reference.objects.filter(share=self.share)
+            if folder:
+                low, high = _prefix_range(name)
+                query = query.filter(name__gte=low, name__lt=high) if name else query
+            else:
+                query = query.filter(name=name)
+            first = list(query.order_by("name", "model", "pk_value")[: limit + 1])
+            count = len(first) if len(first) <= limit else query.count()
+            rows = tuple(
+                _with_url(FileRef(r.model, r.pk_value, r.field, r.name)) for r in first[:limit]
+            )
+            return Found(rows, count)
+        return self._find_direct(name, folder=folder, limit=limit)
+
+    def _find_direct(self, name: str, *, folder: bool, limit: int) -> Found:
+        rows: list[FileRef] = []
+        count = 0
+        for gf in self.fields:
+            query = _named(gf)
+            if folder:
+                if name:
+                    query = query.filter(**{f"{gf.field.attname}__startswith": name + "/"})
+            else:
+                query = query.filter(**{gf.field.attname: name})
+            got = list(query.values_list("pk", gf.field.attname)[: limit + 1])
+            count += len(got) if len(got) <= limit else query.count()
+            for pk, value in got[: max(0, limit - len(rows))]:
+                rows.append(_with_url(FileRef(gf.model._meta.label, str(pk), gf.field.name, value)))
+        return Found(tuple(rows), count)
+
+    def all_under(self, name: str, *, folder: bool) -> list[FileRef]:
+        """Every row naming ``name`` (or anything under ``name/``), without URLs."""
+        if self.is_built():
+            query = Reference.objects.filter(share=self.share)
+            if folder:
+                low, high = _prefix_range(name)
+                query = query.filter(name__gte=low, name__lt=high)
+            else:
+                query = query.filter(name=name)
+            return [FileRef(r.model, r.pk_value, r.field, r.name) for r in query.iterator(2000)]
+        refs = []
+        for gf in self.fields:
+            query = _named(gf)
+            if folder:
+                query = query.filter(**{f"{gf.field.attname}__startswith": name + "/"})
+            else:
+                query = query.filter(**{gf.field.attname: name})
+            for pk, value in query.values_list("pk", gf.field.attname).iterator(2000):
+                refs.append(FileRef(gf.model._meta.label, str(pk), gf.field.name, value))
+        return refs
+
+    # -- changes ---------------------------------------------------------------------
+
+    def rewrite(self, refs: Iterable[FileRef], source: str, target: str, *, folder: bool) -> None:
+        """Point ``refs`` (rows naming ``source``, or names under ``source/``) at
+        ``target``: the rows' fields and the table, in the caller's transaction. Uses
+        ``QuerySet.update`` (no ``save()``, no signals: the table is updated here)."""
+        groups: dict[str, list[Any]] = {}
+        for ref in refs:
+            groups.setdefault(f"{ref.model}.{ref.field}", []).append(ref.pk)
+        for label, pks in groups.items():
+            gf = self.by_label[label]
+            attname = gf.field.attname
+            manager = gf.model._default_manager
+            if folder:
+                value: Any = Concat(
+                    models.Value(target + "/"),
+                    Substr(models.F(attname), len(source) + 2),
+                    output_field=gf.field,
+                )
+            else:
+                value = target
+            typed = [gf.model._meta.pk.to_python(pk) for pk in pks]
+            for start in range(0, len(typed), _CHUNK):
+                chunk = typed[start : start + _CHUNK]
+                manager.filter(pk__in=chunk).update(**{attname: value})
+        table = Reference.objects.all()
+        if folder:
+            low, high = _prefix_range(source)
+            table.filter(name__gte=low, name__lt=high).update(
+                name=Concat(
+                    models.Value(target + "/"),
+                    Substr(models.F("name"), len(source) + 2),
+                    output_field=models.CharField(),
+                )
+            )
+        else:
+            table.filter(name=source).update(name=target)
+
+    # -- signals ---------------------------------------------------------------------
+
+    def saved(self, gf: GuardedField, instance: models.Model, using: str) -> None:
+        """Keep the table current after ``instance`` was saved."""
+        value = getattr(instance, gf.field.attname)
+        name = getattr(value, "name", value) or ""
+        key = {
+            "share": self.share,
+            "model": gf.model._meta.label,
+            "pk_value": str(instance.pk),
+            "field": gf.field.name,
+        }
+        table = Reference.objects.using(router.db_for_write(Reference))
+        if not name:
+            table.filter(**key).delete()
+        elif not table.filter(**key).update(name=name):
+            table.create(name=name, **key)
+
+    def deleted(self, gf: GuardedField, instance: models.Model) -> None:
+        Reference.objects.using(router.db_for_write(Reference)).filter(
+            share=self.share,
+            model=gf.model._meta.label,
+            pk_value=str(instance.pk),
+            field=gf.field.name,
+        ).delete()
+
+
+def _named(gf: GuardedField) -> models.QuerySet[Any]:
+    """The rows of ``gf``'s model whose field names a file."""
+    attname = gf.field.attname
+    return gf.model._default_manager.exclude(**{attname: ""}).exclude(
+        **{f"{attname}__isnull": True}
+    )
+
+
+def _columns(ref: FileRef) -> dict[str, str]:
+    return {"name": ref.name, "model": ref.model, "pk_value": ref.pk, "field": ref.field}
+
+
+def _with_url(ref: FileRef) -> FileRef:
+    """``ref`` with the admin change page of its row, where the admin has one."""
+    from django.urls import NoReverseMatch, reverse
+
+    app_label, _, model = ref.model.partition(".")
+    try:
+        url = reverse(f"admin:{app_label}_{model.lower()}_change", args=[ref.pk])
+    except NoReverseMatch:
+        return ref
+    except Exception:  # no URLconf, no admin
+        return ref
+    return dataclasses.replace(ref, url=url)
