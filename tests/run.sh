@@ -17,7 +17,8 @@ source "$repo/deploy/python.sh"
 python="$(pick_python)"
 extras="${DAVSTORE_EXTRAS:-test,fuse}"
 
-# System packages the tests drive (clients, compliance suite, FUSE, peers).
+# System packages the tests drive (clients, compliance suite, FUSE, peers; a C compiler
+# and perl for pjdfstest and fsx, built from ../shared/third_party).
 packages=(
     python3-venv
     litmus
@@ -37,6 +38,9 @@ packages=(
     redis-server
     nginx-light
     systemd
+    gcc
+    libc6-dev
+    perl
 )
 
 step() { printf '==> %s\n' "$*"; }
