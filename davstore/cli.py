@@ -38,6 +38,7 @@ from davstore.frontends.fuse.command import (
     run_umount,
 )
 from davstore.selection import Share, UsageError, add_storage_arguments, open_share
+from davstore.trash_command import add_trash_actions, run_trash
 
 if TYPE_CHECKING:
     from davstore.frontends.webdav.limits import DavLimits
@@ -279,6 +280,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add_user_arguments(parser)
     add_webdav_arguments(parser)
     add_logging_arguments(parser)
+    from davstore.trash_command import add_trash_arguments
+
+    add_trash_arguments(parser)
 
 
 def add_network_arguments(parser: argparse.ArgumentParser) -> None:
@@ -582,6 +586,9 @@ def serve(args: argparse.Namespace) -> int:
         users = {GENERATED_USER: generated}
 
     share = open_share(args, max_file_size=args.max_upload_size)
+    from davstore.trash_command import install_trash
+
+    trash = install_trash(share.vfs, args)
     state_dir = prepare_state_dir(args.state_dir, share.identity)
     if getattr(args, "workers", 1) > 1 and not worker:
         return _serve_workers(args, share, state_dir, users, generated)
@@ -631,8 +638,10 @@ def serve(args: argparse.Namespace) -> int:
                 generated=generated,
             )
             logger.info("serving %s at %s (state in %s)", share.vfs.describe(), url, state_dir)
+        trash.start_purging()
         status = run_until_signalled(server, share.vfs.flush_all, share.vfs.abort_all)
     finally:
+        trash.close()
         stop_metrics()
         app.close()
     exit_if_cut_off(server)
@@ -903,6 +912,7 @@ COMMANDS: list[Command] = [
     Command("serve", "share a Django Storage over WebDAV", add_serve_arguments, serve),
     Command("mount", "mount a Django Storage as a folder (FUSE)", add_mount_arguments, run_mount),
     Command("umount", "unmount a davstore mount", add_umount_arguments, run_umount),
+    Command("trash", "list, restore and purge a share's trash", add_trash_actions, run_trash),
 ]
 
 

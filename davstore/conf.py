@@ -19,6 +19,10 @@ The whole shape, every key optional::
                 "PROPERTY_STORAGE": None,  # None: the top-level PROPERTY_STORAGE
                 "ON_DELETE_REFERENCED": "refuse",  # or "allow" (davstore.site.guard)
                 "ON_MOVE_REFERENCED": "rewrite",   # or "refuse", "allow"
+                "TRASH": True,             # a person's delete goes to the share's trash
+                "TRASH_DAYS": 30,          # days the trash keeps an entry
+                "TRASH_VERSIONS": 5,       # entries kept per path (the newest)
+                "TRASH_MAX_SIZE": None,    # bytes; past it the oldest entries go
             },
         },
         "CACHE_TTL": 1.0,                  # seconds file and folder metadata is reused
@@ -115,6 +119,10 @@ _SHARE_KEYS = frozenset(
         "PROPERTY_STORAGE",
         "ON_DELETE_REFERENCED",
         "ON_MOVE_REFERENCED",
+        "TRASH",
+        "TRASH_DAYS",
+        "TRASH_VERSIONS",
+        "TRASH_MAX_SIZE",
     }
 )
 _ON_DELETE = ("refuse", "allow")
@@ -161,6 +169,11 @@ class ShareConfig:
     max_properties: int = 1000
     max_properties_per_request: int = 100
     max_lock_timeout: int = 86400
+    #: The share's trash (davstore.vfs.trash): on, days kept, entries per path, byte cap.
+    trash: bool = True
+    trash_days: float = 30.0
+    trash_versions: int = 5
+    trash_max_size: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -350,6 +363,16 @@ def _parse_share(
             ("MAX_LOCK_TIMEOUT", 86400),
         )
     }
+    trash = options.get("TRASH", True)
+    if not isinstance(trash, bool):
+        _fail(f"{key}['TRASH']", f"must be True or False, not {trash!r}")
+    trash_days = options.get("TRASH_DAYS", 30)
+    if isinstance(trash_days, bool) or not isinstance(trash_days, int | float) or trash_days <= 0:
+        _fail(f"{key}['TRASH_DAYS']", f"must be a number of days > 0, not {trash_days!r}")
+    trash_versions = _whole(f"{key}['TRASH_VERSIONS']", options.get("TRASH_VERSIONS", 5))
+    trash_max = options.get("TRASH_MAX_SIZE")
+    if trash_max is not None:
+        trash_max = _whole(f"{key}['TRASH_MAX_SIZE']", trash_max)
     locks = _state_url(f"{key}['LOCK_STORAGE']", options.get("LOCK_STORAGE")) or lock_storage
     props = (
         _state_url(f"{key}['PROPERTY_STORAGE']", options.get("PROPERTY_STORAGE"))
@@ -372,6 +395,10 @@ def _parse_share(
         max_properties=bounds["MAX_PROPERTIES"],
         max_properties_per_request=bounds["MAX_PROPERTIES_PER_REQUEST"],
         max_lock_timeout=bounds["MAX_LOCK_TIMEOUT"],
+        trash=trash,
+        trash_days=float(trash_days),
+        trash_versions=trash_versions,
+        trash_max_size=trash_max,
     )
 
 

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.files.storage import Storage
 
 from davstore.conf import ShareConfig, get_config
 from davstore.vfs import VFS
+
+if TYPE_CHECKING:
+    from davstore.vfs.trash import Retention
 
 __all__ = ["Share", "get_share", "get_shares", "reset_shares"]
 
@@ -95,7 +98,23 @@ class Share:
         from davstore.site.guard import protect
 
         protect(self, vfs)
+        from davstore.vfs.trash import Trash
+
+        Trash(vfs, self.retention).install()  # innermost: after the guard's refusals
         return vfs
+
+    @property
+    def retention(self) -> Retention:
+        """The share's trash retention (``DAVSTORE`` keys ``TRASH``, ``TRASH_*``)."""
+        from davstore.vfs.trash import Retention
+
+        config = self.config
+        return Retention(
+            enabled=config.trash,
+            days=config.trash_days,
+            versions=config.trash_versions,
+            max_size=config.trash_max_size,
+        )
 
     def state_dir(self) -> Path:
         """The folder for the share's WebDAV state (locks, dead properties).

@@ -53,7 +53,7 @@ from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, Unknown
 from davstore.vfs.events import Action, Change, Listener, current_actor
 from davstore.vfs.handles import OpenFile, ReadHandle, WriteHandle, same_version, write_all
 from davstore.vfs.paths import MAX_PATH_BYTES, ROOT, is_within, join, normalize, parent
-from davstore.vfs.policy import Kind, Operation, Policy
+from davstore.vfs.policy import Kind, Operation, Policy, order_of
 from davstore.vfs.policy import run as run_policies
 
 __all__ = ["VFS", "Entry"]
@@ -199,7 +199,8 @@ class VFS:
         """Run ``policy`` around every change of the kinds it names, inside the policies
         added before it (see :mod:`davstore.vfs.policy`); call before serving."""
         for kind in policy.kinds:
-            self._policies[kind] = (*self._policies.get(kind, ()), policy)
+            chain = (*self._policies.get(kind, ()), policy)
+            self._policies[kind] = tuple(sorted(chain, key=order_of))  # stable: added order
 
     def _apply(
         self,
@@ -211,12 +212,13 @@ class VFS:
         target: str | None = None,
         undo: Callable[[], None] | None = None,
         source: BinaryIO | None = None,
+        prepare: Callable[[], None] | None = None,
     ) -> T:
         """Do ``work`` (the store change) inside the policies for ``kind``, if any."""
         chain = self._policies.get(kind)
         if not chain:
             return work()
-        op = Operation(kind, path, is_dir, target, current_actor(), undo, source)
+        op = Operation(kind, path, is_dir, target, current_actor(), undo, source, prepare)
         return run_policies(chain, op, work)
 
     def _commit_upload(self, path: str, upload: Upload, *, created: bool) -> ObjectInfo:
@@ -945,13 +947,16 @@ class VFS:
         if entry.is_dir:
             raise IsADirectory(path)
 
-        def delete() -> None:
+        def prepare() -> None:
             self._keep_readers(path)
             self._detach(path)
+
+        def delete() -> None:
+            prepare()
             self.store.delete(path)
 
         try:
-            self._apply(Kind.DELETE, path, delete)
+            self._apply(Kind.DELETE, path, delete, prepare=prepare)
         finally:
             self._invalidate(path)
             self._changed_in(parent(path))
@@ -974,13 +979,16 @@ class VFS:
             raise NotSupported(path, "the store cannot delete")
         tree = self._tree(path)
 
-        def remove() -> None:
+        def prepare() -> None:
             self._keep_readers(path)
             self._detach(path)
+
+        def remove() -> None:
+            prepare()
             self._remove_entries(path, tree)
 
         try:
-            self._apply(Kind.DELETE, path, remove, is_dir=True)
+            self._apply(Kind.DELETE, path, remove, is_dir=True, prepare=prepare)
         finally:
             self._invalidate(path, tree=True)
             self._changed_in(parent(path))

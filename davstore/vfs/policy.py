@@ -64,9 +64,21 @@ from typing import Any, BinaryIO, Protocol, TypeVar
 from davstore.errors import PermissionDenied
 from davstore.vfs.events import Actor
 
-__all__ = ["Kind", "Operation", "Policy", "Proceed", "Refused", "run"]
+__all__ = [
+    "ORDER_INNERMOST",
+    "Kind",
+    "Operation",
+    "Policy",
+    "Proceed",
+    "Refused",
+    "order_of",
+    "run",
+]
 
 T = TypeVar("T")
+
+#: The ``order`` of a policy that replaces the operation (the trash): after every other.
+ORDER_INNERMOST = 1000
 
 #: Runs the rest of the chain and the store work; returns when the store holds the change.
 Proceed = Callable[[], Any]
@@ -89,6 +101,9 @@ class Operation:
         no change event); None where a change cannot be undone.
     :param source: for ``CREATE`` and ``REPLACE`` of a committed upload, the staged new
         content (seekable; seek before reading and leave it at any position).
+    :param prepare: for a ``DELETE``, what the VFS does just before the store is touched
+        (open readers keep their version, writers are detached); a policy that replaces
+        the operation (the trash) MUST call it before it moves the entry away.
     """
 
     kind: Kind
@@ -98,6 +113,7 @@ class Operation:
     actor: Actor | None = None
     undo: Callable[[], None] | None = dataclasses.field(default=None, compare=False)
     source: BinaryIO | None = dataclasses.field(default=None, compare=False)
+    prepare: Callable[[], None] | None = dataclasses.field(default=None, compare=False)
 
 
 class Policy(Protocol):
@@ -105,6 +121,11 @@ class Policy(Protocol):
 
     #: The kinds this policy is called for; the VFS skips it for the others.
     kinds: frozenset[Kind]
+
+    # A policy MAY have an ``order`` (int, default 0): policies run by ascending order,
+    # outermost first, and in the order they were added among equals. Refusals (the
+    # guard: 0) run before what replaces the operation (the trash: ORDER_INNERMOST), so a
+    # refused delete never reaches the trash whatever order they were added in.
 
     def around(self, op: Operation, proceed: Proceed) -> None: ...
 
@@ -127,6 +148,11 @@ class Refused(PermissionDenied):
         super().__init__(path, reason)
         self.references = list(references)
         self.count = len(self.references) if count is None else count
+
+
+def order_of(policy: Policy) -> int:
+    """A policy's place in the chain (its ``order`` attribute, 0 when it has none)."""
+    return int(getattr(policy, "order", 0))
 
 
 def run(policies: Sequence[Policy], op: Operation, work: Callable[[], T]) -> T:

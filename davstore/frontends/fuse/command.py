@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from davstore.frontends.fuse.mount import MountOptions
+    from davstore.vfs import VFS
 
 __all__ = [
     "add_mount_arguments",
@@ -74,6 +75,9 @@ def add_mount_options(parser: argparse.ArgumentParser) -> None:
         help="refuse files bigger than this with EFBIG, writes and truncates alike (accepts "
         "10M, 2G, ...; default: the store's own limit, e.g. 5 TiB on S3)",
     )
+    from davstore.trash_command import add_trash_arguments
+
+    add_trash_arguments(parser)
 
 
 def run_mount(args: argparse.Namespace) -> int:
@@ -85,7 +89,15 @@ def run_mount(args: argparse.Namespace) -> int:
     configure_logging(args)
     selection_from_args(args)  # bad input fails here, before anything is started
     limit = getattr(args, "max_upload_size", None)
-    return mount(lambda: build_vfs(args, max_file_size=limit), args.mountpoint, mount_options(args))
+
+    def build() -> VFS:
+        from davstore.trash_command import install_trash
+
+        vfs = build_vfs(args, max_file_size=limit)
+        install_trash(vfs, args).start_purging()
+        return vfs
+
+    return mount(build, args.mountpoint, mount_options(args))
 
 
 def mount_options(args: argparse.Namespace) -> MountOptions:

@@ -43,6 +43,12 @@ from davstore.cli import (
 from davstore.frontends.fuse.command import add_mount_options, mount_options
 from davstore.selection import UsageError, add_share_arguments
 from davstore.shares import Share, get_shares
+from davstore.trash_command import (
+    add_trash_actions,
+    add_trash_arguments,
+    install_trash,
+    run_trash_action,
+)
 
 if TYPE_CHECKING:
     from davstore.shares_app import ShareOptions
@@ -68,6 +74,7 @@ class Command(BaseCommand):
         add_workers_arguments(serve)
         add_webdav_arguments(serve)
         add_logging_arguments(serve)
+        add_trash_arguments(serve)
         serve.set_defaults(cache_ttl=None)
 
         mount = actions.add_parser("mount", help="mount one share as a folder (FUSE)")
@@ -77,6 +84,12 @@ class Command(BaseCommand):
         add_mount_options(mount)
         add_logging_arguments(mount)
         mount.set_defaults(cache_ttl=None)
+
+        trash = actions.add_parser("trash", help="list, restore and purge a share's trash")
+        trash.add_argument(
+            "--share", metavar="NAME", help="a share of DAVSTORE (default: the first)"
+        )
+        add_trash_actions(trash, selection=False)
 
         index = actions.add_parser("index", help="rebuild the site guard's reference index")
         index.add_argument("shares", nargs="*", metavar="SHARE", help="default: every share")
@@ -88,6 +101,8 @@ class Command(BaseCommand):
                 self._serve(namespace)
             elif namespace.action == "index":
                 self._index(namespace.shares)
+            elif namespace.action == "trash":
+                self._trash(namespace)
             else:
                 self._mount(namespace)
         except UsageError as exc:
@@ -105,6 +120,16 @@ class Command(BaseCommand):
                 continue
             count = index.rebuild()
             self.stdout.write(f"{share.name}: {count} references in {len(index.fields)} fields")
+
+    def _trash(self, args: argparse.Namespace) -> None:
+        from davstore.errors import DavstoreError
+
+        (share,) = self._shares([args.share] if args.share else None)[:1]
+        trash = install_trash(share.vfs, args, share.retention)
+        try:
+            run_trash_action(trash, args, self.stdout)
+        except DavstoreError as exc:
+            raise CommandError(str(exc)) from exc
 
     def _shares(self, names: list[str] | None) -> list[Share]:
         registry = get_shares()
@@ -148,6 +173,7 @@ class Command(BaseCommand):
                 if override
                 else share.vfs
             )
+            install_trash(vfs, args, share.retention).start_purging()
             explicit = str(Path(args.state_dir) / share.name) if args.state_dir else None
             state_dir = prepare_state_dir(explicit or str(share.state_dir()), share.name)
             items.append(
@@ -252,6 +278,7 @@ class Command(BaseCommand):
             vfs = share.build_vfs(
                 read_only=read_only, cache_ttl=cache_ttl, max_file_size=args.max_upload_size
             )
+            install_trash(vfs, args, share.retention).start_purging()
             # FUSE callbacks run on fresh thread states: a connection opened by a
             # file_changed receiver would never be closed otherwise.
             vfs.subscribe(lambda change: connections.close_all())

@@ -1,0 +1,209 @@
+"""``davstore trash list|restore|purge`` and the trash flags of ``serve`` and ``mount``.
+
+The trash itself is :mod:`davstore.vfs.trash`; this module is the command line around it,
+shared by the standalone ``davstore`` command and ``manage.py davstore trash``:
+
+- :func:`add_trash_arguments`: ``--trash/--no-trash``, ``--trash-days``,
+  ``--trash-versions``, ``--trash-max-size`` (on ``serve``, ``mount`` and ``trash``);
+- :func:`install_trash`: the share's :class:`~davstore.vfs.trash.Trash` added to its VFS
+  with the retention the flags (over a base, the ``DAVSTORE`` setting's) ask for;
+- :data:`TRASH_COMMAND`: ``davstore trash ACTION`` with the storage selection of
+  ``serve`` (``ROOT``, ``--backend/--option``, ``--storage/--settings``, ``--state-dir``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import TYPE_CHECKING, Any, Protocol
+
+from davstore.errors import DavstoreError
+from davstore.vfs.policy import Kind
+from davstore.vfs.trash import Retention, Trash
+
+if TYPE_CHECKING:
+    from davstore.vfs import VFS
+
+__all__ = [
+    "add_trash_actions",
+    "add_trash_arguments",
+    "install_trash",
+    "retention_from_args",
+    "run_trash_action",
+    "trash_of",
+]
+
+
+def _whole(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text!r}")
+    return value
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
+    return value
+
+
+def _size(text: str) -> int:
+    from davstore.cli import parse_size
+
+    return parse_size(text)
+
+
+def add_trash_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--trash/--no-trash``, ``--trash-days``, ``--trash-versions`` and
+    ``--trash-max-size`` (unset: the ``DAVSTORE`` setting's, else the defaults)."""
+    group = parser.add_argument_group("trash")
+    group.add_argument(
+        "--trash",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a person's delete moves the file or folder into the share's hidden trash "
+        "(default: on)",
+    )
+    group.add_argument(
+        "--trash-days",
+        type=_days,
+        metavar="DAYS",
+        help="days the trash keeps an entry (default: 30)",
+    )
+    group.add_argument(
+        "--trash-versions",
+        type=_whole,
+        metavar="N",
+        help="entries kept per path, the newest (default: 5)",
+    )
+    group.add_argument(
+        "--trash-max-size",
+        type=_size,
+        metavar="BYTES",
+        help="bytes the trash may hold; the oldest entries go past it (accepts 10G, ...; "
+        "default: no cap)",
+    )
+
+
+def retention_from_args(args: argparse.Namespace, base: Retention | None = None) -> Retention:
+    """The flags given in ``args`` over ``base`` over the defaults."""
+    retention = base or Retention()
+    changes: dict[str, Any] = {}
+    for flag, field in (
+        ("trash", "enabled"),
+        ("trash_days", "days"),
+        ("trash_versions", "versions"),
+        ("trash_max_size", "max_size"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            changes[field] = value
+    return dataclasses.replace(retention, **changes) if changes else retention
+
+
+def trash_of(vfs: VFS) -> Trash | None:
+    """The trash installed on ``vfs``, if any."""
+    for policy in vfs._policies.get(Kind.DELETE, ()):
+        if isinstance(policy, Trash):
+            return policy
+    return None
+
+
+def install_trash(vfs: VFS, args: argparse.Namespace, base: Retention | None = None) -> Trash:
+    """Add the trash with the retention ``args`` ask for to ``vfs`` (unless turned off,
+    or there already); returns it (also when off: listing and restoring still work)."""
+    found = trash_of(vfs)
+    if found is not None:
+        found.retention = retention_from_args(args, found.retention)
+        return found
+    return Trash(vfs, retention_from_args(args, base)).install()
+
+
+def add_trash_actions(parser: argparse.ArgumentParser, *, selection: bool = True) -> None:
+    """``list [--json]``, ``restore ID [--to PATH]``, ``purge [--all]``; with
+    ``selection``, each takes the storage selection of ``serve``."""
+    from davstore.cli import add_logging_arguments
+    from davstore.selection import add_storage_arguments
+
+    actions = parser.add_subparsers(dest="trash_action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="what the trash holds, oldest first")
+    listing.add_argument("--json", action="store_true", help="a JSON list of objects")
+    restore = actions.add_parser("restore", help="put an entry back")
+    restore.add_argument("id", metavar="ID", help="the entry's id (see trash list)")
+    restore.add_argument("--to", metavar="PATH", help="restore at PATH instead of its path")
+    purge = actions.add_parser("purge", help="remove what retention says goes")
+    purge.add_argument("--all", action="store_true", help="empty the whole trash")
+    purge.add_argument(
+        "--budget", type=float, metavar="SECONDS", help="stop after this long (default: none)"
+    )
+    for child in (listing, restore, purge):
+        if selection:
+            add_storage_arguments(child)
+            add_logging_arguments(child)
+            child.add_argument(
+                "--state-dir",
+                metavar="DIR",
+                help="accepted as serve takes it; the trash lives in the store itself",
+            )
+        add_trash_arguments(child)
+
+
+class _Output(Protocol):
+    def write(self, text: str, /) -> Any: ...
+
+
+def run_trash_action(trash: Trash, args: argparse.Namespace, out: _Output) -> int:
+    """Do ``args.trash_action`` on ``trash``, printing to ``out``; the exit status.
+    Raises DavstoreError (the caller prints it as one line)."""
+    action = args.trash_action
+    if action == "list":
+        entries = [e for e in trash.entries()]
+        if args.json:
+            out.write(json.dumps([e.public() for e in entries], indent=2) + "\n")
+            return 0
+        for e in entries:
+            out.write(
+                f"{e.id}  {e.public()['when']}  {e.kind:8}  {e.user or '-'}  "
+                f"{e.origin or '-'}  {e.size:>12}  /{e.path}{'/' if e.is_dir else ''}"
+                f"{'' if e.state == 'done' else '  (' + e.state + ')'}\n"
+            )
+        total = sum(e.size for e in entries)
+        out.write(f"{len(entries)} entries, {total} bytes in the trash\n")
+        return 0
+    if action == "restore":
+        entry = trash.restore(args.id, args.to)
+        out.write(f"restored {entry.id} to /{entry.path}\n")
+        return 0
+    result = trash.purge(budget=args.budget, everything=args.all)
+    out.write(
+        f"purged {result.removed} entries ({result.freed} bytes); "
+        f"{result.entries} entries, {result.size} bytes left"
+        f"{'' if result.complete else ' (stopped before the end: run it again)'}\n"
+    )
+    return 0
+
+
+def run_trash(args: argparse.Namespace) -> int:
+    """``davstore trash ACTION``: the selected share's trash."""
+    import sys
+
+    from davstore.cli import CommandError, configure_logging
+    from davstore.selection import open_share
+
+    configure_logging(args)
+    share = open_share(args)
+    trash = Trash(share.vfs, retention_from_args(args))
+    try:
+        return run_trash_action(trash, args, sys.stdout)
+    except DavstoreError as exc:
+        raise CommandError(str(exc)) from exc
+    finally:
+        share.vfs.close()

@@ -1,0 +1,606 @@
+"""The share's trash: a person's delete moves what it removes into ``.davstore-trash/``.
+
+:class:`Trash` is a :class:`~davstore.vfs.policy.Policy` on ``DELETE``: instead of letting
+the VFS remove a file (or a folder with what it holds, as one entry), it moves it into the
+share's own store, under the reserved folder :data:`TRASH_FOLDER` (a ``.davstore-`` name:
+never listed, never reachable by path through any frontend). Each entry is two names::
+
+    .davstore-trash/<id>.json      the record: path, kind, who, when, origin, size, state
+    .davstore-trash/<id>/content   the file, or the folder's tree
+
+The record lives in the store beside the content, so the trash works on every store and
+replicas sharing the store share the trash with no other state.
+
+**Never in neither place.** A delete writes the record first (state ``moving``), then moves
+the content: a rename where the store has one (local disk), else a copy then a delete
+(S3, GCS and Azure copy server-side, past 5 GiB in parts on S3; other stores stream), then
+marks the record ``done``. A failure part-way is rolled back at once; a crash leaves a
+``moving`` record that :meth:`Trash.recover` (at start and before every purge) settles:
+when nothing of the entry is left at its original path the move is finished, otherwise it
+is rolled back (what is missing at the original path is copied back from the trash, then
+the trash copy goes). Nothing at the original path is ever deleted by a recovery.
+
+**Order.** The trash runs innermost (``order`` = :data:`~davstore.vfs.policy.ORDER_INNERMOST`):
+every refusal (the site guard) comes first, so a refused delete is never trashed.
+
+**Retention** (:class:`Retention`): entries older than ``days`` go, at most ``versions``
+entries per original path are kept (the newest), and while the trash holds more than
+``max_size`` bytes the oldest go. :meth:`Trash.purge` removes them within a time budget;
+removing an entry deletes its record first, then its content, and a content left without
+a record (a purge cut short) is removed by the next purge.
+
+A folder holding no file is removed, not trashed (there is nothing to keep but names);
+restoring a file makes the folders above it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from davstore.errors import (
+    AlreadyExists,
+    Conflict,
+    DavstoreError,
+    InvalidPath,
+    NotADirectory,
+    NotFound,
+)
+from davstore.store.base import ObjectInfo
+from davstore.vfs.events import Action, Actor, current_actor
+from davstore.vfs.paths import join, parent
+from davstore.vfs.policy import ORDER_INNERMOST, Kind, Operation, Proceed
+
+if TYPE_CHECKING:
+    from davstore.store.base import ObjectStore
+    from davstore.vfs.core import VFS
+
+__all__ = ["TRASH_FOLDER", "PurgeResult", "Retention", "Trash", "TrashEntry"]
+
+logger = logging.getLogger("davstore.trash")
+
+#: The reserved folder at the share's root that holds the trash.
+TRASH_FOLDER = ".davstore-trash"
+_RECORD = ".json"
+_CONTENT = "content"
+
+#: States of a record.
+MOVING, DONE, RESTORING = "moving", "done", "restoring"
+#: Kinds of an entry: removed by a delete, or kept when something replaced it.
+DELETED, REPLACED = "deleted", "replaced"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Retention:
+    """How long the trash keeps what it holds (``DAVSTORE`` keys ``TRASH``,
+    ``TRASH_DAYS``, ``TRASH_VERSIONS``, ``TRASH_MAX_SIZE``; flags ``--trash/--no-trash``,
+    ``--trash-days``, ``--trash-versions``, ``--trash-max-size``)."""
+
+    enabled: bool = True
+    #: Entries older than this many days are purged.
+    days: float = 30.0
+    #: At most this many entries per original path are kept (the newest).
+    versions: int = 5
+    #: Bytes the trash may hold; past it the oldest entries are purged. None: no cap.
+    max_size: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TrashEntry:
+    """One entry of the trash (its record)."""
+
+    id: str
+    path: str
+    kind: str
+    is_dir: bool
+    when: float
+    user: str | None
+    origin: str | None
+    size: int
+    state: str = DONE
+    #: For a folder: the names of its files relative to it (what a recovery checks).
+    files: tuple[str, ...] = ()
+
+    def public(self) -> dict[str, Any]:
+        """What ``davstore trash list --json`` prints for the entry."""
+        return {
+            "id": self.id,
+            "path": self.path,
+            "kind": self.kind,
+            "is_dir": self.is_dir,
+            "when": _iso(self.when),
+            "user": self.user,
+            "origin": self.origin,
+            "size": self.size,
+            "state": self.state,
+        }
+
+    def encode(self) -> bytes:
+        data = dataclasses.asdict(self)
+        data["files"] = list(self.files)
+        return json.dumps(data, sort_keys=True).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> TrashEntry:
+        data = json.loads(raw)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in fields}
+        values["files"] = tuple(values.get("files", ()))
+        return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PurgeResult:
+    """What one :meth:`Trash.purge` did."""
+
+    removed: int
+    freed: int
+    #: False when the time budget ran out before every due entry was removed.
+    complete: bool
+    entries: int
+    size: int
+
+
+def _iso(when: float) -> str:
+    return datetime.datetime.fromtimestamp(when, datetime.UTC).isoformat(timespec="seconds")
+
+
+def _new_id(now: float) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    return f"{stamp}-{secrets.token_hex(4)}"
+
+
+class Trash:
+    """The trash of one share's VFS (see the module docstring).
+
+    :param stale_after: seconds after which a ``moving`` record no process of this share
+        is working on is settled by :meth:`recover` (another replica may still be copying
+        a big folder before that).
+    """
+
+    kinds = frozenset({Kind.DELETE})
+    order = ORDER_INNERMOST
+
+    def __init__(
+        self,
+        vfs: VFS,
+        retention: Retention | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        stale_after: float = 900.0,
+    ) -> None:
+        self.vfs = vfs
+        self.retention = retention or Retention()
+        self.clock = clock
+        self.stale_after = stale_after
+        self._moving: set[str] = set()
+        self._lock = threading.Lock()
+        self._purger: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def __repr__(self) -> str:
+        return f"<Trash of {self.vfs.describe()}>"
+
+    @property
+    def store(self) -> ObjectStore:
+        return self.vfs.store
+
+    def install(self) -> Trash:
+        """Add the trash to its VFS (innermost, whatever was added before); returns it."""
+        if self.retention.enabled:
+            self.vfs.add_policy(self)
+        return self
+
+    # -- the policy ------------------------------------------------------------------
+
+    def around(self, op: Operation, proceed: Proceed) -> None:
+        if not self.retention.enabled or (op.is_dir and op.prepare is None):
+            proceed()  # rmdir: an empty folder, nothing to keep
+            return
+        files: tuple[ObjectInfo, ...] = ()
+        if op.is_dir:
+            files = tuple(e for e in self.vfs._tree(op.path) if not e.is_dir)
+            if not files:
+                proceed()
+                return
+            size = sum(e.size or 0 for e in files)
+        else:
+            found = self.store.find(op.path)
+            if found is None:
+                proceed()
+                return
+            size = found.size or 0
+        if op.prepare is not None:
+            op.prepare()
+        self._trash(op.path, op.is_dir, files, size, kind=DELETED, actor=op.actor)
+
+    def _trash(
+        self,
+        path: str,
+        is_dir: bool,
+        files: tuple[ObjectInfo, ...],
+        size: int,
+        *,
+        kind: str,
+        actor: Actor | None,
+    ) -> TrashEntry:
+        """Move ``path`` into a new entry: record (moving), move, record (done)."""
+        now = self.clock()
+        entry = TrashEntry(
+            id=_new_id(now),
+            path=path,
+            kind=kind,
+            is_dir=is_dir,
+            when=now,
+            user=actor.user if actor is not None else None,
+            origin=actor.origin if actor is not None else None,
+            size=size,
+            state=MOVING,
+            files=tuple(f.name[len(path) + 1 :] for f in files),
+        )
+        with self._lock:
+            self._moving.add(entry.id)
+        try:
+            self._make_folder(TRASH_FOLDER)
+            self._write(entry)
+            try:
+                self._make_folder(self._entry_folder(entry.id))
+                self._move(path, self._content(entry.id), is_dir, files)
+            except BaseException:
+                logger.warning("moving %r into the trash failed: rolling back", path)
+                try:
+                    self._settle(entry)
+                except DavstoreError:
+                    logger.exception(
+                        "could not roll back the trash entry %s of %r yet; the next recovery will",
+                        entry.id,
+                        path,
+                    )
+                raise
+            done = dataclasses.replace(entry, state=DONE)
+            try:
+                self._write(done)
+            except DavstoreError:
+                # The move happened: the recovery marks it done (nothing left at the path).
+                logger.exception("could not mark the trash entry %s of %r done", entry.id, path)
+        finally:
+            with self._lock:
+                self._moving.discard(entry.id)
+        logger.info(
+            "share %s: %r moved to the trash as %s (%s by %s via %s, %d bytes)",
+            self.vfs.describe(),
+            path,
+            entry.id,
+            kind,
+            entry.user,
+            entry.origin,
+            size,
+        )
+        return done
+
+    # -- store work ------------------------------------------------------------------
+
+    @staticmethod
+    def _entry_folder(entry_id: str) -> str:
+        return f"{TRASH_FOLDER}/{entry_id}"
+
+    @staticmethod
+    def _content(entry_id: str) -> str:
+        return f"{TRASH_FOLDER}/{entry_id}/{_CONTENT}"
+
+    @staticmethod
+    def _record(entry_id: str) -> str:
+        return f"{TRASH_FOLDER}/{entry_id}{_RECORD}"
+
+    def _make_folder(self, name: str) -> None:
+        """Make folder ``name`` where the store has real folders (elsewhere a name
+        prefix needs nothing)."""
+        if self.store.capabilities.native_dirs:
+            self.store.make_dir(name)
+
+    def _make_parents(self, name: str) -> None:
+        """Make the folders above share path ``name`` that are missing."""
+        if not self.store.capabilities.native_dirs:
+            return
+        parts = name.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            folder = "/".join(parts[:depth])
+            found = self.store.find(folder)
+            if found is None:
+                self.store.make_dir(folder)
+            elif not found.is_dir:
+                raise NotADirectory(folder, "a file is where a folder of the path should be")
+
+    def _write(self, entry: TrashEntry) -> None:
+        upload = self.store.start_upload(
+            self._record(entry.id), spool_dir=None, spool_memory=1 << 20
+        )
+        try:
+            upload.file.write(entry.encode())
+            upload.commit()
+        except BaseException:
+            upload.abort()
+            raise
+
+    def _read(self, entry_id: str) -> TrashEntry:
+        if "/" in entry_id or not entry_id or entry_id.startswith("."):
+            raise InvalidPath(entry_id, "not a trash entry id")
+        try:
+            with self.store.open_read(self._record(entry_id)) as stream:
+                raw = stream.read()
+        except (NotFound, NotADirectory):
+            raise NotFound(entry_id, "no such entry in the trash") from None
+        try:
+            return TrashEntry.decode(raw)
+        except (ValueError, TypeError) as exc:
+            raise Conflict(entry_id, f"the trash record is damaged: {exc}") from exc
+
+    def _move(self, source: str, target: str, is_dir: bool, files: tuple[ObjectInfo, ...]) -> None:
+        """Move ``source`` to ``target`` in the store: rename, or copy then delete."""
+        store = self.store
+        if store.capabilities.rename:
+            store.rename(source, target)
+        elif not is_dir:
+            store.copy(source, target)
+            store.delete(source)
+        else:
+            tree = self._walk(source)
+            self.vfs._copy_tree(source, target, tree)
+            self.vfs._remove_entries(source, tree)
+
+    def _walk(self, folder: str) -> list[ObjectInfo]:
+        """Every entry below ``folder`` in the store, parents first (uncached)."""
+        entries = []
+        for entry in self.store.list(folder):
+            entries.append(entry)
+            if entry.is_dir:
+                entries.extend(self._walk(entry.name))
+        return entries
+
+    def _remove_content(self, name: str) -> None:
+        """Remove file or folder ``name`` of the trash, whatever is there of it."""
+        found = self.store.find(name)
+        if found is None:
+            return
+        if not found.is_dir:
+            self.store.delete(name)
+            return
+        tree = self._walk(name)
+        self.store.delete_many([e.name for e in tree if not e.is_dir])
+        for entry in reversed(tree):
+            if entry.is_dir:
+                self.store.remove_dir(entry.name)
+        self.store.remove_dir(name)
+
+    def _drop(self, entry_id: str) -> None:
+        """Remove an entry: its record first (then it is no entry), then its content."""
+        with contextlib.suppress(NotFound):
+            self.store.delete(self._record(entry_id))
+        self._remove_content(self._entry_folder(entry_id))
+
+    # -- recovery --------------------------------------------------------------------
+
+    def _settle(self, entry: TrashEntry) -> str:
+        """Finish or roll back an entry left ``moving`` or ``restoring``; returns what
+        was done (``"finished"``, ``"rolled back"``, ``"kept"``)."""
+        content = self._content(entry.id)
+        if entry.state == RESTORING:
+            if self.store.find(content) is not None:
+                self._write(dataclasses.replace(entry, state=DONE))
+                return "kept"
+            self._drop(entry.id)  # the restore moved it all
+            return "finished"
+        names = [entry.path] if not entry.is_dir else [join(entry.path, f) for f in entry.files]
+        left = [n for n in names if self.store.find(n) is not None]
+        if not left:
+            self._write(dataclasses.replace(entry, state=DONE))
+            return "finished"
+        # Roll back: what is missing at the original path comes back from the trash.
+        for name in names:
+            if name in left:
+                continue
+            kept = content + name[len(entry.path) :]
+            if self.store.find(kept) is None:
+                logger.error("trash entry %s: %r is in neither place", entry.id, name)
+                continue
+            self._make_parents(name)
+            self.store.copy(kept, name)
+        self._drop(entry.id)
+        return "rolled back"
+
+    def recover(self, *, everything: bool = False) -> int:
+        """Settle the records left ``moving``/``restoring`` by a crash (older than
+        ``stale_after``, or all with ``everything``) and remove contents left without a
+        record. Returns how many entries were settled."""
+        settled = 0
+        for entry in self._scan(orphans=True):
+            if entry.state == DONE:
+                continue
+            with self._lock:
+                if entry.id in self._moving:
+                    continue
+            if not everything and self.clock() - entry.when < self.stale_after:
+                continue
+            try:
+                how = self._settle(entry)
+            except DavstoreError:
+                logger.exception("could not settle the trash entry %s", entry.id)
+                continue
+            logger.warning(
+                "trash entry %s of %r left %s: %s", entry.id, entry.path, entry.state, how
+            )
+            settled += 1
+        return settled
+
+    # -- listing ---------------------------------------------------------------------
+
+    def _scan(self, *, orphans: bool = False) -> Iterator[TrashEntry]:
+        try:
+            names = list(self.store.list(TRASH_FOLDER))
+        except (NotFound, NotADirectory):
+            return
+        records = {e.basename[: -len(_RECORD)] for e in names if e.basename.endswith(_RECORD)}
+        if orphans:
+            for e in names:
+                if e.is_dir and e.basename not in records:
+                    logger.info("removing trash content %s left without a record", e.basename)
+                    try:
+                        self._remove_content(e.name)
+                    except DavstoreError:
+                        logger.exception("could not remove %s", e.name)
+        for entry_id in sorted(records):
+            try:
+                yield self._read(entry_id)
+            except NotFound:
+                continue  # purged meanwhile
+            except Conflict:
+                logger.exception("skipping the trash entry %s", entry_id)
+
+    def entries(self) -> list[TrashEntry]:
+        """The entries of the trash, oldest first (those being moved included)."""
+        return sorted(self._scan(), key=lambda e: (e.when, e.id))
+
+    def size(self) -> int:
+        """Bytes the trash holds (the sizes its records give)."""
+        return sum(e.size for e in self.entries())
+
+    # -- restore ---------------------------------------------------------------------
+
+    def restore(self, entry_id: str, to: str | None = None) -> TrashEntry:
+        """Put entry ``entry_id`` back at its path, or at ``to``; returns the entry.
+
+        The folders above are made where missing. A file already at the name is kept
+        first, as a ``replaced`` entry of the trash (restorable in turn); a folder at the
+        name, or a file where a folder is restored, is refused (AlreadyExists: restore
+        elsewhere with ``to``). Raises NotFound (no such entry), Conflict (being moved),
+        ReadOnly, InvalidPath, and the store's errors.
+        """
+        entry = self._read(entry_id)
+        if entry.state != DONE:
+            raise Conflict(entry_id, f"the entry is {entry.state}; try again later")
+        target = self.vfs.normalize(entry.path if to is None else to)
+        self.vfs._check_writable(target)
+        if not target:
+            raise InvalidPath(target, "cannot restore onto the share root")
+        existing = self.store.find(target)
+        if existing is not None:
+            if existing.is_dir or entry.is_dir:
+                what = "a folder" if existing.is_dir else "a file"
+                raise AlreadyExists(
+                    target, f"{what} is at {target!r} now; restore elsewhere with --to PATH"
+                )
+            self._trash(target, False, (), existing.size or 0, kind=REPLACED, actor=current_actor())
+        self._make_parents(target)
+        restoring = dataclasses.replace(entry, state=RESTORING)
+        self._write(restoring)
+        content = self._content(entry.id)
+        files: tuple[ObjectInfo, ...] = ()
+        try:
+            self._move(content, target, entry.is_dir, files)
+        except BaseException:
+            with contextlib.suppress(DavstoreError):
+                self._settle(restoring)
+            raise
+        finally:
+            self.vfs.invalidate(parent(target))
+        try:
+            self._drop(entry.id)
+        except DavstoreError:
+            logger.exception("trash entry %s restored but its record stays", entry.id)
+        self.vfs._emit(
+            Action.FOLDER_CREATED if entry.is_dir else Action.CREATED, target, is_dir=entry.is_dir
+        )
+        logger.info(
+            "share %s: trash entry %s restored to %r", self.vfs.describe(), entry.id, target
+        )
+        return dataclasses.replace(entry, path=target)
+
+    # -- retention -------------------------------------------------------------------
+
+    def due(
+        self, entries: list[TrashEntry] | None = None, *, everything: bool = False
+    ) -> list[TrashEntry]:
+        """The entries retention says go, oldest first."""
+        entries = self.entries() if entries is None else entries
+        done = [e for e in entries if e.state == DONE]
+        if everything:
+            return done
+        now, keep = self.clock(), self.retention
+        due: dict[str, TrashEntry] = {}
+        for e in done:
+            if now - e.when > keep.days * 86400:
+                due[e.id] = e
+        by_path: dict[str, list[TrashEntry]] = {}
+        for e in done:
+            by_path.setdefault(e.path, []).append(e)
+        for versions in by_path.values():
+            for e in versions[: max(len(versions) - keep.versions, 0)]:
+                due[e.id] = e
+        if keep.max_size is not None:
+            total = sum(e.size for e in done if e.id not in due)
+            for e in done:
+                if total <= keep.max_size:
+                    break
+                if e.id not in due:
+                    due[e.id] = e
+                    total -= e.size
+        return sorted(due.values(), key=lambda e: (e.when, e.id))
+
+    def purge(self, *, budget: float | None = None, everything: bool = False) -> PurgeResult:
+        """Settle what a crash left, then remove the entries retention says go (all with
+        ``everything``), oldest first, until ``budget`` seconds have passed."""
+        started = time.monotonic()
+        self.recover()
+        entries = self.entries()
+        removed = freed = 0
+        complete = True
+        for entry in self.due(entries, everything=everything):
+            if budget is not None and time.monotonic() - started > budget:
+                complete = False
+                break
+            try:
+                self._drop(entry.id)
+            except DavstoreError:
+                logger.exception("could not purge the trash entry %s", entry.id)
+                complete = False
+                continue
+            removed += 1
+            freed += entry.size
+        left = len(entries) - removed
+        size = sum(e.size for e in entries) - freed
+        if removed:
+            logger.info("trash purge: %d entries, %d bytes removed", removed, freed)
+        return PurgeResult(removed, freed, complete, left, size)
+
+    def start_purging(self, interval: float = 600.0, budget: float = 10.0) -> None:
+        """Purge every ``interval`` seconds on a thread of its own (at most ``budget``
+        seconds each time), the first time now; :meth:`close` stops it."""
+        if self._purger is not None:
+            return
+
+        def run() -> None:
+            while not self._stop.is_set():
+                try:
+                    self.purge(budget=budget)
+                except DavstoreError:
+                    logger.exception("the trash purge failed")
+                except Exception:
+                    logger.exception("the trash purge failed")
+                self._stop.wait(interval)
+
+        self._purger = threading.Thread(target=run, name="davstore-trash-purge", daemon=True)
+        self._purger.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._purger is not None:
+            self._purger.join(timeout=5)
+            self._purger = None
