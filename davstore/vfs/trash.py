@@ -213,7 +213,7 @@ class Trash:
                 return
             size = sum(e.size or 0 for e in files)
         else:
-            found = self.store.find(op.path)
+            found = self.vfs._lookup(op.path)  # the VFS just looked: cached
             if found is None:
                 proceed()
                 return

@@ -30,7 +30,7 @@ from davstore.shares_app import SharesApp
 from davstore.site.checks import check_reference_index
 from davstore.site.guard import index_for
 from davstore.vfs import acting_as
-from davstore.vfs.policy import Refused
+from davstore.vfs.policy import Kind, Refused
 from tests.django.siteapp.models import Document, Photo
 from tests.webdav.serving import serve_in_thread
 
@@ -231,7 +231,11 @@ def test_fields_match_by_alias_object_or_class_and_options(media: Path) -> None:
         main = index_for(get_share("main"))
         assert main is not None and [f.label for f in main.fields] == ["siteapp.Document.elsewhere"]
         assert index_for(get_share("other")) is None
-        assert get_share("other").vfs._policies == {}
+        # No guard: the trash (on by default, davstore.vfs.trash) is its only policy.
+        policies = get_share("other").vfs._policies
+        assert {kind: [type(p).__name__ for p in chain] for kind, chain in policies.items()} == {
+            Kind.DELETE: ["Trash"]
+        }
         same = index_for(get_share("same"))
         assert same is not None and len(same.fields) == 3
 
@@ -359,3 +363,47 @@ def test_admin_rename_rewrites_the_rows(admin_client: Client, media: Path) -> No
     assert answer.status_code == 302
     one.refresh_from_db()
     assert one.image.name == "photos/b.jpg"
+
+
+# -- with the trash ---------------------------------------------------------------------
+
+
+def _trash_of_media() -> Any:
+    from davstore.trash_command import trash_of
+
+    trash = trash_of(get_share("media").vfs)
+    assert trash is not None
+    return trash
+
+
+def test_a_referenced_file_is_refused_before_it_is_trashed(media: Path) -> None:
+    photo(media, "photos/a.jpg", "hero")
+    (media / "photos" / "free.jpg").write_bytes(b"x")
+    vfs = get_share("media").vfs
+    refused(lambda: vfs.remove("photos/a.jpg"))
+    refused(lambda: vfs.remove_tree("photos"))
+    trash = _trash_of_media()
+    assert trash.entries() == []  # the guard runs first: nothing reached the trash
+    with acting_as("alice", "webdav"):
+        vfs.remove("photos/free.jpg")
+    assert [(e.path, e.user, e.origin) for e in trash.entries()] == [
+        ("photos/free.jpg", "alice", "webdav")
+    ]
+
+
+def test_an_admin_delete_goes_to_the_trash_and_restores(admin_client: Client, media: Path) -> None:
+    (media / "docs" / "note.txt").write_bytes(b"note")
+    answer = admin_client.post("/admin/davstore/media/delete/", {"path": "docs/note.txt"})
+    assert answer.status_code == 302
+    assert not (media / "docs" / "note.txt").exists()
+    (entry,) = _trash_of_media().entries()
+    assert (entry.path, entry.user, entry.origin, entry.size) == (
+        "docs/note.txt",
+        "boss",
+        "admin",
+        4,
+    )
+    out = io.StringIO()
+    call_command("davstore", "trash", "restore", entry.id, stdout=out)
+    assert (media / "docs" / "note.txt").read_bytes() == b"note"
+    assert entry.id in out.getvalue()

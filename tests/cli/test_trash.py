@@ -1,0 +1,84 @@
+"""``davstore serve`` keeps a person's DELETE in the trash, and ``davstore trash
+list|restore|purge`` (the storage selection of ``serve``) shows and undoes it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import requests
+
+from tests.process import davstore_env, run_davstore, start_serve
+
+USER = ("ann", "secret-pass")
+
+
+def test_a_served_delete_is_listed_restored_and_purged(tmp_path: Path) -> None:
+    root = tmp_path / "share"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "a.txt").write_bytes(b"aaaa")
+    (root / "b.txt").write_bytes(b"bb")
+    env = davstore_env(tmp_path)
+    with start_serve([str(root), "--user", "ann:secret-pass"], cwd=tmp_path, env=env) as server:
+        for path in ("docs", "b.txt"):
+            assert requests.delete(server.url + path, auth=USER, timeout=10).status_code == 204
+        # Hidden: not listed, not reachable by path.
+        listing = requests.request(
+            "PROPFIND", server.url, auth=USER, headers={"Depth": "1"}, timeout=10
+        )
+        assert listing.status_code == 207 and "davstore-trash" not in listing.text
+        hidden = requests.get(server.url + ".davstore-trash/", auth=USER, timeout=10)
+        assert hidden.status_code == 400  # a reserved name, as every .davstore- name
+    assert sorted(p.name for p in root.iterdir()) == [".davstore-trash"]  # only the trash
+
+    listed = run_davstore(["trash", "list", str(root), "--json"], cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    entries = json.loads(listed.stdout)
+    assert [(e["path"], e["kind"], e["user"], e["origin"], e["size"]) for e in entries] == [
+        ("docs", "deleted", "ann", "webdav", 4),
+        ("b.txt", "deleted", "ann", "webdav", 2),
+    ]
+    assert {"id", "path", "kind", "when", "user", "origin", "size"} <= set(entries[0])
+    by_path = {e["path"]: e for e in entries}
+
+    text = run_davstore(["trash", "list", str(root)], cwd=tmp_path, env=env)
+    assert "2 entries, 6 bytes in the trash" in text.stdout
+
+    restored = run_davstore(
+        ["trash", "restore", by_path["docs"]["id"], str(root), "--to", "back/docs"],
+        cwd=tmp_path,
+        env=env,
+    )
+    assert restored.returncode == 0, restored.stderr
+    assert (root / "back" / "docs" / "a.txt").read_bytes() == b"aaaa"
+
+    (root / "b.txt").write_bytes(b"current")
+    again = run_davstore(
+        ["trash", "restore", by_path["b.txt"]["id"], str(root)], cwd=tmp_path, env=env
+    )
+    assert again.returncode == 0, again.stderr
+    assert (root / "b.txt").read_bytes() == b"bb"
+    after = json.loads(
+        run_davstore(["trash", "list", str(root), "--json"], cwd=tmp_path, env=env).stdout
+    )
+    assert [(e["path"], e["kind"], e["size"]) for e in after] == [("b.txt", "replaced", 7)]
+
+    purged = run_davstore(["trash", "purge", str(root), "--all"], cwd=tmp_path, env=env)
+    assert purged.returncode == 0 and "purged 1 entries (7 bytes)" in purged.stdout
+    empty = run_davstore(["trash", "list", str(root), "--json"], cwd=tmp_path, env=env)
+    assert json.loads(empty.stdout) == []
+
+
+def test_trash_errors_are_one_line_and_no_trash_makes_a_delete_final(tmp_path: Path) -> None:
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "gone.txt").write_bytes(b"g")
+    env = davstore_env(tmp_path)
+    missing = run_davstore(["trash", "restore", "nope", str(root)], cwd=tmp_path, env=env)
+    assert missing.returncode == 1
+    assert missing.stderr.count("\n") == 1 and "no such entry in the trash" in missing.stderr
+    with start_serve(
+        [str(root), "--user", "ann:secret-pass", "--no-trash"], cwd=tmp_path, env=env
+    ) as server:
+        assert requests.delete(server.url + "gone.txt", auth=USER, timeout=10).status_code == 204
+    assert list(root.iterdir()) == []
