@@ -19,8 +19,7 @@ import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from davstore.errors import DavstoreError
-from davstore.vfs.policy import Kind
-from davstore.vfs.trash import Retention, Trash
+from davstore.vfs.trash import Retention, Trash, trash_of
 
 if TYPE_CHECKING:
     from davstore.vfs import VFS
@@ -107,14 +106,6 @@ def retention_from_args(args: argparse.Namespace, base: Retention | None = None)
         if value is not None:
             changes[field] = value
     return dataclasses.replace(retention, **changes) if changes else retention
-
-
-def trash_of(vfs: VFS) -> Trash | None:
-    """The trash installed on ``vfs``, if any."""
-    for policy in vfs._policies.get(Kind.DELETE, ()):
-        if isinstance(policy, Trash):
-            return policy
-    return None
 
 
 def install_trash(vfs: VFS, args: argparse.Namespace, base: Retention | None = None) -> Trash:

@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from davstore.store.base import ObjectStore
     from davstore.vfs.core import VFS
 
-__all__ = ["TRASH_FOLDER", "PurgeResult", "Retention", "Trash", "TrashEntry"]
+__all__ = ["TRASH_FOLDER", "PurgeResult", "Retention", "Trash", "TrashEntry", "trash_of"]
 
 logger = logging.getLogger("davstore.trash")
 
@@ -185,6 +185,9 @@ class Trash:
         self._lock = threading.Lock()
         self._purger: threading.Thread | None = None
         self._stop = threading.Event()
+        #: (entries, bytes) as last counted (a listing, a purge) and kept up to date by
+        #: this process's changes since; None before the first count. The metrics use it.
+        self.figures: tuple[int, int] | None = None
 
     def __repr__(self) -> str:
         return f"<Trash of {self.vfs.describe()}>"
@@ -274,6 +277,7 @@ class Trash:
         finally:
             with self._lock:
                 self._moving.discard(entry.id)
+        self._counted(1, size)
         logger.info(
             "share %s: %r moved to the trash as %s (%s by %s via %s, %d bytes)",
             self.vfs.describe(),
@@ -466,7 +470,14 @@ class Trash:
 
     def entries(self) -> list[TrashEntry]:
         """The entries of the trash, oldest first (those being moved included)."""
-        return sorted(self._scan(), key=lambda e: (e.when, e.id))
+        entries = sorted(self._scan(), key=lambda e: (e.when, e.id))
+        self.figures = (len(entries), sum(e.size for e in entries))
+        return entries
+
+    def _counted(self, entries: int, size: int) -> None:
+        with self._lock:
+            if self.figures is not None:
+                self.figures = (self.figures[0] + entries, self.figures[1] + size)
 
     def size(self) -> int:
         """Bytes the trash holds (the sizes its records give)."""
@@ -515,6 +526,7 @@ class Trash:
             self._drop(entry.id)
         except DavstoreError:
             logger.exception("trash entry %s restored but its record stays", entry.id)
+        self._counted(-1, -entry.size)
         self.vfs._emit(
             Action.FOLDER_CREATED if entry.is_dir else Action.CREATED, target, is_dir=entry.is_dir
         )
@@ -576,6 +588,7 @@ class Trash:
             freed += entry.size
         left = len(entries) - removed
         size = sum(e.size for e in entries) - freed
+        self.figures = (left, size)
         if removed:
             logger.info("trash purge: %d entries, %d bytes removed", removed, freed)
         return PurgeResult(removed, freed, complete, left, size)
@@ -600,7 +613,16 @@ class Trash:
         self._purger.start()
 
     def close(self) -> None:
+        """Stop the purging thread (the trash itself stays usable)."""
         self._stop.set()
         if self._purger is not None:
             self._purger.join(timeout=5)
             self._purger = None
+
+
+def trash_of(vfs: VFS) -> Trash | None:
+    """The trash installed on ``vfs``, if any."""
+    for policy in vfs._policies.get(Kind.DELETE, ()):
+        if isinstance(policy, Trash):
+            return policy
+    return None

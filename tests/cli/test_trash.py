@@ -27,6 +27,9 @@ def test_a_served_delete_is_listed_restored_and_purged(tmp_path: Path) -> None:
             "PROPFIND", server.url, auth=USER, headers={"Depth": "1"}, timeout=10
         )
         assert listing.status_code == 207 and "davstore-trash" not in listing.text
+        metrics = requests.get(server.url + ".davstore/metrics", auth=USER, timeout=10).text
+        sizes = [line for line in metrics.splitlines() if line.startswith("davstore_trash_bytes{")]
+        assert len(sizes) == 1 and sizes[0].endswith(" 6.0"), sizes  # the trash space
         hidden = requests.get(server.url + ".davstore-trash/", auth=USER, timeout=10)
         assert hidden.status_code == 400  # a reserved name, as every .davstore- name
     assert sorted(p.name for p in root.iterdir()) == [".davstore-trash"]  # only the trash

@@ -26,6 +26,8 @@ Every other request is passed on, counted and logged:
   (until the last byte of the answer is sent), ``davstore_http_received_bytes_total`` and
   ``davstore_http_sent_bytes_total`` (by method), ``davstore_http_errors_total{method}``
   (5xx answers and exceptions), ``davstore_http_requests_in_progress``;
+- ``davstore_trash_entries{share}`` and ``davstore_trash_bytes{share}``: what the share's
+  trash holds (:class:`TrashMetrics`);
 - one INFO line per request on the ``davstore.access`` logger::
 
       127.0.0.1 alice PUT /docs/a.txt 201 in=5 out=0 12.3ms
@@ -57,8 +59,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
 from davstore.errors import NotFound
 from davstore.frontends.webdav.app import QuickAnswer
@@ -66,6 +70,7 @@ from davstore.frontends.webdav.auth import basic_user
 from davstore.queued_metrics import QueuedMetrics, fold_all, multiprocess
 from davstore.store.metrics import MetricsStore, StoreMetrics
 from davstore.vfs import VFS
+from davstore.vfs.trash import trash_of
 from davstore.workers import WORKER_PARENT_ENV, WorkerProcessMetrics
 
 __all__ = [
@@ -643,12 +648,42 @@ def instrument_shares(
     )
 
 
+class TrashMetrics(Collector):
+    """``davstore_trash_entries`` and ``davstore_trash_bytes``: what each share's trash
+    holds as last counted (at each purge, every 10 minutes) and changed since by this
+    process; a share whose trash was not counted yet has no sample. Under ``--workers``
+    the page shows the parent's multiprocess sums, without these."""
+
+    def __init__(self, shares: Iterable[VFS]) -> None:
+        self.shares = list(shares)
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        entries = GaugeMetricFamily(
+            "davstore_trash_entries", "Entries in the share's trash", labels=["share"]
+        )
+        size = GaugeMetricFamily(
+            "davstore_trash_bytes", "Bytes in the share's trash", labels=["share"]
+        )
+        for vfs in self.shares:
+            trash = trash_of(vfs)
+            figures = trash.figures if trash is not None else None
+            if figures is not None:
+                entries.add_metric([vfs.describe()], figures[0])
+                size.add_metric([vfs.describe()], figures[1])
+        return [entries, size]
+
+
 def _metered(shares: Iterable[VFS], registry: CollectorRegistry | None) -> CollectorRegistry:
     """``registry`` (a new one when None) with the process metrics and the store metrics of
     ``shares``, whose stores are wrapped to record them."""
     registry = registry or CollectorRegistry(auto_describe=True)
     ProcessCollector(registry=registry)
     metrics = StoreMetrics(registry)
+    shares = list(shares)
     for vfs in shares:
         vfs.wrap_store(lambda store: MetricsStore(store, metrics))
+    registry.register(TrashMetrics(shares))
     return registry
