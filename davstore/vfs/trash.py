@@ -166,7 +166,7 @@ class Trash:
         a big folder before that).
     """
 
-    kinds = frozenset({Kind.DELETE})
+    kinds = frozenset({Kind.DELETE, Kind.REPLACE, Kind.MOVE})
     order = ORDER_INNERMOST
 
     def __init__(
@@ -205,6 +205,9 @@ class Trash:
     # -- the policy ------------------------------------------------------------------
 
     def around(self, op: Operation, proceed: Proceed) -> None:
+        if op.kind is Kind.REPLACE or op.kind is Kind.MOVE:
+            self._versioned(op, proceed)
+            return
         if not self.retention.enabled or (op.is_dir and op.prepare is None):
             proceed()  # rmdir: an empty folder, nothing to keep
             return
@@ -224,6 +227,62 @@ class Trash:
         if op.prepare is not None:
             op.prepare()
         self._trash(op.path, op.is_dir, files, size, kind=DELETED, actor=op.actor)
+
+    def _versioned(self, op: Operation, proceed: Proceed) -> None:
+        """An overwrite (new content committed, a copy or a move onto a file): the
+        content it replaces is copied into a ``replaced`` entry first (a server-side copy
+        on object stores), the change made, the entry marked done. When the change fails
+        the copy goes; when the copy fails the change is not made (the error is raised):
+        a person's overwrite is never final."""
+        name = op.path if op.kind is Kind.REPLACE else op.target
+        if not self.retention.enabled or name is None:
+            proceed()
+            return
+        found = self.vfs._lookup(name)  # the VFS just looked: cached
+        if found is None or found.is_dir:
+            proceed()
+            return
+        now = self.clock()
+        actor = op.actor
+        entry = TrashEntry(
+            id=_new_id(now),
+            path=name,
+            kind=REPLACED,
+            is_dir=False,
+            when=now,
+            user=actor.user if actor is not None else None,
+            origin=actor.origin if actor is not None else None,
+            size=found.size or 0,
+            state=MOVING,
+        )
+        with self._lock:
+            self._moving.add(entry.id)
+        try:
+            self._make_folder(TRASH_FOLDER)
+            self._write(entry)
+            try:
+                self._make_folder(self._entry_folder(entry.id))
+                self.store.copy(name, self._content(entry.id))
+                proceed()
+            except BaseException:
+                try:
+                    self._drop(entry.id)
+                except DavstoreError:
+                    logger.exception("could not drop the version %s of %r", entry.id, name)
+                raise
+            try:
+                self._write(dataclasses.replace(entry, state=DONE))
+            except DavstoreError:
+                logger.exception("could not mark the version %s of %r done", entry.id, name)
+        finally:
+            with self._lock:
+                self._moving.discard(entry.id)
+        self._counted(1, entry.size)
+
+    def versions(self, path: str) -> list[TrashEntry]:
+        """The previous versions of file ``path`` (``replaced`` entries), oldest first."""
+        path = self.vfs.normalize(path)
+        return [e for e in self.entries() if e.path == path and e.kind == REPLACED]
 
     def _trash(
         self,
@@ -402,6 +461,14 @@ class Trash:
                 return "kept"
             self._drop(entry.id)  # the restore moved it all
             return "finished"
+        if entry.kind == REPLACED:
+            # A version is a copy (or, restoring onto a file, a move) of what was
+            # replaced: kept when the copy is whole, else there is nothing to keep.
+            if self.store.find(content) is not None:
+                self._write(dataclasses.replace(entry, state=DONE))
+                return "finished"
+            self._drop(entry.id)
+            return "rolled back"
         names = [entry.path] if not entry.is_dir else [join(entry.path, f) for f in entry.files]
         left = [n for n in names if self.store.find(n) is not None]
         if not left:

@@ -410,3 +410,97 @@ def test_with_the_trash_off_a_delete_is_final(share: Any) -> None:
     off.vfs.remove("gone")
     assert off.entries() == []
     assert off.vfs.lookup("gone") is None
+
+
+# -- previous versions ---------------------------------------------------------------
+
+
+def content(vfs: VFS, path: str) -> bytes:
+    with vfs.open_read(path) as stream:
+        return bytes(stream.read())
+
+
+def test_an_overwrite_keeps_the_replaced_content_as_a_version(share: Any) -> None:
+    vfs, trash, _ = share
+    vfs.write_file("doc.txt", b"first")
+    with acting_as("ann", "webdav"):
+        vfs.put_file("doc.txt", b"second")  # the quick PUT path
+    with acting_as("bob", "fuse"), vfs.open_write("doc.txt") as handle:  # a handle's commit
+        handle.write(b"third")
+    assert content(vfs, "doc.txt") == b"third"
+    versions = trash.versions("doc.txt")
+    assert [(v.kind, v.size, v.user, v.origin) for v in versions] == [
+        ("replaced", 5, "ann", "webdav"),
+        ("replaced", 6, "bob", "fuse"),
+    ]
+    trash.restore(versions[0].id)
+    assert content(vfs, "doc.txt") == b"first"
+    assert sorted(v.size for v in trash.versions("doc.txt")) == [5, 6]  # "third" kept too
+
+
+def test_a_move_or_a_copy_onto_a_file_keeps_the_file_replaced(share: Any) -> None:
+    vfs, trash, _ = share
+    vfs.write_file("a", b"aa")
+    vfs.write_file("b", b"bbb")
+    vfs.write_file("c", b"c")
+    vfs.rename("a", "b")  # an editor's safe save: the new file moved over the old
+    vfs.copy("c", "b")
+    assert content(vfs, "b") == b"c"
+    assert [v.size for v in trash.versions("b")] == [3, 2]
+    assert [e.kind for e in trash.entries()] == ["replaced", "replaced"]
+
+
+def test_a_new_file_keeps_no_version(share: Any) -> None:
+    vfs, trash, _ = share
+    vfs.write_file("new", b"n")
+    vfs.put_file("new2", b"n")
+    vfs.copy("new", "new3")
+    vfs.rename("new3", "new4")
+    assert trash.entries() == []
+
+
+@pytest.mark.parametrize("step", ["commit#1", "copy#1", "commit#2", "commit#3"])
+@pytest.mark.parametrize("crash", [False, True], ids=["fault", "crash"])
+def test_a_fault_in_an_overwrite_loses_neither_version(
+    opened: Callable[[], tuple[VFS, Trash, Faulty]], step: str, crash: bool
+) -> None:
+    """commit#1: the record; copy#1: the old content kept; commit#2: the new content;
+    commit#3: the record marked done."""
+    vfs, trash, store = opened()
+    vfs.write_file("f", b"old")
+    store.calls.clear()
+    _fault(store, step, crash=crash)
+    try:
+        vfs.put_file("f", b"new")
+        replaced = True
+    except StoreError:
+        replaced = False
+    store.up()
+    if crash:
+        vfs, trash, store = opened()
+    trash.recover()
+    versions = trash.versions("f")
+    now = content(vfs, "f")
+    assert [e for e in trash.entries() if e.state != "done"] == []
+    if now == b"new":
+        assert [content_of(trash, v.id) for v in versions] == [b"old"]
+    else:
+        assert now == b"old" and not replaced
+        assert [content_of(trash, v.id) for v in versions] in ([], [b"old"])
+
+
+def content_of(trash: Trash, entry_id: str) -> bytes:
+    with trash.store.open_read(f"{TRASH_FOLDER}/{entry_id}/content") as stream:
+        return bytes(stream.read())
+
+
+def test_at_most_versions_are_kept_per_file(share: Any) -> None:
+    vfs = share[0]
+    trash, clock = retained(VFS(vfs.store, cache_ttl=0), Retention(versions=3))
+    vfs = trash.vfs
+    for number in range(6):
+        vfs.put_file("f", b"x" * number)
+        clock.now += 1
+    assert len(trash.versions("f")) == 5
+    trash.purge()
+    assert [v.size for v in trash.versions("f")] == [2, 3, 4]
