@@ -65,7 +65,7 @@ def requests(vfs: Any, client: Any, op: str) -> Counter[str]:
 
 
 def row(store: str, op: str, plain: float, trashed: float, extra: str = "") -> None:
-    print(  # noqa: T201
+    print(
         f"| {store} | {op} | {plain * 1e3:.3f} ms | {trashed * 1e3:.3f} ms | "
         f"+{(trashed - plain) * 1e3:.3f} ms | {extra} |"
     )
@@ -95,8 +95,8 @@ def main() -> None:
         Trash(trashed, Retention(versions=1_000_000)).install()
         return plain, trashed
 
-    print("| store | operation | plain | with the trash | added | requests (plain → trash) |")  # noqa: T201
-    print("|---|---|---|---|---|---|")  # noqa: T201
+    print("| store | operation | plain | with the trash | added | requests (plain → trash) |")
+    print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as root:
         plain, trashed = both(FileSystemStorage(location=root))
         for op in ("delete", "overwrite"):
