@@ -35,6 +35,7 @@ restoring a file makes the folders above it again.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -188,6 +189,10 @@ class Trash:
         #: (entries, bytes) as last counted (a listing, a purge) and kept up to date by
         #: this process's changes since; None before the first count. The metrics use it.
         self.figures: tuple[int, int] | None = None
+        #: The entries this process made, per path, oldest first: past ``versions`` the
+        #: oldest goes at once (a program saving one file again and again, fsx, a
+        #: database in a mount, never fills the trash between two purges).
+        self._made: dict[str, collections.deque[TrashEntry]] = {}
 
     def __repr__(self) -> str:
         return f"<Trash of {self.vfs.describe()}>"
@@ -278,6 +283,25 @@ class Trash:
             with self._lock:
                 self._moving.discard(entry.id)
         self._counted(1, entry.size)
+        self._made_one(entry)
+
+    def _made_one(self, entry: TrashEntry) -> None:
+        """Remember ``entry``; drop this process's oldest entries of its path past
+        ``versions`` (the purge does the same for every process's)."""
+        with self._lock:
+            made = self._made.setdefault(entry.path, collections.deque())
+            made.append(entry)
+            excess = [made.popleft() for _ in range(len(made) - self.retention.versions)]
+            if len(self._made) > 10_000:  # bounded: forget the oldest paths
+                for path in list(self._made)[:5_000]:
+                    del self._made[path]
+        for old in excess:
+            try:
+                self._drop(old.id)
+            except DavstoreError:
+                logger.exception("could not drop the trash entry %s", old.id)
+                continue
+            self._counted(-1, -old.size)
 
     def versions(self, path: str) -> list[TrashEntry]:
         """The previous versions of file ``path`` (``replaced`` entries), oldest first."""
@@ -337,6 +361,7 @@ class Trash:
             with self._lock:
                 self._moving.discard(entry.id)
         self._counted(1, size)
+        self._made_one(done)
         logger.info(
             "share %s: %r moved to the trash as %s (%s by %s via %s, %d bytes)",
             self.vfs.describe(),
@@ -594,6 +619,10 @@ class Trash:
         except DavstoreError:
             logger.exception("trash entry %s restored but its record stays", entry.id)
         self._counted(-1, -entry.size)
+        with self._lock:
+            made = self._made.get(entry.path)
+            if made is not None:
+                self._made[entry.path] = collections.deque(e for e in made if e.id != entry.id)
         self.vfs._emit(
             Action.FOLDER_CREATED if entry.is_dir else Action.CREATED, target, is_dir=entry.is_dir
         )

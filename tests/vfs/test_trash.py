@@ -494,13 +494,13 @@ def content_of(trash: Trash, entry_id: str) -> bytes:
         return bytes(stream.read())
 
 
-def test_at_most_versions_are_kept_per_file(share: Any) -> None:
+def test_at_most_versions_are_kept_per_file_at_once(share: Any) -> None:
+    """A program saving one file again and again never fills the trash between purges."""
     vfs = share[0]
     trash, clock = retained(VFS(vfs.store, cache_ttl=0), Retention(versions=3))
     vfs = trash.vfs
-    for number in range(6):
+    for number in range(7):
         vfs.put_file("f", b"x" * number)
         clock.now += 1
-    assert len(trash.versions("f")) == 5
-    trash.purge()
-    assert [v.size for v in trash.versions("f")] == [2, 3, 4]
+    assert [v.size for v in trash.versions("f")] == [3, 4, 5]
+    assert trash.purge().removed == 0
