@@ -19,13 +19,17 @@ from davstore.vfs import VFS
 from davstore.vfs.events import acting_as
 from davstore.vfs.policy import Kind, Operation, Proceed, Refused
 from davstore.vfs.trash import TRASH_FOLDER, Retention, Trash
+from tests.azure.azurite import AzuriteServer, new_container
+from tests.azure.conftest import azure_storage, azurite  # noqa: F401 - fixtures
+from tests.gcs.conftest import gcs, gcs_storage  # noqa: F401 - fixtures
+from tests.gcs.emulator import GCSEmulator, new_bucket
 from tests.minimal_storages import MinimalStorage
 from tests.s3.conftest import bucket, moto, s3_storage  # noqa: F401 - fixtures
 from tests.s3.moto import MotoServer
 
 T = TypeVar("T")
 
-KINDS = ["filesystem", "memory", "minimal", "s3"]
+KINDS = ["filesystem", "memory", "minimal", "s3", "gcs", "azure"]
 
 
 class Crash(Exception):
@@ -82,6 +86,14 @@ def make_storage(
     if kind == "minimal":
         minimal = MinimalStorage()
         return lambda: minimal
+    if kind == "gcs":
+        emulator: GCSEmulator = request.getfixturevalue("gcs")
+        gcs_bucket = new_bucket(emulator)
+        return lambda: gcs_storage(gcs_bucket)
+    if kind == "azure":
+        azure: AzuriteServer = request.getfixturevalue("azurite")
+        box = new_container(azure)
+        return lambda: azure_storage(azure, box)
     server: MotoServer = request.getfixturevalue("moto")
     name: str = request.getfixturevalue("bucket")
     return lambda: s3_storage(server, name)
