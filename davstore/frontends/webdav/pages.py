@@ -194,7 +194,7 @@ def status_page(
     content = notice or f'<section class="notice"><p>{html.escape(sentence)}</p></section>'
     if pages is not None:
         back = html.escape(quote(base + "/"))
-        content += f'<p><a href="{back}">Back to {html.escape(pages.name)}</a></p>'
+        content += f'<p class="back"><a href="{back}">Back to {html.escape(pages.name)}</a></p>'
     title = f"{code} {phrase}" if pages is None else f"{pages.name} — {code} {phrase}"
     return render_page(
         title=title,
