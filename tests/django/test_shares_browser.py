@@ -20,7 +20,7 @@ __all__ = ["chromium"]  # the fixture, used by name
 
 
 def test_the_shares_pages_fit_a_laptop_and_a_phone(
-    chromium: WebDriver,  # noqa: F811 - the fixture
+    chromium: WebDriver,
     tmp_path: Path,
     migrated: None,
     make_user: Callable[..., Any],
@@ -51,7 +51,7 @@ def test_the_shares_pages_fit_a_laptop_and_a_phone(
         chromium.find_element(By.LINK_TEXT, "Shares").click()
         assert chromium.current_url == url + "/"
         assert chromium.title == "Shares"
-    for (page, size), layout in layouts.items():
+    for (_page, size), layout in layouts.items():
         assert_fits(layout, size)
     for size in SIZES:
         shares = layouts["shares", size]

@@ -207,7 +207,9 @@ def test_the_listing_fits_a_laptop_and_a_phone(chromium: WebDriver, tmp_path: Pa
     storage = FileSystemStorage(location=str(media))
     with serve_share(storage, tmp_path / "state", anonymous=True, share_name="media") as share:
         url = share("original_images/")
-        layouts = {size: show(chromium, url, size, tmp_path / f"listing-{size}.png") for size in SIZES}
+        layouts = {
+            size: show(chromium, url, size, tmp_path / f"listing-{size}.png") for size in SIZES
+        }
         assert chromium.title == "media — /original_images/"
     for size, layout in layouts.items():
         assert_fits(layout, size)
