@@ -83,7 +83,10 @@ class Share:
     def missing_message(self) -> str | None:
         """None when the share's root folder exists; else a sentence saying it does not
         (and what makes it), for the admin and the pages."""
-        if self.vfs.root_exists():
+        try:
+            if self.vfs.root_exists():
+                return None
+        except OSError:  # the store cannot even be built: not a missing folder
             return None
         hint = self.missing_hint()
         return "This share's folder does not exist yet." + (f" {hint}" if hint else "")
