@@ -489,6 +489,12 @@ class VFS:
     def usage(self) -> Usage:
         return self.store.usage()
 
+    def root_exists(self) -> bool:
+        """Whether the share's root folder exists (:meth:`ObjectStore.root_exists`): a
+        share whose folder is missing (``STATIC_ROOT`` before ``collectstatic``) lists
+        nothing, and its frontends and health check say why."""
+        return self.store.root_exists()
+
     def url(self, path: str) -> str:
         """The Storage's public URL of a file. Raises NotSupported when it has none."""
         return self.store.url(self.normalize(path))
