@@ -38,7 +38,12 @@ from davstore.frontends.fuse.command import (
     run_umount,
 )
 from davstore.selection import Share, UsageError, add_storage_arguments, open_share
-from davstore.trash_command import add_trash_actions, run_trash
+from davstore.trash_command import (
+    add_activity_arguments,
+    add_trash_actions,
+    run_activity,
+    run_trash,
+)
 
 if TYPE_CHECKING:
     from davstore.frontends.webdav.limits import DavLimits
@@ -590,6 +595,9 @@ def serve(args: argparse.Namespace) -> int:
 
     trash = install_trash(share.vfs, args)
     state_dir = prepare_state_dir(args.state_dir, share.identity)
+    from davstore.vfs.activity import attach
+
+    attach(share.vfs, state_dir)
     if getattr(args, "workers", 1) > 1 and not worker:
         return _serve_workers(args, share, state_dir, users, generated)
 
@@ -914,6 +922,7 @@ COMMANDS: list[Command] = [
     Command("mount", "mount a Django Storage as a folder (FUSE)", add_mount_arguments, run_mount),
     Command("umount", "unmount a davstore mount", add_umount_arguments, run_umount),
     Command("trash", "list, restore and purge a share's trash", add_trash_actions, run_trash),
+    Command("activity", "who changed what in a share", add_activity_arguments, run_activity),
 ]
 
 

@@ -123,6 +123,9 @@ class Share:
         from davstore.vfs.trash import Trash
 
         Trash(vfs, self.retention).install()  # innermost: after the guard's refusals
+        from davstore.vfs.activity import attach
+
+        attach(vfs, self.state_dir())  # the admin's changes too, and manage.py's doors
         return vfs
 
     @property

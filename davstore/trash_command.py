@@ -198,3 +198,63 @@ def run_trash(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     finally:
         share.vfs.close()
+
+
+# -- davstore activity -----------------------------------------------------------------
+
+
+def add_activity_arguments(parser: argparse.ArgumentParser, *, selection: bool = True) -> None:
+    """``[--json] [--limit N]``; with ``selection``, the storage selection of ``serve``
+    and ``--state-dir`` (where the log is)."""
+    parser.add_argument("--json", action="store_true", help="a JSON list of objects")
+    parser.add_argument("--limit", type=_whole, metavar="N", help="the last N records only")
+    if selection:
+        from davstore.cli import add_logging_arguments
+        from davstore.selection import add_storage_arguments
+
+        add_storage_arguments(parser)
+        add_logging_arguments(parser)
+        parser.add_argument(
+            "--state-dir",
+            metavar="DIR",
+            help="the share's state folder, as serve takes it (default: the share's own)",
+        )
+
+
+def print_activity(records: list[dict[str, Any]], args: argparse.Namespace, out: _Output) -> None:
+    """Print ``records`` as ``davstore activity`` does."""
+    import datetime
+
+    if args.json:
+        for record in records:
+            record["when"] = datetime.datetime.fromtimestamp(
+                record["when"], datetime.UTC
+            ).isoformat(timespec="seconds")
+        out.write(json.dumps(records, indent=2) + "\n")
+        return
+    for r in records:
+        when = datetime.datetime.fromtimestamp(r["when"], datetime.UTC)
+        target = f" -> /{r['target']}" if r.get("target") else ""
+        trash = f"  (trash {r['trash_id']})" if r.get("trash_id") else ""
+        out.write(
+            f"{when:%Y-%m-%d %H:%M:%S}  {r.get('user') or '-'}  {r.get('origin') or '-'}  "
+            f"{r['action']}  /{r['path']}{target}{trash}\n"
+        )
+
+
+def run_activity(args: argparse.Namespace) -> int:
+    """``davstore activity``: the selected share's activity log."""
+    import sys
+
+    from davstore.cli import configure_logging, prepare_state_dir
+    from davstore.selection import open_share
+    from davstore.vfs.activity import ActivityLog
+
+    configure_logging(args)
+    share = open_share(args)
+    try:
+        folder = prepare_state_dir(args.state_dir, share.identity)
+    finally:
+        share.vfs.close()
+    print_activity(ActivityLog(folder).read(args.limit), args, sys.stdout)
+    return 0

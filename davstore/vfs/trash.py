@@ -193,6 +193,9 @@ class Trash:
         #: oldest goes at once (a program saving one file again and again, fsx, a
         #: database in a mount, never fills the trash between two purges).
         self._made: dict[str, collections.deque[TrashEntry]] = {}
+        #: The last entry made for each path, until the activity log takes it (by path,
+        #: not by thread: the guard runs the change on a thread of its own).
+        self._last: dict[str, TrashEntry] = {}
 
     def __repr__(self) -> str:
         return f"<Trash of {self.vfs.describe()}>"
@@ -289,6 +292,9 @@ class Trash:
         """Remember ``entry``; drop this process's oldest entries of its path past
         ``versions`` (the purge does the same for every process's)."""
         with self._lock:
+            if len(self._last) > 1000:
+                self._last.clear()
+            self._last[entry.path] = entry
             made = self._made.setdefault(entry.path, collections.deque())
             made.append(entry)
             excess = [made.popleft() for _ in range(len(made) - self.retention.versions)]
@@ -302,6 +308,12 @@ class Trash:
                 logger.exception("could not drop the trash entry %s", old.id)
                 continue
             self._counted(-1, -old.size)
+
+    def last_made(self, path: str) -> TrashEntry | None:
+        """The entry the last change of ``path`` made, if any (the activity log names it
+        beside the change); once."""
+        with self._lock:
+            return self._last.pop(path, None)
 
     def versions(self, path: str) -> list[TrashEntry]:
         """The previous versions of file ``path`` (``replaced`` entries), oldest first."""

@@ -85,3 +85,31 @@ def test_trash_errors_are_one_line_and_no_trash_makes_a_delete_final(tmp_path: P
     ) as server:
         assert requests.delete(server.url + "gone.txt", auth=USER, timeout=10).status_code == 204
     assert list(root.iterdir()) == []
+
+
+def test_the_activity_log_names_who_did_what_and_the_trash_entry(tmp_path: Path) -> None:
+    root = tmp_path / "share"
+    root.mkdir()
+    env = davstore_env(tmp_path)
+    with start_serve([str(root), "--user", "ann:secret-pass"], cwd=tmp_path, env=env) as server:
+        for body in (b"one", b"two!"):
+            answer = requests.put(server.url + "c.txt", data=body, auth=USER, timeout=10)
+            assert answer.status_code in (201, 204)
+        assert requests.delete(server.url + "c.txt", auth=USER, timeout=10).status_code == 204
+    shown = run_davstore(["activity", str(root), "--json"], cwd=tmp_path, env=env)
+    assert shown.returncode == 0, shown.stderr
+    records = json.loads(shown.stdout)
+    assert [(r["action"], r["path"], r["user"], r["origin"], r["size"]) for r in records] == [
+        ("created", "c.txt", "ann", "webdav", 3),
+        ("modified", "c.txt", "ann", "webdav", 4),
+        ("deleted", "c.txt", "ann", "webdav", 4),
+    ]
+    trash = json.loads(
+        run_davstore(["trash", "list", str(root), "--json"], cwd=tmp_path, env=env).stdout
+    )
+    by_id = {e["id"]: e for e in trash}
+    assert records[0]["trash_id"] is None
+    assert by_id[records[1]["trash_id"]]["kind"] == "replaced"  # "one", kept
+    assert by_id[records[2]["trash_id"]]["kind"] == "deleted"
+    text = run_davstore(["activity", str(root)], cwd=tmp_path, env=env).stdout
+    assert "ann  webdav  deleted  /c.txt  (trash " in text

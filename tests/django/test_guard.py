@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -234,7 +235,7 @@ def test_fields_match_by_alias_object_or_class_and_options(media: Path) -> None:
         # No guard: the trash (on by default, davstore.vfs.trash) is its only policy.
         policies = get_share("other").vfs._policies
         assert {kind: [type(p).__name__ for p in chain] for kind, chain in policies.items()} == {
-            Kind.DELETE: ["Trash"]
+            kind: ["Trash"] for kind in (Kind.DELETE, Kind.REPLACE, Kind.MOVE)
         }
         same = index_for(get_share("same"))
         assert same is not None and len(same.fields) == 3
@@ -407,3 +408,15 @@ def test_an_admin_delete_goes_to_the_trash_and_restores(admin_client: Client, me
     call_command("davstore", "trash", "restore", entry.id, stdout=out)
     assert (media / "docs" / "note.txt").read_bytes() == b"note"
     assert entry.id in out.getvalue()
+    listed = io.StringIO()
+    call_command("davstore", "trash", "list", "--json", stdout=listed)
+    assert json.loads(listed.getvalue()) == []
+    shown = io.StringIO()
+    call_command("davstore", "activity", "--json", stdout=shown)
+    (record,) = [r for r in json.loads(shown.getvalue()) if r["action"] == "deleted"]
+    assert (record["path"], record["user"], record["origin"], record["trash_id"]) == (
+        "docs/note.txt",
+        "boss",
+        "admin",
+        entry.id,
+    )

@@ -43,3 +43,16 @@ def test_rm_r_in_a_mount_goes_to_the_trash_and_restores(
     main_c = share.path / "project" / "src" / "main.c"
     wait_until(main_c.exists)  # the kernel may keep its negative entry a moment
     assert main_c.read_bytes() == b"int main;"
+
+
+def test_the_mount_keeps_an_activity_log(mount_share: MountFactory, tmp_path: Path) -> None:
+    share = mount_share("filesystem", "--cache-ttl", "0")
+    assert share.root is not None
+    (share.path / "notes.txt").write_bytes(b"draft")
+    (share.path / "notes.txt").unlink()
+    env = davstore_env(tmp_path)
+    shown = run_davstore(["activity", str(share.root), "--json"], cwd=tmp_path, env=env)
+    assert shown.returncode == 0, shown.stderr
+    actions = [(r["action"], r["path"], r["origin"]) for r in json.loads(shown.stdout)]
+    assert actions[0] == ("created", "notes.txt", "fuse")
+    assert actions[-1] == ("deleted", "notes.txt", "fuse")

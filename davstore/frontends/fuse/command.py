@@ -84,18 +84,21 @@ def run_mount(args: argparse.Namespace) -> int:
     """Mount the selected storage; 0 once mounted (or, in the foreground, unmounted)."""
     from davstore.cli import configure_logging
     from davstore.frontends.fuse.mount import mount
-    from davstore.selection import build_vfs, selection_from_args
+    from davstore.selection import open_share, selection_from_args
 
     configure_logging(args)
     selection_from_args(args)  # bad input fails here, before anything is started
     limit = getattr(args, "max_upload_size", None)
 
     def build() -> VFS:
+        from davstore.cli import prepare_state_dir
         from davstore.trash_command import install_trash
+        from davstore.vfs.activity import attach
 
-        vfs = build_vfs(args, max_file_size=limit)
-        install_trash(vfs, args).start_purging()
-        return vfs
+        share = open_share(args, max_file_size=limit)
+        install_trash(share.vfs, args).start_purging()
+        attach(share.vfs, prepare_state_dir(None, share.identity))
+        return share.vfs
 
     return mount(build, args.mountpoint, mount_options(args))
 

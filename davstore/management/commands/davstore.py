@@ -44,11 +44,14 @@ from davstore.frontends.fuse.command import add_mount_options, mount_options
 from davstore.selection import UsageError, add_share_arguments
 from davstore.shares import Share, get_shares
 from davstore.trash_command import (
+    add_activity_arguments,
     add_trash_actions,
     add_trash_arguments,
     install_trash,
+    print_activity,
     run_trash_action,
 )
+from davstore.vfs.activity import ActivityLog
 
 if TYPE_CHECKING:
     from davstore.shares_app import ShareOptions
@@ -91,6 +94,12 @@ class Command(BaseCommand):
         )
         add_trash_actions(trash, selection=False)
 
+        activity = actions.add_parser("activity", help="who changed what in a share")
+        activity.add_argument(
+            "--share", metavar="NAME", help="a share of DAVSTORE (default: the first)"
+        )
+        add_activity_arguments(activity, selection=False)
+
         index = actions.add_parser("index", help="rebuild the site guard's reference index")
         index.add_argument("shares", nargs="*", metavar="SHARE", help="default: every share")
 
@@ -103,6 +112,10 @@ class Command(BaseCommand):
                 self._index(namespace.shares)
             elif namespace.action == "trash":
                 self._trash(namespace)
+            elif namespace.action == "activity":
+                (share,) = self._shares([namespace.share] if namespace.share else None)[:1]
+                log = ActivityLog(share.state_dir())
+                print_activity(log.read(namespace.limit), namespace, self.stdout)
             else:
                 self._mount(namespace)
         except UsageError as exc:
