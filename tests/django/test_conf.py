@@ -236,3 +236,45 @@ def test_the_bounds_of_davstore_reach_the_share(tmp_path: Path, migrated: None) 
             assert app.apps["files"].provider.limits == given
         finally:
             app.close()
+
+
+def test_trash_keys_per_share_and_their_mistakes() -> None:
+    from davstore.shares import Share
+
+    default = parse({"SHARES": {"m": {"STORAGE": "default"}}}).share("m")
+    assert (default.trash, default.trash_days, default.trash_versions) == (True, 30.0, 5)
+    assert default.trash_max_size is None
+    raw = {"TRASH": False, "TRASH_DAYS": 7, "TRASH_VERSIONS": 2, "TRASH_MAX_SIZE": 1 << 30}
+    share = parse({"SHARES": {"m": {"STORAGE": "default", **raw}}}).share("m")
+    retention = Share(share).retention
+    assert (retention.enabled, retention.days, retention.versions, retention.max_size) == (
+        False,
+        7.0,
+        2,
+        1 << 30,
+    )
+    for key, value, message in (
+        ("TRASH", "yes", "must be True or False"),
+        ("TRASH_DAYS", 0, "must be a number of days > 0"),
+        ("TRASH_VERSIONS", 0, "must be a whole number >= 1"),
+        ("TRASH_MAX_SIZE", -1, "must be a whole number >= 1"),
+    ):
+        with pytest.raises(ImproperlyConfigured, match=message) as caught:
+            parse({"SHARES": {"m": {"STORAGE": "default", key: value}}})
+        assert f"['{key}']" in str(caught.value)
+
+
+def test_trash_flags_over_the_setting() -> None:
+    import argparse
+
+    from davstore.trash_command import add_trash_arguments, retention_from_args
+    from davstore.vfs.trash import Retention
+
+    parser = argparse.ArgumentParser()
+    add_trash_arguments(parser)
+    args = parser.parse_args(["--no-trash", "--trash-days", "1.5", "--trash-max-size", "2G"])
+    got = retention_from_args(args, Retention(versions=9))
+    assert got == Retention(enabled=False, days=1.5, versions=9, max_size=2 << 30)
+    assert retention_from_args(parser.parse_args([])) == Retention()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--trash-versions", "0"])
