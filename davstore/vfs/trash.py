@@ -247,6 +247,8 @@ class Trash:
             proceed()
             return
         found = self.vfs._lookup(name)  # the VFS just looked: cached
+        if found is None and op.kind is Kind.REPLACE:
+            found = self.store.find(name)  # the cache may not know the file yet
         if found is None or found.is_dir:
             proceed()
             return
