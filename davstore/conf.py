@@ -19,6 +19,7 @@ The whole shape, every key optional::
                 "PROPERTY_STORAGE": None,  # None: the top-level PROPERTY_STORAGE
                 "ON_DELETE_REFERENCED": "refuse",  # or "allow" (davstore.site.guard)
                 "ON_MOVE_REFERENCED": "rewrite",   # or "refuse", "allow"
+                "ON_REPLACE_REFERENCED": "validate",  # or "allow"
             },
         },
         "CACHE_TTL": 1.0,                  # seconds file and folder metadata is reused
@@ -115,10 +116,12 @@ _SHARE_KEYS = frozenset(
         "PROPERTY_STORAGE",
         "ON_DELETE_REFERENCED",
         "ON_MOVE_REFERENCED",
+        "ON_REPLACE_REFERENCED",
     }
 )
 _ON_DELETE = ("refuse", "allow")
 _ON_MOVE = ("rewrite", "refuse", "allow")
+_ON_REPLACE = ("validate", "allow")
 _SHARE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _PERMISSION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[^\s.][^\s]*\Z")
 _STATE_SCHEMES = ("memory", "sqlite", "shelve")
@@ -157,6 +160,7 @@ class ShareConfig:
     #: What a person's delete / move of a file some model row names does (site guard).
     on_delete_referenced: str = "refuse"
     on_move_referenced: str = "rewrite"
+    on_replace_referenced: str = "validate"
     depth_infinity: bool = False
     max_properties: int = 1000
     max_properties_per_request: int = 100
@@ -339,6 +343,9 @@ def _parse_share(
         f"{key}['ON_DELETE_REFERENCED']", options, "ON_DELETE_REFERENCED", _ON_DELETE
     )
     on_move = _choice(f"{key}['ON_MOVE_REFERENCED']", options, "ON_MOVE_REFERENCED", _ON_MOVE)
+    on_replace = _choice(
+        f"{key}['ON_REPLACE_REFERENCED']", options, "ON_REPLACE_REFERENCED", _ON_REPLACE
+    )
     depth = options.get("PROPFIND_DEPTH_INFINITY", "refuse")
     if depth not in ("refuse", "stream"):
         _fail(f"{key}['PROPFIND_DEPTH_INFINITY']", f"must be 'refuse' or 'stream', not {depth!r}")
@@ -368,6 +375,7 @@ def _parse_share(
         state_dir=None if state_dir is None else state_dir / name,
         on_delete_referenced=on_delete,
         on_move_referenced=on_move,
+        on_replace_referenced=on_replace,
         depth_infinity=depth == "stream",
         max_properties=bounds["MAX_PROPERTIES"],
         max_properties_per_request=bounds["MAX_PROPERTIES_PER_REQUEST"],

@@ -31,7 +31,7 @@ from davstore.site.checks import check_reference_index
 from davstore.site.guard import index_for
 from davstore.vfs import acting_as
 from davstore.vfs.policy import Refused
-from tests.django.siteapp.models import Document, Photo
+from tests.django.siteapp.models import Document, Photo, Picture
 from tests.webdav.serving import serve_in_thread
 
 
@@ -58,6 +58,7 @@ def site_settings(media: Path, **share: Any) -> dict[str, Any]:
 def _clean() -> None:
     Photo.objects.all().delete()
     Document.objects.all().delete()
+    Picture.objects.all().delete()
     Reference.objects.all().delete()
     IndexState.objects.all().delete()
 
@@ -233,7 +234,7 @@ def test_fields_match_by_alias_object_or_class_and_options(media: Path) -> None:
         assert index_for(get_share("other")) is None
         assert get_share("other").vfs._policies == {}
         same = index_for(get_share("same"))
-        assert same is not None and len(same.fields) == 3
+        assert same is not None and len(same.fields) == 4
 
 
 # -- the index --------------------------------------------------------------------------
@@ -246,13 +247,14 @@ def test_the_index_follows_saves_and_deletes_once_built(media: Path) -> None:
         "siteapp.Photo.image",
         "siteapp.Document.file",
         "siteapp.Document.attachment",
+        "siteapp.Picture.image",
     }
     first = photo(media, "photos/a.jpg")
     assert not index.is_built()
     assert check_reference_index()[0].id == "davstore.W001"
     out = io.StringIO()
     call_command("davstore", "index", "media", stdout=out)
-    assert out.getvalue() == "media: 1 references in 3 fields\n"
+    assert out.getvalue() == "media: 1 references in 4 fields\n"
     assert index.is_built() and check_reference_index() == []
     assert index.find("photos/a.jpg").count == 1
     second = photo(media, "photos/b.jpg")  # post_save
