@@ -116,7 +116,9 @@ def test_an_image_over_a_referenced_image_updates_the_size_and_signals(
     (call,) = replaced
     assert call["sender"] is share
     assert call["share"] == "media" and call["path"] == "pictures/a.png"
-    assert call["references"] == [FileRef("siteapp.Picture", str(row.pk), "image", "pictures/a.png")]
+    assert call["references"] == [
+        FileRef("siteapp.Picture", str(row.pk), "image", "pictures/a.png")
+    ]
     assert call["user"] == "alice" and call["origin"] == "webdav"
 
 
