@@ -56,7 +56,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from django.db import DatabaseError, connections, models, router, transaction
 
-from davstore.site.references import FileRef, Found, GuardedField, ReferenceIndex, fields_for
+from davstore.site.references import (
+    FileRef,
+    Found,
+    GuardedField,
+    ReferenceIndex,
+    fields_for,
+    same_storage,
+)
 from davstore.vfs.paths import parent
 from davstore.vfs.policy import Kind, Operation, Proceed, Refused, RefusedContent
 
@@ -464,13 +471,19 @@ def indexes() -> dict[str, ReferenceIndex]:
 
             built: dict[str, ReferenceIndex] = {}
             by_model: dict[type, list[tuple[ReferenceIndex, GuardedField]]] = {}
+            storages: dict[str, Any] = {}
             for share in get_shares().values():
                 fields = fields_for(share.storage)
                 if not fields:
                     continue
                 index = built[share.name] = ReferenceIndex(share.name, fields)
+                storages[share.name] = share.storage
                 for gf in fields:
                     by_model.setdefault(gf.model, []).append((index, gf))
+            for name, index in built.items():
+                index.shares = tuple(
+                    other for other in built if same_storage(storages[other], storages[name])
+                )
             _indexes, _by_model = built, by_model
         return dict(_indexes)
 

@@ -159,6 +159,9 @@ class ReferenceIndex:
         self.fields = tuple(fields)
         self.by_label = {f.label: f for f in self.fields}
         self.signature = "\n".join(sorted(self.by_label))
+        #: The shares serving the same Storage (this one included): a move through one
+        #: renames the file for all, so their tables follow (set by the guard).
+        self.shares: tuple[str, ...] = (share,)
         self._built = False
         self._lock = threading.Lock()
         table = connections[router.db_for_read(Reference)].ops.quote_name(Reference._meta.db_table)
@@ -330,7 +333,8 @@ class ReferenceIndex:
             for start in range(0, len(typed), _CHUNK):
                 chunk = typed[start : start + _CHUNK]
                 manager.filter(pk__in=chunk).update(**{attname: value})
-        table = Reference.objects.all()
+        # The shares over this Storage (their rows name the same files); on the index.
+        table = Reference.objects.filter(share__in=self.shares)
         if folder:
             low, high = _prefix_range(source)
             table.filter(name__gte=low, name__lt=high).update(

@@ -361,3 +361,20 @@ def test_admin_rename_rewrites_the_rows(admin_client: Client, media: Path) -> No
     assert answer.status_code == 302
     one.refresh_from_db()
     assert one.image.name == "photos/b.jpg"
+
+
+def test_a_move_rewrites_the_index_of_its_storage_only(media: Path) -> None:
+    settings = site_settings(media)
+    settings["DAVSTORE"]["SHARES"]["main"] = {"STORAGE": "default"}  # Document.elsewhere
+    with override_settings(**settings):
+        (media / "docs" / "x.pdf").write_bytes(b"%PDF")
+        doc = Document.objects.create(file="docs/x.pdf", elsewhere="docs/x.pdf")
+        media_index, main_index = index_for(get_share("media")), index_for(get_share("main"))
+        assert media_index is not None and main_index is not None
+        media_index.rebuild()
+        main_index.rebuild()
+        get_share("media").vfs.rename("docs/x.pdf", "docs/y.pdf")
+        doc.refresh_from_db()
+        assert (doc.file.name, doc.elsewhere.name) == ("docs/y.pdf", "docs/x.pdf")
+        assert main_index.find("docs/x.pdf").count == 1  # another Storage's file: untouched
+        assert media_index.find("docs/y.pdf").count == 1
