@@ -33,8 +33,9 @@ rows naming the backup, and deleting it refused, as for any other move.
 The guard's database work runs on the calling thread where Python started it (the WebDAV
 server's and the admin's threads: Django's per-thread connections live as long as they do),
 and on one thread the guard owns where the caller is a thread Python did not start (FUSE's
-callbacks: each may come on a fresh thread state, where a connection would never be closed):
-guarded changes through a mount run one at a time. Each refusal is logged once
+callbacks: each may come on a fresh thread state, where a connection would never be closed)
+or runs an event loop (Django refuses synchronous queries there): guarded changes through
+a mount run one at a time. Each refusal is logged once
 (``davstore.site``).
 
 There is no superuser override: a superuser sees the rows in the refusal and changes them
@@ -43,6 +44,7 @@ There is no superuser override: a superuser sees the rows in the refusal and cha
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
@@ -161,9 +163,13 @@ class Guard:
 
     def around(self, op: Operation, proceed: Proceed) -> None:
         # A thread Python started keeps its Django connections (closed with the request or
-        # the thread): work there, no hop (~60 µs, benchmarks/README.md). A foreign
-        # thread (a FUSE callback) hops to the guard's own thread.
-        if not isinstance(threading.current_thread(), threading._DummyThread):
+        # the thread): work there, no hop (benchmarks/README.md). A foreign thread (a FUSE
+        # callback) hops to the guard's own thread, and so does an event loop's thread
+        # (the HTTP server's inline small PUTs), where Django refuses synchronous queries.
+        if (
+            not isinstance(threading.current_thread(), threading._DummyThread)
+            and asyncio._get_running_loop() is None
+        ):
             self._around(op, proceed)
             return
         context = contextvars.copy_context()

@@ -1062,7 +1062,9 @@ class VFS:
             self._store_move(source, target, is_dir, tree)
 
         # A file's content, for a policy that checks what a move over a name brings there.
-        content = None if is_dir or Kind.MOVE not in self._policies else self._content(source)
+        content = None
+        if not is_dir and Kind.MOVE in self._policies:
+            content = self._content(source, source_entry)
         try:
             self._apply(
                 Kind.MOVE,

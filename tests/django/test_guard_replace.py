@@ -7,6 +7,7 @@ the admin's Files page; the mount's side is in test_guard_mount.py.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import io
 import xml.etree.ElementTree as ET
@@ -228,3 +229,17 @@ def test_admin_upload_of_text_over_a_referenced_image_shows_a_message(
     (message,) = [str(m) for m in get_messages(answer.wsgi_request)]
     assert "not an image" in message and "siteapp.Picture" in message
     assert (media / "pictures" / "a.png").read_bytes() == before
+
+
+def test_the_guard_works_from_an_event_loops_thread(media: Path) -> None:
+    """The HTTP server runs small PUTs on its event loop's thread, where Django refuses
+    synchronous queries: the guard's work goes to its own thread from there."""
+    picture(media)
+    vfs = get_share("media").vfs
+
+    async def put() -> None:
+        vfs.put_file("pictures/a.png", b"text")
+
+    with pytest.raises(RefusedContent):
+        asyncio.run(put())
+    assert (media / "pictures" / "a.png").read_bytes() == png(4, 3)
