@@ -164,12 +164,8 @@ class ReferenceIndex:
         self.shares: tuple[str, ...] = (share,)
         self._built = False
         self._lock = threading.Lock()
-        table = connections[router.db_for_read(Reference)].ops.quote_name(Reference._meta.db_table)
-        # The table name is the model's, quoted by the backend; values are parameters.
-        head = f"SELECT 1 FROM {table} WHERE share = %s"  # noqa: S608
-        self._sql_name = f"{head} AND name = %s LIMIT 1"
-        self._sql_range = f"{head} AND name >= %s AND name < %s LIMIT 1"
-        self._sql_share = f"{head} LIMIT 1"
+        #: The check's queries per database alias (see :meth:`used`).
+        self._sql: dict[str, tuple[str | None, tuple[str, str, str]]] = {}
 
     # -- the state of the index ------------------------------------------------------
 
@@ -236,22 +232,36 @@ class ReferenceIndex:
         guard's check before every guarded change, most often answered "no".
 
         With the table trusted, one ``SELECT 1 … LIMIT 1`` on the ``(share, name)``
-        index through the connection's cursor: the ORM's query building and model
-        instances cost ~0.3 ms a call here, the raw query ~30 µs at a million rows
-        (benchmarks/guard.py, figures in benchmarks/README.md). Otherwise :meth:`find`.
+        index, run on the database driver's own connection (Django's cursor wrapper
+        adds ~10 µs a call, the ORM's query building ~300 µs; this one takes ~5 µs on
+        SQLite: benchmarks/guard.py, figures in benchmarks/README.md); driver errors
+        still come out as Django's ``DatabaseError``. Otherwise :meth:`find`.
         """
         if not self.is_built():
             return bool(self.find(name, folder=folder, limit=0))
         args: tuple[str, ...]
         if not folder:
-            sql, args = self._sql_name, (self.share, name)
+            which, args = 0, (self.share, name)
         elif name:
-            sql, args = self._sql_range, (self.share, *_prefix_range(name))
+            which, args = 1, (self.share, *_prefix_range(name))
         else:
-            sql, args = self._sql_share, (self.share,)
-        with connections[router.db_for_read(Reference)].cursor() as cursor:
-            cursor.execute(sql, args)
-            return cursor.fetchone() is not None
+            which, args = 2, (self.share,)
+        connection = connections[router.db_for_read(Reference)]
+        sql = self._sql.get(connection.alias)
+        if sql is None:
+            sql = self._sql[connection.alias] = _queries(connection)
+        with connection.wrap_database_errors:
+            connection.ensure_connection()
+            if sql[0] is None:  # a driver with named parameters: Django's cursor
+                with connection.cursor() as cursor:
+                    cursor.execute(sql[1][which], args)
+                    return cursor.fetchone() is not None
+            cursor = connection.connection.cursor()
+            try:
+                cursor.execute(sql[1][which], args)
+                return cursor.fetchone() is not None
+            finally:
+                cursor.close()
 
     def find(self, name: str, *, folder: bool = False, limit: int = SHOWN) -> Found:
         """Rows naming ``name`` (``folder``: anything under ``name/``); the first
@@ -372,6 +382,24 @@ class ReferenceIndex:
             pk_value=str(instance.pk),
             field=gf.field.name,
         ).delete()
+
+
+def _queries(connection: Any) -> tuple[str | None, tuple[str, str, str]]:
+    """The three queries of :meth:`ReferenceIndex.used` (a name, a range, a whole share)
+    in the placeholders of ``connection``'s driver: ``(paramstyle, queries)``, the
+    paramstyle None where the driver names its parameters (then written for Django's
+    cursor, ``%s``)."""
+    style = getattr(connection.Database, "paramstyle", None)
+    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(style or "")
+    table = connection.ops.quote_name(Reference._meta.db_table)
+    # The table name is the model's, quoted by the backend; the values are parameters.
+    head = f"SELECT 1 FROM {table} WHERE share = {{0}}"  # noqa: S608
+    queries = (
+        f"{head} AND name = {{0}} LIMIT 1",
+        f"{head} AND name >= {{0}} AND name < {{0}} LIMIT 1",
+        f"{head} LIMIT 1",
+    )
+    return (style if mark else None), tuple(q.format(mark or "%s") for q in queries)  # type: ignore[return-value]
 
 
 def _named(gf: GuardedField) -> models.QuerySet[Any]:
