@@ -342,7 +342,7 @@ def _state_url(key: str, value: object) -> str | None:
         _fail(key, f"must be a URL string, not {value!r}")
     scheme, sep, rest = value.partition(":")
     if sep and scheme in _REDIS_SCHEMES:
-        return value  # shared by replicas: see davstore.frontends.webdav.redis_state
+        return value  # shared by replicas: see davstore.frontends.webdav.state.redis_state
     if not sep or scheme not in _STATE_SCHEMES:
         _fail(key, f"unknown state URL {value!r} (use memory:, sqlite:///FILE or shelve:///FILE)")
     if scheme != "memory" and not rest.startswith("///"):

@@ -104,8 +104,8 @@ class Share:
             return self.config.state_dir
         from django.conf import settings
 
-        from davstore.cli import default_state_root
-        from davstore.selection import SelectionKind, StorageSelection, share_identity
+        from davstore.serving.selection import SelectionKind, StorageSelection, share_identity
+        from davstore.serving.state_dir import default_state_root
 
         selection = StorageSelection(
             SelectionKind.ALIAS,

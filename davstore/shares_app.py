@@ -5,7 +5,7 @@ its own WebDAV app (:func:`davstore.frontends.webdav.create_app`, one ``VfsProvi
 each, with the share's own lock and property state), after checking who is asking:
 
 1. HTTP Basic credentials against the project's Django users
-   (:class:`davstore.auth.DjangoAuthenticator`): missing or wrong credentials, unknown or
+   (:class:`davstore.django_auth.DjangoAuthenticator`): missing or wrong credentials, unknown or
    inactive users get 401 with a ``WWW-Authenticate`` challenge and nothing else;
 2. the share's access rules (:mod:`davstore.permissions`): an authenticated user who may
    not read the share gets 403; a writing method (PUT, DELETE, MKCOL, COPY, MOVE,
@@ -21,8 +21,6 @@ body included, in a context of its own.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextvars
 import html
 import logging
@@ -31,10 +29,12 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
 
-from davstore.auth import DjangoAuthenticator
+from davstore.django_auth import DjangoAuthenticator
 from davstore.frontends.webdav import DavstoreApp, create_app
 from davstore.frontends.webdav.desktop import options_headers
 from davstore.frontends.webdav.guards import WRITING_METHODS
+from davstore.http.basic_auth import parse_basic
+from davstore.http.wsgi import Environ, StartResponse
 from davstore.permissions import can_read, can_write
 from davstore.shares import Share
 from davstore.signals import set_current_user
@@ -43,9 +43,6 @@ from davstore.vfs import VFS
 __all__ = ["ShareOptions", "SharesApp"]
 
 logger = logging.getLogger(__name__)
-
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
 
 
 class ShareOptions:
@@ -179,17 +176,10 @@ class SharesApp:
         return app(environ, start_response)
 
     def _user(self, environ: Environ) -> Any | None:
-        header = str(environ.get("HTTP_AUTHORIZATION", ""))
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic":
+        credentials = parse_basic(str(environ.get("HTTP_AUTHORIZATION", "")))
+        if credentials is None or not credentials[0]:
             return None
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        username, colon, password = decoded.partition(":")
-        if not colon or not username:
-            return None
+        username, password = credentials
         return self.authenticate(username, password, client=str(environ.get("REMOTE_ADDR", "?")))
 
     def _challenge(self, start_response: StartResponse) -> list[bytes]:

@@ -229,7 +229,7 @@ def start_serve(
 
 def workers_of(server: ServeProcess) -> list[int]:
     """The pids of the child processes of ``server`` (its ``--workers``)."""
-    from davstore.workers import children
+    from davstore.serving.workers import children
 
     return children(server.proc.pid)
 

@@ -35,8 +35,14 @@ from davstore.errors import (
     ReadOnly,
     from_exception,
 )
-from davstore.store.base import Capabilities, ObjectInfo, ObjectStore, Upload, Usage
-from davstore.store.generic import is_internal_name
+from davstore.store.base import (
+    Capabilities,
+    ObjectInfo,
+    ObjectStore,
+    Upload,
+    Usage,
+    is_internal_name,
+)
 from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, Unknown
 from davstore.vfs.events import Action, Change, Listener, current_actor
 from davstore.vfs.handles import ReadHandle, WriteHandle, same_version, write_all
@@ -105,7 +111,7 @@ class VFS:
         self._wrappers: list[ObjectStore] = []
         #: Asked before every cache lookup: True when another process serving the share
         #: changed something since it was last asked (the whole cache is then forgotten).
-        #: Set by :func:`davstore.host_peers.share_with_host_peers`.
+        #: Set by :func:`davstore.vfs.host_peers.share_with_host_peers`.
         self.coherence: Callable[[], bool] | None = None
 
     def wrap_store(self, wrapper: Callable[[ObjectStore], ObjectStore]) -> None:

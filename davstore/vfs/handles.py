@@ -28,7 +28,12 @@ from davstore.store.base import ObjectInfo, Upload
 if TYPE_CHECKING:
     from davstore.vfs.core import VFS
 
-__all__ = ["ReadHandle", "WriteHandle", "same_version"]
+__all__ = [
+    "ReadHandle",
+    "WriteHandle",
+    "same_version",
+    "write_all",
+]
 
 _COPY_BLOCK = 1 << 20
 

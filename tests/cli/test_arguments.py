@@ -9,26 +9,21 @@ from typing import Any
 import pytest
 from django.core.files.storage import FileSystemStorage, InMemoryStorage
 
-from davstore.cli import (
-    build_parser,
-    default_state_root,
-    listen,
-    parse_size,
-    parse_user,
-    prepare_state_dir,
-)
-from davstore.frontends.webdav.server import BUSY_POLL, make_server
-from davstore.selection import (
+from davstore.cli import build_parser
+from davstore.http.server import BUSY_POLL, make_server
+from davstore.serving.arguments import parse_option, parse_size, parse_user
+from davstore.serving.listen import listen
+from davstore.serving.selection import (
     DEFAULT_BACKEND,
     SelectionKind,
     StorageSelection,
     UsageError,
     build_storage,
     open_share,
-    parse_option,
     selection_from_args,
     share_identity,
 )
+from davstore.serving.state_dir import default_state_root, prepare_state_dir
 from davstore.store import FileSystemStore, MemoryStore
 
 

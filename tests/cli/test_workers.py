@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.process import ServeProcess, run_davstore, start_serve, wait_for_workers, workers_of
-from tests.webdav.test_state import LOCK_BODY
+from tests.webdav.state.test_state import LOCK_BODY
 
 
 def _metric(server: ServeProcess, name: str, **labels: str) -> float:
@@ -163,7 +163,7 @@ def test_children_without_the_kernels_children_files(monkeypatch: pytest.MonkeyP
     """Where /proc has no ``children`` files, the child processes are found by their parent."""
     import subprocess
 
-    from davstore.workers import children
+    from davstore.serving.workers import children
 
     with subprocess.Popen(["sleep", "30"]) as first, subprocess.Popen(["sleep", "30"]) as second:
         try:

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import FileSystemStorage
 
-from davstore import cached_io
-from davstore.cached_io import CachedReader, HeldWriter
 from davstore.errors import IsADirectory, NotADirectory, NotFound
+from davstore.store import cached_io
+from davstore.store.cached_io import CachedReader, HeldWriter
 from davstore.store.filesystem import FileSystemStore, ReplaceUpload
 
 LINUX = sys.platform.startswith("linux")

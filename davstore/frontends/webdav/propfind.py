@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from lxml import etree
@@ -39,6 +38,7 @@ from wsgidav import util
 
 from davstore.errors import DavstoreError
 from davstore.frontends.webdav.state import SqlitePropertyManager, lock_roots
+from davstore.http.wsgi import Environ, StartResponse
 from davstore.store.base import Usage
 from davstore.vfs import Entry
 
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LIVE_PROPERTIES", "answer_propfind"]
 
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
 
 #: The live properties this module renders (wsgidav's set, in Clark notation).
 LIVE_PROPERTIES = frozenset(

@@ -3,7 +3,7 @@
 ``serve`` serves every share of the ``DAVSTORE`` setting (or those named with ``--share``)
 side by side (``/media/``, ``/static/``), authenticates Django users and has the health and
 metrics endpoints and the access log of ``davstore serve``
-(:mod:`davstore.frontends.webdav.observability`); ``mount SHARE MOUNTPOINT`` mounts one
+(:mod:`davstore.serving.observability`); ``mount SHARE MOUNTPOINT`` mounts one
 share with FUSE. The options are those of the standalone ``davstore`` command (network,
 WebDAV state, mount, logging), with the storage selection replaced by share names; unset
 options take their values from ``DAVSTORE``.
@@ -19,31 +19,28 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from davstore.cli import (
-    CommandError as CliCommandError,
-)
-from davstore.cli import (
+from davstore.serving.arguments import (
     add_logging_arguments,
+    add_mount_options,
     add_network_arguments,
+    add_share_arguments,
     add_webdav_arguments,
     add_workers_arguments,
-    check_shareable,
-    check_tls_arguments,
-    configure_logging,
-    exit_if_cut_off,
-    listen,
-    prepare_state_dir,
-    run_until_signalled,
-    run_workers,
-    server_url,
-    start_worker,
+    mount_options,
 )
-from davstore.frontends.fuse.command import add_mount_options, mount_options
-from davstore.selection import UsageError, add_share_arguments
+from davstore.serving.exits import CommandError as ServingCommandError
+from davstore.serving.exits import UsageError
+from davstore.serving.listen import check_tls_arguments, listen, server_url
+from davstore.serving.logs import configure_logging
+from davstore.serving.shutdown import exit_if_cut_off, run_until_signalled
+from davstore.serving.state_dir import prepare_state_dir
+from davstore.serving.workers import check_shareable, run_workers, start_worker
 from davstore.shares import Share, get_shares
 
 if TYPE_CHECKING:
     from davstore.shares_app import ShareOptions
+
+__all__ = ["Command"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +82,7 @@ class Command(BaseCommand):
                 self._mount(namespace)
         except UsageError as exc:
             raise CommandError(str(exc), returncode=exc.exit_code) from exc
-        except CliCommandError as exc:
+        except ServingCommandError as exc:
             raise CommandError(str(exc), returncode=exc.exit_code) from exc
 
     def _shares(self, names: list[str] | None) -> list[Share]:
@@ -99,7 +96,7 @@ class Command(BaseCommand):
     def _serve(self, args: argparse.Namespace) -> None:
         from davstore.conf import get_config
         from davstore.frontends.webdav import make_server
-        from davstore.frontends.webdav.observability import instrument_shares
+        from davstore.serving.observability import instrument_shares
         from davstore.shares_app import ShareOptions, SharesApp
 
         configure_logging(args)
@@ -152,7 +149,7 @@ class Command(BaseCommand):
             server = listen(make_server, observed, args)
             url = server_url(server, args)
             if worker:
-                from davstore.workers import WORKER_INDEX_ENV
+                from davstore.serving.workers import WORKER_INDEX_ENV
 
                 logger.info("worker %s serving at %s", os.environ.get(WORKER_INDEX_ENV), url)
             else:
@@ -180,7 +177,7 @@ class Command(BaseCommand):
         The workers' metrics are kept in the first share's state folder."""
         from django.utils.autoreload import get_child_arguments
 
-        from davstore.workers import METRICS_DIR
+        from davstore.serving.workers import METRICS_DIR
 
         if not getattr(self, "_called_from_command_line", False):
             raise UsageError(

@@ -1,0 +1,56 @@
+"""``davstore mount`` and ``davstore umount``: arguments and runners for the CLI.
+
+``davstore mount MOUNTPOINT [ROOT | --backend ... | --storage ...] [--read-only]
+[--foreground] [--allow-other] [--uid N] [--gid N] [--cache-ttl SECONDS]`` takes the same
+storage selection as ``serve``. The selection is checked before the mount process starts;
+the Storage and its VFS are built in the process that serves the mount.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from davstore.serving.arguments import (
+    add_logging_arguments,
+    add_mount_options,
+    add_storage_arguments,
+    mount_options,
+)
+from davstore.serving.logs import configure_logging
+from davstore.serving.selection import build_vfs, selection_from_args
+
+__all__ = ["add_mount_arguments", "add_umount_arguments", "run_mount", "run_umount"]
+
+
+def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
+
+    parser.add_argument("mountpoint", metavar="MOUNTPOINT", help="an existing empty folder")
+    add_storage_arguments(parser)
+    add_mount_options(parser)
+    add_logging_arguments(parser)
+
+
+def run_mount(args: argparse.Namespace) -> int:
+    """Mount the selected storage; 0 once mounted (or, in the foreground, unmounted)."""
+    from davstore.frontends.fuse.mount import mount
+
+    configure_logging(args)
+    selection_from_args(args)  # bad input fails here, before anything is started
+    return mount(lambda: build_vfs(args), args.mountpoint, mount_options(args))
+
+
+def add_umount_arguments(parser: argparse.ArgumentParser) -> None:
+
+    parser.add_argument("mountpoint", metavar="MOUNTPOINT")
+    parser.add_argument(
+        "--lazy", "-z", action="store_true", help="detach now even if busy; finish when idle"
+    )
+    add_logging_arguments(parser)
+
+
+def run_umount(args: argparse.Namespace) -> int:
+    """Unmount a davstore (or any FUSE) mount."""
+    from davstore.frontends.fuse.mount import umount
+
+    configure_logging(args)
+    return umount(args.mountpoint, lazy=bool(args.lazy))

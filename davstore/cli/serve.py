@@ -1,0 +1,180 @@
+"""``davstore serve``: share the selected storage over WebDAV until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from davstore.serving.arguments import (
+    add_logging_arguments,
+    add_network_arguments,
+    add_storage_arguments,
+    add_user_arguments,
+    add_webdav_arguments,
+    add_workers_arguments,
+)
+from davstore.serving.exits import CommandError, UsageError
+from davstore.serving.listen import check_tls_arguments, listen, server_url
+from davstore.serving.listen import one_line as _one_line
+from davstore.serving.listen import why as _why
+from davstore.serving.logs import configure_logging
+from davstore.serving.selection import OpenedSelection, open_share
+from davstore.serving.shutdown import exit_if_cut_off, run_until_signalled
+from davstore.serving.state_dir import prepare_state_dir
+from davstore.serving.workers import check_shareable, run_workers, start_worker
+
+__all__ = ["GENERATED_USER", "add_serve_arguments", "serve"]
+
+logger = logging.getLogger(__name__)
+
+#: The user name of the generated account when neither --user nor --anonymous is given.
+GENERATED_USER = "davstore"
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    add_storage_arguments(parser)
+    add_network_arguments(parser)
+    add_workers_arguments(parser)
+    add_user_arguments(parser)
+    add_webdav_arguments(parser)
+    add_logging_arguments(parser)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """``davstore serve``: share the selected storage over WebDAV until SIGINT/SIGTERM.
+
+    With ``--workers N`` (N > 1) this process binds the port and runs N workers
+    (:mod:`davstore.serving.workers`); a worker is this function again, given ``--worker-socket``.
+    """
+    configure_logging(args)
+    check_tls_arguments(args)
+    worker = start_worker(args)
+
+    generated: str | None = None
+    users: dict[str, str] | None
+    if args.anonymous:
+        users = None
+    elif args.users:
+        users = dict(args.users)
+    else:
+        from davstore.serving.workers import WORKER_PASSWORD_ENV
+
+        generated = (os.environ.get(WORKER_PASSWORD_ENV) if worker else None) or (
+            secrets.token_urlsafe(12)
+        )
+        users = {GENERATED_USER: generated}
+
+    share = open_share(args, max_file_size=args.max_upload_size)
+    state_dir = prepare_state_dir(args.state_dir, share.identity)
+    if getattr(args, "workers", 1) > 1 and not worker:
+        return _serve_workers(args, share, state_dir, users, generated)
+
+    try:
+        from davstore.frontends.webdav import create_app, make_server
+    except ImportError as exc:
+        raise CommandError(f"the WebDAV frontend is not available: {exc}") from exc
+
+    try:
+        app = create_app(
+            share.vfs,
+            users=users,
+            realm="davstore",
+            lock_storage=args.lock_storage,
+            property_storage=args.property_storage,
+            state_dir=state_dir,
+            max_upload_size=args.max_upload_size,
+            mac_metadata=getattr(args, "mac_metadata", "hide"),
+        )
+    except ValueError as exc:
+        raise UsageError(_one_line(exc)) from exc
+    except OSError as exc:
+        raise UsageError(f"cannot open the share's state in {state_dir}: {_why(exc)}") from exc
+    try:
+        from davstore.serving.observability import instrument
+
+        instrument(app, share.vfs)
+        server = listen(make_server, app, args)
+        url = server_url(server, args)
+        if worker:
+            from davstore.serving.workers import WORKER_INDEX_ENV
+
+            logger.info("worker %s serving at %s", os.environ.get(WORKER_INDEX_ENV), url)
+        else:
+            _print_banner(
+                url=url,
+                share=share.vfs.describe(),
+                read_only=bool(args.read_only),
+                state_dir=state_dir,
+                users=users,
+                generated=generated,
+            )
+            logger.info("serving %s at %s (state in %s)", share.vfs.describe(), url, state_dir)
+        status = run_until_signalled(server, share.vfs.flush_all, share.vfs.abort_all)
+    finally:
+        app.close()
+    exit_if_cut_off(server)
+    return status
+
+
+def _serve_workers(
+    args: argparse.Namespace,
+    share: OpenedSelection,
+    state_dir: Path,
+    users: dict[str, str] | None,
+    generated: str | None,
+) -> int:
+    """The parent of ``--workers N``: check the share can be shared, then run the workers."""
+    from davstore.serving.workers import METRICS_DIR, worker_command
+
+    check_shareable(share.storage, args.lock_storage, args.property_storage)
+
+    def banner(url: str) -> None:
+        _print_banner(
+            url=url,
+            share=share.vfs.describe() + f", {args.workers} workers",
+            read_only=bool(args.read_only),
+            state_dir=state_dir,
+            users=users,
+            generated=generated,
+        )
+        logger.info(
+            "serving %s at %s with %d workers (state in %s)",
+            share.vfs.describe(),
+            url,
+            args.workers,
+            state_dir,
+        )
+
+    return run_workers(
+        args,
+        command=worker_command(args.argv),
+        metrics_dir=state_dir / METRICS_DIR / str(os.getpid()),
+        banner=banner,
+        password=generated,
+    )
+
+
+def _print_banner(
+    *,
+    url: str,
+    share: str,
+    read_only: bool,
+    state_dir: Path,
+    users: dict[str, str] | None,
+    generated: str | None,
+) -> None:
+    lines = [
+        "davstore is serving " + share + (" (read-only)" if read_only else ""),
+        f"  URL:      {url}",
+    ]
+    if users is None:
+        lines.append("  Auth:     none (--anonymous): anyone who can connect may read and write")
+    elif generated is not None:
+        lines += [f"  User:     {GENERATED_USER}", f"  Password: {generated}"]
+    else:
+        lines.append("  Users:    " + ", ".join(sorted(users)))
+    lines += [f"  State:    {state_dir}", "Press Ctrl+C to stop."]
+    print("\n".join(lines), flush=True)  # noqa: T201 -- the CLI's user-facing output
