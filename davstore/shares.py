@@ -75,15 +75,21 @@ class Share:
         read_only: bool = False,
         cache_ttl: float | None = None,
         max_file_size: int | None = None,
+        state_dir: Path | None = None,
     ) -> VFS:
         """A new VFS over the share's Storage, connected to ``file_changed``.
 
         Each call builds another one (another metadata cache): use :attr:`vfs` unless a
         separate process or mount needs its own. ``read_only`` can only add to the
         share's setting; ``cache_ttl`` and ``max_file_size`` replace it when given.
+
+        The VFS joins the other processes of this host that serve the share (workers, a
+        mount, ``davstore serve``) through the change file in ``state_dir`` (default:
+        :meth:`state_dir`), whichever frontend uses it: their changes are seen at once.
         """
         from davstore.signals import send_change
         from davstore.store import adapt
+        from davstore.vfs.host_peers import share_with_host_peers
 
         vfs = VFS(
             adapt(self.storage),
@@ -92,6 +98,7 @@ class Share:
             max_file_size=self.config.max_upload_size if max_file_size is None else max_file_size,
         )
         vfs.subscribe(lambda change: send_change(self, change))
+        share_with_host_peers(vfs, self.state_dir() if state_dir is None else state_dir)
         return vfs
 
     def state_dir(self) -> Path:

@@ -17,7 +17,10 @@ from davstore.serving.arguments import (
     mount_options,
 )
 from davstore.serving.logs import configure_logging
-from davstore.serving.selection import build_vfs, selection_from_args
+from davstore.serving.selection import open_share, selection_from_args
+from davstore.serving.state_dir import prepare_state_dir
+from davstore.vfs import VFS
+from davstore.vfs.host_peers import share_with_host_peers
 
 __all__ = ["add_mount_arguments", "add_umount_arguments", "run_mount", "run_umount"]
 
@@ -36,7 +39,15 @@ def run_mount(args: argparse.Namespace) -> int:
 
     configure_logging(args)
     selection_from_args(args)  # bad input fails here, before anything is started
-    return mount(lambda: build_vfs(args), args.mountpoint, mount_options(args))
+    return mount(lambda: _coherent_vfs(args), args.mountpoint, mount_options(args))
+
+
+def _coherent_vfs(args: argparse.Namespace) -> VFS:
+    """The selected share's VFS, joined to the other processes of this host serving it
+    (a ``davstore serve`` of the same store uses the same state folder)."""
+    share = open_share(args)
+    share_with_host_peers(share.vfs, prepare_state_dir(None, share.identity))
+    return share.vfs
 
 
 def add_umount_arguments(parser: argparse.ArgumentParser) -> None:

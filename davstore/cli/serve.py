@@ -25,6 +25,7 @@ from davstore.serving.selection import OpenedSelection, open_share
 from davstore.serving.shutdown import exit_if_cut_off, run_until_signalled
 from davstore.serving.state_dir import prepare_state_dir
 from davstore.serving.workers import check_shareable, run_workers, start_worker
+from davstore.vfs.host_peers import share_with_host_peers
 
 __all__ = ["GENERATED_USER", "add_serve_arguments", "serve"]
 
@@ -92,6 +93,11 @@ def serve(args: argparse.Namespace) -> int:
         raise UsageError(_one_line(exc)) from exc
     except OSError as exc:
         raise UsageError(f"cannot open the share's state in {state_dir}: {_why(exc)}") from exc
+    # Every frontend of a share joins the other processes of this host that serve it
+    # (workers, mounts, the site): their changes are seen at once, not after the TTL.
+    peers = share_with_host_peers(share.vfs, state_dir)
+    if peers is not None:
+        app.on_close(peers.close)
     try:
         from davstore.serving.observability import instrument
 

@@ -77,7 +77,6 @@ from davstore.frontends.webdav.state.macmeta import (
 from davstore.frontends.webdav.state.sqlite_locks import SqliteLockManager
 from davstore.http.wsgi import Environ, StartResponse, WSGIApp
 from davstore.vfs import VFS
-from davstore.vfs.host_peers import share_with_host_peers
 
 __all__ = ["DavstoreApp", "QuickAnswer", "create_app"]
 
@@ -407,10 +406,6 @@ def create_app(
         replica = share_replicas(wsgidav, vfs)
         app.on_close(replica.close)
         app.wrap(replica.guard)
-    if vfs.coherence is None:  # other processes of this host serving the share (workers)
-        peers = share_with_host_peers(vfs, state_dir)
-        if peers is not None:
-            app.on_close(peers.close)
     return app
 
 

@@ -113,18 +113,19 @@ class Command(BaseCommand):
                 )
         items = []
         for share in shares:
+            explicit = str(Path(args.state_dir) / share.name) if args.state_dir else None
+            state_dir = prepare_state_dir(explicit or str(share.state_dir()), share.name)
             override = args.read_only or args.cache_ttl is not None or args.max_upload_size
             vfs = (
                 share.build_vfs(
                     read_only=args.read_only,
                     cache_ttl=args.cache_ttl,
                     max_file_size=args.max_upload_size,
+                    state_dir=state_dir,
                 )
                 if override
                 else share.vfs
             )
-            explicit = str(Path(args.state_dir) / share.name) if args.state_dir else None
-            state_dir = prepare_state_dir(explicit or str(share.state_dir()), share.name)
             items.append(
                 ShareOptions(
                     share,
