@@ -55,13 +55,15 @@ Any mistake raises ``ImproperlyConfigured`` naming the key, for example
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
 from django.core.exceptions import ImproperlyConfigured
+
+from davstore.options import KEYWORD_RULES as _KEYWORD_RULES
+from davstore.options import OPTIONS, Option, Scope, keys, option
 
 __all__ = [
     "DEFAULT_WRITE",
@@ -72,37 +74,15 @@ __all__ = [
 ]
 
 #: Who may write (and so read) when a share names nobody.
-DEFAULT_WRITE: tuple[str, ...] = ("staff",)
+DEFAULT_WRITE: tuple[str, ...] = option("write").default
 #: The access rules without arguments.
-KEYWORD_RULES = frozenset({"staff", "authenticated"})
+KEYWORD_RULES = _KEYWORD_RULES
 
-_TOP_KEYS = frozenset(
-    {
-        "SHARES",
-        "CACHE_TTL",
-        "AUTH_CACHE_TTL",
-        "LOCK_STORAGE",
-        "PROPERTY_STORAGE",
-        "STATE_DIR",
-        "REALM",
-    }
-)
-_SHARE_KEYS = frozenset(
-    {
-        "STORAGE",
-        "READ_ONLY",
-        "READ",
-        "WRITE",
-        "CACHE_TTL",
-        "MAX_UPLOAD_SIZE",
-        "LOCK_STORAGE",
-        "PROPERTY_STORAGE",
-    }
-)
+#: The keys of ``DAVSTORE`` and of a share in it: the options' (davstore.options) and the
+#: two that shape the setting.
+_TOP_KEYS = keys(Scope.TOP) | {"SHARES"}
+_SHARE_KEYS = keys(Scope.SHARE) | {"STORAGE"}
 _SHARE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-_PERMISSION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[^\s.][^\s]*\Z")
-_STATE_SCHEMES = ("memory", "sqlite", "shelve")
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
 _DJANGO_STATIC_BACKENDS = (
     "django.contrib.staticfiles.storage.StaticFilesStorage",
     "django.contrib.staticfiles.storage.ManifestStaticFilesStorage",
@@ -131,6 +111,7 @@ class ShareConfig:
     lock_storage: str | None = None
     property_storage: str | None = None
     state_dir: Path | None = None
+    mac_metadata: str = "hide"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -180,14 +161,17 @@ def parse_config(
     if not isinstance(raw, Mapping):
         _fail(top, f"must be a dict, not {type(raw).__name__}")
     _check_keys(top, raw, _TOP_KEYS)
-    cache_ttl = _seconds(f"{top}['CACHE_TTL']", raw.get("CACHE_TTL", 1.0))
-    auth_cache_ttl = _seconds(f"{top}['AUTH_CACHE_TTL']", raw.get("AUTH_CACHE_TTL", 60.0))
-    realm = raw.get("REALM", "davstore")
-    if not isinstance(realm, str) or not realm or '"' in realm or not realm.isprintable():
-        _fail(f"{top}['REALM']", f"must be a non-empty printable string without quotes: {realm!r}")
-    state_dir = _path(f"{top}['STATE_DIR']", raw.get("STATE_DIR"))
-    lock_storage = _state_url(f"{top}['LOCK_STORAGE']", raw.get("LOCK_STORAGE"))
-    property_storage = _state_url(f"{top}['PROPERTY_STORAGE']", raw.get("PROPERTY_STORAGE"))
+    # Every top-level option, checked; a share's own value overrides those it may set.
+    defaults = {
+        item.name: _checked(f"{top}[{item.key!r}]", item, raw.get(item.key, item.default))
+        for item in _options(Scope.TOP)
+    }
+    cache_ttl = defaults["cache_ttl"]
+    auth_cache_ttl = defaults["auth_cache_ttl"]
+    realm = defaults["realm"]
+    state_dir = defaults["state_dir"]
+    lock_storage = defaults["lock_storage"]
+    property_storage = defaults["property_storage"]
 
     if "SHARES" in raw:
         shares_raw = raw["SHARES"]
@@ -213,10 +197,7 @@ def parse_config(
                 name,
                 options,
                 storages=storages,
-                cache_ttl=cache_ttl,
-                lock_storage=lock_storage,
-                property_storage=property_storage,
-                state_dir=state_dir,
+                defaults=defaults,
             )
         )
     if len(shares) > 1:
@@ -255,10 +236,7 @@ def _parse_share(
     options: object,
     *,
     storages: Mapping[str, Any],
-    cache_ttl: float,
-    lock_storage: str | None,
-    property_storage: str | None,
-    state_dir: Path | None,
+    defaults: Mapping[str, Any],
 ) -> ShareConfig:
     if not isinstance(options, Mapping):
         _fail(key, f"must be a dict, not {type(options).__name__}")
@@ -271,38 +249,42 @@ def _parse_share(
     if alias not in storages:
         known = ", ".join(sorted(storages)) or "none"
         _fail(f"{key}['STORAGE']", f"unknown storage alias {alias!r} (known: {known})")
-    read_only = options.get("READ_ONLY", False)
-    if not isinstance(read_only, bool):
-        _fail(f"{key}['READ_ONLY']", f"must be True or False, not {read_only!r}")
-    read = _rules(f"{key}['READ']", options.get("READ", ()))
-    write = _rules(f"{key}['WRITE']", options.get("WRITE", DEFAULT_WRITE))
-    share_ttl = options.get("CACHE_TTL")
-    ttl = cache_ttl if share_ttl is None else _seconds(f"{key}['CACHE_TTL']", share_ttl)
-    max_upload = options.get("MAX_UPLOAD_SIZE")
-    if max_upload is not None and (
-        isinstance(max_upload, bool) or not isinstance(max_upload, int) or max_upload < 1
-    ):
-        _fail(
-            f"{key}['MAX_UPLOAD_SIZE']",
-            f"must be a whole number of bytes >= 1 or None, not {max_upload!r}",
-        )
-    locks = _state_url(f"{key}['LOCK_STORAGE']", options.get("LOCK_STORAGE")) or lock_storage
-    props = (
-        _state_url(f"{key}['PROPERTY_STORAGE']", options.get("PROPERTY_STORAGE"))
-        or property_storage
-    )
+    values: dict[str, Any] = {}
+    for item in _options(Scope.SHARE):
+        given = options.get(item.key)
+        if given is None:
+            values[item.name] = defaults.get(item.name, item.default)
+        else:
+            values[item.name] = _checked(f"{key}[{item.key!r}]", item, given)
+    locks, props = values.pop("lock_storage"), values.pop("property_storage")
+    state_dir = defaults["state_dir"]
     return ShareConfig(
         name=name,
         storage=alias,
-        read_only=read_only,
-        read=read,
-        write=write,
-        cache_ttl=ttl,
-        max_upload_size=max_upload,
+        **values,
         lock_storage=None if locks is None else locks.replace("{share}", name),
         property_storage=None if props is None else props.replace("{share}", name),
         state_dir=None if state_dir is None else state_dir / name,
     )
+
+
+def _options(scope: Scope) -> list[Option]:
+    return [item for item in OPTIONS if item.key is not None and scope in item.scope]
+
+
+def _checked(key: str, item: Option, value: object) -> Any:
+    """``value`` as ``item`` takes it; ImproperlyConfigured naming ``key`` when it is wrong
+    (a wrong entry of a list is named with its index)."""
+    if item.check is None or (value is None and item.default is None):
+        return value
+    try:
+        return item.check(value)
+    except ValueError as exc:
+        message = str(exc)
+        if message.startswith("["):
+            index, _, message = message.partition(": ")
+            _fail(f"{key}{index}", message)
+        _fail(key, message)
 
 
 def _fail(key: str, message: str) -> NoReturn:
@@ -316,55 +298,3 @@ def _check_keys(key: str, value: Mapping[Any, Any], allowed: frozenset[str]) -> 
             f"{key}[{unknown[0]!r}]",
             f"unknown key (known: {', '.join(sorted(allowed))})",
         )
-
-
-def _seconds(key: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        _fail(key, f"must be a number of seconds >= 0, not {value!r}")
-    return float(value)
-
-
-def _path(key: str, value: object) -> Path | None:
-    if value is None:
-        return None
-    if not isinstance(value, str | os.PathLike) or not str(value):
-        _fail(key, f"must be a folder path, not {value!r}")
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        _fail(key, f"must be an absolute path, not {str(value)!r}")
-    return path
-
-
-def _state_url(key: str, value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        _fail(key, f"must be a URL string, not {value!r}")
-    scheme, sep, rest = value.partition(":")
-    if sep and scheme in _REDIS_SCHEMES:
-        return value  # shared by replicas: see davstore.frontends.webdav.state.redis_state
-    if not sep or scheme not in _STATE_SCHEMES:
-        _fail(key, f"unknown state URL {value!r} (use memory:, sqlite:///FILE or shelve:///FILE)")
-    if scheme != "memory" and not rest.startswith("///"):
-        _fail(key, f"{value!r} must name an absolute file: {scheme}:///path/to/file")
-    return value
-
-
-def _rules(key: str, value: object) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        _fail(key, f"must be a list of rules, not {value!r}")
-    rules = []
-    for index, rule in enumerate(value):
-        if not isinstance(rule, str):
-            _fail(f"{key}[{index}]", f"must be a string, not {rule!r}")
-        if rule.startswith("group:"):
-            if not rule[len("group:") :].strip():
-                _fail(f"{key}[{index}]", f"{rule!r} names no group")
-        elif rule not in KEYWORD_RULES and not _PERMISSION.match(rule):
-            _fail(
-                f"{key}[{index}]",
-                f"unknown rule {rule!r} (use 'app_label.codename', 'group:NAME', "
-                "'staff' or 'authenticated')",
-            )
-        rules.append(rule)
-    return tuple(rules)

@@ -57,6 +57,7 @@ class ShareOptions:
         property_storage: str | None = None,
         state_dir: Any = None,
         max_upload_size: int | None = None,
+        mac_metadata: str | None = None,
     ) -> None:
         self.share = share
         self.vfs = vfs if vfs is not None else share.vfs
@@ -66,6 +67,7 @@ class ShareOptions:
         self.max_upload_size = (
             max_upload_size if max_upload_size is not None else share.config.max_upload_size
         )
+        self.mac_metadata = mac_metadata or share.config.mac_metadata
 
 
 class SharesApp:
@@ -109,6 +111,7 @@ class SharesApp:
                     state_dir=state_dir,
                     max_upload_size=options.max_upload_size,
                     mount_path=f"{self.prefix}/{name}",
+                    mac_metadata=options.mac_metadata,
                 )
         except BaseException:
             self.close()

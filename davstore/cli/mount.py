@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from davstore.serving.arguments import (
-    add_logging_arguments,
-    add_mount_options,
-    add_storage_arguments,
-    mount_options,
-)
+from davstore.options import Command, Door, add_arguments
+from davstore.serving.arguments import add_storage_arguments, mount_options
 from davstore.serving.logs import configure_logging
 from davstore.serving.selection import open_share, selection_from_args
 from davstore.serving.state_dir import prepare_state_dir
@@ -29,8 +25,7 @@ def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("mountpoint", metavar="MOUNTPOINT", help="an existing empty folder")
     add_storage_arguments(parser)
-    add_mount_options(parser)
-    add_logging_arguments(parser)
+    add_arguments(parser, Command.MOUNT, Door.CLI)
 
 
 def run_mount(args: argparse.Namespace) -> int:
@@ -53,10 +48,7 @@ def _coherent_vfs(args: argparse.Namespace) -> VFS:
 def add_umount_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("mountpoint", metavar="MOUNTPOINT")
-    parser.add_argument(
-        "--lazy", "-z", action="store_true", help="detach now even if busy; finish when idle"
-    )
-    add_logging_arguments(parser)
+    add_arguments(parser, Command.UMOUNT, Door.CLI)
 
 
 def run_umount(args: argparse.Namespace) -> int:

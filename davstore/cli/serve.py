@@ -7,15 +7,10 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from davstore.serving.arguments import (
-    add_logging_arguments,
-    add_network_arguments,
-    add_storage_arguments,
-    add_user_arguments,
-    add_webdav_arguments,
-    add_workers_arguments,
-)
+from davstore.options import Command, Door, add_arguments
+from davstore.serving.arguments import add_storage_arguments
 from davstore.serving.exits import CommandError, UsageError
 from davstore.serving.listen import check_tls_arguments, listen, server_url
 from davstore.serving.listen import one_line as _one_line
@@ -27,7 +22,10 @@ from davstore.serving.state_dir import prepare_state_dir
 from davstore.serving.workers import check_shareable, run_workers, start_worker
 from davstore.vfs.host_peers import share_with_host_peers
 
-__all__ = ["GENERATED_USER", "add_serve_arguments", "serve"]
+if TYPE_CHECKING:
+    from davstore.frontends.webdav import DavstoreApp
+
+__all__ = ["GENERATED_USER", "add_serve_arguments", "build_app", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +35,7 @@ GENERATED_USER = "davstore"
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add_storage_arguments(parser)
-    add_network_arguments(parser)
-    add_workers_arguments(parser)
-    add_user_arguments(parser)
-    add_webdav_arguments(parser)
-    add_logging_arguments(parser)
+    add_arguments(parser, Command.SERVE, Door.CLI)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -74,30 +68,10 @@ def serve(args: argparse.Namespace) -> int:
         return _serve_workers(args, share, state_dir, users, generated)
 
     try:
-        from davstore.frontends.webdav import create_app, make_server
+        from davstore.frontends.webdav import make_server
     except ImportError as exc:
         raise CommandError(f"the WebDAV frontend is not available: {exc}") from exc
-
-    try:
-        app = create_app(
-            share.vfs,
-            users=users,
-            realm="davstore",
-            lock_storage=args.lock_storage,
-            property_storage=args.property_storage,
-            state_dir=state_dir,
-            max_upload_size=args.max_upload_size,
-            mac_metadata=getattr(args, "mac_metadata", "hide"),
-        )
-    except ValueError as exc:
-        raise UsageError(_one_line(exc)) from exc
-    except OSError as exc:
-        raise UsageError(f"cannot open the share's state in {state_dir}: {_why(exc)}") from exc
-    # Every frontend of a share joins the other processes of this host that serve it
-    # (workers, mounts, the site): their changes are seen at once, not after the TTL.
-    peers = share_with_host_peers(share.vfs, state_dir)
-    if peers is not None:
-        app.on_close(peers.close)
+    app = build_app(args, share, state_dir, users)
     try:
         from davstore.serving.observability import instrument
 
@@ -123,6 +97,42 @@ def serve(args: argparse.Namespace) -> int:
         app.close()
     exit_if_cut_off(server)
     return status
+
+
+def build_app(
+    args: argparse.Namespace,
+    share: OpenedSelection,
+    state_dir: Path,
+    users: dict[str, str] | None,
+) -> DavstoreApp:
+    """The WebDAV application of ``davstore serve`` for the opened ``share``, with the
+    share's options from ``args``, joined to the host's other processes serving it."""
+    try:
+        from davstore.frontends.webdav import create_app
+    except ImportError as exc:
+        raise CommandError(f"the WebDAV frontend is not available: {exc}") from exc
+
+    try:
+        app = create_app(
+            share.vfs,
+            users=users,
+            realm="davstore",
+            lock_storage=args.lock_storage,
+            property_storage=args.property_storage,
+            state_dir=state_dir,
+            max_upload_size=args.max_upload_size,
+            mac_metadata=args.mac_metadata,
+        )
+    except ValueError as exc:
+        raise UsageError(_one_line(exc)) from exc
+    except OSError as exc:
+        raise UsageError(f"cannot open the share's state in {state_dir}: {_why(exc)}") from exc
+    # Every frontend of a share joins the other processes of this host that serve it
+    # (workers, mounts, the site): their changes are seen at once, not after the TTL.
+    peers = share_with_host_peers(share.vfs, state_dir)
+    if peers is not None:
+        app.on_close(peers.close)
+    return app
 
 
 def _serve_workers(

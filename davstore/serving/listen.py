@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from davstore.serving.arguments import DEFAULT_GRACE_PERIOD
+from davstore.options import DEFAULT_GRACE_PERIOD
 from davstore.serving.exits import CommandError, UsageError
 
 __all__ = ["bound_port", "check_tls_arguments", "listen", "netloc", "one_line", "server_url", "why"]

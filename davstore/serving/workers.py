@@ -39,7 +39,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from davstore.serving.arguments import DEFAULT_GRACE_PERIOD
+from davstore.options import DEFAULT_GRACE_PERIOD
 from davstore.serving.exits import CommandError, UsageError
 from davstore.serving.listen import netloc, why
 

@@ -11,7 +11,7 @@ from django.core.files.storage import FileSystemStorage, InMemoryStorage
 
 from davstore.cli import build_parser
 from davstore.http.server import BUSY_POLL, make_server
-from davstore.serving.arguments import parse_option, parse_size, parse_user
+from davstore.options import parse_option, parse_size, parse_user
 from davstore.serving.listen import listen
 from davstore.serving.selection import (
     DEFAULT_BACKEND,

@@ -6,7 +6,8 @@ metrics endpoints and the access log of ``davstore serve``
 (:mod:`davstore.serving.observability`); ``mount SHARE MOUNTPOINT`` mounts one
 share with FUSE. The options are those of the standalone ``davstore`` command (network,
 WebDAV state, mount, logging), with the storage selection replaced by share names; unset
-options take their values from ``DAVSTORE``.
+options take their values from ``DAVSTORE``. Both commands' options are generated from
+:data:`davstore.options.OPTIONS`.
 """
 
 from __future__ import annotations
@@ -19,15 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from davstore.serving.arguments import (
-    add_logging_arguments,
-    add_mount_options,
-    add_network_arguments,
-    add_share_arguments,
-    add_webdav_arguments,
-    add_workers_arguments,
-    mount_options,
-)
+from davstore.options import Command as Subcommand
+from davstore.options import Door, add_arguments, given_or_configured
+from davstore.serving.arguments import mount_options
 from davstore.serving.exits import CommandError as ServingCommandError
 from davstore.serving.exits import UsageError
 from davstore.serving.listen import check_tls_arguments, listen, server_url
@@ -38,6 +33,7 @@ from davstore.serving.workers import check_shareable, run_workers, start_worker
 from davstore.shares import Share, get_shares
 
 if TYPE_CHECKING:
+    from davstore.frontends.fuse.mount import MountOptions
     from davstore.shares_app import ShareOptions
 
 __all__ = ["Command"]
@@ -58,20 +54,12 @@ class Command(BaseCommand):
             metavar="NAME",
             help="serve this share (repeatable; default: every share in DAVSTORE)",
         )
-        add_share_arguments(serve)
-        add_network_arguments(serve)
-        add_workers_arguments(serve)
-        add_webdav_arguments(serve)
-        add_logging_arguments(serve)
-        serve.set_defaults(cache_ttl=None)
+        add_arguments(serve, Subcommand.SERVE, Door.MANAGE)
 
         mount = actions.add_parser("mount", help="mount one share as a folder (FUSE)")
         mount.add_argument("share", metavar="SHARE", help="a share of DAVSTORE")
         mount.add_argument("mountpoint", metavar="MOUNTPOINT", help="an existing empty folder")
-        add_share_arguments(mount)
-        add_mount_options(mount)
-        add_logging_arguments(mount)
-        mount.set_defaults(cache_ttl=None)
+        add_arguments(mount, Subcommand.MOUNT, Door.MANAGE)
 
     def handle(self, *args: Any, **options: Any) -> None:
         namespace = argparse.Namespace(**options)
@@ -97,45 +85,14 @@ class Command(BaseCommand):
         from davstore.conf import get_config
         from davstore.frontends.webdav import make_server
         from davstore.serving.observability import instrument_shares
-        from davstore.shares_app import ShareOptions, SharesApp
+        from davstore.shares_app import SharesApp
 
         configure_logging(args)
         check_tls_arguments(args)
         worker = start_worker(args)
         config = get_config()
         shares = self._shares(args.shares)
-        for option in ("lock_storage", "property_storage"):
-            url = getattr(args, option)
-            if url and len(shares) > 1 and not url.startswith("memory:") and "{share}" not in url:
-                flag = "--" + option.replace("_", "-")
-                raise UsageError(
-                    f"{flag} {url} would be used by {len(shares)} shares: put {{share}} in it"
-                )
-        items = []
-        for share in shares:
-            explicit = str(Path(args.state_dir) / share.name) if args.state_dir else None
-            state_dir = prepare_state_dir(explicit or str(share.state_dir()), share.name)
-            override = args.read_only or args.cache_ttl is not None or args.max_upload_size
-            vfs = (
-                share.build_vfs(
-                    read_only=args.read_only,
-                    cache_ttl=args.cache_ttl,
-                    max_file_size=args.max_upload_size,
-                    state_dir=state_dir,
-                )
-                if override
-                else share.vfs
-            )
-            items.append(
-                ShareOptions(
-                    share,
-                    vfs=vfs,
-                    lock_storage=_for(args.lock_storage, share),
-                    property_storage=_for(args.property_storage, share),
-                    state_dir=state_dir,
-                    max_upload_size=args.max_upload_size,
-                )
-            )
+        items = self.share_options(args, shares)
         if args.workers > 1 and not worker:
             self._serve_workers(args, items)
             return
@@ -160,6 +117,54 @@ class Command(BaseCommand):
             observed.close()
             app.close()
         exit_if_cut_off(server)
+
+    def share_options(self, args: argparse.Namespace, shares: list[Share]) -> list[ShareOptions]:
+        """How each share is served: its options given on the command line, else its
+        ``DAVSTORE`` values (:func:`davstore.options.given_or_configured`)."""
+        from davstore.shares_app import ShareOptions
+
+        for option in ("lock_storage", "property_storage"):
+            url = getattr(args, option)
+            if url and len(shares) > 1 and not url.startswith("memory:") and "{share}" not in url:
+                flag = "--" + option.replace("_", "-")
+                raise UsageError(
+                    f"{flag} {url} would be used by {len(shares)} shares: put {{share}} in it"
+                )
+        items = []
+        for share in shares:
+            given = argparse.Namespace(
+                **{
+                    **vars(args),
+                    "lock_storage": _for(args.lock_storage, share),
+                    "property_storage": _for(args.property_storage, share),
+                }
+            )
+            values = given_or_configured(given, share.config)
+            explicit = str(Path(args.state_dir) / share.name) if args.state_dir else None
+            state_dir = prepare_state_dir(explicit or str(share.state_dir()), share.name)
+            override = args.read_only or args.cache_ttl is not None or args.max_upload_size
+            vfs = (
+                share.build_vfs(
+                    read_only=values["read_only"],
+                    cache_ttl=values["cache_ttl"],
+                    max_file_size=values["max_upload_size"],
+                    state_dir=state_dir,
+                )
+                if override
+                else share.vfs
+            )
+            items.append(
+                ShareOptions(
+                    share,
+                    vfs=vfs,
+                    lock_storage=values["lock_storage"],
+                    property_storage=values["property_storage"],
+                    state_dir=state_dir,
+                    max_upload_size=values["max_upload_size"],
+                    mac_metadata=values["mac_metadata"],
+                )
+            )
+        return items
 
     def _banner(self, url: str, items: list[ShareOptions], workers: int = 1) -> None:
         more = f" with {workers} workers" if workers > 1 else ""
@@ -198,6 +203,12 @@ class Command(BaseCommand):
                 "the workers kept exiting right after their start", returncode=status
             )
 
+    def mount_options(self, args: argparse.Namespace, share: Share) -> MountOptions:
+        """How ``share`` is mounted: its options given on the command line, else its
+        ``DAVSTORE`` values."""
+        values = given_or_configured(args, share.config)
+        return mount_options(argparse.Namespace(**{**vars(args), **values}))
+
     def _mount(self, args: argparse.Namespace) -> None:
         from django.db import connections
 
@@ -205,11 +216,8 @@ class Command(BaseCommand):
 
         configure_logging(args)
         (share,) = self._shares([args.share])
-        read_only = bool(args.read_only) or share.read_only
-        cache_ttl = share.config.cache_ttl if args.cache_ttl is None else args.cache_ttl
-        options = mount_options(
-            argparse.Namespace(**{**vars(args), "read_only": read_only, "cache_ttl": cache_ttl})
-        )
+        options = self.mount_options(args, share)
+        read_only, cache_ttl = options.read_only, options.cache_ttl
 
         def build() -> Any:
             vfs = share.build_vfs(read_only=read_only, cache_ttl=cache_ttl)
