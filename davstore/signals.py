@@ -40,7 +40,12 @@ from davstore.vfs.events import Actor, Change, acting_as
 if TYPE_CHECKING:
     from davstore.shares import Share
 
-__all__ = ["acting_as_user", "file_changed"]
+__all__ = [
+    "acting_as_user",
+    "file_changed",
+    "send_change",
+    "set_current_user",
+]
 
 logger = logging.getLogger(__name__)
 

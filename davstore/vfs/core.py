@@ -42,13 +42,14 @@ from davstore.errors import (
 )
 from davstore.store.base import (
     DIRECTORY_MARKER,
+    INTERNAL_PREFIX,
     Capabilities,
     ObjectInfo,
     ObjectStore,
     Upload,
     Usage,
+    is_internal_name,
 )
-from davstore.store.generic import INTERNAL_PREFIX, is_internal_name
 from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, Unknown
 from davstore.vfs.events import Action, Change, Listener, current_actor
 from davstore.vfs.handles import OpenFile, ReadHandle, WriteHandle, same_version, write_all
@@ -146,7 +147,7 @@ class VFS:
         self._policies: dict[Kind, tuple[Policy, ...]] = {}
         #: Asked before every cache lookup: True when another process serving the share
         #: changed something since it was last asked (the whole cache is then forgotten).
-        #: Set by :func:`davstore.host_peers.share_with_host_peers`.
+        #: Set by :func:`davstore.vfs.host_peers.share_with_host_peers`.
         self.coherence: Callable[[], bool] | None = None
         #: On stores without folder times (``Capabilities.folder_mtime``): the time (ns) of
         #: the last change made through this VFS in each folder, and the newest time

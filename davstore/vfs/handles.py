@@ -42,7 +42,13 @@ from davstore.store.base import ObjectInfo, Upload
 if TYPE_CHECKING:
     from davstore.vfs.core import VFS
 
-__all__ = ["OpenFile", "ReadHandle", "WriteHandle", "same_version"]
+__all__ = [
+    "OpenFile",
+    "ReadHandle",
+    "WriteHandle",
+    "same_version",
+    "write_all",
+]
 
 _COPY_BLOCK = 1 << 20
 

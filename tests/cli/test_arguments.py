@@ -9,26 +9,21 @@ from typing import Any
 import pytest
 from django.core.files.storage import FileSystemStorage, InMemoryStorage
 
-from davstore.cli import (
-    build_parser,
-    default_state_root,
-    listen,
-    parse_size,
-    parse_user,
-    prepare_state_dir,
-)
-from davstore.frontends.webdav.server import BUSY_POLL, make_server
-from davstore.selection import (
+from davstore.cli import build_parser
+from davstore.http.server import BUSY_POLL, make_server
+from davstore.options import parse_option, parse_size, parse_user
+from davstore.serving.listen import listen
+from davstore.serving.selection import (
     DEFAULT_BACKEND,
     SelectionKind,
     StorageSelection,
     UsageError,
     build_storage,
     open_share,
-    parse_option,
     selection_from_args,
     share_identity,
 )
+from davstore.serving.state_dir import default_state_root, prepare_state_dir
 from davstore.store import FileSystemStore, MemoryStore
 
 
@@ -294,8 +289,8 @@ def test_unwritable_state_dir(tmp_path: Path) -> None:
 
 
 def test_dav_limits_from_flags() -> None:
-    from davstore.cli import dav_limits
     from davstore.frontends.webdav.limits import DavLimits
+    from davstore.serving.arguments import dav_limits
 
     assert dav_limits(parse()) == DavLimits()
     args = parse(
@@ -311,8 +306,13 @@ def test_dav_limits_from_flags() -> None:
     assert dav_limits(args) == DavLimits(
         depth_infinity=True, max_properties=50, max_properties_per_request=5, max_lock_timeout=600
     )
+    # manage.py davstore serve: what was not given (None) comes from the DAVSTORE setting.
     base = DavLimits(depth_infinity=True, max_lock_timeout=60)
-    assert dav_limits(parse("--max-properties", "7"), base) == DavLimits(
+    not_given = dict.fromkeys(
+        ("propfind_depth_infinity", "max_properties_per_request", "max_lock_timeout")
+    )
+    given = argparse.Namespace(**not_given, max_properties=7)
+    assert dav_limits(given, base) == DavLimits(
         depth_infinity=True, max_properties=7, max_lock_timeout=60
     )
 

@@ -18,7 +18,7 @@ from django.core.management import CommandError, call_command
 from tests.conftest import free_port
 from tests.django.project import Project, make_project
 from tests.process import ServeProcess, wait_for_workers, workers_of
-from tests.webdav.test_state import LOCK_BODY
+from tests.webdav.state.test_state import LOCK_BODY
 
 TTL = 1.0
 

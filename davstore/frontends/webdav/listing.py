@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import html
 import string
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -30,13 +30,12 @@ from urllib.parse import quote
 from wsgidav.mw.base_mw import BaseMiddleware
 
 from davstore.errors import DavstoreError
-from davstore.frontends.webdav.errors import to_dav_error
+from davstore.frontends.webdav.error_status import to_dav_error
+from davstore.http.wsgi import Environ, StartResponse
 from davstore.vfs import VFS, Entry
 
 __all__ = ["LIBREOFFICE_SUFFIXES", "OFFICE_SCHEMES", "DirectoryListing", "render_listing"]
 
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
 
 #: File suffix -> Microsoft Office URI scheme.
 OFFICE_SCHEMES: dict[str, str] = {
