@@ -253,9 +253,13 @@ def check_state_url(value: object) -> str | None:
     return value
 
 
-def _check_choice(*choices: str) -> Callable[[object], str]:
+def _check_choice(*choices: str, either: bool = False) -> Callable[[object], str]:
+    named = " or ".join(map(repr, choices)) if either else None
+
     def check(value: object) -> str:
         if value not in choices:
+            if named is not None:
+                raise ValueError(f"must be {named}, not {value!r}")
             raise ValueError(f"must be one of {', '.join(map(repr, choices))}, not {value!r}")
         return str(value)
 
@@ -667,7 +671,7 @@ OPTIONS: tuple[Option, ...] = (
         commands=Command.SERVE,
         default="refuse",
         choices=("refuse", "stream"),
-        check=_check_choice("refuse", "stream"),
+        check=_check_choice("refuse", "stream", either=True),
     ),
     Option(
         "max_properties",

@@ -10,8 +10,9 @@ parsed and ignored (``test_each_option_works_the_same_through_both_doors[mac_met
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,14 @@ from django.test.utils import override_settings
 from wsgidav.lock_man.lock_storage import LockStorageDict
 
 from davstore.cli import build_parser
+from davstore.cli.mount import mount_vfs
 from davstore.cli.serve import build_app
-from davstore.conf import parse_config
+from davstore.conf import get_config, parse_config
 from davstore.frontends.webdav import DavstoreApp
 from davstore.management.commands.davstore import Command as ManageCommand
-from davstore.options import OPTIONS, Command, Door, Option, Scope, markdown_table
+from davstore.options import OPTIONS, Command, Door, Option, Scope, keys, markdown_table
 from davstore.serving.arguments import SELECTION, mount_options
-from davstore.serving.listen import listen
+from davstore.serving.listen import listen, serve_metrics
 from davstore.serving.selection import open_share
 from davstore.serving.state_dir import prepare_state_dir
 from davstore.shares import get_shares
@@ -43,6 +45,8 @@ class Proof:
     seen: Callable[[Served], Any]
     expected: Any
     setting: Any = None
+    #: Other ``DAVSTORE`` keys the setting needs to show (``METRICS_HOST`` needs a port).
+    with_setting: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -54,6 +58,8 @@ class Served:
     app: DavstoreApp | None = None
     server_kwargs: dict[str, Any] | None = None
     mount: Any = None
+    vfs: Any = None
+    metrics: dict[str, Any] | None = None
     state_root: Path | None = None
 
 
@@ -70,6 +76,11 @@ def _app(served: Served) -> DavstoreApp:
 def _kwargs(served: Served) -> dict[str, Any]:
     assert served.server_kwargs is not None
     return served.server_kwargs
+
+
+def _metrics(served: Served) -> dict[str, Any]:
+    assert served.metrics is not None, "nothing was served on a metrics port"
+    return served.metrics
 
 
 #: One proof per option that both doors have; a new option without one fails
@@ -108,7 +119,51 @@ PROOFS: dict[str, Proof] = {
         ("--mac-metadata", "store"), lambda s: _app(s).plain_put.hide_mac_metadata, False, "store"
     ),
     "max_upload_size": Proof(
-        ("--max-upload-size", "2K"), lambda s: _provider(s).max_upload_size, 2048, 2048
+        ("--max-upload-size", "2K"),
+        lambda s: s.vfs.max_file_size if s.mount else _provider(s).max_upload_size,
+        2048,
+        2048,
+    ),
+    "propfind_depth_infinity": Proof(
+        ("--propfind-depth-infinity", "stream"),
+        lambda s: _provider(s).limits.depth_infinity,
+        True,
+        "stream",
+    ),
+    "max_properties": Proof(
+        ("--max-properties", "7"), lambda s: _provider(s).limits.max_properties, 7, 7
+    ),
+    "max_properties_per_request": Proof(
+        ("--max-properties-per-request", "5"),
+        lambda s: _provider(s).limits.max_properties_per_request,
+        5,
+        5,
+    ),
+    "max_lock_timeout": Proof(
+        ("--max-lock-timeout", "600"),
+        lambda s: _app(s).wsgidav.lock_manager.storage.max_timeout,
+        600,
+        600,
+    ),
+    "header_timeout": Proof(("--header-timeout", "5"), lambda s: _kwargs(s)["header_timeout"], 5.0),
+    "max_connections_per_client": Proof(
+        ("--max-connections-per-client", "7"),
+        lambda s: _kwargs(s)["max_connections_per_client"],
+        7,
+    ),
+    "threads_per_client": Proof(
+        ("--threads-per-client", "3"), lambda s: _kwargs(s)["threads_per_client"], 3
+    ),
+    "metrics_port": Proof(("--metrics-port", "9100"), lambda s: _metrics(s)["port"], 9100, 9100),
+    "metrics_host": Proof(
+        ("--metrics-port", "9100", "--metrics-host", "127.0.0.2"),
+        lambda s: _metrics(s)["host"],
+        "127.0.0.2",
+        "127.0.0.2",
+        {"METRICS_PORT": 9100},
+    ),
+    "worker_metrics_socket": Proof(
+        ("--worker-metrics-socket", "7"), lambda s: s.args.worker_metrics_socket, 7
     ),
     "host": Proof(("--host", "127.0.0.2"), lambda s: _kwargs(s)["host"], "127.0.0.2"),
     "port": Proof(("--port", "9"), lambda s: _kwargs(s)["port"], 9),
@@ -213,9 +268,21 @@ def _built(served: Served, command: Command, build: Callable[[], Any]) -> Served
         def prepare(self) -> None:
             pass
 
+        def serve(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
     def make_server(app: Any, host: str, port: int, **kwargs: Any) -> Recorder:
         recorded.update(host=host, port=port, **kwargs)
         return Recorder()
+
+    def make_metrics_server(app: Any, host: str, port: int, **kwargs: Any) -> Recorder:
+        served.metrics = {"host": host, "port": port, "app": app}
+        recorder = Recorder()
+        recorder.bind_addr = (host, port)  # type: ignore[attr-defined]
+        return recorder
 
     if command is Command.SERVE:
         if served.args.tls_cert or served.args.tls_key:
@@ -223,13 +290,17 @@ def _built(served: Served, command: Command, build: Callable[[], Any]) -> Served
             served.args.tls_key = served.args.tls_key or "k.pem"
         served.app = build()
         # An inherited socket is the worker's own: never wrap a number the test made up.
-        without_socket = argparse.Namespace(**{**vars(served.args), "worker_socket": None})
+        without_socket = argparse.Namespace(
+            **{**vars(served.args), "worker_socket": None, "worker_metrics_socket": None}
+        )
         server = listen(make_server, served.app, without_socket)
         recorded["shutdown_timeout"] = server.shutdown_timeout
         recorded["busy_poll"] = recorded.get("busy_poll")
         served.server_kwargs = recorded
+        observed = argparse.Namespace(endpoints=object())
+        serve_metrics(observed, without_socket, make_server=make_metrics_server)()
     else:
-        served.mount = build()
+        served.mount, served.vfs = build()
     return served
 
 
@@ -241,7 +312,7 @@ def _through_cli(command: Command, argv: list[str], root: Path) -> Served:
 
     def build() -> Any:
         if command is Command.MOUNT:
-            return mount_options(args)
+            return mount_options(args), mount_vfs(args)
         share = open_share(args, max_file_size=args.max_upload_size)
         served.state_root = prepare_state_dir(args.state_dir, share.identity)
         return build_app(args, share, served.state_root, None)
@@ -276,7 +347,8 @@ def _through_manage(
 
         def build() -> Any:
             if command is Command.MOUNT:
-                return manage.mount_options(args, share)
+                return manage.mount_options(args, share), manage.mount_vfs(args, share)
+            manage.top_options(args, get_config())
             items = manage.share_options(args, [share])
             served.state_root = items[0].state_dir
             app = SharesApp(items)
@@ -320,9 +392,9 @@ def test_each_share_setting_in_davstore_is_served(
     assert item.key is not None
     places = []
     if Scope.SHARE in item.scope:
-        places.append({"share": {item.key: proof.setting}})
+        places.append({"share": {item.key: proof.setting}, **proof.with_setting})
     if Scope.TOP in item.scope:
-        places.append({item.key: proof.setting})
+        places.append({item.key: proof.setting, **proof.with_setting})
     for davstore in places:
         for command in _commands(item):
             manage = _through_manage(command, [], share_root, dict(davstore))
@@ -347,3 +419,79 @@ def test_every_davstore_key_comes_from_the_definition() -> None:
         if Scope.TOP in item.scope:
             with pytest.raises(Exception, match=rf"\['{item.key}'\]"):
                 parse_config({item.key: object()}, storages=storages)
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _readme_table(heading: str) -> dict[str, str]:
+    """The first options table under ``heading``: each flag of its first column, with the
+    default column of its row."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index(heading) :]
+    rows: dict[str, str] = {}
+    started = False
+    for line in section.splitlines()[1:]:
+        if line.startswith("## "):
+            break
+        if not line.startswith("|"):
+            if started:
+                break
+            continue
+        started = True
+        cells = [cell.strip() for cell in line.replace("\\|", "/").strip("|").split("|")]
+        for flag in re.findall(r"`(-[-\w]+|[A-Z]+)[ `]", cells[0] + " "):
+            rows[flag] = cells[1]
+    rows.pop("option", None)
+    return rows
+
+
+def _flags(command: Command) -> set[str]:
+    return {
+        flag
+        for item in OPTIONS
+        if item.flags and not item.hidden and command in item.commands and Door.CLI in item.doors
+        for flag in item.flags
+    }
+
+
+def _default_cell(item: Option) -> str | None:
+    """How the README's default column shows ``item``'s default (None: free text)."""
+    if item.action != "store" or item.default in (None, [], ()):
+        return None
+    if isinstance(item.default, float):
+        return f"`{item.default:g}`"
+    return f"`{item.default}`"
+
+
+@pytest.mark.parametrize(
+    ("heading", "command", "positional"),
+    [
+        ("## `davstore serve` options", Command.SERVE, {"ROOT"}),
+        ("## Mounting a store as a folder (FUSE)", Command.MOUNT, {"MOUNTPOINT"}),
+    ],
+)
+def test_the_readme_options_tables_agree_with_the_definition(
+    heading: str, command: Command, positional: set[str]
+) -> None:
+    """Every flag of ``davstore serve|mount`` is in its README table and nothing else is
+    (the storage selection aside, which the serve table lists too), and a default the
+    table shows as a value is the definition's."""
+    table = _readme_table(heading)
+    selection = {"--backend", "--option", "-o", "--storage", "--settings"}
+    expected = _flags(command) | positional | (selection if command is Command.SERVE else set())
+    assert set(table) == expected
+    for item in OPTIONS:
+        cell = _default_cell(item)
+        if cell is not None and item.flag in table:
+            assert table[item.flag].startswith(cell), (item.name, table[item.flag], cell)
+
+
+def test_the_readme_davstore_setting_names_every_key() -> None:
+    """The ``DAVSTORE`` block of the README shows every key the setting accepts."""
+    text = README.read_text(encoding="utf-8")
+    block = text[text.index("DAVSTORE = {\n") :]
+    block = block[: block.index("\n}\n")]
+    shown = set(re.findall(r'^\s*"([A-Z_]+)":', block, re.MULTILINE))
+    accepted = keys(Scope.SHARE) | keys(Scope.TOP) | {"SHARES", "STORAGE", "ADAPTERS"}
+    assert shown == accepted

@@ -19,7 +19,7 @@ from davstore.serving.state_dir import prepare_state_dir
 from davstore.vfs import VFS
 from davstore.vfs.host_peers import share_with_host_peers
 
-__all__ = ["add_mount_arguments", "add_umount_arguments", "run_mount", "run_umount"]
+__all__ = ["add_mount_arguments", "add_umount_arguments", "mount_vfs", "run_mount", "run_umount"]
 
 
 def add_mount_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,12 +35,13 @@ def run_mount(args: argparse.Namespace) -> int:
 
     configure_logging(args)
     selection_from_args(args)  # bad input fails here, before anything is started
-    return mount(lambda: _coherent_vfs(args), args.mountpoint, mount_options(args))
+    return mount(lambda: mount_vfs(args), args.mountpoint, mount_options(args))
 
 
-def _coherent_vfs(args: argparse.Namespace) -> VFS:
-    """The selected share's VFS, joined to the other processes of this host serving it
-    (a ``davstore serve`` of the same store uses the same state folder)."""
+def mount_vfs(args: argparse.Namespace) -> VFS:
+    """The selected share's VFS (``--max-upload-size`` its largest file), joined to the
+    other processes of this host serving it (a ``davstore serve`` of the same store uses
+    the same state folder). Built in the process that serves the mount."""
     share = open_share(args, max_file_size=getattr(args, "max_upload_size", None))
     share_with_host_peers(share.vfs, prepare_state_dir(None, share.identity))
     return share.vfs

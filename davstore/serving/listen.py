@@ -85,16 +85,22 @@ def _nothing() -> None:
     pass
 
 
-def serve_metrics(observed: Any, args: argparse.Namespace) -> Callable[[], None]:
+def serve_metrics(
+    observed: Any, args: argparse.Namespace, make_server: Callable[..., Any] | None = None
+) -> Callable[[], None]:
     """Serve the health and metrics endpoints of ``observed`` (an
     :class:`~davstore.serving.observability.Observability`) on ``--metrics-port`` (a
     worker: on the socket its parent made) on a thread of their own; returns what stops
-    them. Nothing without ``--metrics-port``."""
+    them. Nothing without ``--metrics-port``. ``make_server``: the HTTP server's (default:
+    :func:`davstore.http.server.make_server`)."""
     port = getattr(args, "metrics_port", None)
     inherited = getattr(args, "worker_metrics_socket", None)
     if port is None and inherited is None:
         return _nothing
-    from davstore.http.server import make_server
+    if make_server is None:
+        from davstore.http.server import make_server as http_server
+
+        make_server = http_server
 
     host = metrics_host(args)
     server = make_server(

@@ -41,6 +41,7 @@ from typing import Any
 from django.core.files.storage import Storage
 
 from davstore.serving.exits import UsageError
+from davstore.serving.state_dir import default_state_root
 from davstore.store import adapt
 from davstore.vfs import VFS
 
@@ -288,11 +289,25 @@ def _storage_from_alias(alias: str, settings_module: str | None) -> Storage:
     return storage
 
 
-def share_identity(selection: StorageSelection, storage: Storage) -> str:
+def share_identity(
+    selection: StorageSelection, storage: Storage, *, state_root: Path | None = None
+) -> str:
     """A short, stable, file-name-safe name for the share (``media-1a2b3c4d5e``).
 
     Two selections of the same store get the same identity, so its state (dead
     properties, locks) is found again after a restart; different stores never share one.
+    The identity is a hash of the Storage class, its location (``location``,
+    ``bucket_name`` or ``azure_container``), the alias and settings module of a
+    ``--storage`` selection, and the other keyword arguments the class was built with
+    (``--option``, as a hash of their JSON): two stores of one class that differ only in
+    an option have different state folders.
+
+    Before the options were part of it, a store built with options other than
+    ``location`` had the identity of its class and location alone. Where that older
+    identity named a location (so a folder or bucket of its own), its folder under
+    ``state_root`` is kept when it exists and the new one does not: an existing share's
+    locks and properties are found again. Without a location the older identity was the
+    class alone, shared by every such store; those get a folder of their own.
     """
     cls = type(storage)
     location = (
@@ -301,17 +316,35 @@ def share_identity(selection: StorageSelection, storage: Storage) -> str:
         or getattr(storage, "azure_container", None)
         or ""
     )
-    key = {
+    key: dict[str, Any] = {
         "class": f"{cls.__module__}.{cls.__qualname__}",
         "location": str(location),
         "alias": selection.alias,
         "settings": selection.settings_module if selection.kind is SelectionKind.ALIAS else None,
     }
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     label = selection.alias if selection.kind is SelectionKind.ALIAS else None
     label = label or Path(str(location)).name or cls.__name__
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-.")[:40] or "share"
-    return f"{slug}-{digest}"
+    older = f"{slug}-{_digest(key)}"
+    options = {name: value for name, value in selection.options.items() if name != "location"}
+    if selection.kind is SelectionKind.ALIAS or not options:
+        return older
+    key["options"] = hashlib.sha256(
+        json.dumps(options, sort_keys=True, default=repr).encode()
+    ).hexdigest()
+    identity = f"{slug}-{_digest(key)}"
+    if (
+        state_root is not None
+        and location
+        and (state_root / older).is_dir()
+        and not (state_root / identity).exists()
+    ):
+        return older
+    return identity
+
+
+def _digest(key: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def open_share(
@@ -335,7 +368,7 @@ def open_share(
         spool_dir=spool_dir,
         max_file_size=max_file_size,
     )
-    identity = share_identity(selection, storage)
+    identity = share_identity(selection, storage, state_root=default_state_root())
     logger.debug("share %s: %s (%s)", identity, vfs.describe(), selection.kind.value)
     return OpenedSelection(selection, storage, vfs, identity)
 

@@ -264,6 +264,40 @@ def test_share_identity_is_stable_and_distinct(tmp_path: Path) -> None:
     assert memory not in (first, identity(str(tmp_path / "b")))
 
 
+def test_share_identity_tells_stores_apart_by_their_options(tmp_path: Path) -> None:
+    """Two stores of one class without a location attribute, different only in an option,
+    have different state folders (before, both had the identity of the class alone and
+    shared their locks and dead properties); the order of the options does not matter."""
+    backend = ("--backend", "tests.minimal_storages.NamespacedStorage")
+
+    def identity(*argv: str) -> str:
+        selection = select(*backend, *argv)
+        return share_identity(selection, build_storage(selection), state_root=tmp_path)
+
+    first = identity("-o", "namespace=a", "-o", "region=eu")
+    assert first == identity("-o", "region=eu", "-o", "namespace=a")
+    assert first != identity("-o", "namespace=b", "-o", "region=eu")
+    assert first != identity()
+    assert first.startswith("NamespacedStorage-")
+
+
+def test_share_identity_keeps_the_folder_an_existing_share_had(tmp_path: Path) -> None:
+    """A share with a location and other options keeps the state folder it had before the
+    options were part of the identity; a new share gets the identity with the options."""
+    (tmp_path / "files").mkdir()
+    argv = (str(tmp_path / "files"), "-o", "file_permissions_mode=420")
+    selection = select(*argv)
+    storage = build_storage(selection)
+    older = share_identity(select(str(tmp_path / "files")), storage)
+    root = tmp_path / "state"
+    new = share_identity(selection, storage, state_root=root)
+    assert new != older
+    (root / older).mkdir(parents=True)
+    assert share_identity(selection, storage, state_root=root) == older
+    (root / new).mkdir()
+    assert share_identity(selection, storage, state_root=root) == new
+
+
 def test_state_root_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert default_state_root({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "davstore"
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

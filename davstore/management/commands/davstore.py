@@ -33,8 +33,10 @@ from davstore.serving.workers import check_shareable, run_workers, start_worker
 from davstore.shares import Share, get_shares
 
 if TYPE_CHECKING:
+    from davstore.conf import DavstoreConfig
     from davstore.frontends.fuse.mount import MountOptions
     from davstore.shares_app import ShareOptions
+    from davstore.vfs import VFS
 
 __all__ = ["Command"]
 
@@ -107,9 +109,7 @@ class Command(BaseCommand):
         check_tls_arguments(args)
         worker = start_worker(args)
         config = get_config()
-        # The options only DAVSTORE's top level has (--metrics-port, --metrics-host).
-        for name, value in given_or_configured(args, config, Scope.TOP).items():
-            setattr(args, name, value)
+        self.top_options(args, config)
         shares = self._shares(args.shares)
         items = self.share_options(args, shares)
         if args.workers > 1 and not worker:
@@ -145,6 +145,12 @@ class Command(BaseCommand):
             observed.close()
             app.close()
         exit_if_cut_off(server)
+
+    def top_options(self, args: argparse.Namespace, config: DavstoreConfig) -> None:
+        """Fill in the options only ``DAVSTORE``'s top level has (``--metrics-port``,
+        ``--metrics-host``, ``--state-dir``) where the command line did not give them."""
+        for name, value in given_or_configured(args, config, Scope.TOP).items():
+            setattr(args, name, value)
 
     def share_options(self, args: argparse.Namespace, shares: list[Share]) -> list[ShareOptions]:
         """How each share is served: its options given on the command line, else its
@@ -241,6 +247,22 @@ class Command(BaseCommand):
         values = given_or_configured(args, share.config)
         return mount_options(argparse.Namespace(**{**vars(args), **values}))
 
+    def mount_vfs(self, args: argparse.Namespace, share: Share) -> VFS:
+        """The VFS ``share`` is mounted with: its options given on the command line, else
+        its ``DAVSTORE`` values. Built in the process that serves the mount."""
+        from django.db import connections
+
+        values = given_or_configured(args, share.config)
+        vfs = share.build_vfs(
+            read_only=values["read_only"],
+            cache_ttl=values["cache_ttl"],
+            max_file_size=values["max_upload_size"],
+        )
+        # FUSE callbacks run on fresh thread states: a connection opened by a
+        # file_changed receiver would never be closed otherwise.
+        vfs.subscribe(lambda change: connections.close_all())
+        return vfs
+
     def _mount(self, args: argparse.Namespace) -> None:
         from django.db import connections
 
@@ -249,20 +271,8 @@ class Command(BaseCommand):
         configure_logging(args)
         (share,) = self._shares([args.share])
         options = self.mount_options(args, share)
-        read_only, cache_ttl = options.read_only, options.cache_ttl
-        max_file_size = given_or_configured(args, share.config)["max_upload_size"]
-
-        def build() -> Any:
-            vfs = share.build_vfs(
-                read_only=read_only, cache_ttl=cache_ttl, max_file_size=max_file_size
-            )
-            # FUSE callbacks run on fresh thread states: a connection opened by a
-            # file_changed receiver would never be closed otherwise.
-            vfs.subscribe(lambda change: connections.close_all())
-            return vfs
-
         connections.close_all()  # nothing crosses the fork
-        status = mount(build, args.mountpoint, options)
+        status = mount(lambda: self.mount_vfs(args, share), args.mountpoint, options)
         if status:
             raise CommandError(
                 f"cannot mount share {share.name!r} on {args.mountpoint}", returncode=status
