@@ -1,12 +1,9 @@
 """The HTTP server: HTTP/1.1 on one event loop (uvloop, httptools), the WSGI app on threads.
 
-Why this server (benchmarks/README.md has the figures). cheroot, the server davstore used
-first, parses and writes in Python holding the GIL and hands every keep-alive request from
-its selector thread to a worker thread. granian, the next one, parses and writes in Rust,
-but still hands every request from its I/O thread to one of its Python threads and back:
-~3 context switches and ~160 µs of CPU per 1 KiB GET on one connection, and with 16
-connections its pool of Python threads spent more on waking and spinning than davstore's
-Python did. Here:
+Why this server: a server that hands every keep-alive request from an I/O thread to a
+Python thread and back pays context switches and GIL hand-overs per request, more than a
+small request's own work (benchmarks/README.md, "Why davstore has its own HTTP server",
+has the servers compared and the figures). Here:
 
 - one thread per process runs an asyncio event loop (uvloop: libuv) that accepts the
   connections, parses the requests (httptools: llhttp, in C) and writes the answers;
@@ -33,10 +30,9 @@ After an answer, the loop keeps polling its sockets for ``busy_poll`` seconds (d
 :data:`BUSY_POLL`) before it sleeps, while no request runs on a thread (whose Python
 would wait for the GIL meanwhile), as Go's scheduler spins before it parks a thread: a
 client that sends its next request within that time finds the loop awake. A sleeping
-CPU costs the request that wakes it more than the few µs of work a small GET is (on a
-virtual machine the wake-up is an exit to the hypervisor, and the loop's code and data
-come back cold): measured on one connection of a 2-CPU VM, 1 KiB GETs went from
-~4,000/s to ~6,200/s with 300 µs. It costs at most that much CPU per burst of
+CPU costs the request that wakes it more than the work of a small GET (on a virtual
+machine the wake-up is an exit to the hypervisor, and the loop's code and data come back
+cold; benchmarks/README.md has the figures). It costs at most that much CPU per burst of
 requests, nothing while the server is idle; ``busy_poll=0`` turns it off.
 
 HTTP/1.1 as clients use it: keep-alive and pipelining (answers in order), chunked

@@ -1,11 +1,10 @@
 """Prometheus counters, histograms and a gauge that cost the request path one append.
 
-prometheus_client's ``Counter.inc`` and ``Histogram.observe`` take a lock and run a few
-microseconds of Python each; a small WebDAV request made ~14 such updates (its own and its
-store calls'). Serving without any metrics answered 5-15 % more 1 KiB requests per second
-(benchmarks/README.md). Here an update only queues ``(metric, labels, value)`` on a
-``collections.deque`` (``append`` is atomic under the GIL: no lock, nothing lost) and the
-samples are folded into totals later:
+prometheus_client's ``Counter.inc`` and ``Histogram.observe`` take a lock and run some
+Python each, and a small WebDAV request makes many such updates (its own and its store
+calls'): together a measurable part of a small request (benchmarks/README.md). Here an
+update only queues ``(metric, labels, value)`` on a ``collections.deque`` (``append`` is
+atomic under the GIL: no lock, nothing lost) and the samples are folded into totals later:
 
 - by a scrape (:meth:`QueuedMetrics.collect` folds everything queued before it answers,
   so a scrape sees every update made before it);
@@ -19,8 +18,8 @@ With ``davstore serve --workers`` (prometheus-client's multiprocess mode,
 own metrics, whose per-process files every worker's scrape sums, and a thread folds every
 :data:`FOLD_INTERVAL` seconds so that the other workers' scrapes see them. A fold adds its
 sums there once per series and bucket, not once per sample: each such addition takes a
-lock, asks the kernel for the process id and writes the file (1.1-1.2 µs in a tight loop);
-made per sample, ~9 per request, they were a fifth of a worker's busy time under 1 KiB GETs.
+lock, asks the kernel for the process id and writes the file, which made per sample was a
+large part of a worker's busy time under small GETs (benchmarks/README.md).
 
 prometheus_client still names, renders and serves the figures: :class:`QueuedMetrics` is
 a collector registered in a ``CollectorRegistry``, and yields the same families its

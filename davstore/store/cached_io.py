@@ -4,9 +4,8 @@ CPython releases the GIL around every system call. With one thread that costs no
 with several threads that each run some Python between short system calls, every call is
 a hand-over: another thread takes the GIL, the caller waits for it to come back when the
 call returns (a futex wake and a context switch each way), and a 1 KiB GET made of five
-calls of 1-2 µs pays for five hand-overs. Measured (2 cores, 5 ``fstat`` calls between
-~6 µs of Python each): 60,000 requests/s on 1 thread, 25,000-31,000 on 4 and 16 threads
-with ``os.fstat``, 58,000-66,000 when the call keeps the GIL.
+short calls pays for five hand-overs (benchmarks/README.md, "System calls that keep the
+GIL", has the figures).
 
 So the local disk's small-request path (store/filesystem.py, and the file mutex of
 frontends/webdav/state/sqlite_locks.py, which may use this module: it touches no Storage)
@@ -36,9 +35,8 @@ wait for a device:
 falls back; nothing changes what is read or written, only who may run meanwhile.
 
 Neither this nor taking the request path's locks out (each a convoy of its own) helps
-alone; together, measured in-process with 4 threads (1 KiB files on tmpfs): GETs
-12,500/s -> 26,000-28,000/s (one thread: ~28,000), PUTs 3,900-4,200/s -> 7,600-7,900/s.
-On the share the small requests of a local store run on the HTTP server's event loop, one
+alone; only together do small requests on several threads run as fast as on one. On the
+share the small requests of a local store run on the HTTP server's event loop, one
 thread per process (davstore/http/server.py), where the GIL is not handed over
 at all; the calls here still spare it a switch into the kernel's scheduler whenever the
 loop shares the process with another request's thread.

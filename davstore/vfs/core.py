@@ -740,8 +740,8 @@ class VFS:
         What a write handle's commit does (the bytes staged and put in place: no partial
         file, a failure leaves the old content, the change announced as the request's
         user's), without a handle: the bytes are all there, so there is nothing to show
-        as pending meanwhile. The small-PUT path's write (plain_put.py): ~15 µs less than
-        open_write/write/close. Raises what :meth:`open_write` raises, FileTooLarge, and
+        as pending meanwhile. The small-PUT path's write (fast/put.py): one call instead
+        of open_write/write/close. Raises what :meth:`open_write` raises, FileTooLarge, and
         the store's errors.
         """
         path = self.normalize(path)

@@ -1,8 +1,8 @@
 """PROPFIND Depth 0 and 1 answered straight from a VFS listing.
 
 wsgidav builds a PROPFIND answer property by property: per member about ten getter calls,
-a lock lookup, MIME and date formatting, and an lxml element tree serialised at the end
-(~50 µs per member). :func:`answer_propfind` renders the same ``207 Multi-Status`` document
+a lock lookup, MIME and date formatting, and an lxml element tree serialised at the end.
+:func:`answer_propfind` renders the same ``207 Multi-Status`` document
 with one string per member, from the entries the VFS listing already holds.
 
 It answers only requests it understands completely and otherwise returns ``None`` so that

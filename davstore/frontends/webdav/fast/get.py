@@ -1,6 +1,6 @@
 """GET and HEAD of a whole file, answered without wsgidav's request machinery.
 
-Most requests a share sees are plain downloads. wsgidav spends ~100 µs of Python on each
+Most requests a share sees are plain downloads. wsgidav runs a lot of Python on each
 (path re-encoding, provider resolution, three layers of middleware, resource objects,
 conditional-header evaluation) before the file is opened. :class:`PlainGet` sits in front
 of wsgidav, after :class:`~davstore.frontends.webdav.guards.PathGuard`, and answers a GET

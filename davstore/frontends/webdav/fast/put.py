@@ -1,7 +1,7 @@
 """PUT of a small whole file, answered without wsgidav's request machinery.
 
-Desktop clients and sync tools upload many small files. wsgidav spends ~150 µs of Python
-on each PUT (two resource lookups, lock checks taken three times, a write transaction,
+Desktop clients and sync tools upload many small files. wsgidav runs a lot of Python on
+each PUT (two resource lookups, lock checks taken three times, a write transaction,
 resource objects) around the VFS write. :class:`PlainPut` sits in front of wsgidav, with
 :class:`~davstore.frontends.webdav.fast.get.PlainGet`, and stores the body itself only
 when all of these hold; anything else goes to wsgidav unchanged:
