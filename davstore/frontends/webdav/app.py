@@ -6,8 +6,8 @@ Request flow, outermost first::
     ChunkedInputGuard   a chunked body the WSGI server did not decode -> 411
     PathGuard           refuse unsafe paths and Destination headers (400)
     AnonymousOptions    OPTIONS without credentials -> 200 (Explorer, Office; desktop.py)
-    PlainGet            whole-file GET/HEAD answered directly (see plain_get.py)
-    PlainPut            small whole-file PUT stored directly when no lock exists (plain_put.py)
+    PlainGet            whole-file GET/HEAD answered directly (see fast/get.py)
+    PlainPut            small whole-file PUT stored directly when no lock exists (fast/put.py)
     WsgiDAVApp          wsgidav: path normalisation, logging
       ErrorPrinter      any exception -> an HTTP error page
       DavstoreAuthenticator  Basic/Digest against ``users`` (or anonymous) -> 401,

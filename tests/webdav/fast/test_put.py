@@ -1,4 +1,4 @@
-"""Small whole-file PUT stored in front of wsgidav (plain_put.py): same answers, same files."""
+"""Small whole-file PUT stored in front of wsgidav (fast/put.py): same answers, same files."""
 
 from __future__ import annotations
 

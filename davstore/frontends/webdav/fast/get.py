@@ -15,7 +15,7 @@ or HEAD itself only when all of these hold; anything else goes to wsgidav unchan
   time and ETag the store knows.
 
 The headers are wsgidav's, in its order: Content-Length, Last-Modified, Content-Type,
-Date, ETag, Accept-Ranges, and those of content_safety.py (tests/webdav/test_plain_get.py
+Date, ETag, Accept-Ranges, and those of content_safety.py (tests/webdav/fast/test_get.py
 compares them). Their dates and
 the MIME type are cached (by the second, by the name's suffixes). A file of at most
 :data:`WHOLE` bytes is read before answering (by one store call where the store can:

@@ -26,7 +26,7 @@ failing store) the staged bytes are dropped, nothing changed, and the error is a
 wsgidav answers it (errors.py's status, wsgidav's error page); the write is not tried
 again. The answer is wsgidav's own: ``201 Created`` (its status page) for a new file,
 ``204 No Content`` for a replaced one, with the ETag of the stored version
-(tests/webdav/test_plain_put.py compares both servers).
+(tests/webdav/fast/test_put.py compares both servers).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ of the database. A process's rows count while it lives: it refreshes their expir
 :data:`WRITES_TTL` / 3 seconds while it writes, so the rows of one that died are ignored
 after at most :data:`WRITES_TTL` seconds.
 
-The small-PUT path (plain_put.py) holds the same file lock shared from its "no lock at all"
+The small-PUT path (fast/put.py) holds the same file lock shared from its "no lock at all"
 check to the end of its write (:func:`write_guard`), so no process grants a lock in
 between. Each thread locks through a descriptor of its own (``flock`` locks belong to an
 open file), so the threads of one process exclude each other as processes do.
