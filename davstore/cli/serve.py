@@ -133,6 +133,7 @@ def build_app(
             max_upload_size=args.max_upload_size,
             mac_metadata=args.mac_metadata,
             limits=dav_limits(args),
+            share_name=share.name,
         )
     except ValueError as exc:
         raise UsageError(_one_line(exc)) from exc

@@ -108,6 +108,19 @@ class OpenedSelection:
     vfs: VFS
     identity: str
 
+    @property
+    def name(self) -> str:
+        """What the share is called in its pages: the ``STORAGES`` alias, the ROOT
+        folder's name, ``media`` for the default ``./media``, else the Storage class."""
+        selection = self.selection
+        if selection.kind is SelectionKind.ALIAS and selection.alias:
+            return selection.alias
+        if selection.root:
+            return os.path.basename(selection.root.rstrip(os.sep)) or selection.root
+        if selection.kind is SelectionKind.DEFAULT:
+            return "media"
+        return type(self.storage).__name__
+
 
 def selection_from_args(
     args: argparse.Namespace, *, environ: Mapping[str, str] | None = None
