@@ -27,12 +27,14 @@ from davstore.conf import get_config, parse_config
 from davstore.frontends.webdav import DavstoreApp
 from davstore.management.commands.davstore import Command as ManageCommand
 from davstore.options import OPTIONS, Command, Door, Option, Scope, keys, markdown_table
+from davstore.permissions import can_read, can_write
 from davstore.serving.arguments import SELECTION, mount_options
 from davstore.serving.listen import listen, serve_metrics
 from davstore.serving.selection import open_share
 from davstore.serving.state_dir import prepare_state_dir
 from davstore.shares import get_shares
 from davstore.shares_app import SharesApp
+from davstore.vfs.policy import Kind
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Served:
     server_kwargs: dict[str, Any] | None = None
     mount: Any = None
     vfs: Any = None
+    shares_app: SharesApp | None = None
     metrics: dict[str, Any] | None = None
     state_root: Path | None = None
 
@@ -333,6 +336,11 @@ def _through_manage(
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": str(root)},
         },
+        # The store tests.django.siteapp's file fields name: the site guard's.
+        "site": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root.parent / "site")},
+        },
     }
     share_settings = {"STORAGE": "files", **davstore.pop("share", {})}
     with override_settings(
@@ -348,11 +356,12 @@ def _through_manage(
         def build() -> Any:
             if command is Command.MOUNT:
                 return manage.mount_options(args, share), manage.mount_vfs(args, share)
-            manage.top_options(args, get_config())
+            config = get_config()
+            manage.top_options(args, config)
             items = manage.share_options(args, [share])
             served.state_root = items[0].state_dir
-            app = SharesApp(items)
-            return app.apps["files"]
+            served.shares_app = manage.shares_app(items, config)
+            return served.shares_app.apps["files"]
 
         return _built(served, command, build)
 
@@ -495,3 +504,75 @@ def test_the_readme_davstore_setting_names_every_key() -> None:
     shown = set(re.findall(r'^\s*"([A-Z_]+)":', block, re.MULTILINE))
     accepted = keys(Scope.SHARE) | keys(Scope.TOP) | {"SHARES", "STORAGE", "ADAPTERS"}
     assert shown == accepted
+
+
+class _Person:
+    """An active user who is neither staff nor superuser and holds no permission."""
+
+    is_active = True
+    is_authenticated = True
+    is_staff = False
+    is_superuser = False
+
+    def has_perm(self, perm: str) -> bool:
+        return False
+
+
+def _guarded(served: Served) -> frozenset[Any]:
+    """The kinds of operation the site guard checks on the share's VFS."""
+    policies = _app(served).vfs._policies
+    return frozenset(kind for kind, found in policies.items() if found)
+
+
+#: One proof per option only ``DAVSTORE`` has: its setting, what shows it, and what shows
+#: without it (so the setting is seen to change something).
+SETTING_PROOFS: dict[str, tuple[Any, Callable[[Served], Any], Any, Any]] = {
+    "read": (["authenticated"], lambda s: can_read(_Person(), _share(s)), True, False),
+    "write": (["authenticated"], lambda s: can_write(_Person(), _share(s)), True, False),
+    "auth_cache_ttl": (5, lambda s: _shares_app(s).authenticate.ttl, 5.0, 60.0),
+    "realm": ("files", lambda s: _app(s).wsgidav.config["davstore"]["realm"], "files", "davstore"),
+    "on_delete_referenced": ("allow", lambda s: Kind.DELETE in _guarded(s), False, True),
+    "on_move_referenced": ("allow", lambda s: Kind.MOVE in _guarded(s), False, True),
+}
+
+
+def _shares_app(served: Served) -> SharesApp:
+    assert served.shares_app is not None
+    return served.shares_app
+
+
+def _share(served: Served) -> Any:
+    return _shares_app(served).shares["files"]
+
+
+def _setting_only() -> list[Option]:
+    return [o for o in OPTIONS if o.key is not None and not o.flags]
+
+
+def test_every_setting_only_option_has_a_proof() -> None:
+    assert sorted(o.name for o in _setting_only()) == sorted(SETTING_PROOFS)
+
+
+@pytest.mark.parametrize("item", _setting_only(), ids=lambda o: o.name)
+def test_each_setting_only_option_is_served(item: Option, share_root: Path) -> None:
+    """An option only ``DAVSTORE`` has (who may read or write, the guard's policies, the
+    credentials cache, the realm) changes what ``manage.py davstore serve`` serves."""
+    setting, seen, expected, without = SETTING_PROOFS[item.name]
+    assert item.key is not None
+    place: dict[str, Any] = (
+        {"share": {item.key: setting}} if Scope.SHARE in item.scope else {item.key: setting}
+    )
+    guard_files = {"share": {"STORAGE": "site"}} if "referenced" in item.name else {}
+    for davstore, wanted in ((dict(guard_files), without), (_merged(guard_files, place), expected)):
+        served = _through_manage(Command.SERVE, [], share_root, davstore)
+        try:
+            assert seen(served) == wanted, (item.name, davstore)
+        finally:
+            _shares_app(served).close()
+
+
+def _merged(base: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    merged = {**base, **more}
+    if "share" in base and "share" in more:
+        merged["share"] = {**base["share"], **more["share"]}
+    return merged

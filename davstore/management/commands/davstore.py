@@ -35,7 +35,7 @@ from davstore.shares import Share, get_shares
 if TYPE_CHECKING:
     from davstore.conf import DavstoreConfig
     from davstore.frontends.fuse.mount import MountOptions
-    from davstore.shares_app import ShareOptions
+    from davstore.shares_app import ShareOptions, SharesApp
     from davstore.vfs import VFS
 
 __all__ = ["Command"]
@@ -103,7 +103,6 @@ class Command(BaseCommand):
         from davstore.conf import get_config
         from davstore.frontends.webdav import make_server
         from davstore.serving.observability import instrument_shares
-        from davstore.shares_app import SharesApp
 
         configure_logging(args)
         check_tls_arguments(args)
@@ -116,7 +115,7 @@ class Command(BaseCommand):
             self._serve_workers(args, items)
             return
         try:
-            app = SharesApp(items, auth_cache_ttl=config.auth_cache_ttl, realm=config.realm)
+            app = self.shares_app(items, config)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
         except OSError as exc:
@@ -145,6 +144,13 @@ class Command(BaseCommand):
             observed.close()
             app.close()
         exit_if_cut_off(server)
+
+    def shares_app(self, items: list[ShareOptions], config: DavstoreConfig) -> SharesApp:
+        """The WSGI application of the shares, with ``DAVSTORE``'s ``AUTH_CACHE_TTL`` and
+        ``REALM``."""
+        from davstore.shares_app import SharesApp
+
+        return SharesApp(items, auth_cache_ttl=config.auth_cache_ttl, realm=config.realm)
 
     def top_options(self, args: argparse.Namespace, config: DavstoreConfig) -> None:
         """Fill in the options only ``DAVSTORE``'s top level has (``--metrics-port``,
