@@ -49,6 +49,7 @@ __all__ = [
     "keys",
     "markdown_table",
     "option",
+    "options_page",
     "parse_option",
     "parse_size",
     "parse_user",
@@ -875,6 +876,24 @@ def given_or_configured(
         else:
             values[item.name] = setting if given is None else given
     return values
+
+
+#: The heading of docs/OPTIONS.md, which is :func:`options_page` (a test keeps it so).
+_PAGE_HEAD = """# Share options
+
+Generated from `davstore/options.py` (`python -c "from davstore.options import options_page;
+print(options_page(), end='')" > docs/OPTIONS.md`); `tests/test_options.py` fails when this
+page and the definition differ. Every option of `davstore serve|mount|umount` and of
+`manage.py davstore serve|mount`, with its `DAVSTORE` key where it has one (`share`: in a
+share's entry; `top`: at the top level, every share's default when it may stand in both).
+The README's tables say more about each.
+
+"""
+
+
+def options_page() -> str:
+    """docs/OPTIONS.md: the heading and :func:`markdown_table`."""
+    return _PAGE_HEAD + markdown_table()
 
 
 def markdown_table(options: Iterable[Option] = OPTIONS) -> str:

@@ -26,7 +26,16 @@ from davstore.cli.serve import build_app
 from davstore.conf import get_config, parse_config
 from davstore.frontends.webdav import DavstoreApp
 from davstore.management.commands.davstore import Command as ManageCommand
-from davstore.options import OPTIONS, Command, Door, Option, Scope, keys, markdown_table
+from davstore.options import (
+    OPTIONS,
+    Command,
+    Door,
+    Option,
+    Scope,
+    keys,
+    markdown_table,
+    options_page,
+)
 from davstore.permissions import can_read, can_write
 from davstore.serving.arguments import SELECTION, mount_options
 from davstore.serving.listen import listen, serve_metrics
@@ -576,3 +585,8 @@ def _merged(base: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
     if "share" in base and "share" in more:
         merged["share"] = {**base["share"], **more["share"]}
     return merged
+
+
+def test_docs_options_page_is_generated_from_the_definition() -> None:
+    page = Path(__file__).resolve().parent.parent / "docs" / "OPTIONS.md"
+    assert page.read_text(encoding="utf-8") == options_page()
