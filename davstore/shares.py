@@ -69,21 +69,49 @@ class Share:
                     self._vfs = self.build_vfs()
         return self._vfs
 
+    def missing_hint(self) -> str | None:
+        """What makes the share's folder when it does not exist yet, for its pages: for
+        the site's static files (the ``staticfiles`` storage), ``collectstatic``."""
+        from django.contrib.staticfiles.storage import StaticFilesStorage
+
+        if self.config.storage == "staticfiles" or isinstance(self.storage, StaticFilesStorage):
+            return (
+                "Run “python manage.py collectstatic” to collect the site's static files into it."
+            )
+        return None
+
+    def missing_message(self) -> str | None:
+        """None when the share's root folder exists; else a sentence saying it does not
+        (and what makes it), for the admin and the pages."""
+        try:
+            if self.vfs.root_exists():
+                return None
+        except OSError:  # the store cannot even be built: not a missing folder
+            return None
+        hint = self.missing_hint()
+        return "This share's folder does not exist yet." + (f" {hint}" if hint else "")
+
     def build_vfs(
         self,
         *,
         read_only: bool = False,
         cache_ttl: float | None = None,
         max_file_size: int | None = None,
+        state_dir: Path | None = None,
     ) -> VFS:
         """A new VFS over the share's Storage, connected to ``file_changed``.
 
         Each call builds another one (another metadata cache): use :attr:`vfs` unless a
         separate process or mount needs its own. ``read_only`` can only add to the
         share's setting; ``cache_ttl`` and ``max_file_size`` replace it when given.
+
+        The VFS joins the other processes of this host that serve the share (workers, a
+        mount, ``davstore serve``) through the change file in ``state_dir`` (default:
+        :meth:`state_dir`), whichever frontend uses it: their changes are seen at once.
         """
         from davstore.signals import send_change
         from davstore.store import adapt
+        from davstore.vfs.host_peers import share_with_host_peers
 
         vfs = VFS(
             adapt(self.storage),
@@ -95,6 +123,7 @@ class Share:
         from davstore.site.guard import protect
 
         protect(self, vfs)
+        share_with_host_peers(vfs, self.state_dir() if state_dir is None else state_dir)
         return vfs
 
     def state_dir(self) -> Path:
@@ -107,8 +136,8 @@ class Share:
             return self.config.state_dir
         from django.conf import settings
 
-        from davstore.cli import default_state_root
-        from davstore.selection import SelectionKind, StorageSelection, share_identity
+        from davstore.serving.selection import SelectionKind, StorageSelection, share_identity
+        from davstore.serving.state_dir import default_state_root
 
         selection = StorageSelection(
             SelectionKind.ALIAS,

@@ -59,7 +59,14 @@ from davstore.vfs.events import Actor, Change, acting_as
 if TYPE_CHECKING:
     from davstore.shares import Share
 
-__all__ = ["acting_as_user", "file_changed", "file_replaced"]
+__all__ = [
+    "acting_as_user",
+    "file_changed",
+    "file_replaced",
+    "send_change",
+    "send_replaced",
+    "set_current_user",
+]
 
 logger = logging.getLogger(__name__)
 

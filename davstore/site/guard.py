@@ -79,10 +79,14 @@ __all__ = [
     "OnDelete",
     "OnMove",
     "OnReplace",
+    "connect_signals",
     "index_for",
     "indexes",
     "is_backup_name",
+    "on_post_delete",
+    "on_post_save",
     "protect",
+    "reset",
 ]
 
 logger = logging.getLogger("davstore.site")

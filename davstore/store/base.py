@@ -31,11 +31,30 @@ from davstore.errors import (
     from_exception,
 )
 
-__all__ = ["DIRECTORY_MARKER", "Capabilities", "ObjectInfo", "ObjectStore", "Upload", "Usage"]
+__all__ = [
+    "DIRECTORY_MARKER",
+    "INTERNAL_PREFIX",
+    "Capabilities",
+    "ObjectInfo",
+    "ObjectStore",
+    "Upload",
+    "Usage",
+    "extend_file",
+    "is_internal_name",
+]
 
 #: The object that keeps an empty folder alive on a store without native directories.
 #: It is never listed, never served and never counted as content.
 DIRECTORY_MARKER = ".davstore-folder"
+
+#: Names davstore keeps for itself (markers, staged uploads): never listed, never served,
+#: never reachable by path. Every store and the VFS apply this one rule.
+INTERNAL_PREFIX = ".davstore-"
+
+
+def is_internal_name(name: str) -> bool:
+    """True for the basename of an object davstore keeps for itself."""
+    return name.startswith(INTERNAL_PREFIX)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -292,6 +311,14 @@ class ObjectStore(abc.ABC):
     def usage(self) -> Usage:
         """Used and available bytes, where the store can tell cheaply."""
         return Usage(None, None)
+
+    def root_exists(self) -> bool:
+        """Whether the store's own root folder exists: False only for a store that has one
+        (a Storage on a local folder) when that folder is missing, such as ``STATIC_ROOT``
+        before ``collectstatic``; such a share answers nothing until it is made. A store
+        without a root folder of its own (a bucket, memory) says True. One cheap call;
+        wrappers MUST pass it through."""
+        return True
 
     def describe(self) -> str:
         """A short human description (backend class and location) for logs and the CLI."""

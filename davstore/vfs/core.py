@@ -42,16 +42,24 @@ from davstore.errors import (
 )
 from davstore.store.base import (
     DIRECTORY_MARKER,
+    INTERNAL_PREFIX,
     Capabilities,
     ObjectInfo,
     ObjectStore,
     Upload,
     Usage,
+    is_internal_name,
 )
-from davstore.store.generic import INTERNAL_PREFIX, is_internal_name
 from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, Unknown
 from davstore.vfs.events import Action, Change, Listener, current_actor
-from davstore.vfs.handles import OpenFile, ReadHandle, WriteHandle, same_version, write_all
+from davstore.vfs.handles import (
+    OpenFile,
+    ReadHandle,
+    WriteHandle,
+    read_full,
+    same_version,
+    write_all,
+)
 from davstore.vfs.paths import MAX_PATH_BYTES, ROOT, is_within, join, normalize, parent
 from davstore.vfs.policy import Kind, Operation, Policy
 from davstore.vfs.policy import run as run_policies
@@ -146,7 +154,7 @@ class VFS:
         self._policies: dict[Kind, tuple[Policy, ...]] = {}
         #: Asked before every cache lookup: True when another process serving the share
         #: changed something since it was last asked (the whole cache is then forgotten).
-        #: Set by :func:`davstore.host_peers.share_with_host_peers`.
+        #: Set by :func:`davstore.vfs.host_peers.share_with_host_peers`.
         self.coherence: Callable[[], bool] | None = None
         #: On stores without folder times (``Capabilities.folder_mtime``): the time (ns) of
         #: the last change made through this VFS in each folder, and the newest time
@@ -482,6 +490,12 @@ class VFS:
     def usage(self) -> Usage:
         return self.store.usage()
 
+    def root_exists(self) -> bool:
+        """Whether the share's root folder exists (:meth:`ObjectStore.root_exists`): a
+        share whose folder is missing (``STATIC_ROOT`` before ``collectstatic``) lists
+        nothing, and its frontends and health check say why."""
+        return self.store.root_exists()
+
     def url(self, path: str) -> str:
         """The Storage's public URL of a file. Raises NotSupported when it has none."""
         return self.store.url(self.normalize(path))
@@ -629,7 +643,7 @@ class VFS:
 
     def _read_committed(self, path: str, size: int, offset: int) -> bytes:
         with self.store.open_read(path, offset) as stream:
-            return stream.read(size)
+            return read_full(stream, size)
 
     def _copy_committed(self, path: str, target: BinaryIO) -> int:
         """Copy the stored content of ``path`` into ``target``; 0 when it is gone."""
@@ -747,8 +761,8 @@ class VFS:
         What a write handle's commit does (the bytes staged and put in place: no partial
         file, a failure leaves the old content, the change announced as the request's
         user's), without a handle: the bytes are all there, so there is nothing to show
-        as pending meanwhile. The small-PUT path's write (plain_put.py): ~15 µs less than
-        open_write/write/close. Raises what :meth:`open_write` raises, FileTooLarge, and
+        as pending meanwhile. The small-PUT path's write (fast/put.py): one call instead
+        of open_write/write/close. Raises what :meth:`open_write` raises, FileTooLarge, and
         the store's errors.
         """
         path = self.normalize(path)
