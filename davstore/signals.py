@@ -40,12 +40,15 @@ from davstore.vfs.events import Actor, Change, acting_as
 if TYPE_CHECKING:
     from davstore.shares import Share
 
-__all__ = ["acting_as_user", "file_changed"]
+__all__ = ["acting_as_user", "file_changed", "file_replaced"]
 
 logger = logging.getLogger(__name__)
 
 #: Sent once per change made through a share; see the module docstring for the arguments.
 file_changed = Signal()
+
+#: Sent when new content is put at a name model rows reference; see the module docstring.
+file_replaced = Signal()
 
 _user: contextvars.ContextVar[Any] = contextvars.ContextVar("davstore_user", default=None)
 
