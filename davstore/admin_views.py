@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import DatabaseError
 from django.http import (
     FileResponse,
     Http404,
@@ -238,8 +239,10 @@ class FilesAdmin:
         page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
         rows = [self._row(share.vfs, e) for e in page.object_list]
         index = _index(share)
-        if index is not None:
-            used = usage(index, [r.path for r in rows if not r.is_dir])
+        used = _usage(request, index, [r.path for r in rows if not r.is_dir])
+        if used is None:
+            index = None  # no column rather than a wrong one
+        else:
             rows = [
                 dataclasses.replace(r, used_by=used.get(r.path, Found((), 0)))
                 if not r.is_dir
@@ -491,6 +494,23 @@ def _index(share: Share) -> ReferenceIndex | None:
     from davstore.site.guard import index_for
 
     return index_for(share)
+
+
+def _usage(
+    request: HttpRequest, index: ReferenceIndex | None, names: list[str]
+) -> dict[str, Found] | None:
+    """:func:`usage` of ``names``, or None (with a warning) when the index's table cannot
+    be read (``migrate`` not run): the listing still shows."""
+    if index is None:
+        return None
+    try:
+        return usage(index, names)
+    except DatabaseError as exc:
+        logger.warning("share %r: the reference index cannot be read: %s", index.share, exc)
+        messages.warning(
+            request, "Which objects use these files is unknown: run `manage.py migrate`."
+        )
+        return None
 
 
 def _writable(request: HttpRequest, share: Share) -> bool:

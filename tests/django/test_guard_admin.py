@@ -20,7 +20,7 @@ from django.contrib.messages import get_messages
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
@@ -134,6 +134,23 @@ def test_listing_shows_used_by_with_links_in_one_query_per_page(
     # One query for the page's 32 files with the index (the rows, ranked and counted; the
     # links need no object); without it a count and the rows for each guarded field.
     assert len(guard) == (1 if built else 2 * len(index.fields)), guard
+
+
+def test_listing_without_the_index_table_still_shows(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photo("photos/a.jpg", "hero")
+
+    def unmigrated(*args: Any, **kwargs: Any) -> None:
+        raise DatabaseError("no such table: davstore_reference")
+
+    monkeypatch.setattr("davstore.admin_views.usage", unmigrated)
+    answer = admin_client.get("/admin/davstore/media/?path=photos")
+    assert answer.status_code == 200
+    html = answer.content.decode()
+    assert 'data-path="photos/a.jpg"' in html and "davstore-used-by" not in html
+    (message,) = [str(m) for m in get_messages(answer.wsgi_request)]
+    assert "run `manage.py migrate`" in message
 
 
 def test_listing_links_to_the_integrity_page(admin_client: Client) -> None:
