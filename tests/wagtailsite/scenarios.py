@@ -230,15 +230,21 @@ def admin_delete_image(site: Site) -> None:
 
 @scenario
 def replaced_signal_deletes_renditions(site: Site) -> None:
-    """The receiver alone: new content at the image's name (written through the VFS, as a
-    PUT does) and ``file_replaced`` as the guard sends it: the page shows the new picture."""
+    """The receiver alone: new content at the image's name (written through the Storage,
+    which no guard sees) and ``file_replaced`` as the guard sends it after a PUT: the page
+    shows the new picture."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
     from davstore.shares import get_share
     from davstore.signals import file_replaced
     from davstore.site.guard import index_for
 
     share = get_share("media")
     before = site.image.renditions.get()
-    share.vfs.write_file("original_images/hero.jpg", jpeg(BLUE))
+    default_storage.delete("original_images/hero.jpg")
+    saved = default_storage.save("original_images/hero.jpg", ContentFile(jpeg(BLUE)))
+    assert saved == "original_images/hero.jpg", saved
     site.check_page(RED)  # stale: what issue 21 saw, until the signal
     index = index_for(share)
     assert index is not None
