@@ -232,8 +232,13 @@ class FilesAdmin:
         except OSError as exc:
             if raw.strip("/"):
                 raise  # back to the parent folder, with the message
-            # The root itself failed (the store is down): say so here, no redirect loop.
-            _report(request, share, "browse", exc)
+            # The root itself failed (missing, or the store is down): say so here, no
+            # redirect loop.
+            missing = share.missing_message()
+            if missing is not None:
+                messages.warning(request, missing)
+            else:
+                _report(request, share, "browse", exc)
             entries = []
         entries.sort(key=lambda e: (not e.is_dir, e.basename.casefold()))
         page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))

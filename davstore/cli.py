@@ -602,6 +602,7 @@ def serve(args: argparse.Namespace) -> int:
             max_upload_size=args.max_upload_size,
             mac_metadata=getattr(args, "mac_metadata", "hide"),
             limits=dav_limits(args),
+            share_name=share.name,
         )
     except ValueError as exc:
         raise UsageError(_one_line(exc)) from exc

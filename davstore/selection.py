@@ -120,6 +120,19 @@ class Share:
     vfs: VFS
     identity: str
 
+    @property
+    def name(self) -> str:
+        """What the share is called in its pages: the ``STORAGES`` alias, the ROOT
+        folder's name, ``media`` for the default ``./media``, else the Storage class."""
+        selection = self.selection
+        if selection.kind is SelectionKind.ALIAS and selection.alias:
+            return selection.alias
+        if selection.root:
+            return os.path.basename(selection.root.rstrip(os.sep)) or selection.root
+        if selection.kind is SelectionKind.DEFAULT:
+            return "media"
+        return type(self.storage).__name__
+
 
 def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``ROOT``, ``--backend``, ``--option``, ``--storage``, ``--settings``,

@@ -69,6 +69,28 @@ class Share:
                     self._vfs = self.build_vfs()
         return self._vfs
 
+    def missing_hint(self) -> str | None:
+        """What makes the share's folder when it does not exist yet, for its pages: for
+        the site's static files (the ``staticfiles`` storage), ``collectstatic``."""
+        from django.contrib.staticfiles.storage import StaticFilesStorage
+
+        if self.config.storage == "staticfiles" or isinstance(self.storage, StaticFilesStorage):
+            return (
+                "Run “python manage.py collectstatic” to collect the site's static files into it."
+            )
+        return None
+
+    def missing_message(self) -> str | None:
+        """None when the share's root folder exists; else a sentence saying it does not
+        (and what makes it), for the admin and the pages."""
+        try:
+            if self.vfs.root_exists():
+                return None
+        except OSError:  # the store cannot even be built: not a missing folder
+            return None
+        hint = self.missing_hint()
+        return "This share's folder does not exist yet." + (f" {hint}" if hint else "")
+
     def build_vfs(
         self,
         *,

@@ -13,8 +13,9 @@ each, with the share's own lock and property state), after checking who is askin
 
 The request then runs as that user: ``REMOTE_USER`` is set (the WebDAV frontend attributes
 the VFS changes to it) and :data:`davstore.signals.file_changed` receivers get the user
-object. ``PREFIX/`` itself lists the shares the user may read (an HTML page for GET, a
-207 multistatus for PROPFIND). Django database connections are handled as Django does per
+object. ``PREFIX/`` itself lists the shares the user may read (an HTML page for GET, in
+the style of a share's listing, whose first breadcrumb links back to it; a 207
+multistatus for PROPFIND). Django database connections are handled as Django does per
 request: ``close_old_connections()`` before and after. Each request runs, response
 body included, in a context of its own.
 """
@@ -36,6 +37,7 @@ from davstore.frontends.webdav.auth import parse_basic
 from davstore.frontends.webdav.desktop import options_headers
 from davstore.frontends.webdav.guards import WRITING_METHODS
 from davstore.frontends.webdav.limits import DavLimits
+from davstore.frontends.webdav.pages import render_shares
 from davstore.permissions import can_read, can_write
 from davstore.shares import Share
 from davstore.signals import set_current_user
@@ -127,6 +129,9 @@ class SharesApp:
                     max_upload_size=options.max_upload_size,
                     mount_path=f"{self.prefix}/{name}",
                     limits=options.limits,
+                    share_name=name,
+                    shares_url=self.prefix + "/",
+                    missing_hint=options.share.missing_hint(),
                 )
         except BaseException:
             self.close()
@@ -252,14 +257,7 @@ class SharesApp:
             )
             return [body]
         if method in ("GET", "HEAD"):
-            items = "".join(
-                f'<li><a href="{html.escape(base + quote(n))}/">{html.escape(n)}/</a></li>'
-                for n in readable
-            )
-            page = (
-                "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Shares</title>"
-                f"</head><body><h1>Shares</h1><ul>{items}</ul></body></html>"
-            ).encode()
+            page = render_shares([(n, self.shares[n].read_only) for n in readable], base)
             start_response(
                 "200 OK",
                 [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page)))],

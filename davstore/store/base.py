@@ -293,6 +293,14 @@ class ObjectStore(abc.ABC):
         """Used and available bytes, where the store can tell cheaply."""
         return Usage(None, None)
 
+    def root_exists(self) -> bool:
+        """Whether the store's own root folder exists: False only for a store that has one
+        (a Storage on a local folder) when that folder is missing, such as ``STATIC_ROOT``
+        before ``collectstatic``; such a share answers nothing until it is made. A store
+        without a root folder of its own (a bucket, memory) says True. One cheap call;
+        wrappers MUST pass it through."""
+        return True
+
     def describe(self) -> str:
         """A short human description (backend class and location) for logs and the CLI."""
         return type(self).__name__

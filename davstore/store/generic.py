@@ -16,12 +16,13 @@ import dataclasses
 import hashlib
 import io
 import logging
+import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO, TypeVar, cast
 
 from django.core.files import File
-from django.core.files.storage import Storage
+from django.core.files.storage import FileSystemStorage, Storage
 
 from davstore.errors import (
     DavstoreError,
@@ -119,6 +120,17 @@ class GenericStore(ObjectStore):
         )
         where = f" at {location}" if location else ""
         return f"{cls.__module__}.{cls.__qualname__}{where}"
+
+    def root_exists(self) -> bool:
+        """A ``FileSystemStorage`` (and its subclasses: ``StaticFilesStorage``) has its
+        location as its root; any other Storage has none of its own (True)."""
+        if not isinstance(self.storage, FileSystemStorage):
+            return True
+        try:
+            root = self.storage.path("")
+        except Exception:  # StaticFilesStorage without STATIC_ROOT: ImproperlyConfigured
+            return False
+        return os.path.isdir(root)
 
     def _call(self, name: str, func: Callable[[], T]) -> T:
         """Run one backend call, translating whatever it raises."""

@@ -100,6 +100,9 @@ class StoreWrapper(ObjectStore):
     def usage(self) -> Usage:
         return self._call("usage", self.inner.usage)
 
+    def root_exists(self) -> bool:
+        return self._call("root_exists", self.inner.root_exists)
+
     def describe(self) -> str:
         return self.inner.describe()
 

@@ -51,7 +51,14 @@ from davstore.store.base import (
 from davstore.store.generic import INTERNAL_PREFIX, is_internal_name
 from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, Unknown
 from davstore.vfs.events import Action, Change, Listener, current_actor
-from davstore.vfs.handles import OpenFile, ReadHandle, WriteHandle, same_version, write_all
+from davstore.vfs.handles import (
+    OpenFile,
+    ReadHandle,
+    WriteHandle,
+    read_full,
+    same_version,
+    write_all,
+)
 from davstore.vfs.paths import MAX_PATH_BYTES, ROOT, is_within, join, normalize, parent
 from davstore.vfs.policy import Kind, Operation, Policy
 from davstore.vfs.policy import run as run_policies
@@ -482,6 +489,12 @@ class VFS:
     def usage(self) -> Usage:
         return self.store.usage()
 
+    def root_exists(self) -> bool:
+        """Whether the share's root folder exists (:meth:`ObjectStore.root_exists`): a
+        share whose folder is missing (``STATIC_ROOT`` before ``collectstatic``) lists
+        nothing, and its frontends and health check say why."""
+        return self.store.root_exists()
+
     def url(self, path: str) -> str:
         """The Storage's public URL of a file. Raises NotSupported when it has none."""
         return self.store.url(self.normalize(path))
@@ -621,7 +634,7 @@ class VFS:
 
     def _read_committed(self, path: str, size: int, offset: int) -> bytes:
         with self.store.open_read(path, offset) as stream:
-            return stream.read(size)
+            return read_full(stream, size)
 
     def _copy_committed(self, path: str, target: BinaryIO) -> int:
         """Copy the stored content of ``path`` into ``target``; 0 when it is gone."""

@@ -42,7 +42,7 @@ from davstore.store.base import ObjectInfo, Upload
 if TYPE_CHECKING:
     from davstore.vfs.core import VFS
 
-__all__ = ["OpenFile", "ReadHandle", "WriteHandle", "same_version"]
+__all__ = ["OpenFile", "ReadHandle", "WriteHandle", "read_full", "same_version", "write_all"]
 
 _COPY_BLOCK = 1 << 20
 
@@ -186,7 +186,7 @@ class ReadHandle(_Handle):
                 self._stream = None
                 stream = self._stream = self._open(offset)
         try:
-            data = _read_full(stream, size)
+            data = read_full(stream, size)
         except Conflict:
             self.stale = True
             raise
@@ -252,7 +252,10 @@ def write_all(stage: BinaryIO, data: bytes) -> None:
         view = view[written:]
 
 
-def _read_full(stream: BinaryIO, size: int) -> bytes:
+def read_full(stream: BinaryIO, size: int) -> bytes:
+    """``size`` bytes from ``stream``, fewer only at its end: a raw stream may answer a
+    read with fewer bytes than asked (a local file read from the page cache answers
+    with what the cache holds)."""
     data = stream.read(size)
     if not data or len(data) >= size:
         return data

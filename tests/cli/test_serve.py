@@ -90,6 +90,9 @@ def test_anonymous(tmp_path: Path, served_folder: Path) -> None:
         assert server.credentials is None
         assert "Auth:     none" in server.stdout
         assert requests.get(server.url + "hello.txt", timeout=10).content == b"hello"
+        # The listing names the share by its folder; one share alone: no list of shares.
+        page = requests.get(server.url, timeout=10).text
+        assert "<title>share — /</title>" in page and ">Shares<" not in page
         assert propfind(server, None).status_code == 207
         put = requests.put(server.url + "anon.txt", data=b"x", timeout=10)
         assert put.status_code in (201, 204)
@@ -162,6 +165,7 @@ def test_django_storage_alias(tmp_path: Path, django_site: tuple[Path, Path], ho
         assert str(files) in server.stdout
         got = requests.get(server.url + "from-django.txt", timeout=10)
         assert got.content == b"site content"
+        assert "<title>default — /</title>" in requests.get(server.url, timeout=10).text
         requests.put(server.url + "via-dav.txt", data=b"dav", timeout=10).raise_for_status()
         assert (files / "via-dav.txt").read_bytes() == b"dav"
     assert not (tmp_path / "media").exists()

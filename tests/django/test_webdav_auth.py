@@ -3,7 +3,9 @@ side by side, the credential cache, and file_changed for each change."""
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -160,6 +162,43 @@ def test_share_list_shows_only_readable_shares(served: str, make_user: Callable[
     page = call("GET", f"{served}/", ("reader", "secret")).text
     assert 'href="/files/"' in page and 'href="/static/"' in page
     assert 'href="/media/"' not in page
+
+
+def _style(page: str) -> str:
+    found = re.search(r"<style>(.*?)</style>", page, re.S)
+    assert found is not None, page
+    return found.group(1)
+
+
+def _crumbs(page: str) -> list[tuple[str, str]]:
+    nav = re.search(r'<nav class="crumbs".*?</nav>', page, re.S)
+    assert nav is not None, page
+    return [
+        (html.unescape(href), text)
+        for href, text in re.findall(r'<a[^>]*href="([^"]*)"[^>]*>([^<]*)</a>', nav.group(0))
+    ]
+
+
+@pytest.mark.parametrize("prefix", ["", "/dav"])
+def test_the_share_list_is_styled_as_a_listing_and_every_share_links_back_to_it(
+    tmp_path: Path, migrated: None, make_user: Callable[..., Any], prefix: str
+) -> None:
+    make_user("boss", is_superuser=True)
+    auth = ("boss", "secret")
+    (tmp_path / "files" / "original_images").mkdir(parents=True)
+    with serve_project(tmp_path, prefix=prefix) as url:
+        shares = call("GET", f"{url}/", auth).text
+        listing = call("GET", f"{url}/files/original_images/", auth).text
+    assert "<title>Shares</title>" in shares and "<h1>Shares</h1>" in shares
+    assert _style(shares) == _style(listing)  # one stylesheet
+    assert shares.count('<tr class="folder">') == 3 and "read-only" in shares
+    title = re.search(r"<title>(.*?)</title>", listing)
+    assert title is not None and html.unescape(title.group(1)) == "files — /original_images/"
+    assert _crumbs(listing) == [
+        (f"{prefix}/", "Shares"),
+        (f"{prefix}/files/", "files"),
+        (f"{prefix}/files/original_images/", "original_images"),
+    ]
 
 
 def test_credentials_are_cached_until_the_password_changes(

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.fuse.conftest import MountFactory
-from tests.fuse.mounting import REPO, force_unmount, is_mounted
+from tests.fuse.mounting import REPO, force_unmount, is_mounted, start_mount
 from tests.process import davstore_env
 
 
@@ -75,3 +75,20 @@ def test_mount_on_a_mounted_folder_is_refused(mount_share: MountFactory, tmp_pat
     assert done.returncode == 1 and "mounted there already" in done.stderr
     assert share.process.alive()
     assert os.listdir(share.path) == []
+
+
+def test_a_mount_prints_no_libfuse_complaint(tmp_path: Path) -> None:
+    """libfuse 3.14 complains of its own default idle-thread bound ("Ignoring invalid max
+    threads value 4294967295 > max (100000)") unless the mount names one."""
+    root, mnt = tmp_path / "root", tmp_path / "mnt"
+    root.mkdir()
+    mnt.mkdir()
+    process = start_mount(mnt, [str(root)], base=tmp_path)
+    try:
+        (mnt / "f.txt").write_bytes(b"one request at least")
+        assert (root / "f.txt").read_bytes() == b"one request at least"
+    finally:
+        assert process.stop() == 0
+    output = process.output()
+    assert "mounting" in output  # the log of the mount is there
+    assert "Ignoring invalid" not in output and "max threads" not in output, output

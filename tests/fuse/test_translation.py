@@ -125,9 +125,12 @@ def test_kernel_options() -> None:
     assert "big_writes" not in three and "ro" not in three and "allow_other" not in three
     # Modes are only checked by the kernel when other users get in.
     assert "default_permissions" not in three
+    # A bound libfuse 3.14 accepts (its default, UINT_MAX, it refuses aloud).
+    assert three["max_idle_threads"] == three["max_threads"] <= 100_000
     two = fuse_options(MountOptions(read_only=True, allow_other=True), (2, 9))
     assert two["big_writes"] and two["max_write"] >= 128 << 10
     assert two["ro"] and two["allow_other"] and two["default_permissions"]
+    assert "max_idle_threads" not in two and "max_threads" not in two  # libfuse 2 has none
 
 
 def test_threaded_store_runs_calls_on_a_few_long_lived_threads() -> None:

@@ -106,3 +106,48 @@ def test_an_empty_folder_says_so(share: Share) -> None:
     page = share.request("GET", "empty/").text
     assert "This folder is empty." in page
     assert "Parent folder" in page
+
+
+def test_the_title_and_the_root_crumb_name_the_share(tmp_path: Path) -> None:
+    storage = FileSystemStorage(location=str(tmp_path / "media"))
+    (tmp_path / "media" / "original_images").mkdir(parents=True)
+    with serve_share(storage, tmp_path / "state", share_name="media") as share:
+        page = share.request("GET", "original_images/").text
+    title = re.search(r"<title>(.*?)</title>", page)
+    assert title is not None and html.unescape(title.group(1)) == "media — /original_images/"
+    assert "Index of" not in page
+    crumbs = re.search(r'<nav class="crumbs".*?</nav>', page, re.S)
+    assert crumbs is not None
+    # One share served alone: no list of shares to link to, the root crumb is the share.
+    assert re.findall(r"<a[^>]*>([^<]*)</a>", crumbs.group(0)) == ["media", "original_images"]
+    assert hrefs(crumbs.group(0)) == ["/", "/original_images/"]
+    assert "Shares" not in crumbs.group(0)
+
+
+def test_the_icons_are_pictures_not_controls(share: Share) -> None:
+    share.request("MKCOL", "folder")
+    share.request("MKCOL", "folder/inner")
+    share.request("PUT", "folder/a.txt", data=b"a")
+    page = share.request("GET", "folder/").text
+    rows = re.findall(r"<tr class=\"(up|folder|file)\">(.*?)</tr>", page, re.S)
+    assert [kind for kind, _ in rows] == ["up", "folder", "file"]
+    for _kind, row in rows:
+        icons = re.findall(r"<svg [^>]*>", row)
+        assert len(icons) == 1, row
+        assert 'class="icon"' in icons[0] and 'aria-hidden="true"' in icons[0]
+    # Nothing that looks like a checkbox and does nothing: no inputs, no empty boxes.
+    assert "<input" not in page and 'role="checkbox"' not in page
+    assert '<span class="icon' not in page and "border: 1.5px" not in page
+    # No outside resource (the page may be served under a sandbox CSP).
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+    assert "url(" not in page
+
+
+def test_a_missing_folder_is_davstore_s_404(share: Share) -> None:
+    response = share.request("GET", "no/such/folder/")
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    page = response.text
+    assert "There is nothing at this address." in page
+    assert "wsgidav" not in page.lower() and "Source exception" not in page
+    assert "does not exist yet" not in page  # the share's own folder is there

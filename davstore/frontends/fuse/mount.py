@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 _SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 _IO_SIZE = 1 << 20
+#: libfuse 3's worker threads per mount (its default ``max_threads``).
+WORKER_THREADS = 10
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -84,7 +86,13 @@ def fuse_options(options: MountOptions, libfuse_version: tuple[int, int]) -> dic
       ``.fuse_hidden*`` name and removes that at the last close, so the kernel can still
       ask for the open file's attributes (``fstat``; with ``hard_remove`` libfuse answers
       those ESTALE). The operations take that rename for the removal it stands for
-      (``Operations.rename``): the store never holds a ``.fuse_hidden*`` file.
+      (``Operations.rename``): the store never holds a ``.fuse_hidden*`` file;
+    - libfuse 3: ``max_threads`` and ``max_idle_threads`` both :data:`WORKER_THREADS` (the
+      pool's size, libfuse's own default): workers live as long as the mount, as the
+      binding's kept thread states assume. Named, not left to the default: libfuse 3.12 to
+      3.14 default ``max_idle_threads`` to ``UINT_MAX``, then refuse it at every mount
+      with "Ignoring invalid max threads value 4294967295 > max (100000)" on stderr.
+      ``max_threads`` exists since 3.12; before, the pool had no bound to name.
     """
     ttl = f"{options.cache_ttl:g}"
     opts: dict[str, Any] = {
@@ -100,6 +108,10 @@ def fuse_options(options: MountOptions, libfuse_version: tuple[int, int]) -> dic
         opts.update(
             big_writes=True, max_write=_IO_SIZE, max_readahead=_IO_SIZE, atomic_o_trunc=True
         )
+    else:
+        opts["max_idle_threads"] = WORKER_THREADS
+        if libfuse_version >= (3, 12):
+            opts["max_threads"] = WORKER_THREADS
     if options.allow_other:
         opts.update(allow_other=True, default_permissions=True)
     if options.read_only:

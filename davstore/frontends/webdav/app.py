@@ -9,7 +9,7 @@ Request flow, outermost first::
     PlainGet            whole-file GET/HEAD answered directly (see plain_get.py)
     PlainPut            small whole-file PUT stored directly when no lock exists (plain_put.py)
     WsgiDAVApp          wsgidav: path normalisation, logging
-      ErrorPrinter      any exception -> an HTTP error page
+      ErrorPrinter      any exception -> an HTTP error page (davstore's: pages.py)
       DavstoreAuthenticator  Basic/Digest against ``users`` (or anonymous) -> 401,
                         Digest nonces verified (auth.py, digest.py)
       ActingAs          VFS changes attributed to the authenticated user
@@ -72,6 +72,7 @@ from davstore.frontends.webdav.limits import DavLimits
 from davstore.frontends.webdav.listing import DirectoryListing
 from davstore.frontends.webdav.locked_empty import EmptyResourceSweeper
 from davstore.frontends.webdav.macmeta import DEFAULT_BUDGET, MacMetadata, MacMetadataSideStore
+from davstore.frontends.webdav.pages import SharePages, use_davstore_status_pages
 from davstore.frontends.webdav.plain import share_path
 from davstore.frontends.webdav.plain_get import NOT_PLAIN_HEADERS, PlainGet
 from davstore.frontends.webdav.plain_put import NOT_PLAIN_PUT_HEADERS, PlainPut
@@ -315,6 +316,9 @@ def create_app(
     mac_metadata: MacMetadata | str = MacMetadata.HIDE,
     digest_secret: bytes | None = None,
     limits: DavLimits | None = None,
+    share_name: str | None = None,
+    shares_url: str | None = None,
+    missing_hint: str | None = None,
 ) -> DavstoreApp:
     """A WSGI application serving ``vfs`` over WebDAV (class 1 and 2).
 
@@ -338,6 +342,12 @@ def create_app(
         Redis with the locks there). Processes given one must share the nonce counts too.
     :param limits: the share's bounds on PROPFIND depth, dead properties and lock
         lifetimes (limits.py); default: :class:`DavLimits` ``()``.
+    :param share_name: the share's name in its HTML pages (title, root breadcrumb);
+        default ``davstore``.
+    :param shares_url: the URL of the list of shares, linked before the share's name
+        (``SharesApp``); None: there is none.
+    :param missing_hint: what to do when the share's folder does not exist yet, told in
+        its pages ("run collectstatic" for the static share).
 
     Raises ``ValueError`` for an unknown storage URL and ``OSError`` when a state file
     cannot be opened.
@@ -368,6 +378,7 @@ def create_app(
         close_quietly(hidden)
         raise
     fix_destination_parsing()
+    use_davstore_status_pages()
     provider = VfsProvider(vfs, max_upload_size=max_upload_size, limits=limits)
     config: dict[str, Any] = {
         "provider_mapping": {"/": provider},
@@ -404,6 +415,7 @@ def create_app(
             "max_upload_size": max_upload_size,
             "mac_metadata_files": hidden,
             "digest_nonces": nonces,
+            "pages": SharePages(share_name or "davstore", shares_url, missing_hint),
         },
     }
     if hasattr(locks, "on_gone"):

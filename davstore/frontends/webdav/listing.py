@@ -2,8 +2,9 @@
 
 :class:`DirectoryListing` takes the place of wsgidav's ``WsgiDavDirBrowser`` in the
 middleware stack (after authentication, so only users who may read the share see it).
-The page is rendered from one VFS listing (no per-file store calls) into
-``davstore/templates/webdav/listing.html``: breadcrumbs, folders first and then files
+The page is rendered from one VFS listing (no per-file store calls) into davstore's page
+template (pages.py): the share's name and the folder as title, breadcrumbs (the list of
+shares where there is one, the share by its name, each folder), folders first and then files
 (each sorted by name, case-insensitively), sizes, modification dates, a download link per
 file and, for office documents, "open in the desktop app" links:
 
@@ -11,6 +12,10 @@ file and, for office documents, "open in the desktop app" links:
   ``ms-powerpoint``), by file suffix (:data:`OFFICE_SCHEMES`);
 - LibreOffice's ``vnd.sun.star.webdav://host/path`` (``vnd.sun.star.webdavs`` over HTTPS)
   for the same documents and the OpenDocument ones.
+
+Icons are inline SVG pictures (never controls). A folder that is not there gets
+davstore's 404 page; a share whose own folder does not exist yet (``STATIC_ROOT`` before
+``collectstatic``) gets a page that says so and what makes it (503 at its root).
 
 The page needs no JavaScript and no other resource. Every name is escaped for HTML and
 percent-encoded in links (``quote`` with only ``/`` left as is), so names with spaces,
@@ -20,17 +25,25 @@ percent-encoded in links (``quote`` with only ``/`` left as is), so names with s
 from __future__ import annotations
 
 import html
-import string
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from wsgidav.mw.base_mw import BaseMiddleware
 
-from davstore.errors import DavstoreError
+from davstore.errors import DavstoreError, NotFound
 from davstore.frontends.webdav.errors import to_dav_error
+from davstore.frontends.webdav.pages import (
+    FILE_ICON,
+    FOLDER_ICON,
+    UP_ICON,
+    SharePages,
+    breadcrumbs,
+    missing_root_notice,
+    render_page,
+    status_page,
+)
 from davstore.vfs import VFS, Entry
 
 __all__ = ["LIBREOFFICE_SUFFIXES", "OFFICE_SCHEMES", "DirectoryListing", "render_listing"]
@@ -53,24 +66,6 @@ OFFICE_SCHEMES: dict[str, str] = {
 LIBREOFFICE_SUFFIXES = frozenset(
     {*OFFICE_SCHEMES, "odt", "ods", "odp", "odg", "ott", "ots", "otp", "fodt", "fods", "fodp"}
 )
-
-_TEMPLATE: string.Template | None = None
-
-
-#: The package folder this module was loaded from (``davstore/``). Not looked up by the
-#: name ``davstore``: a process started with the current folder on its path, in a folder
-#: holding a ``davstore/`` folder, sees that folder as the package by that name (a namespace
-#: package, on an editable install): the template would be missing (every listing a 500) or
-#: one that a user uploaded.
-_PACKAGE = Path(__file__).resolve().parents[len(__name__.split(".")) - 2]
-
-
-def _template() -> string.Template:
-    global _TEMPLATE  # noqa: PLW0603 -- the packaged template, read once
-    if _TEMPLATE is None:
-        text = (_PACKAGE / "templates" / "webdav" / "listing.html").read_text(encoding="utf-8")
-        _TEMPLATE = string.Template(text)
-    return _TEMPLATE
 
 
 def _size(size: int | None) -> str:
@@ -116,18 +111,16 @@ def render_listing(
     base: str,
     origin: str,
     scheme: str,
-    title: str = "davstore",
+    pages: SharePages | None = None,
 ) -> bytes:
     """The page for folder ``path`` (a share path) holding ``entries``.
 
     :param base: the URL path of the share root (``SCRIPT_NAME``, may be ``""``).
     :param origin: ``scheme://host[:port]``, for the absolute URLs desktop apps get.
+    :param pages: how the share is named (title, breadcrumbs); default: ``davstore``.
     """
+    pages = pages or SharePages()
     parts = [p for p in path.strip("/").split("/") if p]
-    crumbs = [f'<a href="{html.escape(quote(base + "/"))}">{html.escape(title)}</a>']
-    for depth, part in enumerate(parts, 1):
-        href = quote(base + "/" + "/".join(parts[:depth]) + "/")
-        crumbs.append(f'<a href="{html.escape(href)}">{html.escape(part)}</a>')
     folder_url = base + "/" + "".join(p + "/" for p in parts)
     folders = sorted((e for e in entries if e.is_dir), key=lambda e: e.basename.casefold())
     files = sorted((e for e in entries if not e.is_dir), key=lambda e: e.basename.casefold())
@@ -136,7 +129,7 @@ def render_listing(
         parent = quote(base + "/" + "".join(p + "/" for p in parts[:-1]))
         rows.append(
             f'<tr class="up"><td class="name"><a href="{html.escape(parent)}">'
-            '<span class="icon up"></span>Parent folder</a></td>'
+            f"{UP_ICON}Parent folder</a></td>"
             '<td class="size"></td><td class="date"></td><td class="actions"></td></tr>'
         )
     for entry in folders:
@@ -144,7 +137,7 @@ def render_listing(
         href = html.escape(quote(folder_url + name + "/"))
         rows.append(
             f'<tr class="folder"><td class="name"><a href="{href}">'
-            f'<span class="icon folder"></span>{html.escape(name)}/</a></td>'
+            f"{FOLDER_ICON}{html.escape(name)}/</a></td>"
             f'<td class="size"></td><td class="date">{_date(entry.mtime)}</td>'
             '<td class="actions"></td></tr>'
         )
@@ -155,7 +148,7 @@ def render_listing(
         apps = _app_links(name, origin + link, scheme)
         rows.append(
             f'<tr class="file"><td class="name"><a href="{href}">'
-            f'<span class="icon file"></span>{html.escape(name)}</a></td>'
+            f"{FILE_ICON}{html.escape(name)}</a></td>"
             f'<td class="size">{_size(entry.size)}</td><td class="date">{_date(entry.mtime)}</td>'
             f'<td class="actions"><a class="download" href="{href}" '
             f'download="{html.escape(name)}">Download</a>{apps}</td></tr>'
@@ -172,14 +165,12 @@ def render_listing(
         )
     counts = f"{len(folders)} folder(s), {len(files)} file(s)"
     shown = "/" + "".join(p + "/" for p in parts)
-    page = _template().substitute(
-        title=html.escape(f"Index of {shown} - {title}"),
-        heading=html.escape(f"Index of {shown}"),
-        breadcrumbs='<span class="sep">/</span>'.join(crumbs),
+    return render_page(
+        title=f"{pages.name} — {shown}",
+        crumbs=breadcrumbs(pages, base, parts),
         content=content,
-        footer=html.escape(f"{counts} - served by davstore"),
+        footer=f"{counts} - served by davstore",
     )
-    return page.encode("utf-8")
 
 
 class DirectoryListing(BaseMiddleware):  # type: ignore[misc]
@@ -187,7 +178,8 @@ class DirectoryListing(BaseMiddleware):  # type: ignore[misc]
 
     def __init__(self, wsgidav_app: Any, next_app: Any, config: dict[str, Any]) -> None:
         super().__init__(wsgidav_app, next_app, config)
-        self.title = str(config.get("davstore", {}).get("listing_title", "davstore"))
+        pages = config.get("davstore", {}).get("pages")
+        self.pages = pages if isinstance(pages, SharePages) else SharePages()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -200,6 +192,8 @@ class DirectoryListing(BaseMiddleware):  # type: ignore[misc]
             if not vfs.stat(path).is_dir:
                 return self.next_app(environ, start_response)  # type: ignore[no-any-return]
             entries = vfs.listdir(path)
+        except NotFound:
+            return self._not_found(environ, start_response, vfs, path)
         except DavstoreError as exc:
             raise to_dav_error(exc, method=method) from exc
         scheme = environ.get("wsgi.url_scheme", "http")
@@ -210,7 +204,7 @@ class DirectoryListing(BaseMiddleware):  # type: ignore[misc]
             base=environ.get("SCRIPT_NAME", "").rstrip("/"),
             origin=f"{scheme}://{host}",
             scheme=scheme,
-            title=self.title,
+            pages=self.pages,
         )
         start_response(
             "200 OK",
@@ -221,3 +215,27 @@ class DirectoryListing(BaseMiddleware):  # type: ignore[misc]
             ],
         )
         return [b"" if method == "HEAD" else body]
+
+    def _not_found(
+        self, environ: Environ, start_response: StartResponse, vfs: VFS, path: str
+    ) -> list[bytes]:
+        """davstore's 404 page; when the share's folder itself is missing, a page that says
+        so (503 for the share's root: the share cannot answer yet, 404 below it)."""
+        missing = not vfs.root_exists()
+        root = not path.strip("/")
+        code = 503 if missing and root else 404
+        body = status_page(
+            code,
+            pages=self.pages,
+            base=environ.get("SCRIPT_NAME", "").rstrip("/"),
+            notice=missing_root_notice(self.pages) if missing else "",
+        )
+        start_response(
+            f"{code} {'Service Unavailable' if code == 503 else 'Not Found'}",
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-cache"),
+            ],
+        )
+        return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]

@@ -5,8 +5,10 @@ two paths itself, before authentication and path checks:
 
 ``GET /.davstore/health``
     ``200`` with ``{"status": "ok"}`` when the store answers a cheap call (a HEAD of a
-    name that does not exist) within :data:`HEALTH_TIMEOUT` seconds, else ``503`` with
-    ``{"status": "unavailable"}``. Load balancers, Docker's HEALTHCHECK and Kubernetes
+    name that does not exist) within :data:`HEALTH_TIMEOUT` seconds and the share's folder
+    exists, else ``503`` with ``{"status": "unavailable"}`` (a share whose folder is not
+    made yet, ``STATIC_ROOT`` before ``collectstatic``, answers nothing: its detail is
+    :data:`MISSING`). Load balancers, Docker's HEALTHCHECK and Kubernetes
     probes use it: it needs no credentials and shows no content. What failed (the store's
     error, each share's state) is only told to a caller who may see the metrics, and on
     the metrics port.
@@ -72,6 +74,7 @@ __all__ = [
     "HEALTH_PATH",
     "HEALTH_TIMEOUT",
     "METRICS_PATH",
+    "MISSING",
     "Observability",
     "access_logger",
     "flush_access_log",
@@ -175,6 +178,9 @@ HEALTH_PATH = "/.davstore/health"
 METRICS_PATH = "/.davstore/metrics"
 #: Seconds the store has to answer the health check.
 HEALTH_TIMEOUT = 5.0
+#: The health detail of a share whose root folder does not exist (STATIC_ROOT before
+#: collectstatic): unavailable, it answers nothing.
+MISSING = "missing: the share's folder does not exist yet"
 #: A name no share holds (``.davstore*`` names are reserved); HEAD of it costs one request.
 _PROBE = ".davstore-health-probe"
 
@@ -308,14 +314,15 @@ class Observability:
 
     @staticmethod
     def check_store(vfs: VFS) -> str | None:
-        """``None`` when the store of ``vfs`` answers, else why not."""
+        """``None`` when the store of ``vfs`` answers and the share's folder exists, else
+        why not (``missing: ...`` for a folder not made yet: the share answers nothing)."""
         try:
             vfs.store.head(_PROBE)
         except NotFound:
             pass
         except Exception as exc:
             return f"{type(exc).__name__}: {exc}"
-        return None
+        return None if vfs.root_exists() else MISSING
 
     def health(self, *, details: bool = True) -> tuple[int, dict[str, Any]]:
         """The health endpoint's status and document (only ``status`` without
