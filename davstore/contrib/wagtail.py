@@ -15,7 +15,10 @@ Connected by davstore's app (:meth:`davstore.apps.DavstoreConfig.ready`) when
   cache still name the old place; they are purged. A moved original needs nothing: its
   renditions are files of their own.
 
-What a receiver raises is logged by the sender and never undoes the change.
+What a receiver raises is logged by the sender and never undoes the change. The receivers
+run in the process that made the change (``manage.py davstore serve``, the mount, the
+admin's): Wagtail's renditions cache is purged there, so a site in another process must
+share it (a cache server, as ``CACHES["renditions"]`` usually is in production).
 """
 
 from __future__ import annotations
@@ -85,7 +88,8 @@ def on_file_changed(
     if not same_storage(field.storage, sender.storage):
         return
     where = Q(file__startswith=target + "/") if is_dir else Q(file=target)
-    for rendition in rendition_model._default_manager.filter(where).iterator(500):
+    query = rendition_model._default_manager.filter(where).select_related("image")
+    for rendition in query.iterator(500):
         rendition.purge_from_cache()
 
 
