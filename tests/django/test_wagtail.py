@@ -26,7 +26,13 @@ ON_DISK = [
     "admin_delete_image",
     "replaced_signal_deletes_renditions",
 ]
-ON_S3 = ["move_image", "move_renditions_folder", "delete_image", "delete_document"]
+ON_S3 = [
+    "move_image",
+    "move_renditions_folder",
+    "delete_image",
+    "delete_document",
+    "admin_rename_image",
+]
 
 
 @pytest.fixture(scope="module")
