@@ -59,3 +59,13 @@ def test_wagtail_site_on_local_disk(name: str, database: Path, tmp_path: Path) -
 @pytest.mark.parametrize("name", ON_S3)
 def test_wagtail_site_on_s3(name: str, database: Path, tmp_path: Path, moto: MotoServer) -> None:
     run_scenario(name, database, tmp_path / "site", s3_options(moto))
+
+
+#: PUT over a referenced image: the replace policy (ON_REPLACE_REFERENCED, guardplus's
+#: branch) refuses text with 415 and sends file_replaced for a new picture.
+REPLACE = ["put_text_over_image", "put_jpeg_over_image"]
+
+
+@pytest.mark.parametrize("name", REPLACE)
+def test_wagtail_site_put_over_an_image(name: str, database: Path, tmp_path: Path) -> None:
+    run_scenario(name, database, tmp_path / "site")

@@ -261,6 +261,25 @@ def replaced_signal_deletes_renditions(site: Site) -> None:
     site.check_all(BLUE)
 
 
+@scenario
+def put_text_over_image(site: Site) -> None:
+    """Needs the replace policy (guardplus): text over a referenced image is refused."""
+    answer = site.webdav("PUT", "original_images/hero.jpg", data=b"not a picture at all")
+    assert answer.status_code == 415, answer.status_code
+    site.check_all()
+
+
+@scenario
+def put_jpeg_over_image(site: Site) -> None:
+    """Needs the replace policy (guardplus), which sends file_replaced: the page shows the
+    new picture, its renditions made again."""
+    answer = site.webdav("PUT", "original_images/hero.jpg", data=jpeg(BLUE, (400, 300)))
+    assert answer.status_code in (200, 204), answer.status_code
+    site.image.refresh_from_db()
+    assert (site.image.width, site.image.height) == (400, 300), (site.image.width,)
+    site.check_all(BLUE)
+
+
 @contextlib.contextmanager
 def dav_server() -> Iterator[str]:
     from davstore.shares import get_share
