@@ -100,7 +100,13 @@ def test_delete_of_a_referenced_file_is_refused_with_the_rows(media: Path) -> No
     assert (media / "photos" / "a.jpg").exists()
     assert error.count == 1
     assert error.references == [
-        {"model": "siteapp.Photo", "pk": str(kept.pk), "field": "image", "name": "photos/a.jpg"}
+        {
+            "model": "siteapp.Photo",
+            "pk": str(kept.pk),
+            "field": "image",
+            "name": "photos/a.jpg",
+            "url": f"/admin/siteapp/photo/{kept.pk}/change/",  # tests.django.siteapp.admin
+        }
     ]
     assert "siteapp.Photo" in error.reason and "used by 1 row" in error.reason
     vfs.remove("photos/free.jpg")  # nobody names it
@@ -313,6 +319,7 @@ def test_webdav_delete_of_a_referenced_file_is_403_with_the_rows(served: str, me
         "pk": str(one.pk),
         "field": "image",
         "name": "photos/a.jpg",
+        "url": f"/admin/siteapp/photo/{one.pk}/change/",
     }
     assert (media / "photos" / "a.jpg").exists()
 

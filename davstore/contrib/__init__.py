@@ -1,0 +1,1 @@
+"""Receivers for the site's frameworks, connected only when the framework is installed."""
