@@ -100,15 +100,21 @@ class Share:
         read_only: bool = False,
         cache_ttl: float | None = None,
         max_file_size: int | None = None,
+        state_dir: Path | None = None,
     ) -> VFS:
         """A new VFS over the share's Storage, connected to ``file_changed``.
 
         Each call builds another one (another metadata cache): use :attr:`vfs` unless a
         separate process or mount needs its own. ``read_only`` can only add to the
         share's setting; ``cache_ttl`` and ``max_file_size`` replace it when given.
+
+        The VFS joins the other processes of this host that serve the share (workers, a
+        mount, ``davstore serve``) through the change file in ``state_dir`` (default:
+        :meth:`state_dir`), whichever frontend uses it: their changes are seen at once.
         """
         from davstore.signals import send_change
         from davstore.store import adapt
+        from davstore.vfs.host_peers import share_with_host_peers
 
         vfs = VFS(
             adapt(self.storage),
@@ -120,12 +126,15 @@ class Share:
         from davstore.site.guard import protect
 
         protect(self, vfs)
+        share_with_host_peers(vfs, self.state_dir() if state_dir is None else state_dir)
         from davstore.vfs.trash import Trash
 
         Trash(vfs, self.retention).install()  # innermost: after the guard's refusals
         from davstore.vfs.activity import attach
 
-        attach(vfs, self.state_dir())  # the admin's changes too, and manage.py's doors
+        attach(
+            vfs, self.state_dir() if state_dir is None else state_dir
+        )  # the admin's changes too, and manage.py's doors
         return vfs
 
     @property
@@ -151,8 +160,8 @@ class Share:
             return self.config.state_dir
         from django.conf import settings
 
-        from davstore.cli import default_state_root
-        from davstore.selection import SelectionKind, StorageSelection, share_identity
+        from davstore.serving.selection import SelectionKind, StorageSelection, share_identity
+        from davstore.serving.state_dir import default_state_root
 
         selection = StorageSelection(
             SelectionKind.ALIAS,

@@ -55,7 +55,7 @@ def _days(text: str) -> float:
 
 
 def _size(text: str) -> int:
-    from davstore.cli import parse_size
+    from davstore.options import parse_size
 
     return parse_size(text)
 
@@ -121,8 +121,7 @@ def install_trash(vfs: VFS, args: argparse.Namespace, base: Retention | None = N
 def add_trash_actions(parser: argparse.ArgumentParser, *, selection: bool = True) -> None:
     """``list [--json]``, ``restore ID [--to PATH]``, ``purge [--all]``; with
     ``selection``, each takes the storage selection of ``serve``."""
-    from davstore.cli import add_logging_arguments
-    from davstore.selection import add_storage_arguments
+    from davstore.serving.arguments import add_storage_arguments
 
     actions = parser.add_subparsers(dest="trash_action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="what the trash holds, oldest first")
@@ -138,7 +137,7 @@ def add_trash_actions(parser: argparse.ArgumentParser, *, selection: bool = True
     for child in (listing, restore, purge):
         if selection:
             add_storage_arguments(child)
-            add_logging_arguments(child)
+            child.set_defaults(read_only=False, cache_ttl=0.0)
             child.add_argument(
                 "--state-dir",
                 metavar="DIR",
@@ -186,8 +185,9 @@ def run_trash(args: argparse.Namespace) -> int:
     """``davstore trash ACTION``: the selected share's trash."""
     import sys
 
-    from davstore.cli import CommandError, configure_logging
-    from davstore.selection import open_share
+    from davstore.serving.exits import CommandError
+    from davstore.serving.logs import configure_logging
+    from davstore.serving.selection import open_share
 
     configure_logging(args)
     share = open_share(args)
@@ -209,11 +209,10 @@ def add_activity_arguments(parser: argparse.ArgumentParser, *, selection: bool =
     parser.add_argument("--json", action="store_true", help="a JSON list of objects")
     parser.add_argument("--limit", type=_whole, metavar="N", help="the last N records only")
     if selection:
-        from davstore.cli import add_logging_arguments
-        from davstore.selection import add_storage_arguments
+        from davstore.serving.arguments import add_storage_arguments
 
         add_storage_arguments(parser)
-        add_logging_arguments(parser)
+        parser.set_defaults(read_only=False, cache_ttl=0.0)
         parser.add_argument(
             "--state-dir",
             metavar="DIR",
@@ -246,8 +245,9 @@ def run_activity(args: argparse.Namespace) -> int:
     """``davstore activity``: the selected share's activity log."""
     import sys
 
-    from davstore.cli import configure_logging, prepare_state_dir
-    from davstore.selection import open_share
+    from davstore.serving.logs import configure_logging
+    from davstore.serving.selection import open_share
+    from davstore.serving.state_dir import prepare_state_dir
     from davstore.vfs.activity import ActivityLog
 
     configure_logging(args)

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar, cast
 
 from davstore.errors import (
     AlreadyExists,
@@ -42,13 +42,14 @@ from davstore.errors import (
 )
 from davstore.store.base import (
     DIRECTORY_MARKER,
+    INTERNAL_PREFIX,
     Capabilities,
     ObjectInfo,
     ObjectStore,
     Upload,
     Usage,
+    is_internal_name,
 )
-from davstore.store.generic import INTERNAL_PREFIX, is_internal_name
 from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, Unknown
 from davstore.vfs.events import Action, Change, Listener, current_actor
 from davstore.vfs.handles import (
@@ -153,7 +154,7 @@ class VFS:
         self._policies: dict[Kind, tuple[Policy, ...]] = {}
         #: Asked before every cache lookup: True when another process serving the share
         #: changed something since it was last asked (the whole cache is then forgotten).
-        #: Set by :func:`davstore.host_peers.share_with_host_peers`.
+        #: Set by :func:`davstore.vfs.host_peers.share_with_host_peers`.
         self.coherence: Callable[[], bool] | None = None
         #: On stores without folder times (``Capabilities.folder_mtime``): the time (ns) of
         #: the last change made through this VFS in each folder, and the newest time
@@ -614,6 +615,14 @@ class VFS:
             on_close=self._release_reader,
         )
 
+    def _content(self, path: str, entry: Entry | None = None) -> BinaryIO:
+        """A reader of ``path``'s committed content for a policy (``Operation.source`` of
+        a move or a copy): opened at its first read, not counted among the open readers
+        (a move does not keep a copy for it)."""
+        entry = entry or self._stat(path)
+        reader = ReadHandle(lambda offset: self.store.open_read(path, offset), entry)
+        return cast(BinaryIO, reader)
+
     def _open_unknown(self, path: str) -> ReadHandle:
         """:meth:`open_read` with ``exact`` of a path the cache knows nothing of, on a store
         with real folders: the store opens it, and the open stream says what it is. One
@@ -754,8 +763,8 @@ class VFS:
         What a write handle's commit does (the bytes staged and put in place: no partial
         file, a failure leaves the old content, the change announced as the request's
         user's), without a handle: the bytes are all there, so there is nothing to show
-        as pending meanwhile. The small-PUT path's write (plain_put.py): ~15 µs less than
-        open_write/write/close. Raises what :meth:`open_write` raises, FileTooLarge, and
+        as pending meanwhile. The small-PUT path's write (fast/put.py): one call instead
+        of open_write/write/close. Raises what :meth:`open_write` raises, FileTooLarge, and
         the store's errors.
         """
         path = self.normalize(path)
@@ -1074,6 +1083,10 @@ class VFS:
                 self._keep_readers(source)
             self._store_move(source, target, is_dir, tree)
 
+        # A file's content, for a policy that checks what a move over a name brings there.
+        content = None
+        if not is_dir and Kind.MOVE in self._policies:
+            content = self._content(source, source_entry)
         try:
             self._apply(
                 Kind.MOVE,
@@ -1082,8 +1095,11 @@ class VFS:
                 is_dir=is_dir,
                 target=target,
                 undo=lambda: self._undo_move(source, target, is_dir, moved),
+                source=content,
             )
         finally:
+            if content is not None:
+                content.close()
             self._invalidate(source, tree=True)
             self._invalidate(target, tree=True)
             self._changed_in(parent(source))
@@ -1141,12 +1157,17 @@ class VFS:
         kind = Kind.CREATE
         if self._policies and self._lookup(target) is not None:
             kind = Kind.REPLACE
+        content = None
+        if not source_entry.is_dir and kind in self._policies:
+            content = self._content(source, source_entry)
         try:
             if source_entry.is_dir:
                 self._copy_tree(source, target, tree)
             else:
-                self._apply(kind, target, lambda: self.store.copy(source, target))
+                self._apply(kind, target, lambda: self.store.copy(source, target), source=content)
         finally:
+            if content is not None:
+                content.close()
             self._invalidate(target, tree=True)
             self._changed_in(parent(target))
         self._emit(Action.COPIED, source, is_dir=source_entry.is_dir, target=target)
