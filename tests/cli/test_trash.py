@@ -72,19 +72,15 @@ def test_a_served_delete_is_listed_restored_and_purged(tmp_path: Path) -> None:
     assert json.loads(empty.stdout) == []
 
 
-def test_trash_errors_are_one_line_and_no_trash_makes_a_delete_final(tmp_path: Path) -> None:
+def test_trash_errors_are_one_line(tmp_path: Path) -> None:
     root = tmp_path / "share"
     root.mkdir()
-    (root / "gone.txt").write_bytes(b"g")
     env = davstore_env(tmp_path)
     missing = run_davstore(["trash", "restore", "nope", str(root)], cwd=tmp_path, env=env)
     assert missing.returncode == 1
     assert missing.stderr.count("\n") == 1 and "no such entry in the trash" in missing.stderr
-    with start_serve(
-        [str(root), "--user", "ann:secret-pass", "--no-trash"], cwd=tmp_path, env=env
-    ) as server:
-        assert requests.delete(server.url + "gone.txt", auth=USER, timeout=10).status_code == 204
-    assert list(root.iterdir()) == []
+    bad = run_davstore(["trash", "purge", str(root), "--trash-days", "0"], cwd=tmp_path, env=env)
+    assert bad.returncode == 2 and "must be more than 0" in bad.stderr
 
 
 def test_the_activity_log_names_who_did_what_and_the_trash_entry(tmp_path: Path) -> None:

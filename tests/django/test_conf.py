@@ -262,7 +262,7 @@ def test_trash_keys_per_share_and_their_mistakes() -> None:
         ("TRASH", "yes", "must be True or False"),
         ("TRASH_DAYS", 0, "must be a number of days > 0"),
         ("TRASH_VERSIONS", 0, "must be a whole number >= 1"),
-        ("TRASH_MAX_SIZE", -1, "must be a whole number >= 1"),
+        ("TRASH_MAX_SIZE", -1, "must be a whole number of bytes >= 1"),
     ):
         with pytest.raises(ImproperlyConfigured, match=message) as caught:
             parse({"SHARES": {"m": {"STORAGE": "default", key: value}}})
