@@ -22,17 +22,21 @@ class DavstoreConfig(AppConfig):
 
         from davstore.conf import get_config
         from davstore.site import checks  # noqa: F401 -- registers the system checks
+        from davstore.site.announce import install
         from davstore.site.guard import connect_signals
 
         get_config()
         setting_changed.connect(_reset_on_change, dispatch_uid="davstore-settings")
         connect_signals()
+        install()  # the site's own writes through the shared storages are journaled
 
 
 def _reset_on_change(*, setting: str, **kwargs: Any) -> None:
     if setting in ("DAVSTORE", "STORAGES", "STATIC_ROOT"):
         from davstore.shares import reset_shares
+        from davstore.site import announce
         from davstore.site.guard import reset
 
         reset_shares()
         reset()
+        announce.reset()

@@ -69,6 +69,11 @@ class Share:
                     self._vfs = self.build_vfs()
         return self._vfs
 
+    @property
+    def built_vfs(self) -> VFS | None:
+        """The share's VFS if this process built it already, else None."""
+        return self._vfs
+
     def missing_hint(self) -> str | None:
         """What makes the share's folder when it does not exist yet, for its pages: for
         the site's static files (the ``staticfiles`` storage), ``collectstatic``."""

@@ -1,0 +1,123 @@
+"""The site's own writes through a shared Storage are journaled once (site/announce.py),
+and a ``davstore serve`` process shows them at once, long before its 60 s cache TTL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, InMemoryStorage, default_storage, storages
+from django.test.utils import override_settings
+
+from davstore.host_peers import share_with_host_peers
+from davstore.journal import FILE_NAME, Journal
+from davstore.shares import get_share
+from davstore.signals import acting_as_user
+from davstore.site.announce import journaled_alias
+from tests.django.project import make_project
+from tests.django.test_command import dav, listed
+
+
+def _settings(tmp_path: Path) -> dict[str, object]:
+    return {
+        "STORAGES": {
+            "default": {
+                "BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(tmp_path / "media")},
+            },
+            "memory": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+            "private": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+        "DAVSTORE": {
+            "SHARES": {"media": {"STORAGE": "default"}, "mem": {"STORAGE": "memory"}},
+            "STATE_DIR": str(tmp_path / "state"),
+        },
+    }
+
+
+@pytest.fixture
+def site(tmp_path: Path, migrated: None) -> Iterator[Path]:
+    (tmp_path / "media").mkdir()
+    with override_settings(**_settings(tmp_path)):
+        yield tmp_path
+
+
+def _journal(site: Path, share: str) -> list[tuple[str, str, str | None, str | None]]:
+    path = site / "state" / share / FILE_NAME
+    if not path.exists():
+        return []
+    records, _ = Journal(path).since(0)
+    return [(r.action, r.path, r.origin, r.user) for r in records]
+
+
+def test_the_sites_save_and_delete_are_journaled_and_answer_as_before(
+    site: Path, make_user: object
+) -> None:
+    assert journaled_alias(storages["default"]) == "default"
+    assert journaled_alias(storages["private"]) is None  # no share names it
+    assert type(storages["default"]) is FileSystemStorage  # the same class and object
+    first = default_storage.save("report.txt", ContentFile(b"one"))
+    second = default_storage.save("report.txt", ContentFile(b"two"))
+    assert first == "report.txt" and second.startswith("report_")  # Django's names
+    user = make_user("alice")  # type: ignore[operator]
+    with acting_as_user(user, "admin"):
+        storages["default"].delete(first)
+    assert not default_storage.exists(first)
+    storages["private"].save("x.txt", ContentFile(b"x"))
+    assert _journal(site, "media") == [
+        ("created", "report.txt", "site", None),
+        ("created", second, "site", None),
+        ("deleted", "report.txt", "site", "alice"),
+    ]
+
+
+def test_a_change_davstore_makes_through_the_same_storage_is_journaled_once(site: Path) -> None:
+    share = get_share("mem")
+    assert isinstance(share.storage, InMemoryStorage)  # the generic adapter: Storage.save
+    assert share_with_host_peers(share.vfs, share.state_dir()) is not None
+    with share.vfs.open_write("by-dav.txt") as handle:
+        handle.write(b"dav")
+    share.vfs.remove("by-dav.txt")
+    storages["memory"].save("by-site.txt", ContentFile(b"site"))
+    assert [(a, p, o) for a, p, o, _ in _journal(site, "mem")] == [
+        ("created", "by-dav.txt", None),
+        ("deleted", "by-dav.txt", None),
+        ("created", "by-site.txt", "site"),
+    ]
+
+
+def test_the_sites_own_share_forgets_what_the_site_wrote(site: Path) -> None:
+    share = get_share("media")
+    share.vfs.cache_ttl = 600
+    assert share.vfs.lookup("later.txt") is None  # a cached absence
+    default_storage.save("later.txt", ContentFile(b"12345"))
+    assert share.vfs.stat("later.txt").size == 5
+
+
+def test_a_served_share_shows_the_sites_write_at_once_with_a_60_s_ttl(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "site")
+    made = project.python(
+        "from django.contrib.auth.models import User;"
+        "User.objects.create_user('alice', password='pw', is_staff=True)"
+    )
+    assert made.returncode == 0, made.stderr
+    with project.serve("--cache-ttl", "60") as server:
+        assert listed(server, "media/") == []  # cached for 60 s
+        saved = project.python(
+            "from django.core.files.base import ContentFile;"
+            "from django.core.files.storage import default_storage as s;"
+            "print(s.save('uploads/new.txt', ContentFile(b'new')))"
+        )
+        assert saved.returncode == 0, saved.stderr
+        assert listed(server, "media/") == ["uploads/"]
+        assert listed(server, "media/uploads/") == ["new.txt"]
+        assert dav("GET", server, "media/uploads/new.txt").content == b"new"
+        deleted = project.python(
+            "from django.core.files.storage import default_storage as s;s.delete('uploads/new.txt')"
+        )
+        assert deleted.returncode == 0, deleted.stderr
+        assert listed(server, "media/uploads/") == []
+        assert dav("GET", server, "media/uploads/new.txt").status_code == 404
