@@ -7,8 +7,9 @@ code calls what it called and gets back what it got (the name ``save`` chose). A
 Storage did its work, the change is recorded in each share's journal
 (:mod:`davstore.journal`) with origin ``"site"`` and the user of the innermost
 :func:`davstore.signals.acting_as_user` if any, and announced to the other processes of
-the host (:mod:`davstore.host_peers`), which forget that path at once. The site's own VFS
-of the share forgets it too.
+the host (:mod:`davstore.host_peers`), which forget that path at once; for a share whose
+state is in Redis, appended to its journal stream too (:mod:`davstore.journal_redis`),
+which the replicas on every host follow. The site's own VFS of the share forgets it too.
 
 davstore's own calls on the Storage (a VFS over the generic adapter saves through
 ``Storage.save``) are marked by the store adapters (:mod:`davstore.store.own`) and not
@@ -34,6 +35,7 @@ from django.core.files.storage.handler import StorageHandler
 from davstore.host_peers import FILE_NAME as PEERS_FILE
 from davstore.host_peers import HostPeers
 from davstore.journal import Journal, Record, forget, open_journal, writer_id
+from davstore.journal_redis import append, stream_key
 from davstore.store.own import is_own_call
 from davstore.vfs.events import Action, current_actor
 
@@ -44,6 +46,7 @@ logger = logging.getLogger(__name__)
 _MARK = "_davstore_journaled"
 _lock = threading.Lock()
 _outlets: dict[str, tuple[Journal, HostPeers] | None] = {}
+_streams: dict[str, tuple[Any, str]] = {}
 
 
 class _JournaledHandler(StorageHandler):
@@ -84,6 +87,9 @@ def reset() -> None:
                 journal.close()
                 peers.close()
         _outlets.clear()
+        for client, _key in _streams.values():
+            client.close()
+        _streams.clear()
 
 
 def _shared_aliases() -> set[str]:
@@ -145,8 +151,25 @@ def _record(alias: str, name: object, action: Action) -> None:
                 journal, peers = outlet
                 journal.append(record)
                 peers.announce()
+            stream = _stream(share.config.lock_storage or share.config.property_storage)
+            if stream is not None:
+                client, key = stream
+                append(client, key, record)
         except Exception:
             logger.exception("cannot journal the site's %s %s in %s", action.value, path, share)
+
+
+def _stream(url: str | None) -> tuple[Any, str] | None:
+    """The Redis client and journal stream of a share whose state is in Redis."""
+    from davstore.frontends.webdav.redis_state import is_redis_url, parse_redis_url
+
+    if url is None or not is_redis_url(url):
+        return None
+    with _lock:
+        if url not in _streams:
+            target = parse_redis_url(url)
+            _streams[url] = (target.client(), stream_key(target.prefix))
+        return _streams[url]
 
 
 def _outlet(name: str, state_dir: Path) -> tuple[Journal, HostPeers] | None:
