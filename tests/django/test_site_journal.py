@@ -3,6 +3,7 @@ and a ``davstore serve`` process shows them at once, long before its 60 s cache 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +17,22 @@ from davstore.journal import FILE_NAME, Journal
 from davstore.shares import get_share
 from davstore.signals import acting_as_user
 from davstore.site.announce import journaled_alias
-from tests.django.project import make_project
+from tests.django.project import Project, make_project
 from tests.django.test_command import dav, listed
+from tests.process import ServeProcess
+from tests.replicas.redis_server import RedisServer
+from tests.s3.moto import ACCESS_KEY, SECRET_KEY, MotoServer, MotoServerError, new_bucket
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoServer]:
+    server = MotoServer()
+    try:
+        server.start()
+    except MotoServerError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
 
 
 def _settings(tmp_path: Path) -> dict[str, object]:
@@ -99,25 +114,106 @@ def test_the_sites_own_share_forgets_what_the_site_wrote(site: Path) -> None:
 
 def test_a_served_share_shows_the_sites_write_at_once_with_a_60_s_ttl(tmp_path: Path) -> None:
     project = make_project(tmp_path / "site")
+    _alice(project)
+    with project.serve("--cache-ttl", "60") as server:
+        _site_writes_show_at_once(project, server)
+
+
+def _site_writes_show_at_once(
+    project: Project, server: ServeProcess, before: tuple[str, ...] = ()
+) -> None:
+    """PROPFIND caches the folder for 60 s; the site saves and deletes through its
+    Storage in another process; the server shows each at once."""
+    assert listed(server, "media/") == list(before)
+    saved = project.python(
+        "from django.core.files.base import ContentFile;"
+        "from django.core.files.storage import default_storage as s;"
+        "print(s.save('uploads/new.txt', ContentFile(b'new')))"
+    )
+    assert saved.returncode == 0, saved.stderr
+    assert saved.stdout.split() == ["uploads/new.txt"]
+    assert listed(server, "media/") == sorted([*before, "uploads/"])
+    assert listed(server, "media/uploads/") == ["new.txt"]
+    assert dav("GET", server, "media/uploads/new.txt").content == b"new"
+    deleted = project.python(
+        "from django.core.files.storage import default_storage as s;s.delete('uploads/new.txt')"
+    )
+    assert deleted.returncode == 0, deleted.stderr
+    folder = dav("PROPFIND", server, "media/uploads/", headers={"Depth": "1"})
+    if folder.status_code == 207:  # a folder of its own (disk)
+        assert "new.txt" not in folder.text
+    else:  # a prefix that held only that file (S3)
+        assert folder.status_code == 404
+        assert listed(server, "media/") == list(before)
+    assert dav("GET", server, "media/uploads/new.txt").status_code == 404
+
+
+def _alice(project: Project) -> None:
     made = project.python(
         "from django.contrib.auth.models import User;"
         "User.objects.create_user('alice', password='pw', is_staff=True)"
     )
     assert made.returncode == 0, made.stderr
+
+
+def test_a_served_share_on_s3_shows_the_sites_write_at_once(
+    tmp_path: Path, moto: MotoServer
+) -> None:
+    s3 = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": new_bucket(moto),
+            "endpoint_url": moto.url,
+            "access_key": ACCESS_KEY,
+            "secret_key": SECRET_KEY,
+            "region_name": "us-east-1",
+            "location": "media",
+        },
+    }
+    project = make_project(tmp_path / "site", storages={"default": s3})
+    _alice(project)
+    seeded = project.python(  # an empty bucket has no share root yet
+        "from django.core.files.base import ContentFile;"
+        "from django.core.files.storage import default_storage as s;"
+        "s.save('seed.txt', ContentFile(b'seed'))"
+    )
+    assert seeded.returncode == 0, seeded.stderr
     with project.serve("--cache-ttl", "60") as server:
-        assert listed(server, "media/") == []  # cached for 60 s
-        saved = project.python(
-            "from django.core.files.base import ContentFile;"
-            "from django.core.files.storage import default_storage as s;"
-            "print(s.save('uploads/new.txt', ContentFile(b'new')))"
+        _site_writes_show_at_once(project, server, ("seed.txt",))
+
+
+def test_a_replica_with_redis_state_shows_the_sites_write_at_once(tmp_path: Path) -> None:
+    """The share's state in Redis: the site appends to the journal stream, which the
+    server follows (its host-peers file is not the path the change takes: another
+    state folder)."""
+    redis = RedisServer(tmp_path / "redis")
+    redis.directory.mkdir()
+    redis.start()
+    try:
+        project = make_project(
+            tmp_path / "site",
+            davstore={"SHARES": {"media": {"STORAGE": "default", "LOCK_STORAGE": redis.url}}},
         )
-        assert saved.returncode == 0, saved.stderr
-        assert listed(server, "media/") == ["uploads/"]
-        assert listed(server, "media/uploads/") == ["new.txt"]
-        assert dav("GET", server, "media/uploads/new.txt").content == b"new"
-        deleted = project.python(
-            "from django.core.files.storage import default_storage as s;s.delete('uploads/new.txt')"
-        )
-        assert deleted.returncode == 0, deleted.stderr
-        assert listed(server, "media/uploads/") == []
-        assert dav("GET", server, "media/uploads/new.txt").status_code == 404
+        _alice(project)
+        with project.serve(
+            "--cache-ttl", "60", "--state-dir", str(tmp_path / "elsewhere")
+        ) as server:
+            _site_writes_show_at_once_eventually(project, server)
+    finally:
+        redis.stop()
+
+
+def _site_writes_show_at_once_eventually(project: Project, server: ServeProcess) -> None:
+    """As :func:`_site_writes_show_at_once`, across hosts: the server's follower thread
+    applies the entry when it arrives (polled with a bound far below the 60 s TTL)."""
+    assert listed(server, "media/") == []
+    saved = project.python(
+        "from django.core.files.base import ContentFile;"
+        "from django.core.files.storage import default_storage as s;"
+        "print(s.save('new.txt', ContentFile(b'new')))"
+    )
+    assert saved.returncode == 0, saved.stderr
+    deadline = time.monotonic() + 20
+    while listed(server, "media/") != ["new.txt"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert listed(server, "media/") == ["new.txt"]
