@@ -3,6 +3,7 @@ and a ``davstore serve`` process shows them at once, long before its 60 s cache 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -217,3 +218,19 @@ def _site_writes_show_at_once_eventually(project: Project, server: ServeProcess)
     while listed(server, "media/") != ["new.txt"] and time.monotonic() < deadline:
         time.sleep(0.02)
     assert listed(server, "media/") == ["new.txt"]
+
+
+def test_a_mount_shows_the_sites_write_at_once_with_a_60_s_ttl(tmp_path: Path) -> None:
+    from tests.django.test_mount_coherence import mount_media
+
+    project = make_project(tmp_path / "site")
+    with mount_media(project, tmp_path, "--cache-ttl", "60") as mountpoint:
+        assert os.listdir(mountpoint) == []  # the VFS caches the listing for 60 s
+        saved = project.python(
+            "from django.core.files.base import ContentFile;"
+            "from django.core.files.storage import default_storage as s;"
+            "print(s.save('new.txt', ContentFile(b'new')))"
+        )
+        assert saved.returncode == 0, saved.stderr
+        assert os.listdir(mountpoint) == ["new.txt"]
+        assert (mountpoint / "new.txt").read_bytes() == b"new"

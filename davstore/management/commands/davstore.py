@@ -255,6 +255,7 @@ class Command(BaseCommand):
             # FUSE callbacks run on fresh thread states: a connection opened by a
             # file_changed receiver would never be closed otherwise.
             vfs.subscribe(lambda change: connections.close_all())
+            follow_share_journal(vfs, share)
             return vfs
 
         connections.close_all()  # nothing crosses the fork
@@ -263,6 +264,25 @@ class Command(BaseCommand):
             raise CommandError(
                 f"cannot mount share {share.name!r} on {args.mountpoint}", returncode=status
             )
+
+
+def follow_share_journal(vfs: Any, share: Share) -> None:
+    """Make a mount's VFS follow the share's change journal: the state folder's (the other
+    processes of this host, the site's own writes) and, when the share's state is in
+    Redis, its journal stream (the replicas on other hosts). What cannot be opened is
+    logged; the mount then sees those changes within its cache TTL."""
+    from davstore.host_peers import share_with_host_peers
+
+    state_dir = share.state_dir()
+    share_with_host_peers(vfs, state_dir)
+    url = share.config.lock_storage or share.config.property_storage
+    from davstore.frontends.webdav.redis_state import is_redis_url, parse_redis_url
+
+    if url is not None and is_redis_url(url):
+        from davstore.journal_redis import StreamFollower, stream_key
+
+        target = parse_redis_url(url)
+        StreamFollower(vfs, target.client, key=stream_key(target.prefix)).start()
 
 
 def _for(url: str | None, share: Share) -> str | None:
