@@ -47,6 +47,7 @@ _MARK = "_davstore_journaled"
 _lock = threading.Lock()
 _outlets: dict[str, tuple[Journal, HostPeers] | None] = {}
 _streams: dict[str, tuple[Any, str]] = {}
+_failed_at: dict[str, float] = {}
 
 
 class _JournaledHandler(StorageHandler):
@@ -54,8 +55,15 @@ class _JournaledHandler(StorageHandler):
 
     def __getitem__(self, alias: str) -> Storage:
         storage: Storage = super().__getitem__(alias)
-        if _MARK not in vars(storage) and alias in _shared_aliases():
-            _wrap(storage, alias)
+        if _MARK not in vars(storage):  # looked at once per object
+            try:
+                shared = alias in _shared_aliases()
+            except Exception:  # a DAVSTORE setting being changed: looked at next time
+                return storage
+            if shared:
+                _wrap(storage, alias)
+            else:
+                vars(storage)[_MARK] = None
         return storage
 
 
@@ -79,7 +87,13 @@ def journaled_alias(storage: Storage) -> str | None:
 
 
 def reset() -> None:
-    """Close the journals opened for the site (after a settings change)."""
+    """Close the journals opened for the site and look at each storage again (after a
+    settings change: ``DAVSTORE`` may name other aliases now)."""
+    from django.core.files.storage import storages
+
+    for storage in list(getattr(storages, "_storages", {}).values()):
+        if vars(storage).get(_MARK, "") is None:
+            del vars(storage)[_MARK]
     with _lock:
         for outlet in _outlets.values():
             if outlet is not None:
@@ -155,8 +169,13 @@ def _record(alias: str, name: object, action: Action) -> None:
             if stream is not None:
                 client, key = stream
                 append(client, key, record)
-        except Exception:
-            logger.exception("cannot journal the site's %s %s in %s", action.value, path, share)
+        except Exception as exc:  # Redis away, a full disk: said now and then, never raised
+            now = time.monotonic()
+            if now - _failed_at.get(share.name, -60.0) > 10:
+                logger.warning(
+                    "cannot journal the site's %s %s in %s: %s", action.value, path, share, exc
+                )
+            _failed_at[share.name] = now
 
 
 def _stream(url: str | None) -> tuple[Any, str] | None:
