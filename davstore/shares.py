@@ -62,11 +62,20 @@ class Share:
 
     @property
     def vfs(self) -> VFS:
-        """The share's VFS (built on first use; change events go to ``file_changed``)."""
+        """The share's VFS (built on first use; change events go to ``file_changed``).
+
+        It follows the share's change journal in :meth:`state_dir`
+        (:mod:`davstore.journal`): what the admin and the other doors of this process
+        change is journaled for the other processes, and what they change is forgotten
+        here at once."""
         if self._vfs is None:
             with self._lock:
                 if self._vfs is None:
-                    self._vfs = self.build_vfs()
+                    vfs = self.build_vfs()
+                    from davstore.host_peers import share_with_host_peers
+
+                    share_with_host_peers(vfs, self.state_dir())
+                    self._vfs = vfs
         return self._vfs
 
     @property

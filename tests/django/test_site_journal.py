@@ -18,6 +18,8 @@ from davstore.journal import FILE_NAME, Journal
 from davstore.shares import get_share
 from davstore.signals import acting_as_user
 from davstore.site.announce import journaled_alias
+from davstore.store import adapt
+from davstore.vfs import VFS
 from tests.django.project import Project, make_project
 from tests.django.test_command import dav, listed
 from tests.process import ServeProcess
@@ -93,7 +95,6 @@ def test_the_sites_save_and_delete_are_journaled_and_answer_as_before(
 def test_a_change_davstore_makes_through_the_same_storage_is_journaled_once(site: Path) -> None:
     share = get_share("mem")
     assert isinstance(share.storage, InMemoryStorage)  # the generic adapter: Storage.save
-    assert share_with_host_peers(share.vfs, share.state_dir()) is not None
     with share.vfs.open_write("by-dav.txt") as handle:
         handle.write(b"dav")
     share.vfs.remove("by-dav.txt")
@@ -234,3 +235,20 @@ def test_a_mount_shows_the_sites_write_at_once_with_a_60_s_ttl(tmp_path: Path) -
         assert saved.returncode == 0, saved.stderr
         assert os.listdir(mountpoint) == ["new.txt"]
         assert (mountpoint / "new.txt").read_bytes() == b"new"
+
+
+def test_a_change_through_the_sites_share_is_journaled_for_the_other_processes(
+    site: Path, make_user: object
+) -> None:
+    """The admin's door (``share.vfs`` in the site's process): another process of the
+    share (here a second VFS on the same state folder) forgets the path at once."""
+    share = get_share("media")
+    (site / "media" / "gone.txt").write_bytes(b"old")
+    other = VFS(adapt(FileSystemStorage(location=str(site / "media"))), cache_ttl=600)
+    assert share_with_host_peers(other, share.state_dir()) is not None
+    assert other.stat("gone.txt").size == 3  # cached for 600 s
+    user = make_user("alice")  # type: ignore[operator]
+    with acting_as_user(user, "admin"):
+        share.vfs.remove("gone.txt")
+    assert other.lookup("gone.txt") is None
+    assert _journal(site, "media") == [("deleted", "gone.txt", "admin", "alice")]
