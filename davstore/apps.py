@@ -34,9 +34,10 @@ class DavstoreConfig(AppConfig):
 def _reset_on_change(*, setting: str, **kwargs: Any) -> None:
     if setting in ("DAVSTORE", "STORAGES", "STATIC_ROOT"):
         from davstore.shares import reset_shares
-        from davstore.site import announce
+        from davstore.site import announce, follow
         from davstore.site.guard import reset
 
         reset_shares()
         reset()
         announce.reset()
+        follow.stop_following()

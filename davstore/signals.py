@@ -15,8 +15,11 @@ Receivers get, besides ``sender`` (the :class:`davstore.shares.Share`):
 
 The signal is sent on the thread that made the change, after the change is in the store;
 what a receiver raises is logged and never undoes or fails the change. Changes made by the
-site itself through the Storage API (``default_storage.save``) are not seen by davstore and
-send nothing.
+site itself through the Storage API (``default_storage.save``) send nothing (they are
+journaled: :mod:`davstore.site.announce`). Changes people make in the share's other
+processes on this host (a ``davstore serve``, a mount) are sent too once the site calls
+:func:`davstore.site.follow.follow_journals`, from its follower thread, with the user name
+as ``user``.
 
 Code that changes a share's VFS on behalf of a user wraps the work in
 :func:`acting_as_user`, so receivers get that user::
@@ -35,9 +38,10 @@ from typing import TYPE_CHECKING, Any
 
 from django.dispatch import Signal
 
-from davstore.vfs.events import Actor, Change, acting_as
+from davstore.vfs.events import Action, Actor, Change, acting_as
 
 if TYPE_CHECKING:
+    from davstore.journal import Record
     from davstore.shares import Share
 
 __all__ = ["acting_as_user", "file_changed"]
@@ -71,6 +75,34 @@ def _username(user: Any) -> str | None:
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     return str(user.get_username())
+
+
+def send_record(share: Share, record: Record, action: Action) -> None:
+    """Send :data:`file_changed` for a journal ``record`` of a change made in another
+    process (:mod:`davstore.site.follow`): ``user`` is the user name there."""
+    responses = file_changed.send_robust(
+        sender=share,
+        share=share.name,
+        path=record.path,
+        action=action,
+        target=record.target,
+        is_dir=record.is_dir,
+        user=record.user,
+        origin=record.origin,
+    )
+    _log_failures(responses, action, record.path)
+
+
+def _log_failures(responses: list[tuple[Any, Any]], action: Action, path: str) -> None:
+    for receiver, result in responses:
+        if isinstance(result, Exception):
+            logger.error(
+                "file_changed receiver %r failed on %s %s",
+                receiver,
+                action.value,
+                path,
+                exc_info=result,
+            )
 
 
 def send_change(share: Share, change: Change) -> None:

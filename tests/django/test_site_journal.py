@@ -4,6 +4,7 @@ and a ``davstore serve`` process shows them at once, long before its 60 s cache 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,3 +253,47 @@ def test_a_change_through_the_sites_share_is_journaled_for_the_other_processes(
         share.vfs.remove("gone.txt")
     assert other.lookup("gone.txt") is None
     assert _journal(site, "media") == [("deleted", "gone.txt", "admin", "alice")]
+
+
+SITE_LISTENING = """
+import time
+from davstore.signals import file_changed
+from davstore.site.follow import follow_journals
+got = []
+file_changed.connect(lambda sender, **kw: got.append(kw), weak=False)
+follow_journals()
+print("ready", flush=True)
+deadline = time.monotonic() + 30
+while len(got) < 2 and time.monotonic() < deadline:
+    time.sleep(0.02)
+for kw in got:
+    print(kw["share"], kw["action"].value, kw["path"], kw["origin"], kw["user"], flush=True)
+"""
+
+
+def test_the_site_gets_file_changed_for_changes_people_made_in_a_server(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "site")
+    _alice(project)
+    with project.serve() as server:
+        site = subprocess.Popen(
+            project.command("shell", "--verbosity", "0", "-c", SITE_LISTENING),
+            cwd=project.root,
+            env=project.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert site.stdout is not None
+            assert site.stdout.readline().strip() == "ready", site.stderr
+            assert dav("PUT", server, "media/by-alice.txt", data=b"hi").status_code == 201
+            assert dav("DELETE", server, "media/by-alice.txt").status_code == 204
+            out, err = site.communicate(timeout=60)
+        finally:
+            if site.poll() is None:
+                site.kill()
+                site.communicate()
+    assert out.splitlines() == [
+        "media created by-alice.txt webdav alice",
+        "media deleted by-alice.txt webdav alice",
+    ], err
