@@ -169,6 +169,7 @@ def main() -> int:
         p99 = seconds[min(len(seconds) - 1, int(len(seconds) * 0.99))]
         where = "Redis stream, another state folder" if args.redis else "one host, state folder"
         print(f"site write -> visible over WebDAV ({where}), TTL 60 s, {len(seconds)} writes:")
+        print(f"  PROPFINDs that still answered 404 after a save: {extra}")
         print(
             f"  p50 {p50 * 1000:.1f} ms  p99 {p99 * 1000:.1f} ms  max {seconds[-1] * 1000:.1f} ms"
         )
