@@ -6,10 +6,10 @@ from typing import Any
 
 from django.apps import AppConfig
 
-__all__ = ["DavstoreConfig"]
+__all__ = ["DavstoreAppConfig"]
 
 
-class DavstoreConfig(AppConfig):
+class DavstoreAppConfig(AppConfig):
     """Checks the ``DAVSTORE`` setting when Django starts (ImproperlyConfigured naming the
     key) and forgets the built shares when a test changes ``DAVSTORE`` or ``STORAGES``."""
 

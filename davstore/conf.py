@@ -19,6 +19,7 @@ The whole shape, every key optional::
                 "PROPERTY_STORAGE": None,  # None: the top-level PROPERTY_STORAGE
                 "ON_DELETE_REFERENCED": "refuse",  # or "allow" (davstore.site.guard)
                 "ON_MOVE_REFERENCED": "rewrite",   # or "refuse", "allow"
+                "MAC_METADATA": None,      # "hide" or "store"; None: the top-level one
             },
         },
         "CACHE_TTL": 1.0,                  # seconds file and folder metadata is reused
@@ -28,6 +29,7 @@ The whole shape, every key optional::
         "PROPERTY_STORAGE": None,          # the same forms
         "STATE_DIR": None,                 # folder holding one sub-folder per share
         "REALM": "davstore",               # the HTTP Basic realm
+        "MAC_METADATA": "hide",            # macOS ._* files: "hide" (state folder) or "store"
         "METRICS_PORT": None,              # serve the metrics on this port of their own
         "METRICS_HOST": "127.0.0.1",       # the address of METRICS_PORT
         "ADAPTERS": {},                    # Storage class path -> store adapter path
@@ -64,13 +66,15 @@ Any mistake raises ``ImproperlyConfigured`` naming the key, for example
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
 from django.core.exceptions import ImproperlyConfigured
+
+from davstore.options import KEYWORD_RULES as _KEYWORD_RULES
+from davstore.options import OPTIONS, Option, Scope, keys, option
 
 __all__ = [
     "DEFAULT_WRITE",
@@ -81,48 +85,15 @@ __all__ = [
 ]
 
 #: Who may write (and so read) when a share names nobody.
-DEFAULT_WRITE: tuple[str, ...] = ("staff",)
+DEFAULT_WRITE: tuple[str, ...] = option("write").default
 #: The access rules without arguments.
-KEYWORD_RULES = frozenset({"staff", "authenticated"})
+KEYWORD_RULES = _KEYWORD_RULES
 
-_TOP_KEYS = frozenset(
-    {
-        "SHARES",
-        "CACHE_TTL",
-        "AUTH_CACHE_TTL",
-        "LOCK_STORAGE",
-        "PROPERTY_STORAGE",
-        "STATE_DIR",
-        "REALM",
-        "METRICS_PORT",
-        "METRICS_HOST",
-        "ADAPTERS",
-    }
-)
-_SHARE_KEYS = frozenset(
-    {
-        "STORAGE",
-        "READ_ONLY",
-        "READ",
-        "WRITE",
-        "CACHE_TTL",
-        "MAX_UPLOAD_SIZE",
-        "PROPFIND_DEPTH_INFINITY",
-        "MAX_PROPERTIES",
-        "MAX_PROPERTIES_PER_REQUEST",
-        "MAX_LOCK_TIMEOUT",
-        "LOCK_STORAGE",
-        "PROPERTY_STORAGE",
-        "ON_DELETE_REFERENCED",
-        "ON_MOVE_REFERENCED",
-    }
-)
-_ON_DELETE = ("refuse", "allow")
-_ON_MOVE = ("rewrite", "refuse", "allow")
+#: The keys of ``DAVSTORE`` and of a share in it: the options' (davstore.options) and the
+#: three that shape the setting (``ADAPTERS``: see davstore.store.registry).
+_TOP_KEYS = keys(Scope.TOP) | {"SHARES", "ADAPTERS"}
+_SHARE_KEYS = keys(Scope.SHARE) | {"STORAGE"}
 _SHARE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-_PERMISSION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[^\s.][^\s]*\Z")
-_STATE_SCHEMES = ("memory", "sqlite", "shelve")
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
 _DJANGO_STATIC_BACKENDS = (
     "django.contrib.staticfiles.storage.StaticFilesStorage",
     "django.contrib.staticfiles.storage.ManifestStaticFilesStorage",
@@ -139,9 +110,9 @@ class ShareConfig:
     :param lock_storage: a state URL (``{share}`` already replaced), or None for the
         SQLite default in the state folder; likewise ``property_storage``.
     :param state_dir: the share's own state folder, or None for the CLI's default.
-    :param depth_infinity: ``PROPFIND_DEPTH_INFINITY == "stream"``; it and the other
-        bounds (``max_properties``, ``max_properties_per_request``, ``max_lock_timeout``)
-        are those of :class:`davstore.frontends.webdav.limits.DavLimits`.
+    :param propfind_depth_infinity: ``"refuse"`` or ``"stream"``; it and the other bounds
+        (``max_properties``, ``max_properties_per_request``, ``max_lock_timeout``) make the
+        :class:`davstore.frontends.webdav.limits.DavLimits` of the share.
     """
 
     name: str
@@ -157,10 +128,16 @@ class ShareConfig:
     #: What a person's delete / move of a file some model row names does (site guard).
     on_delete_referenced: str = "refuse"
     on_move_referenced: str = "rewrite"
-    depth_infinity: bool = False
+    propfind_depth_infinity: str = "refuse"
     max_properties: int = 1000
     max_properties_per_request: int = 100
     max_lock_timeout: int = 86400
+    mac_metadata: str = "hide"
+
+    @property
+    def depth_infinity(self) -> bool:
+        """Whether PROPFIND Depth: infinity on a folder is answered (streamed)."""
+        return self.propfind_depth_infinity == "stream"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -213,24 +190,17 @@ def parse_config(
     if not isinstance(raw, Mapping):
         _fail(top, f"must be a dict, not {type(raw).__name__}")
     _check_keys(top, raw, _TOP_KEYS)
-    cache_ttl = _seconds(f"{top}['CACHE_TTL']", raw.get("CACHE_TTL", 1.0))
-    auth_cache_ttl = _seconds(f"{top}['AUTH_CACHE_TTL']", raw.get("AUTH_CACHE_TTL", 60.0))
-    realm = raw.get("REALM", "davstore")
-    if not isinstance(realm, str) or not realm or '"' in realm or not realm.isprintable():
-        _fail(f"{top}['REALM']", f"must be a non-empty printable string without quotes: {realm!r}")
-    state_dir = _path(f"{top}['STATE_DIR']", raw.get("STATE_DIR"))
-    metrics_port = raw.get("METRICS_PORT")
-    if metrics_port is not None and (
-        isinstance(metrics_port, bool)
-        or not isinstance(metrics_port, int)
-        or not 0 <= metrics_port <= 65535
-    ):
-        _fail(f"{top}['METRICS_PORT']", f"must be a port number or None, not {metrics_port!r}")
-    metrics_host = raw.get("METRICS_HOST", "127.0.0.1")
-    if not isinstance(metrics_host, str) or not metrics_host:
-        _fail(f"{top}['METRICS_HOST']", f"must be a host name or address, not {metrics_host!r}")
-    lock_storage = _state_url(f"{top}['LOCK_STORAGE']", raw.get("LOCK_STORAGE"))
-    property_storage = _state_url(f"{top}['PROPERTY_STORAGE']", raw.get("PROPERTY_STORAGE"))
+    # Every top-level option, checked; a share's own value overrides those it may set.
+    defaults = {
+        item.name: _checked(f"{top}[{item.key!r}]", item, raw.get(item.key, item.default))
+        for item in _options(Scope.TOP)
+    }
+    cache_ttl = defaults["cache_ttl"]
+    auth_cache_ttl = defaults["auth_cache_ttl"]
+    realm = defaults["realm"]
+    state_dir = defaults["state_dir"]
+    lock_storage = defaults["lock_storage"]
+    property_storage = defaults["property_storage"]
     # The shape only: the paths are imported when a store is adapted.
     from davstore.store.registry import parse_setting as parse_adapters
 
@@ -260,10 +230,7 @@ def parse_config(
                 name,
                 options,
                 storages=storages,
-                cache_ttl=cache_ttl,
-                lock_storage=lock_storage,
-                property_storage=property_storage,
-                state_dir=state_dir,
+                defaults=defaults,
             )
         )
     if len(shares) > 1:
@@ -283,8 +250,8 @@ def parse_config(
         auth_cache_ttl=auth_cache_ttl,
         realm=realm,
         state_dir=state_dir,
-        metrics_port=metrics_port,
-        metrics_host=metrics_host,
+        metrics_port=defaults["metrics_port"],
+        metrics_host=defaults["metrics_host"],
     )
 
 
@@ -304,10 +271,7 @@ def _parse_share(
     options: object,
     *,
     storages: Mapping[str, Any],
-    cache_ttl: float,
-    lock_storage: str | None,
-    property_storage: str | None,
-    state_dir: Path | None,
+    defaults: Mapping[str, Any],
 ) -> ShareConfig:
     if not isinstance(options, Mapping):
         _fail(key, f"must be a dict, not {type(options).__name__}")
@@ -320,66 +284,42 @@ def _parse_share(
     if alias not in storages:
         known = ", ".join(sorted(storages)) or "none"
         _fail(f"{key}['STORAGE']", f"unknown storage alias {alias!r} (known: {known})")
-    read_only = options.get("READ_ONLY", False)
-    if not isinstance(read_only, bool):
-        _fail(f"{key}['READ_ONLY']", f"must be True or False, not {read_only!r}")
-    read = _rules(f"{key}['READ']", options.get("READ", ()))
-    write = _rules(f"{key}['WRITE']", options.get("WRITE", DEFAULT_WRITE))
-    share_ttl = options.get("CACHE_TTL")
-    ttl = cache_ttl if share_ttl is None else _seconds(f"{key}['CACHE_TTL']", share_ttl)
-    max_upload = options.get("MAX_UPLOAD_SIZE")
-    if max_upload is not None and (
-        isinstance(max_upload, bool) or not isinstance(max_upload, int) or max_upload < 1
-    ):
-        _fail(
-            f"{key}['MAX_UPLOAD_SIZE']",
-            f"must be a whole number of bytes >= 1 or None, not {max_upload!r}",
-        )
-    on_delete = _choice(
-        f"{key}['ON_DELETE_REFERENCED']", options, "ON_DELETE_REFERENCED", _ON_DELETE
-    )
-    on_move = _choice(f"{key}['ON_MOVE_REFERENCED']", options, "ON_MOVE_REFERENCED", _ON_MOVE)
-    depth = options.get("PROPFIND_DEPTH_INFINITY", "refuse")
-    if depth not in ("refuse", "stream"):
-        _fail(f"{key}['PROPFIND_DEPTH_INFINITY']", f"must be 'refuse' or 'stream', not {depth!r}")
-    bounds = {
-        name: _whole(f"{key}[{name!r}]", options.get(name, default))
-        for name, default in (
-            ("MAX_PROPERTIES", 1000),
-            ("MAX_PROPERTIES_PER_REQUEST", 100),
-            ("MAX_LOCK_TIMEOUT", 86400),
-        )
-    }
-    locks = _state_url(f"{key}['LOCK_STORAGE']", options.get("LOCK_STORAGE")) or lock_storage
-    props = (
-        _state_url(f"{key}['PROPERTY_STORAGE']", options.get("PROPERTY_STORAGE"))
-        or property_storage
-    )
+    values: dict[str, Any] = {}
+    for item in _options(Scope.SHARE):
+        given = options.get(item.key)
+        if given is None:
+            values[item.name] = defaults.get(item.name, item.default)
+        else:
+            values[item.name] = _checked(f"{key}[{item.key!r}]", item, given)
+    locks, props = values.pop("lock_storage"), values.pop("property_storage")
+    state_dir = defaults["state_dir"]
     return ShareConfig(
         name=name,
         storage=alias,
-        read_only=read_only,
-        read=read,
-        write=write,
-        cache_ttl=ttl,
-        max_upload_size=max_upload,
+        **values,
         lock_storage=None if locks is None else locks.replace("{share}", name),
         property_storage=None if props is None else props.replace("{share}", name),
         state_dir=None if state_dir is None else state_dir / name,
-        on_delete_referenced=on_delete,
-        on_move_referenced=on_move,
-        depth_infinity=depth == "stream",
-        max_properties=bounds["MAX_PROPERTIES"],
-        max_properties_per_request=bounds["MAX_PROPERTIES_PER_REQUEST"],
-        max_lock_timeout=bounds["MAX_LOCK_TIMEOUT"],
     )
 
 
-def _choice(key: str, options: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str:
-    value = options.get(name, allowed[0])
-    if value not in allowed:
-        _fail(key, f"must be one of {', '.join(map(repr, allowed))}, not {value!r}")
-    return str(value)
+def _options(scope: Scope) -> list[Option]:
+    return [item for item in OPTIONS if item.key is not None and scope in item.scope]
+
+
+def _checked(key: str, item: Option, value: object) -> Any:
+    """``value`` as ``item`` takes it; ImproperlyConfigured naming ``key`` when it is wrong
+    (a wrong entry of a list is named with its index)."""
+    if item.check is None or (value is None and item.default is None):
+        return value
+    try:
+        return item.check(value)
+    except ValueError as exc:
+        message = str(exc)
+        if message.startswith("["):
+            index, _, message = message.partition(": ")
+            _fail(f"{key}{index}", message)
+        _fail(key, message)
 
 
 def _fail(key: str, message: str) -> NoReturn:
@@ -393,61 +333,3 @@ def _check_keys(key: str, value: Mapping[Any, Any], allowed: frozenset[str]) -> 
             f"{key}[{unknown[0]!r}]",
             f"unknown key (known: {', '.join(sorted(allowed))})",
         )
-
-
-def _whole(key: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        _fail(key, f"must be a whole number >= 1, not {value!r}")
-    return value
-
-
-def _seconds(key: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        _fail(key, f"must be a number of seconds >= 0, not {value!r}")
-    return float(value)
-
-
-def _path(key: str, value: object) -> Path | None:
-    if value is None:
-        return None
-    if not isinstance(value, str | os.PathLike) or not str(value):
-        _fail(key, f"must be a folder path, not {value!r}")
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        _fail(key, f"must be an absolute path, not {str(value)!r}")
-    return path
-
-
-def _state_url(key: str, value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        _fail(key, f"must be a URL string, not {value!r}")
-    scheme, sep, rest = value.partition(":")
-    if sep and scheme in _REDIS_SCHEMES:
-        return value  # shared by replicas: see davstore.frontends.webdav.redis_state
-    if not sep or scheme not in _STATE_SCHEMES:
-        _fail(key, f"unknown state URL {value!r} (use memory:, sqlite:///FILE or shelve:///FILE)")
-    if scheme != "memory" and not rest.startswith("///"):
-        _fail(key, f"{value!r} must name an absolute file: {scheme}:///path/to/file")
-    return value
-
-
-def _rules(key: str, value: object) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        _fail(key, f"must be a list of rules, not {value!r}")
-    rules = []
-    for index, rule in enumerate(value):
-        if not isinstance(rule, str):
-            _fail(f"{key}[{index}]", f"must be a string, not {rule!r}")
-        if rule.startswith("group:"):
-            if not rule[len("group:") :].strip():
-                _fail(f"{key}[{index}]", f"{rule!r} names no group")
-        elif rule not in KEYWORD_RULES and not _PERMISSION.match(rule):
-            _fail(
-                f"{key}[{index}]",
-                f"unknown rule {rule!r} (use 'app_label.codename', 'group:NAME', "
-                "'staff' or 'authenticated')",
-            )
-        rules.append(rule)
-    return tuple(rules)

@@ -62,20 +62,11 @@ class Share:
 
     @property
     def vfs(self) -> VFS:
-        """The share's VFS (built on first use; change events go to ``file_changed``).
-
-        It follows the share's change journal in :meth:`state_dir`
-        (:mod:`davstore.journal`): what the admin and the other doors of this process
-        change is journaled for the other processes, and what they change is forgotten
-        here at once."""
+        """The share's VFS (built on first use; change events go to ``file_changed``)."""
         if self._vfs is None:
             with self._lock:
                 if self._vfs is None:
-                    vfs = self.build_vfs()
-                    from davstore.host_peers import share_with_host_peers
-
-                    share_with_host_peers(vfs, self.state_dir())
-                    self._vfs = vfs
+                    self._vfs = self.build_vfs()
         return self._vfs
 
     @property
@@ -111,15 +102,22 @@ class Share:
         read_only: bool = False,
         cache_ttl: float | None = None,
         max_file_size: int | None = None,
+        state_dir: Path | None = None,
     ) -> VFS:
         """A new VFS over the share's Storage, connected to ``file_changed``.
 
         Each call builds another one (another metadata cache): use :attr:`vfs` unless a
         separate process or mount needs its own. ``read_only`` can only add to the
         share's setting; ``cache_ttl`` and ``max_file_size`` replace it when given.
+
+        The VFS joins the other processes of this host that serve the share (workers, a
+        mount, ``davstore serve``) through the change file and the change journal in
+        ``state_dir`` (default: :meth:`state_dir`; :mod:`davstore.vfs.journal`), whichever
+        frontend uses it: their changes, and the site's own writes, are seen at once.
         """
         from davstore.signals import send_change
         from davstore.store import adapt
+        from davstore.vfs.host_peers import share_with_host_peers
 
         vfs = VFS(
             adapt(self.storage),
@@ -131,6 +129,7 @@ class Share:
         from davstore.site.guard import protect
 
         protect(self, vfs)
+        share_with_host_peers(vfs, self.state_dir() if state_dir is None else state_dir)
         return vfs
 
     def state_dir(self) -> Path:
@@ -143,8 +142,8 @@ class Share:
             return self.config.state_dir
         from django.conf import settings
 
-        from davstore.cli import default_state_root
-        from davstore.selection import SelectionKind, StorageSelection, share_identity
+        from davstore.serving.selection import SelectionKind, StorageSelection, share_identity
+        from davstore.serving.state_dir import default_state_root
 
         selection = StorageSelection(
             SelectionKind.ALIAS,

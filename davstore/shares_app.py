@@ -5,7 +5,7 @@ its own WebDAV app (:func:`davstore.frontends.webdav.create_app`, one ``VfsProvi
 each, with the share's own lock and property state), after checking who is asking:
 
 1. HTTP Basic credentials against the project's Django users
-   (:class:`davstore.auth.DjangoAuthenticator`): missing or wrong credentials, unknown or
+   (:class:`davstore.django_auth.DjangoAuthenticator`): missing or wrong credentials, unknown or
    inactive users get 401 with a ``WWW-Authenticate`` challenge and nothing else;
 2. the share's access rules (:mod:`davstore.permissions`): an authenticated user who may
    not read the share gets 403; a writing method (PUT, DELETE, MKCOL, COPY, MOVE,
@@ -30,14 +30,15 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
 
-from davstore.auth import DjangoAuthenticator
 from davstore.conf import ShareConfig
+from davstore.django_auth import DjangoAuthenticator
 from davstore.frontends.webdav import DavstoreApp, create_app
-from davstore.frontends.webdav.auth import parse_basic
 from davstore.frontends.webdav.desktop import options_headers
 from davstore.frontends.webdav.guards import WRITING_METHODS
 from davstore.frontends.webdav.limits import DavLimits
 from davstore.frontends.webdav.pages import render_shares
+from davstore.http.basic_auth import parse_basic
+from davstore.http.wsgi import Environ, StartResponse
 from davstore.permissions import can_read, can_write
 from davstore.shares import Share
 from davstore.signals import set_current_user
@@ -46,9 +47,6 @@ from davstore.vfs import VFS
 __all__ = ["ShareOptions", "SharesApp", "limits_of"]
 
 logger = logging.getLogger(__name__)
-
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
 
 
 def limits_of(config: ShareConfig) -> DavLimits:
@@ -74,6 +72,7 @@ class ShareOptions:
         state_dir: Any = None,
         max_upload_size: int | None = None,
         limits: DavLimits | None = None,
+        mac_metadata: str | None = None,
     ) -> None:
         self.share = share
         self.vfs = vfs if vfs is not None else share.vfs
@@ -85,6 +84,7 @@ class ShareOptions:
         )
         #: The share's bounds: given, else the DAVSTORE setting's.
         self.limits = limits if limits is not None else limits_of(share.config)
+        self.mac_metadata = mac_metadata or share.config.mac_metadata
 
 
 class SharesApp:
@@ -129,6 +129,7 @@ class SharesApp:
                     max_upload_size=options.max_upload_size,
                     mount_path=f"{self.prefix}/{name}",
                     limits=options.limits,
+                    mac_metadata=options.mac_metadata,
                     share_name=name,
                     shares_url=self.prefix + "/",
                     missing_hint=options.share.missing_hint(),

@@ -41,10 +41,15 @@ from django.dispatch import Signal
 from davstore.vfs.events import Action, Actor, Change, acting_as
 
 if TYPE_CHECKING:
-    from davstore.journal import Record
     from davstore.shares import Share
+    from davstore.vfs.journal import Record
 
-__all__ = ["acting_as_user", "file_changed"]
+__all__ = [
+    "acting_as_user",
+    "file_changed",
+    "send_change",
+    "set_current_user",
+]
 
 logger = logging.getLogger(__name__)
 

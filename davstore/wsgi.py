@@ -18,16 +18,12 @@ the site. The shares' locks live in this process: with several worker processes,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
+from davstore.http.wsgi import Environ, StartResponse, WSGIApp
 from davstore.shares_app import SharesApp
 
 __all__ = ["DavstoreDispatcher", "with_davstore"]
-
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
 class DavstoreDispatcher:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import tempfile
@@ -24,6 +25,9 @@ _DB_DIR = Path(tempfile.mkdtemp(prefix="davstore-test-db-"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Shares built in-process keep their state (the change file of host peers among it)
+    # under the default state root: a scratch one, never the home folder's.
+    os.environ.setdefault("XDG_STATE_HOME", tempfile.mkdtemp(prefix="davstore-test-state-"))
     if not settings.configured:
         settings.configure(
             USE_TZ=True,

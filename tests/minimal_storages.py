@@ -86,3 +86,13 @@ class NoDeleteStorage(MinimalStorage):
     """Lacks ``delete``: files can be written once and never removed or replaced."""
 
     delete = Storage.delete  # type: ignore[assignment]
+
+
+class NamespacedStorage(MinimalStorage):
+    """A store of a project's own class whose option picks the objects (a tenant), with
+    none of the attributes davstore reads a location from."""
+
+    def __init__(self, *, namespace: str = "", region: str = "") -> None:
+        super().__init__()
+        self.namespace = namespace
+        self.region = region

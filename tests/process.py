@@ -254,7 +254,7 @@ def open_files_limit(pid: int) -> tuple[int, int]:
 
 def workers_of(server: ServeProcess) -> list[int]:
     """The pids of the child processes of ``server`` (its ``--workers``)."""
-    from davstore.workers import children
+    from davstore.serving.workers import children
 
     return children(server.proc.pid)
 

@@ -5,10 +5,10 @@ handler returns for the aliases the shares name (``default_storage`` among them)
 same objects as before, with ``save`` and ``delete`` wrapped on the instance: the site's
 code calls what it called and gets back what it got (the name ``save`` chose). After the
 Storage did its work, the change is recorded in each share's journal
-(:mod:`davstore.journal`) with origin ``"site"`` and the user of the innermost
+(:mod:`davstore.vfs.journal`) with origin ``"site"`` and the user of the innermost
 :func:`davstore.signals.acting_as_user` if any, and announced to the other processes of
-the host (:mod:`davstore.host_peers`), which forget that path at once; for a share whose
-state is in Redis, appended to its journal stream too (:mod:`davstore.journal_redis`),
+the host (:mod:`davstore.vfs.host_peers`), which forget that path at once; for a share whose
+state is in Redis, appended to its journal stream too (:mod:`davstore.vfs.journal_redis`),
 which the replicas on every host follow. The site's own VFS of the share forgets it too.
 
 davstore's own calls on the Storage (a VFS over the generic adapter saves through
@@ -32,12 +32,12 @@ from typing import Any
 from django.core.files.storage import Storage
 from django.core.files.storage.handler import StorageHandler
 
-from davstore.host_peers import FILE_NAME as PEERS_FILE
-from davstore.host_peers import HostPeers
-from davstore.journal import Journal, Record, forget, open_journal, writer_id
-from davstore.journal_redis import append, stream_key
 from davstore.store.own import is_own_call
 from davstore.vfs.events import Action, current_actor
+from davstore.vfs.host_peers import FILE_NAME as PEERS_FILE
+from davstore.vfs.host_peers import HostPeers
+from davstore.vfs.journal import Journal, Record, forget, open_journal, writer_id
+from davstore.vfs.journal_redis import append, stream_key
 
 __all__ = ["install", "journaled_alias", "reset"]
 
@@ -180,7 +180,7 @@ def _record(alias: str, name: object, action: Action) -> None:
 
 def _stream(url: str | None) -> tuple[Any, str] | None:
     """The Redis client and journal stream of a share whose state is in Redis."""
-    from davstore.frontends.webdav.redis_state import is_redis_url, parse_redis_url
+    from davstore.frontends.webdav.state.redis_state import is_redis_url, parse_redis_url
 
     if url is None or not is_redis_url(url):
         return None

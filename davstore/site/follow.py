@@ -1,8 +1,8 @@
 """``file_changed`` in the site's process for changes people made in other processes.
 
 :func:`follow_journals` starts one daemon thread per share that watches the share's
-host-peers file (:mod:`davstore.host_peers`) and, when another process announced a change,
-reads the new records of the share's journal (:mod:`davstore.journal`) and sends
+host-peers file (:mod:`davstore.vfs.host_peers`) and, when another process announced a change,
+reads the new records of the share's journal (:mod:`davstore.vfs.journal`) and sends
 :data:`davstore.signals.file_changed` for each change a person made elsewhere (WebDAV,
 FUSE, the admin of another process): ``user`` is then the user name, ``origin`` the door.
 Changes made in this process already send the signal where they are made, and the site's
@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 
-from davstore.host_peers import FILE_NAME as PEERS_FILE
-from davstore.host_peers import HostPeers
-from davstore.journal import Journal, Record, open_journal, writer_id
 from davstore.vfs.events import Action
+from davstore.vfs.host_peers import FILE_NAME as PEERS_FILE
+from davstore.vfs.host_peers import HostPeers
+from davstore.vfs.journal import Journal, Record, open_journal, writer_id
 
 __all__ = ["JournalSignals", "follow_journals"]
 

@@ -37,7 +37,18 @@ if TYPE_CHECKING:
     from davstore.shares import Share
     from davstore.vfs import VFS
 
-__all__ = ["Guard", "OnDelete", "OnMove", "index_for", "indexes", "protect"]
+__all__ = [
+    "Guard",
+    "OnDelete",
+    "OnMove",
+    "connect_signals",
+    "index_for",
+    "indexes",
+    "on_post_delete",
+    "on_post_save",
+    "protect",
+    "reset",
+]
 
 logger = logging.getLogger("davstore.site")
 

@@ -31,11 +31,30 @@ from davstore.errors import (
     from_exception,
 )
 
-__all__ = ["DIRECTORY_MARKER", "Capabilities", "ObjectInfo", "ObjectStore", "Upload", "Usage"]
+__all__ = [
+    "DIRECTORY_MARKER",
+    "INTERNAL_PREFIX",
+    "Capabilities",
+    "ObjectInfo",
+    "ObjectStore",
+    "Upload",
+    "Usage",
+    "extend_file",
+    "is_internal_name",
+]
 
 #: The object that keeps an empty folder alive on a store without native directories.
 #: It is never listed, never served and never counted as content.
 DIRECTORY_MARKER = ".davstore-folder"
+
+#: Names davstore keeps for itself (markers, staged uploads): never listed, never served,
+#: never reachable by path. Every store and the VFS apply this one rule.
+INTERNAL_PREFIX = ".davstore-"
+
+
+def is_internal_name(name: str) -> bool:
+    """True for the basename of an object davstore keeps for itself."""
+    return name.startswith(INTERNAL_PREFIX)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

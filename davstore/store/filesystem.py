@@ -30,14 +30,24 @@ from typing import BinaryIO, TypeVar
 
 from django.core.files.storage import FileSystemStorage
 
-from davstore import cached_io
-from davstore.cached_io import CachedReader
 from davstore.errors import AlreadyExists, InvalidPath, IsADirectory, NotADirectory, from_exception
-from davstore.store.base import Capabilities, ObjectInfo, Upload, Usage
+from davstore.store import cached_io
+from davstore.store.base import (
+    INTERNAL_PREFIX,
+    Capabilities,
+    ObjectInfo,
+    Upload,
+    Usage,
+    is_internal_name,
+)
 from davstore.store.beneath import folder_of, open_beneath, stat_beneath
-from davstore.store.generic import INTERNAL_PREFIX, GenericStore, is_internal_name
+from davstore.store.cached_io import CachedReader
+from davstore.store.generic import GenericStore
 
-__all__ = ["FileSystemStore"]
+__all__ = [
+    "FileSystemStore",
+    "ReplaceUpload",
+]
 
 T = TypeVar("T")
 

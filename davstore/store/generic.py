@@ -35,27 +35,26 @@ from davstore.errors import (
 )
 from davstore.store.base import (
     DIRECTORY_MARKER,
+    INTERNAL_PREFIX,
     Capabilities,
     ObjectInfo,
     ObjectStore,
     Upload,
     extend_file,
+    is_internal_name,
 )
 from davstore.store.own import OWN_CALL
 
-__all__ = ["GenericStore", "folder_children", "is_internal_name"]
+__all__ = [
+    "GenericStore",
+    "SpooledUpload",
+    "derived_etag",
+    "folder_children",
+]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: Names davstore keeps for itself (markers, staged uploads): never listed, never served.
-INTERNAL_PREFIX = ".davstore-"
-
-
-def is_internal_name(name: str) -> bool:
-    """True for the basename of an object davstore keeps for itself."""
-    return name.startswith(INTERNAL_PREFIX)
 
 
 def folder_children(

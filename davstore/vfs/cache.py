@@ -16,7 +16,11 @@ from typing import Generic, TypeVar
 
 from davstore.vfs.paths import is_within, parent
 
-__all__ = ["MISSING", "MetadataCache"]
+__all__ = [
+    "MISSING",
+    "MetadataCache",
+    "Unknown",
+]
 
 E = TypeVar("E")
 

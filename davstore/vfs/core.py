@@ -42,13 +42,14 @@ from davstore.errors import (
 )
 from davstore.store.base import (
     DIRECTORY_MARKER,
+    INTERNAL_PREFIX,
     Capabilities,
     ObjectInfo,
     ObjectStore,
     Upload,
     Usage,
+    is_internal_name,
 )
-from davstore.store.generic import INTERNAL_PREFIX, is_internal_name
 from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, Unknown
 from davstore.vfs.events import Action, Change, Listener, current_actor
 from davstore.vfs.handles import (
@@ -153,7 +154,7 @@ class VFS:
         self._policies: dict[Kind, tuple[Policy, ...]] = {}
         #: Asked before every cache lookup: True when another process serving the share
         #: changed something since it was last asked (the whole cache is then forgotten).
-        #: Set by :func:`davstore.host_peers.share_with_host_peers`.
+        #: Set by :func:`davstore.vfs.host_peers.share_with_host_peers`.
         self.coherence: Callable[[], bool] | None = None
         #: On stores without folder times (``Capabilities.folder_mtime``): the time (ns) of
         #: the last change made through this VFS in each folder, and the newest time
@@ -752,8 +753,8 @@ class VFS:
         What a write handle's commit does (the bytes staged and put in place: no partial
         file, a failure leaves the old content, the change announced as the request's
         user's), without a handle: the bytes are all there, so there is nothing to show
-        as pending meanwhile. The small-PUT path's write (plain_put.py): ~15 µs less than
-        open_write/write/close. Raises what :meth:`open_write` raises, FileTooLarge, and
+        as pending meanwhile. The small-PUT path's write (fast/put.py): one call instead
+        of open_write/write/close. Raises what :meth:`open_write` raises, FileTooLarge, and
         the store's errors.
         """
         path = self.normalize(path)

@@ -9,26 +9,21 @@ from typing import Any
 import pytest
 from django.core.files.storage import FileSystemStorage, InMemoryStorage
 
-from davstore.cli import (
-    build_parser,
-    default_state_root,
-    listen,
-    parse_size,
-    parse_user,
-    prepare_state_dir,
-)
-from davstore.frontends.webdav.server import BUSY_POLL, make_server
-from davstore.selection import (
+from davstore.cli import build_parser
+from davstore.http.server import BUSY_POLL, make_server
+from davstore.options import parse_option, parse_size, parse_user
+from davstore.serving.listen import listen
+from davstore.serving.selection import (
     DEFAULT_BACKEND,
     SelectionKind,
     StorageSelection,
     UsageError,
     build_storage,
     open_share,
-    parse_option,
     selection_from_args,
     share_identity,
 )
+from davstore.serving.state_dir import default_state_root, prepare_state_dir
 from davstore.store import FileSystemStore, MemoryStore
 
 
@@ -269,6 +264,40 @@ def test_share_identity_is_stable_and_distinct(tmp_path: Path) -> None:
     assert memory not in (first, identity(str(tmp_path / "b")))
 
 
+def test_share_identity_tells_stores_apart_by_their_options(tmp_path: Path) -> None:
+    """Two stores of one class without a location attribute, different only in an option,
+    have different state folders (before, both had the identity of the class alone and
+    shared their locks and dead properties); the order of the options does not matter."""
+    backend = ("--backend", "tests.minimal_storages.NamespacedStorage")
+
+    def identity(*argv: str) -> str:
+        selection = select(*backend, *argv)
+        return share_identity(selection, build_storage(selection), state_root=tmp_path)
+
+    first = identity("-o", "namespace=a", "-o", "region=eu")
+    assert first == identity("-o", "region=eu", "-o", "namespace=a")
+    assert first != identity("-o", "namespace=b", "-o", "region=eu")
+    assert first != identity()
+    assert first.startswith("NamespacedStorage-")
+
+
+def test_share_identity_keeps_the_folder_an_existing_share_had(tmp_path: Path) -> None:
+    """A share with a location and other options keeps the state folder it had before the
+    options were part of the identity; a new share gets the identity with the options."""
+    (tmp_path / "files").mkdir()
+    argv = (str(tmp_path / "files"), "-o", "file_permissions_mode=420")
+    selection = select(*argv)
+    storage = build_storage(selection)
+    older = share_identity(select(str(tmp_path / "files")), storage)
+    root = tmp_path / "state"
+    new = share_identity(selection, storage, state_root=root)
+    assert new != older
+    (root / older).mkdir(parents=True)
+    assert share_identity(selection, storage, state_root=root) == older
+    (root / new).mkdir()
+    assert share_identity(selection, storage, state_root=root) == new
+
+
 def test_state_root_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert default_state_root({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "davstore"
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -294,8 +323,8 @@ def test_unwritable_state_dir(tmp_path: Path) -> None:
 
 
 def test_dav_limits_from_flags() -> None:
-    from davstore.cli import dav_limits
     from davstore.frontends.webdav.limits import DavLimits
+    from davstore.serving.arguments import dav_limits
 
     assert dav_limits(parse()) == DavLimits()
     args = parse(
@@ -311,8 +340,13 @@ def test_dav_limits_from_flags() -> None:
     assert dav_limits(args) == DavLimits(
         depth_infinity=True, max_properties=50, max_properties_per_request=5, max_lock_timeout=600
     )
+    # manage.py davstore serve: what was not given (None) comes from the DAVSTORE setting.
     base = DavLimits(depth_infinity=True, max_lock_timeout=60)
-    assert dav_limits(parse("--max-properties", "7"), base) == DavLimits(
+    not_given = dict.fromkeys(
+        ("propfind_depth_infinity", "max_properties_per_request", "max_lock_timeout")
+    )
+    given = argparse.Namespace(**not_given, max_properties=7)
+    assert dav_limits(given, base) == DavLimits(
         depth_infinity=True, max_properties=7, max_lock_timeout=60
     )
 

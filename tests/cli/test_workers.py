@@ -1,4 +1,4 @@
-"""``davstore serve --workers N``: N processes on one port, one share (davstore/workers.py)."""
+"""``davstore serve --workers N``: N processes on one port, one share (serving/workers.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from davstore.workers import import_path, without_current_folder
+from davstore.serving.workers import import_path, without_current_folder
 from tests.process import (
     ServeProcess,
     davstore_env,
@@ -23,7 +23,7 @@ from tests.process import (
     wait_for_workers,
     workers_of,
 )
-from tests.webdav.test_state import LOCK_BODY
+from tests.webdav.state.test_state import LOCK_BODY
 
 
 def _metric(server: ServeProcess, name: str, **labels: str) -> float:
@@ -174,7 +174,7 @@ def test_children_without_the_kernels_children_files(monkeypatch: pytest.MonkeyP
     """Where /proc has no ``children`` files, the child processes are found by their parent."""
     import subprocess
 
-    from davstore.workers import children
+    from davstore.serving.workers import children
 
     with subprocess.Popen(["sleep", "30"]) as first, subprocess.Popen(["sleep", "30"]) as second:
         try:

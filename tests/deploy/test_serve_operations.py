@@ -19,7 +19,7 @@ import requests
 from django.core.files.storage import InMemoryStorage
 
 from davstore.errors import StoreUnavailable
-from davstore.frontends.webdav.observability import (
+from davstore.serving.observability import (
     ACCESS_LOG_DELAY,
     HEALTH_PATH,
     METRICS_PATH,

@@ -18,7 +18,7 @@ from django.core.management import CommandError, call_command
 from tests.conftest import free_port
 from tests.django.project import Project, make_project
 from tests.process import ServeProcess, wait_for_workers, workers_of
-from tests.webdav.test_state import LOCK_BODY
+from tests.webdav.state.test_state import LOCK_BODY
 
 TTL = 1.0
 
@@ -124,6 +124,28 @@ def test_serve_has_a_metrics_port_of_its_own(tmp_path: Path) -> None:
         assert dav("GET", server, ".davstore/metrics").status_code == 404
         assert requests.get(server.url + ".davstore/health", timeout=10).json() == {"status": "ok"}
         assert server.stop(signal.SIGTERM, timeout=20) == 0
+
+
+@pytest.mark.parametrize("how", ["flag", "setting"])
+def test_mac_metadata_store_keeps_the_files_in_the_share(tmp_path: Path, how: str) -> None:
+    """``manage.py davstore serve --mac-metadata store`` (or ``MAC_METADATA: "store"`` in
+    the share's ``DAVSTORE`` entry) stores a Mac's ``._*`` files in the share as ordinary
+    files. Before davstore/options.py the flag was parsed and ignored (the file went to the
+    state folder) and the setting did not exist."""
+    share: dict[str, object] = {"STORAGE": "default"}
+    if how == "setting":
+        share["MAC_METADATA"] = "store"
+    project = make_project(tmp_path / "site", davstore={"SHARES": {"media": share}})
+    made = project.python(
+        "from django.contrib.auth.models import User;"
+        "User.objects.create_user('alice', password='pw', is_staff=True)"
+    )
+    assert made.returncode == 0, made.stderr
+    flags = ("--mac-metadata", "store") if how == "flag" else ()
+    with project.serve(*flags) as server:
+        assert dav("PUT", server, "media/._report.txt", data=b"resource fork").status_code == 201
+        assert (project.media / "._report.txt").read_bytes() == b"resource fork"
+        assert "._report.txt" in listed(server, "media/")
 
 
 def test_site_and_share_see_each_others_files(project: Project, server: ServeProcess) -> None:

@@ -14,13 +14,13 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, InMemoryStorage, default_storage, storages
 from django.test.utils import override_settings
 
-from davstore.host_peers import share_with_host_peers
-from davstore.journal import FILE_NAME, Journal
 from davstore.shares import get_share
 from davstore.signals import acting_as_user
 from davstore.site.announce import journaled_alias
 from davstore.store import adapt
 from davstore.vfs import VFS
+from davstore.vfs.host_peers import share_with_host_peers
+from davstore.vfs.journal import FILE_NAME, Journal
 from tests.django.project import Project, make_project
 from tests.django.test_command import dav, listed
 from tests.process import ServeProcess

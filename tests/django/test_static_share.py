@@ -15,7 +15,7 @@ from django.core.files.storage import FileSystemStorage
 from django.test import Client
 from django.test.utils import override_settings
 
-from davstore.frontends.webdav.observability import MISSING, instrument_shares
+from davstore.serving.observability import MISSING, instrument_shares
 from davstore.shares import get_shares
 from davstore.shares_app import SharesApp
 from tests.django.project import Project, make_project

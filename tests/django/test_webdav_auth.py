@@ -44,7 +44,7 @@ def test_bad_credentials_are_401_without_detail(
         "unknown-user": ("ghost", "right"),
         "inactive-user": ("sleeper", "right"),
     }[who]
-    with caplog.at_level(logging.WARNING, logger="davstore.auth"):
+    with caplog.at_level(logging.WARNING, logger="davstore.django_auth"):
         answer = call("GET", f"{served}/media/", auth)
     assert answer.status_code == 401
     assert answer.headers["WWW-Authenticate"].startswith('Basic realm="davstore"')

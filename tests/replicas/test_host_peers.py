@@ -8,11 +8,11 @@ from pathlib import Path
 import requests
 from django.core.files.storage import FileSystemStorage
 
-from davstore.host_peers import FILE_NAME, SLOTS, HostPeers, share_with_host_peers
 from davstore.store import adapt
 from davstore.vfs import VFS
+from davstore.vfs.host_peers import FILE_NAME, SLOTS, HostPeers, share_with_host_peers
 from tests.process import start_serve
-from tests.webdav.test_state import LOCK_BODY
+from tests.webdav.state.test_state import LOCK_BODY
 
 
 def test_a_change_is_seen_once_by_the_others_and_not_by_its_maker(tmp_path: Path) -> None:

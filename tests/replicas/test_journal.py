@@ -8,11 +8,11 @@ from pathlib import Path
 
 from django.core.files.storage import FileSystemStorage
 
-from davstore.host_peers import FILE_NAME as PEERS_FILE
-from davstore.host_peers import HostPeers, share_with_host_peers
-from davstore.journal import FILE_NAME, Journal, JournalReader, Record
 from davstore.store import adapt
 from davstore.vfs import VFS
+from davstore.vfs.host_peers import FILE_NAME as PEERS_FILE
+from davstore.vfs.host_peers import HostPeers, share_with_host_peers
+from davstore.vfs.journal import FILE_NAME, Journal, JournalReader, Record
 
 
 def _vfs(root: Path) -> VFS:

@@ -12,10 +12,10 @@ import pytest
 import redis
 from django.core.files.storage import FileSystemStorage
 
-from davstore.journal import Record
-from davstore.journal_redis import StreamFollower, append, stream_key
 from davstore.store import adapt
 from davstore.vfs import VFS
+from davstore.vfs.journal import Record
+from davstore.vfs.journal_redis import StreamFollower, append, stream_key
 
 KEY = stream_key("test:")
 

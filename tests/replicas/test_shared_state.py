@@ -14,13 +14,13 @@ import pytest
 import requests
 from django.core.files.storage import FileSystemStorage
 
-from davstore.frontends.webdav.redis_state import (
+from davstore.frontends.webdav.state import open_lock_storage
+from davstore.frontends.webdav.state.redis_state import (
     RedisLockManager,
     RedisLockStorage,
     RedisPropertyManager,
     parse_redis_url,
 )
-from davstore.frontends.webdav.state import open_lock_storage
 from tests.replicas.redis_server import RedisServer
 from tests.replicas.webdav import (
     GET_COLOUR,

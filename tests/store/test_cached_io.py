@@ -1,4 +1,4 @@
-"""The GIL-keeping system calls of the local disk (davstore/cached_io.py).
+"""The GIL-keeping system calls of the local disk (davstore/store/cached_io.py).
 
 Each call is compared with what ``os`` answers for the same file; the file system store
 is checked to answer through them exactly as through ``open``/``os.stat`` (folders,
@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import FileSystemStorage
 
-from davstore import cached_io
-from davstore.cached_io import CachedReader, HeldWriter
 from davstore.errors import IsADirectory, NotADirectory, NotFound
+from davstore.store import cached_io
+from davstore.store.cached_io import CachedReader, HeldWriter
 from davstore.store.filesystem import FileSystemStore, ReplaceUpload
 
 LINUX = sys.platform.startswith("linux")

@@ -15,7 +15,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, InMemoryStorage
 
-from davstore.frontends.webdav.observability import flush_access_log, instrument
+from davstore.serving.observability import flush_access_log, instrument
 from tests.minimal_storages import MinimalStorage
 from tests.webdav.rawhttp import basic_auth, raw_request
 from tests.webdav.serving import Share, serve_share

@@ -193,7 +193,7 @@ def _keep_thread_state() -> None:
 
     A ctypes callback on a thread that Python did not start gets a fresh thread state,
     destroyed when it returns: allocating its frame stack costs an mmap, a munmap and a
-    gettid on every call (about 15 us; 0.1 ms per file created). One more
+    gettid on every call (benchmarks/README.md has the cost per file created). One more
     ``PyGILState_Ensure``, never released, keeps it. libfuse 3 serves from a bounded pool
     of worker threads that live as long as the mount, so this keeps one thread state per
     worker. ``threading.local`` data then survives between callbacks on one worker;

@@ -7,6 +7,6 @@
 from __future__ import annotations
 
 from davstore.frontends.webdav.app import DavstoreApp, create_app
-from davstore.frontends.webdav.server import make_server
+from davstore.http.server import make_server
 
 __all__ = ["DavstoreApp", "create_app", "make_server"]

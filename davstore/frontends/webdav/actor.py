@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from wsgidav.mw.base_mw import BaseMiddleware
 
+from davstore.http.wsgi import Environ, StartResponse
 from davstore.vfs.events import acting_as
 
 __all__ = ["ORIGIN", "ActingAs"]
@@ -25,8 +26,6 @@ __all__ = ["ORIGIN", "ActingAs"]
 #: The origin of changes made through WebDAV.
 ORIGIN = "webdav"
 
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
 T = TypeVar("T")
 
 

@@ -6,8 +6,8 @@ Request flow, outermost first::
     ChunkedInputGuard   a chunked body the WSGI server did not decode -> 411
     PathGuard           refuse unsafe paths and Destination headers (400)
     AnonymousOptions    OPTIONS without credentials -> 200 (Explorer, Office; desktop.py)
-    PlainGet            whole-file GET/HEAD answered directly (see plain_get.py)
-    PlainPut            small whole-file PUT stored directly when no lock exists (plain_put.py)
+    PlainGet            whole-file GET/HEAD answered directly (see fast/get.py)
+    PlainPut            small whole-file PUT stored directly when no lock exists (fast/put.py)
     WsgiDAVApp          wsgidav: path normalisation, logging
       ErrorPrinter      any exception -> an HTTP error page (davstore's: pages.py)
       DavstoreAuthenticator  Basic/Digest against ``users`` (or anonymous) -> 401,
@@ -44,11 +44,6 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from davstore.errors import InvalidPath
 from davstore.frontends.webdav.actor import ActingAs
-from davstore.frontends.webdav.auth import (
-    DavstoreAuthenticator,
-    UserDomainController,
-    basic_credentials_ok,
-)
 from davstore.frontends.webdav.desktop import AnonymousOptions, NfcPaths, fix_destination_parsing
 from davstore.frontends.webdav.digest import (
     COUNTS_FILE,
@@ -57,6 +52,14 @@ from davstore.frontends.webdav.digest import (
     RedisNonceCounts,
     SqliteNonceCounts,
     load_secret,
+)
+from davstore.frontends.webdav.fast.common import share_path
+from davstore.frontends.webdav.fast.get import NOT_PLAIN_HEADERS, PlainGet
+from davstore.frontends.webdav.fast.put import NOT_PLAIN_PUT_HEADERS, PlainPut
+from davstore.frontends.webdav.fixed_users import (
+    DavstoreAuthenticator,
+    UserDomainController,
+    basic_credentials_ok,
 )
 from davstore.frontends.webdav.guards import (
     ChunkedInputGuard,
@@ -67,17 +70,11 @@ from davstore.frontends.webdav.guards import (
     XmlGuard,
     check_path,
 )
-from davstore.frontends.webdav.hidden_files import HiddenFiles, open_hidden_files
 from davstore.frontends.webdav.limits import DavLimits
 from davstore.frontends.webdav.listing import DirectoryListing
 from davstore.frontends.webdav.locked_empty import EmptyResourceSweeper
-from davstore.frontends.webdav.macmeta import DEFAULT_BUDGET, MacMetadata, MacMetadataSideStore
 from davstore.frontends.webdav.pages import SharePages, use_davstore_status_pages
-from davstore.frontends.webdav.plain import share_path
-from davstore.frontends.webdav.plain_get import NOT_PLAIN_HEADERS, PlainGet
-from davstore.frontends.webdav.plain_put import NOT_PLAIN_PUT_HEADERS, PlainPut
 from davstore.frontends.webdav.provider import VfsProvider
-from davstore.frontends.webdav.sqlite_locks import SqliteLockManager
 from davstore.frontends.webdav.state import (
     SqliteLockStorage,
     close_quietly,
@@ -86,7 +83,14 @@ from davstore.frontends.webdav.state import (
     open_lock_storage,
     open_property_manager,
 )
-from davstore.host_peers import share_with_host_peers
+from davstore.frontends.webdav.state.hidden_files import HiddenFiles, open_hidden_files
+from davstore.frontends.webdav.state.macmeta import (
+    DEFAULT_BUDGET,
+    MacMetadata,
+    MacMetadataSideStore,
+)
+from davstore.frontends.webdav.state.sqlite_locks import SqliteLockManager
+from davstore.http.wsgi import Environ, StartResponse, WSGIApp
 from davstore.vfs import VFS
 
 __all__ = ["DavstoreApp", "QuickAnswer", "create_app"]
@@ -95,10 +99,6 @@ logger = logging.getLogger(__name__)
 
 #: The largest PUT body answered on the HTTP server's event loop (see runs_inline).
 INLINE_PUT_BYTES = 64 * 1024
-
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
 class QuickAnswer(NamedTuple):
@@ -178,7 +178,7 @@ class DavstoreApp:
 
     def runs_inline(self, environ: Environ) -> bool:
         """Whether the HTTP server may answer this request on its event loop's thread
-        (davstore/frontends/webdav/server.py): a PUT of at most INLINE_PUT_BYTES on a store
+        (davstore/http/server.py): a PUT of at most INLINE_PUT_BYTES on a store
         that answers from this host. Called with the request's head, before its body
         arrives.
 
@@ -269,7 +269,7 @@ class DavstoreApp:
 
         :meth:`answer_quick`'s answers do not pass through it: a middleware that must see
         every request gives ``quick_observer``, told of each such answer (as
-        :class:`~davstore.frontends.webdav.observability.Observability` does); without
+        :class:`~davstore.serving.observability.Observability` does); without
         one, :meth:`answer_quick` answers nothing any more.
         """
         self._app = middleware(self._app)
@@ -449,15 +449,11 @@ def create_app(
     if is_shared(locks) or is_shared(properties):
         app.plain_put.enabled = False  # replicas: every write goes through wsgidav
         app.inline = False  # and every request asks the shared state (a network call)
-        from davstore.frontends.webdav.redis_state import share_replicas
+        from davstore.frontends.webdav.state.redis_state import share_replicas
 
         replica = share_replicas(wsgidav, vfs)
         app.on_close(replica.close)
         app.wrap(replica.guard)
-    if vfs.coherence is None:  # other processes of this host serving the share (workers)
-        peers = share_with_host_peers(vfs, state_dir)
-        if peers is not None:
-            app.on_close(peers.close)
     return app
 
 

@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 from wsgidav.mw.base_mw import BaseMiddleware
+
+from davstore.http.wsgi import Environ, StartResponse, WSGIApp
 
 __all__ = [
     "WIN32_LAST_MODIFIED",
@@ -47,9 +49,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 WIN32_NAMESPACE = "{urn:schemas-microsoft-com:}"
 WIN32_LAST_MODIFIED = WIN32_NAMESPACE + "Win32LastModifiedTime"

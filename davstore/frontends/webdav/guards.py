@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -31,6 +31,7 @@ from lxml import etree
 from wsgidav.mw.base_mw import BaseMiddleware
 
 from davstore.errors import InvalidPath
+from davstore.http.wsgi import Environ, StartResponse, WSGIApp
 from davstore.vfs import VFS
 
 __all__ = [
@@ -43,13 +44,12 @@ __all__ = [
     "UploadLimit",
     "XmlGuard",
     "check_path",
+    "respond",
+    "xml_problem",
 ]
 
 logger = logging.getLogger(__name__)
 
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 #: Methods that change the share (COPY changes its destination).
 WRITING_METHODS = frozenset(

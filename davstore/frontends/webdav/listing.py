@@ -25,7 +25,7 @@ percent-encoded in links (``quote`` with only ``/`` left as is), so names with s
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
@@ -33,7 +33,7 @@ from urllib.parse import quote
 from wsgidav.mw.base_mw import BaseMiddleware
 
 from davstore.errors import DavstoreError, NotFound
-from davstore.frontends.webdav.errors import to_dav_error
+from davstore.frontends.webdav.error_status import to_dav_error
 from davstore.frontends.webdav.pages import (
     FILE_ICON,
     FOLDER_ICON,
@@ -44,12 +44,11 @@ from davstore.frontends.webdav.pages import (
     render_page,
     status_page,
 )
+from davstore.http.wsgi import Environ, StartResponse
 from davstore.vfs import VFS, Entry
 
 __all__ = ["LIBREOFFICE_SUFFIXES", "OFFICE_SCHEMES", "DirectoryListing", "render_listing"]
 
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
 
 #: File suffix -> Microsoft Office URI scheme.
 OFFICE_SCHEMES: dict[str, str] = {

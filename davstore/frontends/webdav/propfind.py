@@ -1,8 +1,8 @@
 """PROPFIND Depth 0 and 1 answered straight from a VFS listing.
 
 wsgidav builds a PROPFIND answer property by property: per member about ten getter calls,
-a lock lookup, MIME and date formatting, and an lxml element tree serialised at the end
-(~50 µs per member). :func:`answer_propfind` renders the same ``207 Multi-Status`` document
+a lock lookup, MIME and date formatting, and an lxml element tree serialised at the end.
+:func:`answer_propfind` renders the same ``207 Multi-Status`` document
 with one string per member, from the entries the VFS listing already holds.
 
 It answers only requests it understands completely and otherwise returns ``None`` so that
@@ -31,9 +31,9 @@ import io
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from lxml import etree
@@ -42,6 +42,7 @@ from wsgidav.dav_error import HTTP_BAD_REQUEST, DAVError, get_http_status_string
 
 from davstore.errors import DavstoreError
 from davstore.frontends.webdav.state import SqlitePropertyManager, locks_within
+from davstore.http.wsgi import Environ, StartResponse
 from davstore.store.base import Usage
 from davstore.vfs import Entry
 
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LIVE_PROPERTIES", "answer_propfind", "stream_propfind"]
 
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
 
 #: The live properties this module renders (wsgidav's set, in Clark notation).
 LIVE_PROPERTIES = frozenset(
@@ -510,7 +509,7 @@ def _one_response(
 def _status_response(resource: _Resource, exc: Exception) -> str:
     status = get_http_status_string(exc) if isinstance(exc, DAVError) else None
     if status is None:
-        from davstore.frontends.webdav.errors import to_dav_error
+        from davstore.frontends.webdav.error_status import to_dav_error
 
         status = get_http_status_string(to_dav_error(exc, method="PROPFIND"))
     href = _escape(resource.get_href())

@@ -1,7 +1,7 @@
 """The wsgidav provider: WebDAV resources that delegate every operation to a VFS.
 
 Each method translates and delegates; the VFS owns the semantics and
-:mod:`davstore.frontends.webdav.errors` turns what it raises into HTTP statuses.
+:mod:`davstore.frontends.webdav.error_status` turns what it raises into HTTP statuses.
 
 Writes: a PUT streams the body into a VFS write handle (``begin_write``) and commits it in
 ``end_write``. A PUT of a new file gets a lazy resource from ``create_empty_resource``, so
@@ -36,10 +36,11 @@ from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 from davstore.errors import NotFound
 from davstore.frontends.webdav.content_safety import CONTENT_HEADERS
 from davstore.frontends.webdav.desktop import WIN32_LAST_MODIFIED, win32_mtime_ns
-from davstore.frontends.webdav.errors import dav_errors
+from davstore.frontends.webdav.error_status import dav_errors
 from davstore.frontends.webdav.limits import DAVSTORE_NS, DavLimits
 from davstore.frontends.webdav.locked_empty import note_created
 from davstore.frontends.webdav.propfind import answer_propfind, stream_propfind
+from davstore.http.wsgi import Environ
 from davstore.store.base import Usage
 from davstore.vfs import VFS, Entry, ReadHandle, WriteHandle
 
@@ -47,7 +48,6 @@ __all__ = ["FileResource", "FolderResource", "VfsProvider", "expected_length"]
 
 logger = logging.getLogger(__name__)
 
-Environ = dict[str, Any]
 
 _USAGE_KEY = "davstore.usage"
 #: A PROPPATCH's dead property names per ref-URL: those stored plus those it adds.

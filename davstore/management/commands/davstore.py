@@ -3,10 +3,11 @@
 ``serve`` serves every share of the ``DAVSTORE`` setting (or those named with ``--share``)
 side by side (``/media/``, ``/static/``), authenticates Django users and has the health and
 metrics endpoints and the access log of ``davstore serve``
-(:mod:`davstore.frontends.webdav.observability`); ``mount SHARE MOUNTPOINT`` mounts one
+(:mod:`davstore.serving.observability`); ``mount SHARE MOUNTPOINT`` mounts one
 share with FUSE. The options are those of the standalone ``davstore`` command (network,
 WebDAV state, mount, logging), with the storage selection replaced by share names; unset
-options take their values from ``DAVSTORE``.
+options take their values from ``DAVSTORE``. Both commands' options are generated from
+:data:`davstore.options.OPTIONS`.
 """
 
 from __future__ import annotations
@@ -19,33 +20,25 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from davstore.cli import (
-    CommandError as CliCommandError,
-)
-from davstore.cli import (
-    add_logging_arguments,
-    add_network_arguments,
-    add_webdav_arguments,
-    add_workers_arguments,
-    check_shareable,
-    check_tls_arguments,
-    configure_logging,
-    dav_limits,
-    exit_if_cut_off,
-    listen,
-    prepare_state_dir,
-    run_until_signalled,
-    run_workers,
-    serve_metrics,
-    server_url,
-    start_worker,
-)
-from davstore.frontends.fuse.command import add_mount_options, mount_options
-from davstore.selection import UsageError, add_share_arguments
+from davstore.options import Command as Subcommand
+from davstore.options import Door, Scope, add_arguments, given_or_configured
+from davstore.serving.arguments import dav_limits, mount_options
+from davstore.serving.exits import CommandError as ServingCommandError
+from davstore.serving.exits import UsageError
+from davstore.serving.listen import check_tls_arguments, listen, serve_metrics, server_url
+from davstore.serving.logs import configure_logging
+from davstore.serving.shutdown import exit_if_cut_off, run_until_signalled
+from davstore.serving.state_dir import prepare_state_dir
+from davstore.serving.workers import check_shareable, run_workers, start_worker
 from davstore.shares import Share, get_shares
 
 if TYPE_CHECKING:
-    from davstore.shares_app import ShareOptions
+    from davstore.conf import DavstoreConfig
+    from davstore.frontends.fuse.mount import MountOptions
+    from davstore.shares_app import ShareOptions, SharesApp
+    from davstore.vfs import VFS
+
+__all__ = ["Command"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,20 +56,12 @@ class Command(BaseCommand):
             metavar="NAME",
             help="serve this share (repeatable; default: every share in DAVSTORE)",
         )
-        add_share_arguments(serve)
-        add_network_arguments(serve)
-        add_workers_arguments(serve)
-        add_webdav_arguments(serve)
-        add_logging_arguments(serve)
-        serve.set_defaults(cache_ttl=None)
+        add_arguments(serve, Subcommand.SERVE, Door.MANAGE)
 
         mount = actions.add_parser("mount", help="mount one share as a folder (FUSE)")
         mount.add_argument("share", metavar="SHARE", help="a share of DAVSTORE")
         mount.add_argument("mountpoint", metavar="MOUNTPOINT", help="an existing empty folder")
-        add_share_arguments(mount)
-        add_mount_options(mount)
-        add_logging_arguments(mount)
-        mount.set_defaults(cache_ttl=None)
+        add_arguments(mount, Subcommand.MOUNT, Door.MANAGE)
 
         index = actions.add_parser("index", help="rebuild the site guard's reference index")
         index.add_argument("shares", nargs="*", metavar="SHARE", help="default: every share")
@@ -92,7 +77,7 @@ class Command(BaseCommand):
                 self._mount(namespace)
         except UsageError as exc:
             raise CommandError(str(exc), returncode=exc.exit_code) from exc
-        except CliCommandError as exc:
+        except ServingCommandError as exc:
             raise CommandError(str(exc), returncode=exc.exit_code) from exc
 
     def _index(self, names: list[str]) -> None:
@@ -117,55 +102,20 @@ class Command(BaseCommand):
     def _serve(self, args: argparse.Namespace) -> None:
         from davstore.conf import get_config
         from davstore.frontends.webdav import make_server
-        from davstore.frontends.webdav.observability import instrument_shares
-        from davstore.shares_app import ShareOptions, SharesApp, limits_of
+        from davstore.serving.observability import instrument_shares
 
         configure_logging(args)
         check_tls_arguments(args)
         worker = start_worker(args)
         config = get_config()
-        if args.metrics_port is None:
-            args.metrics_port = config.metrics_port
-        if args.metrics_host is None:
-            args.metrics_host = config.metrics_host
+        self.top_options(args, config)
         shares = self._shares(args.shares)
-        for option in ("lock_storage", "property_storage"):
-            url = getattr(args, option)
-            if url and len(shares) > 1 and not url.startswith("memory:") and "{share}" not in url:
-                flag = "--" + option.replace("_", "-")
-                raise UsageError(
-                    f"{flag} {url} would be used by {len(shares)} shares: put {{share}} in it"
-                )
-        items = []
-        for share in shares:
-            override = args.read_only or args.cache_ttl is not None or args.max_upload_size
-            vfs = (
-                share.build_vfs(
-                    read_only=args.read_only,
-                    cache_ttl=args.cache_ttl,
-                    max_file_size=args.max_upload_size,
-                )
-                if override
-                else share.vfs
-            )
-            explicit = str(Path(args.state_dir) / share.name) if args.state_dir else None
-            state_dir = prepare_state_dir(explicit or str(share.state_dir()), share.name)
-            items.append(
-                ShareOptions(
-                    share,
-                    vfs=vfs,
-                    lock_storage=_for(args.lock_storage, share),
-                    property_storage=_for(args.property_storage, share),
-                    state_dir=state_dir,
-                    max_upload_size=args.max_upload_size,
-                    limits=dav_limits(args, limits_of(share.config)),
-                )
-            )
+        items = self.share_options(args, shares)
         if args.workers > 1 and not worker:
             self._serve_workers(args, items)
             return
         try:
-            app = SharesApp(items, auth_cache_ttl=config.auth_cache_ttl, realm=config.realm)
+            app = self.shares_app(items, config)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
         except OSError as exc:
@@ -182,7 +132,7 @@ class Command(BaseCommand):
             stop_metrics = serve_metrics(observed, args)
             url = server_url(server, args)
             if worker:
-                from davstore.workers import WORKER_INDEX_ENV
+                from davstore.serving.workers import WORKER_INDEX_ENV
 
                 logger.info("worker %s serving at %s", os.environ.get(WORKER_INDEX_ENV), url)
             else:
@@ -194,6 +144,68 @@ class Command(BaseCommand):
             observed.close()
             app.close()
         exit_if_cut_off(server)
+
+    def shares_app(self, items: list[ShareOptions], config: DavstoreConfig) -> SharesApp:
+        """The WSGI application of the shares, with ``DAVSTORE``'s ``AUTH_CACHE_TTL`` and
+        ``REALM``."""
+        from davstore.shares_app import SharesApp
+
+        return SharesApp(items, auth_cache_ttl=config.auth_cache_ttl, realm=config.realm)
+
+    def top_options(self, args: argparse.Namespace, config: DavstoreConfig) -> None:
+        """Fill in the options only ``DAVSTORE``'s top level has (``--metrics-port``,
+        ``--metrics-host``, ``--state-dir``) where the command line did not give them."""
+        for name, value in given_or_configured(args, config, Scope.TOP).items():
+            setattr(args, name, value)
+
+    def share_options(self, args: argparse.Namespace, shares: list[Share]) -> list[ShareOptions]:
+        """How each share is served: its options given on the command line, else its
+        ``DAVSTORE`` values (:func:`davstore.options.given_or_configured`)."""
+        from davstore.shares_app import ShareOptions, limits_of
+
+        for option in ("lock_storage", "property_storage"):
+            url = getattr(args, option)
+            if url and len(shares) > 1 and not url.startswith("memory:") and "{share}" not in url:
+                flag = "--" + option.replace("_", "-")
+                raise UsageError(
+                    f"{flag} {url} would be used by {len(shares)} shares: put {{share}} in it"
+                )
+        items = []
+        for share in shares:
+            given = argparse.Namespace(
+                **{
+                    **vars(args),
+                    "lock_storage": _for(args.lock_storage, share),
+                    "property_storage": _for(args.property_storage, share),
+                }
+            )
+            values = given_or_configured(given, share.config)
+            explicit = str(Path(args.state_dir) / share.name) if args.state_dir else None
+            state_dir = prepare_state_dir(explicit or str(share.state_dir()), share.name)
+            override = args.read_only or args.cache_ttl is not None or args.max_upload_size
+            vfs = (
+                share.build_vfs(
+                    read_only=values["read_only"],
+                    cache_ttl=values["cache_ttl"],
+                    max_file_size=values["max_upload_size"],
+                    state_dir=state_dir,
+                )
+                if override
+                else share.vfs
+            )
+            items.append(
+                ShareOptions(
+                    share,
+                    vfs=vfs,
+                    lock_storage=values["lock_storage"],
+                    property_storage=values["property_storage"],
+                    state_dir=state_dir,
+                    max_upload_size=values["max_upload_size"],
+                    mac_metadata=values["mac_metadata"],
+                    limits=dav_limits(given, limits_of(share.config)),
+                )
+            )
+        return items
 
     def _banner(self, url: str, items: list[ShareOptions], workers: int = 1) -> None:
         more = f" with {workers} workers" if workers > 1 else ""
@@ -210,11 +222,11 @@ class Command(BaseCommand):
         """The parent of ``--workers N``: each worker is this command line run again (as
         ``runserver``'s reloader runs it: ``manage.py``, ``django-admin`` or ``-m django``),
         without the current folder on its path (the project's folder handed over unless it
-        is inside a share: davstore/workers.py).
+        is inside a share: davstore/serving/workers.py).
         The workers' metrics are kept in the first share's state folder."""
         from django.utils.autoreload import get_child_arguments
 
-        from davstore.workers import METRICS_DIR, shared_folders, without_current_folder
+        from davstore.serving.workers import METRICS_DIR, shared_folders, without_current_folder
 
         if not getattr(self, "_called_from_command_line", False):
             raise UsageError(
@@ -235,6 +247,29 @@ class Command(BaseCommand):
                 "the workers kept exiting right after their start", returncode=status
             )
 
+    def mount_options(self, args: argparse.Namespace, share: Share) -> MountOptions:
+        """How ``share`` is mounted: its options given on the command line, else its
+        ``DAVSTORE`` values."""
+        values = given_or_configured(args, share.config)
+        return mount_options(argparse.Namespace(**{**vars(args), **values}))
+
+    def mount_vfs(self, args: argparse.Namespace, share: Share) -> VFS:
+        """The VFS ``share`` is mounted with: its options given on the command line, else
+        its ``DAVSTORE`` values. Built in the process that serves the mount."""
+        from django.db import connections
+
+        values = given_or_configured(args, share.config)
+        vfs = share.build_vfs(
+            read_only=values["read_only"],
+            cache_ttl=values["cache_ttl"],
+            max_file_size=values["max_upload_size"],
+        )
+        # FUSE callbacks run on fresh thread states: a connection opened by a
+        # file_changed receiver would never be closed otherwise.
+        vfs.subscribe(lambda change: connections.close_all())
+        follow_share_journal(vfs, share)
+        return vfs
+
     def _mount(self, args: argparse.Namespace) -> None:
         from django.db import connections
 
@@ -242,24 +277,9 @@ class Command(BaseCommand):
 
         configure_logging(args)
         (share,) = self._shares([args.share])
-        read_only = bool(args.read_only) or share.read_only
-        cache_ttl = share.config.cache_ttl if args.cache_ttl is None else args.cache_ttl
-        options = mount_options(
-            argparse.Namespace(**{**vars(args), "read_only": read_only, "cache_ttl": cache_ttl})
-        )
-
-        def build() -> Any:
-            vfs = share.build_vfs(
-                read_only=read_only, cache_ttl=cache_ttl, max_file_size=args.max_upload_size
-            )
-            # FUSE callbacks run on fresh thread states: a connection opened by a
-            # file_changed receiver would never be closed otherwise.
-            vfs.subscribe(lambda change: connections.close_all())
-            follow_share_journal(vfs, share)
-            return vfs
-
+        options = self.mount_options(args, share)
         connections.close_all()  # nothing crosses the fork
-        status = mount(build, args.mountpoint, options)
+        status = mount(lambda: self.mount_vfs(args, share), args.mountpoint, options)
         if status:
             raise CommandError(
                 f"cannot mount share {share.name!r} on {args.mountpoint}", returncode=status
@@ -267,19 +287,14 @@ class Command(BaseCommand):
 
 
 def follow_share_journal(vfs: Any, share: Share) -> None:
-    """Make a mount's VFS follow the share's change journal: the state folder's (the other
-    processes of this host, the site's own writes) and, when the share's state is in
-    Redis, its journal stream (the replicas on other hosts). What cannot be opened is
-    logged; the mount then sees those changes within its cache TTL."""
-    from davstore.host_peers import share_with_host_peers
-
-    state_dir = share.state_dir()
-    share_with_host_peers(vfs, state_dir)
+    """Make a mount's VFS follow the share's journal stream when the share's state is in
+    Redis (the replicas on other hosts; the state folder's journal it follows already:
+    :meth:`Share.build_vfs`)."""
     url = share.config.lock_storage or share.config.property_storage
-    from davstore.frontends.webdav.redis_state import is_redis_url, parse_redis_url
+    from davstore.frontends.webdav.state.redis_state import is_redis_url, parse_redis_url
 
     if url is not None and is_redis_url(url):
-        from davstore.journal_redis import StreamFollower, stream_key
+        from davstore.vfs.journal_redis import StreamFollower, stream_key
 
         target = parse_redis_url(url)
         StreamFollower(vfs, target.client, key=stream_key(target.prefix)).start()

@@ -1,0 +1,74 @@
+"""Logging of a running share: one line per record on stderr, the access log in batches."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+__all__ = ["configure_logging"]
+
+_LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class _Formatter(logging.Formatter):
+    """``logging.Formatter`` with the date part of ``asctime`` made once per second: the
+    access log writes a line per request. Same text as the default formatter."""
+
+    _second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            text = time.strftime(self.default_time_format, self.converter(second))
+            cached = self._second = (second, text)
+        return f"{cached[1]},{int(record.msecs):03d}"
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """``logging.StreamHandler`` on stderr that writes the access log a batch at a time.
+
+    A record with ``more_follow`` set (see observability.py's access log) is formatted and
+    held; the next record without it writes everything held with its own line in one
+    write. stderr is line-buffered: a write per line was a system call per request.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self._held: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not getattr(record, "more_follow", False):
+            if self._held:
+                self._held.append(self.format(record) + self.terminator)
+                text, self._held = "".join(self._held), []
+                try:
+                    self.stream.write(text)
+                    self.flush()
+                except Exception:
+                    self.handleError(record)
+                return
+            super().emit(record)
+            return
+        try:
+            self._held.append(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    """Log to stderr at the level ``args`` ask for."""
+    verbose = int(getattr(args, "verbose", 0) or 0)
+    level_name: str | None = getattr(args, "log_level", None)
+    level = logging.getLevelName(level_name) if level_name else logging.INFO
+    handler = _StderrHandler()
+    handler.setFormatter(_Formatter(_LOG_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    if verbose >= 1:
+        logging.getLogger("davstore").setLevel(logging.DEBUG)
+    if verbose >= 2:
+        logging.getLogger().setLevel(logging.DEBUG)
