@@ -162,14 +162,14 @@ class StreamFollower:
             client = None
             try:
                 client = self._connect()
-                if self._lost(client):
-                    self._drop()
                 self.connected.set()
                 backoff = 0.2
                 while not self._stop.is_set():
                     answer = client.xread({self.key: self.cursor}, count=1000, block=500)
                     for _key, entries in answer or ():
-                        if self._lost(client):  # trimmed between the cursor and these
+                        # Trimmed between the cursor and these? (After a reconnection too:
+                        # whatever was kept after the cursor comes in this first batch.)
+                        if self._lost(client):
                             self._drop()
                         for entry_id, fields in entries:
                             record = _decode(fields)
