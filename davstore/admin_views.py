@@ -23,6 +23,13 @@ URLs, under the site (names in the site's namespace, ``admin:`` by default)::
     davstore/<share>/mkdir/           davstore_mkdir     POST: folder, name
     davstore/<share>/rename/?path=P   davstore_rename    GET form, POST: path, name
     davstore/<share>/delete/?path=P   davstore_delete    GET confirmation, POST: path
+    davstore/<share>/integrity/       davstore_integrity orphans and missing files
+
+The site guard (:mod:`davstore.site`) shows here too: each file of a listing says which rows
+name it ("Used by: N", linked to their change pages; one query per page), the delete and
+rename confirmations list the objects naming what would go or move (as Django's own delete
+confirmation lists related objects) and say what the share's policy will do, and a refused
+delete or move comes back as a message naming the rows.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import DatabaseError
 from django.http import (
     FileResponse,
     Http404,
@@ -55,6 +63,8 @@ from davstore.errors import AlreadyExists, DavstoreError, InvalidPath
 from davstore.permissions import can_read, can_write
 from davstore.shares import Share, get_share, get_shares
 from davstore.signals import acting_as_user
+from davstore.site.integrity import MIN_AGE, check, related, usage
+from davstore.site.references import Found, ReferenceIndex
 from davstore.vfs import VFS, Entry, ReadHandle
 from davstore.vfs.paths import ROOT, basename, join, parent
 
@@ -84,6 +94,8 @@ class Row:
     size: int | None
     modified: datetime.datetime | None
     url: str | None
+    #: Rows of the site naming this file (None for folders, or when no field is guarded).
+    used_by: Found | None = None
 
 
 def _guarded(
@@ -146,6 +158,11 @@ class FilesAdmin:
                 "<str:share>/delete/",
                 view(self.delete, require_http_methods(["GET", "POST"])),
                 name="davstore_delete",
+            ),
+            path(
+                "<str:share>/integrity/",
+                view(self.integrity, require_GET),
+                name="davstore_integrity",
             ),
         ]
 
@@ -226,6 +243,17 @@ class FilesAdmin:
         entries.sort(key=lambda e: (not e.is_dir, e.basename.casefold()))
         page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
         rows = [self._row(share.vfs, e) for e in page.object_list]
+        index = _index(share)
+        used = _usage(request, index, [r.path for r in rows if not r.is_dir])
+        if used is None:
+            index = None  # no column rather than a wrong one
+        else:
+            rows = [
+                dataclasses.replace(r, used_by=used.get(r.path, Found((), 0)))
+                if not r.is_dir
+                else r
+                for r in rows
+            ]
 
         def page_url(number: int) -> str:
             query = {"path": folder} if folder else {}
@@ -244,6 +272,7 @@ class FilesAdmin:
             "writable": _writable(request, share),
             "read_only": share.config.read_only,
             "urls": self._action_urls(share),
+            "guarded": index is not None,
         }
         return self._render(request, "admin/davstore/browse.html", context)
 
@@ -331,10 +360,16 @@ class FilesAdmin:
                 vfs.rename(source, target, replace=False)
             messages.success(request, f"Renamed “{entry.basename}” to “{name}”.")
             return self._redirect_to_folder(share, parent(source))
+        index = _index(share)
+        found = index.find(source, folder=entry.is_dir) if index is not None else Found((), 0)
         context = {
             "title": f"Rename {entry.basename}",
             "share": share,
             "entry": entry,
+            "related": related(found),
+            "related_count": found.count,
+            "related_more": found.count - len(found.rows),
+            "policy": share.config.on_move_referenced,
             "crumbs": self._crumbs(share, parent(source)),
             "cancel_url": self._browse_url(share, parent(source)),
         }
@@ -358,16 +393,46 @@ class FilesAdmin:
             messages.success(request, f"Deleted the {kind} “{entry.basename}”.")
             return self._redirect_to_folder(share, parent(target))
         inside = _count(vfs.walk(target), _COUNT_LIMIT) if entry.is_dir else 0
+        index = _index(share)
+        found = index.find(target, folder=entry.is_dir) if index is not None else Found((), 0)
         context = {
             "title": f"Delete {entry.basename}",
             "share": share,
             "entry": entry,
+            "related": related(found),
+            "related_count": found.count,
+            "related_more": found.count - len(found.rows),
+            "protected": bool(found) and share.config.on_delete_referenced == "refuse",
             "inside": inside,
             "inside_more": inside >= _COUNT_LIMIT,
             "crumbs": self._crumbs(share, parent(target)),
             "cancel_url": self._browse_url(share, parent(target)),
         }
         return self._render(request, "admin/davstore/delete_confirmation.html", context)
+
+    @_guarded
+    def integrity(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """Orphans (files no row names, older than ``min_age`` seconds) and missing files
+        (rows naming files the share does not hold), with what to do about each."""
+        try:
+            min_age = float(request.GET.get("min_age", MIN_AGE))
+        except ValueError:
+            min_age = -1
+        if not 0 <= min_age < 1e10:
+            messages.error(request, "The minimum age is a number of seconds.")
+            min_age = MIN_AGE
+        report = check(share.name, share.vfs, _index(share), min_age=min_age)
+        context = {
+            "title": f"Integrity of {share.name}",
+            "share": share,
+            "report": report,
+            "min_age": int(min_age),
+            "crumbs": self._crumbs(share, ROOT),
+            "browse_url": self._browse_url(share, ROOT),
+            "writable": _writable(request, share),
+            "urls": self._action_urls(share),
+        }
+        return self._render(request, "admin/davstore/integrity.html", context)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -389,7 +454,15 @@ class FilesAdmin:
     def _action_urls(self, share: Share) -> dict[str, str]:
         return {
             action: self._url(f"davstore_{action}", share.name)
-            for action in ("browse", "download", "upload", "mkdir", "rename", "delete")
+            for action in (
+                "browse",
+                "download",
+                "upload",
+                "mkdir",
+                "rename",
+                "delete",
+                "integrity",
+            )
         }
 
     def _crumbs(self, share: Share, folder: str) -> list[tuple[str, str]]:
@@ -419,6 +492,30 @@ class FilesAdmin:
     def _require_write(request: HttpRequest, share: Share) -> None:
         if not _writable(request, share):
             raise PermissionDenied
+
+
+def _index(share: Share) -> ReferenceIndex | None:
+    """The share's reference index, or None when no model field stores files in it."""
+    from davstore.site.guard import index_for
+
+    return index_for(share)
+
+
+def _usage(
+    request: HttpRequest, index: ReferenceIndex | None, names: list[str]
+) -> dict[str, Found] | None:
+    """:func:`usage` of ``names``, or None (with a warning) when the index's table cannot
+    be read (``migrate`` not run): the listing still shows."""
+    if index is None:
+        return None
+    try:
+        return usage(index, names)
+    except DatabaseError as exc:
+        logger.warning("share %r: the reference index cannot be read: %s", index.share, exc)
+        messages.warning(
+            request, "Which objects use these files is unknown: run `manage.py migrate`."
+        )
+        return None
 
 
 def _writable(request: HttpRequest, share: Share) -> bool:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 
 __all__ = ["DavstoreAppConfig"]
 
 
 class DavstoreAppConfig(AppConfig):
     """Checks the ``DAVSTORE`` setting when Django starts (ImproperlyConfigured naming the
-    key) and forgets the built shares when a test changes ``DAVSTORE`` or ``STORAGES``."""
+    key), forgets the built shares when a test changes ``DAVSTORE`` or ``STORAGES``, and
+    connects :mod:`davstore.contrib.wagtail` when Wagtail's images are installed."""
 
     name = "davstore"
     verbose_name = "Files"
@@ -28,6 +29,10 @@ class DavstoreAppConfig(AppConfig):
         get_config()
         setting_changed.connect(_reset_on_change, dispatch_uid="davstore-settings")
         connect_signals()
+        if apps.is_installed("wagtail.images"):
+            from davstore.contrib.wagtail import connect
+
+            connect()
         install()  # the site's own writes through the shared storages are journaled
 
 

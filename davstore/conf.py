@@ -19,6 +19,7 @@ The whole shape, every key optional::
                 "PROPERTY_STORAGE": None,  # None: the top-level PROPERTY_STORAGE
                 "ON_DELETE_REFERENCED": "refuse",  # or "allow" (davstore.site.guard)
                 "ON_MOVE_REFERENCED": "rewrite",   # or "refuse", "allow"
+                "ON_REPLACE_REFERENCED": "validate",  # or "allow"
                 "MAC_METADATA": None,      # "hide" or "store"; None: the top-level one
             },
         },
@@ -128,6 +129,7 @@ class ShareConfig:
     #: What a person's delete / move of a file some model row names does (site guard).
     on_delete_referenced: str = "refuse"
     on_move_referenced: str = "rewrite"
+    on_replace_referenced: str = "validate"
     propfind_depth_infinity: str = "refuse"
     max_properties: int = 1000
     max_properties_per_request: int = 100

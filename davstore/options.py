@@ -735,6 +735,17 @@ OPTIONS: tuple[Option, ...] = (
         default="rewrite",
         check=_check_choice("rewrite", "refuse", "allow"),
     ),
+    Option(
+        "on_replace_referenced",
+        "new content at a name an ImageField row names: 'validate' (must be an image "
+        "Pillow opens, else 415 / EINVAL; the row's width and height follow) or 'allow'; "
+        "either way file_replaced is sent",
+        "site guard",
+        key="ON_REPLACE_REFERENCED",
+        scope=Scope.SHARE,
+        default="validate",
+        check=_check_choice("validate", "allow"),
+    ),
     # -- mount ----------------------------------------------------------------------------------
     Option(
         "foreground",

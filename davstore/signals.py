@@ -1,4 +1,6 @@
-"""``file_changed``: one signal per change made through a share (WebDAV, FUSE, admin).
+"""Signals of the changes made through a share (WebDAV, FUSE, admin).
+
+``file_changed``: one signal per change made through a share.
 
 Receivers get, besides ``sender`` (the :class:`davstore.shares.Share`):
 
@@ -20,6 +22,23 @@ journaled: :mod:`davstore.site.announce`). Changes people make in the share's ot
 processes on this host (a ``davstore serve``, a mount) are sent too once the site calls
 :func:`davstore.site.follow.follow_journals`, from its follower thread, with the user name
 as ``user``.
+
+``file_replaced``: sent by the site guard (:mod:`davstore.site.guard`) when new content is
+put at a name some model row references (an overwrite, a copy or a move over it, a new
+file at a name whose rows named a missing file, the new file of an editor's safe save), so
+the site can drop what it derived from the old content (Wagtail's renditions). Receivers
+get, besides ``sender`` (the :class:`davstore.shares.Share`):
+
+- ``share``: the share's name;
+- ``path``: the replaced file, relative to the share's root (its name in the Storage);
+- ``references``: the rows naming it, a list of :class:`davstore.site.references.FileRef`
+  (``model`` label, ``pk``, ``field``, ``name``), every one of them;
+- ``user`` and ``origin``: as for ``file_changed``.
+
+It is sent after the store holds the new content (and after an ``ImageField``'s
+``width_field``/``height_field`` were updated), on the thread the guard does its database
+work on; what a receiver raises is logged and never undoes or fails the change. It is sent
+whatever ``ON_REPLACE_REFERENCED`` says (``allow`` only turns the validation off).
 
 Code that changes a share's VFS on behalf of a user wraps the work in
 :func:`acting_as_user`, so receivers get that user::
@@ -47,7 +66,9 @@ if TYPE_CHECKING:
 __all__ = [
     "acting_as_user",
     "file_changed",
+    "file_replaced",
     "send_change",
+    "send_replaced",
     "set_current_user",
 ]
 
@@ -55,6 +76,9 @@ logger = logging.getLogger(__name__)
 
 #: Sent once per change made through a share; see the module docstring for the arguments.
 file_changed = Signal()
+
+#: Sent when new content is put at a name model rows reference; see the module docstring.
+file_replaced = Signal()
 
 _user: contextvars.ContextVar[Any] = contextvars.ContextVar("davstore_user", default=None)
 
@@ -80,6 +104,31 @@ def _username(user: Any) -> str | None:
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     return str(user.get_username())
+
+
+def _user_of(actor: Actor | None) -> Any:
+    """The Django user behind ``actor`` where the current context knows it, else the
+    actor's user name (or None)."""
+    username = actor.user if actor is not None else None
+    known = _user.get()
+    if known is not None and username is not None and _username(known) == username:
+        return known
+    return username
+
+
+def send_replaced(share: Share, path: str, references: list[Any], actor: Actor | None) -> None:
+    """Send :data:`file_replaced` (the site guard calls it); receivers' errors are logged."""
+    responses = file_replaced.send_robust(
+        sender=share,
+        share=share.name,
+        path=path,
+        references=references,
+        user=_user_of(actor),
+        origin=actor.origin if actor is not None else None,
+    )
+    for receiver, result in responses:
+        if isinstance(result, Exception):
+            logger.error("file_replaced receiver %r failed on %s", receiver, path, exc_info=result)
 
 
 def send_record(share: Share, record: Record, action: Action) -> None:
@@ -113,11 +162,7 @@ def _log_failures(responses: list[tuple[Any, Any]], action: Action, path: str) -
 def send_change(share: Share, change: Change) -> None:
     """Send :data:`file_changed` for ``change`` made in ``share`` (a VFS listener)."""
     actor = change.actor
-    username = actor.user if actor is not None else None
-    user: Any = username
-    known = _user.get()
-    if known is not None and username is not None and _username(known) == username:
-        user = known
+    user = _user_of(actor)
     responses = file_changed.send_robust(
         sender=share,
         share=share.name,

@@ -541,8 +541,22 @@ SETTING_PROOFS: dict[str, tuple[Any, Callable[[Served], Any], Any, Any]] = {
     "auth_cache_ttl": (5, lambda s: _shares_app(s).authenticate.ttl, 5.0, 60.0),
     "realm": ("files", lambda s: _app(s).wsgidav.config["davstore"]["realm"], "files", "davstore"),
     "on_delete_referenced": ("allow", lambda s: Kind.DELETE in _guarded(s), False, True),
-    "on_move_referenced": ("allow", lambda s: Kind.MOVE in _guarded(s), False, True),
+    "on_move_referenced": ("allow", lambda s: _guard(s).on_move.value, "allow", "rewrite"),
+    "on_replace_referenced": (
+        "allow",
+        lambda s: _guard(s).on_replace.value,
+        "allow",
+        "validate",
+    ),
 }
+
+
+def _guard(served: Served) -> Any:
+    """The site guard on the share's VFS (it watches moves and replacements whatever
+    the policies say: new content at a referenced name sends file_replaced)."""
+    from davstore.site.guard import Guard
+
+    return next(p for p in _app(served).vfs._policies[Kind.MOVE] if isinstance(p, Guard))
 
 
 def _shares_app(served: Served) -> SharesApp:

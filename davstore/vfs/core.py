@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar, cast
 
 from davstore.errors import (
     AlreadyExists,
@@ -613,6 +613,14 @@ class VFS:
             on_close=self._release_reader,
         )
 
+    def _content(self, path: str, entry: Entry | None = None) -> BinaryIO:
+        """A reader of ``path``'s committed content for a policy (``Operation.source`` of
+        a move or a copy): opened at its first read, not counted among the open readers
+        (a move does not keep a copy for it)."""
+        entry = entry or self._stat(path)
+        reader = ReadHandle(lambda offset: self.store.open_read(path, offset), entry)
+        return cast(BinaryIO, reader)
+
     def _open_unknown(self, path: str) -> ReadHandle:
         """:meth:`open_read` with ``exact`` of a path the cache knows nothing of, on a store
         with real folders: the store opens it, and the open stream says what it is. One
@@ -1067,6 +1075,10 @@ class VFS:
                 self._keep_readers(source)
             self._store_move(source, target, is_dir, tree)
 
+        # A file's content, for a policy that checks what a move over a name brings there.
+        content = None
+        if not is_dir and Kind.MOVE in self._policies:
+            content = self._content(source, source_entry)
         try:
             self._apply(
                 Kind.MOVE,
@@ -1075,8 +1087,11 @@ class VFS:
                 is_dir=is_dir,
                 target=target,
                 undo=lambda: self._undo_move(source, target, is_dir, moved),
+                source=content,
             )
         finally:
+            if content is not None:
+                content.close()
             self._invalidate(source, tree=True)
             self._invalidate(target, tree=True)
             self._changed_in(parent(source))
@@ -1134,12 +1149,17 @@ class VFS:
         kind = Kind.CREATE
         if self._policies and self._lookup(target) is not None:
             kind = Kind.REPLACE
+        content = None
+        if not source_entry.is_dir and kind in self._policies:
+            content = self._content(source, source_entry)
         try:
             if source_entry.is_dir:
                 self._copy_tree(source, target, tree)
             else:
-                self._apply(kind, target, lambda: self.store.copy(source, target))
+                self._apply(kind, target, lambda: self.store.copy(source, target), source=content)
         finally:
+            if content is not None:
+                content.close()
             self._invalidate(target, tree=True)
             self._changed_in(parent(target))
         self._emit(Action.COPIED, source, is_dir=source_entry.is_dir, target=target)

@@ -22,6 +22,7 @@ untouched; a file whose name was removed or replaced never commits.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import threading
@@ -430,6 +431,8 @@ class OpenFile:
             try:
                 info = self._vfs._commit_upload(self.path, upload, created=self._created)
             except BaseException:
+                with contextlib.suppress(Exception):
+                    upload.abort()  # a policy refused it before the commit: drop the stage
                 self._vfs._invalidate(self.path)
                 raise
             finally:

@@ -27,8 +27,10 @@ Contract (MUST / MAY):
 - A policy MUST call ``proceed()`` at most once. It MAY:
   - **refuse**: raise :class:`Refused` (``EACCES``; a subclass of
     :class:`~davstore.errors.PermissionDenied`) before calling ``proceed``, with the reason
-    and, in ``references``, what the refusal is about. Each frontend renders it its own way
-    (WebDAV 403 with a ``DAV:error`` body, FUSE ``EACCES``, the admin a message).
+    and, in ``references``, what the refusal is about; or, for new content that is not
+    acceptable (read from ``op.source``), :class:`RefusedContent` (``EINVAL``). Each
+    frontend renders it its own way (WebDAV 403 or 415 with a ``DAV:error`` body, FUSE
+    ``EACCES`` or ``EINVAL``, the admin a message).
   - **replace** the operation: not call ``proceed`` and make another change instead (the
     trash turns a delete into a move into ``.davstore-trash/``). The VFS then treats the
     operation as done (caches invalidated, the change event emitted as for the original).
@@ -58,13 +60,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import errno
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, BinaryIO, Protocol, TypeVar
 
-from davstore.errors import PermissionDenied
+from davstore.errors import DavstoreError, PermissionDenied
 from davstore.vfs.events import Actor
 
-__all__ = ["Kind", "Operation", "Policy", "Proceed", "Refused", "run"]
+__all__ = ["Kind", "Operation", "Policy", "Proceed", "Refused", "RefusedContent", "run"]
 
 T = TypeVar("T")
 
@@ -87,8 +90,11 @@ class Operation:
 
     :param undo: for a ``MOVE``, puts the entry back at ``path`` (store only: no policies,
         no change event); None where a change cannot be undone.
-    :param source: for ``CREATE`` and ``REPLACE`` of a committed upload, the staged new
-        content (seekable; seek before reading and leave it at any position).
+    :param source: the new content, seekable (seek before reading and leave it at any
+        position): for ``CREATE`` and ``REPLACE`` of a committed upload the staged bytes,
+        for a copy's the copied file, for a ``MOVE`` of a file the moved file (what a
+        move over ``target`` puts there); None for folders. A reader of the store is
+        opened at its first read: a policy that does not read costs no store call.
     """
 
     kind: Kind
@@ -115,6 +121,29 @@ class Refused(PermissionDenied):
     ``references`` says what the refusal is about, the first few of ``count`` (the guard:
     rows, each a mapping with ``model``, ``pk``, ``field``, ``name`` and maybe ``url``);
     frontends render them (WebDAV: a ``DAV:error`` body)."""
+
+    def __init__(
+        self,
+        path: str = "",
+        reason: str | None = None,
+        *,
+        references: Sequence[Mapping[str, str]] = (),
+        count: int | None = None,
+    ) -> None:
+        super().__init__(path, reason)
+        self.references = list(references)
+        self.count = len(self.references) if count is None else count
+
+
+class RefusedContent(DavstoreError):
+    """A policy refused the new content of a file (``EINVAL``): the site guard, for
+    content an ``ImageField`` row would name that is not an image. The old content stays.
+
+    ``references`` and ``count`` as for :class:`Refused`. Frontends render it their own
+    way: WebDAV 415 Unsupported Media Type, FUSE ``EINVAL`` (from the ``close`` or
+    ``fsync`` that commits), the admin a message."""
+
+    code = errno.EINVAL
 
     def __init__(
         self,

@@ -168,6 +168,11 @@ BAD: list[tuple[object, str]] = [
         },
         "DAVSTORE['LOCK_STORAGE']: 'sqlite:///srv/locks.db' would be used by 2 shares",
     ),
+    (
+        {"SHARES": {"media": {"STORAGE": "default", "ON_REPLACE_REFERENCED": "refuse"}}},
+        "DAVSTORE['SHARES']['media']['ON_REPLACE_REFERENCED']: must be one of 'validate', "
+        "'allow', not 'refuse'",
+    ),
     ({"METRICS_PORT": "9100"}, "DAVSTORE['METRICS_PORT']: must be a port number or None"),
     ({"METRICS_PORT": 70000}, "DAVSTORE['METRICS_PORT']: must be a port number or None"),
     ({"METRICS_HOST": ""}, "DAVSTORE['METRICS_HOST']: must be a host name or address"),

@@ -31,7 +31,7 @@ from davstore.site.checks import check_reference_index
 from davstore.site.guard import index_for
 from davstore.vfs import acting_as
 from davstore.vfs.policy import Refused
-from tests.django.siteapp.models import Document, Photo
+from tests.django.siteapp.models import Document, Photo, Picture
 from tests.webdav.serving import serve_in_thread
 
 
@@ -58,6 +58,7 @@ def site_settings(media: Path, **share: Any) -> dict[str, Any]:
 def _clean() -> None:
     Photo.objects.all().delete()
     Document.objects.all().delete()
+    Picture.objects.all().delete()
     Reference.objects.all().delete()
     IndexState.objects.all().delete()
 
@@ -99,7 +100,13 @@ def test_delete_of_a_referenced_file_is_refused_with_the_rows(media: Path) -> No
     assert (media / "photos" / "a.jpg").exists()
     assert error.count == 1
     assert error.references == [
-        {"model": "siteapp.Photo", "pk": str(kept.pk), "field": "image", "name": "photos/a.jpg"}
+        {
+            "model": "siteapp.Photo",
+            "pk": str(kept.pk),
+            "field": "image",
+            "name": "photos/a.jpg",
+            "url": f"/admin/siteapp/photo/{kept.pk}/change/",  # tests.django.siteapp.admin
+        }
     ]
     assert "siteapp.Photo" in error.reason and "used by 1 row" in error.reason
     vfs.remove("photos/free.jpg")  # nobody names it
@@ -233,7 +240,7 @@ def test_fields_match_by_alias_object_or_class_and_options(media: Path) -> None:
         assert index_for(get_share("other")) is None
         assert get_share("other").vfs._policies == {}
         same = index_for(get_share("same"))
-        assert same is not None and len(same.fields) == 3
+        assert same is not None and len(same.fields) == 4
 
 
 # -- the index --------------------------------------------------------------------------
@@ -246,13 +253,14 @@ def test_the_index_follows_saves_and_deletes_once_built(media: Path) -> None:
         "siteapp.Photo.image",
         "siteapp.Document.file",
         "siteapp.Document.attachment",
+        "siteapp.Picture.image",
     }
     first = photo(media, "photos/a.jpg")
     assert not index.is_built()
     assert check_reference_index()[0].id == "davstore.W001"
     out = io.StringIO()
     call_command("davstore", "index", "media", stdout=out)
-    assert out.getvalue() == "media: 1 references in 3 fields\n"
+    assert out.getvalue() == "media: 1 references in 4 fields\n"
     assert index.is_built() and check_reference_index() == []
     assert index.find("photos/a.jpg").count == 1
     second = photo(media, "photos/b.jpg")  # post_save
@@ -311,6 +319,7 @@ def test_webdav_delete_of_a_referenced_file_is_403_with_the_rows(served: str, me
         "pk": str(one.pk),
         "field": "image",
         "name": "photos/a.jpg",
+        "url": f"/admin/siteapp/photo/{one.pk}/change/",
     }
     assert (media / "photos" / "a.jpg").exists()
 
@@ -359,3 +368,20 @@ def test_admin_rename_rewrites_the_rows(admin_client: Client, media: Path) -> No
     assert answer.status_code == 302
     one.refresh_from_db()
     assert one.image.name == "photos/b.jpg"
+
+
+def test_a_move_rewrites_the_index_of_its_storage_only(media: Path) -> None:
+    settings = site_settings(media)
+    settings["DAVSTORE"]["SHARES"]["main"] = {"STORAGE": "default"}  # Document.elsewhere
+    with override_settings(**settings):
+        (media / "docs" / "x.pdf").write_bytes(b"%PDF")
+        doc = Document.objects.create(file="docs/x.pdf", elsewhere="docs/x.pdf")
+        media_index, main_index = index_for(get_share("media")), index_for(get_share("main"))
+        assert media_index is not None and main_index is not None
+        media_index.rebuild()
+        main_index.rebuild()
+        get_share("media").vfs.rename("docs/x.pdf", "docs/y.pdf")
+        doc.refresh_from_db()
+        assert (doc.file.name, doc.elsewhere.name) == ("docs/y.pdf", "docs/x.pdf")
+        assert main_index.find("docs/x.pdf").count == 1  # another Storage's file: untouched
+        assert media_index.find("docs/y.pdf").count == 1

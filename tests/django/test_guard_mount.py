@@ -1,17 +1,24 @@
 """The site guard on a real FUSE mount of a Django share (``manage.py davstore mount``):
-``rm`` of a file a row names is EACCES with one log line, ``mv`` rewrites the row."""
+``rm`` of a file a row names is EACCES with one log line, ``mv`` rewrites the row, text
+written over a referenced image is EINVAL (the old content kept), and each editor's safe
+save ends with the row naming the original name."""
 
 from __future__ import annotations
 
 import errno
+import io
+import os
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.django.project import Project, make_project
+from tests.django.test_guard_safe_save import NEW, OLD, ORIGINAL, SEQUENCES
 from tests.fuse.mounting import force_unmount, is_mounted
 
 
@@ -111,3 +118,67 @@ def test_rm_of_a_referenced_file_is_eacces_and_mv_rewrites_the_row(
     (mountpoint / "photos").rename(mountpoint / "pictures")
     assert site(project, f"print(Photo.objects.get(pk={pk}).image.name)") == "pictures/b.jpg"
     assert (project.media / "pictures" / "b.jpg").read_bytes() == b"picture"
+
+
+def row(project: Project, sql: str, *args: object) -> tuple[object, ...]:
+    """One row of the site's database, read directly (no Django process per check)."""
+    with sqlite3.connect(project.root / "db.sqlite3") as db:
+        found = db.execute(sql, args).fetchone()
+    assert found is not None
+    return tuple(found)
+
+
+def png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_text_over_a_referenced_image_is_einval_and_an_image_updates_the_size(
+    project: Project, mounted: tuple[Path, Path]
+) -> None:
+    mountpoint, log = mounted
+    (mountpoint / "pictures").mkdir()
+    (mountpoint / "pictures" / "a.png").write_bytes(png(4, 3))
+    pk = site(
+        project,
+        "from tests.django.siteapp.models import Picture;"
+        "print(Picture.objects.create(image='pictures/a.png').pk)",
+    )
+    with pytest.raises(OSError) as caught:
+        (mountpoint / "pictures" / "a.png").write_bytes(b"not an image")
+    assert caught.value.errno == errno.EINVAL
+    assert (project.media / "pictures" / "a.png").read_bytes() == png(4, 3)
+    assert any("not an image" in line for line in log.read_text().splitlines())
+    (mountpoint / "pictures" / "a.png").write_bytes(png(8, 5))
+    assert (project.media / "pictures" / "a.png").read_bytes() == png(8, 5)
+    query = "SELECT width, height FROM siteapp_picture WHERE id = ?"
+    assert row(project, query, int(pk)) == (8, 5)
+
+
+@pytest.mark.parametrize("editor", sorted(SEQUENCES))
+def test_a_safe_save_on_the_mount_keeps_the_row(
+    project: Project, mounted: tuple[Path, Path], editor: str
+) -> None:
+    mountpoint, _log = mounted
+    (mountpoint / "docs").mkdir()
+    (mountpoint / ORIGINAL).write_bytes(OLD)
+    pk = int(
+        site(
+            project,
+            "from tests.django.siteapp.models import Document;"
+            f"print(Document.objects.create(file={ORIGINAL!r}).pk)",
+        )
+    )
+    for number, (operation, args, expected) in enumerate(SEQUENCES[editor], 1):
+        if operation == "put":
+            (mountpoint / args[0]).write_bytes(NEW)
+        elif operation == "move":
+            os.rename(mountpoint / args[0], mountpoint / args[1])
+        else:
+            os.unlink(mountpoint / args[0])
+        (name,) = row(project, "SELECT file FROM siteapp_document WHERE id = ?", pk)
+        assert name == expected, f"{editor}, step {number}: {operation} {args}"
+        assert (project.media / str(name)).exists(), f"{editor}, step {number}: the row's file"
+    assert (project.media / ORIGINAL).read_bytes() == NEW
+    assert sorted(p.name for p in (project.media / "docs").iterdir()) == ["report.docx"]

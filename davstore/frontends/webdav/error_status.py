@@ -21,7 +21,9 @@ anything that is not an OSError                500, traceback logged
 =============================================  =================================
 
 A policy's refusal (:class:`davstore.vfs.policy.Refused`) is a 403 whose body is a
-``DAV:error`` naming what it is about (RFC 4918 §16 allows other elements in it)::
+``DAV:error`` naming what it is about (RFC 4918 §16 allows other elements in it); a refused
+content (:class:`~davstore.vfs.policy.RefusedContent`) is the same with 415 Unsupported
+Media Type::
 
     <D:error xmlns:D="DAV:" xmlns:ds="urn:x-davstore:">
       <ds:referenced count="25">
@@ -41,7 +43,7 @@ from typing import Any
 
 from wsgidav.dav_error import DAVError, DAVErrorCondition
 
-from davstore.vfs.policy import Refused
+from davstore.vfs.policy import Refused, RefusedContent
 
 __all__ = ["HTTP_STATUS_BY_ERRNO", "dav_errors", "status_for", "to_dav_error"]
 
@@ -90,6 +92,8 @@ def to_dav_error(exc: BaseException, *, method: str = "") -> DAVError:
         return exc
     if isinstance(exc, Refused):
         return DAVError(403, str(exc), err_condition=_referenced(exc), src_exception=exc)
+    if isinstance(exc, RefusedContent):
+        return DAVError(415, str(exc), err_condition=_referenced(exc), src_exception=exc)
     if isinstance(exc, OSError):
         status = status_for(exc, method=method)
         if status >= 500:
@@ -114,7 +118,7 @@ def dav_errors(method: str = "") -> Iterator[None]:
 NAMESPACE = "urn:x-davstore:"
 
 
-def _referenced(refused: Refused) -> DAVErrorCondition:
+def _referenced(refused: Refused | RefusedContent) -> DAVErrorCondition:
     """The ``DAV:error`` body of a refusal: what refused it, row by row. (wsgidav takes
     only ``DAVErrorCondition`` itself, no subclass: its ``as_xml`` is replaced.)"""
     condition = DAVErrorCondition(f"{{{NAMESPACE}}}referenced")
@@ -151,7 +155,7 @@ def _name_missing_statuses() -> None:
 
     from wsgidav import dav_error
 
-    for code in {*HTTP_STATUS_BY_ERRNO.values(), 413, 414, 500}:
+    for code in {*HTTP_STATUS_BY_ERRNO.values(), 413, 414, 415, 500}:
         dav_error.ERROR_DESCRIPTIONS.setdefault(code, f"{code} {HTTPStatus(code).phrase}")
 
 

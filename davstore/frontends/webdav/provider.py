@@ -355,10 +355,29 @@ class FileResource(_ResourceMixin, DAVNonCollection):  # type: ignore[misc]
             self.reapply_win32_mtime()
 
     def delete(self) -> None:
-        with dav_errors("DELETE"):
-            self.vfs.remove(self.path)
+        if not self._replaced_by_request():
+            with dav_errors("DELETE"):
+                self.vfs.remove(self.path)
         self.remove_all_properties(recursive=False)
         self.remove_all_locks(recursive=True)
+
+    def _replaced_by_request(self) -> bool:
+        """Whether this file is the destination of the MOVE or COPY of a file being served.
+
+        wsgidav deletes an existing destination before moving or copying onto it; the
+        VFS's rename and copy replace a file in one step instead (nothing is ever missing
+        in between), and its policies then see what it is: new content at that name (the
+        site guard validates it and keeps the rows naming it), not a delete refused
+        because rows name the file. So the file is left for the move or copy to replace.
+        """
+        if _method(self.environ) not in ("MOVE", "COPY"):
+            return False
+        with dav_errors("DELETE"):
+            source = self.vfs.normalize(self.environ.get("PATH_INFO", ""))
+            if source == self.vfs.normalize(self.path):
+                return False
+            entry = self.vfs.lookup(source)
+        return entry is not None and not entry.is_dir
 
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         # wsgidav deletes the source itself after a move done this way.

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from davstore.conf import DavstoreConfig
     from davstore.frontends.fuse.mount import MountOptions
     from davstore.shares_app import ShareOptions, SharesApp
+    from davstore.site.integrity import Report
     from davstore.vfs import VFS
 
 __all__ = ["Command"]
@@ -66,6 +67,32 @@ class Command(BaseCommand):
         index = actions.add_parser("index", help="rebuild the site guard's reference index")
         index.add_argument("shares", nargs="*", metavar="SHARE", help="default: every share")
 
+        check = actions.add_parser(
+            "check", help="report orphans and missing files of the shares (the site guard)"
+        )
+        check.add_argument(
+            "--share",
+            dest="shares",
+            action="append",
+            metavar="NAME",
+            help="check this share (repeatable; default: every share)",
+        )
+        check.add_argument(
+            "--min-age",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="files younger than this are never orphans (default: one day)",
+        )
+        check.add_argument(
+            "--limit",
+            type=int,
+            default=None,
+            metavar="ENTRIES",
+            help="list at most this many entries per share (default: 100000)",
+        )
+        check.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
     def handle(self, *args: Any, **options: Any) -> None:
         namespace = argparse.Namespace(**options)
         try:
@@ -73,6 +100,8 @@ class Command(BaseCommand):
                 self._serve(namespace)
             elif namespace.action == "index":
                 self._index(namespace.shares)
+            elif namespace.action == "check":
+                self._check(namespace)
             else:
                 self._mount(namespace)
         except UsageError as exc:
@@ -90,6 +119,44 @@ class Command(BaseCommand):
                 continue
             count = index.rebuild()
             self.stdout.write(f"{share.name}: {count} references in {len(index.fields)} fields")
+
+    def _check(self, args: argparse.Namespace) -> None:
+        """Orphans and missing files per share; exit status 1 when there are any."""
+        import json
+
+        from davstore.site.guard import index_for
+        from davstore.site.integrity import LIMIT, MIN_AGE, check
+
+        min_age = MIN_AGE if args.min_age is None else args.min_age
+        limit = LIMIT if args.limit is None else args.limit
+        if min_age < 0 or limit < 1:
+            raise UsageError("--min-age must be 0 or more and --limit 1 or more")
+        reports = [
+            check(share.name, share.vfs, index_for(share), min_age=min_age, limit=limit)
+            for share in self._shares(args.shares)
+        ]
+        if args.json:
+            self.stdout.write(json.dumps({"shares": [r.as_dict() for r in reports]}, indent=2))
+        else:
+            for report in reports:
+                self._write_report(report)
+        if any(not r.clean for r in reports):
+            raise CommandError("some shares hold orphans or missing files", returncode=1)
+
+    def _write_report(self, report: Report) -> None:
+        if not report.guarded:
+            self.stdout.write(f"{report.share}: no model field stores files in it")
+            return
+        partial = "" if report.complete else f" (only the first {report.scanned} entries)"
+        self.stdout.write(
+            f"{report.share}: {len(report.missing)} missing, {len(report.orphans)} orphans "
+            f"older than {report.min_age:g} s{partial}"
+        )
+        for ref in report.missing:
+            where = f" -> {ref.url}" if ref.url else ""
+            self.stdout.write(f"  missing {ref.name}: named by {ref}{where}")
+        for orphan in report.orphans:
+            self.stdout.write(f"  orphan  {orphan.path} ({orphan.size} bytes)")
 
     def _shares(self, names: list[str] | None) -> list[Share]:
         registry = get_shares()

@@ -34,3 +34,16 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.file.name
+
+
+class Picture(models.Model):
+    """An image whose size the row keeps (``width_field``/``height_field``)."""
+
+    image = models.ImageField(
+        storage=site_storage, upload_to="pictures", width_field="width", height_field="height"
+    )
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.image.name

@@ -1,0 +1,71 @@
+"""Issue 21's table on a real Wagtail site (tests.wagtailsite): a staff user's MOVE, DELETE
+and admin rename/delete of a referenced image, document or the renditions folder ends with
+the page and Wagtail's admin answering 200 with an image that loads and a document link that
+works, or with a refusal naming the rows; davstore's Wagtail receiver deletes an image's
+renditions when new content replaces it. Each scenario runs in a process of its own with
+the site's settings (tests/wagtailsite/scenarios.py holds the steps and the checks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.django.wagtail import migrate, run_scenario, s3_options
+from tests.s3.moto import MotoServer, MotoServerError
+
+ON_DISK = [
+    "move_image",
+    "move_renditions_folder",
+    "delete_image",
+    "delete_document",
+    "delete_renditions_folder",
+    "admin_rename_image",
+    "admin_delete_image",
+    "replaced_signal_deletes_renditions",
+]
+ON_S3 = [
+    "move_image",
+    "move_renditions_folder",
+    "delete_image",
+    "delete_document",
+    "admin_rename_image",
+]
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return migrate(tmp_path_factory.mktemp("wagtail-template"))
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoServer]:
+    server = MotoServer()
+    try:
+        server.start()
+    except MotoServerError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("name", ON_DISK)
+def test_wagtail_site_on_local_disk(name: str, database: Path, tmp_path: Path) -> None:
+    run_scenario(name, database, tmp_path / "site")
+
+
+@pytest.mark.parametrize("name", ON_S3)
+def test_wagtail_site_on_s3(name: str, database: Path, tmp_path: Path, moto: MotoServer) -> None:
+    run_scenario(name, database, tmp_path / "site", s3_options(moto))
+
+
+#: PUT over a referenced image: the replace policy (ON_REPLACE_REFERENCED, guardplus's
+#: branch) refuses text with 415 and sends file_replaced for a new picture.
+REPLACE = ["put_text_over_image", "put_jpeg_over_image"]
+
+
+@pytest.mark.parametrize("name", REPLACE)
+def test_wagtail_site_put_over_an_image(name: str, database: Path, tmp_path: Path) -> None:
+    run_scenario(name, database, tmp_path / "site")
