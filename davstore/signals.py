@@ -68,6 +68,7 @@ __all__ = [
     "file_changed",
     "file_replaced",
     "send_change",
+    "send_record",
     "send_replaced",
     "set_current_user",
 ]

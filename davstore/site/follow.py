@@ -22,7 +22,7 @@ from davstore.vfs.host_peers import FILE_NAME as PEERS_FILE
 from davstore.vfs.host_peers import HostPeers
 from davstore.vfs.journal import Journal, Record, open_journal, writer_id
 
-__all__ = ["JournalSignals", "follow_journals"]
+__all__ = ["JournalSignals", "follow_journals", "stop_following"]
 
 logger = logging.getLogger(__name__)
 

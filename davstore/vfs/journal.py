@@ -36,7 +36,17 @@ from pathlib import Path
 from davstore.vfs import VFS
 from davstore.vfs.events import Change
 
-__all__ = ["FILE_NAME", "RETENTION", "Journal", "JournalReader", "Record", "writer_id"]
+__all__ = [
+    "FILE_NAME",
+    "RETENTION",
+    "Journal",
+    "JournalReader",
+    "Record",
+    "follow",
+    "forget",
+    "open_journal",
+    "writer_id",
+]
 
 logger = logging.getLogger(__name__)
 

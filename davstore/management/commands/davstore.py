@@ -334,7 +334,7 @@ class Command(BaseCommand):
         # FUSE callbacks run on fresh thread states: a connection opened by a
         # file_changed receiver would never be closed otherwise.
         vfs.subscribe(lambda change: connections.close_all())
-        follow_share_journal(vfs, share)
+        _follow_share_journal(vfs, share)
         return vfs
 
     def _mount(self, args: argparse.Namespace) -> None:
@@ -353,7 +353,7 @@ class Command(BaseCommand):
             )
 
 
-def follow_share_journal(vfs: Any, share: Share) -> None:
+def _follow_share_journal(vfs: Any, share: Share) -> None:
     """Make a mount's VFS follow the share's journal stream when the share's state is in
     Redis (the replicas on other hosts; the state folder's journal it follows already:
     :meth:`Share.build_vfs`)."""
