@@ -23,6 +23,7 @@ class DavstoreAppConfig(AppConfig):
 
         from davstore.conf import get_config
         from davstore.site import checks  # noqa: F401 -- registers the system checks
+        from davstore.site.announce import install
         from davstore.site.guard import connect_signals
 
         get_config()
@@ -32,12 +33,16 @@ class DavstoreAppConfig(AppConfig):
             from davstore.contrib.wagtail import connect
 
             connect()
+        install()  # the site's own writes through the shared storages are journaled
 
 
 def _reset_on_change(*, setting: str, **kwargs: Any) -> None:
     if setting in ("DAVSTORE", "STORAGES", "STATIC_ROOT"):
         from davstore.shares import reset_shares
+        from davstore.site import announce, follow
         from davstore.site.guard import reset
 
         reset_shares()
         reset()
+        announce.reset()
+        follow.stop_following()

@@ -72,6 +72,11 @@ class Share:
                     self._vfs = self.build_vfs()
         return self._vfs
 
+    @property
+    def built_vfs(self) -> VFS | None:
+        """The share's VFS if this process built it already, else None."""
+        return self._vfs
+
     def missing_hint(self) -> str | None:
         """What makes the share's folder when it does not exist yet, for its pages: for
         the site's static files (the ``staticfiles`` storage), ``collectstatic``."""
@@ -109,8 +114,9 @@ class Share:
         share's setting; ``cache_ttl`` and ``max_file_size`` replace it when given.
 
         The VFS joins the other processes of this host that serve the share (workers, a
-        mount, ``davstore serve``) through the change file in ``state_dir`` (default:
-        :meth:`state_dir`), whichever frontend uses it: their changes are seen at once.
+        mount, ``davstore serve``) through the change file and the change journal in
+        ``state_dir`` (default: :meth:`state_dir`; :mod:`davstore.vfs.journal`), whichever
+        frontend uses it: their changes, and the site's own writes, are seen at once.
         """
         from davstore.signals import send_change
         from davstore.store import adapt

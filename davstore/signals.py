@@ -17,8 +17,11 @@ Receivers get, besides ``sender`` (the :class:`davstore.shares.Share`):
 
 The signal is sent on the thread that made the change, after the change is in the store;
 what a receiver raises is logged and never undoes or fails the change. Changes made by the
-site itself through the Storage API (``default_storage.save``) are not seen by davstore and
-send nothing.
+site itself through the Storage API (``default_storage.save``) send nothing (they are
+journaled: :mod:`davstore.site.announce`). Changes people make in the share's other
+processes on this host (a ``davstore serve``, a mount) are sent too once the site calls
+:func:`davstore.site.follow.follow_journals`, from its follower thread, with the user name
+as ``user``.
 
 ``file_replaced``: sent by the site guard (:mod:`davstore.site.guard`) when new content is
 put at a name some model row references (an overwrite, a copy or a move over it, a new
@@ -54,16 +57,18 @@ from typing import TYPE_CHECKING, Any
 
 from django.dispatch import Signal
 
-from davstore.vfs.events import Actor, Change, acting_as
+from davstore.vfs.events import Action, Actor, Change, acting_as
 
 if TYPE_CHECKING:
     from davstore.shares import Share
+    from davstore.vfs.journal import Record
 
 __all__ = [
     "acting_as_user",
     "file_changed",
     "file_replaced",
     "send_change",
+    "send_record",
     "send_replaced",
     "set_current_user",
 ]
@@ -125,6 +130,34 @@ def send_replaced(share: Share, path: str, references: list[Any], actor: Actor |
     for receiver, result in responses:
         if isinstance(result, Exception):
             logger.error("file_replaced receiver %r failed on %s", receiver, path, exc_info=result)
+
+
+def send_record(share: Share, record: Record, action: Action) -> None:
+    """Send :data:`file_changed` for a journal ``record`` of a change made in another
+    process (:mod:`davstore.site.follow`): ``user`` is the user name there."""
+    responses = file_changed.send_robust(
+        sender=share,
+        share=share.name,
+        path=record.path,
+        action=action,
+        target=record.target,
+        is_dir=record.is_dir,
+        user=record.user,
+        origin=record.origin,
+    )
+    _log_failures(responses, action, record.path)
+
+
+def _log_failures(responses: list[tuple[Any, Any]], action: Action, path: str) -> None:
+    for receiver, result in responses:
+        if isinstance(result, Exception):
+            logger.error(
+                "file_changed receiver %r failed on %s %s",
+                receiver,
+                action.value,
+                path,
+                exc_info=result,
+            )
 
 
 def send_change(share: Share, change: Change) -> None:

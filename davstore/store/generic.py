@@ -43,6 +43,7 @@ from davstore.store.base import (
     extend_file,
     is_internal_name,
 )
+from davstore.store.own import OWN_CALL
 
 __all__ = [
     "GenericStore",
@@ -132,7 +133,10 @@ class GenericStore(ObjectStore):
         return os.path.isdir(root)
 
     def _call(self, name: str, func: Callable[[], T]) -> T:
-        """Run one backend call, translating whatever it raises."""
+        """Run one backend call, translating whatever it raises. The call is marked as
+        davstore's own (:func:`~davstore.store.own.own_call`): the site's journaled
+        Storage does not record it a second time."""
+        token = OWN_CALL.set(True)
         try:
             return func()
         except DavstoreError:
@@ -142,6 +146,8 @@ class GenericStore(ObjectStore):
             if isinstance(error, StoreError):
                 logger.warning("store call failed for %r: %s", name, exc)
             raise error from exc
+        finally:
+            OWN_CALL.reset(token)
 
     def _require(self, capability: str, name: str) -> None:
         if not getattr(self.capabilities, capability):

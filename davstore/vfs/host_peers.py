@@ -11,11 +11,13 @@ A small file in the share's state folder (:data:`FILE_NAME`) holds :data:`SLOTS`
 a process writes a fresh random value into its slot (chosen by pid; two processes that land
 on one slot still see each other, their values differ). Before the VFS looks anything up in
 its cache, it compares the slots with what it saw last; when another process wrote, it
-forgets its whole cache (and its open readers look again). A check is one 512-byte
-comparison, a change one 8-byte write: no lock, no system call.
+forgets its whole cache (and its open readers look again), or, with the journal, only what
+changed. A check is one 512-byte comparison, a change one 8-byte write: no lock, no system call.
 
-Changes the Django site makes through the Storage API itself are not announced here; the
-cache TTL covers those, as before. Replicas on other hosts use Redis
+With the share's change journal (:mod:`davstore.vfs.journal`, in the same folder) a
+process that sees a change looks the journal up and forgets only the paths it names; the
+site's own writes through its Storage are journaled and announced too
+(:mod:`davstore.site.announce`). Replicas on other hosts use Redis
 (:mod:`davstore.vfs.replicas`).
 """
 
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from davstore.vfs import VFS
 from davstore.vfs.events import Change
+from davstore.vfs.journal import Journal, follow, open_journal
 
 __all__ = ["FILE_NAME", "SLOTS", "HostPeers", "share_with_host_peers"]
 
@@ -66,6 +69,8 @@ class HostPeers:
         self._offset = (os.getpid() + id(self)) % SLOTS * 8
         self._random = random.Random()
         self._seen = bytearray(self._map[:_SIZE])
+        #: The share's change journal, when :func:`share_with_host_peers` follows it.
+        self.journal: Journal | None = None
 
     def __repr__(self) -> str:
         return f"HostPeers({str(self.path)!r})"
@@ -87,6 +92,8 @@ class HostPeers:
 
     def close(self) -> None:
         self._map.close()
+        if self.journal is not None:
+            self.journal.close()
 
 
 def share_with_host_peers(vfs: VFS, state_dir: Path) -> HostPeers | None:
@@ -103,6 +110,12 @@ def share_with_host_peers(vfs: VFS, state_dir: Path) -> HostPeers | None:
             exc.strerror or exc,
         )
         return None
+
+    journal = open_journal(state_dir)
+    if journal is not None:  # precise: forget the paths the journal names
+        follow(vfs, journal, peers.changed, peers.announce)
+        peers.journal = journal
+        return peers
 
     def announce(change: Change) -> None:
         peers.announce()

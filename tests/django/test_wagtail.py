@@ -2,8 +2,10 @@
 and admin rename/delete of a referenced image, document or the renditions folder ends with
 the page and Wagtail's admin answering 200 with an image that loads and a document link that
 works, or with a refusal naming the rows; davstore's Wagtail receiver deletes an image's
-renditions when new content replaces it. Each scenario runs in a process of its own with
-the site's settings (tests/wagtailsite/scenarios.py holds the steps and the checks).
+renditions when new content replaces it. The same changes through a FUSE mount of the share
+end the same way (the mount's own process runs the guard and the receiver). Each scenario
+runs in a process of its own with the site's settings (tests/wagtailsite/scenarios.py holds
+the steps and the checks).
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ ON_DISK = [
     "admin_rename_image",
     "admin_delete_image",
     "replaced_signal_deletes_renditions",
+]
+#: The same through a FUSE mount of the share (``manage.py davstore mount``).
+THROUGH_THE_MOUNT = [
+    "fuse_move_image",
+    "fuse_delete_image",
+    "fuse_delete_renditions_folder",
+    "fuse_text_over_image",
+    "fuse_jpeg_over_image",
 ]
 ON_S3 = [
     "move_image",
@@ -53,6 +63,11 @@ def moto() -> Iterator[MotoServer]:
 
 @pytest.mark.parametrize("name", ON_DISK)
 def test_wagtail_site_on_local_disk(name: str, database: Path, tmp_path: Path) -> None:
+    run_scenario(name, database, tmp_path / "site")
+
+
+@pytest.mark.parametrize("name", THROUGH_THE_MOUNT)
+def test_wagtail_site_through_a_mount(name: str, database: Path, tmp_path: Path) -> None:
     run_scenario(name, database, tmp_path / "site")
 
 

@@ -4,7 +4,8 @@ database must be migrated). Exit status 0 when the scenario holds, else an Asser
 
 Every scenario builds the same site (an image, its rendition on an article page, a
 document the page links, the reference index built), makes one change as a staff user
-through davstore's WebDAV share (in-process server) or the admin's Files page, then checks
+through davstore's WebDAV share (in-process server), a FUSE mount of the share (``manage.py
+davstore mount``, a process of its own, as a site runs it) or the admin's Files page, then checks
 that the page answers 200 with an image that loads and a document link that answers 200,
 and that Wagtail's admin (image list, image and page edit views, document list) answers
 200 -- or that the change was refused naming the rows.
@@ -13,11 +14,17 @@ and that Wagtail's admin (image list, image and page edit views, document list) 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
+import os
 import re
+import shutil
+import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import django
@@ -275,6 +282,102 @@ def put_jpeg_over_image(site: Site) -> None:
     new picture, its renditions made again."""
     answer = site.webdav("PUT", "original_images/hero.jpg", data=jpeg(BLUE, (400, 300)))
     assert answer.status_code in (200, 204), answer.status_code
+    site.image.refresh_from_db()
+    assert (site.image.width, site.image.height) == (400, 300), (site.image.width,)
+    site.check_all(BLUE)
+
+
+@contextlib.contextmanager
+def fuse_mount() -> Iterator[str]:
+    """The share mounted by ``manage.py davstore mount media`` in a process of its own (the
+    site's settings, so the guard and the Wagtail receiver run there); yields the folder."""
+    from django.conf import settings
+
+    mountpoint = os.path.join(os.path.dirname(settings.MEDIA_ROOT), "mnt")
+    os.makedirs(mountpoint, exist_ok=True)
+    log = open(mountpoint + ".log", "wb")  # noqa: SIM115 (closed below)
+    command = [sys.executable, "-m", "django", "davstore", "mount", "media", mountpoint]
+    process = subprocess.Popen(
+        [*command, "--foreground"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.ismount(mountpoint):
+            assert process.poll() is None, Path(mountpoint + ".log").read_text()
+            assert time.monotonic() < deadline, "the mount did not show in 60 s"
+            time.sleep(0.1)
+        yield mountpoint
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if os.path.ismount(mountpoint):
+            subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False)
+        log.close()
+
+
+def refused_by_the_mount(error: OSError, code: int = errno.EACCES) -> None:
+    assert error.errno == code, error
+
+
+@scenario
+def fuse_move_image(site: Site) -> None:
+    with fuse_mount() as mnt:
+        os.rename(f"{mnt}/original_images/hero.jpg", f"{mnt}/original_images/hero-2.jpg")
+    site.image.refresh_from_db()
+    assert site.image.file.name == "original_images/hero-2.jpg", site.image.file.name
+    site.check_all()
+
+
+@scenario
+def fuse_delete_image(site: Site) -> None:
+    with fuse_mount() as mnt:
+        try:
+            os.remove(f"{mnt}/original_images/hero.jpg")
+        except OSError as error:
+            refused_by_the_mount(error)
+        else:
+            raise AssertionError("rm of a referenced image was not refused")
+        assert os.path.exists(f"{mnt}/original_images/hero.jpg")
+    site.check_all()
+
+
+@scenario
+def fuse_delete_renditions_folder(site: Site) -> None:
+    with fuse_mount() as mnt:
+        try:
+            shutil.rmtree(f"{mnt}/images")
+        except OSError as error:
+            refused_by_the_mount(error)
+        else:
+            raise AssertionError("rm -r of the renditions folder was not refused")
+    site.check_all()
+
+
+@scenario
+def fuse_text_over_image(site: Site) -> None:
+    with fuse_mount() as mnt:
+        try:
+            with open(f"{mnt}/original_images/hero.jpg", "wb") as file:
+                file.write(b"not a picture at all")
+        except OSError as error:
+            refused_by_the_mount(error, errno.EINVAL)
+        else:
+            raise AssertionError("text over a referenced image was not refused")
+    site.check_all()
+
+
+@scenario
+def fuse_jpeg_over_image(site: Site) -> None:
+    """The mount's process deletes the renditions (the receiver); the site's process sees
+    the new picture through the renditions cache they share (a file cache here, Redis or
+    memcached on a production site)."""
+    with fuse_mount() as mnt, open(f"{mnt}/original_images/hero.jpg", "wb") as file:
+        file.write(jpeg(BLUE, (400, 300)))
     site.image.refresh_from_db()
     assert (site.image.width, site.image.height) == (400, 300), (site.image.width,)
     site.check_all(BLUE)

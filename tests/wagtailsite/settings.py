@@ -79,10 +79,14 @@ STORAGES = {
     "default": _media,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-# Every rendition rendered once and then served from the cache, as on a production site.
+# Every rendition rendered once and then served from the cache, as on a production site,
+# and the cache shared by the site's processes (a FUSE mount runs in one of its own).
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "renditions": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "renditions": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(ROOT / "cache" / "renditions"),
+    },
 }
 WAGTAILDOCS_SERVE_METHOD = "serve_view"
 DAVSTORE = {

@@ -374,6 +374,7 @@ class Command(BaseCommand):
         # FUSE callbacks run on fresh thread states: a connection opened by a
         # file_changed receiver would never be closed otherwise.
         vfs.subscribe(lambda change: connections.close_all())
+        _follow_share_journal(vfs, share)
         trash = trash_of(vfs)
         if trash is not None:
             trash.start_purging()
@@ -393,6 +394,20 @@ class Command(BaseCommand):
             raise CommandError(
                 f"cannot mount share {share.name!r} on {args.mountpoint}", returncode=status
             )
+
+
+def _follow_share_journal(vfs: Any, share: Share) -> None:
+    """Make a mount's VFS follow the share's journal stream when the share's state is in
+    Redis (the replicas on other hosts; the state folder's journal it follows already:
+    :meth:`Share.build_vfs`)."""
+    url = share.config.lock_storage or share.config.property_storage
+    from davstore.frontends.webdav.state.redis_state import is_redis_url, parse_redis_url
+
+    if url is not None and is_redis_url(url):
+        from davstore.vfs.journal_redis import StreamFollower, stream_key
+
+        target = parse_redis_url(url)
+        StreamFollower(vfs, target.client, key=stream_key(target.prefix)).start()
 
 
 def _for(url: str | None, share: Share) -> str | None:

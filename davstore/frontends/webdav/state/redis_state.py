@@ -16,6 +16,7 @@ Keys under the prefix ``P``:
 ``P props:<url>``               hash ``property name -> value`` of one resource
 ``P propurls``                  sorted set of the URLs that have dead properties
 ``P changes``                   pub/sub channel of :mod:`davstore.vfs.replicas`
+``P journal``                   stream: the change journal (:mod:`davstore.vfs.journal_redis`)
 ==============================  ============================================================
 
 Atomicity across processes: wsgidav's :class:`~wsgidav.lock_man.lock_manager.LockManager`
@@ -808,7 +809,9 @@ def share_replicas(wsgidav: Any, vfs: VFS) -> Replica:
     Replaces wsgidav's lock manager by a :class:`RedisLockManager` (atomic across
     processes; a granted LOCK forgets the cached metadata of what it locks) and starts a
     :class:`~davstore.vfs.replicas.ChangeBus` on the channel ``<prefix>changes`` of the lock
-    storage's Redis (else the property storage's).
+    storage's Redis (else the property storage's), and follows the share's change journal
+    in the stream ``<prefix>journal`` (:mod:`davstore.vfs.journal_redis`), which carries the
+    site's own writes too.
     """
     from davstore.vfs.replicas import ChangeBus, new_replica_id
 
@@ -834,6 +837,10 @@ def share_replicas(wsgidav: Any, vfs: VFS) -> Replica:
     bus = ChangeBus(vfs, target.client, channel=f"{target.prefix}changes", replica=replica)
     bus.start()
     closers.insert(0, bus.close)
+    from davstore.vfs.journal_redis import StreamFollower, stream_key
+
+    follower = StreamFollower(vfs, target.client, key=stream_key(target.prefix)).start()
+    closers.insert(0, follower.close)
     logger.info("replica %s: locks and cache coherence through %r", replica, target)
     pinger = target.client(socket_timeout=2.0)
     closers.append(pinger.close)
