@@ -29,20 +29,21 @@ from davstore.shares import get_share
 from davstore.site.guard import index_for
 from tests.django.siteapp.models import Document, Photo
 from tests.django.test_guard import site_settings
-from tests.s3.moto import ACCESS_KEY, SECRET_KEY, MotoServer, MotoServerError, new_bucket
+from tests.s3.moto import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    MotoServer,
+    new_bucket,
+    running_moto,
+)
 
 STORES = ["filesystem", "s3"]
 
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[MotoServer]:
-    server = MotoServer()
-    try:
-        server.start()
-    except MotoServerError as exc:
-        pytest.fail(str(exc))
-    yield server
-    server.stop()
+    with running_moto() as server:
+        yield server
 
 
 def _clean() -> None:

@@ -12,20 +12,21 @@ import pytest
 from tests.django.project import Project, make_project
 from tests.django.test_command import dav, listed
 from tests.process import ServeProcess
-from tests.s3.moto import ACCESS_KEY, SECRET_KEY, MotoServer, MotoServerError, new_bucket
+from tests.s3.moto import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    MotoServer,
+    new_bucket,
+    running_moto,
+)
 
 TTL = 1.0
 
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[MotoServer]:
-    server = MotoServer()
-    try:
-        server.start()
-    except MotoServerError as exc:
-        pytest.fail(str(exc))
-    yield server
-    server.stop()
+    with running_moto() as server:
+        yield server
 
 
 @pytest.fixture

@@ -25,18 +25,19 @@ from tests.django.project import Project, make_project
 from tests.django.test_command import dav, listed
 from tests.process import ServeProcess
 from tests.replicas.redis_server import RedisServer
-from tests.s3.moto import ACCESS_KEY, SECRET_KEY, MotoServer, MotoServerError, new_bucket
+from tests.s3.moto import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    MotoServer,
+    new_bucket,
+    running_moto,
+)
 
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[MotoServer]:
-    server = MotoServer()
-    try:
-        server.start()
-    except MotoServerError as exc:
-        pytest.fail(str(exc))
-    yield server
-    server.stop()
+    with running_moto() as server:
+        yield server
 
 
 def _settings(tmp_path: Path) -> dict[str, object]:

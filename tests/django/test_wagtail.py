@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.django.wagtail import migrate, run_scenario, s3_options
-from tests.s3.moto import MotoServer, MotoServerError
+from tests.s3.moto import MotoServer, running_moto
 
 ON_DISK = [
     "move_image",
@@ -52,13 +52,8 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[MotoServer]:
-    server = MotoServer()
-    try:
-        server.start()
-    except MotoServerError as exc:
-        pytest.fail(str(exc))
-    yield server
-    server.stop()
+    with running_moto() as server:
+        yield server
 
 
 @pytest.mark.parametrize("name", ON_DISK)

@@ -30,7 +30,13 @@ from tests.replicas.webdav import (
     token_of,
     unlock,
 )
-from tests.s3.moto import ACCESS_KEY, SECRET_KEY, MotoServer, MotoServerError, new_bucket
+from tests.s3.moto import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    MotoServer,
+    new_bucket,
+    running_moto,
+)
 
 #: Seconds the load test runs on local disk: the minute issue 7 asks for (S3 on moto: 10 s).
 LOAD_SECONDS = float(os.environ.get("DAVSTORE_REPLICA_LOAD_SECONDS", "60"))
@@ -40,13 +46,8 @@ FILES = 4
 
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[MotoServer]:
-    server = MotoServer()
-    try:
-        server.start()
-    except MotoServerError as exc:
-        pytest.fail(str(exc))
-    yield server
-    server.stop()
+    with running_moto() as server:
+        yield server
 
 
 @pytest.fixture(params=["filesystem", "s3"])

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 from django.core.files.storage import Storage
 
-from tests.s3.moto import ACCESS_KEY, SECRET_KEY, MotoServer, MotoServerError, new_bucket
+from tests.s3.moto import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    MotoServer,
+    new_bucket,
+    running_moto,
+)
 
 #: The prefix every S3 test storage keeps its objects under (``location``).
 LOCATION = "some/prefix"
@@ -21,13 +27,8 @@ S3StorageFactory = Callable[..., Any]
 
 @pytest.fixture(scope="session")
 def moto() -> Iterator[MotoServer]:
-    server = MotoServer()
-    try:
-        server.start()
-    except MotoServerError as exc:
-        pytest.fail(str(exc))
-    yield server
-    server.stop()
+    with running_moto() as server:
+        yield server
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import pytest
+
 from tests.conftest import free_port
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "moto_binary",
     "new_bucket",
     "operation",
+    "running_moto",
 ]
 
 ACCESS_KEY, SECRET_KEY = "testing", "testing"
@@ -172,6 +175,21 @@ class MotoServer:
             aws_secret_access_key=SECRET_KEY,
             region_name="us-east-1",
         )
+
+
+@contextlib.contextmanager
+def running_moto() -> Iterator[MotoServer]:
+    """A moto server of its own for the ``with`` block (a fixture's body); the test fails,
+    never skips, when it cannot start."""
+    server = MotoServer()
+    try:
+        server.start()
+    except MotoServerError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def new_bucket(server: MotoServer) -> str:

@@ -18,7 +18,7 @@ from davstore.errors import StoreTimeout, StoreUnavailable
 from davstore.store import adapt
 from davstore.vfs import VFS
 from tests.s3.conftest import s3_storage
-from tests.s3.moto import MotoServer, MotoServerError, new_bucket
+from tests.s3.moto import MotoServer, new_bucket, running_moto
 from tests.s3.recording import failing
 from tests.webdav.serving import serve_share
 
@@ -29,13 +29,8 @@ QUICK = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1})
 
 @pytest.fixture
 def own_moto() -> Iterator[MotoServer]:
-    server = MotoServer()
-    try:
-        server.start()
-    except MotoServerError as exc:
-        pytest.fail(str(exc))
-    yield server
-    server.stop()
+    with running_moto() as server:
+        yield server
 
 
 @pytest.fixture
