@@ -19,6 +19,9 @@ import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from davstore.errors import DavstoreError
+from davstore.options import _positive_int as _whole
+from davstore.options import _positive_number as _days
+from davstore.options import parse_size as _size
 from davstore.vfs.trash import Retention, Trash, trash_of
 
 if TYPE_CHECKING:
@@ -32,32 +35,6 @@ __all__ = [
     "run_trash_action",
     "trash_of",
 ]
-
-
-def _whole(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text!r}")
-    return value
-
-
-def _days(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of days: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
-    return value
-
-
-def _size(text: str) -> int:
-    from davstore.options import parse_size
-
-    return parse_size(text)
 
 
 def add_trash_arguments(parser: argparse.ArgumentParser) -> None:
