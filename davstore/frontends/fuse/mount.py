@@ -201,6 +201,24 @@ def _serve(
     options: MountOptions,
     ready: Callable[[], None] | None,
 ) -> int:
+    # Signals go to one thread that commits open files and then unmounts; libfuse's own
+    # handlers would unmount first and leave the commit to the end. They are blocked
+    # before the VFS is built: a thread it starts (the change journal's follower, the
+    # trash's purges) inherits the mask, else a SIGTERM could land there and end the
+    # process with the mount left behind and open files not committed.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        return _serve_blocked(vfs_factory, mountpoint, options, ready)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _serve_blocked(
+    vfs_factory: Callable[[], VFS],
+    mountpoint: str,
+    options: MountOptions,
+    ready: Callable[[], None] | None,
+) -> int:
     from davstore.frontends.fuse.binding import FUSE, LIBFUSE_VERSION
     from davstore.frontends.fuse.operations import Operations
 
@@ -217,9 +235,6 @@ def _serve(
         *LIBFUSE_VERSION,
         " read-only" if options.read_only else "",
     )
-    # Signals go to one thread that commits open files and then unmounts; libfuse's own
-    # handlers would unmount first and leave the commit to the end.
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     stopper = threading.Thread(
         target=_stop_on_signal,
         args=(vfs, mountpoint, operations),
@@ -233,7 +248,6 @@ def _serve(
         logger.error("libfuse could not mount %s (%s)", mountpoint, exc)
         return 1
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         vfs.flush_all()
         vfs.close()
     logger.info("unmounted %s", mountpoint)
