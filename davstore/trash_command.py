@@ -28,10 +28,14 @@ if TYPE_CHECKING:
     from davstore.vfs import VFS
 
 __all__ = [
+    "add_activity_arguments",
     "add_trash_actions",
     "add_trash_arguments",
     "install_trash",
+    "print_activity",
     "retention_from_args",
+    "run_activity",
+    "run_trash",
     "run_trash_action",
     "trash_of",
 ]

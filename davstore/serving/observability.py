@@ -81,6 +81,7 @@ __all__ = [
     "METRICS_PATH",
     "MISSING",
     "Observability",
+    "TrashMetrics",
     "access_logger",
     "flush_access_log",
     "instrument",
