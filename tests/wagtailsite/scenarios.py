@@ -293,6 +293,8 @@ def fuse_mount() -> Iterator[str]:
     site's settings, so the guard and the Wagtail receiver run there); yields the folder."""
     from django.conf import settings
 
+    from davstore.testing.fuse import force_unmount, is_mounted
+
     mountpoint = os.path.join(os.path.dirname(settings.MEDIA_ROOT), "mnt")
     os.makedirs(mountpoint, exist_ok=True)
     log = open(mountpoint + ".log", "wb")  # noqa: SIM115 (closed below)
@@ -302,7 +304,7 @@ def fuse_mount() -> Iterator[str]:
     )
     try:
         deadline = time.monotonic() + 60
-        while not os.path.ismount(mountpoint):
+        while not is_mounted(Path(mountpoint)):
             assert process.poll() is None, Path(mountpoint + ".log").read_text()
             assert time.monotonic() < deadline, "the mount did not show in 60 s"
             time.sleep(0.1)
@@ -315,8 +317,7 @@ def fuse_mount() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if os.path.ismount(mountpoint):
-            subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False)
+        force_unmount(Path(mountpoint))  # also a mount whose process died
         log.close()
 
 
