@@ -64,7 +64,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from davstore.errors import NotFound
+from davstore.errors import DavstoreError, NotFound
 from davstore.frontends.webdav.app import QuickAnswer
 from davstore.frontends.webdav.fixed_users import basic_user
 from davstore.http.basic_auth import parse_basic
@@ -670,7 +670,17 @@ class TrashMetrics(Collector):
         )
         for vfs in self.shares:
             trash = trash_of(vfs)
-            figures = trash.figures if trash is not None else None
+            if trash is None:
+                continue
+            figures = trash.figures
+            if figures is None:
+                # Not counted yet (the first purge is a minute away): the first scrape
+                # lists the trash once; deletes and purges keep the figures after that.
+                try:
+                    trash.entries()
+                except DavstoreError:
+                    logger.warning("could not count the trash of %s", vfs.describe())
+                figures = trash.figures
             if figures is not None:
                 entries.add_metric([vfs.describe()], figures[0])
                 size.add_metric([vfs.describe()], figures[1])

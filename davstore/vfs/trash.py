@@ -704,13 +704,13 @@ class Trash:
         return PurgeResult(removed, freed, complete, left, size)
 
     def start_purging(
-        self, interval: float = 600.0, budget: float = 10.0, first_after: float = 0.0
+        self, interval: float = 600.0, budget: float = 10.0, first_after: float = 60.0
     ) -> None:
         """Purge every ``interval`` seconds on a thread of its own (at most ``budget``
-        seconds each time), the first time ``first_after`` seconds from now (a mount waits
-        a minute, so its first listings of folders do not meet the purge's; entries left
-        moving are settled only once older than ``stale_after`` anyway); :meth:`close`
-        stops it."""
+        seconds each time), the first time ``first_after`` seconds from now: a server or
+        mount that just started answers its first requests without the purge's store
+        calls beside them (entries left moving are settled only once older than
+        ``stale_after`` anyway). :meth:`close` stops it."""
         if self._purger is not None:
             return
 

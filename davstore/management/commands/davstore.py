@@ -377,7 +377,7 @@ class Command(BaseCommand):
         _follow_share_journal(vfs, share)
         trash = trash_of(vfs)
         if trash is not None:
-            trash.start_purging(first_after=60.0)
+            trash.start_purging()
         return vfs
 
     def _mount(self, args: argparse.Namespace) -> None:
