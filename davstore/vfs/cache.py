@@ -122,6 +122,10 @@ class MetadataCache(Generic[E]):
                 for key in [k for k in list(table) if is_within(k, path)]:
                     table.pop(key, None)
 
+    def paths(self) -> list[str]:
+        """Every path the cache holds an entry or a listing of (expired ones too)."""
+        return [*list(self._stats), *list(self._listings)]
+
     def clear(self) -> None:
         self._stats.clear()
         self._listings.clear()

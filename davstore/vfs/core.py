@@ -51,7 +51,7 @@ from davstore.store.base import (
     is_internal_name,
 )
 from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, Unknown
-from davstore.vfs.events import Action, Change, Listener, current_actor
+from davstore.vfs.events import Action, Change, Listener, Watcher, current_actor
 from davstore.vfs.handles import (
     OpenFile,
     ReadHandle,
@@ -149,6 +149,7 @@ class VFS:
         self._shared: dict[str, OpenFile] = {}
         self._readers: dict[str, list[ReadHandle]] = {}
         self._listeners: list[Listener] = []
+        self._watchers: list[Watcher] = []
         self._wrappers: list[ObjectStore] = []
         #: The policies for each kind of change, outermost first (davstore.vfs.policy).
         self._policies: dict[Kind, tuple[Policy, ...]] = {}
@@ -288,7 +289,7 @@ class VFS:
         for a known absence, UNKNOWN otherwise."""
         coherence = self.coherence
         if coherence is not None and coherence():
-            self._invalidate(ROOT, tree=True)
+            self.forget(ROOT, tree=True)
         cached = self.cache.get_stat(path)
         if cached is MISSING:
             return None
@@ -503,8 +504,44 @@ class VFS:
         return self.store.url(self.normalize(path))
 
     def invalidate(self, path: str = ROOT) -> None:
-        """Forget cached metadata of ``path`` and below (all of it for the root)."""
-        self._invalidate(self.normalize(path), tree=True)
+        """Forget cached metadata of ``path`` and below (all of it for the root), which
+        changed elsewhere: :meth:`forget` with ``tree``."""
+        self.forget(self.normalize(path), tree=True)
+
+    def forget(self, path: str, *, tree: bool = False) -> None:
+        """Forget what the cache holds of the canonical ``path`` (with ``tree``, of all it
+        holds; the root's tree is the whole cache) because it changed elsewhere: another
+        process, the site, a replica (:mod:`davstore.vfs.journal`). Then tell every
+        watcher (:meth:`watch`), so a frontend whose client keeps its own cache (the FUSE
+        kernel) drops it too. Changes made through this VFS do not come here."""
+        told: list[tuple[str, bool]] = [(path, tree)]
+        if tree and not path and self._watchers:
+            # What the cache knew is what a client may hold: each name at the top, whole.
+            tops = {key.split("/", 1)[0] for key in self.cache.paths() if key}
+            told = [(ROOT, False), *((top, True) for top in sorted(tops))]
+        self._invalidate(path, tree=tree)
+        for watcher in list(self._watchers):
+            for each, whole in told:
+                try:
+                    watcher(each, whole)
+                except Exception:
+                    logger.exception("a watcher failed on %s", each)
+
+    def watch(self, watcher: Watcher) -> Callable[[], None]:
+        """Call ``watcher(path, tree)`` whenever :meth:`forget` forgets ``path`` (``tree``:
+        and all below it) for a change made elsewhere; returns a function that stops it.
+        It runs on the thread that learned of the change (a journal follower, a request
+        that caught up on the journal) and must not block: queue the work."""
+        self._watchers.append(watcher)
+        return lambda: self._watchers.remove(watcher)
+
+    def refresh(self) -> None:
+        """Catch up now on what the other processes serving the share announced (the
+        ``coherence`` check every cache lookup makes), for a frontend that must learn of
+        changes while no request comes (a mount whose kernel answers from its own cache)."""
+        coherence = self.coherence
+        if coherence is not None and coherence():
+            self.forget(ROOT, tree=True)
 
     def _invalidate(self, path: str, *, tree: bool = False) -> None:
         self._stale_readers(path, tree=tree)

@@ -17,7 +17,7 @@ import dataclasses
 import enum
 from collections.abc import Callable, Iterator
 
-__all__ = ["Action", "Actor", "Change", "Listener", "acting_as", "current_actor"]
+__all__ = ["Action", "Actor", "Change", "Listener", "Watcher", "acting_as", "current_actor"]
 
 
 class Action(enum.Enum):
@@ -53,6 +53,9 @@ class Change:
 
 
 Listener = Callable[[Change], None]
+#: Told ``(path, tree)`` when a VFS forgets ``path`` (``tree``: and below) for a change
+#: made elsewhere (:meth:`davstore.vfs.VFS.watch`).
+Watcher = Callable[[str, bool], None]
 
 _actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar(
     "davstore_actor", default=None

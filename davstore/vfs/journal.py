@@ -211,10 +211,7 @@ def forget(vfs: VFS, record: Record) -> None:
     of a name), a delete may have removed them (an object store's folders are prefixes)."""
     for path in (record.path, record.target):
         if path:
-            if record.is_dir:
-                vfs.invalidate(path)
-            else:
-                vfs.cache.invalidate(path)
+            vfs.forget(path, tree=record.is_dir)
             folder = path
             while "/" in folder:
                 folder = folder.rsplit("/", 1)[0]

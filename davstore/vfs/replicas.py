@@ -132,10 +132,7 @@ class ChangeBus:
         for key in ("path", "target"):
             path = message.get(key)
             if isinstance(path, str) and path:
-                if message.get("is_dir"):
-                    self.vfs.invalidate(path)
-                else:
-                    self.vfs.cache.invalidate(path)
+                self.vfs.forget(path, tree=bool(message.get("is_dir")))
         self.received += 1
         return True
 

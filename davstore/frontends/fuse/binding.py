@@ -49,9 +49,12 @@ __all__ = [
     "BINDING",
     "FUSE",
     "LIBFUSE_VERSION",
+    "ROOT_NODE",
     "FuseOSError",
+    "KernelCache",
     "fuse_exit",
     "fuse_get_context",
+    "kernel_cache",
 ]
 
 _UTIME_NOW = (1 << 30) - 1
@@ -106,6 +109,66 @@ except (ImportError, OSError, AttributeError) as _mfusepy_error:
 FuseOSError: type[OSError] = _lib.FuseOSError
 fuse_get_context = _lib.fuse_get_context
 fuse_exit: Any = getattr(_lib, "fuse_exit", None)
+
+
+#: The kernel's node number of a mount's root folder (``FUSE_ROOT_ID``).
+ROOT_NODE = 1
+
+
+class KernelCache:
+    """What the kernel caches of one mount, and the two ways libfuse 3 lets a file system
+    drop it from outside a request (the kernel would else keep it for ``entry_timeout``
+    and ``attr_timeout``, whatever changed in the store):
+
+    - :meth:`forget_node`, libfuse's high-level ``fuse_invalidate_path``: the attributes
+      and cached pages of a path libfuse has a node for (``fuse_lowlevel_notify_inval_inode``
+      on it); a path it has none for is ``-ENOENT``, nothing to drop;
+    - :meth:`forget_name`, ``fuse_lowlevel_notify_inval_entry`` on the mount's session: a
+      name in a folder, known or known missing (a negative entry), and for a folder all
+      the kernel holds below it; the folder's own attributes with it. The folder is named
+      by its kernel node number: high-level libfuse reports node numbers as ``st_ino``
+      (without ``use_ino``), so ``lstat`` of the folder in the mount tells it, and the
+      root is :data:`ROOT_NODE`.
+
+    Both answer 0 or ``-errno`` and must not be called from a callback of the same mount
+    (libfuse: the kernel may wait for that callback to end). Made by :func:`kernel_cache`.
+    """
+
+    def __init__(self, library: Any, handle: int) -> None:
+        self._invalidate_path = library.fuse_invalidate_path
+        self._invalidate_path.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        self._invalidate_path.restype = ctypes.c_int
+        session = library.fuse_get_session
+        session.argtypes = [ctypes.c_void_p]
+        session.restype = ctypes.c_void_p
+        self._entry = library.fuse_lowlevel_notify_inval_entry
+        self._entry.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_char_p, ctypes.c_size_t]
+        self._entry.restype = ctypes.c_int
+        self._fuse = ctypes.c_void_p(handle)
+        self._session = ctypes.c_void_p(session(self._fuse))
+
+    def forget_node(self, path: str) -> int:
+        """Drop the attributes and pages of ``path`` (``/a/b``, as the kernel names it)."""
+        return int(self._invalidate_path(self._fuse, _name(path)))
+
+    def forget_name(self, folder_node: int, name: str) -> int:
+        """Drop ``name`` in the folder whose node number is ``folder_node``."""
+        raw = _name(name)
+        return int(self._entry(self._session, folder_node, raw, len(raw)))
+
+
+def kernel_cache() -> KernelCache | None:
+    """The kernel cache of the mount whose callback is running (call it from ``init``), or
+    None where the binding cannot reach it: fusepy and libfuse 2. (libfuse 2.9's
+    high-level ``fuse_invalidate`` does nothing; its low-level notifications take the
+    session's channel, which mfusepy does not reach: docs/FUSE.md.)"""
+    if BINDING != "mfusepy" or LIBFUSE_VERSION < (3, 1):
+        return None
+    library = _lib._libfuse
+    if not hasattr(library, "fuse_invalidate_path"):
+        return None
+    handle = library.fuse_get_context().contents.fuse
+    return KernelCache(library, handle) if handle else None
 
 
 def _timespec_ns(ts: Any) -> int | None:

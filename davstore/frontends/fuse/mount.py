@@ -220,12 +220,25 @@ def _serve_blocked(
     ready: Callable[[], None] | None,
 ) -> int:
     from davstore.frontends.fuse.binding import FUSE, LIBFUSE_VERSION
+    from davstore.frontends.fuse.notify import KernelNotifier
     from davstore.frontends.fuse.operations import Operations
 
     vfs = vfs_factory()
     vfs.use_store_workers()
+    notifier = KernelNotifier(vfs, mountpoint)
+
+    def started() -> None:
+        notifier.start()  # in init: where the binding reaches the mount's handle
+        if ready is not None:
+            ready()
+
     operations = Operations(
-        vfs, uid=options.uid, gid=options.gid, on_ready=ready, shared=options.allow_other
+        vfs,
+        uid=options.uid,
+        gid=options.gid,
+        on_ready=started,
+        on_stop=notifier.close,
+        shared=options.allow_other,
     )
     kernel = fuse_options(options, LIBFUSE_VERSION)
     logger.info(
@@ -248,6 +261,7 @@ def _serve_blocked(
         logger.error("libfuse could not mount %s (%s)", mountpoint, exc)
         return 1
     finally:
+        notifier.close()
         vfs.flush_all()
         vfs.close()
     logger.info("unmounted %s", mountpoint)

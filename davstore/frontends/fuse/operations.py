@@ -169,6 +169,8 @@ class Operations:
     :param uid: owner reported for every file (default: the mounting user).
     :param gid: group reported for every file (default: the mounting user's group).
     :param on_ready: called once when the kernel has accepted the mount (FUSE ``init``).
+    :param on_stop: called once when the mount is being torn down (FUSE ``destroy``),
+        before open files are committed.
     :param actor: the user name VFS change events carry (default: the mounting user's
         login name); their origin is ``"fuse"``.
     :param shared: other users can reach the mount (``--allow-other``): a ``chmod`` that
@@ -188,6 +190,7 @@ class Operations:
         uid: int | None = None,
         gid: int | None = None,
         on_ready: Callable[[], None] | None = None,
+        on_stop: Callable[[], None] | None = None,
         actor: str | None = None,
         shared: bool = False,
     ) -> None:
@@ -197,6 +200,7 @@ class Operations:
         self._uid = os.getuid() if uid is None else uid
         self._gid = os.getgid() if gid is None else gid
         self._on_ready = on_ready
+        self._on_stop = on_stop
         self._started_ns = time.time_ns()
         self._lock = threading.Lock()
         self._open: dict[int, Handle | _Borrowed] = {}
@@ -293,6 +297,8 @@ class Operations:
 
     @_changing
     def destroy(self, path: str) -> None:
+        if self._on_stop is not None:
+            self._on_stop()
         self._vfs.flush_all()
 
     # -- metadata ---------------------------------------------------------------------
