@@ -13,7 +13,12 @@ Receivers get, besides ``sender`` (the :class:`davstore.shares.Share`):
 - ``is_dir``: whether ``path`` is a folder;
 - ``user``: the Django user object when the change came through a door that knows it
   (WebDAV, the admin page), else the user name (FUSE: the user who mounted), or None;
-- ``origin``: ``"webdav"``, ``"fuse"``, ``"admin"``, or None when unknown.
+- ``origin``: ``"webdav"``, ``"fuse"``, ``"admin"``, or None when unknown;
+- ``files``: for ``FOLDER_DELETED``, and ``MOVED`` and ``COPIED`` of a folder, the list
+  of the files the folder held (at any depth, by their paths before the change: a moved
+  file's new path is ``target`` + what follows ``path``), as the VFS found them when it
+  made the change; None for other changes, and for a folder the store moved whole that
+  holds more entries than the share's tree limit (the VFS did not walk it).
 
 The signal is sent on the thread that made the change, after the change is in the store;
 what a receiver raises is logged and never undoes or fails the change. Changes made by the
@@ -144,6 +149,7 @@ def send_record(share: Share, record: Record, action: Action) -> None:
         is_dir=record.is_dir,
         user=record.user,
         origin=record.origin,
+        files=None if record.files is None else list(record.files),
     )
     _log_failures(responses, action, record.path)
 
@@ -173,6 +179,7 @@ def send_change(share: Share, change: Change) -> None:
         is_dir=change.is_dir,
         user=user,
         origin=actor.origin if actor is not None else None,
+        files=None if change.files is None else list(change.files),
     )
     for receiver, result in responses:
         if isinstance(result, Exception):

@@ -106,6 +106,11 @@ def _within(max_bytes: int, max_chars: int | None) -> Callable[[str], str]:
     return canonical_within
 
 
+def _files_of(tree: list[Entry]) -> tuple[str, ...]:
+    """The paths of the files in a folder's walk."""
+    return tuple(entry.name for entry in tree if not entry.is_dir)
+
+
 #: Folders whose last change the VFS keeps a time of, on stores that keep no folder times.
 _FOLDER_TIMES_KEPT = 100_000
 
@@ -246,11 +251,17 @@ class VFS:
         return lambda: self._listeners.remove(listener)
 
     def _emit(
-        self, action: Action, path: str, *, is_dir: bool = False, target: str | None = None
+        self,
+        action: Action,
+        path: str,
+        *,
+        is_dir: bool = False,
+        target: str | None = None,
+        files: tuple[str, ...] | None = None,
     ) -> None:
         if not self._listeners:
             return
-        change = Change(action, path, is_dir, target, current_actor())
+        change = Change(action, path, is_dir, target, current_actor(), files)
         for listener in list(self._listeners):
             try:
                 listener(change)
@@ -489,6 +500,18 @@ class VFS:
                     path, f"the folder holds more than {self.max_tree_entries} entries"
                 )
         return entries
+
+    def _files_within(self, path: str) -> tuple[str, ...] | None:
+        """The files in folder ``path`` and below, for a change event (a native move does
+        not walk the folder otherwise); None past ``max_tree_entries`` entries or when the
+        store cannot list it."""
+        if not self._listeners:
+            return None
+        try:
+            return _files_of(self._tree(path))
+        except OSError as exc:
+            logger.info("the files moved with %s are not told: %s", path, exc)
+            return None
 
     def usage(self) -> Usage:
         return self.store.usage()
@@ -983,7 +1006,7 @@ class VFS:
             self._invalidate(path, tree=True)
             self._changed_in(parent(path))
         self._folders_moved(path, None)
-        self._emit(Action.FOLDER_DELETED, path, is_dir=True)
+        self._emit(Action.FOLDER_DELETED, path, is_dir=True, files=())
 
     # -- removing --------------------------------------------------------------------
 
@@ -1052,7 +1075,7 @@ class VFS:
             self._invalidate(path, tree=True)
             self._changed_in(parent(path))
         self._folders_moved(path, None)
-        self._emit(Action.FOLDER_DELETED, path, is_dir=True)
+        self._emit(Action.FOLDER_DELETED, path, is_dir=True, files=_files_of(tree))
 
     def _remove_entries(self, path: str, tree: list[Entry]) -> None:
         """Remove folder ``path`` and ``tree`` (its walk): the files in one ``delete_many``
@@ -1109,6 +1132,9 @@ class VFS:
         tree = self._tree(source) if source_entry.is_dir and not native else []
         self._prepare_target(source, target, source_entry, replace=replace, verb="move")
         is_dir = source_entry.is_dir
+        files = None
+        if is_dir:  # what the change event tells of the files moved
+            files = _files_of(tree) if not native else self._files_within(source)
         moved = [dataclasses.replace(e, name=target + e.name[len(source) :]) for e in tree]
 
         def move() -> None:
@@ -1144,7 +1170,7 @@ class VFS:
         self._folders_moved(source, target)
         self._detach(target)
         self._retarget(source, target)
-        self._emit(Action.MOVED, source, is_dir=source_entry.is_dir, target=target)
+        self._emit(Action.MOVED, source, is_dir=is_dir, target=target, files=files)
 
     def _store_move(self, source: str, target: str, is_dir: bool, tree: list[Entry]) -> None:
         """Move in the store: native, else copy then delete (``tree``: the folder's walk)."""
@@ -1207,7 +1233,8 @@ class VFS:
                 content.close()
             self._invalidate(target, tree=True)
             self._changed_in(parent(target))
-        self._emit(Action.COPIED, source, is_dir=source_entry.is_dir, target=target)
+        files = _files_of(tree) if source_entry.is_dir else None
+        self._emit(Action.COPIED, source, is_dir=source_entry.is_dir, target=target, files=files)
 
     def _copy_tree(self, source: str, target: str, tree: list[Entry]) -> None:
         self.store.make_dir(target)

@@ -43,13 +43,22 @@ class Actor:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Change:
-    """One change made through the VFS. Paths are canonical share paths."""
+    """One change made through the VFS. Paths are canonical share paths.
+
+    ``files``: for a folder removed (``FOLDER_DELETED``), moved (``MOVED``) or copied
+    (``COPIED``), the paths of the files it held, below it at any depth, as the VFS found
+    them when it made the change (before it: a move's files are named at ``path``; each
+    one's new path is ``target`` + what follows ``path``). None for every other change,
+    and where the VFS did not find them: a folder moved natively (the store renames it
+    whole) that holds more than the VFS's ``max_tree_entries``.
+    """
 
     action: Action
     path: str
     is_dir: bool = False
     target: str | None = None
     actor: Actor | None = None
+    files: tuple[str, ...] | None = None
 
 
 Listener = Callable[[Change], None]

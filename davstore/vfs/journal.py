@@ -79,6 +79,8 @@ class Record:
     at: float = 0.0
     writer: str = ""
     seq: int = 0
+    #: A folder removed, moved or copied: the files it held (Change.files).
+    files: tuple[str, ...] | None = None
 
     @classmethod
     def of(cls, change: Change, writer: str) -> Record:
@@ -93,6 +95,7 @@ class Record:
             is_dir=change.is_dir,
             at=time.time(),
             writer=writer,
+            files=change.files,
         )
 
     def to_json(self) -> str:
@@ -109,7 +112,8 @@ CREATE TABLE IF NOT EXISTS changes (
     is_dir INTEGER NOT NULL,
     origin TEXT,
     user TEXT,
-    writer TEXT NOT NULL
+    writer TEXT NOT NULL,
+    files TEXT
 )
 """
 
@@ -135,6 +139,9 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(changes)")}
+        if "files" not in columns:  # a journal written before folder changes named them
+            self._db.execute("ALTER TABLE changes ADD COLUMN files TEXT")
         self._appended = 0
 
     def __repr__(self) -> str:
@@ -146,8 +153,9 @@ class Journal:
         :data:`_TRIM_EVERY` records)."""
         with self._lock:
             cursor = self._db.execute(
-                "INSERT INTO changes (at, action, path, target, is_dir, origin, user, writer)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO changes"
+                " (at, action, path, target, is_dir, origin, user, writer, files)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.at or time.time(),
                     record.action,
@@ -157,6 +165,7 @@ class Journal:
                     record.origin,
                     record.user,
                     record.writer or _WRITER,
+                    None if record.files is None else json.dumps(record.files),
                 ),
             )
             seq = int(cursor.lastrowid or 0)
@@ -177,7 +186,7 @@ class Journal:
         whether some after it are gone (trimmed): the reader then missed changes."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, at, action, path, target, is_dir, origin, user, writer"
+                "SELECT seq, at, action, path, target, is_dir, origin, user, writer, files"
                 " FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
                 (cursor, limit),
             ).fetchall()
@@ -192,8 +201,9 @@ class Journal:
                 origin=origin,
                 user=user,
                 writer=writer,
+                files=_files(files),
             )
-            for seq, at, action, path, target, is_dir, origin, user, writer in rows
+            for seq, at, action, path, target, is_dir, origin, user, writer, files in rows
         ]
         lost = bool(records) and records[0].seq > cursor + 1
         if not records and cursor < self.last():
@@ -203,6 +213,16 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _files(raw: str | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return None
+    return tuple(str(path) for path in found) if isinstance(found, list) else None
 
 
 def forget(vfs: VFS, record: Record) -> None:

@@ -18,6 +18,7 @@ It knows nothing of WebDAV, FUSE or Django: it works on a VFS and a Redis client
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -60,7 +61,10 @@ def _decode(fields: dict[Any, Any]) -> Record | None:
     raw: Any = fields.get(b"r", fields.get("r"))
     try:
         data = json.loads(raw)
-        return Record(**{k: v for k, v in data.items() if k != "seq"})
+        record = Record(**{k: v for k, v in data.items() if k != "seq"})
+        if record.files is not None:
+            record = dataclasses.replace(record, files=tuple(record.files))
+        return record
     except (TypeError, ValueError):
         logger.warning("ignored a malformed journal entry: %.200r", raw)
         return None

@@ -296,25 +296,31 @@ file_changed.connect(lambda sender, **kw: got.append(kw), weak=False)
 follow_journals()
 print("ready", flush=True)
 deadline = time.monotonic() + 30
-while len(got) < 2 and time.monotonic() < deadline:
+while len(got) < WANTED and time.monotonic() < deadline:
     time.sleep(0.02)
 for kw in got:
-    print(kw["share"], kw["action"].value, kw["path"], kw["origin"], kw["user"], flush=True)
+    files = "" if kw["files"] is None else " files=" + ",".join(sorted(kw["files"]))
+    print(kw["share"], kw["action"].value, kw["path"], kw["origin"], kw["user"], files, flush=True)
 """
+
+
+def _listening_site(project: Project, wanted: int) -> subprocess.Popen[str]:
+    code = f"WANTED = {wanted}\n{SITE_LISTENING}"
+    return subprocess.Popen(
+        project.command("shell", "--verbosity", "0", "-c", code),
+        cwd=project.root,
+        env=project.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_the_site_gets_file_changed_for_changes_people_made_in_a_server(tmp_path: Path) -> None:
     project = make_project(tmp_path / "site")
     _alice(project)
     with project.serve() as server:
-        site = subprocess.Popen(
-            project.command("shell", "--verbosity", "0", "-c", SITE_LISTENING),
-            cwd=project.root,
-            env=project.env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        site = _listening_site(project, 2)
         try:
             assert site.stdout is not None
             assert site.stdout.readline().strip() == "ready", site.stderr
@@ -325,7 +331,38 @@ def test_the_site_gets_file_changed_for_changes_people_made_in_a_server(tmp_path
             if site.poll() is None:
                 site.kill()
                 site.communicate()
-    assert out.splitlines() == [
+    assert [line.strip() for line in out.splitlines()] == [
         "media created by-alice.txt webdav alice",
         "media deleted by-alice.txt webdav alice",
+    ], err
+
+
+def test_the_sites_file_changed_for_a_folder_moved_and_deleted_elsewhere_names_its_files(
+    tmp_path: Path,
+) -> None:
+    """Through the journal too: a folder a person moved, then deleted, in a server."""
+    project = make_project(tmp_path / "site")
+    _alice(project)
+    with project.serve() as server:
+        for folder in ("media/d/", "media/d/sub/"):
+            assert dav("MKCOL", server, folder).status_code == 201
+        for name in ("media/d/a.txt", "media/d/sub/b.txt"):
+            assert dav("PUT", server, name, data=b"x").status_code == 201
+        site = _listening_site(project, 2)
+        try:
+            assert site.stdout is not None
+            assert site.stdout.readline().strip() == "ready", site.stderr
+            moved = dav(
+                "MOVE", server, "media/d/", headers={"Destination": server.url + "media/e/"}
+            )
+            assert moved.status_code == 201, moved.text
+            assert dav("DELETE", server, "media/e/").status_code == 204
+            out, err = site.communicate(timeout=60)
+        finally:
+            if site.poll() is None:
+                site.kill()
+                site.communicate()
+    assert [line.strip() for line in out.splitlines()] == [
+        "media moved d webdav alice  files=d/a.txt,d/sub/b.txt",
+        "media folder_deleted e webdav alice  files=e/a.txt,e/sub/b.txt",
     ], err

@@ -264,6 +264,7 @@ def test_one_signal_per_change_with_the_user(served: str, make_user: Callable[..
         (Action.MOVED, "a.txt", "dir/b", False),
         (Action.FOLDER_DELETED, "dir", None, True),
     ]
+    assert [s["files"] for s in seen] == [None, None, None, None, ["dir/b"]]
     assert all(s["share"] == "media" and s["origin"] == "webdav" for s in seen)
     assert all(s["user"] == user for s in seen)
 

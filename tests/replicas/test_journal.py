@@ -84,3 +84,27 @@ def test_a_record_appended_and_announced_by_another_process_is_applied(tmp_path:
     Journal(state / FILE_NAME).append(Record("created", "site.txt", origin="site", writer="site"))
     HostPeers(state / PEERS_FILE).announce()
     assert vfs.stat("site.txt").size == 11
+
+
+def test_a_folder_change_keeps_its_files_and_an_older_journal_opens(tmp_path: Path) -> None:
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / FILE_NAME)  # a journal from before records named files
+    old.execute(
+        "CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,"
+        " action TEXT NOT NULL, path TEXT NOT NULL, target TEXT, is_dir INTEGER NOT NULL,"
+        " origin TEXT, user TEXT, writer TEXT NOT NULL)"
+    )
+    old.execute(
+        "INSERT INTO changes (at, action, path, is_dir, writer) VALUES (1, 'deleted', 'x', 0, 'w')"
+    )
+    old.commit()
+    old.close()
+    journal = Journal(tmp_path / FILE_NAME)
+    journal.append(Record("moved", "d", target="e", is_dir=True, files=("d/a", "d/s/b")))
+    records, lost = journal.since(0)
+    assert not lost
+    assert [(r.action, r.path, r.files) for r in records] == [
+        ("deleted", "x", None),
+        ("moved", "d", ("d/a", "d/s/b")),
+    ]

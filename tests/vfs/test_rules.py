@@ -452,10 +452,36 @@ def test_every_change_sends_one_event_with_its_actor(storage: Storage) -> None:
         Change(Action.COPIED, "d/a.txt", False, "d/b.txt", alice),
         Change(Action.MOVED, "d/b.txt", False, "d/c.txt", alice),
         Change(Action.DELETED, "d/c.txt", False, None, alice),
-        Change(Action.COPIED, "d", True, "e", alice),
-        Change(Action.FOLDER_DELETED, "e", True, None, alice),
+        Change(Action.COPIED, "d", True, "e", alice, ("d/a.txt",)),
+        Change(Action.FOLDER_DELETED, "e", True, None, alice, ("e/a.txt",)),
         Change(Action.DELETED, "d/a.txt", False, None, alice),
-        Change(Action.FOLDER_DELETED, "d", True, None, alice),
+        Change(Action.FOLDER_DELETED, "d", True, None, alice, ()),
+    ]
+
+
+def test_folder_deletes_and_moves_name_the_files_they_took(storage: Storage) -> None:
+    """A folder's delete and move carry its files at every depth, as they were before the
+    change (native moves too: local disk renames the folder whole)."""
+    from davstore.vfs import Action, Change
+
+    vfs = VFS(adapt(storage))
+    vfs.mkdir("d")
+    vfs.mkdir("d/sub")
+    vfs.mkdir("d/empty")
+    for name in ("d/a.txt", "d/sub/b.txt", "d/sub/c.txt"):
+        vfs.write_file(name, b"x")
+    seen: list[Change] = []
+    vfs.subscribe(seen.append)
+    vfs.rename("d", "moved")
+    vfs.remove_tree("moved")
+    assert [(c.action, c.path, c.target, sorted(c.files or ["not told"])) for c in seen] == [
+        (Action.MOVED, "d", "moved", ["d/a.txt", "d/sub/b.txt", "d/sub/c.txt"]),
+        (
+            Action.FOLDER_DELETED,
+            "moved",
+            None,
+            ["moved/a.txt", "moved/sub/b.txt", "moved/sub/c.txt"],
+        ),
     ]
 
 
