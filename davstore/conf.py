@@ -125,7 +125,8 @@ class ShareConfig:
     read_only: bool = False
     read: tuple[str, ...] = ()
     write: tuple[str, ...] = DEFAULT_WRITE
-    cache_ttl: float = 1.0
+    cache_ttl: float = 3600.0
+    revalidate: float = 60.0
     max_upload_size: int | None = None
     lock_storage: str | None = None
     property_storage: str | None = None
@@ -156,7 +157,8 @@ class DavstoreConfig:
     """The whole ``DAVSTORE`` setting, checked. ``shares`` keeps the setting's order."""
 
     shares: tuple[ShareConfig, ...]
-    cache_ttl: float = 1.0
+    cache_ttl: float = 3600.0
+    revalidate: float = 60.0
     auth_cache_ttl: float = 60.0
     realm: str = "davstore"
     state_dir: Path | None = None
@@ -258,6 +260,7 @@ def parse_config(
     return DavstoreConfig(
         shares=tuple(shares),
         cache_ttl=cache_ttl,
+        revalidate=defaults["revalidate"],
         auth_cache_ttl=auth_cache_ttl,
         realm=realm,
         state_dir=state_dir,

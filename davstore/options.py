@@ -367,13 +367,30 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "cache_ttl",
-        "how long file and folder metadata is reused (default: 1; 0 turns it off)",
+        "how long file and folder metadata is kept at most (default: 3600; changes made "
+        "through davstore and the site's own writes reach every process at once through "
+        "the share's change journal; 0 turns the cache off)",
         "share",
         flags=("--cache-ttl",),
         key="CACHE_TTL",
         scope=_SHARE_AND_TOP,
         commands=_SERVE_AND_MOUNT,
-        default=1.0,
+        default=3600.0,
+        parse=_non_negative_number,
+        check=check_seconds,
+        metavar="SECONDS",
+    ),
+    Option(
+        "revalidate",
+        "seconds between two checks of the cached metadata against the store, for changes "
+        "made behind davstore's back, by programs that write the store directly (default: "
+        "60; 0: never)",
+        "share",
+        flags=("--revalidate",),
+        key="REVALIDATE",
+        scope=_SHARE_AND_TOP,
+        commands=_SERVE_AND_MOUNT,
+        default=60.0,
         parse=_non_negative_number,
         check=check_seconds,
         metavar="SECONDS",

@@ -106,12 +106,14 @@ class Share:
         cache_ttl: float | None = None,
         max_file_size: int | None = None,
         state_dir: Path | None = None,
+        revalidate: float | None = None,
     ) -> VFS:
         """A new VFS over the share's Storage, connected to ``file_changed``.
 
         Each call builds another one (another metadata cache): use :attr:`vfs` unless a
         separate process or mount needs its own. ``read_only`` can only add to the
-        share's setting; ``cache_ttl`` and ``max_file_size`` replace it when given.
+        share's setting; ``cache_ttl``, ``revalidate`` and ``max_file_size`` replace it
+        when given.
 
         The VFS joins the other processes of this host that serve the share (workers, a
         mount, ``davstore serve``) through the change file and the change journal in
@@ -126,6 +128,7 @@ class Share:
             adapt(self.storage),
             read_only=self.config.read_only or read_only,
             cache_ttl=self.config.cache_ttl if cache_ttl is None else cache_ttl,
+            revalidate=self.config.revalidate if revalidate is None else revalidate,
             max_file_size=self.config.max_upload_size if max_file_size is None else max_file_size,
         )
         vfs.subscribe(lambda change: send_change(self, change))

@@ -110,6 +110,12 @@ PROOFS: dict[str, Proof] = {
         7.0,
         7,
     ),
+    "revalidate": Proof(
+        ("--revalidate", "9"),
+        lambda s: s.vfs.revalidate_interval if s.mount else _app(s).vfs.revalidate_interval,
+        9.0,
+        9,
+    ),
     "lock_storage": Proof(
         ("--lock-storage", "memory:"),
         lambda s: type(_app(s).wsgidav.lock_manager.storage),

@@ -378,6 +378,7 @@ def open_share(
         adapt(storage),
         read_only=bool(args.read_only),
         cache_ttl=float(args.cache_ttl),
+        revalidate=float(getattr(args, "revalidate", 0.0) or 0.0),
         spool_dir=spool_dir,
         max_file_size=max_file_size,
     )

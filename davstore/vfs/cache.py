@@ -1,8 +1,10 @@
-"""The metadata cache: stat results and listings for a short time, negative entries too.
+"""The metadata cache: stat results and listings, negative entries too.
 
-Entries live ``ttl`` seconds (default 1 s: a file Django writes behind davstore's back
-shows within that time). Every change made through the VFS invalidates the touched path,
-its parent's listing and, for folders, everything below, at once. A ``ttl`` of 0 turns the
+Entries live ``ttl`` seconds (the VFS's default 1 s; a share served with its change journal
+keeps them far longer, and checks them every so often: :meth:`davstore.vfs.VFS.revalidate`,
+which asks :meth:`MetadataCache.take_used` which listings were read since it last asked).
+Every change made through the VFS invalidates the touched path, its parent's listing and,
+for folders, everything below, at once. A ``ttl`` of 0 turns the
 cache off. The cache is bounded: past ``max_entries`` the expired entries are dropped, and
 if that is not enough, the oldest.
 """
@@ -75,6 +77,9 @@ class MetadataCache(Generic[E]):
         self._evicting = threading.Lock()
         self._stats: dict[str, tuple[float, E | _Missing]] = {}
         self._listings: dict[str, tuple[float, list[E]]] = {}
+        #: Listings read since :meth:`take_used` was last called, while :attr:`tracking`.
+        self._used: dict[str, None] = {}
+        self.tracking = False
 
     @property
     def enabled(self) -> bool:
@@ -100,8 +105,30 @@ class MetadataCache(Generic[E]):
             return None
         found = self._listings.get(path)
         if found is not None and found[0] > self._clock():
+            if self.tracking:
+                self._used[path] = None
             return found[1]
         return None
+
+    def peek_listing(self, path: str) -> list[E] | None:
+        """:meth:`get_listing` that does not count as a use."""
+        found = self._listings.get(path)
+        if found is not None and found[0] > self._clock():
+            return found[1]
+        return None
+
+    def take_used(self) -> set[str]:
+        """The listings read since the last call (and start counting again)."""
+        used, self._used = self._used, {}
+        return set(used)
+
+    def listing_paths(self) -> list[str]:
+        """The folders the cache holds a listing of."""
+        return list(self._listings)
+
+    def stat_paths(self) -> list[str]:
+        """The paths the cache holds a stat entry (or an absence) of."""
+        return list(self._stats)
 
     def put_listing(self, path: str, entries: list[E], children: dict[str, E]) -> None:
         """Cache a listing and, with the same expiry, a stat entry for every child."""
@@ -110,6 +137,8 @@ class MetadataCache(Generic[E]):
         expires = self._clock() + self.ttl
         self._stats.update({child: (expires, entry) for child, entry in children.items()})
         self._listings[path] = (expires, entries)
+        if self.tracking:
+            self._used[path] = None
         self._bound()
 
     def invalidate(self, path: str, *, tree: bool = False) -> None:
@@ -121,6 +150,20 @@ class MetadataCache(Generic[E]):
             for table in (self._stats, self._listings):
                 for key in [k for k in list(table) if is_within(k, path)]:
                     table.pop(key, None)
+
+    def drop(self, path: str, *, tree: bool = False) -> None:
+        """Forget ``path`` (with ``tree``, and everything below), keeping its parent's
+        listing: what is dropped was not found changed, only not checked."""
+        self._stats.pop(path, None)
+        self._listings.pop(path, None)
+        if tree:
+            for table in (self._stats, self._listings):
+                for key in [k for k in list(table) if is_within(k, path)]:
+                    table.pop(key, None)
+
+    def drop_listing(self, path: str) -> None:
+        """Forget the listing of ``path`` only."""
+        self._listings.pop(path, None)
 
     def paths(self) -> list[str]:
         """Every path the cache holds an entry or a listing of (expired ones too)."""

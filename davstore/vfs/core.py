@@ -106,6 +106,14 @@ def _within(max_bytes: int, max_chars: int | None) -> Callable[[str], str]:
     return canonical_within
 
 
+def _same(cached: Entry, fresh: Entry) -> bool:
+    """Whether a child of a listing is as the cache had it (a folder's own time on a flat
+    store is the VFS's, not the store's)."""
+    if cached.is_dir or fresh.is_dir:
+        return cached.is_dir == fresh.is_dir
+    return same_version(cached, fresh)
+
+
 def _files_of(tree: list[Entry]) -> tuple[str, ...]:
     """The paths of the files in a folder's walk."""
     return tuple(entry.name for entry in tree if not entry.is_dir)
@@ -121,6 +129,8 @@ class VFS:
     :param store: the adapter for the Django Storage.
     :param read_only: refuse every change with :class:`~davstore.errors.ReadOnly` (EROFS).
     :param cache_ttl: seconds a stat or listing is reused (0 turns the cache off).
+    :param revalidate: seconds between two checks of what the cache holds against the
+        store, once :meth:`start_revalidating` is called (0: never); see :meth:`revalidate`.
     :param spool_dir: where spooled uploads go past ``spool_memory`` bytes.
     :param max_file_size: writes past this size raise :class:`~davstore.errors.FileTooLarge`.
     :param max_tree_entries: recursive copy, move and delete of a folder touch at most this
@@ -133,6 +143,7 @@ class VFS:
         *,
         read_only: bool = False,
         cache_ttl: float = 1.0,
+        revalidate: float = 0.0,
         spool_dir: str | None = None,
         spool_memory: int = 8 << 20,
         max_file_size: int | None = None,
@@ -146,6 +157,9 @@ class VFS:
         self.max_file_size = max_file_size
         self.max_tree_entries = max_tree_entries
         self.cache: MetadataCache[ObjectInfo] = MetadataCache(cache_ttl, clock=clock)
+        self.revalidate_interval = revalidate
+        self._revalidating: threading.Thread | None = None
+        self._stop_revalidating = threading.Event()
         self._lock = threading.Lock()
         #: Files open for writing (a dict used as an ordered set: one atomic operation to
         #: add or remove, no lock; see :meth:`_reading`). Looked up by ``file.path``.
@@ -196,6 +210,7 @@ class VFS:
 
     def close(self) -> None:
         """Release what the store wrappers hold (worker threads); the VFS is done."""
+        self._stop_revalidating.set()
         for wrapper in reversed(self._wrappers):
             close = getattr(wrapper, "close", None)
             if close is not None:
@@ -543,6 +558,17 @@ class VFS:
             tops = {key.split("/", 1)[0] for key in self.cache.paths() if key}
             told = [(ROOT, False), *((top, True) for top in sorted(tops))]
         self._invalidate(path, tree=tree)
+        self._tell(told)
+
+    def _unchecked(self, path: str, *, tree: bool = False) -> None:
+        """Forget what the cache holds of ``path`` (``tree``: and below) without having
+        found it changed: its parent's listing stays; the watchers are told, since a
+        client's cache of it is no longer vouched for either."""
+        self._stale_readers(path, tree=tree)
+        self.cache.drop(path, tree=tree)
+        self._tell([(path, tree)])
+
+    def _tell(self, told: list[tuple[str, bool]]) -> None:
         for watcher in list(self._watchers):
             for each, whole in told:
                 try:
@@ -557,6 +583,71 @@ class VFS:
         that caught up on the journal) and must not block: queue the work."""
         self._watchers.append(watcher)
         return lambda: self._watchers.remove(watcher)
+
+    def start_revalidating(self) -> None:
+        """Call :meth:`revalidate` every ``revalidate`` seconds on a thread of the VFS's own
+        until :meth:`close` (once; nothing when the interval or the cache is off)."""
+        if self.revalidate_interval <= 0 or not self.cache.enabled or self._revalidating:
+            return
+        self.cache.tracking = True
+        self.cache.take_used()
+        interval = self.revalidate_interval
+
+        def run() -> None:
+            while not self._stop_revalidating.wait(interval):
+                try:
+                    self.revalidate()
+                except Exception:
+                    logger.exception("revalidating the cached metadata failed")
+
+        self._revalidating = threading.Thread(target=run, name="davstore-revalidate", daemon=True)
+        self._revalidating.start()
+
+    def revalidate(self) -> list[str]:
+        """One round of checking the cache against the store, for changes made behind
+        everyone's back (another program writing the bucket: no journal tells of them).
+        Returns the paths found changed.
+
+        Each folder whose listing was read since the last round is listed again (one
+        store listing): a child added, removed or changed (size, ETag or time) is
+        forgotten (:meth:`forget`: the frontends' own caches, the FUSE kernel's, drop it
+        too), and the listing with it; the children of a listing found unchanged stay.
+        Every other entry (a listing nobody read, a stat or absence not vouched for by a
+        listing) is forgotten unchecked: the next use asks the store. So an idle share
+        costs nothing, and a folder many clients refresh costs one listing per round."""
+        used = self.cache.take_used()
+        vouched: set[str] = set()
+        changed: list[str] = []
+        for folder in self.cache.listing_paths():
+            cached = self.cache.peek_listing(folder)
+            if cached is None:
+                continue
+            if folder not in used:
+                self.cache.drop_listing(folder)  # its entries: below, unless vouched for
+                continue
+            try:
+                fresh = {e.name: e for e in self._dated(list(self.store.list(folder)))}
+            except OSError:
+                self.forget(folder, tree=True)  # gone, or the store is away: ask next time
+                changed.append(folder)
+                continue
+            known = {e.name: e for e in cached}
+            differ = [
+                name
+                for name in known.keys() | fresh.keys()
+                if name not in known or name not in fresh or not _same(known[name], fresh[name])
+            ]
+            for name in differ:
+                self.forget(name, tree=True)
+            if differ:
+                self.forget(folder)
+                changed.extend(sorted(differ))
+            else:
+                vouched.add(folder)
+        for path in self.cache.stat_paths():
+            if path not in vouched and (not path or parent(path) not in vouched):
+                self._unchecked(path)
+        return changed
 
     def refresh(self) -> None:
         """Catch up now on what the other processes serving the share announced (the

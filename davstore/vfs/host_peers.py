@@ -98,14 +98,18 @@ class HostPeers:
 
 def share_with_host_peers(vfs: VFS, state_dir: Path) -> HostPeers | None:
     """Connect ``vfs`` to the other processes serving the share whose state is in
-    ``state_dir`` (created if missing). Returns the :class:`HostPeers`, or ``None`` (logged)
-    when the file cannot be used: the cache TTL then bounds what stays unseen."""
+    ``state_dir`` (created if missing), and start the VFS's periodic revalidation
+    (:meth:`VFS.start_revalidating`) for what changes behind everyone's back. Returns the
+    :class:`HostPeers`, or ``None`` (logged) when the file cannot be used: the revalidation
+    interval and the cache TTL then bound what stays unseen."""
+    vfs.start_revalidating()
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         peers = HostPeers(state_dir / FILE_NAME)
     except OSError as exc:
         logger.warning(
-            "other processes' changes show within the cache TTL only: cannot use %s: %s",
+            "other processes' changes show within the revalidation interval only: "
+            "cannot use %s: %s",
             state_dir / FILE_NAME,
             exc.strerror or exc,
         )

@@ -127,7 +127,8 @@ def test_user_and_anonymous_exclude_each_other(capsys: pytest.CaptureFixture[str
 def test_serve_defaults() -> None:
     args = parse()
     assert (args.host, args.port, args.threads, args.timeout) == ("127.0.0.1", 8080, 64, 300)
-    assert args.cache_ttl == 1.0
+    assert args.cache_ttl == 3600.0
+    assert args.revalidate == 60.0
     assert not args.read_only
     assert not args.anonymous
     assert args.users == []

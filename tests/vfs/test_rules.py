@@ -742,3 +742,65 @@ def test_kept_folder_times_are_bounded_and_never_go_back(monkeypatch: pytest.Mon
     assert len(vfs._folder_times) <= 4
     for entry in vfs.listdir(""):
         assert entry.mtime_ns is not None and entry.mtime_ns >= (seen[entry.name] or 0)
+
+
+# -- revalidation (a long cache) --------------------------------------------------------------
+
+
+def test_a_revalidation_round_finds_changes_behind_everyones_back(tmp_path: Path) -> None:
+    """Listings read since the last round are listed again (one store listing each) and
+    what changed in them is forgotten, the watchers told; the rest is forgotten unchecked,
+    at no cost; an unchanged listing stays, with its children."""
+    storage = FileSystemStorage(location=str(tmp_path))
+    store = adapt(storage)
+    vfs = VFS(store, cache_ttl=3600, revalidate=60)
+    vfs.cache.tracking = True
+    for folder in ("busy", "idle", "quiet"):
+        vfs.mkdir(folder)
+    for name in ("busy/a.txt", "busy/b.txt", "idle/c.txt", "quiet/d.txt"):
+        vfs.write_file(name, b"1")
+    told: list[tuple[str, bool]] = []
+    vfs.watch(lambda path, tree: told.append((path, tree)))
+    assert len(vfs.listdir("busy")) == 2
+    assert len(vfs.listdir("quiet")) == 1
+    assert vfs.lookup("idle/c.txt") is not None
+    assert vfs.lookup("idle/missing") is None
+    vfs.cache.take_used()  # a round: what was read before it is not counted
+    lists: list[str] = []
+    original = store.list
+    store.list = lambda name: lists.append(name) or original(name)  # type: ignore[method-assign]
+
+    storage.save("busy/new.txt", ContentFile(b"behind"))  # another program writes
+    (tmp_path / "busy" / "a.txt").write_bytes(b"longer")
+    (tmp_path / "busy" / "b.txt").unlink()
+    assert len(vfs.listdir("busy")) == 2  # cached: only a round can tell
+    assert len(vfs.listdir("quiet")) == 1
+    assert vfs.revalidate() == ["busy/a.txt", "busy/b.txt", "busy/new.txt"]
+    assert sorted(lists) == ["busy", "quiet"]
+    assert {"busy/a.txt", "busy/b.txt", "busy/new.txt"} <= {path for path, _ in told}
+    assert ("idle/c.txt", False) in told and ("idle/missing", False) in told
+    assert not any(path.startswith("quiet") for path, _ in told)
+    assert sorted(e.name for e in vfs.listdir("busy")) == ["busy/a.txt", "busy/new.txt"]
+    assert vfs.stat("busy/a.txt").size == 6
+
+    lists.clear()
+    assert vfs.revalidate() == []  # "quiet" was not read since: dropped, not listed
+    assert lists == ["busy"]
+    assert vfs.cache.peek_listing("quiet") is None
+    assert vfs.revalidate() == []
+    assert lists == ["busy"]  # an idle share costs nothing
+
+
+def test_revalidation_runs_every_interval_once_started(tmp_path: Path) -> None:
+    storage = FileSystemStorage(location=str(tmp_path))
+    vfs = VFS(adapt(storage), cache_ttl=3600, revalidate=0.05)
+    vfs.start_revalidating()
+    try:
+        assert vfs.lookup("late.txt") is None
+        storage.save("late.txt", ContentFile(b"x"))
+        deadline = time.monotonic() + 20
+        while vfs.lookup("late.txt") is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert vfs.lookup("late.txt") is not None
+    finally:
+        vfs.close()

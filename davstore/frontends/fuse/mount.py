@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 _SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 _IO_SIZE = 1 << 20
+#: The kernel's timeouts on a libfuse that cannot notify the kernel (libfuse 2).
+UNTOLD_TTL = 1.0
 #: libfuse 3's worker threads per mount (its default ``max_threads``).
 WORKER_THREADS = 10
 
@@ -53,8 +55,10 @@ class MountOptions:
         others read-only).
     :param uid: owner reported for every file (default: the mounting user).
     :param gid: group reported for every file (default: the mounting user's group).
-    :param cache_ttl: seconds the kernel keeps names, attributes and absences; the same
-        TTL as the VFS's metadata cache, so a file Django writes shows within it.
+    :param cache_ttl: seconds the kernel keeps names, attributes and absences (at most
+        :data:`UNTOLD_TTL` on libfuse 2); the same TTL as the VFS's metadata cache. What
+        changes behind the mount is dropped from the kernel's cache as the VFS learns of it
+        (the share's journal, its revalidation).
     :param read_only: mount read-only (EROFS for every change, from the kernel and the VFS).
     """
 
@@ -62,7 +66,7 @@ class MountOptions:
     allow_other: bool = False
     uid: int | None = None
     gid: int | None = None
-    cache_ttl: float = 1.0
+    cache_ttl: float = 3600.0
     read_only: bool = False
 
 
@@ -79,7 +83,9 @@ def fuse_options(options: MountOptions, libfuse_version: tuple[int, int]) -> dic
     - big requests: libfuse 3 negotiates 1 MiB writes (and direct reads) by itself;
       libfuse 2 needs ``big_writes`` and gets 128 KiB; page-cache reads come in
       read-ahead windows (128 KiB by default, ``/sys/class/bdi/<dev>/read_ahead_kb``);
-    - ``attr_timeout``/``entry_timeout``/``negative_timeout`` = the cache TTL;
+    - ``attr_timeout``/``entry_timeout``/``negative_timeout`` = the cache TTL (the mount
+      tells the kernel what changed behind it: notify.py); on libfuse 2, which cannot,
+      at most :data:`UNTOLD_TTL`;
     - ``auto_cache``: the kernel keeps a file's pages between opens and drops them when
       the size or modification time changed (files of unknown size bypass it);
     - no ``hard_remove``: libfuse renames a file removed or replaced while open to a
@@ -94,7 +100,12 @@ def fuse_options(options: MountOptions, libfuse_version: tuple[int, int]) -> dic
       with "Ignoring invalid max threads value 4294967295 > max (100000)" on stderr.
       ``max_threads`` exists since 3.12; before, the pool had no bound to name.
     """
-    ttl = f"{options.cache_ttl:g}"
+    # libfuse 2 cannot tell the kernel what changed behind the mount (notify.py): its
+    # kernel entries stay short there, whatever the VFS keeps.
+    seconds = options.cache_ttl
+    if libfuse_version < (3, 1):
+        seconds = min(seconds, UNTOLD_TTL)
+    ttl = f"{seconds:g}"
     opts: dict[str, Any] = {
         "fsname": "davstore",
         "subtype": "davstore",

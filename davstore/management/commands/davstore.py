@@ -286,11 +286,17 @@ class Command(BaseCommand):
             values = given_or_configured(given, share.config)
             explicit = str(Path(args.state_dir) / share.name) if args.state_dir else None
             state_dir = prepare_state_dir(explicit or str(share.state_dir()), share.name)
-            override = args.read_only or args.cache_ttl is not None or args.max_upload_size
+            override = (
+                args.read_only
+                or args.cache_ttl is not None
+                or args.revalidate is not None
+                or args.max_upload_size
+            )
             vfs = (
                 share.build_vfs(
                     read_only=values["read_only"],
                     cache_ttl=values["cache_ttl"],
+                    revalidate=values["revalidate"],
                     max_file_size=values["max_upload_size"],
                     state_dir=state_dir,
                 )
@@ -369,6 +375,7 @@ class Command(BaseCommand):
         vfs = share.build_vfs(
             read_only=values["read_only"],
             cache_ttl=values["cache_ttl"],
+            revalidate=values["revalidate"],
             max_file_size=values["max_upload_size"],
         )
         # FUSE callbacks run on fresh thread states: a connection opened by a
