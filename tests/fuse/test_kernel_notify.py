@@ -120,3 +120,25 @@ def test_a_site_write_shows_in_stat_cat_and_ls_at_once(
     _shows(lambda: not os.path.lexists(mnt / "gone.txt"), mount)
     assert sorted(os.listdir(mnt)) == ["made", "new.txt", "old.txt", "sub"]
     assert os.listdir(mnt / "sub") == ["deep.txt"]
+
+
+def test_a_write_behind_everyones_back_shows_at_the_next_revalidation(tmp_path: Path) -> None:
+    """No journal tells of a file another program wrote into the folder: the mount's
+    revalidation finds it and tells the kernel, whose own timeouts are an hour."""
+    root = tmp_path / "files"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "old.txt").write_bytes(b"old")
+    mount = start_mount(tmp_path / "mnt", [str(root), *LONG, "--revalidate", "0.2"], base=tmp_path)
+    try:
+        mnt = mount.mountpoint
+        assert not (mnt / "sub" / "new.txt").exists()
+        assert (mnt / "sub" / "old.txt").stat().st_size == 3
+        assert os.listdir(mnt / "sub") == ["old.txt"]
+        (root / "sub" / "new.txt").write_bytes(b"another program")
+        (root / "sub" / "old.txt").write_bytes(b"rewritten")
+        _shows(_exists(mnt / "sub" / "new.txt"), mount)
+        assert (mnt / "sub" / "new.txt").read_bytes() == b"another program"
+        _shows(lambda: (mnt / "sub" / "old.txt").stat().st_size == len(b"rewritten"), mount)
+        assert (mnt / "sub" / "old.txt").read_bytes() == b"rewritten"
+    finally:
+        mount.stop()

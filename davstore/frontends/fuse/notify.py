@@ -44,6 +44,17 @@ logger = logging.getLogger(__name__)
 INTERVAL = 0.05
 #: Paths told at once past which the kernel forgets everything instead.
 _MOST = 10_000
+#: Seconds the thread waits after a first path for the rest of its burst.
+_BURST = 0.005
+
+
+def _below_any(path: str, folders: set[str]) -> bool:
+    """Whether a folder above ``path`` is in ``folders``."""
+    while "/" in path:
+        path = path.rsplit("/", 1)[0]
+        if path in folders:
+            return True
+    return False
 
 
 class KernelNotifier:
@@ -106,6 +117,7 @@ class KernelNotifier:
         while not self._stop.is_set():
             try:
                 first = self._queue.get(timeout=self.interval)
+                self._stop.wait(_BURST)  # the rest of a burst (a journal batch, a round)
             except queue.Empty:
                 first = None
             try:
@@ -122,10 +134,15 @@ class KernelNotifier:
                 if len(batch) > _MOST:
                     tops = {path.split("/", 1)[0] for path in batch}
                     batch = {top: True for top in tops}
-                for path in batch:
+                dropped: set[str] = set()
+                for path in sorted(batch):
                     if self._stop.is_set():
                         return
+                    if _below_any(path, dropped):
+                        continue  # the kernel dropped all below a name it was told of
                     self._tell(path)
+                    if path:
+                        dropped.add(path)
             except Exception:
                 logger.exception("telling the kernel what changed failed")
 
