@@ -131,6 +131,9 @@ def test_kernel_options() -> None:
     assert two["big_writes"] and two["max_write"] >= 128 << 10
     assert two["ro"] and two["allow_other"] and two["default_permissions"]
     assert "max_idle_threads" not in two and "max_threads" not in two  # libfuse 2 has none
+    # The kernel can be told what changed on libfuse 3 only: the long cache stays short on 2.
+    assert fuse_options(MountOptions(), (3, 14))["entry_timeout"] == "3600"
+    assert fuse_options(MountOptions(), (2, 9))["entry_timeout"] == "1"
 
 
 def test_threaded_store_runs_calls_on_a_few_long_lived_threads() -> None:
