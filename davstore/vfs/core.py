@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, TypeVar, cast
 
@@ -591,14 +592,22 @@ class VFS:
             return
         self.cache.tracking = True
         self.cache.take_used()
-        interval = self.revalidate_interval
+        interval, stop, vfs_ref = (
+            self.revalidate_interval,
+            self._stop_revalidating,
+            weakref.ref(self),
+        )
 
-        def run() -> None:
-            while not self._stop_revalidating.wait(interval):
+        def run() -> None:  # holds the VFS only during a round: it ends with the VFS
+            while not stop.wait(interval):
+                vfs = vfs_ref()
+                if vfs is None:
+                    return
                 try:
-                    self.revalidate()
+                    vfs.revalidate()
                 except Exception:
                     logger.exception("revalidating the cached metadata failed")
+                del vfs
 
         self._revalidating = threading.Thread(target=run, name="davstore-revalidate", daemon=True)
         self._revalidating.start()
