@@ -27,7 +27,8 @@ def test_defaults_share_media_to_staff_writers() -> None:
     media = config.share("media")
     assert media == ShareConfig(name="media", storage="default")
     assert media.write == ("staff",) and media.read == () and not media.read_only
-    assert (config.cache_ttl, config.auth_cache_ttl, config.realm) == (1.0, 60.0, "davstore")
+    assert (config.cache_ttl, config.auth_cache_ttl, config.realm) == (3600.0, 60.0, "davstore")
+    assert config.revalidate == media.revalidate == 60.0
 
 
 def test_default_static_share_is_read_only_when_static_root_is_set() -> None:
