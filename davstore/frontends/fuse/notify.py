@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 INTERVAL = 0.05
 #: Paths told at once past which the kernel forgets everything instead.
 _MOST = 10_000
+#: Seconds :meth:`KernelNotifier.close` waits for a notification under way.
+_CLOSE_WAIT = 5.0
 #: Seconds the thread waits after a first path for the rest of its burst.
 _BURST = 0.005
 
@@ -104,11 +106,17 @@ class KernelNotifier:
             self._unwatch()
             self._unwatch = None
         self._stop.set()
-        with self._lock:
-            self._kernel = None
+        # A notification under way may wait in the kernel for a request nobody answers
+        # any more (the mount going away): give it a bounded time, never a deadlock.
+        held = self._lock.acquire(timeout=_CLOSE_WAIT)
+        self._kernel = None
+        if held:
+            self._lock.release()
+        else:
+            logger.warning("a kernel notification did not end in %s s", _CLOSE_WAIT)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(5)
+            thread.join(_CLOSE_WAIT)
 
     def _watched(self, path: str, tree: bool) -> None:
         self._queue.put((path, tree))
