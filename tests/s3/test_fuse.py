@@ -99,3 +99,40 @@ def test_ls_l_of_1000_objects_on_a_fresh_mount_is_one_list(
     assert len(listing.splitlines()) == 1001
     # The lookup of "big" lists it; readdir and the 1000 stats are answered from that.
     assert requests.counts == {"ListObjectsV2": 1}
+
+
+def test_a_site_write_to_the_bucket_shows_in_the_mount_at_once(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    """The kernel and the VFS keep entries for an hour; the site's write (the object
+    saved, then journaled and announced as davstore.site.announce does) shows at once."""
+    import time
+
+    from davstore.vfs.host_peers import FILE_NAME as PEERS_FILE
+    from davstore.vfs.host_peers import HostPeers
+    from davstore.vfs.journal import FILE_NAME as JOURNAL_FILE
+    from davstore.vfs.journal import Journal, Record
+    from tests.fuse.mounting import wait_until
+
+    args = [*mount_args(moto, bucket), "--cache-ttl", "3600"]
+    mount = start_mount(tmp_path / "mnt", args, base=tmp_path)
+    try:
+        mnt = mount.mountpoint
+        assert not (mnt / "new.txt").exists()
+        assert os.listdir(mnt) == []
+        moto.client().put_object(Bucket=bucket, Key=f"{LOCATION}/new.txt", Body=b"by the site")
+        (state_dir,) = {p.parent for p in (tmp_path / "xdg-state").rglob(JOURNAL_FILE)}
+        journal, peers = Journal(state_dir / JOURNAL_FILE), HostPeers(state_dir / PEERS_FILE)
+        try:
+            journal.append(Record("created", "new.txt", origin="site", at=time.time()))
+            peers.announce()
+        finally:
+            journal.close()
+            peers.close()
+        wait_until((mnt / "new.txt").exists, timeout=20)
+        assert (mnt / "new.txt").stat().st_size == len(b"by the site")
+        assert (mnt / "new.txt").read_bytes() == b"by the site"
+        assert os.listdir(mnt) == ["new.txt"]
+    finally:
+        mount.stop()
+        print(f"--- mount log ---\n{mount.output()}")
