@@ -151,15 +151,11 @@ class MetadataCache(Generic[E]):
                 for key in [k for k in list(table) if is_within(k, path)]:
                     table.pop(key, None)
 
-    def drop(self, path: str, *, tree: bool = False) -> None:
-        """Forget ``path`` (with ``tree``, and everything below), keeping its parent's
-        listing: what is dropped was not found changed, only not checked."""
+    def drop(self, path: str) -> None:
+        """Forget ``path``, keeping its parent's listing: what is dropped was not found
+        changed, only not checked."""
         self._stats.pop(path, None)
         self._listings.pop(path, None)
-        if tree:
-            for table in (self._stats, self._listings):
-                for key in [k for k in list(table) if is_within(k, path)]:
-                    table.pop(key, None)
 
     def drop_listing(self, path: str) -> None:
         """Forget the listing of ``path`` only."""

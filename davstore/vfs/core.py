@@ -561,13 +561,12 @@ class VFS:
         self._invalidate(path, tree=tree)
         self._tell(told)
 
-    def _unchecked(self, path: str, *, tree: bool = False) -> None:
-        """Forget what the cache holds of ``path`` (``tree``: and below) without having
-        found it changed: its parent's listing stays; the watchers are told, since a
-        client's cache of it is no longer vouched for either."""
-        self._stale_readers(path, tree=tree)
-        self.cache.drop(path, tree=tree)
-        self._tell([(path, tree)])
+    def _unchecked(self, path: str) -> None:
+        """Forget what the cache holds of ``path`` without having found it changed: its
+        parent's listing stays, open readers keep answering; the watchers are told, since
+        a client's cache of it is no longer vouched for either."""
+        self.cache.drop(path)
+        self._tell([(path, False)])
 
     def _tell(self, told: list[tuple[str, bool]]) -> None:
         for watcher in list(self._watchers):
