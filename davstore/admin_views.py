@@ -75,7 +75,7 @@ from davstore.vfs.paths import ROOT, basename, join, parent
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite
 
-__all__ = ["AdminSiteFrame", "FilesAdmin", "Frame", "Row"]
+__all__ = ["AdminSiteFrame", "FilesAdmin", "Frame", "Row", "View"]
 
 logger = logging.getLogger(__name__)
 

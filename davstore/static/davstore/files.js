@@ -70,6 +70,7 @@
       var xhr = new XMLHttpRequest();
       xhr.open("POST", form.action);
       xhr.setRequestHeader("Accept", "application/json");
+      xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");  // a 403, not a redirect
       xhr.setRequestHeader("X-CSRFToken", form.elements.csrfmiddlewaretoken.value);
       xhr.upload.addEventListener("progress", function (event) {
         if (event.lengthComputable && event.total > 0) {
