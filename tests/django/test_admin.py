@@ -767,3 +767,23 @@ def test_the_pages_script_uploads_one_file_a_request_into_dropped_folders(
     )
     assert refused.status_code == 403
     assert sorted(p.name for p in (media / "in").iterdir()) == ["trip"]
+
+
+def test_the_files_section_in_a_custom_admin_site(
+    media: Path, login: Callable[..., Client]
+) -> None:
+    """README's recipe: ``davstore.admin.install(my_site)`` on a project's own AdminSite."""
+    (media / "sub").mkdir()
+    (media / "sub" / "a.txt").write_bytes(b"a")
+    with override_settings(ROOT_URLCONF="tests.django.custom_admin_urls"):
+        client = login("editor")
+        home = client.get("/back-office/").content.decode()
+        assert 'href="/back-office/davstore/media/"' in home and "Back office" in home
+        page = client.get("/back-office/davstore/media/", {"path": "sub"})
+        html = page.content.decode()
+        assert page.status_code == 200 and 'data-path="sub/a.txt"' in html
+        assert '<a href="/back-office/">Home</a>' in html
+        assert 'href="/back-office/davstore/media/preview/?path=sub/a.txt"' in html
+        made = client.post("/back-office/davstore/media/mkdir/", {"folder": "sub", "name": "b"})
+        assert made["Location"] == "/back-office/davstore/media/?path=sub"
+        assert (media / "sub" / "b").is_dir()
