@@ -19,7 +19,11 @@ from __future__ import annotations
 import io
 import os
 import shutil
-from collections.abc import Callable
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +33,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.django.test_admin_browser import PASSWORD, USER, _replaced, browser, site
+from tests.django.project import REPO
+from tests.django.test_admin_browser import PASSWORD, USER, _free_port, _replaced, browser, site
+from tests.django.wagtail import env as wagtail_env
+from tests.django.wagtail import migrate
 
 __all__ = ["browser", "site"]  # the fixtures, used by name
 
@@ -48,7 +55,7 @@ _LAYOUT = """
 const box = e => { const r = e.getBoundingClientRect();
   return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width,
           height: r.height}; };
-const hit = e => { e.scrollIntoView({block: "center", inline: "nearest"});
+const hit = e => { e.scrollIntoView({block: "center", inline: "nearest", behavior: "instant"});
   const r = e.getBoundingClientRect();
   const at = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
   return {box: box(e), clickable: !!at && (at === e || e.contains(at) || at.contains(e)),
@@ -61,7 +68,7 @@ const all = [...document.querySelectorAll(arguments[0] ||
   .filter(e => e.type !== "hidden" && e.id !== "davstore-folder-input");
 const actions = all.filter(shown);
 const measured = actions.map(hit);
-window.scrollTo(0, 0);
+window.scrollTo({top: 0, left: 0, behavior: "instant"});
 const times = [...document.querySelectorAll(".davstore td.modified time")].map(t => {
   const r = t.getBoundingClientRect(); const lh = parseFloat(getComputedStyle(t).lineHeight)
     || parseFloat(getComputedStyle(t).fontSize) * 1.3;
@@ -124,7 +131,11 @@ def _at(driver: WebDriver, size: str) -> None:
 
 
 def _settle(driver: WebDriver) -> None:
-    """Wait for the page's pictures (the thumbnails are made on their first request)."""
+    """Wait for the page's pictures (the thumbnails are made on their first request; the
+    ones the browser would load when scrolled to are loaded now)."""
+    driver.execute_script(
+        "document.querySelectorAll('img[loading=lazy]').forEach(i => { i.loading = 'eager'; })"
+    )
     WebDriverWait(driver, 30).until(
         lambda d: d.execute_script(
             "return [...document.images].every(i => i.complete) && document.fonts.status"
@@ -176,8 +187,11 @@ def _check_layout(driver: WebDriver, size: str, scope: str = "") -> dict[str, An
 
 
 def _screenshot(driver: WebDriver, tmp_path: Path, name: str, *, top: bool = True) -> None:
-    if top:
-        driver.execute_script("window.scrollTo(0, 0)")
+    if top:  # every scrolled box back to its top (Wagtail's page scrolls in its <main>)
+        driver.execute_script(
+            "for (const e of [document.scrollingElement, ...document.querySelectorAll('*')])"
+            " { if (e.scrollTop) e.scrollTo({top: 0, behavior: 'instant'}); }"
+        )
     driver.execute_script("document.activeElement.blur()")
     _settle(driver)
     shot = tmp_path / f"{name}.png"
@@ -343,3 +357,104 @@ def test_drag_and_drop_upload_of_files_and_folders_with_progress(
     assert "Uploaded “plain form.txt”." in driver.find_element(By.CSS_SELECTOR, ".messagelist").text
     assert (media / "inbox" / "plain form.txt").read_bytes() == b"no script"
     assert not driver.find_elements(By.CSS_SELECTOR, "#davstore-progress li")
+
+
+# -- inside Wagtail's admin (davstore.wagtail_hooks) --------------------------------------
+
+
+@pytest.fixture
+def wagtail_site(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """tests.wagtailsite served by ``runserver`` on a free port: (base URL, media folder)."""
+    root = tmp_path / "wagtail"
+    migrate(root)
+    environment = {
+        **wagtail_env(root),
+        "DJANGO_SUPERUSER_USERNAME": USER,
+        "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
+        "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "django", "createsuperuser", "--noinput"],
+        cwd=REPO,
+        env=environment,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    port = _free_port()
+    log_path = tmp_path / "wagtail-runserver.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            # --insecure: the static files with DEBUG off
+            [
+                sys.executable,
+                "-m",
+                "django",
+                "runserver",
+                f"127.0.0.1:{port}",
+                "--noreload",
+                "--insecure",
+            ],
+            cwd=REPO,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert server.poll() is None, log_path.read_text()
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "runserver did not start"
+                    time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}", root / "media"
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def test_the_files_page_inside_wagtails_admin(
+    browser: tuple[WebDriver, Path], wagtail_site: tuple[str, Path], tmp_path: Path
+) -> None:
+    driver, _ = browser
+    base, media = wagtail_site
+    _fill(media)
+    driver.get(f"{base}/cms/login/?next=/cms/")
+    driver.find_element(By.ID, "id_username").send_keys(USER)
+    driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form [type=submit]").click()
+    wait = WebDriverWait(driver, 30)
+    wait.until(lambda d: "/login/" not in d.current_url)
+    _at(driver, "desktop")
+    # The menu item, drawn by Wagtail's sidebar script, leads to the shares.
+    link = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, 'a[href="/cms/davstore/"]'))
+    assert "Files" in link.text
+    link.click()
+    wait.until(lambda d: d.find_elements(By.ID, "davstore-shares"))
+    for size in SIZES:
+        _at(driver, size)
+        driver.get(f"{base}/cms/davstore/media/?path=gallery")
+        _settle(driver)
+        assert driver.find_elements(By.ID, "wagtail-sidebar")
+        layout = _check_layout(driver, size)
+        texts = " ".join(a["text"] for a in layout["actions"])
+        for action in ("Preview", "Download", "Rename", "Delete", "Upload", "Filter"):
+            assert action in texts, (action, texts)
+        thumbs = driver.execute_script(
+            "return [...document.querySelectorAll('img.davstore-thumb')].map(i => i.naturalWidth)"
+        )
+        assert len(thumbs) == 3 and all(0 < w <= 96 for w in thumbs), thumbs
+        _screenshot(driver, tmp_path, f"wagtail-files-{size}")
+    # A drop uploads there too (the script, the CSRF token, the same view).
+    _at(driver, "desktop")
+    driver.get(f"{base}/cms/davstore/media/?path=gallery")
+    driver.execute_async_script(_DROP, ["dropped.txt"])
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".davstore").get_attribute("data-uploads"))
+    state = driver.find_element(By.CSS_SELECTOR, "#davstore-progress li").get_attribute(
+        "data-state"
+    )
+    assert state == "done"
+    assert (media / "gallery" / "dropped.txt").read_bytes().endswith(b"dropped.txt")
