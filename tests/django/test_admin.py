@@ -634,12 +634,13 @@ def test_thumbnails_are_made_once_kept_outside_the_share_and_bounded(
     for number in range(6):
         (media / "photos" / f"p{number}.jpg").write_bytes(_jpeg(colour=(number * 40, 10, 10)))
     (media / "photos" / "fake.png").write_bytes(b"not a picture")
+    Image.new("1", (10_000, 7_000)).save(media / "photos" / "bomb.png")  # 70 Mpx in a few KB
     (media / "photos" / "notes.txt").write_bytes(b"text")
     settings = {**DAVSTORE, "STATE_DIR": str(state)}
     with override_settings(DAVSTORE=settings):
         client = login("reader")
         page = client.get(MEDIA, {"path": "photos"}).content.decode()
-        assert page.count('class="davstore-thumb"') == 7  # by name: the fake PNG too
+        assert page.count('class="davstore-thumb"') == 8  # by name: the fake PNG too
         assert 'data-path="photos/notes.txt"' in page
         response = client.get(MEDIA + "thumbnail/", {"path": "photos/p1.jpg"})
         assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
@@ -655,7 +656,8 @@ def test_thumbnails_are_made_once_kept_outside_the_share_and_bounded(
         again = client.get(MEDIA + "thumbnail/", {"path": "photos/p1.jpg"})
         assert again.content == response.content and reads == []
         # Not a picture, a folder, a missing file, a path out of the share: 404, no message.
-        for path in ("photos/fake.png", "photos/notes.txt", "photos", "photos/nope.jpg", "../x"):
+        refusals = ("photos/fake.png", "photos/bomb.png", "photos/notes.txt", "photos/nope.jpg")
+        for path in (*refusals, "photos", "../x"):
             refused = client.get(MEDIA + "thumbnail/", {"path": path})
             assert refused.status_code == 404 and not texts(refused), path
         # Bounded: past the limit the oldest go, down to nine tenths of it.
@@ -665,6 +667,7 @@ def test_thumbnails_are_made_once_kept_outside_the_share_and_bounded(
             assert bounded.count() <= 4
         assert bounded.count() == 4
     assert sorted(p.name for p in (media / "photos").iterdir()) == [
+        "bomb.png",
         "fake.png",
         "notes.txt",
         *(f"p{n}.jpg" for n in range(6)),
