@@ -254,6 +254,22 @@ def test_the_files_page_fits_a_laptop_and_a_phone(
             )
             == 640
         )
+        # A PDF in a frame of the page: the browser's viewer gets the PDF itself.
+        driver.get(f"{base}/admin/davstore/media/preview/?path=gallery/contract.pdf")
+        WebDriverWait(driver, 30).until(
+            lambda d: (
+                d.execute_script(
+                    "const f = document.querySelector('iframe.davstore-preview-pdf');"
+                    "return f.contentDocument && f.contentDocument.contentType"
+                )
+                == "application/pdf"
+            )
+        )
+        _check_layout(driver, size)
+        if os.environ.get("DAVSTORE_SCREENSHOT_DIR"):  # to look at; the viewer is Chromium's
+            driver.save_screenshot(
+                str(Path(os.environ["DAVSTORE_SCREENSHOT_DIR"]) / f"preview-pdf-{size}.png")
+            )
         driver.get(f"{base}/admin/davstore/media/rename/?path=gallery/{_LONG}")
         _settle(driver)
         _check_layout(driver, size)
