@@ -490,6 +490,17 @@ def wagtail_files_pages(site: Site) -> None:
         in preview.content.decode()
     )
 
+    # Every other page of the section, in Wagtail's furniture too.
+    for url, says in (
+        ("/cms/davstore/media/rename/?path=original_images/hero.jpg", "davstore-new-name"),
+        ("/cms/davstore/media/delete/?path=original_images/hero.jpg", "would leave"),
+        ("/cms/davstore/media/integrity/", "Missing files"),
+    ):
+        other = client.get(url)
+        html = other.content.decode()
+        assert other.status_code == 200 and says in html and 'id="wagtail-sidebar"' in html, url
+        assert ">hero</a>" in html or "integrity" in url, url  # the rows, linked
+
     token = client.cookies["csrftoken"].value
     assert client.post("/cms/davstore/media/mkdir/", {"name": "no-token"}).status_code == 403
     made = client.post(
