@@ -18,7 +18,8 @@ the site's own writes); this module translates and renders.
   cannot be continued that way: one over the limit is refused with ``507`` and
   ``<D:number-of-matches-within-limits/>``. A share that allows ``Depth: infinity``
   (``depth_infinity``) lists whole trees without the server's bound.
-- ``Depth`` must be ``0`` or absent (400); another report, or ``REPORT`` on a file or on a
+- ``Depth`` must be ``0`` or absent (RFC 6578 3.2; ``1`` is taken too, as python-caldav
+  sends it, and means nothing more: ``DAV:sync-level`` decides), else 400; another report, or ``REPORT`` on a file or on a
   share without a journal, is ``403`` with ``<D:supported-report/>`` (RFC 3253 3.6).
 
 Tokens are URIs: :data:`TOKEN_PREFIX` followed by the journal's identity and a cursor.
@@ -153,7 +154,7 @@ class SyncCollectionReport(BaseMiddleware):  # type: ignore[misc]
             return self.next_app(environ, start_response)  # type: ignore[no-any-return]
         provider = environ["wsgidav.provider"]
         depth = environ.get("HTTP_DEPTH", "0").strip()
-        if depth != "0":
+        if depth not in ("0", "1"):  # 1: what python-caldav sends (sync-level decides)
             raise DAVError(HTTP_BAD_REQUEST, f"sync-collection takes Depth: 0, not {depth!r}")
         stream = environ.get("wsgi.input")
         body = stream.getvalue() if isinstance(stream, io.BytesIO) else b""
