@@ -19,8 +19,9 @@ the site's own writes); this module translates and renders.
   ``<D:number-of-matches-within-limits/>``. A share that allows ``Depth: infinity``
   (``depth_infinity``) lists whole trees without the server's bound.
 - ``Depth`` must be ``0`` or absent (RFC 6578 3.2; ``1`` is taken too, as python-caldav
-  sends it, and means nothing more: ``DAV:sync-level`` decides), else 400; another report, or ``REPORT`` on a file or on a
-  share without a journal, is ``403`` with ``<D:supported-report/>`` (RFC 3253 3.6).
+  sends it, and means nothing more: ``DAV:sync-level`` decides), else 400. Another report,
+  or ``REPORT`` on a file or on a share without a journal, is ``403`` with
+  ``<D:supported-report/>`` (RFC 3253 3.6).
 
 Tokens are URIs: :data:`TOKEN_PREFIX` followed by the journal's identity and a cursor.
 Collections also carry the ``DAV:sync-token`` and ``DAV:supported-report-set`` properties
