@@ -365,6 +365,11 @@ def _site_writes_are_synced(
         ["/media/uploads/new.txt", "/media/uploads/"],  # a prefix that held only it (S3)
     ), answer.text
     assert client.sync().changed == {}
+    # A person's delete keeps the file in the share's trash: removed, the trash unseen.
+    assert dav("DELETE", server, "media/by-alice.txt").status_code == 204
+    answer = client.sync()
+    assert answer.removed == ["/media/by-alice.txt"], answer.text
+    assert answer.changed == {}, answer.text
 
 
 def test_a_sync_client_sees_the_sites_writes(tmp_path: Path) -> None:
