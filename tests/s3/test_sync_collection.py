@@ -4,11 +4,17 @@ markers, a move as copies and deletes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.core.files.storage import Storage
+
 from davstore.store import adapt
 from davstore.store.s3 import S3Store
 from tests.webdav.serving import Share
 from tests.webdav.test_sync_collection import (
-    synced,
+    served_with_journal,
     test_a_delete_is_a_404_response,
     test_a_limit_truncates_with_507_and_a_token_to_go_on,
     test_a_move_is_a_delete_and_an_add,
@@ -38,5 +44,9 @@ __all__ = [
 ]
 
 
-def test_these_run_on_s3(synced: Share) -> None:
-    assert isinstance(adapt(synced.storage), S3Store)
+@pytest.fixture
+def synced(storage: Storage, tmp_path: Path) -> Iterator[Share]:
+    """The served share of those tests, on the emulator's bucket."""
+    assert isinstance(adapt(storage), S3Store)
+    with served_with_journal(storage, tmp_path) as share:
+        yield share

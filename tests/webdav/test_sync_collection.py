@@ -4,6 +4,7 @@ changes by another process of the share; tokens that cannot be continued from.""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +21,8 @@ from tests.webdav.serving import Share, serve_share
 from tests.webdav.syncclient import DAV, SyncClient, report
 
 
-@pytest.fixture
-def synced(storage: Storage, tmp_path: Path) -> Iterator[Share]:
+@contextlib.contextmanager
+def served_with_journal(storage: Storage, tmp_path: Path) -> Iterator[Share]:
     """A served share following the change journal in its state folder, as every
     ``davstore serve``, worker and site share does."""
     with serve_share(storage, tmp_path / "state") as share:
@@ -31,6 +32,12 @@ def synced(storage: Storage, tmp_path: Path) -> Iterator[Share]:
             yield share
         finally:
             peers.close()
+
+
+@pytest.fixture
+def synced(storage: Storage, tmp_path: Path) -> Iterator[Share]:
+    with served_with_journal(storage, tmp_path) as share:
+        yield share
 
 
 def _put(share: Share, path: str, body: bytes = b"x") -> None:
