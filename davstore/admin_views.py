@@ -68,7 +68,7 @@ from davstore.shares import Share, get_share, get_shares
 from davstore.signals import acting_as_user
 from davstore.site.integrity import MIN_AGE, check, related, usage
 from davstore.site.references import Found, ReferenceIndex
-from davstore.thumbnails import NoThumbnail, Thumbnails, may_have_thumbnail
+from davstore.thumbnails import NoThumbnail, Thumbnails, may_have_thumbnail, version_tag
 from davstore.vfs import VFS, Entry, ReadHandle
 from davstore.vfs.paths import ROOT, basename, join, parent
 
@@ -121,6 +121,9 @@ class Row:
     used_by: Found | None = None
     #: Whether a thumbnail is worth asking for (a picture, not too big).
     thumbnail: bool = False
+    #: Names this version of the file in its thumbnail's URL (a new version, a new URL:
+    #: browsers may keep a thumbnail as long as they like).
+    version: str = ""
 
 
 class Frame(Protocol):
@@ -136,8 +139,9 @@ class Frame(Protocol):
     #: admin's own (``admin/davstore/frame_django.html``).
     base_template: str
 
-    def admin_view(self, view: View) -> View:
-        """``view`` behind the admin's login (and CSRF protection)."""
+    def admin_view(self, view: View, *, cacheable: bool = False) -> View:
+        """``view`` behind the admin's login (and CSRF protection); its answers are never
+        cached unless ``cacheable`` (the view then says how long itself)."""
         ...
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
@@ -158,8 +162,8 @@ class AdminSiteFrame:
         self.site = site
         self.name = site.name
 
-    def admin_view(self, view: View) -> View:
-        wrapped: View = self.site.admin_view(view)
+    def admin_view(self, view: View, *, cacheable: bool = False) -> View:
+        wrapped: View = self.site.admin_view(view, cacheable=cacheable)
         return wrapped
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
@@ -208,11 +212,13 @@ class FilesAdmin:
         """The URL patterns, to be included under ``davstore/`` in the site's URLs."""
         wrap = self.frame.admin_view
 
-        def view(method: View, *decorators: Callable[[View], View]) -> View:
+        def view(
+            method: View, *decorators: Callable[[View], View], cacheable: bool = False
+        ) -> View:
             handler: View = method
             for decorator in decorators:
                 handler = decorator(handler)
-            return wrap(handler)
+            return wrap(handler, cacheable=cacheable)
 
         return [
             path("", view(self.index, require_GET), name="davstore_index"),
@@ -243,7 +249,7 @@ class FilesAdmin:
             path("<str:share>/inline/", view(self.inline, require_GET), name="davstore_inline"),
             path(
                 "<str:share>/thumbnail/",
-                view(self.thumbnail, require_GET),
+                view(self.thumbnail, require_GET, cacheable=True),
                 name="davstore_thumbnail",
             ),
         ]
@@ -472,7 +478,9 @@ class FilesAdmin:
                 f"No thumbnail: {exc}.", status=404, content_type="text/plain; charset=utf-8"
             )
         response = HttpResponse(made.data, content_type=made.content_type)
-        response["Cache-Control"] = "private, max-age=300"
+        # The listing's URL names the version (``v``); another URL asks again soon.
+        versioned = request.GET.get("v") == version_tag(vfs.stat(name))
+        response["Cache-Control"] = f"private, max-age={86400 if versioned else 60}"
         response["X-Content-Type-Options"] = "nosniff"
         return response
 
@@ -734,6 +742,7 @@ class FilesAdmin:
             modified,
             url,
             thumbnail=may_have_thumbnail(entry),
+            version=version_tag(entry),
         )
 
     @staticmethod

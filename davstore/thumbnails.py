@@ -39,6 +39,7 @@ __all__ = [
     "Thumbnail",
     "Thumbnails",
     "may_have_thumbnail",
+    "version_tag",
 ]
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,11 @@ def may_have_thumbnail(entry: Entry) -> bool:
     return os.path.splitext(entry.basename)[1].lower() in EXTENSIONS
 
 
+def version_tag(entry: Entry) -> str:
+    """A short name of this version of the file (its size, time and ETag)."""
+    return Thumbnails.key(entry)[:12]
+
+
 class Thumbnails:
     """The thumbnails of one share, kept in ``folder`` (created when first needed).
 
@@ -99,7 +105,7 @@ class Thumbnails:
             raise NoThumbnail("a folder")
         if not may_have_thumbnail(entry):
             raise NoThumbnail("not a picture, or too big")
-        key = self._key(entry)
+        key = self.key(entry)
         for suffix, content_type in ((".jpg", "image/jpeg"), (".png", "image/png")):
             with contextlib.suppress(FileNotFoundError):
                 return Thumbnail((self.folder / (key + suffix)).read_bytes(), content_type)
@@ -120,7 +126,8 @@ class Thumbnails:
             return 0
 
     @staticmethod
-    def _key(entry: Entry) -> str:
+    def key(entry: Entry) -> str:
+        """The thumbnail's name for this version of the file."""
         version = f"{MAX_SIDE}\0{entry.name}\0{entry.size}\0{entry.mtime}\0{entry.etag}"
         return hashlib.sha256(version.encode("utf-8", "surrogatepass")).hexdigest()
 

@@ -45,8 +45,8 @@ class WagtailFrame:
     name = NAMESPACE
     base_template = "admin/davstore/frame_wagtail.html"
 
-    def admin_view(self, view: View) -> View:
-        wrapped: View = require_admin_access(csrf_protect(never_cache(view)))
+    def admin_view(self, view: View, *, cacheable: bool = False) -> View:
+        wrapped: View = require_admin_access(csrf_protect(view if cacheable else never_cache(view)))
         return wrapped
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:

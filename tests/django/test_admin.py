@@ -660,6 +660,34 @@ def test_thumbnails_are_made_once_kept_outside_the_share_and_bounded(
         for path in (*refusals, "photos", "../x"):
             refused = client.get(MEDIA + "thumbnail/", {"path": path})
             assert refused.status_code == 404 and not texts(refused), path
+        # The listing names the version: a new picture, a new URL and a new thumbnail; the
+        # browser may keep a versioned one for a day.
+        import re
+
+        def thumb_url() -> str:
+            listing = client.get(MEDIA, {"path": "photos"}).content.decode()
+            found = re.search(r'src="([^"]*thumbnail/\?path=photos/p2.jpg[^"]*)"', listing)
+            assert found, listing
+            return found.group(1).replace("&amp;", "&")
+
+        first = thumb_url()
+        assert "max-age=86400" in client.get(first)["Cache-Control"]
+        old = client.get(first).content
+        login("editor").post(
+            MEDIA + "upload/",
+            {
+                "folder": "photos",
+                "replace": "on",
+                "files": SimpleUploadedFile("p2.jpg", _jpeg((400, 400))),
+            },
+        )
+        second = thumb_url()
+        assert second != first
+        with Image.open(io.BytesIO(client.get(second).content)) as thumb:
+            assert thumb.size == (96, 96)
+        assert "max-age=60" in client.get(first)["Cache-Control"]  # an old URL: not for long
+        assert old != client.get(second).content
+
         # Bounded: past the limit the oldest go, down to nine tenths of it.
         bounded = Thumbnails(vfs, tmp_path / "bounded", max_count=4)
         for number in range(6):

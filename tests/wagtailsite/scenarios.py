@@ -478,7 +478,7 @@ def wagtail_files_pages(site: Site) -> None:
     assert 'id="wagtail-sidebar"' in html and "davstore-in-wagtail" in html
     assert '<a href="/cms/">Home</a>' in html and 'href="/cms/davstore/"' in html
     assert 'data-path="original_images/hero.jpg"' in html
-    assert 'src="/cms/davstore/media/thumbnail/?path=original_images/hero.jpg"' in html
+    assert 'src="/cms/davstore/media/thumbnail/?path=original_images/hero.jpg&amp;v=' in html
     assert "Used by: 1" in html  # the guard's column, as in Django's admin
     assert 'src="/static/davstore/files.js"' in html
     thumb = client.get("/cms/davstore/media/thumbnail/", {"path": "original_images/hero.jpg"})
