@@ -1,7 +1,10 @@
-"""The admin's "Files" pages: browse, download, upload, create, rename and delete in a share.
+"""The admin's "Files" pages: a file manager of a share (browse, preview, download, upload,
+create, rename and delete).
 
-:class:`FilesAdmin` holds the views for one :class:`~django.contrib.admin.AdminSite`;
-:func:`davstore.admin.install` hooks them into a site (``admin.site`` by default). Every
+:class:`FilesAdmin` holds the views for one admin: a :class:`~django.contrib.admin.AdminSite`
+(:func:`davstore.admin.install` hooks them into one, ``admin.site`` by default) or another
+admin's :class:`Frame` (Wagtail's: :mod:`davstore.wagtail_hooks`); the views, the rules and
+the page bodies are the same in every frame, only the furniture differs. Every
 operation goes through the share's VFS (:attr:`davstore.shares.Share.vfs`), never the
 Storage, so the admin sees and makes exactly the changes the WebDAV share and the FUSE mount
 see, and every change sends :data:`davstore.signals.file_changed` with the admin user.
@@ -17,9 +20,15 @@ by the VFS (``..``, control characters and reserved names are refused). Errors f
 URLs, under the site (names in the site's namespace, ``admin:`` by default)::
 
     davstore/                         davstore_index     the shares this user may read
-    davstore/<share>/?path=P&page=N   davstore_browse    folder P (PAGE_SIZE entries a page)
+    davstore/<share>/?path=P&page=N   davstore_browse    folder P (PAGE_SIZE entries a page,
+                                                         sorted by o=, narrowed by q=)
     davstore/<share>/download/?path=P davstore_download  file P, as an attachment
-    davstore/<share>/upload/          davstore_upload    POST: folder, files, replace
+    davstore/<share>/preview/?path=P  davstore_preview   a page showing file P
+    davstore/<share>/inline/?path=P   davstore_inline    a picture or PDF, inline (others:
+                                                         as download/)
+    davstore/<share>/thumbnail/?path= davstore_thumbnail a picture's thumbnail (404: none)
+    davstore/<share>/upload/          davstore_upload    POST: folder, files, replace,
+                                                         relative (JSON answer on request)
     davstore/<share>/mkdir/           davstore_mkdir     POST: folder, name
     davstore/<share>/rename/?path=P   davstore_rename    GET form, POST: path, name
     davstore/<share>/delete/?path=P   davstore_delete    GET confirmation, POST: path
