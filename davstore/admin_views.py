@@ -49,6 +49,7 @@ import datetime
 import functools
 import logging
 import mimetypes
+import unicodedata
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -343,10 +344,10 @@ class FilesAdmin:
         total = len(entries)
         query = request.GET.get("q", "").strip()
         if query:
-            needle = query.casefold()
+            needle = unicodedata.normalize("NFC", query).casefold()  # names are NFC
             entries = [e for e in entries if needle in e.basename.casefold()]
         order = request.GET.get("o", "name")
-        if order.lstrip("-") not in SORTS:
+        if order.removeprefix("-") not in SORTS:
             order = "name"
         entries = _sorted(entries, order)
         page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))

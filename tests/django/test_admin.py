@@ -566,10 +566,13 @@ def test_the_filter_box_narrows_the_listing_and_pages_keep_it(
     (media / "photo.jpg").write_bytes(b"")
     (media / "Reports").mkdir()
     client = login("reader")
+    (media / "café.txt").write_bytes(b"")
+    decomposed = client.get(MEDIA, {"q": "cafe\u0301"}).content.decode()  # as macOS types it
+    assert _names(decomposed) == ["café.txt"]
     page = client.get(MEDIA, {"q": "REPORT"}).content.decode()
     assert 'value="REPORT"' in page and 'data-path="photo.jpg"' not in page
     assert _names(page)[0] == "Reports"  # folders match too, and come first
-    assert f"Page 1 of 2 ({PAGE_SIZE + 11} entries of {PAGE_SIZE + 12})" in page
+    assert f"Page 1 of 2 ({PAGE_SIZE + 11} entries of {PAGE_SIZE + 13})" in page
     assert f'href="{MEDIA}?q=REPORT&amp;page=2" rel="next"' in page
     nothing = client.get(MEDIA, {"q": "nothing-like-it"}).content.decode()
     assert "No name here holds “nothing-like-it”." in nothing
