@@ -33,6 +33,7 @@ from typing import IO
 from tests.conftest import free_port
 
 __all__ = [
+    "MODULE",
     "ServeError",
     "ServeProcess",
     "davstore_env",
@@ -67,16 +68,22 @@ def davstore_env(
     return env
 
 
+#: How davstore is run by default: ``python -m davstore``.
+MODULE = (sys.executable, "-m", "davstore")
+
+
 def run_davstore(
     args: Sequence[str],
     *,
     cwd: Path,
     env: Mapping[str, str] | None = None,
     timeout: float = 60,
+    entry: Sequence[str] = MODULE,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``davstore ARGS`` to completion and capture its output as text."""
+    """Run ``davstore ARGS`` (``entry``: the command that runs it) to completion and
+    capture its output as text."""
     return subprocess.run(
-        [sys.executable, "-m", "davstore", *args],
+        [*entry, *args],
         cwd=cwd,
         env=dict(env) if env is not None else davstore_env(cwd),
         capture_output=True,
@@ -202,13 +209,15 @@ def start_serve(
     port: int | None = None,
     timeout: float = 30.0,
     open_files: tuple[int, int] | None = None,
+    entry: Sequence[str] = MODULE,
 ) -> ServeProcess:
     """Start ``davstore serve ARGS --host HOST --port PORT`` and wait until it answers.
 
-    ``port`` defaults to a free one; ``open_files`` is the ``(soft, hard)`` limit of open
-    files it starts with (``RLIMIT_NOFILE``, set by ``prlimit``, which then runs it).
-    Raises ServeError (with the server's output) when it exits early or does not answer
-    within ``timeout`` seconds.
+    ``entry`` is the command that runs davstore (default ``python -m davstore``, which
+    puts the current folder on the path; a console script does not); ``port`` defaults to
+    a free one; ``open_files`` is the ``(soft, hard)`` limit of open files it starts with
+    (``RLIMIT_NOFILE``, set by ``prlimit``, which then runs it). Raises ServeError (with the
+    server's output) when it exits early or does not answer within ``timeout`` seconds.
     """
     port = free_port() if port is None else port
     stdout = tempfile.TemporaryFile()  # noqa: SIM115 -- owned by the ServeProcess
@@ -217,9 +226,7 @@ def start_serve(
     proc = subprocess.Popen(
         [
             *limit,
-            sys.executable,
-            "-m",
-            "davstore",
+            *entry,
             "serve",
             *args,
             "--host",
