@@ -3,8 +3,8 @@
 ``serve`` serves every share of the ``DAVSTORE`` setting (or those named with ``--share``)
 side by side (``/media/``, ``/static/``), authenticates Django users and has the health and
 metrics endpoints and the access log of ``davstore serve``
-(:mod:`davstore.serving.observability`); ``mount SHARE MOUNTPOINT`` mounts one
-share with FUSE. The options are those of the standalone ``davstore`` command (network,
+(:mod:`davstore.serving.observability`); ``mount [SHARE] MOUNTPOINT`` mounts one
+share with FUSE (the only one when none is named). The options are those of the standalone ``davstore`` command (network,
 WebDAV state, mount, logging), with the storage selection replaced by share names; unset
 options take their values from ``DAVSTORE``. Both commands' options are generated from
 :data:`davstore.options.OPTIONS`.
@@ -69,7 +69,12 @@ class Command(BaseCommand):
         add_arguments(serve, Subcommand.SERVE, Door.MANAGE)
 
         mount = actions.add_parser("mount", help="mount one share as a folder (FUSE)")
-        mount.add_argument("share", metavar="SHARE", help="a share of DAVSTORE")
+        mount.add_argument(
+            "share",
+            nargs="?",
+            metavar="SHARE",
+            help="a share of DAVSTORE (default: the only one)",
+        )
         mount.add_argument("mountpoint", metavar="MOUNTPOINT", help="an existing empty folder")
         add_arguments(mount, Subcommand.MOUNT, Door.MANAGE)
 
@@ -380,13 +385,28 @@ class Command(BaseCommand):
             trash.start_purging()
         return vfs
 
+    def _mounted_share(self, name: str | None) -> Share:
+        """The share ``mount`` mounts: the one named, else the only one (a UsageError
+        naming the choices when there are several)."""
+        if name is not None:
+            (share,) = self._shares([name])
+            return share
+        registry = get_shares()
+        if len(registry) == 1:
+            return next(iter(registry.values()))
+        names = ", ".join(registry)
+        raise UsageError(
+            f"this project has {len(registry)} shares ({names}): name the one to mount, "
+            "as in: manage.py davstore mount SHARE MOUNTPOINT"
+        )
+
     def _mount(self, args: argparse.Namespace) -> None:
         from django.db import connections
 
         from davstore.frontends.fuse.mount import mount
 
         configure_logging(args)
-        (share,) = self._shares([args.share])
+        share = self._mounted_share(args.share)
         options = self.mount_options(args, share)
         connections.close_all()  # nothing crosses the fork
         status = mount(lambda: self.mount_vfs(args, share), args.mountpoint, options)
