@@ -3,11 +3,11 @@
 ``serve`` serves every share of the ``DAVSTORE`` setting (or those named with ``--share``)
 side by side (``/media/``, ``/static/``), authenticates Django users and has the health and
 metrics endpoints and the access log of ``davstore serve``
-(:mod:`davstore.serving.observability`); ``mount [SHARE] MOUNTPOINT`` mounts one
-share with FUSE (the only one when none is named). The options are those of the standalone ``davstore`` command (network,
-WebDAV state, mount, logging), with the storage selection replaced by share names; unset
-options take their values from ``DAVSTORE``. Both commands' options are generated from
-:data:`davstore.options.OPTIONS`.
+(:mod:`davstore.serving.observability`); ``mount [SHARE] MOUNTPOINT`` mounts one share
+with FUSE (the only one when none is named). The options are those of the standalone
+``davstore`` command (network, WebDAV state, mount, logging), with the storage selection
+replaced by share names; unset options take their values from ``DAVSTORE``. Both
+commands' options are generated from :data:`davstore.options.OPTIONS`.
 """
 
 from __future__ import annotations
