@@ -39,6 +39,7 @@ __all__ = [
     "davstore_env",
     "open_files_limit",
     "run_davstore",
+    "run_on_a_terminal",
     "start_serve",
     "wait_for_workers",
     "workers_of",
@@ -91,6 +92,46 @@ def run_davstore(
         timeout=timeout,
         check=False,
     )
+
+
+def run_on_a_terminal(
+    command: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float = 60
+) -> tuple[int, str]:
+    """Run ``command`` with a pseudo-terminal as its stdin, stdout and stderr (as a person
+    at a terminal would); its exit status and all it wrote there."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            list(command), cwd=cwd, env=dict(env), stdin=follower, stdout=follower, stderr=follower
+        )
+    finally:
+        os.close(follower)
+    output = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the command closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        status = proc.wait(max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    return status, output.decode(errors="replace")
 
 
 class ServeProcess:

@@ -152,6 +152,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
 
     def _index(self, names: list[str]) -> None:
+        """Rebuild each share's reference index (a progress bar on a terminal)."""
+        from davstore.serving.progress import terminal_progress
         from davstore.site.guard import index_for
 
         for share in self._shares(names):
@@ -159,13 +161,18 @@ class Command(BaseCommand):
             if index is None:
                 self.stdout.write(f"{share.name}: no model field stores files in it")
                 continue
-            count = index.rebuild()
+            with terminal_progress(
+                f"{share.name}: indexing", unit="rows", out=self.stdout
+            ) as progress:
+                count = index.rebuild(progress)
             self.stdout.write(f"{share.name}: {count} references in {len(index.fields)} fields")
 
     def _check(self, args: argparse.Namespace) -> None:
-        """Orphans and missing files per share; exit status 1 when there are any."""
+        """Orphans and missing files per share (a progress bar on a terminal); exit status
+        1 when there are any."""
         import json
 
+        from davstore.serving.progress import terminal_progress
         from davstore.site.guard import index_for
         from davstore.site.integrity import LIMIT, MIN_AGE, check
 
@@ -173,10 +180,21 @@ class Command(BaseCommand):
         limit = LIMIT if args.limit is None else args.limit
         if min_age < 0 or limit < 1:
             raise UsageError("--min-age must be 0 or more and --limit 1 or more")
-        reports = [
-            check(share.name, share.vfs, index_for(share), min_age=min_age, limit=limit)
-            for share in self._shares(args.shares)
-        ]
+        reports = []
+        for share in self._shares(args.shares):
+            with terminal_progress(
+                f"{share.name}: checking", unit="entries", out=self.stdout
+            ) as progress:
+                reports.append(
+                    check(
+                        share.name,
+                        share.vfs,
+                        index_for(share),
+                        min_age=min_age,
+                        limit=limit,
+                        progress=progress,
+                    )
+                )
         if args.json:
             self.stdout.write(json.dumps({"shares": [r.as_dict() for r in reports]}, indent=2))
         else:
