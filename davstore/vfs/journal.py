@@ -30,9 +30,10 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from davstore.errors import ChangesLost, StoreError
 from davstore.vfs import VFS
 from davstore.vfs.events import Change
 
@@ -40,6 +41,7 @@ __all__ = [
     "FILE_NAME",
     "RETENTION",
     "Journal",
+    "JournalFeed",
     "JournalReader",
     "Record",
     "follow",
@@ -114,7 +116,8 @@ CREATE TABLE IF NOT EXISTS changes (
     user TEXT,
     writer TEXT NOT NULL,
     files TEXT
-)
+);
+CREATE TABLE IF NOT EXISTS about (key TEXT PRIMARY KEY, value TEXT NOT NULL)
 """
 
 
@@ -138,10 +141,15 @@ class Journal:
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(changes)")}
         if "files" not in columns:  # a journal written before folder changes named them
             self._db.execute("ALTER TABLE changes ADD COLUMN files TEXT")
+        # The journal's identity, made once with the file (the first process wins).
+        self._db.execute(
+            "INSERT OR IGNORE INTO about (key, value) VALUES ('id', ?)", (uuid.uuid4().hex,)
+        )
+        self.ident = str(self._db.execute("SELECT value FROM about WHERE key='id'").fetchone()[0])
         self._appended = 0
 
     def __repr__(self) -> str:
@@ -225,6 +233,45 @@ def _files(raw: str | None) -> tuple[str, ...] | None:
     return tuple(str(path) for path in found) if isinstance(found, list) else None
 
 
+class JournalFeed:
+    """A :class:`Journal` as sync clients read it (:class:`davstore.vfs.sync.ChangeFeed`):
+    cursors are record numbers. Raises StoreError when the file cannot be read."""
+
+    spans_hosts = False
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def __repr__(self) -> str:
+        return f"JournalFeed({self.journal!r})"
+
+    def ident(self) -> str:
+        return self.journal.ident
+
+    def cursor(self) -> str:
+        try:
+            return str(self.journal.last())
+        except sqlite3.Error as exc:
+            raise StoreError("", f"cannot read the change journal: {exc}") from exc
+
+    def after(self, cursor: str, until: str) -> Iterator[tuple[str, Record]]:
+        if not cursor.isdigit() or not until.isdigit() or int(cursor) > int(until):
+            raise ChangesLost("", f"not a position in this change journal: {cursor!r}")
+        seq, end = int(cursor), int(until)
+        while seq < end:
+            try:
+                records, lost = self.journal.since(seq, limit=min(1000, end - seq))
+            except sqlite3.Error as exc:
+                raise StoreError("", f"cannot read the change journal: {exc}") from exc
+            if lost:
+                raise ChangesLost("", "changes after this position are past the retention")
+            if not records:
+                return
+            for record in records:
+                yield str(record.seq), record
+            seq = records[-1].seq
+
+
 def forget(vfs: VFS, record: Record) -> None:
     """Forget what ``vfs`` caches of the paths ``record`` names (a folder: all it holds)
     and of the folders above them: a save may have made them (a Storage makes the folders
@@ -306,6 +353,9 @@ def follow(
 
     vfs.subscribe(record)
     vfs.coherence = coherence
+    from davstore.vfs.sync import offer
+
+    offer(vfs, JournalFeed(journal))
     return reader
 
 
