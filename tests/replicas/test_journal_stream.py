@@ -4,6 +4,7 @@ behind the stream's trimming forgets everything, one that did not goes on from i
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -119,3 +120,21 @@ def test_a_reader_within_the_retention_goes_on_from_its_cursor(
     _, resumed = followers(cursor)
     assert _until(lambda: resumed.applied == 3)
     assert resumed.dropped == 0
+
+
+def test_a_stream_record_is_told_to_the_watchers_with_a_folders_files(
+    root: Path,
+    followers: Callable[..., tuple[VFS, StreamFollower]],
+    connect: Callable[[], redis.Redis],
+) -> None:
+    """What a replica learns from the stream reaches its frontends' own caches (a FUSE
+    kernel: VFS.watch), and a folder's record keeps the files it names."""
+    reader, follower = followers()
+    told: list[tuple[str, bool]] = []
+    reader.watch(lambda path, tree: told.append((path, tree)))
+    record = Record("moved", "d", target="e", is_dir=True, writer="elsewhere", files=("d/a",))
+    append(connect(), KEY, record)
+    assert _until(lambda: follower.applied == 1)
+    assert ("d", True) in told and ("e", True) in told
+    (_, fields), *_ = connect().xrange(KEY)
+    assert json.loads(fields[b"r"])["files"] == ["d/a"]
