@@ -21,7 +21,8 @@ that catches ``FileNotFoundError`` or ``PermissionError`` keeps working::
         ├── StoreError (EIO)                      the store failed; reason logged
         │   ├── StoreUnavailable (ECONNREFUSED)   + ConnectionError: unreachable
         │   └── StoreTimeout (ETIMEDOUT)          + TimeoutError
-        └── Conflict (EBUSY)                      a concurrent change got in the way
+        ├── Conflict (EBUSY)                      a concurrent change got in the way
+        └── PartlyRemoved (EIO)                   a folder remove left some members
 
 Construct them with the path they concern and an optional reason:
 ``NotFound("a/b.txt")`` or ``StoreError("a.txt", "bucket answered 500")``. A bare
@@ -33,6 +34,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+from collections.abc import Sequence
 from typing import ClassVar
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "NotADirectory",
     "NotFound",
     "NotSupported",
+    "PartlyRemoved",
     "PermissionDenied",
     "ReadOnly",
     "StoreError",
@@ -141,6 +144,30 @@ class StoreTimeout(StoreError, TimeoutError):
 
 class Conflict(DavstoreError):
     code = errno.EBUSY
+
+
+class PartlyRemoved(DavstoreError):
+    """Removing a folder's tree left some members: everything else is gone, and the
+    folders above what is left stay (RFC 4918 section 9.6.1). ``failures`` holds the first
+    :attr:`KEPT` (member path, error) pairs of ``count``; frontends report each member
+    (WebDAV: a 207 Multi-Status)."""
+
+    code = errno.EIO
+    #: How many failures are kept for the report (the count goes on past it).
+    KEPT = 1000
+
+    def __init__(
+        self,
+        path: str = "",
+        reason: str | None = None,
+        *,
+        failures: Sequence[tuple[str, DavstoreError]] = (),
+        count: int | None = None,
+    ) -> None:
+        count = len(failures) if count is None else count
+        super().__init__(path, reason or f"{count} members of the folder could not be removed")
+        self.failures = list(failures)
+        self.count = count
 
 
 _BY_ERRNO: dict[int, type[DavstoreError]] = {
