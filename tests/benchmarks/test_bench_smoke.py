@@ -35,6 +35,7 @@ def test_webdav_benchmark_quick_prints_a_table(tmp_path: Path) -> None:
         "--small-count=20",
         "--small-seconds=2",
         "--connections=4",
+        "--cpu-requests=500",
         f"--results-dir={tmp_path}",
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
