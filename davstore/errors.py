@@ -22,7 +22,10 @@ that catches ``FileNotFoundError`` or ``PermissionError`` keeps working::
         │   ├── StoreUnavailable (ECONNREFUSED)   + ConnectionError: unreachable
         │   └── StoreTimeout (ETIMEDOUT)          + TimeoutError
         ├── Conflict (EBUSY)                      a concurrent change got in the way
-        └── PartlyRemoved (EIO)                   a folder remove left some members
+        ├── PartlyRemoved (EIO)                   a folder remove left some members
+        └── ChangesLost (ESTALE)                  a change-journal cursor the journal
+                                                  cannot continue from (trimmed, another
+                                                  journal, the folder itself replaced)
 
 Construct them with the path they concern and an optional reason:
 ``NotFound("a/b.txt")`` or ``StoreError("a.txt", "bucket answered 500")``. A bare
@@ -39,6 +42,7 @@ from typing import ClassVar
 
 __all__ = [
     "AlreadyExists",
+    "ChangesLost",
     "Conflict",
     "DavstoreError",
     "DirectoryNotEmpty",
@@ -168,6 +172,13 @@ class PartlyRemoved(DavstoreError):
         super().__init__(path, reason or f"{count} members of the folder could not be removed")
         self.failures = list(failures)
         self.count = count
+
+
+class ChangesLost(DavstoreError):
+    """The changes since a cursor cannot be told: the caller starts over from a full listing
+    (:mod:`davstore.vfs.sync`). Never made from a store's errno (an NFS ``ESTALE`` is not it)."""
+
+    code = errno.ESTALE
 
 
 _BY_ERRNO: dict[int, type[DavstoreError]] = {
