@@ -17,8 +17,8 @@ Receivers get, besides ``sender`` (the :class:`davstore.shares.Share`):
 - ``files``: for ``FOLDER_DELETED``, and ``MOVED`` and ``COPIED`` of a folder, the list
   of the files the folder held (at any depth, by their paths before the change: a moved
   file's new path is ``target`` + what follows ``path``), as the VFS found them when it
-  made the change; None for other changes, and for a folder the store moved whole that
-  holds more entries than the share's tree limit (the VFS did not walk it).
+  made the change; None for other changes, and for a folder removed or moved whole by
+  the store that held more files than the share's tree limit.
 
 The signal is sent on the thread that made the change, after the change is in the store;
 what a receiver raises is logged and never undoes or fails the change. Changes made by the

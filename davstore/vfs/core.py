@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, TypeVar, cast
 
 from davstore.errors import (
@@ -51,6 +51,7 @@ from davstore.store.base import (
     Usage,
     is_internal_name,
 )
+from davstore.vfs import trees
 from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, Unknown
 from davstore.vfs.events import Action, Change, Listener, Watcher, current_actor
 from davstore.vfs.handles import (
@@ -137,8 +138,9 @@ class VFS:
         store, once :meth:`start_revalidating` is called (0: never); see :meth:`revalidate`.
     :param spool_dir: where spooled uploads go past ``spool_memory`` bytes.
     :param max_file_size: writes past this size raise :class:`~davstore.errors.FileTooLarge`.
-    :param max_tree_entries: recursive copy, move and delete of a folder touch at most this
-        many entries; a bigger folder is refused up front (``NotSupported``), never half done.
+    :param max_tree_entries: a folder's recursive copy, and its move on stores that cannot
+        rename, touch at most this many entries; a bigger folder is refused up front
+        (``NotSupported``), never half done. (A folder's delete streams: no bound.)
     """
 
     def __init__(
@@ -532,7 +534,7 @@ class VFS:
         try:
             return _files_of(self._tree(path))
         except OSError as exc:
-            logger.info("the files moved with %s are not told: %s", path, exc)
+            logger.info("the files of %s are not told: %s", path, exc)
             return None
 
     def usage(self) -> Usage:
@@ -1152,8 +1154,10 @@ class VFS:
     def remove_tree(self, path: str) -> None:
         """Remove a file, or a folder with everything in it.
 
-        Children go first, so a failure part-way leaves the folder and what was not yet
-        removed; it raises the first error. Raises as :meth:`remove` and :meth:`rmdir`.
+        However big the folder: the files go in batches while the tree is walked (memory
+        stays bounded), each folder once it is empty. A member that cannot be removed
+        does not stop the rest; the folders above it stay, and PartlyRemoved names each
+        member that failed. Raises as :meth:`remove` and :meth:`rmdir`.
         """
         path = self.normalize(path)
         self._check_writable(path)
@@ -1164,15 +1168,18 @@ class VFS:
             return
         if not self.capabilities.delete:
             raise NotSupported(path, "the store cannot delete")
-        tree = self._tree(path)
 
         def prepare() -> None:
             self._keep_readers(path)
             self._detach(path)
 
+        # What the change event tells of the files removed (the delete itself streams,
+        # and a policy may do it otherwise: the trash moves the folder whole).
+        files = self._files_within(path)
+
         def remove() -> None:
             prepare()
-            self._remove_entries(path, tree)
+            trees.remove(self.store, path)
 
         try:
             self._apply(Kind.DELETE, path, remove, is_dir=True, prepare=prepare)
@@ -1180,7 +1187,7 @@ class VFS:
             self._invalidate(path, tree=True)
             self._changed_in(parent(path))
         self._folders_moved(path, None)
-        self._emit(Action.FOLDER_DELETED, path, is_dir=True, files=_files_of(tree))
+        self._emit(Action.FOLDER_DELETED, path, is_dir=True, files=files)
 
     def _remove_entries(self, path: str, tree: list[Entry]) -> None:
         """Remove folder ``path`` and ``tree`` (its walk): the files in one ``delete_many``
@@ -1341,7 +1348,7 @@ class VFS:
         files = _files_of(tree) if source_entry.is_dir else None
         self._emit(Action.COPIED, source, is_dir=source_entry.is_dir, target=target, files=files)
 
-    def _copy_tree(self, source: str, target: str, tree: list[Entry]) -> None:
+    def _copy_tree(self, source: str, target: str, tree: Iterable[Entry]) -> None:
         self.store.make_dir(target)
         for entry in tree:
             dest = join(target, entry.name[len(source) + 1 :])

@@ -49,8 +49,9 @@ class Change:
     (``COPIED``), the paths of the files it held, below it at any depth, as the VFS found
     them when it made the change (before it: a move's files are named at ``path``; each
     one's new path is ``target`` + what follows ``path``). None for every other change,
-    and where the VFS did not find them: a folder moved natively (the store renames it
-    whole) that holds more than the VFS's ``max_tree_entries``.
+    and past the VFS's ``max_tree_entries`` entries where the change itself does not walk
+    the tree: a folder removed (the delete streams, or the trash takes it whole) or moved
+    natively (the store renames it whole), which the VFS walks for the event up to that.
     """
 
     action: Action
