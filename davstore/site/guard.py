@@ -166,6 +166,9 @@ class Guard:
         return f"<Guard of share {self.index.share!r}>"
 
     def around(self, op: Operation, proceed: Proceed) -> None:
+        if self._nothing_to_do(op):
+            proceed()  # what the index remembers says so: no database, no hop
+            return
         # A thread Python started keeps its Django connections (closed with the request or
         # the thread): work there, no hop (benchmarks/README.md). A foreign thread (a FUSE
         # callback) hops to the guard's own thread, and so does an event loop's thread
@@ -181,6 +184,22 @@ class Guard:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False)
+
+    def _nothing_to_do(self, op: Operation) -> bool:
+        """Whether ``op`` touches no name a row names, known without the database (the
+        index's memory of what no row names) and no safe save is under way at its names:
+        then the guard only lets it through."""
+        index = self.index
+        if op.kind is Kind.MOVE:
+            target = op.target
+            return (
+                target is not None
+                and index.known_unused(op.path, folder=op.is_dir)
+                and (op.is_dir or (self._save_of(target) is None and index.known_unused(target)))
+            )
+        if op.kind is Kind.DELETE:
+            return index.known_unused(op.path, folder=op.is_dir)
+        return self._save_of(op.path) is None and index.known_unused(op.path)
 
     def _in_thread(self, op: Operation, proceed: Proceed) -> None:
         # The thread keeps its connections (CONN_MAX_AGE would close them after every
@@ -494,8 +513,20 @@ def indexes() -> dict[str, ReferenceIndex]:
                 index.shares = tuple(
                     other for other in built if same_storage(storages[other], storages[name])
                 )
+                index.related = tuple(built[other] for other in index.shares)
+                share = get_shares()[name]
+                if not _state_in_redis(share):
+                    index.follow(share.state_dir())
             _indexes, _by_model = built, by_model
         return dict(_indexes)
+
+
+def _state_in_redis(share: Share) -> bool:
+    """Whether the share's state is in Redis (replicas on several hosts)."""
+    from davstore.frontends.webdav.state.redis_state import is_redis_url
+
+    config = share.config
+    return is_redis_url(config.lock_storage) or is_redis_url(config.property_storage)
 
 
 def index_for(share: Share) -> ReferenceIndex | None:
@@ -506,7 +537,7 @@ def reset() -> None:
     """Forget the indexes (after a settings change)."""
     global _indexes, _by_model  # noqa: PLW0603
     with _lock:
-        _indexes = _by_model = None
+        _indexes = _by_model = None  # their shared files are unmapped with them
 
 
 def protect(share: Share, vfs: VFS) -> Guard | None:
