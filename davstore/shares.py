@@ -131,7 +131,7 @@ class Share:
         vfs.subscribe(lambda change: send_change(self, change))
         from davstore.site.guard import protect
 
-        protect(self, vfs)
+        protect(self, vfs, self.state_dir() if state_dir is None else state_dir)
         share_with_host_peers(vfs, self.state_dir() if state_dir is None else state_dir)
         from davstore.vfs.trash import Trash
 
