@@ -174,7 +174,7 @@ class Guard:
         return self._clock()  # read through the attribute: tests move the clock
 
     def around(self, op: Operation, proceed: Proceed) -> None:
-        if self._nothing_to_do(op):
+        if self.lets_through(op.kind, op.path, op.is_dir, op.target):
             proceed()  # what the index remembers says so: no database, no hop
             return
         # A thread Python started keeps its Django connections (closed with the request or
@@ -194,21 +194,20 @@ class Guard:
         self._executor.shutdown(wait=False)
         self._saves.close()
 
-    def _nothing_to_do(self, op: Operation) -> bool:
-        """Whether ``op`` touches no name a row names, known without the database (the
-        index's memory of what no row names) and no safe save is under way at its names:
-        then the guard only lets it through."""
+    def lets_through(self, kind: Kind, path: str, is_dir: bool, target: str | None) -> bool:
+        """Whether the change touches no name a row names, known without the database (the
+        index's memory of what no row names), and no safe save is under way at its names:
+        then the guard only lets it through (:mod:`davstore.vfs.policy`)."""
         index = self.index
-        if op.kind is Kind.MOVE:
-            target = op.target
+        if kind is Kind.MOVE:
             return (
                 target is not None
-                and index.known_unused(op.path, folder=op.is_dir)
-                and (op.is_dir or (self._save_of(target) is None and index.known_unused(target)))
+                and index.known_unused(path, folder=is_dir)
+                and (is_dir or (self._save_of(target) is None and index.known_unused(target)))
             )
-        if op.kind is Kind.DELETE:
-            return index.known_unused(op.path, folder=op.is_dir)
-        return self._save_of(op.path) is None and index.known_unused(op.path)
+        if kind is Kind.DELETE:
+            return index.known_unused(path, folder=is_dir)
+        return self._save_of(path) is None and index.known_unused(path)
 
     def _in_thread(self, op: Operation, proceed: Proceed) -> None:
         # The thread keeps its connections (CONN_MAX_AGE would close them after every
