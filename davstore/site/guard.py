@@ -510,7 +510,7 @@ def indexes() -> dict[str, ReferenceIndex]:
                 index.related = tuple(built[other] for other in index.shares)
                 share = get_shares()[name]
                 if not _state_in_redis(share):
-                    index.follow(share.state_dir())
+                    index.follow(share.state_dir(), lazily=True)
             _indexes, _by_model = built, by_model
         return dict(_indexes)
 

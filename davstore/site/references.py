@@ -210,15 +210,23 @@ class ReferenceIndex:
         # What no row names (module docstring): key -> (what, until), valid while no
         # process announced a change; _epoch counts the times it was all forgotten.
         self._peers: HostPeers | None = None
+        self._to_follow: Path | None = None  # follow(lazily=True): opened at first need
+        self._follow_lock = threading.Lock()
         self._known: dict[str, tuple[int, float]] = {}
         self._epoch = 0
         self._known_lock = threading.Lock()
         self._clock: Callable[[], float] = time.monotonic
 
-    def follow(self, state_dir: Path) -> bool:
+    def follow(self, state_dir: Path, *, lazily: bool = False) -> bool:
         """Remember what no row names, coherent with the other processes of the host that
         use ``state_dir`` (the share's state folder, created if missing) for this share.
-        False (logged) when the shared file cannot be used: every check asks the table."""
+        False (logged) when the shared file cannot be used: every check asks the table.
+        ``lazily``: at the first check or change (a process that never guards nor changes
+        the index makes no state folder)."""
+        if lazily:
+            self._to_follow = state_dir
+            return True
+        self._to_follow = None
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
             peers = HostPeers(state_dir / CHANGES_FILE)
@@ -237,8 +245,18 @@ class ReferenceIndex:
             old.close()
         return True
 
+    def _follow_now(self) -> HostPeers | None:
+        """The shared file, opened now if :meth:`follow` was asked to wait for this."""
+        if self._to_follow is not None:
+            with self._follow_lock:  # the others wait until it is open
+                state_dir = self._to_follow
+                if state_dir is not None:
+                    self.follow(state_dir)
+        return self._peers
+
     def close(self) -> None:
         """Stop remembering (the shared file is unmapped)."""
+        self._to_follow = None
         with self._known_lock:
             peers, self._peers = self._peers, None
             self._forget_locked()
@@ -320,7 +338,7 @@ class ReferenceIndex:
         """
         if not self.is_built():
             return bool(self.find(name, folder=folder, limit=0))
-        if self._peers is None:
+        if self._peers is None and self._follow_now() is None:
             return self._ask(name, folder=folder)
         epoch = self._known_epoch()
         if self._remembered(name, folder=folder):
@@ -345,7 +363,7 @@ class ReferenceIndex:
         """Whether ``name`` (``folder``: anything under ``name/``) is known, without asking
         the database, to be named by no row: remembered since the last change of the
         index here or announced by another process (see the module docstring)."""
-        if not self._built or self._peers is None:
+        if not self._built or (self._peers is None and self._follow_now() is None):
             return False
         self._known_epoch()
         return self._remembered(name, folder=folder)
@@ -406,9 +424,9 @@ class ReferenceIndex:
         )
 
     def _committed(self) -> None:
+        peers = self._peers or self._follow_now()
         with self._known_lock:
             self._forget_locked()
-            peers = self._peers
         if peers is not None:
             peers.announce()
 
