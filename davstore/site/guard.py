@@ -198,16 +198,16 @@ class Guard:
         """Whether the change touches no name a row names, known without the database (the
         index's memory of what no row names), and no safe save is under way at its names:
         then the guard only lets it through (:mod:`davstore.vfs.policy`)."""
-        index = self.index
+        index, saves = self.index, self._saves
         if kind is Kind.MOVE:
             return (
                 target is not None
                 and index.known_unused(path, folder=is_dir)
-                and (is_dir or (self._save_of(target) is None and index.known_unused(target)))
+                and (is_dir or (saves.backup_of(target) is None and index.known_unused(target)))
             )
         if kind is Kind.DELETE:
             return index.known_unused(path, folder=is_dir)
-        return self._save_of(path) is None and index.known_unused(path)
+        return saves.backup_of(path) is None and index.known_unused(path)
 
     def _in_thread(self, op: Operation, proceed: Proceed) -> None:
         # The thread keeps its connections (CONN_MAX_AGE would close them after every

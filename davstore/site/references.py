@@ -363,9 +363,12 @@ class ReferenceIndex:
         """Whether ``name`` (``folder``: anything under ``name/``) is known, without asking
         the database, to be named by no row: remembered since the last change of the
         index here or announced by another process (see the module docstring)."""
-        if not self._built or (self._peers is None and self._follow_now() is None):
+        peers = self._peers or self._follow_now()
+        if not self._built or peers is None:
             return False
-        self._known_epoch()
+        if peers.changed():  # as _known_epoch, inline: this is the hot path
+            with self._known_lock:
+                self._forget_locked()
         return self._remembered(name, folder=folder)
 
     def _remembered(self, name: str, *, folder: bool) -> bool:
