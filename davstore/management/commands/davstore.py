@@ -39,7 +39,7 @@ from davstore.trash_command import (
     run_trash_action,
 )
 from davstore.vfs.activity import ActivityLog
-from davstore.vfs.trash import trash_of
+from davstore.vfs.trash import Retention, trash_of
 
 if TYPE_CHECKING:
     from davstore.conf import DavstoreConfig
@@ -286,13 +286,19 @@ class Command(BaseCommand):
             values = given_or_configured(given, share.config)
             explicit = str(Path(args.state_dir) / share.name) if args.state_dir else None
             state_dir = prepare_state_dir(explicit or str(share.state_dir()), share.name)
-            override = args.read_only or args.cache_ttl is not None or args.max_upload_size
+            override = (
+                args.read_only
+                or args.cache_ttl is not None
+                or args.max_upload_size
+                or any(getattr(args, name) is not None for name in _TRASH_OPTIONS)
+            )
             vfs = (
                 share.build_vfs(
                     read_only=values["read_only"],
                     cache_ttl=values["cache_ttl"],
                     max_file_size=values["max_upload_size"],
                     state_dir=state_dir,
+                    retention=_retention(values),
                 )
                 if override
                 else share.vfs
@@ -370,6 +376,7 @@ class Command(BaseCommand):
             read_only=values["read_only"],
             cache_ttl=values["cache_ttl"],
             max_file_size=values["max_upload_size"],
+            retention=_retention(values),
         )
         # FUSE callbacks run on fresh thread states: a connection opened by a
         # file_changed receiver would never be closed otherwise.
@@ -408,6 +415,20 @@ def _follow_share_journal(vfs: Any, share: Share) -> None:
 
         target = parse_redis_url(url)
         StreamFollower(vfs, target.client, key=stream_key(target.prefix)).start()
+
+
+#: The options of the trash's retention (davstore.options), as Retention's fields.
+_TRASH_OPTIONS = {
+    "trash": "enabled",
+    "trash_days": "days",
+    "trash_versions": "versions",
+    "trash_max_size": "max_size",
+}
+
+
+def _retention(values: dict[str, Any]) -> Retention:
+    """The trash's retention the options given or configured ask for."""
+    return Retention(**{field: values[name] for name, field in _TRASH_OPTIONS.items()})
 
 
 def _for(url: str | None, share: Share) -> str | None:
