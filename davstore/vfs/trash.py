@@ -645,6 +645,29 @@ class Trash:
         )
         return dataclasses.replace(entry, path=target)
 
+    def entry(self, entry_id: str) -> TrashEntry:
+        """The entry ``entry_id``. Raises NotFound, InvalidPath (not an id), Conflict (a
+        damaged record)."""
+        return self._read(entry_id)
+
+    def remove(self, entry_id: str) -> TrashEntry:
+        """Purge entry ``entry_id`` now, whatever retention says (the admin's "Purge");
+        returns it. Its record goes first, then its content. Raises NotFound, Conflict
+        (being moved or restored), InvalidPath, and the store's errors."""
+        entry = self._read(entry_id)
+        if entry.state != DONE:
+            raise Conflict(entry_id, f"the entry is {entry.state}; try again later")
+        self._drop(entry.id)
+        self._counted(-1, -entry.size)
+        with self._lock:
+            made = self._made.get(entry.path)
+            if made is not None:
+                self._made[entry.path] = collections.deque(e for e in made if e.id != entry.id)
+        logger.info(
+            "share %s: trash entry %s of %r purged", self.vfs.describe(), entry.id, entry.path
+        )
+        return entry
+
     # -- retention -------------------------------------------------------------------
 
     def due(
