@@ -24,6 +24,7 @@ URLs, under the site (names in the site's namespace, ``admin:`` by default)::
     davstore/<share>/rename/?path=P   davstore_rename    GET form, POST: path, name
     davstore/<share>/delete/?path=P   davstore_delete    GET confirmation, POST: path
     davstore/<share>/integrity/       davstore_integrity orphans and missing files
+    davstore/<share>/integrity/trash-orphans/  davstore_trash_orphans  POST: min_age, path...
     davstore/<share>/trash/?path=&user=&kind=&since=&until=&page=
                                       davstore_trash     the share's trash (filtered)
     davstore/<share>/trash/restore/   davstore_trash_restore  POST: id, to (optional)
@@ -75,7 +76,7 @@ from davstore.errors import AlreadyExists, DavstoreError, InvalidPath
 from davstore.permissions import can_read, can_write
 from davstore.shares import Share, get_share, get_shares
 from davstore.signals import acting_as_user
-from davstore.site.integrity import MIN_AGE, check, related, usage
+from davstore.site.integrity import MIN_AGE, check, related, trash_orphans, usage
 from davstore.site.references import Found, ReferenceIndex
 from davstore.vfs import VFS, Entry, ReadHandle
 from davstore.vfs.activity import ActivityLog
@@ -178,6 +179,11 @@ class FilesAdmin:
                 "<str:share>/integrity/",
                 view(self.integrity, require_GET),
                 name="davstore_integrity",
+            ),
+            path(
+                "<str:share>/integrity/trash-orphans/",
+                view(self.trash_orphans, require_POST),
+                name="davstore_trash_orphans",
             ),
             path("<str:share>/trash/", view(self.trash, require_GET), name="davstore_trash"),
             path(
@@ -469,9 +475,50 @@ class FilesAdmin:
             "crumbs": self._crumbs(share, ROOT),
             "browse_url": self._browse_url(share, ROOT),
             "writable": _writable(request, share),
+            "trash_on": trash_of(share.vfs) is not None,
             "urls": self._action_urls(share),
         }
         return self._render(request, "admin/davstore/integrity.html", context)
+
+    @_guarded
+    def trash_orphans(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """POST ``min_age`` and the ``path`` of each orphan to move: the report is made
+        again and the orphans it still finds among them go to the share's trash
+        (:func:`davstore.site.integrity.trash_orphans`), never away."""
+        self._require_write(request, share)
+        try:
+            min_age = float(request.POST.get("min_age", MIN_AGE))
+        except ValueError:
+            min_age = -1
+        back = self._url("davstore_integrity", share.name)
+        if not 0 <= min_age < 1e10:
+            messages.error(request, "The minimum age is a number of seconds.")
+            return HttpResponseRedirect(back)
+        back = self._url("davstore_integrity", share.name, min_age=f"{min_age:g}")
+        chosen = request.POST.getlist("path")
+        if not chosen:
+            messages.warning(request, "Tick the orphans to move to the trash.")
+            return HttpResponseRedirect(back)
+        report = check(share.name, share.vfs, _index(share), min_age=min_age)
+        try:
+            with acting_as_user(request.user, "admin"):
+                done = trash_orphans(share.vfs, report, chosen)
+        except DavstoreError as exc:
+            messages.error(request, _describe(exc))
+            return HttpResponseRedirect(back)
+        if done.moved:
+            count = len(done.moved)
+            messages.success(
+                request,
+                f"Moved {count} orphan{'s' if count != 1 else ''} to the trash: "
+                + ", ".join(f"“{o.path}”" for o in done.moved)
+                + ".",
+            )
+        for orphan, why in done.failed:
+            messages.error(request, f"“{orphan.path}” stays: {why}.")
+        if not done.moved and not done.failed:
+            messages.warning(request, "No orphan to move (the files are no orphans now).")
+        return HttpResponseRedirect(back)
 
     # -- the trash, previous versions, the activity log ------------------------------
 
@@ -690,6 +737,7 @@ class FilesAdmin:
                 "rename",
                 "delete",
                 "integrity",
+                "trash_orphans",
                 "trash",
                 "trash_restore",
                 "trash_purge",

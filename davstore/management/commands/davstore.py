@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from davstore.conf import DavstoreConfig
     from davstore.frontends.fuse.mount import MountOptions
     from davstore.shares_app import ShareOptions, SharesApp
-    from davstore.site.integrity import Report
+    from davstore.site.integrity import Report, Trashed
     from davstore.vfs import VFS
 
 __all__ = ["Command"]
@@ -113,6 +113,12 @@ class Command(BaseCommand):
             help="list at most this many entries per share (default: 100000)",
         )
         check.add_argument("--json", action="store_true", help="one JSON document on stdout")
+        check.add_argument(
+            "--trash-orphans",
+            action="store_true",
+            help="move the orphans found into each share's trash (never deleted outright; "
+            "a share without a trash keeps them)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         namespace = argparse.Namespace(**options)
@@ -158,29 +164,54 @@ class Command(BaseCommand):
             self.stdout.write(f"{share.name}: {count} references in {len(index.fields)} fields")
 
     def _check(self, args: argparse.Namespace) -> None:
-        """Orphans and missing files per share; exit status 1 when there are any."""
+        """Orphans and missing files per share; exit status 1 when there are any (left:
+        with ``--trash-orphans``, the orphans moved to the trash no longer count)."""
         import json
 
+        from davstore.errors import DavstoreError
         from davstore.site.guard import index_for
-        from davstore.site.integrity import LIMIT, MIN_AGE, check
+        from davstore.site.integrity import LIMIT, MIN_AGE, check, trash_orphans
+        from davstore.vfs import acting_as
 
         min_age = MIN_AGE if args.min_age is None else args.min_age
         limit = LIMIT if args.limit is None else args.limit
         if min_age < 0 or limit < 1:
             raise UsageError("--min-age must be 0 or more and --limit 1 or more")
+        shares = self._shares(args.shares)
         reports = [
             check(share.name, share.vfs, index_for(share), min_age=min_age, limit=limit)
-            for share in self._shares(args.shares)
+            for share in shares
         ]
+        trashed: list[Trashed | None] = [None] * len(reports)
+        refused: list[str] = []
+        if args.trash_orphans:
+            for number, (share, report) in enumerate(zip(shares, reports, strict=True)):
+                if not report.orphans:
+                    continue
+                try:
+                    with acting_as(None, "check"):
+                        trashed[number] = trash_orphans(share.vfs, report)
+                except DavstoreError as exc:
+                    refused.append(f"{share.name}: {exc.reason}")
         if args.json:
-            self.stdout.write(json.dumps({"shares": [r.as_dict() for r in reports]}, indent=2))
+            documents = [
+                {**r.as_dict(), **(t.as_dict() if t is not None else {})}
+                for r, t in zip(reports, trashed, strict=True)
+            ]
+            self.stdout.write(json.dumps({"shares": documents}, indent=2))
         else:
-            for report in reports:
-                self._write_report(report)
-        if any(not r.clean for r in reports):
+            for report, done in zip(reports, trashed, strict=True):
+                self._write_report(report, done)
+        for line in refused:
+            self.stderr.write(line)
+        left = [
+            bool(r.missing) or len(r.orphans) > (len(t.moved) if t is not None else 0)
+            for r, t in zip(reports, trashed, strict=True)
+        ]
+        if any(left):
             raise CommandError("some shares hold orphans or missing files", returncode=1)
 
-    def _write_report(self, report: Report) -> None:
+    def _write_report(self, report: Report, trashed: Trashed | None = None) -> None:
         if not report.guarded:
             self.stdout.write(f"{report.share}: no model field stores files in it")
             return
@@ -194,6 +225,15 @@ class Command(BaseCommand):
             self.stdout.write(f"  missing {ref.name}: named by {ref}{where}")
         for orphan in report.orphans:
             self.stdout.write(f"  orphan  {orphan.path} ({orphan.size} bytes)")
+        if trashed is not None:
+            for orphan in trashed.moved:
+                self.stdout.write(f"  trashed {orphan.path}")
+            for orphan, why in trashed.failed:
+                self.stdout.write(f"  kept    {orphan.path}: {why}")
+            self.stdout.write(
+                f"{report.share}: {len(trashed.moved)} orphans moved to the trash "
+                "(manage.py davstore trash list)"
+            )
 
     def _shares(self, names: list[str] | None) -> list[Share]:
         registry = get_shares()
