@@ -4,55 +4,54 @@ and purge (one entry, all) for users who may write, as CSRF-protected POSTs; the
 versions of a file, restorable; a restored file the site's rows name makes them valid
 again; the activity log filtered and paged.
 
-The site: tests.django.siteapp (Photo.image in ``STORAGES["site"]``, a FileSystemStorage
-in a temporary folder, shared as ``media``; tests/django/test_guard.py's settings).
+The site: tests.django.siteapp (Photo.image in ``STORAGES["site"]``, shared as ``media``),
+on local disk and on S3 (moto's server): tests/django/test_guard_admin.py's ``site``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.messages import get_messages
+from django.core.files.storage import storages
 from django.test import Client
 from django.test.utils import override_settings
 
-from davstore.models import IndexState, Reference
 from davstore.shares import get_share
 from davstore.vfs import acting_as
 from davstore.vfs.trash import TrashEntry, trash_of
 from tests.django.siteapp.models import Photo
-from tests.django.test_guard import site_settings
+from tests.django.test_guard_admin import moto, save, site  # noqa: F401 - fixtures
 
 TRASH = "/admin/davstore/media/trash/"
 
 
-def _clean() -> None:
-    Photo.objects.all().delete()
-    Reference.objects.all().delete()
-    IndexState.objects.all().delete()
+@contextlib.contextmanager
+def share_settings(**changes: Any) -> Iterator[None]:
+    """The ``media`` share with ``changes`` to its ``DAVSTORE`` entry."""
+    davstore = settings.DAVSTORE
+    media = {**davstore["SHARES"]["media"], **changes}
+    with override_settings(DAVSTORE={**davstore, "SHARES": {"media": media}}):
+        yield
 
 
-def _media(tmp_path: Path, **share: Any) -> Iterator[Path]:
-    folder = tmp_path / "media"
-    (folder / "docs").mkdir(parents=True)
-    (folder / "photos").mkdir()
-    _clean()
-    with override_settings(**site_settings(folder, **share)):
-        yield folder
-    _clean()
+def read(name: str) -> bytes:
+    with storages["site"].open(name, "rb") as stream:
+        data: bytes = stream.read()
+    return data
+
+
+def exists(name: str) -> bool:
+    return bool(storages["site"].exists(name))
 
 
 @pytest.fixture
-def media(tmp_path: Path, migrated: None) -> Iterator[Path]:
-    yield from _media(tmp_path)
-
-
-@pytest.fixture
-def boss(make_user: Callable[..., Any]) -> Client:
+def boss(site: str, make_user: Callable[..., Any]) -> Client:  # noqa: F811 - the fixture
     client = Client(enforce_csrf_checks=True)
     client.force_login(make_user("boss", is_staff=True, is_superuser=True))
     return client
@@ -83,10 +82,10 @@ def _rows(html: str, table: str) -> list[str]:
     return [part.split('"', 1)[0] for part in body.split('data-path="')[1:]]
 
 
-def _deleted_by_two(media: Path) -> None:
-    (media / "docs" / "a.txt").write_bytes(b"aaaa")
-    (media / "photos" / "b.jpg").write_bytes(b"bb")
-    (media / "docs" / "c.txt").write_bytes(b"c")
+def _deleted_by_two() -> None:
+    save("docs/a.txt", b"aaaa")
+    save("photos/b.jpg", b"bb")
+    save("docs/c.txt", b"c")
     vfs = get_share("media").vfs
     with acting_as("ann", "webdav"):
         vfs.remove("docs/a.txt")
@@ -95,8 +94,8 @@ def _deleted_by_two(media: Path) -> None:
         vfs.remove("docs/c.txt")
 
 
-def test_the_trash_page_lists_entries_with_filters(boss: Client, media: Path) -> None:
-    _deleted_by_two(media)
+def test_the_trash_page_lists_entries_with_filters(boss: Client) -> None:
+    _deleted_by_two()
     answer = boss.get(TRASH)
     assert answer.status_code == 200
     html = answer.content.decode()
@@ -120,19 +119,20 @@ def test_the_trash_page_lists_entries_with_filters(boss: Client, media: Path) ->
     assert bad.status_code == 200 and "is not a day (use YYYY-MM-DD)" in bad.content.decode()
 
 
-def test_restore_from_the_trash_page_here_or_elsewhere(boss: Client, media: Path) -> None:
-    _deleted_by_two(media)
+def test_restore_from_the_trash_page_here_or_elsewhere(boss: Client) -> None:
+    _deleted_by_two()
     by_path = {e.path: e for e in _entries()}
     answer = _post(boss, TRASH + "restore/", {"id": by_path["docs/a.txt"].id})
     assert answer.status_code == 302 and answer["Location"] == TRASH
-    assert (media / "docs" / "a.txt").read_bytes() == b"aaaa"
+    assert read("docs/a.txt") == b"aaaa"
     assert _messages(answer) == ["Restored the file “docs/a.txt”."]
     elsewhere = {"id": by_path["photos/b.jpg"].id, "to": "back/again/b.jpg"}
     answer = _post(boss, TRASH + "restore/", elsewhere)
-    assert (media / "back" / "again" / "b.jpg").read_bytes() == b"bb"
-    assert not (media / "photos" / "b.jpg").exists()
+    assert read("back/again/b.jpg") == b"bb"
+    assert not exists("photos/b.jpg")
     assert [e.path for e in _entries()] == ["docs/c.txt"]
     # Onto a folder: refused with a message, nothing changed.
+    save("back/inside.txt", b"i")  # a folder on every store
     answer = _post(boss, TRASH + "restore/", {"id": by_path["docs/c.txt"].id, "to": "back"})
     assert "restore it elsewhere" in _messages(answer)[0]
     assert [e.path for e in _entries()] == ["docs/c.txt"]
@@ -141,17 +141,17 @@ def test_restore_from_the_trash_page_here_or_elsewhere(boss: Client, media: Path
     assert answer.status_code == 302 and "No such entry in the trash" in _messages(answer)[0]
 
 
-def test_restore_and_purge_are_posts_with_csrf(boss: Client, media: Path) -> None:
-    _deleted_by_two(media)
+def test_restore_and_purge_are_posts_with_csrf(boss: Client) -> None:
+    _deleted_by_two()
     entry = _entries()[0]
     assert boss.get(TRASH + f"restore/?id={entry.id}").status_code == 405
     assert boss.post(TRASH + "restore/", {"id": entry.id}).status_code == 403  # no token
     assert boss.post(TRASH + "purge/", {"all": "1"}).status_code == 403
-    assert len(_entries()) == 3 and not (media / "docs" / "a.txt").exists()
+    assert len(_entries()) == 3 and not exists("docs/a.txt")
 
 
-def test_purge_one_entry_then_all(boss: Client, media: Path) -> None:
-    _deleted_by_two(media)
+def test_purge_one_entry_then_all(boss: Client) -> None:
+    _deleted_by_two()
     first, *rest = _entries()
     confirm = boss.get(TRASH + f"purge/?id={first.id}")
     assert confirm.status_code == 200
@@ -170,35 +170,33 @@ def test_purge_one_entry_then_all(boss: Client, media: Path) -> None:
     assert "The trash is empty." in boss.get(TRASH).content.decode()
 
 
-@pytest.fixture
-def reader_share(tmp_path: Path, migrated: None) -> Iterator[Path]:
-    """``media`` readable by staff, writable only with a permission nobody here holds."""
-    yield from _media(tmp_path, READ=["staff"], WRITE=["siteapp.change_photo"])
-
-
 def test_a_reader_sees_the_trash_but_cannot_restore_or_purge(
-    reader_share: Path, make_user: Callable[..., Any]
+    site: str,  # noqa: F811 - the fixture
+    make_user: Callable[..., Any],
 ) -> None:
-    _deleted_by_two(reader_share)
+    _deleted_by_two()
     reader = Client()
     reader.force_login(make_user("reader", is_staff=True))
-    answer = reader.get(TRASH)
-    assert answer.status_code == 200
-    html = answer.content.decode()
-    assert _rows(html, "davstore-trash") == ["docs/c.txt", "photos/b.jpg", "docs/a.txt"]
-    assert 'class="davstore-restore"' not in html and 'id="davstore-empty-trash"' not in html
-    entry = _entries()[0]
-    assert reader.post(TRASH + "restore/", {"id": entry.id}).status_code == 403
-    assert reader.post(TRASH + "purge/", {"id": entry.id}).status_code == 403
-    assert reader.get(TRASH + f"purge/?id={entry.id}").status_code == 403
-    assert len(_entries()) == 3 and not (reader_share / "docs" / "a.txt").exists()
-    outsider = Client()
-    outsider.force_login(make_user("outsider", is_staff=False))
-    assert outsider.get(TRASH).status_code == 302  # the admin's login page
+    # Readable by staff, writable only with a permission nobody here holds.
+    with share_settings(READ=["staff"], WRITE=["siteapp.change_photo"]):
+        answer = reader.get(TRASH)
+        assert answer.status_code == 200
+        html = answer.content.decode()
+        assert _rows(html, "davstore-trash") == ["docs/c.txt", "photos/b.jpg", "docs/a.txt"]
+        assert 'class="davstore-restore"' not in html and 'id="davstore-empty-trash"' not in html
+        entry = _entries()[0]
+        assert reader.post(TRASH + "restore/", {"id": entry.id}).status_code == 403
+        assert reader.post(TRASH + "purge/", {"id": entry.id}).status_code == 403
+        assert reader.get(TRASH + f"purge/?id={entry.id}").status_code == 403
+        assert len(_entries()) == 3 and not exists("docs/a.txt")
+        outsider = Client()
+        outsider.force_login(make_user("outsider", is_staff=False))
+        assert outsider.get(TRASH).status_code == 302  # the admin's login page
 
 
-def test_each_file_lists_its_versions_and_one_restores(boss: Client, media: Path) -> None:
+def test_each_file_lists_its_versions_and_one_restores(boss: Client) -> None:
     vfs = get_share("media").vfs
+    vfs.mkdir("docs")
     with acting_as("ann", "webdav"):
         for body in (b"one", b"two!", b"three"):
             vfs.write_file("docs/note.txt", body)
@@ -217,7 +215,7 @@ def test_each_file_lists_its_versions_and_one_restores(boss: Client, media: Path
     answer = _post(boss, "/admin/davstore/media/trash/restore/", restore, page=versions_url)
     assert answer.status_code == 302
     assert answer["Location"] == "/admin/davstore/media/versions/?path=docs%2Fnote.txt"
-    assert (media / "docs" / "note.txt").read_bytes() == b"one"
+    assert read("docs/note.txt") == b"one"
     # What was there ("three") is a version now, beside "two!".
     sizes = sorted(e.size for e in _entries() if e.path == "docs/note.txt")
     assert sizes == [4, 5]
@@ -225,38 +223,28 @@ def test_each_file_lists_its_versions_and_one_restores(boss: Client, media: Path
     assert "No previous version is kept." in empty and "There is no file at" in empty
 
 
-@pytest.fixture
-def allowing(tmp_path: Path, migrated: None) -> Iterator[Path]:
-    """``media`` whose guard lets a referenced file be deleted (into the trash)."""
-    yield from _media(tmp_path, ON_DELETE_REFERENCED="allow")
-
-
-def test_restoring_a_referenced_file_makes_its_rows_valid_again(
-    allowing: Path, make_user: Callable[..., Any]
-) -> None:
-    (allowing / "photos" / "a.jpg").write_bytes(b"\x89PNG not really")
-    hero = Photo.objects.create(title="hero", image="photos/a.jpg")
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(make_user("boss", is_staff=True, is_superuser=True))
+def test_restoring_a_referenced_file_makes_its_rows_valid_again(boss: Client) -> None:
+    hero = Photo.objects.create(title="hero", image=save("photos/a.jpg", b"\x89PNG not really"))
     delete = "/admin/davstore/media/delete/?path=photos/a.jpg"
-    answer = _post(client, "/admin/davstore/media/delete/", {"path": "photos/a.jpg"}, delete)
-    assert answer.status_code == 302 and not (allowing / "photos" / "a.jpg").exists()
     integrity = "/admin/davstore/media/integrity/?min_age=0"
-    missing = client.get(integrity).content.decode().split('id="davstore-missing"', 1)[1]
-    assert 'data-path="photos/a.jpg"' in missing.split("</table>", 1)[0]
-    (entry,) = _entries()
-    answer = _post(client, TRASH + "restore/", {"id": entry.id})
-    assert _messages(answer) == ["Restored the file “photos/a.jpg”."]
-    assert 'id="davstore-no-missing"' in client.get(integrity).content.decode()
+    with share_settings(ON_DELETE_REFERENCED="allow"):  # the delete goes to the trash
+        answer = _post(boss, "/admin/davstore/media/delete/", {"path": "photos/a.jpg"}, delete)
+        assert answer.status_code == 302 and not exists("photos/a.jpg")
+        missing = boss.get(integrity).content.decode().split('id="davstore-missing"', 1)[1]
+        assert 'data-path="photos/a.jpg"' in missing.split("</table>", 1)[0]
+        (entry,) = _entries()
+        answer = _post(boss, TRASH + "restore/", {"id": entry.id})
+        assert _messages(answer) == ["Restored the file “photos/a.jpg”."]
+        assert 'id="davstore-no-missing"' in boss.get(integrity).content.decode()
     hero.refresh_from_db()
     with hero.image.open("rb") as image:
         assert image.read() == b"\x89PNG not really"
 
 
-def test_the_activity_page_filters_and_pages(
-    boss: Client, media: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_activity_page_filters_and_pages(boss: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     vfs = get_share("media").vfs
+    vfs.mkdir("docs")
+    vfs.mkdir("photos")
     with acting_as("ann", "webdav"):
         vfs.write_file("docs/a.txt", b"a")
         vfs.write_file("docs/a.txt", b"aa")
@@ -268,7 +256,8 @@ def test_the_activity_page_filters_and_pages(
     html = boss.get(url).content.decode()
     records = html.split('id="davstore-activity"', 1)[1].split("</table>", 1)[0]
     shown = [part.split('"', 1)[0] for part in records.split('data-action="')[1:]]
-    assert shown == ["deleted", "moved", "created", "modified", "created"]  # newest first
+    # Newest first.
+    assert shown == ["deleted", "moved", "created", "modified", "created", *["folder_created"] * 2]
     assert "photos/b.jpg &rarr; photos/c.jpg" in records
     assert records.count('class="davstore-trash-entry"') == 2  # the version, the delete
 
@@ -288,10 +277,10 @@ def test_the_activity_page_filters_and_pages(
     assert actions("?user=bob&page=2") == ["created"]
 
 
-def test_the_files_page_links_to_the_trash_and_the_activity(boss: Client, media: Path) -> None:
+def test_the_files_page_links_to_the_trash_and_the_activity(boss: Client) -> None:
     html = boss.get("/admin/davstore/media/").content.decode()
     assert f'href="{TRASH}" id="davstore-trash-link"' in html
     assert 'href="/admin/davstore/media/activity/" id="davstore-activity-link"' in html
-    (media / "docs" / "x.txt").write_bytes(b"x")
+    save("docs/x.txt", b"x")
     confirm = boss.get("/admin/davstore/media/delete/?path=docs/x.txt").content.decode()
     assert "It goes to the share's" in confirm and "This cannot be undone." not in confirm
