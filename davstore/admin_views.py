@@ -27,6 +27,7 @@ URLs, under the site (names in the site's namespace, ``admin:`` by default)::
     davstore/<share>/integrity/trash-orphans/  davstore_trash_orphans  POST: min_age, path...
     davstore/<share>/trash/?path=&user=&kind=&since=&until=&page=
                                       davstore_trash     the share's trash (filtered)
+    davstore/<share>/trash/download/?id=ID  davstore_trash_download  what file entry ID keeps
     davstore/<share>/trash/restore/   davstore_trash_restore  POST: id, to (optional)
     davstore/<share>/trash/purge/     davstore_trash_purge    GET confirmation, POST: id | all=1
     davstore/<share>/versions/?path=P davstore_versions  the previous versions of file P
@@ -186,6 +187,11 @@ class FilesAdmin:
                 name="davstore_trash_orphans",
             ),
             path("<str:share>/trash/", view(self.trash, require_GET), name="davstore_trash"),
+            path(
+                "<str:share>/trash/download/",
+                view(self.trash_download, require_GET),
+                name="davstore_trash_download",
+            ),
             path(
                 "<str:share>/trash/restore/",
                 view(self.trash_restore, require_POST),
@@ -575,6 +581,19 @@ class FilesAdmin:
         return self._render(request, "admin/davstore/trash.html", context)
 
     @_guarded
+    def trash_download(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """What file entry ``id`` keeps (a deleted file, a previous version), as an
+        attachment named after its path, for users who may read the share."""
+        try:
+            entry, stream = _trash(share).open_content(request.GET.get("id", ""))
+        except DavstoreError as exc:
+            messages.error(request, _describe(exc))
+            return HttpResponseRedirect(self._url("davstore_trash", share.name))
+        attachment = FileResponse(stream, as_attachment=True, filename=basename(entry.path))
+        attachment.block_size = _BLOCK
+        return attachment
+
+    @_guarded
     def trash_restore(self, request: HttpRequest, share: Share) -> HttpResponseBase:
         """POST ``id`` (and ``to``, another path): put the entry back through the share's
         trash (a file at the name is kept first as a version). Back to the trash page, or
@@ -739,6 +758,7 @@ class FilesAdmin:
                 "integrity",
                 "trash_orphans",
                 "trash",
+                "trash_download",
                 "trash_restore",
                 "trash_purge",
                 "versions",

@@ -50,13 +50,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from davstore.errors import (
     AlreadyExists,
     Conflict,
     DavstoreError,
     InvalidPath,
+    IsADirectory,
     NotADirectory,
     NotFound,
 )
@@ -735,6 +736,18 @@ class Trash:
         """The entry ``entry_id``. Raises NotFound, InvalidPath (not an id), Conflict (a
         damaged record)."""
         return self._settled(self._read(entry_id))
+
+    def open_content(self, entry_id: str) -> tuple[TrashEntry, BinaryIO]:
+        """What file entry ``entry_id`` keeps, to read (the admin's download of a deleted
+        file or a previous version), with the entry. Raises NotFound, IsADirectory (a
+        folder's entry: restore it to see what it holds), Conflict (being moved or
+        restored), InvalidPath, and the store's errors."""
+        entry = self._settled(self._read(entry_id))
+        if entry.state != DONE:
+            raise Conflict(entry_id, f"the entry is {entry.state}; try again later")
+        if entry.is_dir:
+            raise IsADirectory(entry.path, "a folder's entry: restore it to see what it holds")
+        return entry, self.store.open_read(self._content(entry.id))
 
     def remove(self, entry_id: str) -> TrashEntry:
         """Purge entry ``entry_id`` now, whatever retention says (the admin's "Purge");

@@ -211,6 +211,11 @@ def test_each_file_lists_its_versions_and_one_restores(boss: Client) -> None:
     assert table.count('class="davstore-restore"') == 2
     assert table.index('title="4 bytes"') < table.index('title="3 bytes"')  # newest first
     oldest = next(e for e in _entries() if e.size == 3)
+    download = f"/admin/davstore/media/trash/download/?id={oldest.id}"
+    assert f'href="{download}" class="davstore-trash-download"' in table
+    got = boss.get(download)
+    assert got.status_code == 200 and got.getvalue() == b"one"
+    assert got["Content-Disposition"] == 'attachment; filename="note.txt"'
     restore = {"id": oldest.id, "back": "versions", "path": "docs/note.txt"}
     answer = _post(boss, "/admin/davstore/media/trash/restore/", restore, page=versions_url)
     assert answer.status_code == 302
@@ -284,3 +289,16 @@ def test_the_files_page_links_to_the_trash_and_the_activity(boss: Client) -> Non
     save("docs/x.txt", b"x")
     confirm = boss.get("/admin/davstore/media/delete/?path=docs/x.txt").content.decode()
     assert "It goes to the share's" in confirm and "This cannot be undone." not in confirm
+
+
+def test_a_deleted_folder_is_not_downloaded_but_restored(boss: Client) -> None:
+    save("docs/deep/one.txt", b"1")
+    vfs = get_share("media").vfs
+    with acting_as("ann", "webdav"):
+        vfs.remove_tree("docs")
+    (entry,) = _entries()
+    html = boss.get(TRASH).content.decode()
+    assert 'class="davstore-trash-download"' not in html and "docs/</td>" in html
+    answer = boss.get(f"{TRASH}download/?id={entry.id}")
+    assert answer.status_code == 302 and "restore it to see what it holds" in _messages(answer)[0]
+    assert boss.get(f"{TRASH}download/?id=nope").status_code == 302
