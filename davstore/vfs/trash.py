@@ -568,14 +568,17 @@ class Trash:
     @staticmethod
     def _is_original(entry: TrashEntry, index: int, found: ObjectInfo | None) -> bool:
         """Whether ``found``, at the ``index``-th name of ``entry``, is what the entry
-        moved (not yet gone from its path) rather than a file made there since: the same
-        etag where both are known, else not modified after the entry was made; when the
-        store tells neither, it is taken for the original."""
+        moved (not yet gone from its path) rather than a file made there since: not
+        another etag (where both are known) and not modified after the entry was made
+        (where the store tells); when the store tells neither, it is taken for the
+        original. A mistake either way loses nothing: an original taken for a newcomer
+        stays where it is and in the trash; a newcomer taken for the original has its
+        etag, its content."""
         if found is None or found.is_dir:
             return False
         etag = entry.etags[index] if index < len(entry.etags) else None
-        if etag is not None and found.etag is not None:
-            return found.etag == etag
+        if etag is not None and found.etag is not None and found.etag != etag:
+            return False
         if found.mtime is not None:
             return found.mtime <= entry.when
         return True
