@@ -200,9 +200,12 @@ def test_each_file_lists_its_versions_and_one_restores(boss: Client) -> None:
     with acting_as("ann", "webdav"):
         for body in (b"one", b"two!", b"three"):
             vfs.write_file("docs/note.txt", body)
+    # The file's own page (its preview, where the Files page's name leads) links to them.
     listing = boss.get("/admin/davstore/media/?path=docs").content.decode()
+    assert 'href="/admin/davstore/media/preview/?path=docs/note.txt"' in listing
+    page = boss.get("/admin/davstore/media/preview/?path=docs/note.txt").content.decode()
     versions_url = "/admin/davstore/media/versions/?path=docs/note.txt"
-    assert f'href="{versions_url}" class="davstore-versions"' in listing
+    assert f'href="{versions_url}" class="davstore-action davstore-versions"' in page
     answer = boss.get(versions_url)
     assert answer.status_code == 200
     html = answer.content.decode()
@@ -284,8 +287,9 @@ def test_the_activity_page_filters_and_pages(boss: Client, monkeypatch: pytest.M
 
 def test_the_files_page_links_to_the_trash_and_the_activity(boss: Client) -> None:
     html = boss.get("/admin/davstore/media/").content.decode()
-    assert f'href="{TRASH}" id="davstore-trash-link"' in html
-    assert 'href="/admin/davstore/media/activity/" id="davstore-activity-link"' in html
+    assert f'href="{TRASH}" class="davstore-button" id="davstore-trash-link"' in html
+    activity = "/admin/davstore/media/activity/"
+    assert f'href="{activity}" class="davstore-button" id="davstore-activity-link"' in html
     save("docs/x.txt", b"x")
     confirm = boss.get("/admin/davstore/media/delete/?path=docs/x.txt").content.decode()
     assert "It goes to the share's" in confirm and "This cannot be undone." not in confirm
