@@ -14,10 +14,10 @@ replicas sharing the store share the trash with no other state.
 **Never in neither place.** A delete writes the record first (state ``moving``), then moves
 the content: a rename where the store has one (local disk), else a copy then a delete
 (S3, GCS and Azure copy server-side, past 5 GiB in parts on S3; other stores stream), then
-marks the record ``done`` (on local disk; on stores without rename the delete writes no
-such mark: the entry is done once every file is in the trash and none is left at its
-path, which the first listing, restore or recovery checks and records). A failure
-part-way is rolled back at once; a crash leaves a ``moving`` record that
+marks the record ``done`` (on local disk, and for folders; on stores without rename a
+file's delete writes no such mark: the entry is done once the file is in the trash and
+not left at its path, which the first listing, restore or recovery checks and records).
+A failure part-way is rolled back at once; a crash leaves a ``moving`` record that
 :meth:`Trash.recover` (at start and before every purge) settles: when nothing of the entry
 is left at its original path the move is finished, otherwise it is rolled back (what is
 missing at the original path is copied back from the trash, then the trash copy goes).
@@ -60,8 +60,10 @@ from davstore.errors import (
     IsADirectory,
     NotADirectory,
     NotFound,
+    PartlyRemoved,
 )
 from davstore.store.base import ObjectInfo
+from davstore.vfs import trees
 from davstore.vfs.events import Action, Actor, current_actor
 from davstore.vfs.paths import join, parent
 from davstore.vfs.policy import ORDER_INNERMOST, Kind, Operation, Proceed
@@ -114,14 +116,16 @@ class TrashEntry:
     origin: str | None
     size: int
     state: str = DONE
-    #: For a folder: the names of its files relative to it (what a recovery checks).
+    #: For a folder, in records of earlier versions: the names of its files relative to
+    #: it (what a recovery checks). Now empty: a recovery walks the trash's copy.
     files: tuple[str, ...] = ()
-    #: The store's etags of what was moved (the file; a folder's ``files``, in order),
+    #: The store's etags of what was moved (the file; a folder's ``files`` in records of
+    #: earlier versions, in order),
     #: where the store gives them: a recovery tells the original, still at its path, from
     #: a file made there since.
     etags: tuple[str | None, ...] = ()
-    #: No "done" mark follows the move (a delete on a store without rename): the entry
-    #: is done once every file is in the trash and none is left at its path, which a
+    #: No "done" mark follows the move (a file's delete on a store without rename): the
+    #: entry is done once the file is in the trash and not left at its path, which a
     #: listing, a restore or a recovery checks (:meth:`Trash._finished`).
     inferred: bool = False
 
@@ -238,11 +242,16 @@ class Trash:
             return
         files: tuple[ObjectInfo, ...] = ()
         if op.is_dir:
-            files = tuple(e for e in self.vfs._tree(op.path) if not e.is_dir)
-            if not files:
+            # Counted as it is walked, whatever its size: the record names no files (a
+            # recovery walks the trash's copy instead).
+            size, holds_files = 0, False
+            for found_entry in trees.walk(self.store, op.path):
+                if not found_entry.is_dir:
+                    holds_files = True
+                    size += found_entry.size or 0
+            if not holds_files:
                 proceed()
                 return
-            size = sum(e.size or 0 for e in files)
         else:
             found = self.vfs._lookup(op.path)  # the VFS just looked: cached
             if found is None:
@@ -369,7 +378,9 @@ class Trash:
             state=MOVING,
             files=tuple(f.name[len(path) + 1 :] for f in files) if is_dir else (),
             etags=tuple(f.etag for f in files),
-            inferred=kind == DELETED and not self.store.capabilities.rename,
+            # A file's delete only: a folder's record names no files to check (its
+            # recovery walks the trees), so it keeps its "done" mark.
+            inferred=kind == DELETED and not is_dir and not self.store.capabilities.rename,
         )
         with self._lock:
             self._moving.add(entry.id)
@@ -480,18 +491,12 @@ class Trash:
             store.copy(source, target)
             store.delete(source)
         else:
-            tree = self._walk(source)
-            self.vfs._copy_tree(source, target, tree)
-            self.vfs._remove_entries(source, tree)
-
-    def _walk(self, folder: str) -> list[ObjectInfo]:
-        """Every entry below ``folder`` in the store, parents first (uncached)."""
-        entries = []
-        for entry in self.store.list(folder):
-            entries.append(entry)
-            if entry.is_dir:
-                entries.extend(self._walk(entry.name))
-        return entries
+            # Streamed both ways, however big: every file copied, then the source removed.
+            self.vfs._copy_tree(source, target, trees.walk(store, source))
+            try:
+                trees.remove(store, source)
+            except PartlyRemoved as exc:
+                raise exc.failures[0][1] from exc  # the caller rolls the whole move back
 
     def _remove_content(self, name: str) -> None:
         """Remove file or folder ``name`` of the trash, whatever is there of it."""
@@ -501,12 +506,10 @@ class Trash:
         if not found.is_dir:
             self.store.delete(name)
             return
-        tree = self._walk(name)
-        self.store.delete_many([e.name for e in tree if not e.is_dir])
-        for entry in reversed(tree):
-            if entry.is_dir:
-                self.store.remove_dir(entry.name)
-        self.store.remove_dir(name)
+        try:
+            trees.remove(self.store, name)
+        except PartlyRemoved as exc:
+            raise exc.failures[0][1] from exc  # the next purge removes what is left
 
     def _drop(self, entry_id: str) -> None:
         """Remove an entry: its record first (then it is no entry), then its content."""
@@ -534,6 +537,8 @@ class Trash:
                 return "finished"
             self._drop(entry.id)
             return "rolled back"
+        if entry.is_dir and not entry.files:
+            return self._settle_folder(entry)
         names = self._names(entry)
         found = [self.store.find(n) for n in names]
         left = [n for i, n in enumerate(names) if self._is_original(entry, i, found[i])]
@@ -611,6 +616,35 @@ class Trash:
         except DavstoreError:
             logger.exception("could not mark the trash entry %s done", entry.id)
         return done
+
+    def _settle_folder(self, entry: TrashEntry) -> str:
+        """:meth:`_settle` of a folder's delete, walking the trees (never holding them): no
+        file left at the original path finishes the move; otherwise what the trash's copy
+        holds that is missing there is copied back, and the copy goes."""
+        content = self._content(entry.id)
+        if self.store.find(content) is None:  # nothing moved yet (no rename, no copy)
+            self._drop(entry.id)
+            return "rolled back"
+
+        def kept() -> Iterator[str]:
+            for found in trees.walk(self.store, content):
+                if not found.is_dir:
+                    yield found.name[len(content) + 1 :]
+
+        try:
+            left = any(not found.is_dir for found in trees.walk(self.store, entry.path))
+        except (NotFound, NotADirectory):
+            left = False
+        if not left:
+            self._write(dataclasses.replace(entry, state=DONE))
+            return "finished"
+        for name in kept():
+            original = join(entry.path, name)
+            if self.store.find(original) is None:
+                self._make_parents(original)
+                self.store.copy(join(content, name), original)
+        self._drop(entry.id)
+        return "rolled back"
 
     def recover(self, *, everything: bool = False) -> int:
         """Settle the records left ``moving``/``restoring`` by a crash (older than
