@@ -242,6 +242,17 @@ class ObjectStore(abc.ABC):
         """
         return None
 
+    def stream_fd(self, name: str, stream: BinaryIO) -> int | None:
+        """An OS file descriptor of a regular file that holds the very bytes ``stream``
+        (from :meth:`open_read`) reads, at the same offsets, where the stream is one (local
+        disk); ``None`` otherwise. A frontend may hand it to the kernel (``sendfile``) or
+        ``pread`` it instead of reading through the stream; it stays the stream's: valid
+        until the stream is closed, never closed by the caller, and read only with calls
+        that take their own offset (the stream's position is not moved). No I/O beyond a
+        ``fstat``. Wrappers MUST pass it through.
+        """
+        return None
+
     def read_small(self, name: str, limit: int) -> tuple[ObjectInfo, bytes] | None:
         """The whole content of file ``name`` and the metadata of that very version, in one
         call, when the file holds at most ``limit`` bytes and the store can answer so

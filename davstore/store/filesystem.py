@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import io
 import os
 import resource
 import secrets
@@ -276,6 +277,14 @@ class FileSystemStore(GenericStore):
             return _info(name, stream.st)
         # Overwrites replace the inode (os.replace), so an open file never changes under us.
         return _info(name, os.fstat(stream.fileno()))
+
+    def stream_fd(self, name: str, stream: BinaryIO) -> int | None:
+        if isinstance(stream, CachedReader):
+            return None if stream.closed else stream.fileno()  # a regular file (open_regular)
+        if not isinstance(stream, io.FileIO) or stream.closed:
+            return None
+        fd = stream.fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
 
     def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
         return ReplaceUpload(self, name)

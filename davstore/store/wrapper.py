@@ -63,6 +63,10 @@ class StoreWrapper(ObjectStore):
         raw = unwrap_stream(stream)
         return self._call("stream_info", lambda: self.inner.stream_info(name, raw))
 
+    def stream_fd(self, name: str, stream: BinaryIO) -> int | None:
+        # Not a call to the backend (no I/O, no answer to count): straight to the inner store.
+        return self.inner.stream_fd(name, unwrap_stream(stream))
+
     def read_small(self, name: str, limit: int) -> tuple[ObjectInfo, bytes] | None:
         return self._call("read_small", lambda: self.inner.read_small(name, limit))
 

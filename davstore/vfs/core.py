@@ -613,6 +613,12 @@ class VFS:
             entry,
             describe=lambda stream: self.store.stream_info(path, stream),
             on_close=self._release_reader,
+            # Only where no copy ever replaces the stream (keep): its descriptor stays.
+            fd_of=(
+                (lambda stream: self.store.stream_fd(path, stream))
+                if self.capabilities.held_reads
+                else None
+            ),
         )
 
     def _content(self, path: str, entry: Entry | None = None) -> BinaryIO:
