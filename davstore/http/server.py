@@ -39,8 +39,11 @@ An answer whose body is a :class:`~davstore.http.wsgi.FileBody` (a range of an o
 regular file: davstore's GETs of files on local disk) is sent with ``sendfile(2)`` from
 the event loop once its head is written: the kernel copies the bytes from the page cache
 to the socket, the socket stays non-blocking, and what it does not take now goes when it
-is writable again; the thread that made the answer is given back at once. Over TLS the
-body is read and written as any other.
+is writable again (at most ``_SENDFILE_TURN`` bytes a turn of the loop); the thread that
+made the answer is given back at once, after asking the kernel to read the first part
+ahead (``POSIX_FADV_WILLNEED``). Pages of a cold file on a disk that readahead has not
+brought in yet are read by sendfile on the loop, as nginx does without its thread pool.
+Over TLS the body is read and written as any other.
 
 HTTP/1.1 as clients use it: keep-alive and pipelining (answers in order), chunked
 request bodies (decoded; ``wsgi.input`` ends at ``b""``), ``Expect: 100-continue`` (the
@@ -1270,6 +1273,7 @@ class _Connection(asyncio.Protocol):
                 result = self.server.app(environ, start)
                 if type(result) is FileBody and self.server.tls is None:
                     answer = self._file_answer(request, start, result)
+                    _read_ahead(result)
                     self._from_thread(self._send_file_body, request, answer, result)
                     return
                 head, rest = _first_chunks(result)
@@ -1457,6 +1461,7 @@ class _Connection(asyncio.Protocol):
             self.write_stalled_since = None
             send.offset += sent
             send.left -= sent
+            body.sent += sent
             budget -= sent
         if send.left > 0:
             self._when_writable(send)  # the next turn goes on (other connections first)
@@ -1629,6 +1634,19 @@ class _FileSend:
         self.offset = body.offset
         self.left = length
         self.watching = False
+
+
+def _read_ahead(body: FileBody) -> None:
+    """Ask the kernel to start reading the first part of ``body`` into the page cache (from
+    the thread that made the answer), so that sendfile on the loop seldom waits for a disk:
+    sendfile reads the file where its pages are not cached, and the kernel's readahead
+    follows a sequential reader from there."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        with contextlib.suppress(OSError):
+            advise(
+                body.fd, body.offset, min(body.length, 2 * _SENDFILE_TURN), os.POSIX_FADV_WILLNEED
+            )
 
 
 def _close_body(body: FileBody) -> None:

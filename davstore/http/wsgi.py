@@ -53,10 +53,11 @@ class FileBody:
     ``os.pread``, so it serves over TLS and in any WSGI server too. Neither reads move the
     file's position. A file that turns out shorter ends the body early: the server then
     closes the connection (the client sees fewer bytes than the Content-Length said).
-    :meth:`close` (called by the server, PEP 3333) calls ``close``, which owns ``fd``.
+    :meth:`close` (called by the server, PEP 3333) calls ``close``, which owns ``fd``, then
+    what :meth:`on_close` added (a middleware that counts the bytes sent: ``sent``).
     """
 
-    __slots__ = ("_close", "block_size", "closed", "fd", "length", "offset")
+    __slots__ = ("_close", "_then", "block_size", "closed", "fd", "length", "offset", "sent")
 
     def __init__(
         self,
@@ -72,7 +73,10 @@ class FileBody:
         self.length = length
         self.block_size = block_size
         self._close = close
+        self._then: list[Callable[[], None]] = []
         self.closed = False
+        #: Bytes sent so far (the server counts what sendfile sent; iteration what it gave).
+        self.sent = 0
 
     def __iter__(self) -> Iterator[bytes]:
         offset, left = self.offset, self.length
@@ -82,12 +86,21 @@ class FileBody:
                 return  # shorter than promised: the server closes the connection
             offset += len(data)
             left -= len(data)
+            self.sent += len(data)
             yield data
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the body is closed (after the file)."""
+        self._then.append(callback)
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self._close()
+            try:
+                self._close()
+            finally:
+                for callback in self._then:
+                    callback()
 
 
 #: An answer made on the event loop: ``(status, headers, body)``.

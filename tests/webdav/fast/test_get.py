@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -14,6 +15,7 @@ import requests
 
 from davstore.frontends.webdav.fast import get as plain_get
 from davstore.frontends.webdav.fast.common import http_date
+from davstore.serving.observability import flush_access_log, instrument
 from tests.webdav.serving import PASSWORD, USER, Share
 
 BLOB = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4: more than one block
@@ -310,3 +312,24 @@ def test_a_client_that_leaves_mid_file_releases_it(share: Share, sendfiles: list
     assert _closed(share)
     assert sum(sendfiles) < 3 * (16 << 20)
     assert share.request("GET", "l.bin").status_code == 200
+
+
+@pytest.mark.parametrize("store_kind", ["filesystem"], indirect=True)
+def test_metrics_and_the_access_log_count_what_sendfile_sent(
+    share: Share, sendfiles: list[int], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="davstore.access")
+    observability = instrument(share.app, share.vfs)
+    share.vfs.write_file("big.bin", BLOB)
+    got = share.request("GET", "big.bin", headers={"Range": "bytes=4-"})
+    assert got.content == BLOB[4:]
+    assert sum(sendfiles) == len(BLOB) - 4  # through the middleware, still by sendfile
+    assert _closed(share)
+    deadline = time.monotonic() + 10
+    while observability.metrics.in_progress.value() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    flush_access_log()
+    assert observability.metrics.sent.value(("GET",)) == len(BLOB) - 4
+    assert observability.metrics.requests.value(("GET", "206")) == 1
+    lines = [r.getMessage() for r in caplog.records if r.name == "davstore.access"]
+    assert [line.split(" in=")[0] for line in lines] == [f"127.0.0.1 {USER} GET /big.bin 206"]
