@@ -938,10 +938,18 @@ class _Connection(asyncio.Protocol):
             answer = self._file_answer(request, start, body)
         except Exception:
             logger.exception("%s %r: a quick answer failed", start.status, request.url)
-            body.close()
+            _close_body(body)
             self._write_error(request)
             return True
-        self._send_file_body(request, answer, body)
+        if self.server.tls is None:
+            self._send_file_body(request, answer, body)
+            return True
+        transport = self.transport
+        assert transport is not None
+        transport.write(answer.head)  # over TLS: read and written from a thread
+        request.head_sent = True
+        start.sent = True
+        self.on_thread(self._stream_rest, request, answer, body, iter(body))
         return True
 
     def _environ(self, request: _Request) -> None:

@@ -242,6 +242,14 @@ class ObjectStore(abc.ABC):
         """
         return None
 
+    def open_cached(self, name: str) -> BinaryIO | None:
+        """:meth:`open_read` of file ``name`` at offset 0 made without waiting for a device:
+        where its name and inode are in the kernel's caches (a local disk: ``openat2`` with
+        ``RESOLVE_CACHED``); ``None`` when the store cannot open it so (then
+        :meth:`open_read`). Raises NotFound, IsADirectory. Wrappers MUST pass it through.
+        """
+        return None
+
     def stream_fd(self, name: str, stream: BinaryIO) -> int | None:
         """An OS file descriptor of a regular file that holds the very bytes ``stream``
         (from :meth:`open_read`) reads, at the same offsets, where the stream is one (local

@@ -278,6 +278,11 @@ class FileSystemStore(GenericStore):
         # Overwrites replace the inode (os.replace), so an open file never changes under us.
         return _info(name, os.fstat(stream.fileno()))
 
+    def open_cached(self, name: str) -> BinaryIO | None:
+        if not self._cached_io:
+            return None
+        return self._open_cached(name)  # type: ignore[return-value]
+
     def stream_fd(self, name: str, stream: BinaryIO) -> int | None:
         if isinstance(stream, CachedReader):
             return None if stream.closed else stream.fileno()  # a regular file (open_regular)

@@ -63,6 +63,10 @@ class StoreWrapper(ObjectStore):
         raw = unwrap_stream(stream)
         return self._call("stream_info", lambda: self.inner.stream_info(name, raw))
 
+    def open_cached(self, name: str) -> BinaryIO | None:
+        stream = self._call("open_read", lambda: self.inner.open_cached(name))
+        return None if stream is None else self._wrap_stream(stream)
+
     def stream_fd(self, name: str, stream: BinaryIO) -> int | None:
         # Not a call to the backend (no I/O, no answer to count): straight to the inner store.
         return self.inner.stream_fd(name, unwrap_stream(stream))

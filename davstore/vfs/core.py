@@ -607,6 +607,52 @@ class VFS:
             entry = known  # the cached entry may have finer times (listings: ms)
         return entry, data
 
+    def open_cached(self, path: str) -> ReadHandle | None:
+        """:meth:`open_read` with ``exact``, made only where the store opens the file without
+        waiting for a device (:meth:`~davstore.store.ObjectStore.open_cached`: the name and
+        inode in the kernel's caches) and tells the version from the open stream; ``None``
+        otherwise (use :meth:`open_read`). What an event loop may call. Raises NotFound,
+        IsADirectory, StoreError.
+        """
+        path = self.normalize(path)
+        if not self.store.capabilities.native_dirs or self._pending(path) is not None:
+            return None
+        known = self._known(path)
+        if known is None:
+            raise NotFound(path)
+        if not isinstance(known, Unknown) and known.is_dir:
+            raise IsADirectory(path)
+        try:
+            stream = self.store.open_cached(path)
+        except (NotFound, NotADirectory) as exc:
+            self._invalidate(path)
+            self.cache.put_stat(path, MISSING)
+            raise NotFound(path) from exc
+        except IsADirectory:
+            self._invalidate(path)
+            raise
+        if stream is None:
+            return None
+        try:
+            actual = self.store.stream_info(path, stream)
+        except BaseException:
+            stream.close()
+            raise
+        if actual is None:
+            stream.close()
+            return None
+        if isinstance(known, Unknown):
+            self.cache.put_stat(path, actual)
+        elif not same_version(actual, known):
+            self.cache.invalidate(path)
+            self.cache.put_stat(path, actual)
+        else:
+            actual = known  # the cached entry may have finer times (listings: ms)
+        handle = self._reader(path, actual)
+        handle.adopt(stream, actual)
+        self._readers.setdefault(path, []).append(handle)
+        return handle
+
     def _reader(self, path: str, entry: Entry) -> ReadHandle:
         return ReadHandle(
             lambda offset: self.store.open_read(path, offset),

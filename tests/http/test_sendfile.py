@@ -226,6 +226,54 @@ def test_over_tls_the_file_is_read_and_written(
     assert sendfiles == []
 
 
+class QuickFileApp(FileApp):
+    """Answers ``GET /quick`` from the head alone (``answer_quick``) with the whole file."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.quick: list[str] = []
+
+    def answer_quick(self, method: str, path: str, headers: Any, client: str, body: bytes) -> Any:
+        if method != "GET" or path != "/quick":
+            return None
+        self.quick.append(threading.current_thread().name)
+        fd = os.open(self.path, os.O_RDONLY)
+        answer: FileBody
+
+        def close() -> None:
+            os.close(fd)
+            self.closed.append(answer)
+
+        answer = FileBody(fd, 0, self.path.stat().st_size, close)
+        return "200 OK", [("Content-Length", str(answer.length))], answer
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_quick_answer_may_be_a_file(
+    data_file: Path, sendfiles: list[int], tmp_path: Path, tls: bool
+) -> None:
+    app = QuickFileApp(data_file)
+    options: dict[str, Any] = {}
+    if tls:
+        options["tls_cert"], options["tls_key"] = _certificate(tmp_path)
+    with served(app, **options) as addr:
+        client = Client(addr)
+        if tls:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            client.sock = context.wrap_socket(client.sock)
+        pipelined = get("/quick") + get("/plain")
+        client.send(pipelined)
+        status, _, body = client.answer()
+        assert status == 200 and body == data_file.read_bytes()
+        assert client.answer()[2] == b"plain"  # after the file, in order
+        client.close()
+        assert wait_for(lambda: len(app.closed) == 1)
+    assert app.quick == ["serve-loop"]
+    assert sum(sendfiles) == (0 if tls else SIZE)
+
+
 def test_iterated_a_file_body_reads_its_range(data_file: Path) -> None:
     fd = os.open(data_file, os.O_RDONLY)
     closed: list[bool] = []

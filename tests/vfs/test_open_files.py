@@ -5,6 +5,7 @@ Runs on every store kind (local disk, memory, a flat custom Storage)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import threading
@@ -241,3 +242,29 @@ def test_a_reader_on_disk_offers_its_file_descriptor(
     assert reader.os_file() is None
     if wrapped:
         store.close()
+
+
+def test_open_cached_opens_only_what_the_kernel_has_cached(
+    storage: Storage, store_kind: str
+) -> None:
+    """``VFS.open_cached``: the local disk's file opened without waiting (its version, an
+    OS file); None on other stores; NotFound and IsADirectory as ``open_read``."""
+    vfs = VFS(adapt(storage), cache_ttl=60)
+    vfs.write_file("f", b"content")
+    vfs.mkdir("d")
+    handle = vfs.open_cached("f")
+    if store_kind != "filesystem":
+        assert handle is None
+        return
+    assert handle is not None
+    assert handle.entry.size == 7 and handle.read() == b"content"
+    fd = handle.os_file()
+    assert fd is not None and os.pread(fd, 3, 4) == b"ent"
+    handle.close()
+    assert not vfs._readers
+    with pytest.raises(IsADirectoryError):
+        vfs.open_cached("d")  # a folder the VFS knows
+    for path, error in (("missing", FileNotFoundError), ("d", IsADirectoryError)):
+        vfs.cache.clear()
+        with contextlib.suppress(error):  # or None: the kernel could not tell without waiting
+            assert vfs.open_cached(path) is None

@@ -90,7 +90,7 @@ from davstore.frontends.webdav.state.macmeta import (
     MacMetadataSideStore,
 )
 from davstore.frontends.webdav.state.sqlite_locks import SqliteLockManager
-from davstore.http.wsgi import Environ, StartResponse, WSGIApp
+from davstore.http.wsgi import Environ, FileBody, QuickResponse, StartResponse, WSGIApp
 from davstore.vfs import VFS
 
 __all__ = ["DavstoreApp", "QuickAnswer", "create_app"]
@@ -201,14 +201,16 @@ class DavstoreApp:
         headers: list[tuple[bytes, bytes]],
         client: str,
         body: bytes,
-    ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+    ) -> QuickResponse | None:
         """The answer to a plain GET or PUT of a small file, made without the WSGI stack:
         the HTTP server asks before it builds an environ (``answer_quick`` in server.py).
         It is the answer :class:`PlainGet` (``whole_file``) or :class:`PlainPut`
         (``put_quick``) gives, to a request that PathGuard lets through and that they call
         plain (no condition, range or Depth; no body for a GET; anonymous, or valid Basic
-        credentials); the observers (metrics, access log) are told. None for anything
-        else, which then goes through the stack as usual (nothing was written)."""
+        credentials); the observers (metrics, access log) are told. A bigger file the VFS
+        opens from the kernel's caches (``PlainGet.file_answer``) is answered with a
+        FileBody, which the server sends with sendfile. None for anything else, which then
+        goes through the stack as usual (nothing was written)."""
         if not self.inline or self._quick_blind:
             return None
         if method == "GET":
@@ -236,21 +238,26 @@ class DavstoreApp:
             check_path(shared)  # as PathGuard
         except InvalidPath:
             return None
-        answer: tuple[str, list[tuple[str, str]], bytes] | None
+        answer: QuickResponse | None
         if method == "GET":
             if self.users is not None and not basic_credentials_ok(self.users, authorization or ""):
                 return None
             whole = self.plain_get.whole_file(shared)
-            answer = None if whole is None else ("200 OK", *whole)
+            if whole is None:
+                big = self.plain_get.file_answer(shared)
+                answer = None if big is None else ("200 OK", *big)
+            else:
+                answer = ("200 OK", *whole)
         else:
             answer = self.plain_put.put_quick(shared, body, authorization or "")
         if answer is None:
             return None
+        sent = answer[2]
         noted = QuickAnswer(
             method,
             path,
             answer[0][:3],
-            (len(body), len(answer[2])),
+            (len(body), sent.length if isinstance(sent, FileBody) else len(sent)),
             started,
             client,
             authorization or "",

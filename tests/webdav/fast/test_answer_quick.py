@@ -93,7 +93,7 @@ CASES = [
     ("/f.txt?x=1", "", True),  # the query plays no part in a file's GET
     ("/empty", "", True),
     ("/d/%C3%9Cn%C3%AF%20c%C3%B8d%C3%A9%26.HTML", "", True),
-    ("/big.bin", "", False),  # streamed
+    ("/big.bin", "", True),  # a FileBody: sent with sendfile from the loop
     ("/folder", "", False),  # the HTML listing
     ("/missing.txt", "", False),
     ("/folder/.hidden", "", False),  # names with a dot first: wsgidav's

@@ -25,7 +25,7 @@ BLOB = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4: more than one block
 def taken(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
     """True per request PlainGet answered, False per request it passed on. A GET the HTTP
     server had the app answer at once (``DavstoreApp.answer_quick``, which answers with
-    ``PlainGet.whole_file``) counts as answered."""
+    ``PlainGet.whole_file`` or ``PlainGet.file_answer``) counts as answered."""
     seen: list[bool] = []
     original = plain_get.PlainGet.__call__
     original_whole = plain_get.PlainGet.whole_file
@@ -54,8 +54,17 @@ def taken(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
             seen.append(True)  # answered at once, before any environ
         return answer
 
+    original_file = plain_get.PlainGet.file_answer
+
+    def file_spy(self: plain_get.PlainGet, path: str) -> Any:
+        answer = original_file(self, path)
+        if answer is not None and not getattr(in_call, "active", False):
+            seen.append(True)  # answered at once with a FileBody
+        return answer
+
     monkeypatch.setattr(plain_get.PlainGet, "__call__", spy)
     monkeypatch.setattr(plain_get.PlainGet, "whole_file", whole_spy)
+    monkeypatch.setattr(plain_get.PlainGet, "file_answer", file_spy)
     yield seen
 
 

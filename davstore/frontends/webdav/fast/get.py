@@ -163,6 +163,25 @@ class PlainGet:
             return None
         return self._headers(path, entry), data
 
+    def file_answer(self, path: str) -> tuple[list[tuple[str, str]], FileBody] | None:
+        """The answer's headers and a :class:`~davstore.http.wsgi.FileBody` of the whole
+        file for a plain GET of ``path`` (from :func:`share_path`), when the VFS opens it
+        without waiting for a device (``VFS.open_cached``) on an OS file; None otherwise,
+        and on an error (then the usual way answers)."""
+        try:
+            handle = self.vfs.open_cached(path)
+        except DavstoreError:
+            return None
+        if handle is None:
+            return None
+        entry = handle.entry
+        fd = handle.os_file()
+        if fd is None or entry.size is None or entry.mtime is None or entry.etag is None:
+            handle.close()
+            return None
+        body = FileBody(fd, 0, entry.size, handle.close, block_size=self.block_size)
+        return self._headers(path, entry), body
+
     def _headers(self, path: str, entry: Entry) -> list[tuple[str, str]]:
         assert entry.mtime is not None
         return [
