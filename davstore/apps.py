@@ -10,9 +10,11 @@ __all__ = ["DavstoreAppConfig"]
 
 
 class DavstoreAppConfig(AppConfig):
-    """Checks the ``DAVSTORE`` setting when Django starts (ImproperlyConfigured naming the
-    key), forgets the built shares when a test changes ``DAVSTORE`` or ``STORAGES``, and
-    connects :mod:`davstore.contrib.wagtail` when Wagtail's images are installed."""
+    """Registers the system checks of the ``DAVSTORE`` setting (``manage.py check`` names
+    every mistake: :mod:`davstore.checks`; reading a wrong setting raises
+    ImproperlyConfigured with the same messages), forgets the built shares when a test
+    changes ``DAVSTORE`` or ``STORAGES``, and connects :mod:`davstore.contrib.wagtail`
+    when Wagtail's images are installed."""
 
     name = "davstore"
     verbose_name = "Files"
@@ -21,12 +23,11 @@ class DavstoreAppConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import setting_changed
 
-        from davstore.conf import get_config
-        from davstore.site import checks  # noqa: F401 -- registers the system checks
+        from davstore import checks  # noqa: F401 -- registers the setting's system checks
+        from davstore.site import checks as site_checks  # noqa: F401 -- and the guard's
         from davstore.site.announce import install
         from davstore.site.guard import connect_signals
 
-        get_config()
         setting_changed.connect(_reset_on_change, dispatch_uid="davstore-settings")
         connect_signals()
         if apps.is_installed("wagtail.images"):

@@ -64,15 +64,18 @@ when there is more than one share. Replicas of a site share their locks and prop
 Redis: ``redis://HOST:PORT/DB``, with ``?prefix=davstore:{share}:`` when there are several
 shares (each share's keys under its own prefix).
 
-Any mistake raises ``ImproperlyConfigured`` naming the key, for example
-``DAVSTORE['SHARES']['media']['STORAGE']: unknown storage alias 'x' (known: default)``.
+Every mistake is named with its key by ``manage.py check`` (``davstore.E001``, one message
+each: :func:`validate_config`), for example ``DAVSTORE['SHARES']['media']['STORAGE']:
+unknown storage alias 'x' (known: default)``; a permission rule no installed model has is
+``davstore.W002`` (:mod:`davstore.checks`). Reading a wrong setting (:func:`get_config`,
+when a share is served or mounted) raises ``ImproperlyConfigured`` with the same messages.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -87,6 +90,7 @@ __all__ = [
     "ShareConfig",
     "get_config",
     "parse_config",
+    "validate_config",
 ]
 
 #: Who may write (and so read) when a share names nobody.
@@ -194,35 +198,63 @@ def parse_config(
     static_root: object = None,
 ) -> DavstoreConfig:
     """Check ``raw`` (the ``DAVSTORE`` value, None when unset) against ``storages`` (the
-    ``STORAGES`` setting). Raises ImproperlyConfigured naming the offending key."""
+    ``STORAGES`` setting). Raises ImproperlyConfigured naming the offending key: the first
+    mistake first, then every other one (:func:`validate_config`, which the system check
+    ``davstore.E001`` reports one by one)."""
+    config, problems = validate_config(raw, storages=storages, static_root=static_root)
+    if problems or config is None:
+        more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:])})" if problems[1:] else ""
+        raise ImproperlyConfigured(f"{problems[0]}{more}")
+    return config
+
+
+def validate_config(
+    raw: object,
+    *,
+    storages: Mapping[str, Any],
+    static_root: object = None,
+) -> tuple[DavstoreConfig | None, list[str]]:
+    """The checked setting and every mistake in it, each as ``"KEY: what is wrong"``;
+    the setting is None when there is any. A wrong part is skipped and the rest checked,
+    so one run names every mistake."""
+    problems: list[str] = []
     top = "DAVSTORE"
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        _fail(top, f"must be a dict, not {type(raw).__name__}")
-    _check_keys(top, raw, _TOP_KEYS)
+        return None, [f"{top}: must be a dict, not {type(raw).__name__}"]
+    _attempt(problems, None, _check_keys, top, raw, _TOP_KEYS)
     # Every top-level option, checked; a share's own value overrides those it may set.
     defaults = {
-        item.name: _checked(f"{top}[{item.key!r}]", item, raw.get(item.key, item.default))
+        item.name: _attempt(
+            problems,
+            item.default,
+            _checked,
+            f"{top}[{item.key!r}]",
+            item,
+            raw.get(item.key, item.default),
+        )
         for item in _options(Scope.TOP)
     }
-    cache_ttl = defaults["cache_ttl"]
-    auth_cache_ttl = defaults["auth_cache_ttl"]
-    realm = defaults["realm"]
-    state_dir = defaults["state_dir"]
     lock_storage = defaults["lock_storage"]
     property_storage = defaults["property_storage"]
     # The shape only: the paths are imported when a store is adapted.
     from davstore.store.registry import parse_setting as parse_adapters
 
-    parse_adapters(raw.get("ADAPTERS"), f"{top}['ADAPTERS']")
+    try:
+        parse_adapters(raw.get("ADAPTERS"), f"{top}['ADAPTERS']")
+    except ImproperlyConfigured as exc:
+        problems.append(str(exc))
 
+    shares_raw: Mapping[Any, Any] = {}
     if "SHARES" in raw:
-        shares_raw = raw["SHARES"]
-        if not isinstance(shares_raw, Mapping):
-            _fail(f"{top}['SHARES']", f"must be a dict, not {type(shares_raw).__name__}")
-        if not shares_raw:
-            _fail(f"{top}['SHARES']", "names no share")
+        given = raw["SHARES"]
+        if not isinstance(given, Mapping):
+            problems.append(f"{top}['SHARES']: must be a dict, not {type(given).__name__}")
+        elif not given:
+            problems.append(f"{top}['SHARES']: names no share")
+        else:
+            shares_raw = given
     else:
         shares_raw = _default_shares(storages, static_root)
 
@@ -230,39 +262,39 @@ def parse_config(
     for name, options in shares_raw.items():
         key = f"{top}['SHARES'][{name!r}]"
         if not isinstance(name, str) or not _SHARE_NAME.match(name):
-            _fail(
-                f"{top}['SHARES']",
-                f"share name {name!r} must be letters, digits, '.', '_' or '-' "
-                "(it is the URL path segment)",
+            problems.append(
+                f"{top}['SHARES']: share name {name!r} must be letters, digits, '.', '_' or '-' "
+                "(it is the URL path segment)"
             )
-        shares.append(
-            _parse_share(
-                key,
-                name,
-                options,
-                storages=storages,
-                defaults=defaults,
-            )
+            continue
+        share = _parse_share(
+            key, name, options, storages=storages, defaults=defaults, problems=problems
         )
-    if len(shares) > 1:
+        if share is not None:
+            shares.append(share)
+    if len(shares_raw) > 1:
         for share_key, url in (
             ("LOCK_STORAGE", lock_storage),
             ("PROPERTY_STORAGE", property_storage),
         ):
             if url is not None and not url.startswith("memory:") and "{share}" not in url:
-                _fail(
-                    f"{top}[{share_key!r}]",
-                    f"{url!r} would be used by {len(shares)} shares: put '{{share}}' in it "
-                    "(replaced by each share's name) or set it per share",
+                problems.append(
+                    f"{top}[{share_key!r}]: {url!r} would be used by {len(shares_raw)} shares: "
+                    "put '{share}' in it (replaced by each share's name) or set it per share"
                 )
-    return DavstoreConfig(
-        shares=tuple(shares),
-        cache_ttl=cache_ttl,
-        auth_cache_ttl=auth_cache_ttl,
-        realm=realm,
-        state_dir=state_dir,
-        metrics_port=defaults["metrics_port"],
-        metrics_host=defaults["metrics_host"],
+    if problems:
+        return None, problems
+    return (
+        DavstoreConfig(
+            shares=tuple(shares),
+            cache_ttl=defaults["cache_ttl"],
+            auth_cache_ttl=defaults["auth_cache_ttl"],
+            realm=defaults["realm"],
+            state_dir=defaults["state_dir"],
+            metrics_port=defaults["metrics_port"],
+            metrics_host=defaults["metrics_host"],
+        ),
+        [],
     )
 
 
@@ -283,25 +315,34 @@ def _parse_share(
     *,
     storages: Mapping[str, Any],
     defaults: Mapping[str, Any],
-) -> ShareConfig:
+    problems: list[str],
+) -> ShareConfig | None:
+    """The share's config, or None when ``problems`` got one of its mistakes (each
+    key checked)."""
     if not isinstance(options, Mapping):
-        _fail(key, f"must be a dict, not {type(options).__name__}")
-    _check_keys(key, options, _SHARE_KEYS)
+        problems.append(f"{key}: must be a dict, not {type(options).__name__}")
+        return None
+    found = len(problems)
+    _attempt(problems, None, _check_keys, key, options, _SHARE_KEYS)
+    alias = options.get("STORAGE")
     if "STORAGE" not in options:
-        _fail(key, "needs 'STORAGE': the STORAGES alias to share")
-    alias = options["STORAGE"]
-    if not isinstance(alias, str):
-        _fail(f"{key}['STORAGE']", f"must be a STORAGES alias (a string), not {alias!r}")
-    if alias not in storages:
+        problems.append(f"{key}: needs 'STORAGE': the STORAGES alias to share")
+    elif not isinstance(alias, str):
+        problems.append(f"{key}['STORAGE']: must be a STORAGES alias (a string), not {alias!r}")
+    elif alias not in storages:
         known = ", ".join(sorted(storages)) or "none"
-        _fail(f"{key}['STORAGE']", f"unknown storage alias {alias!r} (known: {known})")
+        problems.append(f"{key}['STORAGE']: unknown storage alias {alias!r} (known: {known})")
     values: dict[str, Any] = {}
     for item in _options(Scope.SHARE):
         given = options.get(item.key)
         if given is None:
             values[item.name] = defaults.get(item.name, item.default)
         else:
-            values[item.name] = _checked(f"{key}[{item.key!r}]", item, given)
+            values[item.name] = _attempt(
+                problems, item.default, _checked, f"{key}[{item.key!r}]", item, given
+            )
+    if len(problems) > found or not isinstance(alias, str):
+        return None
     locks, props = values.pop("lock_storage"), values.pop("property_storage")
     state_dir = defaults["state_dir"]
     return ShareConfig(
@@ -318,9 +359,22 @@ def _options(scope: Scope) -> list[Option]:
     return [item for item in OPTIONS if item.key is not None and scope in item.scope]
 
 
+class _Mistake(Exception):
+    """One mistake in the setting (``"KEY: message"``); the part being read is skipped."""
+
+
+def _attempt(problems: list[str], fallback: Any, check: Callable[..., Any], *args: Any) -> Any:
+    """``check(*args)``, or ``fallback`` with the mistake it found added to ``problems``."""
+    try:
+        return check(*args)
+    except _Mistake as exc:
+        problems.append(str(exc))
+        return fallback
+
+
 def _checked(key: str, item: Option, value: object) -> Any:
-    """``value`` as ``item`` takes it; ImproperlyConfigured naming ``key`` when it is wrong
-    (a wrong entry of a list is named with its index)."""
+    """``value`` as ``item`` takes it; a mistake naming ``key`` when it is wrong (a wrong
+    entry of a list is named with its index)."""
     if item.check is None or (value is None and item.default is None):
         return value
     try:
@@ -334,13 +388,14 @@ def _checked(key: str, item: Option, value: object) -> Any:
 
 
 def _fail(key: str, message: str) -> NoReturn:
-    raise ImproperlyConfigured(f"{key}: {message}")
+    raise _Mistake(f"{key}: {message}")
 
 
 def _check_keys(key: str, value: Mapping[Any, Any], allowed: frozenset[str]) -> None:
     unknown = [k for k in value if k not in allowed]
     if unknown:
+        known = ", ".join(sorted(allowed))
         _fail(
-            f"{key}[{unknown[0]!r}]",
-            f"unknown key (known: {', '.join(sorted(allowed))})",
+            ", ".join(f"{key}[{k!r}]" for k in unknown),
+            f"unknown key{'s' if len(unknown) > 1 else ''} (known: {known})",
         )

@@ -21,7 +21,10 @@ that catches ``FileNotFoundError`` or ``PermissionError`` keeps working::
         ├── StoreError (EIO)                      the store failed; reason logged
         │   ├── StoreUnavailable (ECONNREFUSED)   + ConnectionError: unreachable
         │   └── StoreTimeout (ETIMEDOUT)          + TimeoutError
-        └── Conflict (EBUSY)                      a concurrent change got in the way
+        ├── Conflict (EBUSY)                      a concurrent change got in the way
+        └── ChangesLost (ESTALE)                  a change-journal cursor the journal
+                                                  cannot continue from (trimmed, another
+                                                  journal, the folder itself replaced)
 
 Construct them with the path they concern and an optional reason:
 ``NotFound("a/b.txt")`` or ``StoreError("a.txt", "bucket answered 500")``. A bare
@@ -37,6 +40,7 @@ from typing import ClassVar
 
 __all__ = [
     "AlreadyExists",
+    "ChangesLost",
     "Conflict",
     "DavstoreError",
     "DirectoryNotEmpty",
@@ -141,6 +145,13 @@ class StoreTimeout(StoreError, TimeoutError):
 
 class Conflict(DavstoreError):
     code = errno.EBUSY
+
+
+class ChangesLost(DavstoreError):
+    """The changes since a cursor cannot be told: the caller starts over from a full listing
+    (:mod:`davstore.vfs.sync`). Never made from a store's errno (an NFS ``ESTALE`` is not it)."""
+
+    code = errno.ESTALE
 
 
 _BY_ERRNO: dict[int, type[DavstoreError]] = {

@@ -44,7 +44,7 @@ from davstore.shares import Share
 from davstore.signals import set_current_user
 from davstore.vfs import VFS
 
-__all__ = ["ShareOptions", "SharesApp", "limits_of"]
+__all__ = ["DjangoUsers", "ShareOptions", "SharesApp", "limits_of", "rules_for_alias"]
 
 logger = logging.getLogger(__name__)
 
@@ -219,16 +219,7 @@ class SharesApp:
         return self.authenticate(username, password, client=str(environ.get("REMOTE_ADDR", "?")))
 
     def _challenge(self, start_response: StartResponse) -> list[bytes]:
-        body = b"401 Unauthorized\n"
-        start_response(
-            "401 Unauthorized",
-            [
-                ("WWW-Authenticate", f'Basic realm="{self.realm}", charset="UTF-8"'),
-                ("Content-Type", "text/plain; charset=utf-8"),
-                ("Content-Length", str(len(body))),
-            ],
-        )
-        return [body]
+        return _challenge(start_response, self.realm)
 
     def _root(
         self, environ: Environ, start_response: StartResponse, user: Any, method: str
@@ -265,6 +256,107 @@ class SharesApp:
             )
             return [b"" if method == "HEAD" else page]
         return _plain(start_response, "405 Method Not Allowed", "The share list is read-only.")
+
+
+def rules_for_alias(alias: str) -> ShareConfig:
+    """Who may read and write ``STORAGES[alias]`` when ``davstore serve --storage ALIAS``
+    serves it with the project's users: the rules of the first ``DAVSTORE`` share on that
+    alias, else the default ones (active staff read and write)."""
+    from davstore.conf import get_config
+
+    for config in get_config().shares:
+        if config.storage == alias:
+            return config
+    return ShareConfig(name=alias, storage=alias)
+
+
+class DjangoUsers:
+    """WSGI middleware: one share's app (made with ``users=None``) served to the project's
+    Django users, with the share's access rules, as :class:`SharesApp` serves each share:
+    401 with a challenge for missing or wrong credentials, 403 for a user the ``rules``
+    (:func:`rules_for_alias`) do not let read, or write for a writing method; then
+    ``REMOTE_USER`` and :func:`~davstore.signals.set_current_user` are set and the request
+    runs in a context of its own, with Django's connection handling around it.
+    ``OPTIONS`` without credentials is answered (clients probe before they log in).
+
+    :meth:`may_see_metrics` is the operations endpoints' check (an active staff user).
+    """
+
+    def __init__(
+        self,
+        app: Callable[[Environ, StartResponse], Iterable[bytes]],
+        rules: ShareConfig,
+        *,
+        read_only: bool,
+        auth_cache_ttl: float = 60.0,
+        realm: str = "davstore",
+    ) -> None:
+        self.app = app
+        self.rules = rules
+        self.read_only = read_only
+        self.realm = realm
+        self.authenticate = DjangoAuthenticator(auth_cache_ttl)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        from django.db import close_old_connections
+
+        close_old_connections()
+        context = contextvars.copy_context()
+        try:
+            body = context.run(self._dispatch, environ, start_response)
+        except BaseException:
+            close_old_connections()
+            raise
+        return _InContext(context, body, close_old_connections)
+
+    def _dispatch(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        if method == "OPTIONS" and not environ.get("HTTP_AUTHORIZATION"):
+            start_response("200 OK", options_headers(read_only=self.read_only))
+            return [b""]
+        user = self._user(environ)
+        if user is None:
+            return _challenge(start_response, self.realm)
+        if not can_read(user, self.rules):
+            logger.info("%s may not read the share", user.get_username())
+            return _plain(start_response, "403 Forbidden", "You may not use this share.")
+        if method in WRITING_METHODS and not can_write(user, self.rules):
+            logger.info("%s may not write the share (%s)", user.get_username(), method)
+            return _plain(start_response, "403 Forbidden", "You may not change this share.")
+        environ["REMOTE_USER"] = user.get_username()
+        set_current_user(user)
+        return self.app(environ, start_response)
+
+    def may_see_metrics(self, environ: Environ) -> bool:
+        """Whether the request's credentials are an active staff user's."""
+        from django.db import close_old_connections
+
+        close_old_connections()
+        try:
+            user = self._user(environ)
+            return user is not None and bool(user.is_staff or user.is_superuser)
+        finally:
+            close_old_connections()
+
+    def _user(self, environ: Environ) -> Any | None:
+        credentials = parse_basic(str(environ.get("HTTP_AUTHORIZATION", "")))
+        if credentials is None or not credentials[0]:
+            return None
+        username, password = credentials
+        return self.authenticate(username, password, client=str(environ.get("REMOTE_ADDR", "?")))
+
+
+def _challenge(start_response: StartResponse, realm: str) -> list[bytes]:
+    body = b"401 Unauthorized\n"
+    start_response(
+        "401 Unauthorized",
+        [
+            ("WWW-Authenticate", f'Basic realm="{realm}", charset="UTF-8"'),
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+        ],
+    )
+    return [body]
 
 
 def _multistatus(hrefs: list[str]) -> bytes:

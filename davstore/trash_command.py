@@ -153,7 +153,10 @@ def run_trash_action(trash: Trash, args: argparse.Namespace, out: _Output) -> in
         entry = trash.restore(args.id, args.to)
         out.write(f"restored {entry.id} to /{entry.path}\n")
         return 0
-    result = trash.purge(budget=args.budget, everything=args.all)
+    from davstore.serving.progress import terminal_progress
+
+    with terminal_progress("trash purge", unit="entries", out=out) as progress:
+        result = trash.purge(budget=args.budget, everything=args.all, progress=progress)
     out.write(
         f"purged {result.removed} entries ({result.freed} bytes); "
         f"{result.entries} entries, {result.size} bytes left"

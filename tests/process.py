@@ -33,11 +33,13 @@ from typing import IO
 from tests.conftest import free_port
 
 __all__ = [
+    "MODULE",
     "ServeError",
     "ServeProcess",
     "davstore_env",
     "open_files_limit",
     "run_davstore",
+    "run_on_a_terminal",
     "start_serve",
     "wait_for_workers",
     "workers_of",
@@ -67,16 +69,22 @@ def davstore_env(
     return env
 
 
+#: How davstore is run by default: ``python -m davstore``.
+MODULE = (sys.executable, "-m", "davstore")
+
+
 def run_davstore(
     args: Sequence[str],
     *,
     cwd: Path,
     env: Mapping[str, str] | None = None,
     timeout: float = 60,
+    entry: Sequence[str] = MODULE,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``davstore ARGS`` to completion and capture its output as text."""
+    """Run ``davstore ARGS`` (``entry``: the command that runs it) to completion and
+    capture its output as text."""
     return subprocess.run(
-        [sys.executable, "-m", "davstore", *args],
+        [*entry, *args],
         cwd=cwd,
         env=dict(env) if env is not None else davstore_env(cwd),
         capture_output=True,
@@ -84,6 +92,46 @@ def run_davstore(
         timeout=timeout,
         check=False,
     )
+
+
+def run_on_a_terminal(
+    command: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float = 60
+) -> tuple[int, str]:
+    """Run ``command`` with a pseudo-terminal as its stdin, stdout and stderr (as a person
+    at a terminal would); its exit status and all it wrote there."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            list(command), cwd=cwd, env=dict(env), stdin=follower, stdout=follower, stderr=follower
+        )
+    finally:
+        os.close(follower)
+    output = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the command closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        status = proc.wait(max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    return status, output.decode(errors="replace")
 
 
 class ServeProcess:
@@ -202,13 +250,15 @@ def start_serve(
     port: int | None = None,
     timeout: float = 30.0,
     open_files: tuple[int, int] | None = None,
+    entry: Sequence[str] = MODULE,
 ) -> ServeProcess:
     """Start ``davstore serve ARGS --host HOST --port PORT`` and wait until it answers.
 
-    ``port`` defaults to a free one; ``open_files`` is the ``(soft, hard)`` limit of open
-    files it starts with (``RLIMIT_NOFILE``, set by ``prlimit``, which then runs it).
-    Raises ServeError (with the server's output) when it exits early or does not answer
-    within ``timeout`` seconds.
+    ``entry`` is the command that runs davstore (default ``python -m davstore``, which
+    puts the current folder on the path; a console script does not); ``port`` defaults to
+    a free one; ``open_files`` is the ``(soft, hard)`` limit of open files it starts with
+    (``RLIMIT_NOFILE``, set by ``prlimit``, which then runs it). Raises ServeError (with the
+    server's output) when it exits early or does not answer within ``timeout`` seconds.
     """
     port = free_port() if port is None else port
     stdout = tempfile.TemporaryFile()  # noqa: SIM115 -- owned by the ServeProcess
@@ -217,9 +267,7 @@ def start_serve(
     proc = subprocess.Popen(
         [
             *limit,
-            sys.executable,
-            "-m",
-            "davstore",
+            *entry,
             "serve",
             *args,
             "--host",

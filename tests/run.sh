@@ -29,6 +29,7 @@ packages=(
     libfuse3-3
     davfs2
     cadaver
+    python3-caldav
     curl
     openssl
     git

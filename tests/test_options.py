@@ -240,6 +240,16 @@ def test_the_parsers_have_no_option_outside_the_definition() -> None:
         assert stray == set(), (command, door)
 
 
+def test_each_help_shows_each_group_once() -> None:
+    """``davstore serve --help`` showed two "network:" groups (issue 24 item 7): the
+    network options and ``--metrics-port`` were added to groups of their own with one name
+    before the options were generated from one definition (5755551^ prints it twice)."""
+    for command, door, parser in _parsers():
+        headings = re.findall(r"^(\S[^\n]*):$", parser.format_help(), re.MULTILINE)
+        assert ("network" in headings) is (command is Command.SERVE), (command, door)
+        assert len(headings) == len(set(headings)), (command, door, headings)
+
+
 def test_an_option_on_one_door_says_why() -> None:
     for item in OPTIONS:
         if item.flags and item.doors is not Door.BOTH:

@@ -8,7 +8,7 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from davstore.options import Command, Door, add_arguments
 from davstore.serving.arguments import add_storage_arguments, dav_limits
@@ -26,7 +26,7 @@ from davstore.vfs.host_peers import share_with_host_peers
 if TYPE_CHECKING:
     from davstore.frontends.webdav import DavstoreApp
 
-__all__ = ["GENERATED_USER", "add_serve_arguments", "build_app", "serve"]
+__all__ = ["GENERATED_USER", "add_serve_arguments", "build_app", "django_users", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +48,11 @@ def serve(args: argparse.Namespace) -> int:
     configure_logging(args)
     check_tls_arguments(args)
     worker = start_worker(args)
+    share = open_share(args, max_file_size=args.max_upload_size)
 
     generated: str | None = None
     users: dict[str, str] | None
-    if args.anonymous:
+    if args.anonymous or django_users(args, share):
         users = None
     elif args.users:
         users = dict(args.users)
@@ -63,7 +64,6 @@ def serve(args: argparse.Namespace) -> int:
         )
         users = {GENERATED_USER: generated}
 
-    share = open_share(args, max_file_size=args.max_upload_size)
     from davstore.trash_command import install_trash
     from davstore.vfs.activity import attach
 
@@ -78,12 +78,16 @@ def serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CommandError(f"the WebDAV frontend is not available: {exc}") from exc
     app = build_app(args, share, state_dir, users)
+    authorize = _use_django_users(app, share) if django_users(args, share) else None
     stop_metrics: Callable[[], None] = _nothing
     try:
         from davstore.serving.observability import instrument
 
         observed = instrument(
-            app, share.vfs, metrics_elsewhere=getattr(args, "metrics_port", None) is not None
+            app,
+            share.vfs,
+            metrics_elsewhere=getattr(args, "metrics_port", None) is not None,
+            authorize=authorize,
         )
         server = listen(make_server, app, args)
         stop_metrics = serve_metrics(observed, args)
@@ -100,6 +104,7 @@ def serve(args: argparse.Namespace) -> int:
                 state_dir=state_dir,
                 users=users,
                 generated=generated,
+                django=django_users(args, share),
             )
             logger.info("serving %s at %s (state in %s)", share.vfs.describe(), url, state_dir)
         trash.start_purging()
@@ -114,6 +119,17 @@ def serve(args: argparse.Namespace) -> int:
 
 def _nothing() -> None:
     pass
+
+
+def django_users(args: argparse.Namespace, share: OpenedSelection) -> bool:
+    """Whether ``davstore serve`` authenticates the project's Django users: Django
+    settings are used (``--settings``, ``DJANGO_SETTINGS_MODULE``), ``django.contrib.auth``
+    is installed, and neither ``--user`` nor ``--anonymous`` is given."""
+    if args.anonymous or args.users or share.selection.settings_module is None:
+        return False
+    from django.apps import apps
+
+    return apps.is_installed("django.contrib.auth")
 
 
 def build_app(
@@ -154,6 +170,39 @@ def build_app(
     return app
 
 
+def _use_django_users(app: DavstoreApp, share: OpenedSelection) -> Callable[[Any], bool]:
+    """Serve ``app`` to the project's Django users, with the access rules of the
+    ``DAVSTORE`` share on the same alias (:class:`davstore.shares_app.DjangoUsers`);
+    returns who may see the metrics (active staff)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from davstore.conf import get_config
+    from davstore.shares_app import DjangoUsers, rules_for_alias
+
+    try:
+        config = get_config()
+        rules = rules_for_alias(share.selection.alias or "default")
+    except ImproperlyConfigured as exc:
+        raise UsageError(_one_line(exc)) from exc
+    made: list[DjangoUsers] = []
+
+    def wrap(inner: Callable[..., Any]) -> DjangoUsers:
+        made.append(
+            DjangoUsers(
+                inner,
+                rules,
+                read_only=share.vfs.read_only,
+                auth_cache_ttl=config.auth_cache_ttl,
+                realm=config.realm,
+            )
+        )
+        return made[0]
+
+    app.wrap(wrap)
+    app.inline = False  # the users' checks query the database: never on the event loop
+    return made[0].may_see_metrics
+
+
 def _serve_workers(
     args: argparse.Namespace,
     share: OpenedSelection,
@@ -174,6 +223,7 @@ def _serve_workers(
             state_dir=state_dir,
             users=users,
             generated=generated,
+            django=django_users(args, share),
         )
         logger.info(
             "serving %s at %s with %d workers (state in %s)",
@@ -190,6 +240,7 @@ def _serve_workers(
         banner=banner,
         password=generated,
         shared=shared_folders([share.storage]),
+        project=share.project_folder,
     )
 
 
@@ -201,12 +252,15 @@ def _print_banner(
     state_dir: Path,
     users: dict[str, str] | None,
     generated: str | None,
+    django: bool = False,
 ) -> None:
     lines = [
         "davstore is serving " + share + (" (read-only)" if read_only else ""),
         f"  URL:      {url}",
     ]
-    if users is None:
+    if django:
+        lines.append("  Users:    the project's Django users (as manage.py davstore serve)")
+    elif users is None:
         lines.append("  Auth:     none (--anonymous): anyone who can connect may read and write")
     elif generated is not None:
         lines += [f"  User:     {GENERATED_USER}", f"  Password: {generated}"]

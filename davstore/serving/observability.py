@@ -591,22 +591,27 @@ def instrument(
     *,
     registry: CollectorRegistry | None = None,
     metrics_elsewhere: bool = False,
+    authorize: Callable[[Environ], bool] | None = None,
 ) -> Observability:
     """Give a :class:`~davstore.frontends.webdav.DavstoreApp` its operations endpoints.
 
     Wraps ``vfs.store`` in a :class:`~davstore.serving.store_metrics.MetricsStore` and ``app`` in an
     :class:`Observability` (outermost); call before serving. Returns the middleware. The
     metrics need the Basic credentials of one of the app's users (none for an anonymous
-    app); with ``metrics_elsewhere`` they are only on the middleware's :meth:`endpoints`
+    app, or those ``authorize`` accepts: the project's staff when Django users are
+    served); with ``metrics_elsewhere`` they are only on the middleware's :meth:`endpoints`
     (the metrics port).
     """
     registry = _metered([vfs], registry)
     holder: list[Observability] = []
     users: dict[str, str] | None = app.users
 
-    def authorize(environ: Environ) -> bool:
+    def known_user(environ: Environ) -> bool:
         assert users is not None
         return basic_user(users, str(environ.get("HTTP_AUTHORIZATION", ""))) is not None
+
+    if authorize is None and users is not None:
+        authorize = known_user
 
     def wrap(inner: WSGIApp) -> WSGIApp:
         holder.append(
@@ -614,7 +619,7 @@ def instrument(
                 inner,
                 vfs,
                 registry,
-                authorize=None if users is None else authorize,
+                authorize=authorize,
                 metrics_elsewhere=metrics_elsewhere,
             )
         )

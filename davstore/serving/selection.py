@@ -19,8 +19,14 @@ nothing
 
 Django is configured once per process by :func:`configure_django`: from the settings module
 when one is named, else with minimal settings (``USE_TZ=True``, no apps, no database) so
-that Storage methods work. Bad input raises :class:`UsageError`, whose message is one line
-meant for a person; the CLI prints it and exits with status 2.
+that Storage methods work. ``--settings`` and ``--storage`` make the current folder
+importable, as ``manage.py`` makes its own folder (``cd project && davstore serve
+--settings mysite.settings``): it is put on the path only when the settings module's
+package is there and nowhere else on the path (:func:`project_folder`); a current folder
+inside the local folder being shared is refused (uploads would be importable code), and
+a worker of ``--workers`` never looks at its current folder: it is handed the folder by
+its absolute path (:mod:`davstore.serving.workers`). Bad input raises :class:`UsageError`,
+whose message is one line meant for a person; the CLI prints it and exits with status 2.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import json
 import logging
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +63,7 @@ __all__ = [
     "build_vfs",
     "configure_django",
     "open_share",
+    "project_folder",
     "selection_from_args",
     "share_identity",
 ]
@@ -107,6 +115,8 @@ class OpenedSelection:
     storage: Storage
     vfs: VFS
     identity: str
+    #: The folder put on the import path for the settings (:func:`project_folder`), if any.
+    project_folder: str | None = None
 
     @property
     def name(self) -> str:
@@ -178,11 +188,38 @@ def selection_from_args(
     )
 
 
-def configure_django(settings_module: str | None) -> None:
+def project_folder(settings_module: str, cwd: str | None = None) -> str | None:
+    """The folder to put first on the import path so that ``settings_module`` imports, as
+    ``manage.py`` puts its own folder there: ``cwd`` (default: the current folder), when the
+    module's top-level package is in it and the path as it is does not find it; else None.
+    """
+    import importlib.machinery
+    import importlib.util
+
+    top = settings_module.split(".", 1)[0]
+    if not top or top in sys.modules:
+        return None
+    try:
+        if importlib.util.find_spec(top) is not None:
+            return None
+    except (ImportError, ValueError):
+        return None
+    folder = os.path.abspath(cwd or os.getcwd())
+    if importlib.machinery.PathFinder.find_spec(top, [folder]) is None:
+        return None
+    return folder
+
+
+def configure_django(
+    settings_module: str | None, *, from_current_folder: bool = False
+) -> str | None:
     """Set Django up once: from ``settings_module``, else with minimal settings.
 
-    A process that configured Django already (a ``manage.py`` command, a test run) keeps
-    its settings. Raises UsageError when the module cannot be imported or set up.
+    With ``from_current_folder`` the current folder is put first on ``sys.path`` when the
+    settings are found there and nowhere else (:func:`project_folder`); the folder is
+    returned (else None). A process that configured Django already (a ``manage.py``
+    command, a test run) keeps its settings. Raises UsageError when the module cannot be
+    imported or set up.
     """
     import django
     from django.conf import settings
@@ -197,7 +234,7 @@ def configure_django(settings_module: str | None) -> None:
                 f"not {settings_module!r}"
             )
         _setup(django.setup, settings_module)
-        return
+        return None
     if settings_module is None:
         settings.configure(
             USE_TZ=True,
@@ -208,7 +245,12 @@ def configure_django(settings_module: str | None) -> None:
             LOGGING_CONFIG=None,
         )
         django.setup()
-        return
+        return None
+    folder = project_folder(settings_module) if from_current_folder else None
+    if folder is not None:
+        sys.path.insert(0, folder)
+        importlib.invalidate_caches()
+        logger.debug("%s on the import path for the settings %s", folder, settings_module)
     try:
         importlib.import_module(settings_module)
     except Exception as exc:
@@ -218,6 +260,7 @@ def configure_django(settings_module: str | None) -> None:
         ) from exc
     os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
     _setup(django.setup, settings_module)
+    return folder
 
 
 def _setup(setup: Any, settings_module: str | None) -> None:
@@ -372,8 +415,15 @@ def open_share(
     ``args`` must carry the attributes :func:`add_storage_arguments` adds. Raises UsageError.
     """
     selection = selection_from_args(args, environ=environ)
-    configure_django(selection.settings_module)
+    worker = getattr(args, "worker_socket", None) is not None  # given the folder by path
+    folder = configure_django(
+        selection.settings_module,
+        from_current_folder=bool(getattr(args, "settings", None) or getattr(args, "storage", None))
+        and not worker,
+    )
     storage = build_storage(selection)
+    if folder is not None:
+        _refuse_shared_project(folder, storage)
     vfs = VFS(
         adapt(storage),
         read_only=bool(args.read_only),
@@ -383,7 +433,23 @@ def open_share(
     )
     identity = share_identity(selection, storage, state_root=default_state_root())
     logger.debug("share %s: %s (%s)", identity, vfs.describe(), selection.kind.value)
-    return OpenedSelection(selection, storage, vfs, identity)
+    return OpenedSelection(selection, storage, vfs, identity, project_folder=folder)
+
+
+def _refuse_shared_project(folder: str, storage: Storage) -> None:
+    """UsageError when ``folder`` (put on the import path for the settings) lies inside
+    the local folder ``storage`` shares: whoever may upload could then add code."""
+    from django.core.files.storage import FileSystemStorage
+
+    if not isinstance(storage, FileSystemStorage):
+        return
+    real, top = os.path.realpath(folder), os.path.realpath(str(storage.location))
+    if real == top or real.startswith(top.rstrip(os.sep) + os.sep):
+        raise UsageError(
+            f"the current folder {folder} is inside the shared folder {top}: uploads there "
+            "could be imported as code; start davstore from the project's folder outside "
+            "the share"
+        )
 
 
 def build_vfs(

@@ -19,8 +19,9 @@ makes the package a namespace package of the share's files) when they start agai
 run with ``-P`` (Python 3.11; a bootstrap that drops the entry on 3.10,
 :func:`without_current_folder`), and the entry the parent had is handed over as an absolute
 ``PYTHONPATH`` entry only when it lies outside every shared folder (a project's folder, where
-``manage.py`` and the settings are), as are the parent's own ``PYTHONPATH`` entries
-(:func:`worker_environment`).
+``manage.py`` and the settings are), as are the parent's own ``PYTHONPATH`` entries and the
+folder ``--settings`` put on the parent's path (the project's, by its absolute path:
+:func:`worker_environment`). A worker itself never puts its current folder on the path.
 
 The parent forwards SIGTERM/SIGINT to the workers and waits for them (each finishes its
 requests in progress, as a single server does); a second signal kills them. A worker that
@@ -343,14 +344,20 @@ def _inside(path: str, folders: Sequence[str]) -> bool:
     return False
 
 
-def import_path(shared: Sequence[str]) -> str:
-    """The workers' ``PYTHONPATH``: the entry Python put first on this process's path, and
+def import_path(shared: Sequence[str], project: str | None = None) -> str:
+    """The workers' ``PYTHONPATH``: ``project`` (the folder this process put on its path
+    for the Django settings), the entry Python put first on this process's path, and
     this process's ``PYTHONPATH`` entries, made absolute, less those inside ``shared``
     (the folders of the local shares: their content is uploaded by users)."""
     entries = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     first = _first_entry()
     if first is not None and first not in entries:
         entries.insert(0, first)
+    if project is not None:
+        project = os.path.abspath(project)
+        if project in entries:
+            entries.remove(project)
+        entries.insert(0, project)
     kept = []
     for entry in entries:
         if _inside(entry, shared):
@@ -368,13 +375,18 @@ def shared_folders(storages: Iterable[object]) -> list[str]:
 
 
 def worker_environment(
-    *, metrics_dir: Path, password: str | None, shared: Sequence[str] = ()
+    *,
+    metrics_dir: Path,
+    password: str | None,
+    shared: Sequence[str] = (),
+    project: str | None = None,
 ) -> dict[str, str]:
     """This process's environment for the workers: the metrics folder, the password, the
-    import path (:func:`import_path`; ``shared``: the local shares' folders)."""
+    import path (:func:`import_path`; ``shared``: the local shares' folders, ``project``:
+    the folder put on this process's path for the settings)."""
     env = dict(os.environ)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    path = import_path(shared)
+    path = import_path(shared, project)
     if path:
         env["PYTHONPATH"] = path
     else:
@@ -430,13 +442,15 @@ def run_workers(
     banner: Callable[[str], None],
     password: str | None = None,
     shared: Sequence[str] = (),
+    project: str | None = None,
 ) -> int:
     """The parent of ``--workers N``: bind N sockets to the port (and N to
     ``--metrics-port``), call ``banner(url)``, run ``command`` (plus ``--worker-socket FD``)
     once per socket until SIGINT/SIGTERM, and return the exit status (:class:`Workers`).
     The workers' metrics go to ``metrics_dir``; ``password`` is the generated one, handed
     over in the environment; ``shared``: the local folders served, kept off the workers'
-    import path."""
+    import path; ``project``: the folder put on this process's path for the settings,
+    handed over by its absolute path."""
     from davstore.http.server import check_tls, listen_sockets
     from davstore.serving.listen import METRICS_PATH, metrics_host
 
@@ -468,7 +482,9 @@ def run_workers(
         workers = Workers(
             command,
             sockets,
-            env=worker_environment(metrics_dir=metrics_dir, password=password, shared=shared),
+            env=worker_environment(
+                metrics_dir=metrics_dir, password=password, shared=shared, project=project
+            ),
             metrics_dir=metrics_dir,
             grace_period=getattr(args, "grace_period", DEFAULT_GRACE_PERIOD),
             metrics_sockets=metrics_sockets,

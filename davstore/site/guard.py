@@ -473,16 +473,24 @@ _by_model: dict[type, list[tuple[ReferenceIndex, GuardedField]]] | None = None
 
 
 def indexes() -> dict[str, ReferenceIndex]:
-    """The reference index of every configured share that has guarded fields."""
+    """The reference index of every configured share that has guarded fields; none while
+    the ``DAVSTORE`` setting is wrong (the site's saves go on; ``manage.py check`` names
+    the mistakes, and serving the shares refuses to start)."""
     global _indexes, _by_model
     with _lock:
         if _indexes is None:
+            from django.core.exceptions import ImproperlyConfigured
+
             from davstore.shares import get_shares
 
             built: dict[str, ReferenceIndex] = {}
             by_model: dict[type, list[tuple[ReferenceIndex, GuardedField]]] = {}
             storages: dict[str, Any] = {}
-            for share in get_shares().values():
+            try:
+                shares = get_shares()
+            except ImproperlyConfigured:
+                return {}
+            for share in shares.values():
                 fields = fields_for(share.storage)
                 if not fields:
                     continue

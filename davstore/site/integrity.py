@@ -29,6 +29,7 @@ from davstore.errors import DavstoreError
 from davstore.site.models import Reference
 from davstore.site.references import FileRef, Found, ReferenceIndex, _named, _with_url
 from davstore.vfs.paths import ROOT
+from davstore.vfs.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     from davstore.vfs import VFS, Entry
@@ -185,8 +186,10 @@ def check(
     min_age: float = MIN_AGE,
     limit: int = LIMIT,
     now: float | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> Report:
-    """Orphans and missing files of one share (see the module docstring)."""
+    """Orphans and missing files of one share (see the module docstring); ``progress``
+    counts the share's entries listed, then the rows looked at."""
     if index is None:
         return Report(share, False, (), (), 0, True, min_age)
     cutoff = (time.time() if now is None else now) - min_age
@@ -211,6 +214,7 @@ def check(
             orphans.append(Orphan(entry.name, entry.size, modified))
 
     for entry in _walk(vfs):
+        progress.advance()
         scanned += 1
         if scanned > limit:
             complete = False
@@ -228,6 +232,7 @@ def check(
     missing: list[FileRef] = []
     looked_up = 0
     for ref in _all_refs(index):
+        progress.advance()
         if ref.name in seen:
             continue
         if not complete:

@@ -34,6 +34,7 @@ from django.db.models.functions import Concat, Substr
 from django.utils.functional import LazyObject, empty
 
 from davstore.site.models import IndexState, Reference
+from davstore.vfs.progress import NO_PROGRESS, Progress
 
 __all__ = [
     "FileRef",
@@ -178,11 +179,13 @@ class ReferenceIndex:
         self._built = built
         return built
 
-    def rebuild(self) -> int:
-        """Rebuild the table from the fields; returns the number of references."""
+    def rebuild(self, progress: Progress = NO_PROGRESS) -> int:
+        """Rebuild the table from the fields; returns the number of references.
+        ``progress`` counts the rows written, of the rows naming a file."""
         db = router.db_for_write(Reference)
         with transaction.atomic(using=db):
             Reference.objects.using(db).filter(share=self.share).delete()
+            progress.total(sum(_named(gf).count() for gf in self.fields))
             count = 0
             batch: list[Reference] = []
             for ref in self._scan():
@@ -190,9 +193,11 @@ class ReferenceIndex:
                 if len(batch) >= 5000:
                     Reference.objects.using(db).bulk_create(batch)
                     count += len(batch)
+                    progress.advance(len(batch))
                     batch = []
             Reference.objects.using(db).bulk_create(batch)
             count += len(batch)
+            progress.advance(len(batch))
             IndexState.objects.using(db).update_or_create(
                 share=self.share,
                 defaults={

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, TypeVar, cast
+from typing import TYPE_CHECKING, BinaryIO, TypeVar, cast
 
 from davstore.errors import (
     AlreadyExists,
@@ -63,6 +63,9 @@ from davstore.vfs.handles import (
 from davstore.vfs.paths import MAX_PATH_BYTES, ROOT, is_within, join, normalize, parent
 from davstore.vfs.policy import Kind, Operation, Policy, order_of
 from davstore.vfs.policy import run as run_policies
+
+if TYPE_CHECKING:
+    from davstore.vfs.sync import ChangeFeed
 
 __all__ = ["VFS", "Entry"]
 
@@ -156,6 +159,9 @@ class VFS:
         #: changed something since it was last asked (the whole cache is then forgotten).
         #: Set by :func:`davstore.vfs.host_peers.share_with_host_peers`.
         self.coherence: Callable[[], bool] | None = None
+        #: The share's change journal as sync clients read it (:mod:`davstore.vfs.sync`),
+        #: offered by the journal this VFS follows; None when it follows none.
+        self.change_feed: ChangeFeed | None = None
         #: On stores without folder times (``Capabilities.folder_mtime``): the time (ns) of
         #: the last change made through this VFS in each folder, and the newest time
         #: dropped when the table was full (every folder with no time of its own is at

@@ -30,9 +30,10 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from davstore.errors import ChangesLost, StoreError
 from davstore.vfs import VFS
 from davstore.vfs.events import Change
 
@@ -40,6 +41,7 @@ __all__ = [
     "FILE_NAME",
     "RETENTION",
     "Journal",
+    "JournalFeed",
     "JournalReader",
     "Record",
     "follow",
@@ -110,7 +112,8 @@ CREATE TABLE IF NOT EXISTS changes (
     origin TEXT,
     user TEXT,
     writer TEXT NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS about (key TEXT PRIMARY KEY, value TEXT NOT NULL)
 """
 
 
@@ -134,7 +137,12 @@ class Journal:
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
+        # The journal's identity, made once with the file (the first process wins).
+        self._db.execute(
+            "INSERT OR IGNORE INTO about (key, value) VALUES ('id', ?)", (uuid.uuid4().hex,)
+        )
+        self.ident = str(self._db.execute("SELECT value FROM about WHERE key='id'").fetchone()[0])
         self._appended = 0
 
     def __repr__(self) -> str:
@@ -203,6 +211,45 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class JournalFeed:
+    """A :class:`Journal` as sync clients read it (:class:`davstore.vfs.sync.ChangeFeed`):
+    cursors are record numbers. Raises StoreError when the file cannot be read."""
+
+    spans_hosts = False
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def __repr__(self) -> str:
+        return f"JournalFeed({self.journal!r})"
+
+    def ident(self) -> str:
+        return self.journal.ident
+
+    def cursor(self) -> str:
+        try:
+            return str(self.journal.last())
+        except sqlite3.Error as exc:
+            raise StoreError("", f"cannot read the change journal: {exc}") from exc
+
+    def after(self, cursor: str, until: str) -> Iterator[tuple[str, Record]]:
+        if not cursor.isdigit() or not until.isdigit() or int(cursor) > int(until):
+            raise ChangesLost("", f"not a position in this change journal: {cursor!r}")
+        seq, end = int(cursor), int(until)
+        while seq < end:
+            try:
+                records, lost = self.journal.since(seq, limit=min(1000, end - seq))
+            except sqlite3.Error as exc:
+                raise StoreError("", f"cannot read the change journal: {exc}") from exc
+            if lost:
+                raise ChangesLost("", "changes after this position are past the retention")
+            if not records:
+                return
+            for record in records:
+                yield str(record.seq), record
+            seq = records[-1].seq
 
 
 def forget(vfs: VFS, record: Record) -> None:
@@ -289,6 +336,9 @@ def follow(
 
     vfs.subscribe(record)
     vfs.coherence = coherence
+    from davstore.vfs.sync import offer
+
+    offer(vfs, JournalFeed(journal))
     return reader
 
 

@@ -22,14 +22,16 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from davstore.errors import ChangesLost, StoreError
 from davstore.vfs import VFS
 from davstore.vfs.events import Change
 from davstore.vfs.journal import RETENTION, Record, forget, writer_id
 
-__all__ = ["StreamFollower", "append", "stream_key"]
+__all__ = ["StreamFeed", "StreamFollower", "append", "stream_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,91 @@ def _decode(fields: dict[Any, Any]) -> Record | None:
     except (TypeError, ValueError):
         logger.warning("ignored a malformed journal entry: %.200r", raw)
         return None
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+class StreamFeed:
+    """The journal stream ``key`` as sync clients read it
+    (:class:`davstore.vfs.sync.ChangeFeed`): cursors are stream entry ids. Its identity is
+    kept beside the stream (``<key>:id``, made by the first reader), so a stream made
+    again (its Redis emptied) is another journal. Raises StoreError when Redis cannot be
+    reached.
+
+    :param client: a ``redis.Redis`` client (thread-safe: a connection pool).
+    """
+
+    spans_hosts = True
+
+    def __init__(self, client: Any, key: str) -> None:
+        self.client = client
+        self.key = key
+        self._ident: str | None = None
+
+    def __repr__(self) -> str:
+        return f"StreamFeed({self.key!r})"
+
+    def ident(self) -> str:
+        try:
+            raw = self.client.get(f"{self.key}:id")
+            if raw is None:
+                self.client.set(f"{self.key}:id", uuid.uuid4().hex, nx=True)
+                raw = self.client.get(f"{self.key}:id")
+        except Exception as exc:
+            raise StoreError("", f"cannot read the journal stream: {exc}") from exc
+        return _text(raw)
+
+    def _info(self) -> dict[Any, Any] | None:
+        try:
+            info: dict[Any, Any] = self.client.xinfo_stream(self.key)
+        except Exception as exc:
+            if "no such key" in str(exc).lower():
+                return None
+            raise StoreError("", f"cannot read the journal stream: {exc}") from exc
+        return info
+
+    def cursor(self) -> str:
+        info = self._info()
+        if info is None:
+            return "0-0"
+        last = info.get("last-generated-id", info.get(b"last-generated-id"))
+        return _text(last) if last else "0-0"
+
+    def after(self, cursor: str, until: str) -> Iterator[tuple[str, Record]]:
+        try:
+            start, end = _id(cursor), _id(until)
+        except ValueError as exc:
+            raise ChangesLost("", f"not a position in this journal: {cursor!r}") from exc
+        if start > end:
+            raise ChangesLost("", f"not a position in this journal: {cursor!r}")
+        if start == end:
+            return
+        info = self._info() or {}
+        first = info.get("first-entry", info.get(b"first-entry"))
+        if start == (0, 0):
+            added = info.get("entries-added", info.get(b"entries-added"))
+            length = info.get("length", info.get(b"length"))
+            if added is not None and length is not None and int(added) > int(length):
+                raise ChangesLost("", "changes after this position are past the retention")
+        elif not first or _id(first[0]) > start:
+            # Its own entry trimmed (or the stream gone): the ones after it may be too.
+            raise ChangesLost("", "changes after this position are past the retention")
+        low = f"{start[0]}-{start[1] + 1}"
+        while True:
+            try:
+                entries = self.client.xrange(self.key, min=low, max=until, count=1000)
+            except Exception as exc:
+                raise StoreError("", f"cannot read the journal stream: {exc}") from exc
+            for entry_id, fields in entries:
+                record = _decode(fields)
+                if record is not None:
+                    yield _text(entry_id), record
+            if len(entries) < 1000:
+                return
+            last = _id(entries[-1][0])
+            low = f"{last[0]}-{last[1] + 1}"
 
 
 class StreamFollower:
@@ -102,6 +189,9 @@ class StreamFollower:
         else:
             self._start_at_end()
         self._unsubscribe = self.vfs.subscribe(self.record)
+        from davstore.vfs.sync import offer
+
+        offer(self.vfs, StreamFeed(self._publisher, self.key))
         self._thread = threading.Thread(target=self._follow, name="davstore-journal", daemon=True)
         self._thread.start()
         return self

@@ -59,6 +59,7 @@ from davstore.store.base import ObjectInfo
 from davstore.vfs.events import Action, Actor, current_actor
 from davstore.vfs.paths import join, parent
 from davstore.vfs.policy import ORDER_INNERMOST, Kind, Operation, Proceed
+from davstore.vfs.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     from davstore.store.base import ObjectStore
@@ -676,15 +677,25 @@ class Trash:
                     total -= e.size
         return sorted(due.values(), key=lambda e: (e.when, e.id))
 
-    def purge(self, *, budget: float | None = None, everything: bool = False) -> PurgeResult:
+    def purge(
+        self,
+        *,
+        budget: float | None = None,
+        everything: bool = False,
+        progress: Progress = NO_PROGRESS,
+    ) -> PurgeResult:
         """Settle what a crash left, then remove the entries retention says go (all with
-        ``everything``), oldest first, until ``budget`` seconds have passed."""
+        ``everything``), oldest first, until ``budget`` seconds have passed. ``progress``
+        counts the entries due as each is handled."""
         started = time.monotonic()
         self.recover()
         entries = self.entries()
         removed = freed = 0
         complete = True
-        for entry in self.due(entries, everything=everything):
+        due = self.due(entries, everything=everything)
+        progress.total(len(due))
+        for entry in due:
+            progress.advance()
             if budget is not None and time.monotonic() - started > budget:
                 complete = False
                 break

@@ -4,11 +4,12 @@ list|restore|purge`` (the storage selection of ``serve``) shows and undoes it.""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import requests
 
-from tests.process import davstore_env, run_davstore, start_serve
+from tests.process import davstore_env, run_davstore, run_on_a_terminal, start_serve
 
 USER = ("ann", "secret-pass")
 
@@ -109,3 +110,32 @@ def test_the_activity_log_names_who_did_what_and_the_trash_entry(tmp_path: Path)
     assert by_id[records[2]["trash_id"]]["kind"] == "deleted"
     text = run_davstore(["activity", str(root)], cwd=tmp_path, env=env).stdout
     assert "ann  webdav  deleted  /c.txt  (trash " in text
+
+
+def _trash_two(root: Path, env: dict[str, str], tmp_path: Path, names: tuple[str, str]) -> None:
+    for name in names:
+        (root / name).write_bytes(b"x" * 10)
+    with start_serve([str(root), "--anonymous"], cwd=tmp_path, env=env) as server:
+        for name in names:
+            assert requests.delete(server.url + name, timeout=10).status_code == 204
+
+
+def test_purge_shows_progress_on_a_terminal_and_none_in_logs(tmp_path: Path) -> None:
+    """Issue 24 item 8: a bar (tqdm) when stdout and stderr are a terminal; piped, the
+    output is the one line it always was."""
+    root = tmp_path / "share"
+    root.mkdir()
+    env = davstore_env(tmp_path)
+    _trash_two(root, env, tmp_path, ("a.txt", "b.txt"))
+    piped = run_davstore(["trash", "purge", str(root), "--all"], cwd=tmp_path, env=env)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == "purged 2 entries (20 bytes); 0 entries, 0 bytes left\n"
+    assert "100%" not in piped.stderr and "entries/s" not in piped.stderr
+    assert "\r" not in piped.stdout + piped.stderr
+
+    _trash_two(root, env, tmp_path, ("c.txt", "d.txt"))
+    command = [sys.executable, "-m", "davstore", "trash", "purge", str(root), "--all"]
+    status, shown = run_on_a_terminal(command, cwd=tmp_path, env=env)
+    assert status == 0, shown
+    assert "trash purge: 100%" in shown and "2/2" in shown, shown
+    assert "purged 2 entries (20 bytes)" in shown

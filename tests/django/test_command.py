@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from django.core.management import CommandError, call_command
 
 from tests.conftest import free_port
 from tests.django.project import Project, make_project
+from tests.fuse.mounting import force_unmount, is_mounted
 from tests.process import ServeProcess, wait_for_workers, workers_of
 from tests.webdav.state.test_state import LOCK_BODY
 
@@ -251,3 +253,52 @@ def test_workers_never_run_code_uploaded_to_a_share(project: Project, tmp_path: 
         assert server.stop(signal.SIGTERM, timeout=20) == 0
         assert "Traceback" not in server.stderr
     assert not marker.exists()
+
+
+def test_mount_without_a_share_name_mounts_the_only_share(project: Project, tmp_path: Path) -> None:
+    """``manage.py davstore mount MOUNTPOINT`` was a bare argparse error (issue 24 item 7)."""
+    (project.media / "only.txt").write_bytes(b"the only share")
+    mountpoint = tmp_path / "mnt"
+    mountpoint.mkdir()
+    log = tmp_path / "mount.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            project.command("davstore", "mount", str(mountpoint), "--foreground"),
+            cwd=project.root,
+            env=project.env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not is_mounted(mountpoint):
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "the mount did not show in 30 s"
+                time.sleep(0.1)
+            assert (mountpoint / "only.txt").read_bytes() == b"the only share"
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+            force_unmount(mountpoint)
+
+
+def test_mount_without_a_share_name_names_the_choices(tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path / "two",
+        davstore={
+            "SHARES": {
+                "media": {"STORAGE": "default"},
+                "archive": {"STORAGE": "default", "READ_ONLY": True},
+            }
+        },
+        migrate=False,
+    )
+    done = project.run("davstore", "mount", str(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert "2 shares (media, archive): name the one to mount" in done.stderr
+    assert "the following arguments are required" not in done.stderr

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, InMemoryStorage, default_storage, storages
 from django.test.utils import override_settings
@@ -32,6 +33,7 @@ from tests.s3.moto import (
     new_bucket,
     running_moto,
 )
+from tests.webdav.syncclient import SyncClient
 
 
 @pytest.fixture(scope="module")
@@ -321,3 +323,73 @@ def test_the_site_gets_file_changed_for_changes_people_made_in_a_server(tmp_path
         "media created by-alice.txt webdav alice",
         "media deleted by-alice.txt webdav alice",
     ], err
+
+
+def _site_writes_are_synced(
+    project: Project, server: ServeProcess, before: tuple[str, ...] = ()
+) -> None:
+    """A sync client (RFC 6578) of the share sees the site's save and delete, made in the
+    site's own process through its Storage, and a change made through the server."""
+    session = requests.Session()
+    session.auth = ("alice", "pw")
+    client = SyncClient(session, server.url + "media/", level="infinite")
+    assert sorted(client.sync().changed) == list(before)
+    saved = project.python(
+        "from django.core.files.base import ContentFile;"
+        "from django.core.files.storage import default_storage as s;"
+        "s.save('uploads/new.txt', ContentFile(b'new'))"
+    )
+    assert saved.returncode == 0, saved.stderr
+    answer = client.sync()
+    assert "/media/uploads/new.txt" in answer.changed, answer.text
+    assert dav("PUT", server, "media/by-alice.txt", data=b"hi").status_code == 201
+    deleted = project.python(
+        "from django.core.files.storage import default_storage as s;s.delete('uploads/new.txt')"
+    )
+    assert deleted.returncode == 0, deleted.stderr
+    answer = client.sync()
+    assert sorted(answer.changed) in (
+        ["/media/by-alice.txt"],
+        ["/media/by-alice.txt", "/media/uploads/"],  # a folder of its own (disk)
+    ), answer.text
+    assert answer.removed in (
+        ["/media/uploads/new.txt"],
+        ["/media/uploads/new.txt", "/media/uploads/"],  # a prefix that held only it (S3)
+    ), answer.text
+    assert client.sync().changed == {}
+    # A person's delete keeps the file in the share's trash: removed, the trash unseen.
+    assert dav("DELETE", server, "media/by-alice.txt").status_code == 204
+    answer = client.sync()
+    assert answer.removed == ["/media/by-alice.txt"], answer.text
+    assert answer.changed == {}, answer.text
+
+
+def test_a_sync_client_sees_the_sites_writes(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "site")
+    _alice(project)
+    with project.serve("--cache-ttl", "60") as server:
+        _site_writes_are_synced(project, server)
+
+
+def test_a_sync_client_sees_the_sites_writes_on_s3(tmp_path: Path, moto: MotoServer) -> None:
+    s3 = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": new_bucket(moto),
+            "endpoint_url": moto.url,
+            "access_key": ACCESS_KEY,
+            "secret_key": SECRET_KEY,
+            "region_name": "us-east-1",
+            "location": "media",
+        },
+    }
+    project = make_project(tmp_path / "site", storages={"default": s3})
+    _alice(project)
+    seeded = project.python(
+        "from django.core.files.base import ContentFile;"
+        "from django.core.files.storage import default_storage as s;"
+        "s.save('seed.txt', ContentFile(b'seed'))"
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    with project.serve("--cache-ttl", "60") as server:
+        _site_writes_are_synced(project, server, ("/media/seed.txt",))

@@ -19,6 +19,7 @@ Request flow, outermost first::
       XmlGuard          hostile or malformed XML bodies -> 400
       MacMetadataSideStore  ._* and .DS_Store kept out of the store (macmeta.py, "hide")
       DirectoryListing  davstore's HTML page for GET on a folder (listing.py)
+      SyncCollectionReport  REPORT sync-collection from the change journal (sync.py)
       RequestResolver   WebDAV methods -> VfsProvider -> VFS
 
 Before all of these, the HTTP server offers a request alone on its connection, with no
@@ -90,6 +91,7 @@ from davstore.frontends.webdav.state.macmeta import (
     MacMetadataSideStore,
 )
 from davstore.frontends.webdav.state.sqlite_locks import SqliteLockManager
+from davstore.frontends.webdav.sync import SyncCollectionReport
 from davstore.http.wsgi import Environ, FileBody, QuickResponse, StartResponse, WSGIApp
 from davstore.vfs import VFS
 
@@ -406,6 +408,7 @@ def create_app(
             XmlGuard,
             *([MacMetadataSideStore] if hide_mac_metadata else []),
             DirectoryListing,
+            SyncCollectionReport,
             RequestResolver,
         ],
         "http_authenticator": {

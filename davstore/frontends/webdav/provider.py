@@ -40,6 +40,7 @@ from davstore.frontends.webdav.error_status import dav_errors
 from davstore.frontends.webdav.limits import DAVSTORE_NS, DavLimits
 from davstore.frontends.webdav.locked_empty import note_created
 from davstore.frontends.webdav.propfind import Fragments, answer_propfind, stream_propfind
+from davstore.frontends.webdav.sync import SYNC_PROPERTIES, sync_properties
 from davstore.http.wsgi import Environ
 from davstore.store.base import Usage
 from davstore.vfs import VFS, Entry, ReadHandle, WriteHandle
@@ -394,6 +395,18 @@ class FolderResource(_ResourceMixin, DAVCollection):  # type: ignore[misc]
     def __init__(self, path: str, environ: Environ, entry: Entry) -> None:
         super().__init__(path, environ)
         self.entry = entry
+
+    def get_property_names(self, *, is_allprop: bool) -> list[str]:
+        """wsgidav's, and the sync properties when asked for names (never in allprop)."""
+        names: list[str] = super().get_property_names(is_allprop=is_allprop)
+        if not is_allprop and self.vfs.change_feed is not None:
+            names.extend(SYNC_PROPERTIES)
+        return names
+
+    def get_property_value(self, name: str) -> Any:
+        if name in SYNC_PROPERTIES:
+            return sync_properties(self.vfs, name)
+        return super().get_property_value(name)
 
     def get_member_names(self) -> list[str]:
         with dav_errors(_method(self.environ)):

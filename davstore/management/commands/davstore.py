@@ -3,11 +3,11 @@
 ``serve`` serves every share of the ``DAVSTORE`` setting (or those named with ``--share``)
 side by side (``/media/``, ``/static/``), authenticates Django users and has the health and
 metrics endpoints and the access log of ``davstore serve``
-(:mod:`davstore.serving.observability`); ``mount SHARE MOUNTPOINT`` mounts one
-share with FUSE. The options are those of the standalone ``davstore`` command (network,
-WebDAV state, mount, logging), with the storage selection replaced by share names; unset
-options take their values from ``DAVSTORE``. Both commands' options are generated from
-:data:`davstore.options.OPTIONS`.
+(:mod:`davstore.serving.observability`); ``mount [SHARE] MOUNTPOINT`` mounts one share
+with FUSE (the only one when none is named). The options are those of the standalone
+``davstore`` command (network, WebDAV state, mount, logging), with the storage selection
+replaced by share names; unset options take their values from ``DAVSTORE``. Both
+commands' options are generated from :data:`davstore.options.OPTIONS`.
 """
 
 from __future__ import annotations
@@ -69,7 +69,12 @@ class Command(BaseCommand):
         add_arguments(serve, Subcommand.SERVE, Door.MANAGE)
 
         mount = actions.add_parser("mount", help="mount one share as a folder (FUSE)")
-        mount.add_argument("share", metavar="SHARE", help="a share of DAVSTORE")
+        mount.add_argument(
+            "share",
+            nargs="?",
+            metavar="SHARE",
+            help="a share of DAVSTORE (default: the only one)",
+        )
         mount.add_argument("mountpoint", metavar="MOUNTPOINT", help="an existing empty folder")
         add_arguments(mount, Subcommand.MOUNT, Door.MANAGE)
 
@@ -147,6 +152,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
 
     def _index(self, names: list[str]) -> None:
+        """Rebuild each share's reference index (a progress bar on a terminal)."""
+        from davstore.serving.progress import terminal_progress
         from davstore.site.guard import index_for
 
         for share in self._shares(names):
@@ -154,13 +161,18 @@ class Command(BaseCommand):
             if index is None:
                 self.stdout.write(f"{share.name}: no model field stores files in it")
                 continue
-            count = index.rebuild()
+            with terminal_progress(
+                f"{share.name}: indexing", unit="rows", out=self.stdout
+            ) as progress:
+                count = index.rebuild(progress)
             self.stdout.write(f"{share.name}: {count} references in {len(index.fields)} fields")
 
     def _check(self, args: argparse.Namespace) -> None:
-        """Orphans and missing files per share; exit status 1 when there are any."""
+        """Orphans and missing files per share (a progress bar on a terminal); exit status
+        1 when there are any."""
         import json
 
+        from davstore.serving.progress import terminal_progress
         from davstore.site.guard import index_for
         from davstore.site.integrity import LIMIT, MIN_AGE, check
 
@@ -168,10 +180,21 @@ class Command(BaseCommand):
         limit = LIMIT if args.limit is None else args.limit
         if min_age < 0 or limit < 1:
             raise UsageError("--min-age must be 0 or more and --limit 1 or more")
-        reports = [
-            check(share.name, share.vfs, index_for(share), min_age=min_age, limit=limit)
-            for share in self._shares(args.shares)
-        ]
+        reports = []
+        for share in self._shares(args.shares):
+            with terminal_progress(
+                f"{share.name}: checking", unit="entries", out=self.stdout
+            ) as progress:
+                reports.append(
+                    check(
+                        share.name,
+                        share.vfs,
+                        index_for(share),
+                        min_age=min_age,
+                        limit=limit,
+                        progress=progress,
+                    )
+                )
         if args.json:
             self.stdout.write(json.dumps({"shares": [r.as_dict() for r in reports]}, indent=2))
         else:
@@ -380,13 +403,28 @@ class Command(BaseCommand):
             trash.start_purging()
         return vfs
 
+    def _mounted_share(self, name: str | None) -> Share:
+        """The share ``mount`` mounts: the one named, else the only one (a UsageError
+        naming the choices when there are several)."""
+        if name is not None:
+            (share,) = self._shares([name])
+            return share
+        registry = get_shares()
+        if len(registry) == 1:
+            return next(iter(registry.values()))
+        names = ", ".join(registry)
+        raise UsageError(
+            f"this project has {len(registry)} shares ({names}): name the one to mount, "
+            "as in: manage.py davstore mount SHARE MOUNTPOINT"
+        )
+
     def _mount(self, args: argparse.Namespace) -> None:
         from django.db import connections
 
         from davstore.frontends.fuse.mount import mount
 
         configure_logging(args)
-        (share,) = self._shares([args.share])
+        share = self._mounted_share(args.share)
         options = self.mount_options(args, share)
         connections.close_all()  # nothing crosses the fork
         status = mount(lambda: self.mount_vfs(args, share), args.mountpoint, options)
