@@ -57,7 +57,7 @@ from davstore.vfs import Entry
 if TYPE_CHECKING:
     from davstore.frontends.webdav.provider import FolderResource, VfsProvider, _Resource
 
-__all__ = ["LIVE_PROPERTIES", "answer_propfind", "stream_propfind"]
+__all__ = ["LIVE_PROPERTIES", "Fragments", "answer_propfind", "stream_propfind"]
 
 
 #: The live properties this module renders (wsgidav's set, in Clark notation).
