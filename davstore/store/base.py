@@ -215,6 +215,14 @@ class ObjectStore(abc.ABC):
         except (NotFound, NotADirectory):
             return None
 
+    def find_with_parent(self, name: str) -> tuple[ObjectInfo | None, ObjectInfo | None]:
+        """:meth:`find` of ``name`` and, when nothing is there and the store learnt it in
+        the same call, the entry of its parent folder (``None`` where it did not: ask
+        :meth:`find`): what one who is about to make ``name`` asks (a new file's PUT). A
+        local disk resolves the folder once and stats the name in it. Wrappers MUST pass
+        it through."""
+        return self.find(name), None
+
     @abc.abstractmethod
     def list(self, name: str) -> Iterator[ObjectInfo]:
         """The direct children of directory ``name`` with their metadata.

@@ -184,6 +184,25 @@ class FileSystemStore(GenericStore):
         except OSError as exc:
             raise from_exception(exc, name) from exc
 
+    def find_with_parent(self, name: str) -> tuple[ObjectInfo | None, ObjectInfo | None]:
+        if not self._cached_io or not name:
+            return self.find(name), None
+        try:
+            got = self._at(name, lambda root, rel: cached_io.stat_in_folder(rel, root))
+        except (FileNotFoundError, NotADirectoryError):
+            return None, None  # the folder is not there (or not a folder) either
+        except OSError as exc:
+            raise from_exception(exc, name) from exc
+        if got is None:  # the kernel's caches could not tell
+            return self.find(name), None
+        st, folder_st = got
+        if st is not None:
+            if stat.S_ISLNK(st.st_mode):
+                return self.find(name), None  # a link is not part of the share: as find says
+            return _info(name, st), None
+        assert folder_st is not None
+        return None, _info(name.rpartition("/")[0], folder_st)
+
     def _stat(self, name: str) -> ObjectInfo:
         """The entry of ``name`` (never of a link). Raises OSError."""
         return self._at(name, self._stat_at)

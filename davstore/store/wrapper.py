@@ -52,6 +52,9 @@ class StoreWrapper(ObjectStore):
     def find(self, name: str) -> ObjectInfo | None:
         return self._call("find", lambda: self.inner.find(name))
 
+    def find_with_parent(self, name: str) -> tuple[ObjectInfo | None, ObjectInfo | None]:
+        return self._call("find", lambda: self.inner.find_with_parent(name))
+
     def list(self, name: str) -> Iterator[ObjectInfo]:
         return iter(self._call("list", lambda: list(self.inner.list(name))))
 

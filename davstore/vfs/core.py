@@ -289,6 +289,28 @@ class VFS:
         Raises InvalidPath, StoreError."""
         return self._find(self.normalize(path))
 
+    def lookup_to_make(self, path: str) -> tuple[Entry | None, Entry | None]:
+        """:meth:`lookup` of ``path`` and, when nothing is there, of its parent folder (None
+        for the root's): what one about to make ``path`` asks. Where neither is known, the
+        store answers both in one call (``find_with_parent``: a new file's PUT on a local
+        disk resolves its folder once). Raises InvalidPath, StoreError."""
+        path = self.normalize(path)
+        if not path:
+            return self._find(path), None
+        folder = parent(path)
+        if (
+            isinstance(self._known(path), Unknown)
+            and self._pending(path) is None
+            and isinstance(self._known(folder), Unknown)
+        ):
+            entry, folder_entry = self.store.find_with_parent(path)
+            if entry is None and folder_entry is not None and folder_entry.is_dir:
+                self.cache.put_stat(path, MISSING)
+                self.cache.put_stat(folder, self._dated([folder_entry])[0])
+                return None, folder_entry
+        entry = self._find(path)
+        return entry, None if entry is not None else self._lookup(folder)
+
     def _known(self, path: str) -> Entry | Unknown | None:
         """What the VFS knows of a canonical path without asking the store: its entry, None
         for a known absence, UNKNOWN otherwise."""
