@@ -1436,6 +1436,9 @@ class _Connection(asyncio.Protocol):
         transport = self.transport
         if send is None or transport is None:
             return
+        if transport.is_closing():  # aborted (the sweep, a stop): connection_lost follows
+            self._end_sendfile(True)
+            return
         if transport.get_write_buffer_size():
             self._when_writable(send)  # the head (or an answer before) is not out yet
             return

@@ -152,6 +152,22 @@ def test_a_client_that_closes_early_ends_the_send(data_file: Path, sendfiles: li
     assert sum(sendfiles) < 3 * SIZE
 
 
+def test_a_client_that_reads_nothing_is_cut_off_after_the_timeout(
+    tmp_path: Path, sendfiles: list[int]
+) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"z" * (64 << 20))  # more than the socket buffers hold
+    app = FileApp(big)
+    with served(app, timeout=1) as addr:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        sock.connect(addr)
+        sock.sendall(get("/file"))  # and never read
+        assert wait_for(lambda: len(app.closed) == 1, 15)  # the sweep aborted it
+        sock.close()
+    assert sum(sendfiles) < 64 << 20
+
+
 def test_a_file_that_shrinks_while_sent_closes_the_connection(
     data_file: Path, sendfiles: list[int]
 ) -> None:
