@@ -70,6 +70,7 @@ from davstore.frontends.webdav.guards import (
     UploadLimit,
     XmlGuard,
     check_path,
+    check_range,
 )
 from davstore.frontends.webdav.limits import DavLimits
 from davstore.frontends.webdav.listing import DirectoryListing
@@ -119,7 +120,13 @@ QuickObserver = Callable[[QuickAnswer], None]
 
 #: Request headers (lower case) that send a GET or a PUT through the stack: what makes it
 #: not plain for PlainGet or PlainPut, and a Destination for PathGuard to check.
-_NOT_QUICK_GET = NOT_PLAIN_HEADERS | {b"destination", b"expect", b"upgrade"}
+_NOT_QUICK_GET = (NOT_PLAIN_HEADERS - {b"range", b"if-range"}) | {
+    b"destination",
+    b"expect",
+    b"upgrade",
+}
+#: The headers of a ranged GET answered at once, and their environ keys.
+_RANGE_KEYS = {b"range": "HTTP_RANGE", b"if-range": "HTTP_IF_RANGE"}
 _NOT_QUICK_PUT = NOT_PLAIN_PUT_HEADERS | {b"destination", b"expect", b"upgrade"}
 
 
@@ -224,6 +231,7 @@ class DavstoreApp:
         if not enabled:
             return None
         authorization: str | None = None
+        ranges: dict[str, str] | None = None
         for name, value in headers:
             lowered = name.lower()
             if lowered in refused:
@@ -232,6 +240,13 @@ class DavstoreApp:
                 if authorization is not None:
                     return None  # twice: the stack decides
                 authorization = value.decode("latin-1")
+            elif method == "GET" and lowered in _RANGE_KEYS:
+                if ranges is None:
+                    ranges = {}
+                key = _RANGE_KEYS[lowered]
+                if key in ranges:
+                    return None  # twice: the server refuses it
+                ranges[key] = value.decode("latin-1")
         started = time.perf_counter()
         shared = share_path(path)
         if shared is None:
@@ -244,10 +259,14 @@ class DavstoreApp:
         if method == "GET":
             if self.users is not None and not basic_credentials_ok(self.users, authorization or ""):
                 return None
-            whole = self.plain_get.whole_file(shared)
+            if ranges is not None:
+                if "HTTP_RANGE" in ranges:
+                    check_range(ranges)  # as PathGuard
+                if "HTTP_IF_RANGE" in ranges and "HTTP_RANGE" not in ranges:
+                    return None  # not plain: wsgidav's
+            whole = None if ranges is not None else self.plain_get.whole_file(shared)
             if whole is None:
-                big = self.plain_get.file_answer(shared)
-                answer = None if big is None else ("200 OK", *big)
+                answer = self.plain_get.file_answer(shared, ranges)
             else:
                 answer = ("200 OK", *whole)
         else:

@@ -116,19 +116,12 @@ class PlainGet:
                 return self.app(environ, start_response)
         except DavstoreError:
             return self.app(environ, start_response)  # wsgidav answers with the right error
-        status, headers = "200 OK", self._headers(path, entry)
-        start, length = 0, entry.size
-        if ranged:
-            part = _range(environ, entry)
-            if part is None:  # wsgidav refuses it (416)
-                if handle is not None:
-                    handle.close()
-                return self.app(environ, start_response)
-            if part is not _WHOLE_FILE:
-                start, end, length = part
-                status = "206 Partial Content"
-                headers[0] = ("Content-Length", str(length))
-                headers.append(("Content-Range", f"bytes {start}-{end}/{entry.size}"))
+        answered = self._part(path, entry, environ if ranged else None)
+        if answered is None:  # wsgidav refuses the range (416)
+            if handle is not None:
+                handle.close()
+            return self.app(environ, start_response)
+        status, headers, start, length = answered
         if handle is not None and length > WHOLE and (fd := handle.os_file()) is not None:
             start_response(status, headers)
             return FileBody(fd, start, length, handle.close, block_size=self.block_size)
@@ -163,11 +156,15 @@ class PlainGet:
             return None
         return self._headers(path, entry), data
 
-    def file_answer(self, path: str) -> tuple[list[tuple[str, str]], FileBody] | None:
-        """The answer's headers and a :class:`~davstore.http.wsgi.FileBody` of the whole
-        file for a plain GET of ``path`` (from :func:`share_path`), when the VFS opens it
-        without waiting for a device (``VFS.open_cached``) on an OS file; None otherwise,
-        and on an error (then the usual way answers)."""
+    def file_answer(
+        self, path: str, ranges: dict[str, str] | None = None
+    ) -> tuple[str, list[tuple[str, str]], FileBody] | None:
+        """The answer's status, headers and a :class:`~davstore.http.wsgi.FileBody` for a
+        plain GET of ``path`` (from :func:`share_path`): of the whole file, or of the part
+        ``ranges`` asks (``HTTP_RANGE`` and ``HTTP_IF_RANGE`` as PathGuard leaves them), as
+        :meth:`__call__` answers it, when the VFS opens the file without waiting for a
+        device (``VFS.open_cached``) on an OS file; None otherwise, for a range wsgidav
+        refuses, and on an error (then the usual way answers)."""
         try:
             handle = self.vfs.open_cached(path)
         except DavstoreError:
@@ -179,8 +176,36 @@ class PlainGet:
         if fd is None or entry.size is None or entry.mtime is None or entry.etag is None:
             handle.close()
             return None
-        body = FileBody(fd, 0, entry.size, handle.close, block_size=self.block_size)
-        return self._headers(path, entry), body
+        answered = self._part(path, entry, ranges)
+        if answered is None:
+            handle.close()
+            return None
+        status, headers, start, length = answered
+        return (
+            status,
+            headers,
+            FileBody(fd, start, length, handle.close, block_size=self.block_size),
+        )
+
+    def _part(
+        self, path: str, entry: Entry, ranges: Environ | None
+    ) -> tuple[str, list[tuple[str, str]], int, int] | None:
+        """``(status, headers, start, length)`` of the answer to a GET of ``entry``, the
+        part ``ranges`` asks (wsgidav's rules: :func:`_range`) or the whole file; None for
+        a range wsgidav refuses (416)."""
+        assert entry.size is not None
+        headers = self._headers(path, entry)
+        if ranges is None or "HTTP_RANGE" not in ranges:
+            return "200 OK", headers, 0, entry.size
+        part = _range(ranges, entry)
+        if part is None:
+            return None
+        if part is _WHOLE_FILE:
+            return "200 OK", headers, 0, entry.size
+        start, end, length = part
+        headers[0] = ("Content-Length", str(length))
+        headers.append(("Content-Range", f"bytes {start}-{end}/{entry.size}"))
+        return "206 Partial Content", headers, start, length
 
     def _headers(self, path: str, entry: Entry) -> list[tuple[str, str]]:
         assert entry.mtime is not None
