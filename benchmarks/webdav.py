@@ -1,11 +1,15 @@
-"""davstore's WebDAV share side by side with wsgidav's FilesystemProvider and rclone serve webdav.
+"""davstore's WebDAV share side by side with Apache mod_dav, nginx + dav-ext, wsgidav and rclone.
 
 Run: ``python benchmarks/webdav.py [--size-mib 1024] [--files 5000] [--quick]``
 
 All servers run at the same time on 127.0.0.1, each on its own copy of the same dataset in one
 temporary folder on the same disk; every measurement visits the servers in turn (round-robin,
 so drifts of a shared machine hit all of them alike) and the table shows ratios against the
-peers and the targets of issue 2. Results also go to benchmarks/results/webdav-*.json.
+peers and the targets of issues 2 and 25. Apache (``apache2`` with mod_dav, mod_dav_fs and
+mod_dav_lock, event MPM) and nginx (``nginx`` with ``libnginx-mod-http-dav-ext``) run from
+configurations generated under the temporary folder, in the foreground, on 127.0.0.1; a peer
+whose program is missing leaves its column ``n/a``. litmus runs against every server at the
+end and its counts are printed. Results also go to benchmarks/results/webdav-*.json.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from harness import (
     free_port,
     machine_info,
     print_table,
+    process_tree,
     save_results,
     sync_disk,
     tool_version,
@@ -58,9 +63,23 @@ T = TypeVar("T")
 
 HOST = "127.0.0.1"
 CURL = shutil.which("curl")
-SERVERS = ("davstore", "wsgidav", "rclone")
+SERVERS = ("davstore", "apache", "nginx", "wsgidav", "rclone")
 BIG = "big.bin"
 MANY = "many"
+#: Files for the 64 KiB and 1 MiB GET rows (``MID/<size>-<n>.bin``).
+MID = "mid"
+MID_SIZES = {"64k": 64 * 1024, "1m": MiB}
+MID_FILES = 16
+#: The C servers' programs and modules (Debian paths).
+APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
+APACHE_MODULES = Path("/usr/lib/apache2/modules")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+NGINX_DAV_EXT = Path("/usr/lib/nginx/modules/ngx_http_dav_ext_module.so")
+LITMUS = shutil.which("litmus")
+LITMUS_SUMMARY = re.compile(
+    r"<- summary for `(?P<suite>\w+)': of (?P<run>\d+) tests run: "
+    r"(?P<passed>\d+) passed, (?P<failed>\d+) failed"
+)
 
 PROPFIND_ALLPROP = (
     b'<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>'
@@ -87,8 +106,87 @@ METRICS = [
     Metric("get1k_1_rps", "1 KiB GET, 1 connection", "req/s", True, ("ratio", 1.0), "rclone", 0),
     Metric("put1k_n_rps", "1 KiB PUT, N connections", "req/s", True, ("ratio", 1.0), "rclone", 0),
     Metric("get1k_n_rps", "1 KiB GET, N connections", "req/s", True, ("ratio", 1.0), "rclone", 0),
-    Metric("rss_idle_mib", "RSS at start (the base of growth)", "MiB", False, None, digits=1),
+    Metric("get64k_n_rps", "64 KiB GET, N connections", "req/s", True, ("ratio", 1.0), "apache", 0),
+    Metric("get1m_n_rps", "1 MiB GET, N connections", "req/s", True, ("ratio", 1.0), "apache", 0),
+    Metric(
+        "cpu_10k_get_s", "server CPU per 10,000 1 KiB GETs", "s", False, ("ratio", 2.0), "nginx"
+    ),
+    Metric("rss_idle_mib", "RSS at rest, all processes", "MiB", False, ("max", 80.0), digits=1),
+    Metric("rss_after_mib", "RSS at rest after the load", "MiB", False, None, digits=1),
 ]
+
+#: Apache httpd 2.4 with mod_dav_fs, event MPM, two child processes as davstore has two
+#: workers; no access log (nor has nginx one here).
+APACHE_CONF = """\
+ServerRoot "{conf_dir}"
+ServerName 127.0.0.1
+Listen {host}:{port}
+PidFile "{conf_dir}/httpd.pid"
+DefaultRuntimeDir "{conf_dir}"
+Mutex file:{conf_dir} default
+ErrorLog "{conf_dir}/error.log"
+LogLevel warn
+{user}
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule mime_module {modules}/mod_mime.so
+LoadModule dav_module {modules}/mod_dav.so
+LoadModule dav_fs_module {modules}/mod_dav_fs.so
+LoadModule dav_lock_module {modules}/mod_dav_lock.so
+StartServers 2
+ServerLimit 2
+ThreadsPerChild 32
+MaxRequestWorkers 64
+MinSpareThreads 16
+MaxSpareThreads 64
+KeepAlive On
+MaxKeepAliveRequests 0
+LimitRequestBody 0
+TypesConfig /etc/mime.types
+DavLockDB "{conf_dir}/DavLock"
+DocumentRoot "{root}"
+<Directory />
+    AllowOverride None
+</Directory>
+<Directory "{root}">
+    Dav On
+    Require all granted
+</Directory>
+"""
+
+#: nginx with the dav and dav-ext modules: two worker processes, sendfile, no access log.
+NGINX_CONF = """\
+daemon off;
+master_process on;
+worker_processes 2;
+{user}
+pid {conf_dir}/nginx.pid;
+error_log {conf_dir}/error.log warn;
+load_module {dav_ext};
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    client_max_body_size 0;
+    client_body_temp_path {conf_dir}/body;
+    proxy_temp_path {conf_dir}/proxy;
+    fastcgi_temp_path {conf_dir}/fastcgi;
+    uwsgi_temp_path {conf_dir}/uwsgi;
+    scgi_temp_path {conf_dir}/scgi;
+    dav_ext_lock_zone zone=davlock:10m;
+    server {{
+        listen {host}:{port};
+        root {root};
+        dav_methods PUT DELETE MKCOL COPY MOVE;
+        dav_ext_methods PROPFIND OPTIONS LOCK UNLOCK;
+        dav_ext_lock zone=davlock;
+        dav_access user:rw group:rw all:r;
+        create_full_put_path on;
+    }}
+}}
+"""
 
 
 class Server:
@@ -104,6 +202,7 @@ class Server:
         self.results: dict[str, float | None] = {}
         self.notes: list[str] = []
         self.idle_rss: int | None = None
+        self.litmus = ""
 
     def conn(self) -> Connection:
         return Connection(HOST, self.port)
@@ -187,10 +286,78 @@ def make_servers(
             cmd += ["--auth", "anonymous", "--no-config"]
         elif name == "rclone":
             cmd = ["rclone", "serve", "webdav", str(root), "--addr", f"{HOST}:{port}"]
+        elif name in ("apache", "nginx"):
+            made = _c_server_command(name, base / name, root, port)
+            if made is None:
+                continue
+            cmd = made
         else:
             raise SystemExit(f"unknown server {name!r}")
         servers.append(Server(name, root, port, cmd, env, log))
     return servers
+
+
+def _c_server_command(name: str, folder: Path, root: Path, port: int) -> list[str] | None:
+    """The foreground command of Apache or nginx with a configuration written under
+    ``folder``; None (and a note) when the program or its WebDAV module is missing."""
+    conf_dir = folder / "conf"
+    conf_dir.mkdir()
+    as_root = os.geteuid() == 0
+    if name == "apache":
+        needed = [
+            APACHE_MODULES / f"mod_{m}.so" for m in ("dav", "dav_fs", "dav_lock", "mpm_event")
+        ]
+        if not Path(APACHE).exists() or not all(p.exists() for p in needed):
+            print("apache: apache2 with mod_dav_fs is not installed; its column stays n/a")
+            return None
+        user = ""
+        if as_root:  # httpd refuses to serve as root: its children run as www-data
+            user = "User www-data\nGroup www-data"
+            for path in (root, conf_dir, *root.rglob("*")):
+                shutil.chown(path, "www-data", "www-data")
+            for above in (folder, folder.parent):  # the temporary folder is 0700
+                above.chmod(above.stat().st_mode | 0o111)
+        conf = conf_dir / "httpd.conf"
+        conf.write_text(
+            APACHE_CONF.format(
+                conf_dir=conf_dir,
+                host=HOST,
+                port=port,
+                root=root,
+                user=user,
+                modules=APACHE_MODULES,
+            )
+        )
+        return [APACHE, "-f", str(conf), "-DFOREGROUND"]
+    if not Path(NGINX).exists() or not NGINX_DAV_EXT.exists():
+        print("nginx: nginx with the dav-ext module is not installed; its column stays n/a")
+        return None
+    conf = conf_dir / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(
+            conf_dir=conf_dir,
+            host=HOST,
+            port=port,
+            root=root,
+            dav_ext=NGINX_DAV_EXT,
+            user="user root;" if as_root else "",
+        )
+    )
+    return [NGINX, "-c", str(conf), "-p", str(conf_dir), "-e", str(conf_dir / "error.log")]
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its descendants, from
+    ``/proc/PID/stat``; 0.0 for processes gone meanwhile."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for one in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / tick
 
 
 _HELP_CACHE: dict[str, str] = {}
@@ -365,6 +532,80 @@ def measure_small(
     return put, get
 
 
+def measure_cpu(
+    server: Server, folder: str, connections: int, count: int, seconds: float
+) -> float | None:
+    """CPU seconds (all the server's processes, ``/proc/PID/stat``) per 10,000 GETs of the
+    1 KiB files in ``folder``: ``count`` GETs on ``connections`` connections."""
+    written = [n for n in sorted(os.listdir(server.root / folder)) if n.endswith(".txt")]
+    if not written:
+        return None
+    hostport = f"{HOST}:{server.port}"
+    per_conn = max(1, count // connections)
+    gets = [
+        [
+            build_request(
+                "GET", f"/{folder}/{written[(k * per_conn + i) % len(written)]}", hostport, None
+            )
+            for i in range(per_conn)
+        ]
+        for k in range(connections)
+    ]
+    before = tree_cpu(server.child.pid)
+    got = run_concurrent(
+        HOST, server.port, connections, gets, max_seconds=seconds, expect=_expect_get_1k
+    )
+    used = tree_cpu(server.child.pid) - before
+    return used / got.done * 10_000 if got.done else None
+
+
+def measure_mid(
+    server: Server, kind: str, connections: int, count: int, seconds: float
+) -> RateResult:
+    """GETs of the ``kind`` files (64 KiB or 1 MiB) on ``connections`` connections."""
+    size = MID_SIZES[kind]
+    hostport = f"{HOST}:{server.port}"
+    per_conn = max(1, count // connections)
+    gets = [
+        [
+            build_request("GET", f"/{MID}/{kind}-{(k + i) % MID_FILES:02d}.bin", hostport, None)
+            for i in range(per_conn)
+        ]
+        for k in range(connections)
+    ]
+
+    def expect(method: str, parser: ResponseParser) -> bool:
+        return parser.status == 200 and parser.body_len == size
+
+    return run_concurrent(HOST, server.port, connections, gets, max_seconds=seconds, expect=expect)
+
+
+def run_litmus(server: Server, folder: Path) -> str:
+    """litmus against ``server``: "passed/run" per suite and in all, or why not."""
+    if LITMUS is None:
+        return "litmus is not installed"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        out = subprocess.run(
+            [LITMUS, "--keep-going", f"http://{HOST}:{server.port}/"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=300,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "litmus did not finish in 300 s"
+    found = list(LITMUS_SUMMARY.finditer(out.stdout + out.stderr))
+    if not found:
+        return "litmus printed no summary"
+    run_total = sum(int(m["run"]) for m in found)
+    passed = sum(int(m["passed"]) for m in found)
+    suites = ", ".join(f"{m['suite']} {m['passed']}/{m['run']}" for m in found)
+    return f"{passed}/{run_total} passed ({suites})"
+
+
 # --------------------------------------------------------------------------- driver
 
 
@@ -383,6 +624,10 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.monotonic()
         write_big_file(seed / BIG, size)
         write_small_files(seed / MANY, args.files, 1024)
+        (seed / MID).mkdir()
+        for kind, mid_size in MID_SIZES.items():
+            for n in range(MID_FILES):
+                (seed / MID / f"{kind}-{n:02d}.bin").write_bytes(os.urandom(mid_size))
         for rep in range(args.small_reps):  # made before the servers start (rclone caches)
             (seed / f"small1-{rep}").mkdir()
             (seed / f"smallN-{rep}").mkdir()
@@ -403,15 +648,31 @@ def run(args: argparse.Namespace) -> int:
                 server.idle_rss = tree_rss(server.child.pid)
                 server.results["rss_idle_mib"] = server.idle_rss / MiB
             _run_measurements(started, args, size, failures)
+            time.sleep(2)  # the load's last connections close
+            for server in started:
+                if server.child.alive():
+                    server.results["rss_after_mib"] = tree_rss(server.child.pid) / MiB
+            if args.litmus:
+                print("litmus against each server")
+                for server in started:
+                    if server.child.alive():
+                        counts = run_litmus(server, base / "litmus" / server.name)
+                        server.litmus = counts
+                        print(f"  {server.name:9} {counts}")
         finally:
             for server in servers:
                 server.child.stop()
         results = {s.name: s.results for s in servers}
-        columns = [n for n in names if n in results or n == "davstore"]
-        refs = [("davstore", c) for c in ("rclone", "wsgidav") if c in columns]
+        columns = names  # a peer that could not run shows n/a
+        for name in names:
+            results.setdefault(name, {})
+        refs = [("davstore", c) for c in ("apache", "nginx", "rclone", "wsgidav") if c in columns]
         print()
         rows = print_table(METRICS, results, columns, refs)
         print("MB = 10^6 bytes; ratios of times (s) are better below 1, of rates above 1.")
+        for server in servers:
+            if server.litmus:
+                print(f"litmus: {server.name}: {server.litmus}")
         for server in servers:
             for note in server.notes:
                 print(f"note: {server.name}: {note}")
@@ -424,11 +685,14 @@ def run(args: argparse.Namespace) -> int:
             "versions": {
                 "rclone": tool_version(["rclone", "version"]),
                 "wsgidav": tool_version([venv_tool("wsgidav") or "wsgidav", "--version"]),
+                "apache": tool_version([APACHE, "-v"]),
+                "nginx": tool_version([NGINX, "-v"]),
             },
             "commands": {s.name: s.child.cmd for s in servers},
             "results": results,
             "rows": rows,
             "notes": {s.name: s.notes for s in servers},
+            "litmus": {s.name: s.litmus for s in servers},
             "failures": failures,
         }
         path = save_results("webdav", payload, args.results_dir)
@@ -550,6 +814,59 @@ def _run_measurements(
                 got = rates[server.name][what]
                 server.results[f"{what.lower()}1k_{suffix}_rps"] = max(got) if got else None
 
+    print(
+        f"server CPU per 10,000 1 KiB GETs: {args.cpu_requests} GETs on {args.connections} "
+        f"connections x {args.small_reps} (the least counts)"
+    )
+    for server in servers:
+        figures = []
+        for _rep in range(args.small_reps):
+            got = _guard(
+                failures,
+                server,
+                "CPU per GET",
+                measure_cpu,
+                server,
+                "smallN-0",
+                args.connections,
+                args.cpu_requests,
+                4 * args.small_seconds,
+            )
+            if got is not None:
+                figures.append(got)
+        if figures:
+            server.results["cpu_10k_get_s"] = min(figures)
+            print(f"  {server.name:9} {min(figures):.2f} s")
+
+    for kind, label in (("64k", "64 KiB"), ("1m", "1 MiB")):
+        conns = args.connections
+        print(f"{label} GET, {conns} connections, x {args.small_reps} (best counts)")
+        best: dict[str, list[float]] = {s.name: [] for s in servers}
+        for _rep in range(args.small_reps):
+            for server in servers:
+                res = _guard(
+                    failures,
+                    server,
+                    f"{label} GET",
+                    measure_mid,
+                    server,
+                    kind,
+                    conns,
+                    args.small_count,
+                    args.small_seconds,
+                )
+                if res is None:
+                    continue
+                if res.done:
+                    best[server.name].append(res.rate)
+                extra = f", {res.errors} errors ({res.first_error})" if res.errors else ""
+                print(
+                    f"  {server.name:9} {res.done} in {res.seconds:.2f} s = {res.rate:.0f}/s{extra}"
+                )
+        for server in servers:
+            got = best[server.name]
+            server.results[f"get{kind}_n_rps"] = max(got) if got else None
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -571,6 +888,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--connections", type=int, default=16, help="concurrent connections (16)")
     p.add_argument(
+        "--cpu-requests",
+        type=int,
+        default=10_000,
+        help="1 KiB GETs whose server CPU is measured, per turn (10000)",
+    )
+    p.add_argument(
         "--davstore-workers",
         type=int,
         default=os.cpu_count() or 1,
@@ -579,8 +902,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--servers",
         default=",".join(SERVERS),
-        help="comma-separated: davstore, wsgidav (property+lock managers), "
-        "wsgidav-plain (--no-config), rclone",
+        help="comma-separated: davstore, apache (mod_dav_fs), nginx (dav-ext), "
+        "wsgidav (property+lock managers), wsgidav-plain (--no-config), rclone",
+    )
+    p.add_argument(
+        "--litmus",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run litmus against every server at the end and print its counts (default on)",
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary folder")
     p.add_argument(

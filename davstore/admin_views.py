@@ -1,7 +1,10 @@
-"""The admin's "Files" pages: browse, download, upload, create, rename and delete in a share.
+"""The admin's "Files" pages: a file manager of a share (browse, preview, download, upload,
+create, rename and delete).
 
-:class:`FilesAdmin` holds the views for one :class:`~django.contrib.admin.AdminSite`;
-:func:`davstore.admin.install` hooks them into a site (``admin.site`` by default). Every
+:class:`FilesAdmin` holds the views for one admin: a :class:`~django.contrib.admin.AdminSite`
+(:func:`davstore.admin.install` hooks them into one, ``admin.site`` by default) or another
+admin's :class:`Frame` (Wagtail's: :mod:`davstore.wagtail_hooks`); the views, the rules and
+the page bodies are the same in every frame, only the furniture differs. Every
 operation goes through the share's VFS (:attr:`davstore.shares.Share.vfs`), never the
 Storage, so the admin sees and makes exactly the changes the WebDAV share and the FUSE mount
 see, and every change sends :data:`davstore.signals.file_changed` with the admin user.
@@ -17,9 +20,15 @@ by the VFS (``..``, control characters and reserved names are refused). Errors f
 URLs, under the site (names in the site's namespace, ``admin:`` by default)::
 
     davstore/                         davstore_index     the shares this user may read
-    davstore/<share>/?path=P&page=N   davstore_browse    folder P (PAGE_SIZE entries a page)
+    davstore/<share>/?path=P&page=N   davstore_browse    folder P (PAGE_SIZE entries a page,
+                                                         sorted by o=, narrowed by q=)
     davstore/<share>/download/?path=P davstore_download  file P, as an attachment
-    davstore/<share>/upload/          davstore_upload    POST: folder, files, replace
+    davstore/<share>/preview/?path=P  davstore_preview   a page showing file P
+    davstore/<share>/inline/?path=P   davstore_inline    a picture or PDF, inline (others:
+                                                         as download/)
+    davstore/<share>/thumbnail/?path= davstore_thumbnail a picture's thumbnail (404: none)
+    davstore/<share>/upload/          davstore_upload    POST: folder, files, replace,
+                                                         relative (JSON answer on request)
     davstore/<share>/mkdir/           davstore_mkdir     POST: folder, name
     davstore/<share>/rename/?path=P   davstore_rename    GET form, POST: path, name
     davstore/<share>/delete/?path=P   davstore_delete    GET confirmation, POST: path
@@ -34,12 +43,15 @@ delete or move comes back as a message naming the rows.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import functools
 import logging
+import mimetypes
+import unicodedata
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -52,6 +64,7 @@ from django.http import (
     HttpResponse,
     HttpResponseBase,
     HttpResponseRedirect,
+    JsonResponse,
     StreamingHttpResponse,
 )
 from django.template.response import TemplateResponse
@@ -65,19 +78,39 @@ from davstore.shares import Share, get_share, get_shares
 from davstore.signals import acting_as_user
 from davstore.site.integrity import MIN_AGE, check, related, usage
 from davstore.site.references import Found, ReferenceIndex
+from davstore.thumbnails import NoThumbnail, Thumbnails, may_have_thumbnail, version_tag
 from davstore.vfs import VFS, Entry, ReadHandle
 from davstore.vfs.paths import ROOT, basename, join, parent
 
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite
 
-__all__ = ["FilesAdmin", "Row"]
+__all__ = ["AdminSiteFrame", "FilesAdmin", "Frame", "Row", "View"]
 
 logger = logging.getLogger(__name__)
 
 _BLOCK = 1 << 20
 #: Entries shown per page of a folder listing.
-PAGE_SIZE = 200
+PAGE_SIZE = 100
+#: The orders a listing can be sorted in (``?o=``; a leading ``-`` reverses).
+SORTS = ("name", "size", "modified")
+#: A text preview shows at most this many bytes of the file.
+TEXT_PREVIEW = 256 << 10
+#: Media types served inline for the preview (``inline/``); anything else is a download.
+#: No SVG or HTML: they run scripts in the admin's origin.
+INLINE_TYPES = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/avif",
+        "image/bmp",
+        "application/pdf",
+    }
+)
+#: Media types previewed as text whatever their content (others are sniffed).
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
 #: A delete confirmation counts at most this many entries inside a folder.
 _COUNT_LIMIT = 1000
 
@@ -96,6 +129,59 @@ class Row:
     url: str | None
     #: Rows of the site naming this file (None for folders, or when no field is guarded).
     used_by: Found | None = None
+    #: Whether a thumbnail is worth asking for (a picture, not too big).
+    thumbnail: bool = False
+    #: Names this version of the file in its thumbnail's URL (a new version, a new URL:
+    #: browsers may keep a thumbnail as long as they like).
+    version: str = ""
+
+
+class Frame(Protocol):
+    """The admin the Files pages live in: its URL namespace, its login check, its look.
+
+    :class:`AdminSiteFrame` is Django's admin; :mod:`davstore.wagtail_hooks` has Wagtail's.
+    The views, the permission rules and the page bodies are the same in every frame.
+    """
+
+    #: The URL namespace the pages are reversed in (``admin`` for ``admin.site``).
+    name: str
+    #: The template every Files page extends; it maps the ``davstore_*`` blocks onto the
+    #: admin's own (``admin/davstore/frame_django.html``).
+    base_template: str
+
+    def admin_view(self, view: View, *, cacheable: bool = False) -> View:
+        """``view`` behind the admin's login (and CSRF protection); its answers are never
+        cached unless ``cacheable`` (the view then says how long itself)."""
+        ...
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        """What every page of the admin needs in its context."""
+        ...
+
+    def home_url(self) -> str:
+        """The admin's home page (the first crumb)."""
+        ...
+
+
+class AdminSiteFrame:
+    """A Django :class:`~django.contrib.admin.AdminSite` as the Files pages' frame."""
+
+    base_template = "admin/davstore/frame_django.html"
+
+    def __init__(self, site: AdminSite) -> None:
+        self.site = site
+        self.name = site.name
+
+    def admin_view(self, view: View, *, cacheable: bool = False) -> View:
+        wrapped: View = self.site.admin_view(view, cacheable=cacheable)
+        return wrapped
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        context: dict[str, Any] = self.site.each_context(request)
+        return context
+
+    def home_url(self) -> str:
+        return reverse(f"{self.name}:index", current_app=self.name)
 
 
 def _guarded(
@@ -124,20 +210,25 @@ def _guarded(
 class FilesAdmin:
     """The "Files" pages of one admin site (see the module docstring)."""
 
-    def __init__(self, site: AdminSite) -> None:
-        self.site = site
+    def __init__(self, frame: AdminSite | Frame) -> None:
+        """``frame``: a Django admin site, or another admin's :class:`Frame`."""
+        from django.contrib.admin import AdminSite
+
+        self.frame: Frame = AdminSiteFrame(frame) if isinstance(frame, AdminSite) else frame
 
     # -- wiring ----------------------------------------------------------------------
 
     def get_urls(self) -> list[URLPattern]:
         """The URL patterns, to be included under ``davstore/`` in the site's URLs."""
-        wrap = self.site.admin_view
+        wrap = self.frame.admin_view
 
-        def view(method: View, *decorators: Callable[[View], View]) -> View:
+        def view(
+            method: View, *decorators: Callable[[View], View], cacheable: bool = False
+        ) -> View:
             handler: View = method
             for decorator in decorators:
                 handler = decorator(handler)
-            return wrap(handler)
+            return wrap(handler, cacheable=cacheable)
 
         return [
             path("", view(self.index, require_GET), name="davstore_index"),
@@ -163,6 +254,13 @@ class FilesAdmin:
                 "<str:share>/integrity/",
                 view(self.integrity, require_GET),
                 name="davstore_integrity",
+            ),
+            path("<str:share>/preview/", view(self.preview, require_GET), name="davstore_preview"),
+            path("<str:share>/inline/", view(self.inline, require_GET), name="davstore_inline"),
+            path(
+                "<str:share>/thumbnail/",
+                view(self.thumbnail, require_GET, cacheable=True),
+                name="davstore_thumbnail",
             ),
         ]
 
@@ -222,7 +320,10 @@ class FilesAdmin:
 
     @_guarded
     def browse(self, request: HttpRequest, share: Share) -> HttpResponseBase:
-        """One folder: sub-folders first, then files, each sorted by name."""
+        """One folder, a page at a time: sub-folders first, then files, sorted by ``o``
+        (``name``, ``size`` or ``modified``; ``-`` first reverses) and narrowed to the names
+        holding ``q``. One listing of the folder (the VFS caches it) answers every page;
+        only the page's rows are looked at further (URLs, the objects using them)."""
         raw = request.GET.get("path", "")
         folder = ROOT
         try:
@@ -240,7 +341,15 @@ class FilesAdmin:
             else:
                 _report(request, share, "browse", exc)
             entries = []
-        entries.sort(key=lambda e: (not e.is_dir, e.basename.casefold()))
+        total = len(entries)
+        query = request.GET.get("q", "").strip()
+        if query:
+            needle = unicodedata.normalize("NFC", query).casefold()  # names are NFC
+            entries = [e for e in entries if needle in e.basename.casefold()]
+        order = request.GET.get("o", "name")
+        if order.removeprefix("-") not in SORTS:
+            order = "name"
+        entries = _sorted(entries, order)
         page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
         rows = [self._row(share.vfs, e) for e in page.object_list]
         index = _index(share)
@@ -254,11 +363,29 @@ class FilesAdmin:
                 else r
                 for r in rows
             ]
+        state = {"path": folder, "q": query, "o": "" if order == "name" else order}
+
+        def here(**changes: str) -> str:
+            params = {k: v for k, v in {**state, **changes}.items() if v}
+            return self._url("davstore_browse", share.name, **params)
 
         def page_url(number: int) -> str:
-            query = {"path": folder} if folder else {}
-            return self._url("davstore_browse", share.name, **query, page=str(number))
+            return here(page=str(number))
 
+        sorts = []
+        for key, label in (("name", "Name"), ("size", "Size"), ("modified", "Modified")):
+            current = order.lstrip("-") == key
+            descending = order.startswith("-")
+            flip = f"-{key}" if current and not descending else key
+            sorts.append(
+                {
+                    "key": key,
+                    "label": label,
+                    "url": here(o="" if flip == "name" else flip),
+                    "current": current,
+                    "descending": current and descending,
+                }
+            )
         context = {
             "title": f"{share.name}/{folder}" if folder else share.name,
             "share": share,
@@ -267,6 +394,17 @@ class FilesAdmin:
             "parent_url": self._browse_url(share, parent(folder)) if folder else None,
             "rows": rows,
             "page": page,
+            "total": total,
+            "query": query,
+            "order": state["o"],
+            "sorts": {sort["key"]: sort for sort in sorts},
+            "clear_url": here(q=""),
+            "first_url": page_url(1) if page.number > 2 else None,
+            "last_url": (
+                page_url(page.paginator.num_pages)
+                if page.number < page.paginator.num_pages - 1
+                else None
+            ),
             "previous_url": page_url(page.number - 1) if page.has_previous() else None,
             "next_url": page_url(page.number + 1) if page.has_next() else None,
             "writable": _writable(request, share),
@@ -275,6 +413,86 @@ class FilesAdmin:
             "guarded": index is not None,
         }
         return self._render(request, "admin/davstore/browse.html", context)
+
+    @_guarded
+    def preview(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """A page showing one file: pictures and PDFs inline (from ``inline/``), text as
+        text (its first :data:`TEXT_PREVIEW` bytes), anything else described only."""
+        vfs = share.vfs
+        name = vfs.normalize(request.GET.get("path", ""))
+        entry = vfs.stat(name)
+        if entry.is_dir:
+            return self._redirect_to_folder(share, name)
+        kind = _preview_kind(entry)
+        text = None
+        truncated = False
+        if kind == "text" or kind is None:
+            with vfs.open_read(name) as handle:
+                data = handle.read(TEXT_PREVIEW + 1)
+            truncated = len(data) > TEXT_PREVIEW
+            text = _as_text(data[:TEXT_PREVIEW], sniff=kind is None)
+            kind = "text" if text is not None else None
+        row = self._row(vfs, entry)
+        context = {
+            "title": entry.basename,
+            "share": share,
+            "entry": entry,
+            "row": row,
+            "kind": kind,
+            "text": text,
+            "truncated": truncated,
+            "limit": TEXT_PREVIEW,
+            "crumbs": self._crumbs(share, parent(name)),
+            "folder_url": self._browse_url(share, parent(name)),
+            "writable": _writable(request, share),
+            "urls": self._action_urls(share),
+        }
+        return self._render(request, "admin/davstore/preview.html", context)
+
+    @_guarded
+    def inline(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """A picture's or a PDF's content to show in the page (``Content-Disposition:
+        inline``); any other file is sent as a download, so nothing a person uploaded runs
+        as a page of the admin."""
+        vfs = share.vfs
+        name = vfs.normalize(request.GET.get("path", ""))
+        content_type = mimetypes.guess_type(basename(name))[0] or ""
+        if content_type not in INLINE_TYPES:
+            return self.download(request, share.name)
+        handle = vfs.open_read(name)
+        response: HttpResponseBase
+        if handle.size is not None:
+            response = FileResponse(handle, content_type=content_type)
+            response.block_size = _BLOCK
+        else:
+            response = StreamingHttpResponse(_chunks(handle), content_type=content_type)
+        disposition = content_disposition_header(False, basename(name))
+        if disposition:
+            response["Content-Disposition"] = disposition
+        response["X-Content-Type-Options"] = "nosniff"
+        response["X-Frame-Options"] = "SAMEORIGIN"  # the preview page frames PDFs
+        response["Cache-Control"] = "private, no-cache"
+        return response
+
+    @_guarded
+    def thumbnail(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """A picture's thumbnail (:mod:`davstore.thumbnails`), made on first request and
+        kept in the share's state folder; 404 for a file that has none."""
+        vfs = share.vfs
+        try:
+            name = vfs.normalize(request.GET.get("path", ""))
+            made = Thumbnails(vfs, share.state_dir() / "thumbnails").get(name)
+        except (NoThumbnail, DavstoreError) as exc:
+            # An <img> asked: no message for the next page, no redirect.
+            return HttpResponse(
+                f"No thumbnail: {exc}.", status=404, content_type="text/plain; charset=utf-8"
+            )
+        response = HttpResponse(made.data, content_type=made.content_type)
+        # The listing's URL names the version (``v``); another URL asks again soon.
+        versioned = request.GET.get("v") == version_tag(vfs.stat(name))
+        response["Cache-Control"] = f"private, max-age={86400 if versioned else 60}"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
     @_guarded
     def download(self, request: HttpRequest, share: Share) -> HttpResponseBase:
@@ -294,16 +512,43 @@ class FilesAdmin:
 
     @_guarded
     def upload(self, request: HttpRequest, share: Share) -> HttpResponseBase:
-        """Store the uploaded files in ``folder``; an existing file is replaced only when
-        ``replace`` is ticked."""
+        """Store the uploaded files in ``folder`` (below it in ``relative``, a path of
+        folders made as needed: a dropped folder's structure); an existing file is
+        replaced only when ``replace`` is ticked.
+
+        The form's POST answers with messages and a redirect to the folder. The page's
+        script (``Accept: application/json``, one file a request, for its progress bars)
+        gets ``{"uploaded": [...], "errors": [...]}`` instead: 200 when every file was
+        stored, else 400 (403 for a user who may not write, as for the form).
+        """
         self._require_write(request, share)
+        wants_json = "application/json" in request.headers.get("Accept", "")
         vfs = share.vfs
+        uploaded_names: list[str] = []
+        errors: list[str] = []
+
+        def fail(message: str) -> None:
+            errors.append(message)
+            if not wants_json:
+                messages.error(request, message)
+
         folder = vfs.normalize(request.POST.get("folder", ""))
+        back = folder
+        try:
+            relative = request.POST.get("relative", "").strip("/")
+            for part in relative.split("/") if relative else []:
+                folder = join(folder, _single_name(part))
+                if vfs.lookup(folder) is None:
+                    with acting_as_user(request.user, "admin"), contextlib.suppress(AlreadyExists):
+                        vfs.mkdir(folder)
+        except DavstoreError as exc:
+            if not wants_json:
+                raise
+            return JsonResponse({"uploaded": [], "errors": [_describe(exc)]}, status=400)
         replace = request.POST.get("replace") == "on"
         files = request.FILES.getlist("files")
         if not files:
-            messages.warning(request, "Choose a file to upload.")
-            return self._redirect_to_folder(share, folder)
+            fail("Choose a file to upload.")
         for uploaded in files:
             name = uploaded.name or ""
             try:
@@ -320,15 +565,18 @@ class FilesAdmin:
                     handle.close()
             except DavstoreError as exc:
                 if isinstance(exc, AlreadyExists):
-                    messages.error(
-                        request,
-                        f"“{name}” already exists: tick “Replace existing files” to replace it.",
-                    )
+                    fail(f"“{name}” already exists: tick “Replace existing files” to replace it.")
                 else:
-                    messages.error(request, _describe(exc))
+                    fail(_describe(exc))
                 continue
-            messages.success(request, f"Uploaded “{name}”.")
-        return self._redirect_to_folder(share, folder)
+            uploaded_names.append(target)
+            if not wants_json:
+                messages.success(request, f"Uploaded “{name}”.")
+        if wants_json:
+            return JsonResponse(
+                {"uploaded": uploaded_names, "errors": errors}, status=400 if errors else 200
+            )
+        return self._redirect_to_folder(share, back)
 
     @_guarded
     def mkdir(self, request: HttpRequest, share: Share) -> HttpResponseBase:
@@ -437,12 +685,19 @@ class FilesAdmin:
     # -- helpers ---------------------------------------------------------------------
 
     def _render(self, request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
-        request.current_app = self.site.name
-        return TemplateResponse(request, template, {**self.site.each_context(request), **context})
+        request.current_app = self.frame.name
+        frame = {
+            "davstore_base": self.frame.base_template,
+            "home_url": self.frame.home_url(),
+            "files_url": self._url("davstore_index"),
+        }
+        return TemplateResponse(
+            request, template, {**self.frame.each_context(request), **frame, **context}
+        )
 
     def _url(self, name: str, share: str | None = None, **query: str) -> str:
         args = [] if share is None else [share]
-        url = reverse(f"{self.site.name}:{name}", args=args, current_app=self.site.name)
+        url = reverse(f"{self.frame.name}:{name}", args=args, current_app=self.frame.name)
         return f"{url}?{urlencode(query)}" if query else url
 
     def _browse_url(self, share: Share, folder: str) -> str:
@@ -462,6 +717,9 @@ class FilesAdmin:
                 "rename",
                 "delete",
                 "integrity",
+                "preview",
+                "inline",
+                "thumbnail",
             )
         }
 
@@ -486,7 +744,16 @@ class FilesAdmin:
             if entry.mtime is not None
             else None
         )
-        return Row(entry.basename, entry.name, entry.is_dir, entry.size, modified, url)
+        return Row(
+            entry.basename,
+            entry.name,
+            entry.is_dir,
+            entry.size,
+            modified,
+            url,
+            thumbnail=may_have_thumbnail(entry),
+            version=version_tag(entry),
+        )
 
     @staticmethod
     def _require_write(request: HttpRequest, share: Share) -> None:
@@ -558,6 +825,58 @@ def _report(request: HttpRequest, share: Share, action: str, exc: OSError) -> No
 def _describe(exc: DavstoreError) -> str:
     reason = exc.reason[:1].upper() + exc.reason[1:]
     return f"{reason}: “{exc.path}”." if exc.path else f"{reason}."
+
+
+def _sorted(entries: list[Entry], order: str) -> list[Entry]:
+    """Folders first, then files, each by ``order`` (see :data:`SORTS`); names break ties
+    and unknown sizes and times come last whichever the direction."""
+    key = order.lstrip("-")
+    reverse = order.startswith("-")
+
+    def by_name(e: Entry) -> str:
+        return e.basename.casefold()
+
+    result: list[Entry] = []
+    for group in ([e for e in entries if e.is_dir], [e for e in entries if not e.is_dir]):
+        group.sort(key=by_name, reverse=reverse and key == "name")
+        if key == "name":
+            result.extend(group)
+            continue
+        known = [e for e in group if getattr(e, _FIELDS[key]) is not None]
+        known.sort(key=lambda e: getattr(e, _FIELDS[key]), reverse=reverse)
+        result.extend(known)
+        result.extend(e for e in group if getattr(e, _FIELDS[key]) is None)
+    return result
+
+
+_FIELDS = {"size": "size", "modified": "mtime"}
+
+
+def _preview_kind(entry: Entry) -> str | None:
+    """``image``, ``pdf`` or ``text`` by the file's name; None: look at the content."""
+    content_type = mimetypes.guess_type(entry.basename)[0] or ""
+    if content_type == "application/pdf":
+        return "pdf"
+    if content_type in INLINE_TYPES and content_type.startswith("image/"):
+        return "image"
+    if content_type.startswith(_TEXT_TYPES):
+        return "text"
+    return None
+
+
+def _as_text(data: bytes, *, sniff: bool) -> str | None:
+    """``data`` as text (UTF-8, else Latin-1), or None when ``sniff`` and it looks binary
+    (a NUL byte, or not UTF-8)."""
+    if sniff and b"\0" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(data) - 3:  # cut in the middle of a character
+            return data[: exc.start].decode("utf-8")
+        if sniff:
+            return None
+        return data.decode("latin-1")
 
 
 def _count(entries: Iterator[Entry], limit: int) -> int:

@@ -22,6 +22,7 @@ that catches ``FileNotFoundError`` or ``PermissionError`` keeps working::
         │   ├── StoreUnavailable (ECONNREFUSED)   + ConnectionError: unreachable
         │   └── StoreTimeout (ETIMEDOUT)          + TimeoutError
         ├── Conflict (EBUSY)                      a concurrent change got in the way
+        ├── PartlyRemoved (EIO)                   a folder remove left some members
         └── ChangesLost (ESTALE)                  a change-journal cursor the journal
                                                   cannot continue from (trimmed, another
                                                   journal, the folder itself replaced)
@@ -36,6 +37,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+from collections.abc import Sequence
 from typing import ClassVar
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "NotADirectory",
     "NotFound",
     "NotSupported",
+    "PartlyRemoved",
     "PermissionDenied",
     "ReadOnly",
     "StoreError",
@@ -145,6 +148,30 @@ class StoreTimeout(StoreError, TimeoutError):
 
 class Conflict(DavstoreError):
     code = errno.EBUSY
+
+
+class PartlyRemoved(DavstoreError):
+    """Removing a folder's tree left some members: everything else is gone, and the
+    folders above what is left stay (RFC 4918 section 9.6.1). ``failures`` holds the first
+    :attr:`KEPT` (member path, error) pairs of ``count``; frontends report each member
+    (WebDAV: a 207 Multi-Status)."""
+
+    code = errno.EIO
+    #: How many failures are kept for the report (the count goes on past it).
+    KEPT = 1000
+
+    def __init__(
+        self,
+        path: str = "",
+        reason: str | None = None,
+        *,
+        failures: Sequence[tuple[str, DavstoreError]] = (),
+        count: int | None = None,
+    ) -> None:
+        count = len(failures) if count is None else count
+        super().__init__(path, reason or f"{count} members of the folder could not be removed")
+        self.failures = list(failures)
+        self.count = count
 
 
 class ChangesLost(DavstoreError):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs and run all of it:
-#   system packages through apt (litmus, rclone, FUSE libraries, WebDAV clients),
+#   system packages through apt (litmus, rclone, Apache and nginx as benchmark peers, FUSE libraries, WebDAV clients),
 #   Azurite through npm (into .cache/node),
 #   Python packages in .venv (davstore editable, with the test and fuse extras),
 #   then ruff, mypy and pytest. Arguments go to pytest:
@@ -38,6 +38,9 @@ packages=(
     chromium chromium-driver
     redis-server
     nginx-light
+    nginx
+    libnginx-mod-http-dav-ext
+    apache2
     systemd
     gcc
     libc6-dev

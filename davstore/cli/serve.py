@@ -17,6 +17,7 @@ from davstore.serving.listen import check_tls_arguments, listen, serve_metrics, 
 from davstore.serving.listen import one_line as _one_line
 from davstore.serving.listen import why as _why
 from davstore.serving.logs import configure_logging
+from davstore.serving.malloc import limit_malloc_arenas
 from davstore.serving.selection import OpenedSelection, open_share
 from davstore.serving.shutdown import exit_if_cut_off, run_until_signalled
 from davstore.serving.state_dir import prepare_state_dir
@@ -48,6 +49,7 @@ def serve(args: argparse.Namespace) -> int:
     configure_logging(args)
     check_tls_arguments(args)
     worker = start_worker(args)
+    limit_malloc_arenas()  # before any thread: memory a load freed goes back
     share = open_share(args, max_file_size=args.max_upload_size)
 
     generated: str | None = None

@@ -71,7 +71,7 @@ from davstore.http.basic_auth import parse_basic
 from davstore.http.wsgi import Environ, FileBody, StartResponse, WSGIApp
 from davstore.serving.queued_metrics import QueuedMetrics, fold_all, multiprocess
 from davstore.serving.store_metrics import MetricsStore, StoreMetrics
-from davstore.serving.workers import WORKER_PARENT_ENV, WorkerProcessMetrics
+from davstore.serving.workers import WORKER_PARENT_ENV, children
 from davstore.vfs import VFS
 from davstore.vfs.trash import trash_of
 
@@ -82,6 +82,7 @@ __all__ = [
     "MISSING",
     "Observability",
     "TrashMetrics",
+    "WorkerProcessMetrics",
     "access_logger",
     "flush_access_log",
     "instrument",
@@ -707,3 +708,33 @@ def _metered(shares: Iterable[VFS], registry: CollectorRegistry | None) -> Colle
         vfs.wrap_store(lambda store: MetricsStore(store, metrics))
     registry.register(TrashMetrics(shares))
     return registry
+
+
+class WorkerProcessMetrics(Collector):
+    """The ``process_*`` metrics (memory, CPU, open files, start time) of the parent of
+    ``--workers`` and of each of its workers, one series per process, labelled ``pid``.
+
+    prometheus-client's multiprocess collector leaves them out (they cannot be summed);
+    every worker's scrape shows them all, read from ``/proc`` at the scrape.
+    """
+
+    def __init__(self, parent: int) -> None:
+        self.parent = parent
+
+    def collect(self) -> Iterable[Metric]:
+        merged: dict[str, Metric] = {}
+        for pid in (self.parent, *children(self.parent)):
+            collector = ProcessCollector(pid=_constant(pid), registry=None)
+            for family in collector.collect():
+                into = merged.get(family.name)
+                if into is None:
+                    into = merged[family.name] = Metric(
+                        family.name, family.documentation, family.type
+                    )
+                for sample in family.samples:
+                    into.add_sample(sample.name, {**sample.labels, "pid": str(pid)}, sample.value)
+        return merged.values()
+
+
+def _constant(value: int) -> Callable[[], int]:
+    return lambda: value

@@ -244,7 +244,12 @@ def configure_django(
             MEDIA_URL="/media/",
             LOGGING_CONFIG=None,
         )
-        django.setup()
+        # What django.setup() does for settings with no app, no URLs and no logging
+        # config: the app registry only. (setup() imports django.urls, and with it the
+        # ORM, forms and templates: ~24 MB in every process that a plain share never uses.)
+        from django.apps import apps
+
+        apps.populate([])
         return None
     folder = project_folder(settings_module) if from_current_folder else None
     if folder is not None:
@@ -431,9 +436,34 @@ def open_share(
         spool_dir=spool_dir,
         max_file_size=max_file_size,
     )
+    if selection.kind is SelectionKind.ALIAS and selection.alias:
+        _guard_as_the_site_does(selection.alias, vfs)
     identity = share_identity(selection, storage, state_root=default_state_root())
     logger.debug("share %s: %s (%s)", identity, vfs.describe(), selection.kind.value)
     return OpenedSelection(selection, storage, vfs, identity, project_folder=folder)
+
+
+def _guard_as_the_site_does(alias: str, vfs: VFS) -> None:
+    """Give ``vfs`` (over ``STORAGES[alias]``) the site guard of the project's share on
+    that alias, when ``davstore`` is an installed app: a person's edit through
+    ``davstore serve --storage ALIAS`` is refused or rewritten as through ``manage.py
+    davstore serve`` (docs/SEMANTICS.md, "Policy hooks and the site guard")."""
+    from django.apps import apps
+    from django.core.exceptions import ImproperlyConfigured
+
+    if not apps.is_installed("davstore"):
+        return
+    from davstore.shares import get_shares
+    from davstore.site.guard import protect
+
+    try:
+        shares = get_shares()
+    except ImproperlyConfigured as exc:
+        raise UsageError(f"DAVSTORE: {_one_line(exc)}") from exc
+    for share in shares.values():
+        if share.config.storage == alias:
+            protect(share, vfs)
+            return
 
 
 def _refuse_shared_project(folder: str, storage: Storage) -> None:

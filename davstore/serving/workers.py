@@ -47,10 +47,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from prometheus_client.metrics_core import Metric
-from prometheus_client.process_collector import ProcessCollector
-from prometheus_client.registry import Collector
-
 from davstore.options import DEFAULT_GRACE_PERIOD
 from davstore.serving.exits import CommandError, UsageError
 from davstore.serving.listen import netloc, why
@@ -60,7 +56,6 @@ __all__ = [
     "WORKER_INDEX_ENV",
     "WORKER_PARENT_ENV",
     "WORKER_PASSWORD_ENV",
-    "WorkerProcessMetrics",
     "Workers",
     "check_shareable",
     "children",
@@ -207,36 +202,6 @@ class Workers:
                 proc.kill()
                 proc.wait()
             _mark_dead(self.metrics_dir, proc.pid)
-
-
-class WorkerProcessMetrics(Collector):
-    """The ``process_*`` metrics (memory, CPU, open files, start time) of the parent of
-    ``--workers`` and of each of its workers, one series per process, labelled ``pid``.
-
-    prometheus-client's multiprocess collector leaves them out (they cannot be summed);
-    every worker's scrape shows them all, read from ``/proc`` at the scrape.
-    """
-
-    def __init__(self, parent: int) -> None:
-        self.parent = parent
-
-    def collect(self) -> Iterable[Metric]:
-        merged: dict[str, Metric] = {}
-        for pid in (self.parent, *children(self.parent)):
-            collector = ProcessCollector(pid=_constant(pid), registry=None)
-            for family in collector.collect():
-                into = merged.get(family.name)
-                if into is None:
-                    into = merged[family.name] = Metric(
-                        family.name, family.documentation, family.type
-                    )
-                for sample in family.samples:
-                    into.add_sample(sample.name, {**sample.labels, "pid": str(pid)}, sample.value)
-        return merged.values()
-
-
-def _constant(value: int) -> Callable[[], int]:
-    return lambda: value
 
 
 def children(pid: int) -> list[int]:

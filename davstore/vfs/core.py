@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, TypeVar, cast
 
 from davstore.errors import (
@@ -50,6 +50,7 @@ from davstore.store.base import (
     Usage,
     is_internal_name,
 )
+from davstore.vfs import trees
 from davstore.vfs.cache import MISSING, UNKNOWN, MetadataCache, Unknown
 from davstore.vfs.events import Action, Change, Listener, current_actor
 from davstore.vfs.handles import (
@@ -121,8 +122,9 @@ class VFS:
     :param cache_ttl: seconds a stat or listing is reused (0 turns the cache off).
     :param spool_dir: where spooled uploads go past ``spool_memory`` bytes.
     :param max_file_size: writes past this size raise :class:`~davstore.errors.FileTooLarge`.
-    :param max_tree_entries: recursive copy, move and delete of a folder touch at most this
-        many entries; a bigger folder is refused up front (``NotSupported``), never half done.
+    :param max_tree_entries: a folder's recursive copy, and its move on stores that cannot
+        rename, touch at most this many entries; a bigger folder is refused up front
+        (``NotSupported``), never half done. (A folder's delete streams: no bound.)
     """
 
     def __init__(
@@ -1067,8 +1069,10 @@ class VFS:
     def remove_tree(self, path: str) -> None:
         """Remove a file, or a folder with everything in it.
 
-        Children go first, so a failure part-way leaves the folder and what was not yet
-        removed; it raises the first error. Raises as :meth:`remove` and :meth:`rmdir`.
+        However big the folder: the files go in batches while the tree is walked (memory
+        stays bounded), each folder once it is empty. A member that cannot be removed
+        does not stop the rest; the folders above it stay, and PartlyRemoved names each
+        member that failed. Raises as :meth:`remove` and :meth:`rmdir`.
         """
         path = self.normalize(path)
         self._check_writable(path)
@@ -1079,7 +1083,6 @@ class VFS:
             return
         if not self.capabilities.delete:
             raise NotSupported(path, "the store cannot delete")
-        tree = self._tree(path)
 
         def prepare() -> None:
             self._keep_readers(path)
@@ -1087,7 +1090,7 @@ class VFS:
 
         def remove() -> None:
             prepare()
-            self._remove_entries(path, tree)
+            trees.remove(self.store, path)
 
         try:
             self._apply(Kind.DELETE, path, remove, is_dir=True, prepare=prepare)
@@ -1252,7 +1255,7 @@ class VFS:
             self._changed_in(parent(target))
         self._emit(Action.COPIED, source, is_dir=source_entry.is_dir, target=target)
 
-    def _copy_tree(self, source: str, target: str, tree: list[Entry]) -> None:
+    def _copy_tree(self, source: str, target: str, tree: Iterable[Entry]) -> None:
         self.store.make_dir(target)
         for entry in tree:
             dest = join(target, entry.name[len(source) + 1 :])

@@ -54,8 +54,10 @@ from davstore.errors import (
     InvalidPath,
     NotADirectory,
     NotFound,
+    PartlyRemoved,
 )
 from davstore.store.base import ObjectInfo
+from davstore.vfs import trees
 from davstore.vfs.events import Action, Actor, current_actor
 from davstore.vfs.paths import join, parent
 from davstore.vfs.policy import ORDER_INNERMOST, Kind, Operation, Proceed
@@ -108,7 +110,8 @@ class TrashEntry:
     origin: str | None
     size: int
     state: str = DONE
-    #: For a folder: the names of its files relative to it (what a recovery checks).
+    #: For a folder, in records of earlier versions: the names of its files relative to
+    #: it (what a recovery checks). Now empty: a recovery walks the trash's copy.
     files: tuple[str, ...] = ()
 
     def public(self) -> dict[str, Any]:
@@ -222,11 +225,16 @@ class Trash:
             return
         files: tuple[ObjectInfo, ...] = ()
         if op.is_dir:
-            files = tuple(e for e in self.vfs._tree(op.path) if not e.is_dir)
-            if not files:
+            # Counted as it is walked, whatever its size: the record names no files (a
+            # recovery walks the trash's copy instead).
+            size, holds_files = 0, False
+            for found_entry in trees.walk(self.store, op.path):
+                if not found_entry.is_dir:
+                    holds_files = True
+                    size += found_entry.size or 0
+            if not holds_files:
                 proceed()
                 return
-            size = sum(e.size or 0 for e in files)
         else:
             found = self.vfs._lookup(op.path)  # the VFS just looked: cached
             if found is None:
@@ -455,18 +463,12 @@ class Trash:
             store.copy(source, target)
             store.delete(source)
         else:
-            tree = self._walk(source)
-            self.vfs._copy_tree(source, target, tree)
-            self.vfs._remove_entries(source, tree)
-
-    def _walk(self, folder: str) -> list[ObjectInfo]:
-        """Every entry below ``folder`` in the store, parents first (uncached)."""
-        entries = []
-        for entry in self.store.list(folder):
-            entries.append(entry)
-            if entry.is_dir:
-                entries.extend(self._walk(entry.name))
-        return entries
+            # Streamed both ways, however big: every file copied, then the source removed.
+            self.vfs._copy_tree(source, target, trees.walk(store, source))
+            try:
+                trees.remove(store, source)
+            except PartlyRemoved as exc:
+                raise exc.failures[0][1] from exc  # the caller rolls the whole move back
 
     def _remove_content(self, name: str) -> None:
         """Remove file or folder ``name`` of the trash, whatever is there of it."""
@@ -476,12 +478,10 @@ class Trash:
         if not found.is_dir:
             self.store.delete(name)
             return
-        tree = self._walk(name)
-        self.store.delete_many([e.name for e in tree if not e.is_dir])
-        for entry in reversed(tree):
-            if entry.is_dir:
-                self.store.remove_dir(entry.name)
-        self.store.remove_dir(name)
+        try:
+            trees.remove(self.store, name)
+        except PartlyRemoved as exc:
+            raise exc.failures[0][1] from exc  # the next purge removes what is left
 
     def _drop(self, entry_id: str) -> None:
         """Remove an entry: its record first (then it is no entry), then its content."""
@@ -509,6 +509,8 @@ class Trash:
                 return "finished"
             self._drop(entry.id)
             return "rolled back"
+        if entry.is_dir and not entry.files:
+            return self._settle_folder(entry)
         names = [entry.path] if not entry.is_dir else [join(entry.path, f) for f in entry.files]
         left = [n for n in names if self.store.find(n) is not None]
         if not left:
@@ -524,6 +526,35 @@ class Trash:
                 continue
             self._make_parents(name)
             self.store.copy(kept, name)
+        self._drop(entry.id)
+        return "rolled back"
+
+    def _settle_folder(self, entry: TrashEntry) -> str:
+        """:meth:`_settle` of a folder's delete, walking the trees (never holding them): no
+        file left at the original path finishes the move; otherwise what the trash's copy
+        holds that is missing there is copied back, and the copy goes."""
+        content = self._content(entry.id)
+        if self.store.find(content) is None:  # nothing moved yet (no rename, no copy)
+            self._drop(entry.id)
+            return "rolled back"
+
+        def kept() -> Iterator[str]:
+            for found in trees.walk(self.store, content):
+                if not found.is_dir:
+                    yield found.name[len(content) + 1 :]
+
+        try:
+            left = any(not found.is_dir for found in trees.walk(self.store, entry.path))
+        except (NotFound, NotADirectory):
+            left = False
+        if not left:
+            self._write(dataclasses.replace(entry, state=DONE))
+            return "finished"
+        for name in kept():
+            original = join(entry.path, name)
+            if self.store.find(original) is None:
+                self._make_parents(original)
+                self.store.copy(join(content, name), original)
         self._drop(entry.id)
         return "rolled back"
 

@@ -21,10 +21,10 @@ from tests.process import davstore_env, run_davstore, start_serve, wait_for_work
 CONSOLE_SCRIPT = "import sys\nfrom davstore.cli import main\nsys.exit(main())\n"
 
 
-def make_site(root: Path, *, media: Path | None = None) -> Path:
+def make_site(root: Path, *, media: Path | None = None, apps: tuple[str, ...] = ()) -> Path:
     """``root/mysite/settings.py`` (auth, SQLite, default storage on ``media``, default
-    ``root/media``), migrated, with staff ``alice`` and non-staff ``bob``; returns the
-    media folder."""
+    ``root/media``, and the project's ``apps`` after davstore), migrated, with staff
+    ``alice`` and non-staff ``bob``; returns the media folder."""
     media = media or root / "media"
     media.mkdir(parents=True, exist_ok=True)
     (root / "mysite").mkdir(parents=True)
@@ -32,7 +32,8 @@ def make_site(root: Path, *, media: Path | None = None) -> Path:
     (root / "mysite" / "settings.py").write_text(
         "SECRET_KEY = 'first-day'\n"
         "USE_TZ = True\n"
-        "INSTALLED_APPS = ['django.contrib.auth', 'django.contrib.contenttypes', 'davstore']\n"
+        "INSTALLED_APPS = ['django.contrib.auth', 'django.contrib.contenttypes', 'davstore',"
+        f" *{list(apps)!r}]\n"
         f"DATABASES = {{'default': {{'ENGINE': 'django.db.backends.sqlite3', "
         f"'NAME': {str(root / 'db.sqlite3')!r}}}}}\n"
         "PASSWORD_HASHERS = ['django.contrib.auth.hashers.MD5PasswordHasher']\n"
@@ -43,7 +44,7 @@ def make_site(root: Path, *, media: Path | None = None) -> Path:
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mysite.settings"}
     for command in (
-        ["migrate", "--verbosity", "0"],
+        ["migrate", "--run-syncdb", "--verbosity", "0"],
         [
             "shell",
             "-c",
@@ -100,6 +101,49 @@ def test_the_recipe_serves_the_project_to_its_django_users(
         metrics = requests.get(server.url + ".davstore/metrics", auth=("alice", "pw"), timeout=10)
         assert metrics.status_code == 200
         assert requests.get(server.url + ".davstore/metrics", timeout=10).status_code == 401
+
+
+def test_the_recipe_guards_the_files_the_sites_rows_name(
+    tmp_path: Path, console_script: list[str]
+) -> None:
+    """Failed before: the standalone server built its VFS without the site guard, and a
+    DELETE of a file a row names answered 204 (the site's page then broke)."""
+    project = tmp_path / "project"
+    (project / "notes").mkdir(parents=True)
+    (project / "notes" / "__init__.py").write_text("")
+    (project / "notes" / "models.py").write_text(
+        "from django.db import models\n\n\nclass Doc(models.Model):\n"
+        "    file = models.FileField()\n"
+    )
+    media = make_site(project, apps=("notes",))
+    (media / "kept.txt").write_bytes(b"named by a row")
+    (media / "loose.txt").write_bytes(b"named by nothing")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "shell",
+            "-c",
+            "from notes.models import Doc; Doc.objects.create(file='kept.txt')",
+        ],
+        cwd=project,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "mysite.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with start_serve(
+        RECIPE, cwd=project, env=davstore_env(tmp_path), entry=console_script
+    ) as server:
+        alice = ("alice", "pw")
+        refused = requests.delete(server.url + "kept.txt", auth=alice, timeout=10)
+        assert refused.status_code == 403, refused.text
+        assert "notes" in refused.text and "Doc" in refused.text  # names the row
+        assert (media / "kept.txt").read_bytes() == b"named by a row"
+        assert requests.delete(server.url + "loose.txt", auth=alice, timeout=10).status_code == 204
 
 
 def test_workers_get_the_project_folder_by_its_path(

@@ -19,6 +19,7 @@ from django.test.utils import override_settings
 from davstore.admin_views import PAGE_SIZE
 from davstore.shares import get_share
 from davstore.signals import file_changed
+from davstore.thumbnails import Thumbnails
 from davstore.vfs import Action
 from tests.hostile_links import DIR_LINKS, FILE_LINKS, OUTSIDE_BYTES, plant, snapshot
 
@@ -514,3 +515,309 @@ def test_links_in_the_share_never_lead_out_of_it(
     for body in bodies:
         assert OUTSIDE_BYTES not in body
     planted.unchanged(before)
+
+
+# -- the file manager (issue 24): sort, filter, pages, thumbnails, previews, drops --------
+
+
+def _names(page: str) -> list[str]:
+    return [chunk.split('"', 1)[0] for chunk in page.split('data-path="')[1:]]
+
+
+def test_sorted_by_name_size_or_date_folders_first(
+    media: Path, login: Callable[..., Client]
+) -> None:
+    import os
+
+    for name, size, when in (("b.txt", 30, 300), ("a.txt", 10, 200), ("C.txt", 20, 100)):
+        (media / name).write_bytes(b"x" * size)
+        os.utime(media / name, (when, when))
+    (media / "zdir").mkdir()
+    (media / "adir").mkdir()
+    client = login("reader")
+    orders = {
+        "": ["adir", "zdir", "a.txt", "b.txt", "C.txt"],
+        "-name": ["zdir", "adir", "C.txt", "b.txt", "a.txt"],
+        "size": ["adir", "zdir", "a.txt", "C.txt", "b.txt"],
+        "-size": ["adir", "zdir", "b.txt", "C.txt", "a.txt"],
+        "modified": ["C.txt", "a.txt", "b.txt"],
+        "-modified": ["b.txt", "a.txt", "C.txt"],
+        "bogus": ["adir", "zdir", "a.txt", "b.txt", "C.txt"],
+    }
+    for order, expected in orders.items():
+        page = client.get(MEDIA, {"o": order} if order else {}).content.decode()
+        names = (
+            [n for n in _names(page) if not n.endswith("dir")]
+            if "modified" in order
+            else _names(page)
+        )
+        assert names == expected, order
+    # The header links flip the order of the column sorted by, and keep the folder.
+    page = client.get(MEDIA, {"o": "size", "path": ""}).content.decode()
+    assert f'href="{MEDIA}?o=-size" class="davstore-sort sorted"' in page
+    assert 'aria-sort="ascending"' in page
+
+
+def test_the_filter_box_narrows_the_listing_and_pages_keep_it(
+    media: Path, login: Callable[..., Client]
+) -> None:
+    for number in range(PAGE_SIZE + 10):
+        (media / f"report-{number:04d}.txt").write_bytes(b"")
+    (media / "photo.jpg").write_bytes(b"")
+    (media / "Reports").mkdir()
+    client = login("reader")
+    (media / "café.txt").write_bytes(b"")
+    decomposed = client.get(MEDIA, {"q": "cafe\u0301"}).content.decode()  # as macOS types it
+    assert _names(decomposed) == ["café.txt"]
+    page = client.get(MEDIA, {"q": "REPORT"}).content.decode()
+    assert 'value="REPORT"' in page and 'data-path="photo.jpg"' not in page
+    assert _names(page)[0] == "Reports"  # folders match too, and come first
+    assert f"Page 1 of 2 ({PAGE_SIZE + 11} entries of {PAGE_SIZE + 13})" in page
+    assert f'href="{MEDIA}?q=REPORT&amp;page=2" rel="next"' in page
+    nothing = client.get(MEDIA, {"q": "nothing-like-it"}).content.decode()
+    assert "No name here holds “nothing-like-it”." in nothing
+    assert f'href="{MEDIA}" class="davstore-button davstore-clear"' in nothing
+
+
+def test_a_folder_of_10000_entries_is_one_listing_a_page(
+    media: Path, login: Callable[..., Client]
+) -> None:
+    big = media / "big"
+    big.mkdir()
+    for number in range(10_000):
+        (big / f"f{number:05d}.txt").write_bytes(b"")
+    client = login("reader")
+    client.get(MEDIA)  # the share built, the session warm
+    vfs = get_share("media").vfs
+    calls: list[str] = []
+    store = vfs.store
+    for method in ("list", "head"):
+        real = getattr(store, method)
+
+        def counted(*args: Any, _real: Any = real, _name: str = method, **kw: Any) -> Any:
+            calls.append(_name)
+            return _real(*args, **kw)
+
+        setattr(store, method, counted)
+    pages = 10_000 // PAGE_SIZE
+    for number in (1, 37, pages):
+        vfs.invalidate()
+        calls.clear()
+        page = client.get(MEDIA, {"path": "big", "page": str(number), "o": "-name"})
+        html = page.content.decode()
+        assert calls.count("list") == 1 and calls.count("head") <= 2, calls
+        names = _names(html)
+        first = 10_000 - 1 - (number - 1) * PAGE_SIZE
+        assert names == [f"big/f{n:05d}.txt" for n in range(first, first - PAGE_SIZE, -1)]
+        assert f"Page {number} of {pages} (10000 entries)" in html
+    assert 'rel="first"' in html and 'rel="last"' not in html
+
+
+def _jpeg(
+    size: tuple[int, int] = (800, 600), colour: tuple[int, int, int] = (200, 30, 30)
+) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_thumbnails_are_made_once_kept_outside_the_share_and_bounded(
+    media: Path, login: Callable[..., Client], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from PIL import Image
+
+    state = tmp_path / "state"
+    (media / "photos").mkdir()
+    for number in range(6):
+        (media / "photos" / f"p{number}.jpg").write_bytes(_jpeg(colour=(number * 40, 10, 10)))
+    (media / "photos" / "fake.png").write_bytes(b"not a picture")
+    Image.new("1", (10_000, 7_000)).save(media / "photos" / "bomb.png")  # 70 Mpx in a few KB
+    (media / "photos" / "notes.txt").write_bytes(b"text")
+    settings = {**DAVSTORE, "STATE_DIR": str(state)}
+    with override_settings(DAVSTORE=settings):
+        client = login("reader")
+        page = client.get(MEDIA, {"path": "photos"}).content.decode()
+        assert page.count('class="davstore-thumb"') == 8  # by name: the fake PNG too
+        assert 'data-path="photos/notes.txt"' in page
+        response = client.get(MEDIA + "thumbnail/", {"path": "photos/p1.jpg"})
+        assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+        with Image.open(io.BytesIO(response.content)) as thumb:
+            assert thumb.size == (96, 72)
+        kept = state / "media" / "thumbnails"
+        assert len(list(kept.iterdir())) == 1
+        # Asked again: from the folder, the file is not read.
+        vfs = get_share("media").vfs
+        reads: list[str] = []
+        real_open = vfs.open_read
+        monkeypatch.setattr(vfs, "open_read", lambda p, **kw: reads.append(p) or real_open(p, **kw))
+        again = client.get(MEDIA + "thumbnail/", {"path": "photos/p1.jpg"})
+        assert again.content == response.content and reads == []
+        # Not a picture, a folder, a missing file, a path out of the share: 404, no message.
+        refusals = ("photos/fake.png", "photos/bomb.png", "photos/notes.txt", "photos/nope.jpg")
+        for path in (*refusals, "photos", "../x"):
+            refused = client.get(MEDIA + "thumbnail/", {"path": path})
+            assert refused.status_code == 404 and not texts(refused), path
+        # The listing names the version: a new picture, a new URL and a new thumbnail; the
+        # browser may keep a versioned one for a day.
+        import re
+
+        def thumb_url() -> str:
+            listing = client.get(MEDIA, {"path": "photos"}).content.decode()
+            found = re.search(r'src="([^"]*thumbnail/\?path=photos/p2.jpg[^"]*)"', listing)
+            assert found, listing
+            return found.group(1).replace("&amp;", "&")
+
+        first = thumb_url()
+        assert "max-age=86400" in client.get(first)["Cache-Control"]
+        old = client.get(first).content
+        login("editor").post(
+            MEDIA + "upload/",
+            {
+                "folder": "photos",
+                "replace": "on",
+                "files": SimpleUploadedFile("p2.jpg", _jpeg((400, 400))),
+            },
+        )
+        second = thumb_url()
+        assert second != first
+        with Image.open(io.BytesIO(client.get(second).content)) as thumb:
+            assert thumb.size == (96, 96)
+        assert "max-age=60" in client.get(first)["Cache-Control"]  # an old URL: not for long
+        assert old != client.get(second).content
+
+        # Bounded: past the limit the oldest go, down to nine tenths of it.
+        bounded = Thumbnails(vfs, tmp_path / "bounded", max_count=4)
+        for number in range(6):
+            bounded.get(f"photos/p{number}.jpg")
+            assert bounded.count() <= 4
+        assert bounded.count() == 4
+    assert sorted(p.name for p in (media / "photos").iterdir()) == [
+        "bomb.png",
+        "fake.png",
+        "notes.txt",
+        *(f"p{n}.jpg" for n in range(6)),
+    ]
+    assert login(None).get(MEDIA + "thumbnail/", {"path": "photos/p1.jpg"}).status_code == 403
+
+
+def test_previews_of_pictures_pdfs_and_text_and_nothing_that_runs(
+    media: Path, login: Callable[..., Client]
+) -> None:
+    (media / "photo.jpg").write_bytes(_jpeg())
+    (media / "paper.pdf").write_bytes(b"%PDF-1.4 a paper")
+    (media / "notes.md").write_text("# Notes\n<script>alert(1)</script>\n" + "x" * (300 << 10))
+    (media / "data.bin").write_bytes(bytes(range(256)))
+    (media / "page.html").write_text("<script>alert(1)</script>")
+    (media / "draw.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><script/></svg>')
+    client = login("reader")
+
+    def preview(name: str) -> str:
+        response = client.get(MEDIA + "preview/", {"path": name})
+        assert response.status_code == 200, name
+        return response.content.decode()
+
+    assert f'<img src="{MEDIA}inline/?path=photo.jpg"' in preview("photo.jpg")
+    assert f'<iframe src="{MEDIA}inline/?path=paper.pdf"' in preview("paper.pdf")
+    text = preview("notes.md")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "<script>alert" not in text
+    assert "The first 256.0\xa0KB are shown" in text
+    assert 'data-kind="none"' in preview("data.bin")
+    assert 'data-kind="text"' in preview("page.html")  # shown as text, escaped
+    assert "&lt;svg" in preview("draw.svg")  # as text, never as a picture that runs
+
+    picture = client.get(MEDIA + "inline/", {"path": "photo.jpg"})
+    assert picture["Content-Type"] == "image/jpeg"
+    assert picture["Content-Disposition"].startswith("inline")
+    assert picture["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(picture.streaming_content) == (media / "photo.jpg").read_bytes()
+    pdf = client.get(MEDIA + "inline/", {"path": "paper.pdf"})
+    assert pdf["Content-Type"] == "application/pdf" and pdf["X-Frame-Options"] == "SAMEORIGIN"
+    for name in ("page.html", "draw.svg", "data.bin"):  # never a page of the admin
+        sent = client.get(MEDIA + "inline/", {"path": name})
+        assert sent["Content-Disposition"].startswith("attachment"), name
+    # A folder's preview is the folder; a missing file is a message.
+    (media / "sub").mkdir()
+    assert client.get(MEDIA + "preview/", {"path": "sub"})["Location"] == MEDIA + "?path=sub"
+    gone = client.get(MEDIA + "preview/", {"path": "gone.txt"})
+    assert gone.status_code == 302 and any("No such file" in t for t in texts(gone))
+    assert login(None).get(MEDIA + "preview/", {"path": "photo.jpg"}).status_code == 403
+    assert login(None).get(MEDIA + "inline/", {"path": "photo.jpg"}).status_code == 403
+
+
+def test_the_pages_script_uploads_one_file_a_request_into_dropped_folders(
+    media: Path, login: Callable[..., Client], changes: list[dict[str, Any]]
+) -> None:
+    (media / "in").mkdir()
+    client = login("editor", enforce_csrf=True)
+    client.get(MEDIA)
+    token = client.cookies["csrftoken"].value
+
+    def send(name: str, data: bytes, **fields: str) -> Any:
+        return client.post(
+            MEDIA + "upload/",
+            {"folder": "in", "files": SimpleUploadedFile(name, data), **fields},
+            headers={"Accept": "application/json", "X-CSRFToken": token},
+        )
+
+    answer = send("a.txt", b"A", relative="trip/day 1")
+    assert answer.status_code == 200, answer.content
+    assert answer.json() == {"uploaded": ["in/trip/day 1/a.txt"], "errors": []}
+    assert (media / "in" / "trip" / "day 1" / "a.txt").read_bytes() == b"A"
+    assert send("b.txt", b"B", relative="trip").json()["uploaded"] == ["in/trip/b.txt"]
+    again = send("a.txt", b"new", relative="trip/day 1")
+    assert again.status_code == 400 and "already exists" in again.json()["errors"][0]
+    assert (media / "in" / "trip" / "day 1" / "a.txt").read_bytes() == b"A"
+    assert send("a.txt", b"new", relative="trip/day 1", replace="on").status_code == 200
+    assert (media / "in" / "trip" / "day 1" / "a.txt").read_bytes() == b"new"
+    for relative in ("../out", "trip/../../x", ".davstore-trash", "a\\b"):
+        refused = send("x.txt", b"x", relative=relative)
+        assert refused.status_code == 400 and refused.json()["errors"], relative
+    assert not texts(refused)  # answers, not messages for the next page
+    assert sorted(p.name for p in media.iterdir()) == [".davstore-trash", "in"]  # the old a.txt
+    assert sorted(p.name for p in (media / "in").iterdir()) == ["trip"]
+    assert {(c["action"], c["path"]) for c in changes} >= {
+        (Action.FOLDER_CREATED, "in/trip"),
+        (Action.FOLDER_CREATED, "in/trip/day 1"),
+        (Action.CREATED, "in/trip/day 1/a.txt"),
+    }
+    # Without the token, or as a reader: refused, nothing written.
+    no_token = client.post(
+        MEDIA + "upload/",
+        {"folder": "in", "files": SimpleUploadedFile("c.txt", b"c")},
+        headers={"Accept": "application/json"},
+    )
+    assert no_token.status_code == 403
+    reader = login("reader")
+    refused = reader.post(
+        MEDIA + "upload/",
+        {"folder": "in", "files": SimpleUploadedFile("c.txt", b"c"), "relative": "r"},
+        headers={"Accept": "application/json"},
+    )
+    assert refused.status_code == 403
+    assert sorted(p.name for p in (media / "in").iterdir()) == ["trip"]
+
+
+def test_the_files_section_in_a_custom_admin_site(
+    media: Path, login: Callable[..., Client]
+) -> None:
+    """README's recipe: ``davstore.admin.install(my_site)`` on a project's own AdminSite."""
+    (media / "sub").mkdir()
+    (media / "sub" / "a.txt").write_bytes(b"a")
+    with override_settings(ROOT_URLCONF="tests.django.custom_admin_urls"):
+        client = login("editor")
+        home = client.get("/back-office/").content.decode()
+        assert 'href="/back-office/davstore/media/"' in home and "Back office" in home
+        page = client.get("/back-office/davstore/media/", {"path": "sub"})
+        html = page.content.decode()
+        assert page.status_code == 200 and 'data-path="sub/a.txt"' in html
+        assert '<a href="/back-office/">Home</a>' in html
+        assert 'href="/back-office/davstore/media/preview/?path=sub/a.txt"' in html
+        made = client.post("/back-office/davstore/media/mkdir/", {"folder": "sub", "name": "b"})
+        assert made["Location"] == "/back-office/davstore/media/?path=sub"
+        assert (media / "sub" / "b").is_dir()

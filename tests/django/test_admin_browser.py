@@ -184,13 +184,16 @@ def test_files_pages_in_a_real_browser(
     crumbs = driver.find_element(By.CSS_SELECTOR, ".breadcrumbs").text
     assert "Files" in crumbs and "media" in crumbs and "reports" in crumbs
 
-    # Upload.
+    # Upload (the page's script sends it, with a progress bar, and lists it again).
     local = tmp_path / "upload me.txt"
     local.write_bytes(b"uploaded through Chromium\n")
     driver.find_element(By.ID, "davstore-files").send_keys(str(local))
-    submit("davstore-upload")
-    assert "Uploaded “upload me.txt”." in messages()
+    driver.find_element(By.CSS_SELECTOR, "#davstore-upload [type=submit]").click()
+    wait.until(lambda d: d.find_element(By.CLASS_NAME, "davstore").get_attribute("data-uploads"))
+    bar = driver.find_element(By.CSS_SELECTOR, '#davstore-progress li[data-name="upload me.txt"]')
+    assert bar.get_attribute("data-state") == "done" and "Uploaded" in bar.text
     assert (media / "reports" / "upload me.txt").read_bytes() == local.read_bytes()
+    assert driver.find_elements(By.CSS_SELECTOR, 'tr[data-path="reports/upload me.txt"]')
 
     # New folder.
     driver.find_element(By.ID, "davstore-folder-name").send_keys("archive")

@@ -129,6 +129,24 @@ def test_delete_of_a_folder_holding_referenced_files_names_20_and_counts(
     assert len(lines) == 1 and "refused to delete 'photos'" in lines[0].getMessage()
 
 
+def test_a_folder_of_12000_entries_holding_one_referenced_file_is_refused_whole(
+    media: Path,
+) -> None:
+    for folder in range(12):
+        (media / "photos" / f"{folder:02}").mkdir()
+        for number in range(1000):
+            (media / "photos" / f"{folder:02}" / f"{number:04}.jpg").write_bytes(b"x")
+    photo(media, "photos/07/used.jpg")
+    vfs = get_share("media").vfs
+    error = refused(lambda: vfs.remove_tree("photos"))
+    assert error.count == 1
+    assert sum(len(list(f.iterdir())) for f in (media / "photos").iterdir()) == 12_001
+    (media / "photos" / "07" / "used.jpg").unlink()
+    Photo.objects.all().delete()
+    vfs.remove_tree("photos")  # nothing refers to it now: the whole tree goes
+    assert not (media / "photos").exists()
+
+
 def test_move_of_a_referenced_file_rewrites_the_rows(media: Path) -> None:
     one = photo(media, "photos/a.jpg")
     doc = Document.objects.create(file="docs/x.pdf", attachment="photos/a.jpg")

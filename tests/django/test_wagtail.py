@@ -79,3 +79,13 @@ REPLACE = ["put_text_over_image", "put_jpeg_over_image"]
 @pytest.mark.parametrize("name", REPLACE)
 def test_wagtail_site_put_over_an_image(name: str, database: Path, tmp_path: Path) -> None:
     run_scenario(name, database, tmp_path / "site")
+
+
+#: The Files section in Wagtail's admin (davstore.wagtail_hooks): the menu item for the
+#: users who may read a share, and the same pages and rules as Django's admin.
+FILES_IN_WAGTAIL = ["wagtail_files_menu", "wagtail_files_pages"]
+
+
+@pytest.mark.parametrize("name", FILES_IN_WAGTAIL)
+def test_files_in_wagtails_admin(name: str, database: Path, tmp_path: Path) -> None:
+    run_scenario(name, database, tmp_path / "site")

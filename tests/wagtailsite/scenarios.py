@@ -384,6 +384,169 @@ def fuse_jpeg_over_image(site: Site) -> None:
     site.check_all(BLUE)
 
 
+# -- the Files section in Wagtail's admin (issue 24, item 2) -------------------------------
+
+
+def wagtail_user(name: str, *, staff: bool = False) -> Any:
+    """A user of Wagtail's admin (the "Editors" group: ``wagtailadmin.access_admin``)."""
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    user = User.objects.create_user(name, password="pw", is_staff=staff)
+    user.groups.add(Group.objects.get(name="Editors"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def sidebar_items(html: str) -> list[dict[str, Any]]:
+    """The menu items of Wagtail's sidebar (rendered by its script from this JSON)."""
+    import html as entities
+    import json
+
+    found = re.search(r'<script[^>]*id="wagtail-sidebar-props"[^>]*>(.*?)</script>', html, re.S)
+    assert found, "no sidebar in the page"
+    props = json.loads(entities.unescape(found.group(1)))
+    items: list[dict[str, Any]] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if value.get("_type") == "wagtail.sidebar.LinkMenuItem":
+                items.append(value["_args"][0])
+            for inner in value.values():
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(props)
+    return items
+
+
+@scenario
+def wagtail_files_menu(site: Site) -> None:
+    """The menu item shows for users who may read a share, and only for them."""
+    from django.test import Client
+
+    for client in (site.admin, wagtail_user("staffer", staff=True)):
+        home = client.get("/cms/")
+        assert home.status_code == 200, home.status_code
+        files = [i for i in sidebar_items(home.content.decode()) if i["name"] == "davstore-files"]
+        assert files and files[0]["label"] == "Files", sidebar_items(home.content.decode())
+        assert files[0]["url"] == "/cms/davstore/", files
+        assert client.get(files[0]["url"]).status_code == 200
+    # A Wagtail editor the share's rules do not name: no item, and no pages.
+    editor = wagtail_user("editor")
+    home = editor.get("/cms/")
+    assert home.status_code == 200
+    names = [i["name"] for i in sidebar_items(home.content.decode())]
+    assert "davstore-files" not in names and "images" in names, names
+    # Refused as Wagtail refuses (back to its home page, with its message); the page's
+    # script, which says it is one, gets a 403.
+    for url in ("/cms/davstore/", "/cms/davstore/media/", "/cms/davstore/media/preview/?path=x"):
+        answer = editor.get(url)
+        assert answer.status_code == 302 and answer["Location"] == "/cms/", url
+        assert "permission" in editor.get("/cms/").content.decode(), url
+    answer = editor.post("/cms/davstore/media/mkdir/", {"name": "x"})
+    assert answer.status_code == 302 and answer["Location"] == "/cms/"
+    script = {"Accept": "application/json", "X-Requested-With": "XMLHttpRequest"}
+    answer = editor.post("/cms/davstore/media/upload/", {"relative": "x"}, headers=script)
+    assert answer.status_code == 403
+    # Nobody logged in: Wagtail's login page.
+    answer = Client().get("/cms/davstore/media/")
+    assert answer.status_code == 302 and answer["Location"].startswith("/cms/login/"), answer
+    assert not site.image.file.storage.exists("x")
+
+
+@scenario
+def wagtail_files_pages(site: Site) -> None:
+    """The Files pages inside Wagtail's admin: the same views and rules as Django's."""
+    from django.contrib.auth.models import User
+    from django.contrib.messages import get_messages
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(User.objects.get(username="boss"))
+    index = client.get("/cms/davstore/")
+    html = index.content.decode()
+    assert index.status_code == 200 and 'id="davstore-shares"' in html
+    assert 'id="wagtail-sidebar"' in html and "admin/davstore/" not in html.split("<main")[1]
+    page = client.get("/cms/davstore/media/", {"path": "original_images"})
+    html = page.content.decode()
+    assert page.status_code == 200, page.status_code
+    assert 'id="wagtail-sidebar"' in html and "davstore-in-wagtail" in html
+    assert '<a href="/cms/">Home</a>' in html and 'href="/cms/davstore/"' in html
+    assert 'data-path="original_images/hero.jpg"' in html
+    assert 'src="/cms/davstore/media/thumbnail/?path=original_images/hero.jpg&amp;v=' in html
+    assert "Used by: 1" in html  # the guard's column, as in Django's admin
+    assert 'src="/static/davstore/files.js"' in html
+    thumb = client.get("/cms/davstore/media/thumbnail/", {"path": "original_images/hero.jpg"})
+    assert thumb.status_code == 200 and thumb["Content-Type"] == "image/jpeg"
+    preview = client.get("/cms/davstore/media/preview/", {"path": "original_images/hero.jpg"})
+    assert preview.status_code == 200
+    assert (
+        'src="/cms/davstore/media/inline/?path=original_images/hero.jpg"'
+        in preview.content.decode()
+    )
+
+    # Every other page of the section, in Wagtail's furniture too.
+    for url, says in (
+        ("/cms/davstore/media/rename/?path=original_images/hero.jpg", "davstore-new-name"),
+        ("/cms/davstore/media/delete/?path=original_images/hero.jpg", "would leave"),
+        ("/cms/davstore/media/integrity/", "Missing files"),
+    ):
+        other = client.get(url)
+        html = other.content.decode()
+        assert other.status_code == 200 and says in html and 'id="wagtail-sidebar"' in html, url
+        assert ">hero</a>" in html or "integrity" in url, url  # the rows, linked
+
+    token = client.cookies["csrftoken"].value
+    assert client.post("/cms/davstore/media/mkdir/", {"name": "no-token"}).status_code == 403
+    made = client.post(
+        "/cms/davstore/media/mkdir/", {"name": "notes", "csrfmiddlewaretoken": token}
+    )
+    assert made.status_code == 302 and made["Location"] == "/cms/davstore/media/", made
+    sent = client.post(
+        "/cms/davstore/media/upload/",
+        {
+            "folder": "notes",
+            "files": SimpleUploadedFile("a.txt", b"A"),
+            "csrfmiddlewaretoken": token,
+        },
+    )
+    assert sent["Location"] == "/cms/davstore/media/?path=notes"
+    listed = client.get(sent["Location"]).content.decode()
+    assert "Uploaded “a.txt”." in listed and 'data-path="notes/a.txt"' in listed  # its message
+    dropped = client.post(
+        "/cms/davstore/media/upload/",
+        {"folder": "notes", "relative": "trip", "files": SimpleUploadedFile("b.txt", b"B")},
+        headers={"Accept": "application/json", "X-CSRFToken": token},
+    )
+    assert dropped.json() == {"uploaded": ["notes/trip/b.txt"], "errors": []}
+    storage = site.image.file.storage
+    assert storage.open("notes/trip/b.txt").read() == b"B"
+
+    # The site guard's rules, as in Django's admin: a rename rewrites the image's row, a
+    # delete of a referenced file is refused naming it.
+    renamed = client.post(
+        "/cms/davstore/media/rename/",
+        {"path": "original_images/hero.jpg", "name": "renamed.jpg", "csrfmiddlewaretoken": token},
+    )
+    assert renamed.status_code == 302
+    site.image.refresh_from_db()
+    assert site.image.file.name == "original_images/renamed.jpg", site.image.file.name
+    refused = client.post(
+        "/cms/davstore/media/delete/",
+        {"path": "original_images/renamed.jpg", "csrfmiddlewaretoken": token},
+    )
+    said = [str(m) for m in get_messages(refused.wsgi_request)]
+    assert "Renamed “hero.jpg” to “renamed.jpg”." in said, said
+    assert any(f"wagtailimages.Image {site.image.pk} (file)" in m for m in said), said
+    assert storage.exists("original_images/renamed.jpg")
+    site.check_all()
+
+
 @contextlib.contextmanager
 def dav_server() -> Iterator[str]:
     from davstore.shares import get_share

@@ -33,10 +33,10 @@ from wsgidav.dav_error import (
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
-from davstore.errors import NotFound
+from davstore.errors import NotFound, PartlyRemoved
 from davstore.frontends.webdav.content_safety import CONTENT_HEADERS
 from davstore.frontends.webdav.desktop import WIN32_LAST_MODIFIED, win32_mtime_ns
-from davstore.frontends.webdav.error_status import dav_errors
+from davstore.frontends.webdav.error_status import dav_errors, to_dav_error
 from davstore.frontends.webdav.limits import DAVSTORE_NS, DavLimits
 from davstore.frontends.webdav.locked_empty import note_created
 from davstore.frontends.webdav.propfind import Fragments, answer_propfind, stream_propfind
@@ -445,12 +445,45 @@ class FolderResource(_ResourceMixin, DAVCollection):  # type: ignore[misc]
     def support_recursive_delete(self) -> bool:
         return True
 
+    def handle_delete(self) -> bool | list[tuple[str, DAVError]]:
+        """The folder's DELETE in one VFS call, without wsgidav's resource per member
+        (however many members: the VFS streams it). A lock below the folder the request
+        holds no token of sends it back to wsgidav's member-by-member delete, which
+        answers each locked member 423."""
+        manager = self.provider.lock_manager
+        if manager is not None:
+            environ = self.environ
+            if "wsgidav.conditions.if" not in environ:
+                util.parse_if_header_dict(environ)
+            try:
+                manager.check_write_permission(
+                    url=self.get_ref_url(),
+                    depth="infinity",
+                    token_list=environ["wsgidav.ifLockTokenList"],
+                    principal=environ.get("wsgidav.user_name"),
+                )
+            except DAVError:
+                return False
+        return self.delete() or True
+
     def delete(self) -> list[tuple[str, DAVError]]:
+        """Remove the folder and its tree; members that could not be removed are the
+        answer's (a 207 Multi-Status, RFC 4918 section 9.6.1)."""
+        failed: list[tuple[str, DAVError]] = []
         with dav_errors("DELETE"):
-            self.vfs.remove_tree(self.path)
+            try:
+                self.vfs.remove_tree(self.path)
+            except PartlyRemoved as exc:
+                logger.warning("DELETE %s: %s", self.path, exc)
+                failed = [(self._href_of(name), to_dav_error(err)) for name, err in exc.failures]
         self.remove_all_properties(recursive=True)
         self.remove_all_locks(recursive=True)
-        return []
+        return failed
+
+    def _href_of(self, name: str) -> str:
+        """The href of share path ``name`` (canonical), as :meth:`get_href` makes one."""
+        base = self.provider.mount_path + self.provider.share_path
+        return quote(f"{base}/{name}", safe="/!*'(),$-_|.")
 
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         # Members are copied one by one by wsgidav; only the folder itself is made here.

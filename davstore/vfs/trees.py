@@ -1,0 +1,115 @@
+"""A folder's whole tree in the store, walked and removed as a stream.
+
+A folder may hold any number of entries: these functions never hold the tree, only one
+open listing per level below the folder and at most :data:`BATCH` names waiting for the
+store. :func:`walk` yields the entries as the listings give them; :func:`remove` deletes
+the files in batches while it walks, then each folder once everything in it is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from davstore.errors import DavstoreError, NotFound, PartlyRemoved
+from davstore.vfs.paths import is_within, parent
+
+if TYPE_CHECKING:
+    from davstore.store.base import ObjectInfo, ObjectStore
+
+__all__ = ["BATCH", "remove", "walk"]
+
+#: Names handed to ``ObjectStore.delete_many`` at once (S3's DeleteObjects takes 1000).
+BATCH = 1000
+
+
+def walk(store: ObjectStore, folder: str) -> Iterator[ObjectInfo]:
+    """Every entry below ``folder`` in the store (uncached), each folder before what it
+    holds. Raises the store's errors (NotFound, NotADirectory for ``folder``)."""
+    levels = [iter(store.list(folder))]
+    while levels:
+        entry = next(levels[-1], None)
+        if entry is None:
+            levels.pop()
+            continue
+        yield entry
+        if entry.is_dir:
+            levels.append(iter(store.list(entry.name)))
+
+
+def remove(store: ObjectStore, folder: str, *, batch: int | None = None) -> None:
+    """Remove ``folder`` and everything below it, deleting the files ``batch`` (default
+    :data:`BATCH`) at a time while walking, then each folder, deepest first.
+
+    A member that cannot be removed does not stop the rest: its folders above stay (they
+    are not empty), everything else goes, and :class:`~davstore.errors.PartlyRemoved`
+    names the members that failed (RFC 4918 section 9.6.1). A tree that vanishes
+    meanwhile is not an error.
+    """
+    batch = batch or BATCH
+    files: list[str] = []
+    emptied: list[str] = []  # folders walked to their end, deepest first
+    blocked: set[str] = set()  # folders holding a member that could not be removed
+    failures: list[tuple[str, DavstoreError]] = []
+    count = 0
+
+    def failed(name: str, exc: DavstoreError) -> None:
+        nonlocal count
+        count += 1
+        if len(failures) < PartlyRemoved.KEPT:
+            failures.append((name, exc))
+        blocked.add(name)
+        while name != folder and is_within(name, folder):
+            name = parent(name)
+            if name in blocked:
+                break
+            blocked.add(name)
+
+    def flush() -> None:
+        names = files.copy()
+        files.clear()
+        if names:
+            try:
+                store.delete_many(names)
+            except DavstoreError:
+                for name in names:  # one by one, to know which fail
+                    try:
+                        store.delete(name)
+                    except NotFound:
+                        continue
+                    except DavstoreError as exc:
+                        failed(name, exc)
+        folders = emptied.copy()
+        emptied.clear()
+        for name in folders:
+            if name in blocked:
+                continue
+            try:
+                store.remove_dir(name)
+            except NotFound:
+                continue
+            except DavstoreError as exc:
+                failed(name, exc)
+
+    levels: list[tuple[str, Iterator[ObjectInfo]]] = [(folder, iter(store.list(folder)))]
+    while levels:
+        name, entries = levels[-1]
+        try:
+            entry = next(entries, None)
+        except NotFound:
+            entry = None
+        except DavstoreError as exc:
+            failed(name, exc)
+            entry = None
+        if entry is None:
+            levels.pop()
+            emptied.append(name)
+        elif entry.is_dir:
+            levels.append((entry.name, iter(store.list(entry.name))))
+        else:
+            files.append(entry.name)
+        if len(files) + len(emptied) >= batch:
+            flush()
+    flush()
+    if count:
+        raise PartlyRemoved(folder, failures=failures, count=count)

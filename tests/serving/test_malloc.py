@@ -1,0 +1,54 @@
+"""A serving process caps glibc's malloc arenas (davstore.serving.malloc): a pool of
+threads allocating at once shares two arenas instead of making one each, so what a load
+freed goes back (benchmarks/README.md, "Memory at rest")."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+#: Start 12 threads that allocate at the same moment, then count the arenas glibc made:
+#: each is a 64 MiB-aligned reservation of 64 MiB in /proc/self/maps (its used part, then
+#: the rest unreadable).
+PROBE = """
+import sys, threading
+if sys.argv[1] == "limited":
+    from davstore.serving.malloc import limit_malloc_arenas
+    assert limit_malloc_arenas()
+barrier = threading.Barrier(12)
+keep = []
+def work():
+    barrier.wait()
+    keep.append([bytearray(200) for _ in range(20000)])
+threads = [threading.Thread(target=work) for _ in range(12)]
+for t in threads: t.start()
+for t in threads: t.join()
+spans = []
+for line in open("/proc/self/maps"):
+    start, end = (int(x, 16) for x in line.split()[0].split("-"))
+    spans.append((start, end, line.split()[1]))
+arenas = 0
+for (start, end, perms), (start2, end2, perms2) in zip(spans, spans[1:]):
+    if perms == "rw-p" and perms2 == "---p" and end == start2 and start % (64 << 20) == 0:
+        if end2 - start == 64 << 20:
+            arenas += 1
+print(arenas)
+"""
+
+
+def arenas(mode: str) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"},
+    )
+    return int(out.stdout.strip())
+
+
+def test_threads_allocating_at_once_share_two_arenas() -> None:
+    assert arenas("default") > 2  # glibc's own choice: one per thread, up to 8 per core
+    assert arenas("limited") <= 1  # the main arena and one more
