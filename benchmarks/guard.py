@@ -7,9 +7,14 @@ of a VFS with no policy, to compare trees before and after the hooks with ``PYTH
 The site is tests/django/siteapp (``Photo.image`` in a FileSystemStorage shared as
 ``media``) in a SQLite file; ``--rows`` photos name files under ``photos/`` (made with one
 ``INSERT`` each, the index filled by ``manage.py davstore index``'s rebuild, timed). Each
-row is measured through the share's VFS (the guard and the ``file_changed`` listener) and
-through another VFS of the share (``Share.build_vfs``) with its policies removed, the
-cache off in both, the two taking turns call by call (medians); the difference is the guard's cost:
+row is measured through four VFSs of the share (``Share.build_vfs``: the ``file_changed``
+listener, the activity log), the cache off in all, taking turns call by call (medians):
+the share's own (``all``: the guard and the trash), one with the guard only, one with the
+trash only and one with no policy (``neither``). What the guard adds is the second minus
+the last, what the trash adds (an overwrite or a delete keeps the old content) the third
+minus the last, each also as a share of the same operation with no policy (the trash's
+copies are milliseconds that swing with the disk: measured apart, they do not hide the
+guard's microseconds):
 
 - ``1 KiB PUT, new file`` / ``over a file``: ``VFS.put_file`` of 1 KiB at a name nobody
   names (the guard's CREATE / REPLACE check), the yardstick of the "under 2 ms and under
@@ -20,10 +25,12 @@ cache off in both, the two taking turns call by call (medians); the difference i
   one transaction with the store move;
 - ``PUT over a referenced image``: a 1 KiB PNG over the file a row names: checked by
   Pillow, the row's size set, ``file_replaced`` sent (guarded only);
-- ``check``: the guard's ``around`` alone with a store call that does nothing, on the
-  calling thread and with the hop to the guard's own thread (what a FUSE callback pays),
-  for a file and for a folder (a range on the index), and with the index not built
-  (queries on the file field itself: its column has no index, a scan of the table);
+- ``check``: the guard's ``around`` alone with a store call that does nothing: answered
+  from what the index remembers (no row names the file: no query, and no hop from any
+  thread); asking the table (nothing remembered) on the calling thread and with the hop
+  to the guard's own thread (what a FUSE callback pays), for a file and for a folder (a
+  range on the index), and with the index not built (queries on the file field itself:
+  its column has no index, a scan of the table);
 - ``refused DELETE``: the guard's ``around`` for a file a row names: the check, the rows
   fetched for the refusal (model, pk, field, admin URL) and the log line.
 """
@@ -181,9 +188,13 @@ def _guarded(work: Path, rows: int, reps: int) -> None:
     logging.getLogger("davstore.site").setLevel(logging.ERROR)  # one line per refusal
     refused_s = per_op(refusal, max(10, reps // 10))
     logging.getLogger("davstore.site").setLevel(logging.NOTSET)
+    known_s = per_op(check("free/nobody.txt"), reps)
+    peers = getattr(index, "_peers", None)  # (None in trees before the memory)
+    index._peers = None  # nothing remembered: each check asks
     table_s = per_op(check("free/nobody.txt"), reps)
     hop_s = per_op(check("free/nobody.txt", hop=True), reps)
     folder_s = per_op(check("free", folder=True), reps)
+    index._peers = peers
     IndexState.objects.all().delete()
     index._built = False
     field_reps = max(3, reps // 200)
@@ -191,26 +202,38 @@ def _guarded(work: Path, rows: int, reps: int) -> None:
     index.rebuild()
 
     vfs = share.vfs
-    vfs.cache.ttl = 0  # both ask the store each time
-    plain = share.build_vfs(cache_ttl=0)  # the same VFS as the share's ...
-    plain._policies = {}  # ... without the guard
+    vfs.cache.ttl = 0  # all ask the store each time
+
+    def keeping(test: Callable[[object], bool]) -> VFS:
+        """Another VFS of the share (as the share's), with only the policies ``test`` keeps."""
+        other = share.build_vfs(cache_ttl=0)
+        kept = {id(p): p for c in other._policies.values() for p in c if test(p)}
+        other._policies, other._lets_through = {}, {}
+        for policy in kept.values():
+            other.add_policy(policy)
+        return other
+
+    guard_only = keeping(lambda p: isinstance(p, Guard))
+    trash_only = keeping(lambda p: not isinstance(p, Guard))
+    plain = keeping(lambda p: False)
     data = os.urandom(1024)
     names = iter(range(10**9))
-    results: dict[str, tuple[float, float]] = {}
+    results: dict[str, list[float]] = {}
 
     def pair(label: str, make: Callable[[VFS], Callable[[], object]], count: int) -> None:
-        """Guarded and plain, call by call in turn: the median time of each (on a shared
+        """The four VFSs, call by call in turn: the median time of each (on a shared
         machine a stretch of calls swings with the moment; taking turns call by call
-        puts both through the same moments)."""
-        calls = {"guarded": make(vfs), "plain": make(plain)}
-        times: dict[str, list[float]] = {"guarded": [], "plain": []}
+        puts all through the same moments)."""
+        calls = [make(v) for v in (vfs, guard_only, trash_only, plain)]
+        times: list[list[float]] = [[] for _ in calls]
         clock = time.perf_counter
-        for _ in range(count):
-            for key, call in calls.items():
+        for turn in range(count):
+            for step in range(len(calls)):  # each first in turn: none gains from warming
+                which = (step + turn) % len(calls)
                 start = clock()
-                call()
-                times[key].append(clock() - start)
-        results[label] = (statistics.median(times["guarded"]), statistics.median(times["plain"]))
+                calls[which]()
+                times[which].append(clock() - start)
+        results[label] = [statistics.median(t) for t in times]
 
     pair("1 KiB PUT, new file", lambda v: lambda: v.put_file(f"free/p{next(names)}", data), reps)
     plain.put_file("free/over.bin", data)
@@ -253,16 +276,22 @@ def _guarded(work: Path, rows: int, reps: int) -> None:
     picture = image.getvalue()
     image_s = per_op(lambda: vfs.put_file("photos/0000/0000001.jpg", picture), moves)
 
-    put_s = results["1 KiB PUT, new file"][1]
     print(f"rows: {rows:,} (inserted in {made:.1f} s; index rebuilt in {rebuilt:.1f} s)")
-    print(f"{'':34}{'guarded':>11}{'unguarded':>11}{'guard':>10}  of the PUT")
-    for label, (g, p) in results.items():
+    print(
+        f"{'':31}{'all':>9}{'guard':>10}{'trash':>10}{'neither':>10}"
+        f"{'guard adds':>17}{'trash adds':>17}"
+    )
+    for label, (every, guard_s, trash_s, plain_s) in results.items():
         per = 2 if "(x2)" in label else 1
-        added = (g - p) / per
+        guard_added, trash_added = (guard_s - plain_s) / per, (trash_s - plain_s) / per
         print(
-            f"{label:34}{g * 1e6:9.1f}µs{p * 1e6:9.1f}µs{added * 1e6:+8.1f}µs  {added / put_s:+.0%}"
+            f"{label:31}{every * 1e6:7.1f}µs{guard_s * 1e6:8.1f}µs{trash_s * 1e6:8.1f}µs"
+            f"{plain_s * 1e6:8.1f}µs"
+            f"{guard_added * 1e6:+9.1f}µs {guard_added * per / plain_s:+5.0%}"
+            f"{trash_added * 1e6:+9.1f}µs {trash_added * per / plain_s:+5.0%}"
         )
     print(f"{'PUT over a referenced image':34}{image_s * 1e6:9.1f}µs  (Pillow, size, signal)")
+    print(f"check, remembered (file; no hop from any thread): {known_s * 1e6:4.1f} µs")
     print(f"check, table (file), on the caller's thread: {table_s * 1e6:9.1f} µs")
     print(f"check, table (file), hop to the guard thread: {hop_s * 1e6:8.1f} µs")
     print(f"check, table (folder prefix):                {folder_s * 1e6:9.1f} µs")

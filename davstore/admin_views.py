@@ -33,6 +33,20 @@ URLs, under the site (names in the site's namespace, ``admin:`` by default)::
     davstore/<share>/rename/?path=P   davstore_rename    GET form, POST: path, name
     davstore/<share>/delete/?path=P   davstore_delete    GET confirmation, POST: path
     davstore/<share>/integrity/       davstore_integrity orphans and missing files
+    davstore/<share>/integrity/trash-orphans/  davstore_trash_orphans  POST: min_age, path...
+    davstore/<share>/trash/?path=&user=&kind=&since=&until=&page=
+                                      davstore_trash     the share's trash (filtered)
+    davstore/<share>/trash/download/?id=ID  davstore_trash_download  what file entry ID keeps
+    davstore/<share>/trash/restore/   davstore_trash_restore  POST: id, to (optional)
+    davstore/<share>/trash/purge/     davstore_trash_purge    GET confirmation, POST: id | all=1
+    davstore/<share>/versions/?path=P davstore_versions  the previous versions of file P
+    davstore/<share>/activity/?user=&action=&path=&page=
+                                      davstore_activity  the share's activity log
+
+The trash, versions and activity pages go through the share's VFS too: the trash API
+(:mod:`davstore.vfs.trash`: entries, restore, purge) and the activity log's reader
+(:mod:`davstore.vfs.activity`), never the Storage; restore and purge are POSTs (CSRF) for
+users who may write the share.
 
 The site guard (:mod:`davstore.site`) shows here too: each file of a listing says which rows
 name it ("Used by: N", linked to their change pages; one query per page), the delete and
@@ -76,16 +90,19 @@ from davstore.errors import AlreadyExists, DavstoreError, InvalidPath
 from davstore.permissions import can_read, can_write
 from davstore.shares import Share, get_share, get_shares
 from davstore.signals import acting_as_user
-from davstore.site.integrity import MIN_AGE, check, related, usage
+from davstore.site.integrity import MIN_AGE, check, related, trash_orphans, usage
 from davstore.site.references import Found, ReferenceIndex
 from davstore.thumbnails import NoThumbnail, Thumbnails, may_have_thumbnail, version_tag
 from davstore.vfs import VFS, Entry, ReadHandle
+from davstore.vfs.activity import ActivityLog
+from davstore.vfs.events import Action
 from davstore.vfs.paths import ROOT, basename, join, parent
+from davstore.vfs.trash import Trash, TrashEntry, trash_of
 
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite
 
-__all__ = ["AdminSiteFrame", "FilesAdmin", "Frame", "Row", "View"]
+__all__ = ["AdminSiteFrame", "FilesAdmin", "Frame", "Row", "TrashRow", "View"]
 
 logger = logging.getLogger(__name__)
 
@@ -261,6 +278,37 @@ class FilesAdmin:
                 "<str:share>/thumbnail/",
                 view(self.thumbnail, require_GET, cacheable=True),
                 name="davstore_thumbnail",
+            ),
+            path(
+                "<str:share>/integrity/trash-orphans/",
+                view(self.trash_orphans, require_POST),
+                name="davstore_trash_orphans",
+            ),
+            path("<str:share>/trash/", view(self.trash, require_GET), name="davstore_trash"),
+            path(
+                "<str:share>/trash/download/",
+                view(self.trash_download, require_GET),
+                name="davstore_trash_download",
+            ),
+            path(
+                "<str:share>/trash/restore/",
+                view(self.trash_restore, require_POST),
+                name="davstore_trash_restore",
+            ),
+            path(
+                "<str:share>/trash/purge/",
+                view(self.trash_purge, require_http_methods(["GET", "POST"])),
+                name="davstore_trash_purge",
+            ),
+            path(
+                "<str:share>/versions/",
+                view(self.versions, require_GET),
+                name="davstore_versions",
+            ),
+            path(
+                "<str:share>/activity/",
+                view(self.activity, require_GET),
+                name="davstore_activity",
             ),
         ]
 
@@ -653,6 +701,9 @@ class FilesAdmin:
             "protected": bool(found) and share.config.on_delete_referenced == "refuse",
             "inside": inside,
             "inside_more": inside >= _COUNT_LIMIT,
+            "trash_on": trash_of(vfs) is not None,
+            "retention": share.retention,
+            "trash_url": self._url("davstore_trash", share.name),
             "crumbs": self._crumbs(share, parent(target)),
             "cancel_url": self._browse_url(share, parent(target)),
         }
@@ -678,9 +729,252 @@ class FilesAdmin:
             "crumbs": self._crumbs(share, ROOT),
             "browse_url": self._browse_url(share, ROOT),
             "writable": _writable(request, share),
+            "trash_on": trash_of(share.vfs) is not None,
             "urls": self._action_urls(share),
         }
         return self._render(request, "admin/davstore/integrity.html", context)
+
+    @_guarded
+    def trash_orphans(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """POST ``min_age`` and the ``path`` of each orphan to move: the report is made
+        again and the orphans it still finds among them go to the share's trash
+        (:func:`davstore.site.integrity.trash_orphans`), never away."""
+        self._require_write(request, share)
+        try:
+            min_age = float(request.POST.get("min_age", MIN_AGE))
+        except ValueError:
+            min_age = -1
+        back = self._url("davstore_integrity", share.name)
+        if not 0 <= min_age < 1e10:
+            messages.error(request, "The minimum age is a number of seconds.")
+            return HttpResponseRedirect(back)
+        back = self._url("davstore_integrity", share.name, min_age=f"{min_age:g}")
+        chosen = request.POST.getlist("path")
+        if not chosen:
+            messages.warning(request, "Tick the orphans to move to the trash.")
+            return HttpResponseRedirect(back)
+        report = check(share.name, share.vfs, _index(share), min_age=min_age)
+        try:
+            with acting_as_user(request.user, "admin"):
+                done = trash_orphans(share.vfs, report, chosen)
+        except DavstoreError as exc:
+            messages.error(request, _describe(exc))
+            return HttpResponseRedirect(back)
+        if done.moved:
+            count = len(done.moved)
+            messages.success(
+                request,
+                f"Moved {count} orphan{'s' if count != 1 else ''} to the trash: "
+                + ", ".join(f"“{o.path}”" for o in done.moved)
+                + ".",
+            )
+        for orphan, why in done.failed:
+            messages.error(request, f"“{orphan.path}” stays: {why}.")
+        if not done.moved and not done.failed:
+            messages.warning(request, "No orphan to move (the files are no orphans now).")
+        return HttpResponseRedirect(back)
+
+    # -- the trash, previous versions, the activity log ------------------------------
+
+    @_guarded
+    def trash(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """The share's trash, newest first: filtered by a part of the path, the user, the
+        kind and the day (``since``/``until``, UTC), :data:`PAGE_SIZE` entries a page;
+        restore (optionally elsewhere) and purge for users who may write."""
+        entries = _trash(share).entries()
+        total, size = len(entries), sum(e.size for e in entries)
+        users = sorted({e.user for e in entries if e.user})
+        query = {k: request.GET.get(k, "").strip() for k in ("path", "user", "kind")}
+        since = _day(request, "since")
+        until = _day(request, "until")
+        needle = query["path"].casefold()
+        chosen = [
+            e
+            for e in reversed(entries)
+            if needle in e.path.casefold()
+            and (not query["user"] or e.user == query["user"])
+            and (not query["kind"] or e.kind == query["kind"])
+            and (since is None or e.when >= since.timestamp())
+            and (until is None or e.when < (until + datetime.timedelta(days=1)).timestamp())
+        ]
+        page = Paginator(chosen, PAGE_SIZE).get_page(request.GET.get("page"))
+        shown = {
+            **query,
+            "since": request.GET.get("since", ""),
+            "until": request.GET.get("until", ""),
+        }
+        filters = {k: v for k, v in shown.items() if v}
+
+        def page_url(number: int) -> str:
+            return self._url("davstore_trash", share.name, **filters, page=str(number))
+
+        context = {
+            "title": f"Trash of {share.name}",
+            "share": share,
+            "rows": [_trash_row(e) for e in page.object_list],
+            "page": page,
+            "previous_url": page_url(page.number - 1) if page.has_previous() else None,
+            "next_url": page_url(page.number + 1) if page.has_next() else None,
+            "filters": shown,
+            "filtered": bool(filters),
+            "users": users,
+            "total": total,
+            "size": size,
+            "retention": share.retention,
+            "trash_on": trash_of(share.vfs) is not None,
+            "writable": _writable(request, share),
+            "crumbs": self._crumbs(share, ROOT),
+            "urls": self._action_urls(share),
+        }
+        return self._render(request, "admin/davstore/trash.html", context)
+
+    @_guarded
+    def trash_download(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """What file entry ``id`` keeps (a deleted file, a previous version), as an
+        attachment named after its path, for users who may read the share."""
+        try:
+            entry, stream = _trash(share).open_content(request.GET.get("id", ""))
+        except DavstoreError as exc:
+            messages.error(request, _describe(exc))
+            return HttpResponseRedirect(self._url("davstore_trash", share.name))
+        attachment = FileResponse(stream, as_attachment=True, filename=basename(entry.path))
+        attachment.block_size = _BLOCK
+        return attachment
+
+    @_guarded
+    def trash_restore(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """POST ``id`` (and ``to``, another path): put the entry back through the share's
+        trash (a file at the name is kept first as a version). Back to the trash page, or
+        with ``back=versions`` to the versions of ``path``."""
+        self._require_write(request, share)
+        entry_id = request.POST.get("id", "")
+        to = request.POST.get("to", "").strip() or None
+        if request.POST.get("back") == "versions":
+            back = self._url("davstore_versions", share.name, path=request.POST.get("path", ""))
+        else:
+            back = self._url("davstore_trash", share.name)
+        try:
+            with acting_as_user(request.user, "admin"):
+                restored = _trash(share).restore(entry_id, to)
+        except AlreadyExists as exc:
+            messages.error(
+                request,
+                f"Something a restore does not replace is at “{exc.path}” now (a folder, "
+                "or a file where a folder goes): restore it elsewhere with “Restore to”.",
+            )
+            return HttpResponseRedirect(back)
+        except DavstoreError as exc:
+            messages.error(request, _describe(exc))
+            return HttpResponseRedirect(back)
+        what = "folder" if restored.is_dir else "file"
+        messages.success(request, f"Restored the {what} “{restored.path}”.")
+        return HttpResponseRedirect(back)
+
+    @_guarded
+    def trash_purge(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """GET: a confirmation for entry ``id``, or the whole trash with ``all=1``; POST:
+        purge it now (the share's trash, whatever retention says)."""
+        self._require_write(request, share)
+        data = request.POST if request.method == "POST" else request.GET
+        entry_id = data.get("id", "")
+        everything = data.get("all") == "1"
+        box = _trash(share)
+        back = HttpResponseRedirect(self._url("davstore_trash", share.name))
+        if not everything and not entry_id:
+            messages.error(request, "Choose an entry to purge.")
+            return back
+        try:
+            if request.method == "POST":
+                if everything:
+                    result = box.purge(everything=True)
+                    messages.success(
+                        request,
+                        f"Purged {result.removed} entr{'y' if result.removed == 1 else 'ies'} "
+                        f"({result.freed} bytes) from the trash.",
+                    )
+                else:
+                    gone = box.remove(entry_id)
+                    messages.success(request, f"Purged “{gone.path}” from the trash.")
+                return back
+            entry = None if everything else box.entry(entry_id)
+            entries = box.entries() if everything else []
+        except DavstoreError as exc:
+            messages.error(request, _describe(exc))
+            return back
+        context = {
+            "title": "Empty the trash" if everything else f"Purge {entry.path if entry else ''}",
+            "share": share,
+            "entry": _trash_row(entry) if entry is not None else None,
+            "everything": everything,
+            "count": len(entries),
+            "size": sum(e.size for e in entries),
+            "crumbs": self._crumbs(share, ROOT),
+            "cancel_url": self._url("davstore_trash", share.name),
+        }
+        return self._render(request, "admin/davstore/trash_purge.html", context)
+
+    @_guarded
+    def versions(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """The previous versions of file ``path`` (the contents replaced there, kept by
+        the trash), newest first, each restorable onto the file (which is kept in turn)."""
+        vfs = share.vfs
+        name = vfs.normalize(request.GET.get("path", ""))
+        if not name:
+            raise InvalidPath(name, "choose a file")
+        current = vfs.lookup(name)
+        rows = [_trash_row(e) for e in reversed(_trash(share).versions(name))]
+        context = {
+            "title": f"Versions of {basename(name)}",
+            "share": share,
+            "path": name,
+            "current": self._row(vfs, current) if current is not None else None,
+            "rows": rows,
+            "writable": _writable(request, share),
+            "crumbs": self._crumbs(share, parent(name)),
+            "folder_url": self._browse_url(share, parent(name)),
+            "urls": self._action_urls(share),
+        }
+        return self._render(request, "admin/davstore/versions.html", context)
+
+    @_guarded
+    def activity(self, request: HttpRequest, share: Share) -> HttpResponseBase:
+        """The share's activity log (:class:`~davstore.vfs.activity.ActivityLog`, what
+        ``davstore activity`` prints), newest first, filtered by user, action and a part
+        of the path (or target), :data:`PAGE_SIZE` records a page."""
+        records = ActivityLog(share.state_dir()).read()
+        users = sorted({r["user"] for r in records if r.get("user")})
+        query = {k: request.GET.get(k, "").strip() for k in ("user", "action", "path")}
+        needle = query["path"].casefold()
+        chosen = [
+            _activity_row(r)
+            for r in reversed(records)
+            if (not query["user"] or r.get("user") == query["user"])
+            and (not query["action"] or r.get("action") == query["action"])
+            and (
+                needle in str(r.get("path", "")).casefold()
+                or needle in str(r.get("target") or "").casefold()
+            )
+        ]
+        page = Paginator(chosen, PAGE_SIZE).get_page(request.GET.get("page"))
+        filters = {k: v for k, v in query.items() if v}
+
+        def page_url(number: int) -> str:
+            return self._url("davstore_activity", share.name, **filters, page=str(number))
+
+        context = {
+            "title": f"Activity in {share.name}",
+            "share": share,
+            "rows": page.object_list,
+            "page": page,
+            "previous_url": page_url(page.number - 1) if page.has_previous() else None,
+            "next_url": page_url(page.number + 1) if page.has_next() else None,
+            "filters": query,
+            "users": users,
+            "actions": [a.value for a in Action],
+            "crumbs": self._crumbs(share, ROOT),
+            "urls": self._action_urls(share),
+        }
+        return self._render(request, "admin/davstore/activity.html", context)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -717,6 +1011,13 @@ class FilesAdmin:
                 "rename",
                 "delete",
                 "integrity",
+                "trash_orphans",
+                "trash",
+                "trash_download",
+                "trash_restore",
+                "trash_purge",
+                "versions",
+                "activity",
                 "preview",
                 "inline",
                 "thumbnail",
@@ -783,6 +1084,64 @@ def _usage(
             request, "Which objects use these files is unknown: run `manage.py migrate`."
         )
         return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TrashRow:
+    """One entry of the Trash page or of a file's versions."""
+
+    id: str
+    path: str
+    kind: str
+    is_dir: bool
+    when: datetime.datetime
+    user: str | None
+    origin: str | None
+    size: int
+    state: str
+
+
+def _trash_row(entry: TrashEntry) -> TrashRow:
+    when = datetime.datetime.fromtimestamp(entry.when, tz=datetime.timezone.utc)
+    return TrashRow(
+        entry.id,
+        entry.path,
+        entry.kind,
+        entry.is_dir,
+        when,
+        entry.user,
+        entry.origin,
+        entry.size,
+        entry.state,
+    )
+
+
+def _activity_row(record: dict[str, Any]) -> dict[str, Any]:
+    try:
+        when = datetime.datetime.fromtimestamp(float(record["when"]), tz=datetime.timezone.utc)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        when = None
+    return {**record, "when": when}
+
+
+def _trash(share: Share) -> Trash:
+    """The trash of ``share``'s VFS; with the trash off (``TRASH: False``), one over the
+    same store all the same, so what was kept before can still be restored and purged."""
+    return trash_of(share.vfs) or Trash(share.vfs, share.retention)
+
+
+def _day(request: HttpRequest, key: str) -> datetime.datetime | None:
+    """The UTC midnight of the ``YYYY-MM-DD`` day in ``request.GET[key]``; None when
+    absent, and a message when it is not a day."""
+    raw = request.GET.get(key, "").strip()
+    if not raw:
+        return None
+    try:
+        day = datetime.date.fromisoformat(raw)
+    except ValueError:
+        messages.error(request, f"“{raw}” is not a day (use YYYY-MM-DD).")
+        return None
+    return datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.timezone.utc)
 
 
 def _writable(request: HttpRequest, share: Share) -> bool:

@@ -76,6 +76,8 @@ class Command(enum.Flag):
     SERVE = enum.auto()
     MOUNT = enum.auto()
     UMOUNT = enum.auto()
+    #: ``davstore trash list|restore|purge`` (each action has the option).
+    TRASH = enum.auto()
     NONE = 0
 
 
@@ -315,6 +317,8 @@ class Option:
     :param parse: argparse's ``type`` for the flag's value.
     :param check: turns a ``DAVSTORE`` value into the option's value, or raises
         ``ValueError`` with the message.
+    :param action: argparse's action; ``"boolean"`` is ``--flag/--no-flag``
+        (``argparse.BooleanOptionalAction``).
     :param only: why the option is on one door only (required then).
     """
 
@@ -337,6 +341,19 @@ class Option:
     only: str | None = None
 
     @property
+    def option_strings(self) -> tuple[str, ...]:
+        """Every flag the parser accepts: :attr:`flags`, and for ``action="boolean"``
+        (``argparse.BooleanOptionalAction``) each long flag's ``--no-`` form too."""
+        if self.action != "boolean":
+            return self.flags
+        strings: list[str] = []
+        for flag in self.flags:
+            strings.append(flag)
+            if flag.startswith("--"):
+                strings.append("--no-" + flag[2:])
+        return tuple(strings)
+
+    @property
     def flag(self) -> str | None:
         """The long flag (``--cache-ttl``)."""
         return next((flag for flag in self.flags if flag.startswith("--")), None)
@@ -349,6 +366,7 @@ class Option:
 _SHARE_AND_TOP = Scope.SHARE | Scope.TOP
 _SERVE_AND_MOUNT = Command.SERVE | Command.MOUNT
 _ALL_COMMANDS = Command.SERVE | Command.MOUNT | Command.UMOUNT
+_TRASH_COMMANDS = Command.SERVE | Command.MOUNT | Command.TRASH
 
 #: Every option, in the order ``--help`` shows them.
 OPTIONS: tuple[Option, ...] = (
@@ -752,42 +770,58 @@ OPTIONS: tuple[Option, ...] = (
         default="validate",
         check=_check_choice("validate", "allow"),
     ),
-    # -- trash (davstore.vfs.trash; the flags of davstore serve/mount are not folded in yet:
-    # davstore trash list|restore|purge has --trash, --trash-days, ... of its own) ----------
+    # -- trash (davstore.vfs.trash) ------------------------------------------------------
     Option(
         "trash",
-        "a person's delete or overwrite is kept in the share's hidden trash (True) or final",
+        "a person's delete or overwrite is kept in the share's hidden trash (--no-trash: "
+        "final) (default: on)",
         "trash",
+        flags=("--trash",),
         key="TRASH",
         scope=Scope.SHARE,
+        commands=_TRASH_COMMANDS,
         default=True,
+        action="boolean",
         check=_check_bool,
     ),
     Option(
         "trash_days",
-        "days the trash keeps an entry",
+        "days the trash keeps an entry (default: 30)",
         "trash",
+        flags=("--trash-days",),
         key="TRASH_DAYS",
         scope=Scope.SHARE,
+        commands=_TRASH_COMMANDS,
         default=30.0,
+        parse=_positive_number,
         check=_check_days,
+        metavar="DAYS",
     ),
     Option(
         "trash_versions",
-        "entries the trash keeps per path (deleted or replaced), the newest",
+        "entries the trash keeps per path (deleted or replaced), the newest (default: 5)",
         "trash",
+        flags=("--trash-versions",),
         key="TRASH_VERSIONS",
         scope=Scope.SHARE,
+        commands=_TRASH_COMMANDS,
         default=5,
+        parse=_positive_int,
         check=_check_whole,
+        metavar="N",
     ),
     Option(
         "trash_max_size",
-        "bytes the trash may hold; past it the oldest entries go (None: no cap)",
+        "bytes the trash may hold; past it the oldest entries go (accepts 10G, ...; "
+        "default: no cap)",
         "trash",
+        flags=("--trash-max-size",),
         key="TRASH_MAX_SIZE",
         scope=Scope.SHARE,
+        commands=_TRASH_COMMANDS,
+        parse=parse_size,
         check=_check_bytes,
+        metavar="BYTES",
     ),
     # -- mount ----------------------------------------------------------------------------------
     Option(
@@ -892,12 +926,12 @@ def add_arguments(parser: argparse.ArgumentParser, command: Command, door: Door)
                     item.exclusive, target.add_mutually_exclusive_group()
                 )
         default = item.default
-        if door is Door.MANAGE and item.key is not None and item.action == "store":
+        if door is Door.MANAGE and item.key is not None and item.action in ("store", "boolean"):
             default = None
         kwargs: dict[str, Any] = {
             "dest": item.name,
             "help": argparse.SUPPRESS if item.hidden else item.help,
-            "action": item.action,
+            "action": argparse.BooleanOptionalAction if item.action == "boolean" else item.action,
             "default": list(default) if isinstance(default, list) else default,
         }
         if item.action in ("store", "append"):
@@ -963,7 +997,7 @@ def markdown_table(options: Iterable[Option] = OPTIONS) -> str:
         key = f"`{item.key}` ({where[item.scope]})" if item.key else ""
         commands = ", ".join((c.name or "").lower() for c in Command if c and c in item.commands)
         doors = {Door.BOTH: "both", Door.CLI: "davstore", Door.MANAGE: "manage.py"}[item.doors]
-        flag = ", ".join(f"`{f}`" for f in item.flags)
+        flag = ", ".join(f"`{f}`" for f in item.option_strings)
         default = "" if item.default in (None, [], ()) else f"`{item.default!r}`"
         rows.append(f"| {flag} | {key} | {commands} | {doors} | {default} | {item.help} |")
     return "\n".join(rows) + "\n"

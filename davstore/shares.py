@@ -106,12 +106,14 @@ class Share:
         cache_ttl: float | None = None,
         max_file_size: int | None = None,
         state_dir: Path | None = None,
+        retention: Retention | None = None,
     ) -> VFS:
         """A new VFS over the share's Storage, connected to ``file_changed``.
 
         Each call builds another one (another metadata cache): use :attr:`vfs` unless a
         separate process or mount needs its own. ``read_only`` can only add to the
-        share's setting; ``cache_ttl`` and ``max_file_size`` replace it when given.
+        share's setting; ``cache_ttl``, ``max_file_size`` and the trash's ``retention``
+        replace it when given.
 
         The VFS joins the other processes of this host that serve the share (workers, a
         mount, ``davstore serve``) through the change file and the change journal in
@@ -131,11 +133,13 @@ class Share:
         vfs.subscribe(lambda change: send_change(self, change))
         from davstore.site.guard import protect
 
-        protect(self, vfs)
+        protect(self, vfs, self.state_dir() if state_dir is None else state_dir)
         share_with_host_peers(vfs, self.state_dir() if state_dir is None else state_dir)
         from davstore.vfs.trash import Trash
 
-        Trash(vfs, self.retention).install()  # innermost: after the guard's refusals
+        Trash(
+            vfs, self.retention if retention is None else retention
+        ).install()  # innermost: after the guard's refusals
         from davstore.vfs.activity import attach
 
         attach(

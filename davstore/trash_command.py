@@ -4,7 +4,8 @@ The trash itself is :mod:`davstore.vfs.trash`; this module is the command line a
 shared by the standalone ``davstore`` command and ``manage.py davstore trash``:
 
 - :func:`add_trash_arguments`: ``--trash/--no-trash``, ``--trash-days``,
-  ``--trash-versions``, ``--trash-max-size`` (on ``serve``, ``mount`` and ``trash``);
+  ``--trash-versions``, ``--trash-max-size`` of ``trash``, as :mod:`davstore.options`
+  defines them (``serve`` and ``mount`` get the same entries from their option groups);
 - :func:`install_trash`: the share's :class:`~davstore.vfs.trash.Trash` added to its VFS
   with the retention the flags (over a base, the ``DAVSTORE`` setting's) ask for;
 - :data:`TRASH_COMMAND`: ``davstore trash ACTION`` with the storage selection of
@@ -19,9 +20,8 @@ import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from davstore.errors import DavstoreError
+from davstore.options import Command, Door, add_arguments
 from davstore.options import _positive_int as _whole
-from davstore.options import _positive_number as _days
-from davstore.options import parse_size as _size
 from davstore.vfs.trash import Retention, Trash, trash_of
 
 if TYPE_CHECKING:
@@ -41,36 +41,12 @@ __all__ = [
 ]
 
 
-def add_trash_arguments(parser: argparse.ArgumentParser) -> None:
+def add_trash_arguments(parser: argparse.ArgumentParser, door: Door = Door.MANAGE) -> None:
     """Add ``--trash/--no-trash``, ``--trash-days``, ``--trash-versions`` and
-    ``--trash-max-size`` (unset: the ``DAVSTORE`` setting's, else the defaults)."""
-    group = parser.add_argument_group("trash")
-    group.add_argument(
-        "--trash",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="a person's delete moves the file or folder into the share's hidden trash "
-        "(default: on)",
-    )
-    group.add_argument(
-        "--trash-days",
-        type=_days,
-        metavar="DAYS",
-        help="days the trash keeps an entry (default: 30)",
-    )
-    group.add_argument(
-        "--trash-versions",
-        type=_whole,
-        metavar="N",
-        help="entries kept per path, the newest (default: 5)",
-    )
-    group.add_argument(
-        "--trash-max-size",
-        type=_size,
-        metavar="BYTES",
-        help="bytes the trash may hold; the oldest entries go past it (accepts 10G, ...; "
-        "default: no cap)",
-    )
+    ``--trash-max-size`` as :data:`davstore.options.OPTIONS` defines them for
+    ``davstore trash`` on ``door`` (on ``Door.MANAGE`` unset: the ``DAVSTORE``
+    setting's, else the defaults)."""
+    add_arguments(parser, Command.TRASH, door)
 
 
 def retention_from_args(args: argparse.Namespace, base: Retention | None = None) -> Retention:
@@ -124,7 +100,7 @@ def add_trash_actions(parser: argparse.ArgumentParser, *, selection: bool = True
                 metavar="DIR",
                 help="accepted as serve takes it; the trash lives in the store itself",
             )
-        add_trash_arguments(child)
+        add_trash_arguments(child, Door.CLI if selection else Door.MANAGE)
 
 
 class _Output(Protocol):

@@ -22,7 +22,7 @@ from wsgidav.lock_man.lock_storage import LockStorageDict
 
 from davstore.cli import build_parser
 from davstore.cli.mount import mount_vfs
-from davstore.cli.serve import build_app
+from davstore.cli.serve import build_app, open_served_share
 from davstore.conf import get_config, parse_config
 from davstore.frontends.webdav import DavstoreApp
 from davstore.management.commands.davstore import Command as ManageCommand
@@ -39,8 +39,6 @@ from davstore.options import (
 from davstore.permissions import can_read, can_write
 from davstore.serving.arguments import SELECTION, mount_options
 from davstore.serving.listen import listen, serve_metrics
-from davstore.serving.selection import open_share
-from davstore.serving.state_dir import prepare_state_dir
 from davstore.shares import get_shares
 from davstore.shares_app import SharesApp
 from davstore.vfs.policy import Kind
@@ -191,6 +189,14 @@ PROOFS: dict[str, Proof] = {
     "allow_other": Proof(("--allow-other",), lambda s: s.mount.allow_other, True),
     "uid": Proof(("--uid", "12"), lambda s: s.mount.uid, 12),
     "gid": Proof(("--gid", "13"), lambda s: s.mount.gid, 13),
+    "trash": Proof(("--no-trash",), lambda s: _trash(s) is not None, False, False),
+    "trash_days": Proof(("--trash-days", "7"), lambda s: _trash(s).retention.days, 7.0, 7),
+    "trash_versions": Proof(
+        ("--trash-versions", "2"), lambda s: _trash(s).retention.versions, 2, 2
+    ),
+    "trash_max_size": Proof(
+        ("--trash-max-size", "1K"), lambda s: _trash(s).retention.max_size, 1024, 1024
+    ),
     "verbose": Proof(("-vv",), lambda s: s.args.verbose, 2),
     "log_level": Proof(("--log-level", "warning"), lambda s: s.args.log_level, "WARNING"),
 }
@@ -223,14 +229,27 @@ def _parsers() -> Iterator[tuple[Command, Door, argparse.ArgumentParser]]:
         yield command, Door.MANAGE, _manage_parser(command)
 
 
+def _trash_parsers() -> Iterator[tuple[Command, Door, argparse.ArgumentParser]]:
+    """``davstore trash ACTION`` and ``manage.py davstore trash ACTION``, each action."""
+    for door, parser in (
+        (Door.CLI, _cli_parser(Command.TRASH)),
+        (Door.MANAGE, _manage_parser(Command.TRASH)),
+    ):
+        actions = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        for child in actions.choices.values():
+            yield Command.TRASH, door, child
+
+
 def test_every_option_is_on_the_doors_and_commands_it_names() -> None:
-    for command, door, parser in _parsers():
+    for command, door, parser in [*_parsers(), *_trash_parsers()]:
         actions = {a.dest: a for a in parser._actions}
         for item in OPTIONS:
+            if command is Command.TRASH and command not in item.commands:
+                continue  # the trash's actions take the storage selection and --state-dir
             wanted = bool(item.flags) and command in item.commands and door in item.doors
             assert (item.name in actions) is wanted, (item.name, command, door)
             if wanted:
-                assert tuple(actions[item.name].option_strings) == item.flags
+                assert tuple(actions[item.name].option_strings) == item.option_strings
 
 
 def test_the_parsers_have_no_option_outside_the_definition() -> None:
@@ -335,8 +354,8 @@ def _through_cli(command: Command, argv: list[str], root: Path) -> Served:
     def build() -> Any:
         if command is Command.MOUNT:
             return mount_options(args), mount_vfs(args)
-        share = open_share(args, max_file_size=args.max_upload_size)
-        served.state_root = prepare_state_dir(args.state_dir, share.identity)
+        share, trash, served.state_root = open_served_share(args)
+        trash.close()
         return build_app(args, share, served.state_root, None)
 
     return _built(served, command, build)
@@ -479,7 +498,7 @@ def _flags(command: Command) -> set[str]:
         flag
         for item in OPTIONS
         if item.flags and not item.hidden and command in item.commands and Door.CLI in item.doors
-        for flag in item.flags
+        for flag in item.option_strings
     }
 
 
@@ -563,18 +582,18 @@ SETTING_PROOFS: dict[str, tuple[Any, Callable[[Served], Any], Any, Any]] = {
         "allow",
         "validate",
     ),
-    "trash": (False, lambda s: _trash(s) is not None, False, True),
-    "trash_days": (7, lambda s: _trash(s).retention.days, 7.0, 30.0),
-    "trash_versions": (2, lambda s: _trash(s).retention.versions, 2, 5),
-    "trash_max_size": (1024, lambda s: _trash(s).retention.max_size, 1024, None),
 }
 
 
 def _trash(served: Served) -> Any:
-    """The trash on the share's VFS (davstore.vfs.trash), if any."""
+    """The trash on the share's VFS (davstore.vfs.trash), if any: what is served, or
+    what is mounted."""
     from davstore.vfs.trash import trash_of
 
-    return trash_of(_app(served).vfs)
+    trash = trash_of(served.vfs if served.mount else _app(served).vfs)
+    if trash is not None:
+        trash.close()  # a mount's VFS purges on a thread of its own
+    return trash
 
 
 def _guard(served: Served) -> Any:

@@ -26,8 +26,16 @@ from davstore.vfs.host_peers import share_with_host_peers
 
 if TYPE_CHECKING:
     from davstore.frontends.webdav import DavstoreApp
+    from davstore.vfs.trash import Trash
 
-__all__ = ["GENERATED_USER", "add_serve_arguments", "build_app", "django_users", "serve"]
+__all__ = [
+    "GENERATED_USER",
+    "add_serve_arguments",
+    "build_app",
+    "django_users",
+    "open_served_share",
+    "serve",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +58,7 @@ def serve(args: argparse.Namespace) -> int:
     check_tls_arguments(args)
     worker = start_worker(args)
     limit_malloc_arenas()  # before any thread: memory a load freed goes back
-    share = open_share(args, max_file_size=args.max_upload_size)
+    share, trash, state_dir = open_served_share(args)
 
     generated: str | None = None
     users: dict[str, str] | None
@@ -66,12 +74,6 @@ def serve(args: argparse.Namespace) -> int:
         )
         users = {GENERATED_USER: generated}
 
-    from davstore.trash_command import install_trash
-    from davstore.vfs.activity import attach
-
-    trash = install_trash(share.vfs, args)
-    state_dir = prepare_state_dir(args.state_dir, share.identity)
-    attach(share.vfs, state_dir)
     if getattr(args, "workers", 1) > 1 and not worker:
         return _serve_workers(args, share, state_dir, users, generated)
 
@@ -117,6 +119,21 @@ def serve(args: argparse.Namespace) -> int:
         app.close()
     exit_if_cut_off(server)
     return status
+
+
+def open_served_share(args: argparse.Namespace) -> tuple[OpenedSelection, Trash, Path]:
+    """The share ``davstore serve`` serves: the selected store's VFS (``--max-upload-size``
+    its largest file) with the trash ``--trash``, ``--trash-days``, ... ask for and the
+    activity log in its state folder (made here); returns the share, its trash (also
+    when off: it purges what is there) and the state folder."""
+    from davstore.trash_command import install_trash
+    from davstore.vfs.activity import attach
+
+    share = open_share(args, max_file_size=args.max_upload_size)
+    trash = install_trash(share.vfs, args)
+    state_dir = prepare_state_dir(args.state_dir, share.identity)
+    attach(share.vfs, state_dir)  # after the trash: each record names its entry
+    return share, trash, state_dir
 
 
 def _nothing() -> None:

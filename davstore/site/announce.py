@@ -7,7 +7,8 @@ code calls what it called and gets back what it got (the name ``save`` chose). A
 Storage did its work, the change is recorded in each share's journal
 (:mod:`davstore.vfs.journal`) with origin ``"site"`` and the user of the innermost
 :func:`davstore.signals.acting_as_user` if any, and announced to the other processes of
-the host (:mod:`davstore.vfs.host_peers`), which forget that path at once; for a share whose
+the host (:mod:`davstore.vfs.host_peers`), which forget that path at once, and written to the
+share's activity log (:mod:`davstore.vfs.activity`; the size a save was given); for a share whose
 state is in Redis, appended to its journal stream too (:mod:`davstore.vfs.journal_redis`),
 which the replicas on every host follow. The site's own VFS of the share forgets it too.
 
@@ -33,7 +34,8 @@ from django.core.files.storage import Storage
 from django.core.files.storage.handler import StorageHandler
 
 from davstore.store.own import is_own_call
-from davstore.vfs.events import Action, current_actor
+from davstore.vfs.activity import ActivityLog
+from davstore.vfs.events import Action, Actor, Change, current_actor
 from davstore.vfs.host_peers import FILE_NAME as PEERS_FILE
 from davstore.vfs.host_peers import HostPeers
 from davstore.vfs.journal import Journal, Record, forget, open_journal, writer_id
@@ -48,6 +50,7 @@ _lock = threading.Lock()
 _outlets: dict[str, tuple[Journal, HostPeers] | None] = {}
 _streams: dict[str, tuple[Any, str]] = {}
 _failed_at: dict[str, float] = {}
+_activity_logs: dict[Path, ActivityLog] = {}
 
 
 class _JournaledHandler(StorageHandler):
@@ -104,6 +107,7 @@ def reset() -> None:
         for client, _key in _streams.values():
             client.close()
         _streams.clear()
+        _activity_logs.clear()
 
 
 def _shared_aliases() -> set[str]:
@@ -119,7 +123,9 @@ def _wrap(storage: Storage, alias: str) -> None:
     def journaled_save(*args: Any, **kwargs: Any) -> Any:
         name = save(*args, **kwargs)
         if not is_own_call():
-            _record(alias, name, Action.CREATED)
+            content = args[1] if len(args) > 1 else kwargs.get("content")
+            size = getattr(content, "size", None)
+            _record(alias, name, Action.CREATED, size if isinstance(size, int) else None)
         return name
 
     @functools.wraps(delete)
@@ -135,7 +141,7 @@ def _wrap(storage: Storage, alias: str) -> None:
     vars(storage)[_MARK] = alias
 
 
-def _record(alias: str, name: object, action: Action) -> None:
+def _record(alias: str, name: object, action: Action, size: int | None = None) -> None:
     if not isinstance(name, str) or not name:
         return
     path = name.replace("\\", "/").strip("/")
@@ -165,6 +171,9 @@ def _record(alias: str, name: object, action: Action) -> None:
                 journal, peers = outlet
                 journal.append(record)
                 peers.announce()
+            _activity(share.state_dir()).record(
+                Change(action, path, actor=Actor(record.user, "site")), size=size
+            )
             stream = _stream(share.config.lock_storage or share.config.property_storage)
             if stream is not None:
                 client, key = stream
@@ -176,6 +185,15 @@ def _record(alias: str, name: object, action: Action) -> None:
                     "cannot journal the site's %s %s in %s: %s", action.value, path, share, exc
                 )
             _failed_at[share.name] = now
+
+
+def _activity(state_dir: Path) -> ActivityLog:
+    """The activity log of the share whose state is in ``state_dir`` (one per folder)."""
+    with _lock:
+        log = _activity_logs.get(state_dir)
+        if log is None:
+            log = _activity_logs[state_dir] = ActivityLog(state_dir)
+        return log
 
 
 def _stream(url: str | None) -> tuple[Any, str] | None:

@@ -26,9 +26,10 @@ the backup name rewrites the rows as any move does (they never name a missing fi
 the guard remembers it for :data:`SAFE_SAVE_WINDOW` seconds: new content at the original
 name within that time (a new file, or a move onto it) moves the rows back to the original
 name, in the transaction of that change, and counts as a replacement (validated, signal
-sent). The backup, which then no row names, can be deleted. The memory is per process: a
-sequence whose steps reach different processes (several ``serve --workers``) ends with the
-rows naming the backup, and deleting it refused, as for any other move.
+sent). The backup, which then no row names, can be deleted. The memory is kept in the
+share's state folder (:mod:`davstore.site.safe_saves`): a sequence whose steps reach
+different processes of the host (several ``serve --workers``, a mount and a server) ends
+as on one. Without a state folder it is the process's own.
 
 The guard's database work runs on the calling thread where Python started it (the WebDAV
 server's and the admin's threads: Django's per-thread connections live as long as they do),
@@ -54,6 +55,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from django.db import DatabaseError, connections, models, router, transaction
@@ -66,6 +68,7 @@ from davstore.site.references import (
     fields_for,
     same_storage,
 )
+from davstore.site.safe_saves import SafeSaves
 from davstore.vfs.paths import parent
 from davstore.vfs.policy import Kind, Operation, Proceed, Refused, RefusedContent
 
@@ -96,8 +99,6 @@ T = TypeVar("T")
 #: Seconds a move of a referenced file to a backup name waits for new content at the
 #: original name (an editor's safe save takes well under a second; a person, longer).
 SAFE_SAVE_WINDOW = 30.0
-#: Safe saves remembered at most (the oldest are forgotten first).
-_SAVES_KEPT = 1000
 
 #: The names editors move an original to while they save (the last path component):
 #: Word ``~WRL0001.tmp``, vim, gedit and emacs ``name~``, LibreOffice's lock
@@ -131,7 +132,11 @@ class OnReplace(enum.Enum):
 
 
 class Guard:
-    """The policies of one share (see the module docstring)."""
+    """The policies of one share (see the module docstring).
+
+    :param state_dir: the share's state folder, where the safe saves under way are kept
+        for every process of the host; None: this process remembers its own.
+    """
 
     def __init__(
         self,
@@ -142,6 +147,7 @@ class Guard:
         on_replace: OnReplace = OnReplace.VALIDATE,
         share: Share | None = None,
         clock: Callable[[], float] = time.monotonic,
+        state_dir: Path | None = None,
     ) -> None:
         self.index = index
         self.on_delete = on_delete
@@ -155,9 +161,8 @@ class Guard:
         if on_delete is not OnDelete.ALLOW:
             kinds.add(Kind.DELETE)
         self.kinds = frozenset(kinds)
-        #: Safe saves under way: original name -> (backup name, until when).
-        self._saves: dict[str, tuple[str, float]] = {}
-        self._saves_lock = threading.Lock()
+        #: Safe saves under way.
+        self._saves = SafeSaves(state_dir, self._now, SAFE_SAVE_WINDOW)
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"davstore-guard-{index.share}"
         )
@@ -165,7 +170,13 @@ class Guard:
     def __repr__(self) -> str:
         return f"<Guard of share {self.index.share!r}>"
 
+    def _now(self) -> float:
+        return self._clock()  # read through the attribute: tests move the clock
+
     def around(self, op: Operation, proceed: Proceed) -> None:
+        if self.lets_through(op.kind, op.path, op.is_dir, op.target):
+            proceed()  # what the index remembers says so: no database, no hop
+            return
         # A thread Python started keeps its Django connections (closed with the request or
         # the thread): work there, no hop (benchmarks/README.md). A foreign thread (a FUSE
         # callback) hops to the guard's own thread, and so does an event loop's thread
@@ -181,6 +192,22 @@ class Guard:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False)
+        self._saves.close()
+
+    def lets_through(self, kind: Kind, path: str, is_dir: bool, target: str | None) -> bool:
+        """Whether the change touches no name a row names, known without the database (the
+        index's memory of what no row names), and no safe save is under way at its names:
+        then the guard only lets it through (:mod:`davstore.vfs.policy`)."""
+        index, saves = self.index, self._saves
+        if kind is Kind.MOVE:
+            return (
+                target is not None
+                and index.known_unused(path, folder=is_dir)
+                and (is_dir or (saves.backup_of(target) is None and index.known_unused(target)))
+            )
+        if kind is Kind.DELETE:
+            return index.known_unused(path, folder=is_dir)
+        return saves.backup_of(path) is None and index.known_unused(path)
 
     def _in_thread(self, op: Operation, proceed: Proceed) -> None:
         # The thread keeps its connections (CONN_MAX_AGE would close them after every
@@ -377,28 +404,14 @@ class Guard:
     # -- safe saves ------------------------------------------------------------------
 
     def _remember(self, original: str, backup: str) -> None:
-        with self._saves_lock:
-            self._saves.pop(original, None)
-            self._saves[original] = (backup, self._clock() + SAFE_SAVE_WINDOW)
-            while len(self._saves) > _SAVES_KEPT:
-                del self._saves[next(iter(self._saves))]
+        self._saves.remember(original, backup)
 
     def _save_of(self, original: str) -> str | None:
         """The backup name of a safe save of ``original`` under way, or None."""
-        if not self._saves:
-            return None
-        with self._saves_lock:
-            kept = self._saves.get(original)
-            if kept is None:
-                return None
-            if kept[1] < self._clock():
-                del self._saves[original]
-                return None
-            return kept[0]
+        return self._saves.backup_of(original)
 
     def _forget(self, original: str) -> None:
-        with self._saves_lock:
-            self._saves.pop(original, None)
+        self._saves.forget(original)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -502,8 +515,20 @@ def indexes() -> dict[str, ReferenceIndex]:
                 index.shares = tuple(
                     other for other in built if same_storage(storages[other], storages[name])
                 )
+                index.related = tuple(built[other] for other in index.shares)
+                share = shares[name]
+                if not _state_in_redis(share):
+                    index.follow(share.state_dir(), lazily=True)
             _indexes, _by_model = built, by_model
         return dict(_indexes)
+
+
+def _state_in_redis(share: Share) -> bool:
+    """Whether the share's state is in Redis (replicas on several hosts)."""
+    from davstore.frontends.webdav.state.redis_state import is_redis_url
+
+    config = share.config
+    return is_redis_url(config.lock_storage) or is_redis_url(config.property_storage)
 
 
 def index_for(share: Share) -> ReferenceIndex | None:
@@ -514,12 +539,13 @@ def reset() -> None:
     """Forget the indexes (after a settings change)."""
     global _indexes, _by_model  # noqa: PLW0603
     with _lock:
-        _indexes = _by_model = None
+        _indexes = _by_model = None  # their shared files are unmapped with them
 
 
-def protect(share: Share, vfs: VFS) -> Guard | None:
+def protect(share: Share, vfs: VFS, state_dir: Path | None = None) -> Guard | None:
     """Add the guard to ``vfs`` (a VFS of ``share``) when the share has guarded fields
-    (also when its policies are all ``allow``: it still sends ``file_replaced``)."""
+    (also when its policies are all ``allow``: it still sends ``file_replaced``). The safe
+    saves under way are kept in ``state_dir`` (default: the share's state folder)."""
     index = index_for(share)
     if index is None:
         return None
@@ -529,6 +555,7 @@ def protect(share: Share, vfs: VFS) -> Guard | None:
         on_move=OnMove(share.config.on_move_referenced),
         on_replace=OnReplace(share.config.on_replace_referenced),
         share=share,
+        state_dir=share.state_dir() if state_dir is None else state_dir,
     )
     vfs.add_policy(guard)
     return guard

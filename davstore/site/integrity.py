@@ -11,6 +11,9 @@
   rows' own files are looked up (each a ``stat``, up to ``limit`` of them). Bulk updates
   bypass the index's signals: the check reads the index as it is, so rebuild it first
   (``manage.py davstore index``) when the system check ``davstore.W001`` says it is stale.
+- :func:`trash_orphans`: a report's orphans moved into the share's trash, never deleted
+  outright (the admin's "Move orphans to the trash", ``manage.py davstore check
+  --trash-orphans``).
 """
 
 from __future__ import annotations
@@ -25,16 +28,17 @@ from django.apps import apps
 from django.db.models import Count, F, Window
 from django.db.models.functions import RowNumber
 
-from davstore.errors import DavstoreError
+from davstore.errors import DavstoreError, NotSupported
 from davstore.site.models import Reference
 from davstore.site.references import FileRef, Found, ReferenceIndex, _named, _with_url
 from davstore.vfs.paths import ROOT
 from davstore.vfs.progress import NO_PROGRESS, Progress
+from davstore.vfs.trash import trash_of
 
 if TYPE_CHECKING:
     from davstore.vfs import VFS, Entry
 
-__all__ = ["Orphan", "Related", "Report", "check", "related", "usage"]
+__all__ = ["Orphan", "Related", "Report", "Trashed", "check", "related", "trash_orphans", "usage"]
 
 #: Rows named per file on a listing page (the count says how many there are).
 PER_FILE = 5
@@ -250,6 +254,48 @@ def check(
     return Report(
         share, True, tuple(orphans), tuple(missing), min(scanned, limit), complete, min_age
     )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Trashed:
+    """What :func:`trash_orphans` did: the orphans moved into the trash, and those left
+    where they are with the reason (a row names it now, the store failed, ...)."""
+
+    moved: tuple[Orphan, ...]
+    failed: tuple[tuple[Orphan, str], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "trashed": [o.path for o in self.moved],
+            "not_trashed": [{"path": o.path, "reason": why} for o, why in self.failed],
+        }
+
+
+def trash_orphans(vfs: VFS, report: Report, paths: Iterable[str] | None = None) -> Trashed:
+    """Move ``report``'s orphans (those among ``paths`` only, when given) into the
+    share's trash, each as a delete through ``vfs`` by the current actor
+    (:func:`davstore.vfs.acting_as`): the site guard still refuses a file a row has come
+    to name since the report, and the activity log and ``file_changed`` see each one.
+
+    Never deletes outright: without a trash on ``vfs`` (``TRASH: False``) it raises
+    NotSupported and moves nothing."""
+    if trash_of(vfs) is None:
+        raise NotSupported(
+            "", "this share has no trash (TRASH is False): orphans are never deleted outright"
+        )
+    wanted = None if paths is None else set(paths)
+    moved: list[Orphan] = []
+    failed: list[tuple[Orphan, str]] = []
+    for orphan in report.orphans:
+        if wanted is not None and orphan.path not in wanted:
+            continue
+        try:
+            vfs.remove(orphan.path)
+        except DavstoreError as exc:
+            failed.append((orphan, exc.reason))
+            continue
+        moved.append(orphan)
+    return Trashed(tuple(moved), tuple(failed))
 
 
 def _walk(vfs: VFS) -> Iterator[Entry]:

@@ -16,6 +16,26 @@ Kept current by ``post_save`` and ``post_delete`` of those models. ``QuerySet.up
 davstore index`` after them. Until a share's index has been built once over the current
 fields (:class:`~davstore.site.models.IndexState`), answers come from queries on the
 fields themselves: slower, never wrong; the system check ``davstore.W001`` says so.
+
+**What no row names, remembered.** Most guarded changes touch files no row names (a new
+upload, an overwrite of a plain file), and the check is then a query that says "no". With
+:meth:`ReferenceIndex.follow` (the guard's indexes follow their share's state folder), the
+index remembers those answers in the process: a name no row names, a folder nothing under
+is named in (then every name below it), and a folder that has named files (then only exact
+names are remembered). They are forgotten, all at once:
+
+- when this process changes the table (``post_save``, ``post_delete``, a move's rewrite, a
+  rebuild), at once and again when the transaction commits;
+- when another process of the host did (the same changes, announced after their commit in
+  a small shared file in the share's state folder, :data:`CHANGES_FILE`, as
+  :mod:`davstore.vfs.host_peers` does for the files: a check compares 512 bytes, no system
+  call);
+- after :data:`UNUSED_TTL` seconds anyway (a process that could not open the shared file:
+  its changes are seen within that time).
+
+Answers read inside a transaction are not kept (its snapshot may be older than the last
+announcement), and a share whose state is in Redis (replicas on several hosts, whose sites
+announce nothing here) keeps none: every check asks the table.
 """
 
 from __future__ import annotations
@@ -24,7 +44,9 @@ import dataclasses
 import datetime
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from django.apps import apps
@@ -34,9 +56,13 @@ from django.db.models.functions import Concat, Substr
 from django.utils.functional import LazyObject, empty
 
 from davstore.site.models import IndexState, Reference
+from davstore.vfs.host_peers import HostPeers
+from davstore.vfs.paths import parent
 from davstore.vfs.progress import NO_PROGRESS, Progress
 
 __all__ = [
+    "CHANGES_FILE",
+    "UNUSED_TTL",
     "FileRef",
     "Found",
     "GuardedField",
@@ -50,6 +76,18 @@ logger = logging.getLogger(__name__)
 #: Rows named in a refusal; the rest are counted.
 SHOWN = 20
 _CHUNK = 500
+
+#: The file in a share's state folder through which processes tell each other that they
+#: changed the share's index (:class:`~davstore.vfs.host_peers.HostPeers` slots).
+CHANGES_FILE = "references.bin"
+#: Seconds an answer "no row names it" is kept at most (see the module docstring).
+UNUSED_TTL = 1.0
+#: Answers kept at most (all forgotten past it).
+_KEPT = 8192
+# What is remembered of a key (a name, or a folder followed by "/"):
+_UNUSED = 0  # a name no row names
+_EMPTY = 1  # a folder: no row names anything under it
+_FULL = 2  # a folder: rows name files under it (ask the names themselves)
 
 
 def _resolve(storage: Any) -> Any:
@@ -167,6 +205,64 @@ class ReferenceIndex:
         self._lock = threading.Lock()
         #: The check's queries per database alias (see :meth:`used`).
         self._sql: dict[str, tuple[str | None, tuple[str, str, str]]] = {}
+        #: The indexes whose table rows a move through this one renames (the shares of
+        #: the same Storage, this one included; set by the guard with ``shares``).
+        self.related: tuple[ReferenceIndex, ...] = (self,)
+        # What no row names (module docstring): key -> (what, until), valid while no
+        # process announced a change; _epoch counts the times it was all forgotten.
+        self._peers: HostPeers | None = None
+        self._to_follow: Path | None = None  # follow(lazily=True): opened at first need
+        self._follow_lock = threading.Lock()
+        self._known: dict[str, tuple[int, float]] = {}
+        self._epoch = 0
+        self._known_lock = threading.Lock()
+        self._clock: Callable[[], float] = time.monotonic
+
+    def follow(self, state_dir: Path, *, lazily: bool = False) -> bool:
+        """Remember what no row names, coherent with the other processes of the host that
+        use ``state_dir`` (the share's state folder, created if missing) for this share.
+        False (logged) when the shared file cannot be used: every check asks the table.
+        ``lazily``: at the first check or change (a process that never guards nor changes
+        the index makes no state folder)."""
+        if lazily:
+            self._to_follow = state_dir
+            return True
+        self._to_follow = None
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            peers = HostPeers(state_dir / CHANGES_FILE)
+        except OSError as exc:
+            logger.warning(
+                "share %r: the guard asks the database on every change: cannot use %s: %s",
+                self.share,
+                state_dir / CHANGES_FILE,
+                exc.strerror or exc,
+            )
+            return False
+        with self._known_lock:
+            old, self._peers = self._peers, peers
+            self._forget_locked()
+        if old is not None:
+            old.close()
+        return True
+
+    def _follow_now(self) -> HostPeers | None:
+        """The shared file, opened now if :meth:`follow` was asked to wait for this."""
+        if self._to_follow is not None:
+            with self._follow_lock:  # the others wait until it is open
+                state_dir = self._to_follow
+                if state_dir is not None:
+                    self.follow(state_dir)
+        return self._peers
+
+    def close(self) -> None:
+        """Stop remembering (the shared file is unmapped)."""
+        self._to_follow = None
+        with self._known_lock:
+            peers, self._peers = self._peers, None
+            self._forget_locked()
+        if peers is not None:
+            peers.close()
 
     # -- the state of the index ------------------------------------------------------
 
@@ -205,6 +301,7 @@ class ReferenceIndex:
                     "built_at": datetime.datetime.now(tz=datetime.timezone.utc),
                 },
             )
+            self.changed(db)
         self._built = True
         return count
 
@@ -236,14 +333,113 @@ class ReferenceIndex:
         """Whether any row names ``name`` (``folder``: anything under ``name/``): the
         guard's check before every guarded change, most often answered "no".
 
-        With the table trusted, one ``SELECT 1 … LIMIT 1`` on the ``(share, name)``
-        index, run on the database driver's own connection (Django's cursor wrapper
-        adds ~10 µs a call, the ORM's query building ~300 µs; this one takes ~5 µs on
-        SQLite: benchmarks/guard.py, figures in benchmarks/README.md); driver errors
-        still come out as Django's ``DatabaseError``. Otherwise :meth:`find`.
+        With the table trusted, what is remembered (:meth:`known_unused`), else one
+        ``SELECT 1 … LIMIT 1`` on the ``(share, name)`` index, run on the database
+        driver's own connection (Django's cursor wrapper adds ~10 µs a call, the ORM's
+        query building ~300 µs: benchmarks/guard.py, figures in benchmarks/README.md);
+        driver errors still come out as Django's ``DatabaseError``. For a name in a folder
+        not known yet, the folder is asked first: nothing under it, and no name below it
+        needs asking again. Otherwise :meth:`find`.
         """
         if not self.is_built():
             return bool(self.find(name, folder=folder, limit=0))
+        if self._peers is None and self._follow_now() is None:
+            return self._ask(name, folder=folder)
+        epoch = self._known_epoch()
+        if self._remembered(name, folder=folder):
+            return False
+        if folder:
+            used = self._ask(name, folder=True)
+            self._keep(name + "/", _FULL if used else _EMPTY, epoch)
+            return used
+        above = parent(name)
+        kept = self._known.get(above + "/")
+        if kept is None or kept[1] < self._clock():
+            if not self._ask(above, folder=True):
+                self._keep(above + "/", _EMPTY, epoch)
+                return False
+            self._keep(above + "/", _FULL, epoch)
+        used = self._ask(name, folder=False)
+        if not used:
+            self._keep(name, _UNUSED, epoch)
+        return used
+
+    def known_unused(self, name: str, *, folder: bool = False) -> bool:
+        """Whether ``name`` (``folder``: anything under ``name/``) is known, without asking
+        the database, to be named by no row: remembered since the last change of the
+        index here or announced by another process (see the module docstring)."""
+        peers = self._peers or self._follow_now()
+        if not self._built or peers is None:
+            return False
+        if peers.changed():  # as _known_epoch, inline: this is the hot path
+            with self._known_lock:
+                self._forget_locked()
+        return self._remembered(name, folder=folder)
+
+    def _remembered(self, name: str, *, folder: bool) -> bool:
+        known, now = self._known, self._clock()
+        if not folder:
+            kept = known.get(name)
+            if kept is not None and kept[1] >= now:
+                return True
+            name = parent(name)
+        while True:
+            kept = known.get(name + "/")
+            if kept is not None and kept[0] == _EMPTY and kept[1] >= now:
+                return True
+            if not name:
+                return False
+            name = parent(name)
+
+    def _known_epoch(self) -> int:
+        """Forget everything if another process changed the index; the current epoch."""
+        peers = self._peers
+        if peers is not None and peers.changed():
+            with self._known_lock:
+                self._forget_locked()
+        return self._epoch
+
+    def _keep(self, key: str, what: int, epoch: int) -> None:
+        """Remember ``what`` of ``key``, asked of the table in ``epoch``: not if the index
+        changed since (the answer may be older than the change), nor inside a
+        transaction (its snapshot may be older than the last announcement)."""
+        connection = connections[router.db_for_read(Reference)]
+        if connection.in_atomic_block:
+            return
+        peers = self._peers
+        with self._known_lock:
+            if peers is None or peers.changed():
+                self._forget_locked()
+                return
+            if self._epoch != epoch:
+                return
+            if len(self._known) >= _KEPT:
+                self._known.clear()
+            self._known[key] = (what, self._clock() + UNUSED_TTL)
+
+    def _forget_locked(self) -> None:
+        self._known = {}
+        self._epoch += 1
+
+    def changed(self, using: str | None = None) -> None:
+        """The table changed here: forget what is remembered now and when the transaction
+        on ``using`` (default: the table's database) commits, and tell the other
+        processes then (they see the change only once it is committed)."""
+        with self._known_lock:
+            self._forget_locked()
+        transaction.on_commit(
+            self._committed, using=using or router.db_for_write(Reference), robust=True
+        )
+
+    def _committed(self) -> None:
+        peers = self._peers or self._follow_now()
+        with self._known_lock:
+            self._forget_locked()
+        if peers is not None:
+            peers.announce()
+
+    def _ask(self, name: str, *, folder: bool) -> bool:
+        """The table's answer to :meth:`used` (trusted)."""
         args: tuple[str, ...]
         if not folder:
             which, args = 0, (self.share, name)
@@ -368,6 +564,9 @@ class ReferenceIndex:
             )
         else:
             table.filter(name=source).update(name=target)
+        db = router.db_for_write(Reference)
+        for index in self.related:
+            index.changed(db)
 
     # -- signals ---------------------------------------------------------------------
 
@@ -381,19 +580,23 @@ class ReferenceIndex:
             "pk_value": str(instance.pk),
             "field": gf.field.name,
         }
-        table = Reference.objects.using(router.db_for_write(Reference))
+        db = router.db_for_write(Reference)
+        table = Reference.objects.using(db)
         if not name:
             table.filter(**key).delete()
         elif not table.filter(**key).update(name=name):
             table.create(name=name, **key)
+        self.changed(db)
 
     def deleted(self, gf: GuardedField, instance: models.Model) -> None:
-        Reference.objects.using(router.db_for_write(Reference)).filter(
+        db = router.db_for_write(Reference)
+        Reference.objects.using(db).filter(
             share=self.share,
             model=gf.model._meta.label,
             pk_value=str(instance.pk),
             field=gf.field.name,
         ).delete()
+        self.changed(db)
 
 
 def _queries(connection: Any) -> tuple[str | None, tuple[str, str, str]]:

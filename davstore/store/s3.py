@@ -482,8 +482,14 @@ class S3Store(GenericStore):
                 self.client.abort_multipart_upload(
                     Bucket=self.bucket_name, Key=key, UploadId=upload_id
                 )
-            except Exception:
-                logger.exception("could not abort the multipart upload of %r", name)
+            except Exception as exc:  # one line: the upload's own error follows
+                logger.error(
+                    "could not abort the multipart upload of %r (%s: %s); the bucket's "
+                    "incomplete-upload lifecycle rule, if any, removes its parts",
+                    name,
+                    type(exc).__name__,
+                    " ".join(str(exc).split()),
+                )
             raise
 
     def copy(self, source: str, target: str) -> ObjectInfo:

@@ -62,7 +62,7 @@ from davstore.vfs.handles import (
     write_all,
 )
 from davstore.vfs.paths import MAX_PATH_BYTES, ROOT, is_within, join, normalize, parent
-from davstore.vfs.policy import Kind, Operation, Policy, order_of
+from davstore.vfs.policy import Kind, LetsThrough, Operation, Policy, lets_through_of, order_of
 from davstore.vfs.policy import run as run_policies
 
 if TYPE_CHECKING:
@@ -157,6 +157,9 @@ class VFS:
         self._wrappers: list[ObjectStore] = []
         #: The policies for each kind of change, outermost first (davstore.vfs.policy).
         self._policies: dict[Kind, tuple[Policy, ...]] = {}
+        #: For each kind whose policies all have ``lets_through``: the chain they were
+        #: taken from (the entry holds while it is the chain) and those functions.
+        self._lets_through: dict[Kind, tuple[tuple[Policy, ...], tuple[LetsThrough, ...]]] = {}
         #: Asked before every cache lookup: True when another process serving the share
         #: changed something since it was last asked (the whole cache is then forgotten).
         #: Set by :func:`davstore.vfs.host_peers.share_with_host_peers`.
@@ -216,7 +219,12 @@ class VFS:
         added before it (see :mod:`davstore.vfs.policy`); call before serving."""
         for kind in policy.kinds:
             chain = (*self._policies.get(kind, ()), policy)
-            self._policies[kind] = tuple(sorted(chain, key=order_of))  # stable: added order
+            chain = self._policies[kind] = tuple(sorted(chain, key=order_of))  # stable
+            through = lets_through_of(chain)
+            if through is None:
+                self._lets_through.pop(kind, None)
+            else:
+                self._lets_through[kind] = (chain, through)
 
     def _apply(
         self,
@@ -234,6 +242,13 @@ class VFS:
         chain = self._policies.get(kind)
         if not chain:
             return work()
+        through = self._lets_through.get(kind)
+        if through is not None and through[0] is chain:
+            for lets_through in through[1]:
+                if not lets_through(kind, path, is_dir, target):
+                    break
+            else:
+                return work()  # every policy would only have called proceed
         op = Operation(kind, path, is_dir, target, current_actor(), undo, source, prepare)
         return run_policies(chain, op, work)
 

@@ -46,6 +46,12 @@ Contract (MUST / MAY):
   (``op.actor`` is the same). A policy that needs per-thread resources (Django database
   connections under FUSE, where each callback may come on a fresh thread state) runs its
   work on threads it owns.
+- A policy MAY have ``lets_through(kind, path, is_dir, target) -> bool``: True when it
+  knows at once, without waiting on anything (no database, no network, no disk), that its
+  ``around`` would only call ``proceed`` for such a change. When every policy of the
+  chain says so, the VFS does the store work without building the :class:`Operation` or
+  calling the chain (the site guard, for a file no row names: a new file's PUT pays a
+  few dictionary lookups, not the chain). False whenever in doubt: ``around`` decides.
 - With no policy registered for a kind the VFS does exactly what it did before: one
   attribute lookup and a truth test on the hot paths (a 1 KiB PUT, a GET: none).
 
@@ -70,11 +76,13 @@ from davstore.vfs.events import Actor
 __all__ = [
     "ORDER_INNERMOST",
     "Kind",
+    "LetsThrough",
     "Operation",
     "Policy",
     "Proceed",
     "Refused",
     "RefusedContent",
+    "lets_through_of",
     "order_of",
     "run",
 ]
@@ -133,6 +141,9 @@ class Policy(Protocol):
     # outermost first, and in the order they were added among equals. Refusals (the
     # guard: 0) run before what replaces the operation (the trash: ORDER_INNERMOST), so a
     # refused delete never reaches the trash whatever order they were added in.
+    #
+    # It MAY have ``lets_through(kind, path, is_dir, target) -> bool`` (see the module
+    # docstring): True only when ``around`` would just call ``proceed``.
 
     def around(self, op: Operation, proceed: Proceed) -> None: ...
 
@@ -183,6 +194,16 @@ class RefusedContent(DavstoreError):
 def order_of(policy: Policy) -> int:
     """A policy's place in the chain (its ``order`` attribute, 0 when it has none)."""
     return int(getattr(policy, "order", 0))
+
+
+#: ``lets_through(kind, path, is_dir, target)`` of a policy (see the module docstring).
+LetsThrough = Callable[[Kind, str, bool, "str | None"], bool]
+
+
+def lets_through_of(chain: Sequence[Policy]) -> tuple[LetsThrough, ...] | None:
+    """The ``lets_through`` of every policy of ``chain``; None when one has none."""
+    found = tuple(getattr(policy, "lets_through", None) for policy in chain)
+    return None if any(f is None for f in found) else found  # type: ignore[return-value]
 
 
 def run(policies: Sequence[Policy], op: Operation, work: Callable[[], T]) -> T:

@@ -14,11 +14,16 @@ replicas sharing the store share the trash with no other state.
 **Never in neither place.** A delete writes the record first (state ``moving``), then moves
 the content: a rename where the store has one (local disk), else a copy then a delete
 (S3, GCS and Azure copy server-side, past 5 GiB in parts on S3; other stores stream), then
-marks the record ``done``. A failure part-way is rolled back at once; a crash leaves a
-``moving`` record that :meth:`Trash.recover` (at start and before every purge) settles:
-when nothing of the entry is left at its original path the move is finished, otherwise it
-is rolled back (what is missing at the original path is copied back from the trash, then
-the trash copy goes). Nothing at the original path is ever deleted by a recovery.
+marks the record ``done`` (on local disk, and for folders; on stores without rename a
+file's delete writes no such mark: the entry is done once the file is in the trash and
+not left at its path, which the first listing, restore or recovery checks and records).
+A failure part-way is rolled back at once; a crash leaves a ``moving`` record that
+:meth:`Trash.recover` (at start and before every purge) settles: when nothing of the entry
+is left at its original path the move is finished, otherwise it is rolled back (what is
+missing at the original path is copied back from the trash, then the trash copy goes).
+Nothing at the original path is ever deleted by a recovery, and a file made at one of the
+names since (told from the original by its etag, else its modification time) is no
+original: the entry is then kept rather than rolled back.
 
 **Order.** The trash runs innermost (``order`` = :data:`~davstore.vfs.policy.ORDER_INNERMOST`):
 every refusal (the site guard) comes first, so a refused delete is never trashed.
@@ -45,13 +50,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from davstore.errors import (
     AlreadyExists,
     Conflict,
     DavstoreError,
     InvalidPath,
+    IsADirectory,
     NotADirectory,
     NotFound,
     PartlyRemoved,
@@ -113,6 +119,15 @@ class TrashEntry:
     #: For a folder, in records of earlier versions: the names of its files relative to
     #: it (what a recovery checks). Now empty: a recovery walks the trash's copy.
     files: tuple[str, ...] = ()
+    #: The store's etags of what was moved (the file; a folder's ``files`` in records of
+    #: earlier versions, in order),
+    #: where the store gives them: a recovery tells the original, still at its path, from
+    #: a file made there since.
+    etags: tuple[str | None, ...] = ()
+    #: No "done" mark follows the move (a file's delete on a store without rename): the
+    #: entry is done once the file is in the trash and not left at its path, which a
+    #: listing, a restore or a recovery checks (:meth:`Trash._finished`).
+    inferred: bool = False
 
     def public(self) -> dict[str, Any]:
         """What ``davstore trash list --json`` prints for the entry."""
@@ -131,6 +146,7 @@ class TrashEntry:
     def encode(self) -> bytes:
         data = dataclasses.asdict(self)
         data["files"] = list(self.files)
+        data["etags"] = list(self.etags)
         return json.dumps(data, sort_keys=True).encode()
 
     @classmethod
@@ -139,6 +155,7 @@ class TrashEntry:
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in fields}
         values["files"] = tuple(values.get("files", ()))
+        values["etags"] = tuple(values.get("etags", ()))
         return cls(**values)
 
 
@@ -241,6 +258,7 @@ class Trash:
                 proceed()
                 return
             size = found.size or 0
+            files = (found,)
         if op.prepare is not None:
             op.prepare()
         self._trash(op.path, op.is_dir, files, size, kind=DELETED, actor=op.actor)
@@ -341,7 +359,12 @@ class Trash:
         kind: str,
         actor: Actor | None,
     ) -> TrashEntry:
-        """Move ``path`` into a new entry: record (moving), move, record (done)."""
+        """Move ``path`` into a new entry: record (moving), move, record (done).
+
+        ``files``: the folder's files, or the file itself (what its record keeps of
+        them). A delete on a store without rename writes no "done" record: the move is a
+        copy then a delete there, and its end is inferred (:attr:`TrashEntry.inferred`),
+        which saves the request and its stat on every delete."""
         now = self.clock()
         entry = TrashEntry(
             id=_new_id(now),
@@ -353,7 +376,11 @@ class Trash:
             origin=actor.origin if actor is not None else None,
             size=size,
             state=MOVING,
-            files=tuple(f.name[len(path) + 1 :] for f in files),
+            files=tuple(f.name[len(path) + 1 :] for f in files) if is_dir else (),
+            etags=tuple(f.etag for f in files),
+            # A file's delete only: a folder's record names no files to check (its
+            # recovery walks the trees), so it keeps its "done" mark.
+            inferred=kind == DELETED and not is_dir and not self.store.capabilities.rename,
         )
         with self._lock:
             self._moving.add(entry.id)
@@ -376,7 +403,8 @@ class Trash:
                 raise
             done = dataclasses.replace(entry, state=DONE)
             try:
-                self._write(done)
+                if not entry.inferred:
+                    self._write(done)
             except DavstoreError:
                 # The move happened: the recovery marks it done (nothing left at the path).
                 logger.exception("could not mark the trash entry %s of %r done", entry.id, path)
@@ -511,14 +539,21 @@ class Trash:
             return "rolled back"
         if entry.is_dir and not entry.files:
             return self._settle_folder(entry)
-        names = [entry.path] if not entry.is_dir else [join(entry.path, f) for f in entry.files]
-        left = [n for n in names if self.store.find(n) is not None]
+        names = self._names(entry)
+        found = [self.store.find(n) for n in names]
+        left = [n for i, n in enumerate(names) if self._is_original(entry, i, found[i])]
         if not left:
             self._write(dataclasses.replace(entry, state=DONE))
             return "finished"
-        # Roll back: what is missing at the original path comes back from the trash.
-        for name in names:
+        # Roll back: what is missing at the original path comes back from the trash. A
+        # file made since at one of the names stays, and so does the entry then (what it
+        # holds of that name is nowhere else): copies rather than a loss.
+        newcomer = False
+        for name, here in zip(names, found, strict=True):
             if name in left:
+                continue
+            if here is not None:
+                newcomer = True
                 continue
             kept = content + name[len(entry.path) :]
             if self.store.find(kept) is None:
@@ -526,8 +561,61 @@ class Trash:
                 continue
             self._make_parents(name)
             self.store.copy(kept, name)
+        if newcomer:
+            self._write(dataclasses.replace(entry, state=DONE))
+            return "kept"
         self._drop(entry.id)
         return "rolled back"
+
+    def _names(self, entry: TrashEntry) -> list[str]:
+        """The original names of what ``entry`` moved (the file, or the folder's files)."""
+        return [entry.path] if not entry.is_dir else [join(entry.path, f) for f in entry.files]
+
+    @staticmethod
+    def _is_original(entry: TrashEntry, index: int, found: ObjectInfo | None) -> bool:
+        """Whether ``found``, at the ``index``-th name of ``entry``, is what the entry
+        moved (not yet gone from its path) rather than a file made there since: not
+        another etag (where both are known) and not modified after the entry was made
+        (where the store tells); when the store tells neither, it is taken for the
+        original. A mistake either way loses nothing: an original taken for a newcomer
+        stays where it is and in the trash; a newcomer taken for the original has its
+        etag, its content."""
+        if found is None or found.is_dir:
+            return False
+        etag = entry.etags[index] if index < len(entry.etags) else None
+        if etag is not None and found.etag is not None and found.etag != etag:
+            return False
+        if found.mtime is not None:
+            return found.mtime <= entry.when
+        return True
+
+    def _finished(self, entry: TrashEntry) -> bool:
+        """Whether the move of an :attr:`~TrashEntry.inferred` entry is over: every file
+        in the trash, none left at its path (another process may still be moving it)."""
+        content = self._content(entry.id)
+        for index, name in enumerate(self._names(entry)):
+            if self.store.find(content + name[len(entry.path) :]) is None:
+                return False
+            if self._is_original(entry, index, self.store.find(name)):
+                return False
+        return True
+
+    def _settled(self, entry: TrashEntry) -> TrashEntry:
+        """``entry``, done when it is an :attr:`~TrashEntry.inferred` entry whose move is
+        over (its record then marked done, once: later readers ask nothing)."""
+        if entry.state != MOVING or not entry.inferred:
+            return entry
+        with self._lock:
+            if entry.id in self._moving:
+                return entry
+        if not self._finished(entry):
+            return entry
+        done = dataclasses.replace(entry, state=DONE)
+        try:
+            self._write(done)
+        except DavstoreError:
+            logger.exception("could not mark the trash entry %s done", entry.id)
+        return done
 
     def _settle_folder(self, entry: TrashEntry) -> str:
         """:meth:`_settle` of a folder's delete, walking the trees (never holding them): no
@@ -569,6 +657,9 @@ class Trash:
             with self._lock:
                 if entry.id in self._moving:
                     continue
+            if self._settled(entry).state == DONE:
+                settled += 1  # a delete whose end is inferred: not left by a crash
+                continue
             if not everything and self.clock() - entry.when < self.stale_after:
                 continue
             try:
@@ -608,7 +699,7 @@ class Trash:
 
     def entries(self) -> list[TrashEntry]:
         """The entries of the trash, oldest first (those being moved included)."""
-        entries = sorted(self._scan(), key=lambda e: (e.when, e.id))
+        entries = sorted((self._settled(e) for e in self._scan()), key=lambda e: (e.when, e.id))
         self.figures = (len(entries), sum(e.size for e in entries))
         return entries
 
@@ -632,7 +723,7 @@ class Trash:
         elsewhere with ``to``). Raises NotFound (no such entry), Conflict (being moved),
         ReadOnly, InvalidPath, and the store's errors.
         """
-        entry = self._read(entry_id)
+        entry = self._settled(self._read(entry_id))
         if entry.state != DONE:
             raise Conflict(entry_id, f"the entry is {entry.state}; try again later")
         target = self.vfs.normalize(entry.path if to is None else to)
@@ -646,7 +737,9 @@ class Trash:
                 raise AlreadyExists(
                     target, f"{what} is at {target!r} now; restore elsewhere with --to PATH"
                 )
-            self._trash(target, False, (), existing.size or 0, kind=REPLACED, actor=current_actor())
+            self._trash(
+                target, False, (existing,), existing.size or 0, kind=REPLACED, actor=current_actor()
+            )
         self._make_parents(target)
         restoring = dataclasses.replace(entry, state=RESTORING)
         self._write(restoring)
@@ -676,6 +769,41 @@ class Trash:
             "share %s: trash entry %s restored to %r", self.vfs.describe(), entry.id, target
         )
         return dataclasses.replace(entry, path=target)
+
+    def entry(self, entry_id: str) -> TrashEntry:
+        """The entry ``entry_id``. Raises NotFound, InvalidPath (not an id), Conflict (a
+        damaged record)."""
+        return self._settled(self._read(entry_id))
+
+    def open_content(self, entry_id: str) -> tuple[TrashEntry, BinaryIO]:
+        """What file entry ``entry_id`` keeps, to read (the admin's download of a deleted
+        file or a previous version), with the entry. Raises NotFound, IsADirectory (a
+        folder's entry: restore it to see what it holds), Conflict (being moved or
+        restored), InvalidPath, and the store's errors."""
+        entry = self._settled(self._read(entry_id))
+        if entry.state != DONE:
+            raise Conflict(entry_id, f"the entry is {entry.state}; try again later")
+        if entry.is_dir:
+            raise IsADirectory(entry.path, "a folder's entry: restore it to see what it holds")
+        return entry, self.store.open_read(self._content(entry.id))
+
+    def remove(self, entry_id: str) -> TrashEntry:
+        """Purge entry ``entry_id`` now, whatever retention says (the admin's "Purge");
+        returns it. Its record goes first, then its content. Raises NotFound, Conflict
+        (being moved or restored), InvalidPath, and the store's errors."""
+        entry = self._settled(self._read(entry_id))
+        if entry.state != DONE:
+            raise Conflict(entry_id, f"the entry is {entry.state}; try again later")
+        self._drop(entry.id)
+        self._counted(-1, -entry.size)
+        with self._lock:
+            made = self._made.get(entry.path)
+            if made is not None:
+                self._made[entry.path] = collections.deque(e for e in made if e.id != entry.id)
+        logger.info(
+            "share %s: trash entry %s of %r purged", self.vfs.describe(), entry.id, entry.path
+        )
+        return entry
 
     # -- retention -------------------------------------------------------------------
 

@@ -112,6 +112,22 @@ def test_the_activity_log_names_who_did_what_and_the_trash_entry(tmp_path: Path)
     assert "ann  webdav  deleted  /c.txt  (trash " in text
 
 
+def test_serve_no_trash_makes_a_delete_final_and_trash_days_is_checked(tmp_path: Path) -> None:
+    """``--no-trash`` (davstore/options.py, as on mount and manage.py) turns the trash off
+    for what ``serve`` serves; a bad retention flag of ``serve`` is a usage error."""
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "gone.txt").write_bytes(b"x")
+    env = davstore_env(tmp_path)
+    with start_serve(
+        [str(root), "--user", "ann:secret-pass", "--no-trash"], cwd=tmp_path, env=env
+    ) as server:
+        assert requests.delete(server.url + "gone.txt", auth=USER, timeout=10).status_code == 204
+    assert list(root.iterdir()) == []  # no .davstore-trash: final
+    bad = run_davstore(["serve", str(root), "--trash-versions", "0"], cwd=tmp_path, env=env)
+    assert bad.returncode == 2 and "must be 1 or more" in bad.stderr
+
+
 def _trash_two(root: Path, env: dict[str, str], tmp_path: Path, names: tuple[str, str]) -> None:
     for name in names:
         (root / name).write_bytes(b"x" * 10)

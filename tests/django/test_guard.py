@@ -11,6 +11,10 @@ import errno
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,9 +22,10 @@ from typing import Any
 
 import pytest
 import requests
+from django.conf import settings
 from django.contrib.messages import get_messages
 from django.core.management import call_command
-from django.db import DatabaseError
+from django.db import DatabaseError, connections, transaction
 from django.test import Client
 from django.test.utils import override_settings
 
@@ -30,10 +35,13 @@ from davstore.shares import get_share
 from davstore.shares_app import SharesApp
 from davstore.site.checks import check_reference_index
 from davstore.site.guard import index_for
+from davstore.site.references import ReferenceIndex
 from davstore.vfs import acting_as
 from davstore.vfs.policy import Kind, Refused
 from tests.django.siteapp.models import Document, Photo, Picture
 from tests.webdav.serving import serve_in_thread
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def site_settings(media: Path, **share: Any) -> dict[str, Any]:
@@ -311,6 +319,133 @@ def test_the_index_table_answers_as_the_fields_do(media: Path) -> None:
     get_share("media").vfs.rename("photos", "pictures")
     assert index.find("pictures", folder=True).count == 2
     assert index.find("photos", folder=True).count == 0
+
+
+# -- what no row names, remembered ------------------------------------------------------
+
+
+@pytest.fixture
+def built(media: Path, monkeypatch: pytest.MonkeyPatch) -> ReferenceIndex:
+    """The share's index, built, its clock stopped: what it remembers expires never, so
+    only the announcements of changes make it forget."""
+    index = index_for(get_share("media"))
+    assert index is not None
+    index.rebuild()
+    now = time.monotonic()
+    monkeypatch.setattr(index, "_clock", lambda: now, raising=False)
+    return index
+
+
+@pytest.fixture
+def index_queries() -> Iterator[list[str]]:
+    """The statements run on the test database's connection that read the index table
+    (the guard's check runs them on the driver's own cursor: traced there)."""
+    statements: list[str] = []
+    connection = connections["default"]
+    connection.ensure_connection()
+    raw = connection.connection
+
+    def trace(sql: str) -> None:
+        if Reference._meta.db_table in sql:
+            statements.append(sql)
+
+    raw.set_trace_callback(trace)
+    try:
+        yield statements
+    finally:
+        raw.set_trace_callback(None)
+
+
+def test_puts_of_files_no_row_names_ask_the_index_once_per_folder(
+    built: ReferenceIndex, media: Path, index_queries: list[str]
+) -> None:
+    photo(media, "photos/a.jpg")  # the index has rows, none under docs/
+    vfs = get_share("media").vfs
+    vfs.put_file("docs/first.txt", b"1")
+    asked = len(index_queries)
+    assert asked >= 1
+    vfs.put_file("docs/second.txt", b"2")  # a new name, a folder known empty
+    vfs.put_file("docs/first.txt", b"again")  # an overwrite
+    vfs.rename("docs/second.txt", "docs/third.txt")
+    vfs.remove("docs/third.txt")
+    assert len(index_queries) == asked
+    vfs.put_file("photos/b.jpg", b"3")  # a folder rows name files in: the name is asked
+    vfs.put_file("photos/b.jpg", b"4")  # ... once
+    assert len(index_queries) > asked
+    asked = len(index_queries)
+    vfs.put_file("photos/b.jpg", b"5")
+    assert len(index_queries) == asked
+    assert refused(lambda: vfs.remove("photos/a.jpg")).count == 1  # a used name: asked
+
+
+def test_a_row_saved_here_after_a_no_is_seen_at_once(built: ReferenceIndex, media: Path) -> None:
+    vfs = get_share("media").vfs
+    vfs.put_file("docs/new.txt", b"x")
+    assert built.known_unused("docs/new.txt") and built.known_unused("docs", folder=True)
+    Document.objects.create(file="docs/new.txt")  # post_save
+    assert not built.known_unused("docs/new.txt")
+    assert refused(lambda: vfs.remove("docs/new.txt")).count == 1
+    assert refused(lambda: vfs.remove_tree("docs")).count == 1
+    vfs.rename("docs/new.txt", "docs/moved.txt")  # the rows follow; so does the memory
+    assert Document.objects.get().file.name == "docs/moved.txt"
+    assert refused(lambda: vfs.remove("docs/moved.txt")).count == 1
+
+
+def test_an_answer_read_in_a_transaction_is_not_kept(built: ReferenceIndex, media: Path) -> None:
+    with transaction.atomic():
+        assert not built.used("docs/new.txt")
+    assert not built.known_unused("docs/new.txt")
+    assert not built.used("docs/new.txt")
+    assert built.known_unused("docs/new.txt")
+
+
+OTHER_PROCESS = """
+import json, os, sys
+import django
+from django.conf import settings
+site = json.loads(os.environ["SITE"])
+settings.configure(
+    USE_TZ=True,
+    SECRET_KEY="another process",
+    INSTALLED_APPS=[
+        "django.contrib.auth", "django.contrib.contenttypes", "davstore", "tests.django.siteapp"
+    ],
+    **site,
+)
+django.setup()
+from tests.django.siteapp.models import Document
+Document.objects.create(file=sys.argv[1])
+"""
+
+
+def test_a_row_saved_by_another_process_after_a_no_is_seen_at_once(
+    built: ReferenceIndex, media: Path
+) -> None:
+    """The site's own process (here: a ``python`` started for the purpose, with the same
+    database and state folder) saves a row naming a file this process remembers no row
+    naming: its announcement makes this one forget (the clock is stopped: no expiry)."""
+    vfs = get_share("media").vfs
+    vfs.put_file("docs/new.txt", b"x")
+    assert built.known_unused("docs/new.txt")
+    site = {
+        "DATABASES": settings.DATABASES,
+        "STORAGES": settings.STORAGES,
+        "DAVSTORE": settings.DAVSTORE,
+    }
+    env = {**os.environ, "SITE": json.dumps(site), "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", OTHER_PROCESS, "docs/new.txt"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert Document.objects.filter(file="docs/new.txt").exists()
+    assert not built.known_unused("docs/new.txt")
+    assert refused(lambda: vfs.remove("docs/new.txt")).count == 1
 
 
 # -- WebDAV -----------------------------------------------------------------------------

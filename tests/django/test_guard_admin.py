@@ -27,6 +27,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from davstore.models import IndexState, Reference
 from davstore.shares import get_share
 from davstore.site.guard import index_for
+from davstore.vfs.trash import trash_of
 from tests.django.siteapp.models import Document, Photo
 from tests.django.test_guard import site_settings
 from tests.s3.moto import (
@@ -242,7 +243,8 @@ def test_integrity_page_lists_missing_files_and_orphans(admin_client: Client) ->
     assert 'data-path="other/deep/orphan2.txt"' in orphans
     assert "photos/a.jpg" not in orphans
     assert 'href="/admin/davstore/media/delete/?path=photos/orphan.jpg"' in orphans
-    assert "Moving them to a trash is not available yet" in html
+    assert 'value="photos/orphan.jpg" checked' in orphans  # ticked to go to the trash
+    assert 'id="davstore-trash-orphans-button"' in html
 
 
 def test_integrity_page_leaves_young_files_alone(admin_client: Client) -> None:
@@ -303,3 +305,92 @@ def test_check_command_on_a_clean_share_exits_0(site: str) -> None:
     out = io.StringIO()
     call_command("davstore", "check", "--min-age", "0", stdout=out)
     assert "media: 0 missing, 0 orphans" in out.getvalue()
+
+
+# -- orphans go to the trash, never away --------------------------------------------------
+
+
+def _trashed() -> list[tuple[str, str, str | None, str | None]]:
+    trash = trash_of(get_share("media").vfs)
+    assert trash is not None
+    return [(e.path, e.kind, e.user, e.origin) for e in trash.entries()]
+
+
+def test_integrity_page_moves_the_ticked_orphans_to_the_trash(admin_client: Client) -> None:
+    _broken_site()
+    answer = admin_client.post(
+        "/admin/davstore/media/integrity/trash-orphans/",
+        # photos/a.jpg is no orphan (a row names it): posted anyway, it stays.
+        {"min_age": "0", "path": ["photos/orphan.jpg", "photos/a.jpg"]},
+    )
+    assert answer.status_code == 302
+    assert answer["Location"] == "/admin/davstore/media/integrity/?min_age=0"
+    (message,) = [str(m) for m in get_messages(answer.wsgi_request)]
+    assert message == "Moved 1 orphan to the trash: “photos/orphan.jpg”."
+    assert not storages["site"].exists("photos/orphan.jpg")
+    assert storages["site"].exists("photos/a.jpg")
+    assert storages["site"].exists("other/deep/orphan2.txt")  # not ticked
+    assert _trashed() == [("photos/orphan.jpg", "deleted", "boss", "admin")]
+    html = admin_client.get("/admin/davstore/media/integrity/?min_age=0").content.decode()
+    orphans = html.split('id="davstore-orphans"', 1)[1].split("</table>", 1)[0]
+    assert 'data-path="photos/orphan.jpg"' not in orphans
+    nothing = admin_client.post("/admin/davstore/media/integrity/trash-orphans/", {"min_age": "0"})
+    assert [str(m) for m in get_messages(nothing.wsgi_request)] == [
+        "Tick the orphans to move to the trash."
+    ]
+
+
+def test_check_command_trash_orphans_moves_them_into_the_trash(site: str) -> None:
+    _kept, _gone = _broken_site()
+    out = io.StringIO()
+    with pytest.raises(CommandError) as caught:  # the missing file is still missing
+        call_command(
+            "davstore", "check", "--min-age", "0", "--trash-orphans", stdout=out, stderr=out
+        )
+    assert caught.value.returncode == 1
+    text = out.getvalue()
+    assert "trashed photos/orphan.jpg" in text and "trashed other/deep/orphan2.txt" in text
+    assert "media: 2 orphans moved to the trash" in text
+    assert not storages["site"].exists("photos/orphan.jpg")
+    assert sorted(_trashed()) == [
+        ("other/deep/orphan2.txt", "deleted", None, "check"),
+        ("photos/orphan.jpg", "deleted", None, "check"),
+    ]
+    again = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("davstore", "check", "--min-age", "0", "--json", stdout=again)
+    (report,) = json.loads(again.getvalue())["shares"]
+    assert report["orphans"] == [] and len(report["missing"]) == 1
+
+
+def test_check_command_trash_orphans_json_and_a_clean_exit(site: str) -> None:
+    photo("photos/a.jpg", "kept")
+    save("photos/orphan.jpg", b"nobody")
+    out = io.StringIO()
+    call_command("davstore", "check", "--min-age", "0", "--trash-orphans", "--json", stdout=out)
+    (report,) = json.loads(out.getvalue())["shares"]
+    assert report["trashed"] == ["photos/orphan.jpg"] and report["not_trashed"] == []
+
+
+def test_without_a_trash_orphans_are_never_deleted(admin_client: Client) -> None:
+    _broken_site()
+    davstore = settings.DAVSTORE
+    media = {**davstore["SHARES"]["media"], "TRASH": False}
+    with override_settings(DAVSTORE={**davstore, "SHARES": {"media": media}}):
+        html = admin_client.get("/admin/davstore/media/integrity/?min_age=0").content.decode()
+        assert "This share has no trash" in html
+        assert 'id="davstore-trash-orphans-button"' not in html
+        answer = admin_client.post(
+            "/admin/davstore/media/integrity/trash-orphans/",
+            {"min_age": "0", "path": ["photos/orphan.jpg"]},
+        )
+        (message,) = [str(m) for m in get_messages(answer.wsgi_request)]
+        assert "orphans are never deleted outright" in message
+        out, err = io.StringIO(), io.StringIO()
+        with pytest.raises(CommandError):
+            call_command(
+                "davstore", "check", "--min-age", "0", "--trash-orphans", stdout=out, stderr=err
+            )
+        assert "media: this share has no trash" in err.getvalue()
+    assert storages["site"].exists("photos/orphan.jpg")
+    assert storages["site"].exists("other/deep/orphan2.txt")

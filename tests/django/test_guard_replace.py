@@ -22,12 +22,14 @@ from django.test import Client
 from django.test.utils import override_settings
 from PIL import Image
 
+from davstore.frontends.webdav import create_app
 from davstore.shares import get_share
 from davstore.shares_app import SharesApp
 from davstore.signals import file_replaced
 from davstore.site.references import FileRef
 from davstore.vfs import acting_as
 from davstore.vfs.policy import RefusedContent
+from davstore.vfs.trash import trash_of
 from tests.django.siteapp.models import Document, Picture
 from tests.django.test_guard import _clean, site_settings
 from tests.webdav.serving import serve_in_thread
@@ -243,3 +245,35 @@ def test_the_guard_works_from_an_event_loops_thread(media: Path) -> None:
     with pytest.raises(RefusedContent):
         asyncio.run(put())
     assert (media / "pictures" / "a.png").read_bytes() == png(4, 3)
+
+
+def test_small_puts_answered_on_the_event_loop_obey_the_guard_and_the_trash(
+    media: Path, tmp_path: Path
+) -> None:
+    """A review said the server's inline small PUTs (answered on its event loop's thread,
+    davstore/frontends/webdav/fast/put.py) skip the policies: they go through
+    ``VFS.put_file`` like the others, so the guard refuses text over a referenced image
+    (the guard's work on its own thread) and the trash keeps what an overwrite replaced."""
+    picture(media)
+    (media / "pictures" / "plain.txt").write_bytes(b"old")
+    vfs = get_share("media").vfs
+    app = create_app(vfs, users={"editor": "pw"}, state_dir=tmp_path / "served")
+    assert app.inline and app.plain_put.enabled  # small PUTs are answered on the loop
+    try:
+        with serve_in_thread(app) as (url, _stop):
+            answer = requests.put(
+                f"{url}/pictures/a.png", data=b"text", auth=("editor", "pw"), timeout=10
+            )
+            assert answer.status_code == 415, answer.text
+            answer = requests.put(
+                f"{url}/pictures/plain.txt", data=b"new", auth=("editor", "pw"), timeout=10
+            )
+            assert answer.status_code == 204, answer.text
+    finally:
+        app.close()
+    assert (media / "pictures" / "a.png").read_bytes() == png(4, 3)
+    trash = trash_of(vfs)
+    assert trash is not None
+    (kept,) = trash.versions("pictures/plain.txt")
+    got = trash.store.read_small(trash._content(kept.id), 100)
+    assert got is not None and got[1] == b"old"

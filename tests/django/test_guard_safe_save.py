@@ -19,6 +19,7 @@ from django.test.utils import override_settings
 from davstore.shares import get_share
 from davstore.shares_app import SharesApp
 from davstore.site.guard import SAFE_SAVE_WINDOW, Guard, is_backup_name
+from davstore.vfs import VFS
 from davstore.vfs.policy import Kind, Refused
 from tests.django.siteapp.models import Document
 from tests.django.test_guard import _clean, site_settings
@@ -127,6 +128,41 @@ def test_a_safe_save_over_webdav_keeps_the_row(served: str, media: Path, editor:
         doc.refresh_from_db()
         assert doc.file.name == expected, f"{editor}, step {number}: {operation} {args}"
         assert (media / doc.file.name).exists(), f"{editor}, step {number}: the row's file"
+    assert (media / ORIGINAL).read_bytes() == NEW
+    assert sorted(p.name for p in (media / "docs").iterdir()) == ["report.docx"]
+
+
+def vfs_step(vfs: VFS, operation: str, args: tuple[str, ...]) -> None:
+    if operation == "put":
+        vfs.put_file(args[0], NEW)
+    elif operation == "move":
+        vfs.rename(args[0], args[1])
+    else:
+        vfs.remove(args[0])
+
+
+@pytest.mark.parametrize("editor", sorted(SEQUENCES))
+def test_a_safe_save_whose_steps_reach_two_processes_keeps_the_row(
+    media: Path, tmp_path: Path, editor: str
+) -> None:
+    """``serve --workers 2``: each step of the save reaches the other worker, each with its
+    own VFS and guard over the state folder they share (as two processes do: each maps the
+    shared files on its own)."""
+    (media / ORIGINAL).write_bytes(OLD)
+    doc = Document.objects.create(file=ORIGINAL)
+    share = get_share("media")
+    workers = [share.build_vfs(state_dir=tmp_path / "served") for _ in range(2)]
+    try:
+        for number, (operation, args, expected) in enumerate(SEQUENCES[editor], 1):
+            vfs_step(workers[number % 2], operation, args)
+            doc.refresh_from_db()
+            assert doc.file.name == expected, f"{editor}, step {number}: {operation} {args}"
+            assert (media / doc.file.name).exists(), f"{editor}, step {number}: the row's file"
+    finally:
+        for vfs in workers:
+            for policy in vfs._policies.get(Kind.MOVE, ()):
+                if isinstance(policy, Guard):
+                    policy.close()
     assert (media / ORIGINAL).read_bytes() == NEW
     assert sorted(p.name for p in (media / "docs").iterdir()) == ["report.docx"]
 

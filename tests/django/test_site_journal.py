@@ -118,6 +118,24 @@ def test_the_sites_save_and_delete_are_journaled_and_answer_as_before(
     ]
 
 
+def test_the_sites_save_and_delete_are_in_the_activity_log(site: Path, make_user: object) -> None:
+    """Failed before: the activity log held the changes people made through davstore only."""
+    from davstore.vfs.activity import ActivityLog
+
+    default_storage.save("minutes.txt", ContentFile(b"12345"))
+    user = make_user("carol")  # type: ignore[operator]
+    with acting_as_user(user, "admin"):
+        default_storage.delete("minutes.txt")
+    shown = [
+        (r["action"], r["path"], r["origin"], r["user"], r["size"])
+        for r in ActivityLog(site / "state" / "media").read()
+    ]
+    assert shown == [
+        ("created", "minutes.txt", "site", None, 5),
+        ("deleted", "minutes.txt", "site", "carol", None),
+    ]
+
+
 def test_a_change_davstore_makes_through_the_same_storage_is_journaled_once(site: Path) -> None:
     share = get_share("mem")
     assert isinstance(share.storage, InMemoryStorage)  # the generic adapter: Storage.save

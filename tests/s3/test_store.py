@@ -4,6 +4,8 @@ error translation, many threads."""
 from __future__ import annotations
 
 import concurrent.futures
+import io
+import logging
 import os
 from typing import Any
 
@@ -211,3 +213,27 @@ def test_keys_hold_1024_bytes_with_the_location(make_s3_storage: S3StorageFactor
         vfs.write_file(longest + "x", b"")
     with pytest.raises(NameTooLong):  # no room for the marker
         vfs.mkdir("/".join([*["d" * 200] * 4, "e" * (limit - 4 * 201 - 10)]))
+
+
+def test_a_failed_upload_whose_abort_fails_logs_one_line_each(
+    storage: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A multipart upload that fails at its end and whose abort fails too: the caller gets
+    the store's error, the log one line for the abort (no traceback), nothing is stored."""
+    store = adapt(storage)
+    assert isinstance(store, S3Store)
+
+    def refuse(**_: Any) -> None:
+        raise _client_error("InternalError", 500)
+
+    monkeypatch.setattr(store.client, "complete_multipart_upload", refuse)
+    monkeypatch.setattr(store.client, "abort_multipart_upload", refuse)
+    size = 9 << 20  # past the default 8 MiB threshold: a multipart upload
+    with caplog.at_level(logging.WARNING, logger="davstore.store.s3"), pytest.raises(StoreError):
+        store.put("big.bin", io.BytesIO(os.urandom(size)), size)
+    aborts = [r for r in caplog.records if "could not abort" in r.getMessage()]
+    assert len(aborts) == 1 and aborts[0].exc_info is None, caplog.text
+    assert "InternalError" in aborts[0].getMessage()
+    assert "Traceback" not in caplog.text
+    with pytest.raises(NotFound):
+        store.head("big.bin")

@@ -4,6 +4,7 @@ failure or a crash part-way never loses the file."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -305,6 +306,57 @@ def test_a_fault_moving_a_folder_never_loses_a_file(
         assert got == {"back" + k[1:]: v for k, v in files.items()}
     else:
         assert here == files
+
+
+def test_a_delete_without_rename_writes_one_record_and_is_done_when_listed(share: Any) -> None:
+    """On a store without rename (copy then delete) a delete writes its record once: no
+    "done" mark follows, the first listing finds the move over and records it."""
+    vfs, trash, store = share
+    vfs.write_file("one.txt", b"1")
+    store.calls.clear()
+    vfs.remove("one.txt")
+    renames = store.capabilities.rename
+    assert store.calls.get("commit") == (2 if renames else 1)
+    (entry,) = trash.entries()
+    assert entry.state == "done" and entry.inferred is not renames
+    store.calls.clear()
+    assert trash.entries() == [entry]
+    assert "commit" not in store.calls  # recorded once: later listings ask nothing more
+
+
+@pytest.mark.parametrize("new", [b"new content", b"old content"], ids=["other", "same"])
+def test_a_file_made_at_the_name_since_is_no_original(
+    opened: Callable[[], tuple[VFS, Trash, Faulty]], new: bytes
+) -> None:
+    """A crash leaves the record of a finished move "moving" (the "done" mark failed on
+    local disk; never written elsewhere) and a new file is made at the name: the
+    recovery keeps the entry and the new file, never rolls back onto it or drops the old
+    content (other bytes); the same bytes may pass for the original, and then the
+    entry goes with its content still at the name."""
+    vfs, trash, store = opened()
+    vfs.write_file("keep.txt", b"old content")
+    store.calls.clear()
+    if store.capabilities.rename:
+        _fault(store, "commit#2", crash=True)
+        with contextlib.suppress(StoreError):
+            vfs.remove("keep.txt")
+        store.up()
+    else:
+        vfs.remove("keep.txt")
+    time.sleep(0.01)  # a store's clock of hundredths
+    vfs.write_file("keep.txt", new)
+    vfs, trash, store = opened()  # a restart
+    trash.recover(everything=True)
+    entries = trash.entries()
+    assert [e.state for e in entries] == ["done"] * len(entries)
+    assert vfs.open_read("keep.txt").read() == new
+    if new == b"old content" and not entries:
+        # The same bytes within the store's clock tick (S3 has seconds) pass for the
+        # original: the entry goes, its content is at the name.
+        return
+    (entry,) = entries
+    trash.restore(entry.id, to="old.txt")
+    assert vfs.open_read("old.txt").read() == b"old content"
 
 
 def test_a_crash_during_a_purge_leaves_nothing_half_kept(share: Any) -> None:

@@ -500,6 +500,15 @@ def wagtail_files_pages(site: Site) -> None:
         html = other.content.decode()
         assert other.status_code == 200 and says in html and 'id="wagtail-sidebar"' in html, url
         assert ">hero</a>" in html or "integrity" in url, url  # the rows, linked
+    # The trash, a file's versions and the activity log too.
+    for url, says in (
+        ("/cms/davstore/media/trash/", 'id="davstore-trash-summary"'),
+        ("/cms/davstore/media/versions/?path=original_images/hero.jpg", 'id="davstore-versions"'),
+        ("/cms/davstore/media/activity/", 'id="davstore-activity"'),
+    ):
+        other = client.get(url)
+        html = other.content.decode()
+        assert other.status_code == 200 and says in html and 'id="wagtail-sidebar"' in html, url
 
     token = client.cookies["csrftoken"].value
     assert client.post("/cms/davstore/media/mkdir/", {"name": "no-token"}).status_code == 403

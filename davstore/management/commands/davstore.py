@@ -39,13 +39,13 @@ from davstore.trash_command import (
     run_trash_action,
 )
 from davstore.vfs.activity import ActivityLog
-from davstore.vfs.trash import trash_of
+from davstore.vfs.trash import Retention, trash_of
 
 if TYPE_CHECKING:
     from davstore.conf import DavstoreConfig
     from davstore.frontends.fuse.mount import MountOptions
     from davstore.shares_app import ShareOptions, SharesApp
-    from davstore.site.integrity import Report
+    from davstore.site.integrity import Report, Trashed
     from davstore.vfs import VFS
 
 __all__ = ["Command"]
@@ -118,6 +118,12 @@ class Command(BaseCommand):
             help="list at most this many entries per share (default: 100000)",
         )
         check.add_argument("--json", action="store_true", help="one JSON document on stdout")
+        check.add_argument(
+            "--trash-orphans",
+            action="store_true",
+            help="move the orphans found into each share's trash (never deleted outright; "
+            "a share without a trash keeps them)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         namespace = argparse.Namespace(**options)
@@ -169,19 +175,23 @@ class Command(BaseCommand):
 
     def _check(self, args: argparse.Namespace) -> None:
         """Orphans and missing files per share (a progress bar on a terminal); exit status
-        1 when there are any."""
+        1 when there are any (left: with ``--trash-orphans``, the orphans moved to the trash
+        no longer count)."""
         import json
 
+        from davstore.errors import DavstoreError
         from davstore.serving.progress import terminal_progress
         from davstore.site.guard import index_for
-        from davstore.site.integrity import LIMIT, MIN_AGE, check
+        from davstore.site.integrity import LIMIT, MIN_AGE, check, trash_orphans
+        from davstore.vfs import acting_as
 
         min_age = MIN_AGE if args.min_age is None else args.min_age
         limit = LIMIT if args.limit is None else args.limit
         if min_age < 0 or limit < 1:
             raise UsageError("--min-age must be 0 or more and --limit 1 or more")
+        shares = self._shares(args.shares)
         reports = []
-        for share in self._shares(args.shares):
+        for share in shares:
             with terminal_progress(
                 f"{share.name}: checking", unit="entries", out=self.stdout
             ) as progress:
@@ -195,15 +205,36 @@ class Command(BaseCommand):
                         progress=progress,
                     )
                 )
+        trashed: list[Trashed | None] = [None] * len(reports)
+        refused: list[str] = []
+        if args.trash_orphans:
+            for number, (share, report) in enumerate(zip(shares, reports, strict=True)):
+                if not report.orphans:
+                    continue
+                try:
+                    with acting_as(None, "check"):
+                        trashed[number] = trash_orphans(share.vfs, report)
+                except DavstoreError as exc:
+                    refused.append(f"{share.name}: {exc.reason}")
         if args.json:
-            self.stdout.write(json.dumps({"shares": [r.as_dict() for r in reports]}, indent=2))
+            documents = [
+                {**r.as_dict(), **(t.as_dict() if t is not None else {})}
+                for r, t in zip(reports, trashed, strict=True)
+            ]
+            self.stdout.write(json.dumps({"shares": documents}, indent=2))
         else:
-            for report in reports:
-                self._write_report(report)
-        if any(not r.clean for r in reports):
+            for report, done in zip(reports, trashed, strict=True):
+                self._write_report(report, done)
+        for line in refused:
+            self.stderr.write(line)
+        left = [
+            bool(r.missing) or len(r.orphans) > (len(t.moved) if t is not None else 0)
+            for r, t in zip(reports, trashed, strict=True)
+        ]
+        if any(left):
             raise CommandError("some shares hold orphans or missing files", returncode=1)
 
-    def _write_report(self, report: Report) -> None:
+    def _write_report(self, report: Report, trashed: Trashed | None = None) -> None:
         if not report.guarded:
             self.stdout.write(f"{report.share}: no model field stores files in it")
             return
@@ -217,6 +248,15 @@ class Command(BaseCommand):
             self.stdout.write(f"  missing {ref.name}: named by {ref}{where}")
         for orphan in report.orphans:
             self.stdout.write(f"  orphan  {orphan.path} ({orphan.size} bytes)")
+        if trashed is not None:
+            for orphan in trashed.moved:
+                self.stdout.write(f"  trashed {orphan.path}")
+            for orphan, why in trashed.failed:
+                self.stdout.write(f"  kept    {orphan.path}: {why}")
+            self.stdout.write(
+                f"{report.share}: {len(trashed.moved)} orphans moved to the trash "
+                "(manage.py davstore trash list)"
+            )
 
     def _shares(self, names: list[str] | None) -> list[Share]:
         registry = get_shares()
@@ -309,13 +349,19 @@ class Command(BaseCommand):
             values = given_or_configured(given, share.config)
             explicit = str(Path(args.state_dir) / share.name) if args.state_dir else None
             state_dir = prepare_state_dir(explicit or str(share.state_dir()), share.name)
-            override = args.read_only or args.cache_ttl is not None or args.max_upload_size
+            override = (
+                args.read_only
+                or args.cache_ttl is not None
+                or args.max_upload_size
+                or any(getattr(args, name) is not None for name in _TRASH_OPTIONS)
+            )
             vfs = (
                 share.build_vfs(
                     read_only=values["read_only"],
                     cache_ttl=values["cache_ttl"],
                     max_file_size=values["max_upload_size"],
                     state_dir=state_dir,
+                    retention=_retention(values),
                 )
                 if override
                 else share.vfs
@@ -393,6 +439,7 @@ class Command(BaseCommand):
             read_only=values["read_only"],
             cache_ttl=values["cache_ttl"],
             max_file_size=values["max_upload_size"],
+            retention=_retention(values),
         )
         # FUSE callbacks run on fresh thread states: a connection opened by a
         # file_changed receiver would never be closed otherwise.
@@ -446,6 +493,20 @@ def _follow_share_journal(vfs: Any, share: Share) -> None:
 
         target = parse_redis_url(url)
         StreamFollower(vfs, target.client, key=stream_key(target.prefix)).start()
+
+
+#: The options of the trash's retention (davstore.options), as Retention's fields.
+_TRASH_OPTIONS = {
+    "trash": "enabled",
+    "trash_days": "days",
+    "trash_versions": "versions",
+    "trash_max_size": "max_size",
+}
+
+
+def _retention(values: dict[str, Any]) -> Retention:
+    """The trash's retention the options given or configured ask for."""
+    return Retention(**{field: values[name] for name, field in _TRASH_OPTIONS.items()})
 
 
 def _for(url: str | None, share: Share) -> str | None:
