@@ -94,7 +94,6 @@ from davstore.site.integrity import MIN_AGE, check, related, trash_orphans, usag
 from davstore.site.references import Found, ReferenceIndex
 from davstore.thumbnails import NoThumbnail, Thumbnails, may_have_thumbnail, version_tag
 from davstore.vfs import VFS, Entry, ReadHandle
-from davstore.vfs.activity import ActivityLog
 from davstore.vfs.events import Action
 from davstore.vfs.paths import ROOT, basename, join, parent
 from davstore.vfs.trash import Trash, TrashEntry, trash_of
@@ -941,7 +940,7 @@ class FilesAdmin:
         """The share's activity log (:class:`~davstore.vfs.activity.ActivityLog`, what
         ``davstore activity`` prints), newest first, filtered by user, action and a part
         of the path (or target), :data:`PAGE_SIZE` records a page."""
-        records = ActivityLog(share.state_dir()).read()
+        records = share.activity_log().read()
         users = sorted({r["user"] for r in records if r.get("user")})
         query = {k: request.GET.get(k, "").strip() for k in ("user", "action", "path")}
         needle = query["path"].casefold()

@@ -23,6 +23,7 @@ from davstore.conf import ShareConfig, get_config
 from davstore.vfs import VFS
 
 if TYPE_CHECKING:
+    from davstore.vfs.activity import ActivityLog
     from davstore.vfs.trash import Retention
 
 __all__ = ["Share", "get_share", "get_shares", "reset_shares"]
@@ -144,10 +145,25 @@ class Share:
         ).install()  # innermost: after the guard's refusals
         from davstore.vfs.activity import attach
 
-        attach(
-            vfs, self.state_dir() if state_dir is None else state_dir
-        )  # the admin's changes too, and manage.py's doors
+        attach(  # the admin's changes too, and manage.py's doors
+            vfs,
+            self.state_dir() if state_dir is None else state_dir,
+            stream=self.activity_stream(),
+        )
         return vfs
+
+    def activity_stream(self) -> tuple[Any, str] | None:
+        """The Redis stream of the share's activity when its state is in Redis
+        (:mod:`davstore.vfs.activity`), else None."""
+        from davstore.frontends.webdav.state.redis_state import activity_stream
+
+        return activity_stream(self.config.lock_storage or self.config.property_storage)
+
+    def activity_log(self) -> ActivityLog:
+        """The share's activity log: the state folder's, and Redis's for replicas."""
+        from davstore.vfs.activity import ActivityLog
+
+        return ActivityLog(self.state_dir(), stream=self.activity_stream())
 
     @property
     def retention(self) -> Retention:

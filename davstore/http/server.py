@@ -35,6 +35,16 @@ machine the wake-up is an exit to the hypervisor, and the loop's code and data c
 cold; benchmarks/README.md has the figures). It costs at most that much CPU per burst of
 requests, nothing while the server is idle; ``busy_poll=0`` turns it off.
 
+An answer whose body is a :class:`~davstore.http.wsgi.FileBody` (a range of an open
+regular file: davstore's GETs of files on local disk) is sent with ``sendfile(2)`` from
+the event loop once its head is written: the kernel copies the bytes from the page cache
+to the socket, the socket stays non-blocking, and what it does not take now goes when it
+is writable again (at most ``_SENDFILE_TURN`` bytes a turn of the loop); the thread that
+made the answer is given back at once, after asking the kernel to read the first part
+ahead (``POSIX_FADV_WILLNEED``). Pages of a cold file on a disk that readahead has not
+brought in yet are read by sendfile on the loop, as nginx does without its thread pool.
+Over TLS the body is read and written as any other.
+
 HTTP/1.1 as clients use it: keep-alive and pipelining (answers in order), chunked
 request bodies (decoded; ``wsgi.input`` ends at ``b""``), ``Expect: 100-continue`` (the
 ``100 Continue`` goes out when the application first reads the body, so a refusal such as
@@ -70,7 +80,14 @@ from urllib.parse import unquote_to_bytes
 import httptools
 import uvloop
 
-from davstore.http.wsgi import AnswersQuick, Environ, QuickResponse, RunsInline, WSGIApp
+from davstore.http.wsgi import (
+    AnswersQuick,
+    Environ,
+    FileBody,
+    QuickResponse,
+    RunsInline,
+    WSGIApp,
+)
 
 __all__ = [
     "BUSY_POLL",
@@ -178,6 +195,10 @@ _RATE_WINDOW = 10.0
 #: File descriptors kept free of connections: for the store's files, the state's
 #: databases, the log. Nearer the limit, idle connections are closed first.
 _FD_RESERVE = 128
+
+#: Bytes of a :class:`FileBody` sent with ``sendfile`` per turn of the event loop, at most
+#: (other connections get their turn between).
+_SENDFILE_TURN = 4 << 20
 
 #: Bytes read at a time while looking for the end of a line.
 _LINE_READ = 8192
@@ -565,6 +586,8 @@ class _Connection(asyncio.Protocol):
         self.parked: tuple[_Request, _Answer, Iterable[bytes], Iterator[bytes]] | None = None
         self.write_stalled_since: float | None = None  # the transport's buffer is full
         self.counted = False  # in the server's count of connections per client
+        #: A FileBody being sent with sendfile (requests[0]'s answer), on the loop.
+        self.sending: _FileSend | None = None
 
     # asyncio.Protocol
 
@@ -593,6 +616,8 @@ class _Connection(asyncio.Protocol):
         parked, self.parked = self.parked, None
         if parked is not None:  # its thread ends it: closes its result, finishes it
             self.server.pool.submit(self._stream_rest, *parked)
+        if self.sending is not None:
+            self._end_sendfile(True)
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -891,12 +916,40 @@ class _Connection(asyncio.Protocol):
         transport = self.transport
         assert transport is not None
         request.chunks = []
+        if isinstance(body, FileBody):
+            return self._quick_file(request, start, body)
         head = self._answer(request, start, body)
         transport.write(head.head + _frame(head, body) if body else head.head)
         if head.close:  # the server is stopping
             transport.close()
         self.idle_since = time.monotonic()  # waiting for the next request's head
         self.server.answered()
+        return True
+
+    def _quick_file(self, request: _Request, start: _StartResponse, body: FileBody) -> bool:
+        """Send the FileBody answer ``answer_quick`` gave (its request is the connection's
+        only one): queued as the request being answered, so that what the client sends
+        next waits for its end."""
+        self.requests.append(request)
+        self.busy = True
+        self.server.active += 1
+        self.idle_since = None
+        try:
+            answer = self._file_answer(request, start, body)
+        except Exception:
+            logger.exception("%s %r: a quick answer failed", start.status, request.url)
+            _close_body(body)
+            self._write_error(request)
+            return True
+        if self.server.tls is None:
+            self._send_file_body(request, answer, body)
+            return True
+        transport = self.transport
+        assert transport is not None
+        transport.write(answer.head)  # over TLS: read and written from a thread
+        request.head_sent = True
+        start.sent = True
+        self.on_thread(self._stream_rest, request, answer, body, iter(body))
         return True
 
     def _environ(self, request: _Request) -> None:
@@ -1164,6 +1217,13 @@ class _Connection(asyncio.Protocol):
         head = "".join(lines).encode("latin-1")
         return _Answer(head, has_body=not no_body, chunked=chunked, close=close, left=length)
 
+    def _file_answer(self, request: _Request, start: _StartResponse, body: FileBody) -> _Answer:
+        """The head for an answer whose body is ``body``: framed by its Content-Length
+        (the body's length where the application gave none), never chunked."""
+        if not any(name.lower() == "content-length" for name, _ in start.headers):
+            start.headers = [*start.headers, ("Content-Length", str(body.length))]
+        return self._answer(request, start, None)
+
     def _body_left_unread(self, request: _Request) -> bool:
         """The answer leaves much of the request's body unsent or unread: the connection
         cannot go on to the next request (see :meth:`_finish`)."""
@@ -1219,6 +1279,11 @@ class _Connection(asyncio.Protocol):
         try:
             try:
                 result = self.server.app(environ, start)
+                if type(result) is FileBody and self.server.tls is None:
+                    answer = self._file_answer(request, start, result)
+                    _read_ahead(result)
+                    self._from_thread(self._send_file_body, request, answer, result)
+                    return
                 head, rest = _first_chunks(result)
                 answer = self._answer(request, start, head if rest is None else None)
             except ClientGone as exc:
@@ -1336,6 +1401,104 @@ class _Connection(asyncio.Protocol):
         self.transport.write(data)
         request.head_sent = True
         done.set_result(self.write_paused)
+
+    # FileBody answers, sent with sendfile (on the loop)
+
+    def _send_file_body(self, request: _Request, answer: _Answer, body: FileBody) -> None:
+        """Write the head of ``answer``, then its body with sendfile (or, without a body:
+        HEAD, 304, the head alone)."""
+        transport = self.transport
+        if self.closed or transport is None or (request.refused and not request.head_sent):
+            _close_body(body)
+            self._finish(request, True)
+            return
+        transport.write(answer.head)
+        request.head_sent = True
+        length = min(answer.left or 0, body.length)
+        if not answer.has_body or not length:
+            _close_body(body)
+            self._finish(request, answer.close or answer.short)
+            return
+        try:
+            sock = os.dup(transport.get_extra_info("socket").fileno())
+        except (OSError, AttributeError) as exc:
+            logger.warning("cannot send a file with sendfile: %s", exc)
+            _close_body(body)
+            self._finish(request, True)
+            return
+        self.sending = _FileSend(request, answer, body, sock, length)
+        self._sendfile()
+
+    def _sendfile(self) -> None:
+        """Send what the socket takes now of the file being sent (at most
+        ``_SENDFILE_TURN`` bytes); wait for it to be writable for the rest."""
+        send = self.sending
+        transport = self.transport
+        if send is None or transport is None:
+            return
+        if transport.is_closing():  # aborted (the sweep, a stop): connection_lost follows
+            self._end_sendfile(True)
+            return
+        if transport.get_write_buffer_size():
+            self._when_writable(send)  # the head (or an answer before) is not out yet
+            return
+        body = send.body
+        budget = _SENDFILE_TURN
+        while send.left > 0 and budget > 0:
+            try:
+                sent = os.sendfile(send.sock, body.fd, send.offset, min(send.left, budget))
+            except BlockingIOError:
+                if self.write_stalled_since is None:
+                    self.write_stalled_since = time.monotonic()  # the sweep times it out
+                self._when_writable(send)
+                return
+            except InterruptedError:
+                continue
+            except OSError as exc:  # EPIPE, ECONNRESET: the client went; EIO: the disk
+                logger.info(
+                    "%s %s: %s",
+                    send.request.environ.get("REQUEST_METHOD", "GET"),
+                    send.request.environ.get("PATH_INFO", send.request.url),
+                    exc,
+                )
+                self._end_sendfile(True)
+                return
+            if not sent:  # the file is shorter than the length promised: changed in place
+                logger.warning(
+                    "%r ended %d bytes early", send.request.url.decode("latin-1"), send.left
+                )
+                self._end_sendfile(True)
+                return
+            self.write_stalled_since = None
+            send.offset += sent
+            send.left -= sent
+            body.sent += sent
+            budget -= sent
+        if send.left > 0:
+            self._when_writable(send)  # the next turn goes on (other connections first)
+            return
+        answer = send.answer
+        if answer.left is not None:
+            answer.left -= send.length
+        self._end_sendfile(answer.close or answer.short)
+
+    def _when_writable(self, send: _FileSend) -> None:
+        if not send.watching:
+            send.watching = True
+            self.loop.add_writer(send.sock, self._sendfile)
+
+    def _end_sendfile(self, close: bool) -> None:
+        send, self.sending = self.sending, None
+        if send is None:
+            return
+        if send.watching:
+            self.loop.remove_writer(send.sock)
+        os.close(send.sock)
+        self.write_stalled_since = None
+        try:
+            _close_body(send.body)
+        finally:
+            self._finish(send.request, close)
 
     def _write_and_finish(self, request: _Request, data: bytes, close: bool) -> None:
         if not self.closed and self.transport is not None and not request.refused:
@@ -1464,6 +1627,44 @@ def _frame(answer: _Answer, chunk: bytes) -> bytes:
         chunk = chunk[:left]
     answer.left = left - len(chunk)
     return chunk
+
+
+class _FileSend:
+    """A FileBody on its way out with sendfile: where it is, what is left."""
+
+    __slots__ = ("answer", "body", "left", "length", "offset", "request", "sock", "watching")
+
+    def __init__(
+        self, request: _Request, answer: _Answer, body: FileBody, sock: int, length: int
+    ) -> None:
+        self.request = request
+        self.answer = answer
+        self.body = body
+        self.sock = sock  # a duplicate of the connection's socket, watched for writability
+        self.length = length
+        self.offset = body.offset
+        self.left = length
+        self.watching = False
+
+
+def _read_ahead(body: FileBody) -> None:
+    """Ask the kernel to start reading the first part of ``body`` into the page cache (from
+    the thread that made the answer), so that sendfile on the loop seldom waits for a disk:
+    sendfile reads the file where its pages are not cached, and the kernel's readahead
+    follows a sequential reader from there."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        with contextlib.suppress(OSError):
+            advise(
+                body.fd, body.offset, min(body.length, 2 * _SENDFILE_TURN), os.POSIX_FADV_WILLNEED
+            )
+
+
+def _close_body(body: FileBody) -> None:
+    try:
+        body.close()
+    except Exception:
+        logger.exception("could not close an answer's file")
 
 
 def _close_result(result: Iterable[bytes] | None) -> None:

@@ -68,7 +68,7 @@ from davstore.errors import DavstoreError, NotFound
 from davstore.frontends.webdav.app import QuickAnswer
 from davstore.frontends.webdav.fixed_users import basic_user
 from davstore.http.basic_auth import parse_basic
-from davstore.http.wsgi import Environ, StartResponse, WSGIApp
+from davstore.http.wsgi import Environ, FileBody, StartResponse, WSGIApp
 from davstore.serving.queued_metrics import QueuedMetrics, fold_all, multiprocess
 from davstore.serving.store_metrics import MetricsStore, StoreMetrics
 from davstore.serving.workers import WORKER_PARENT_ENV, children
@@ -439,6 +439,10 @@ class Observability:
         if type(body) is list:  # whole already: counted and logged now
             self._finish(exchange, sum(map(len, body)))
             return body
+        if type(body) is FileBody:  # passed on as it is: the server sends it with sendfile
+            file_body = body
+            file_body.on_close(lambda: self._finish(exchange, file_body.sent))
+            return file_body
         return _Body(body, lambda sent: self._finish(exchange, sent))
 
     def _finish(self, exchange: _Exchange, sent: int) -> None:

@@ -171,7 +171,7 @@ def _record(alias: str, name: object, action: Action, size: int | None = None) -
                 journal, peers = outlet
                 journal.append(record)
                 peers.announce()
-            _activity(share.state_dir()).record(
+            _activity(share.state_dir(), share.activity_stream()).record(
                 Change(action, path, actor=Actor(record.user, "site")), size=size
             )
             stream = _stream(share.config.lock_storage or share.config.property_storage)
@@ -187,12 +187,12 @@ def _record(alias: str, name: object, action: Action, size: int | None = None) -
             _failed_at[share.name] = now
 
 
-def _activity(state_dir: Path) -> ActivityLog:
+def _activity(state_dir: Path, stream: tuple[Any, str] | None) -> ActivityLog:
     """The activity log of the share whose state is in ``state_dir`` (one per folder)."""
     with _lock:
         log = _activity_logs.get(state_dir)
         if log is None:
-            log = _activity_logs[state_dir] = ActivityLog(state_dir)
+            log = _activity_logs[state_dir] = ActivityLog(state_dir, stream=stream)
         return log
 
 

@@ -215,6 +215,14 @@ class ObjectStore(abc.ABC):
         except (NotFound, NotADirectory):
             return None
 
+    def find_with_parent(self, name: str) -> tuple[ObjectInfo | None, ObjectInfo | None]:
+        """:meth:`find` of ``name`` and, when nothing is there and the store learnt it in
+        the same call, the entry of its parent folder (``None`` where it did not: ask
+        :meth:`find`): what one who is about to make ``name`` asks (a new file's PUT). A
+        local disk resolves the folder once and stats the name in it. Wrappers MUST pass
+        it through."""
+        return self.find(name), None
+
     @abc.abstractmethod
     def list(self, name: str) -> Iterator[ObjectInfo]:
         """The direct children of directory ``name`` with their metadata.
@@ -239,6 +247,25 @@ class ObjectStore(abc.ABC):
 
         A frontend that promises a length before sending the bytes (an HTTP GET) needs it:
         the cached size may be up to one TTL old when the site changed the file meanwhile.
+        """
+        return None
+
+    def open_cached(self, name: str) -> BinaryIO | None:
+        """:meth:`open_read` of file ``name`` at offset 0 made without waiting for a device:
+        where its name and inode are in the kernel's caches (a local disk: ``openat2`` with
+        ``RESOLVE_CACHED``); ``None`` when the store cannot open it so (then
+        :meth:`open_read`). Raises NotFound, IsADirectory. Wrappers MUST pass it through.
+        """
+        return None
+
+    def stream_fd(self, name: str, stream: BinaryIO) -> int | None:
+        """An OS file descriptor of a regular file that holds the very bytes ``stream``
+        (from :meth:`open_read`) reads, at the same offsets, where the stream is one (local
+        disk); ``None`` otherwise. A frontend may hand it to the kernel (``sendfile``) or
+        ``pread`` it instead of reading through the stream; it stays the stream's: valid
+        until the stream is closed, never closed by the caller, and read only with calls
+        that take their own offset (the stream's position is not moved). No I/O beyond a
+        ``fstat``. Wrappers MUST pass it through.
         """
         return None
 

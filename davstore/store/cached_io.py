@@ -69,6 +69,7 @@ __all__ = [
     "read_whole",
     "stat_cached",
     "stat_fd",
+    "stat_in_folder",
     "write_held",
 ]
 
@@ -338,6 +339,36 @@ def stat_cached(path: str, dir_fd: int | None = None) -> CachedStat | None:
         return stat_fd(fd)
     finally:
         _close(fd)
+
+
+def stat_in_folder(
+    path: str, dir_fd: int | None = None
+) -> tuple[CachedStat | None, CachedStat | None] | None:
+    """The stat of ``path`` (of a link itself, never through one) and, when nothing is
+    there, the stat of its folder, resolving the folder once from the kernel's caches:
+    ``(stat, None)`` or ``(None, the folder's stat)``; None when the folder's resolution
+    would need the disk. A name the caches do not know (a new file's) is looked up in the
+    folder the usual way (``fstatat``, the GIL released).
+
+    :raises OSError: as ``os.stat`` of the folder would (ENOENT, ENOTDIR).
+    """
+    folder, _, name = path.rpartition("/")
+    folder_fd = _open_cached(folder or ".", os.O_PATH | os.O_DIRECTORY, dir_fd)
+    if folder_fd is None:
+        return None
+    try:
+        try:
+            st = stat_cached(name, folder_fd)
+            if st is None:
+                found = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+                st = CachedStat(
+                    found.st_mode, found.st_ino, found.st_size, found.st_mtime_ns, found.st_nlink
+                )
+        except FileNotFoundError:
+            return None, stat_fd(folder_fd)
+        return st, None
+    finally:
+        _close(folder_fd)
 
 
 def stat_fd(fd: int) -> CachedStat:

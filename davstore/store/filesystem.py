@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import io
 import os
 import resource
 import secrets
@@ -183,6 +184,25 @@ class FileSystemStore(GenericStore):
         except OSError as exc:
             raise from_exception(exc, name) from exc
 
+    def find_with_parent(self, name: str) -> tuple[ObjectInfo | None, ObjectInfo | None]:
+        if not self._cached_io or not name:
+            return self.find(name), None
+        try:
+            got = self._at(name, lambda root, rel: cached_io.stat_in_folder(rel, root))
+        except (FileNotFoundError, NotADirectoryError):
+            return None, None  # the folder is not there (or not a folder) either
+        except OSError as exc:
+            raise from_exception(exc, name) from exc
+        if got is None:  # the kernel's caches could not tell
+            return self.find(name), None
+        st, folder_st = got
+        if st is not None:
+            if stat.S_ISLNK(st.st_mode):
+                return self.find(name), None  # a link is not part of the share: as find says
+            return _info(name, st), None
+        assert folder_st is not None
+        return None, _info(name.rpartition("/")[0], folder_st)
+
     def _stat(self, name: str) -> ObjectInfo:
         """The entry of ``name`` (never of a link). Raises OSError."""
         return self._at(name, self._stat_at)
@@ -276,6 +296,19 @@ class FileSystemStore(GenericStore):
             return _info(name, stream.st)
         # Overwrites replace the inode (os.replace), so an open file never changes under us.
         return _info(name, os.fstat(stream.fileno()))
+
+    def open_cached(self, name: str) -> BinaryIO | None:
+        if not self._cached_io:
+            return None
+        return self._open_cached(name)  # type: ignore[return-value]
+
+    def stream_fd(self, name: str, stream: BinaryIO) -> int | None:
+        if isinstance(stream, CachedReader):
+            return None if stream.closed else stream.fileno()  # a regular file (open_regular)
+        if not isinstance(stream, io.FileIO) or stream.closed:
+            return None
+        fd = stream.fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
 
     def start_upload(self, name: str, *, spool_dir: str | None, spool_memory: int) -> Upload:
         return ReplaceUpload(self, name)

@@ -52,6 +52,9 @@ class StoreWrapper(ObjectStore):
     def find(self, name: str) -> ObjectInfo | None:
         return self._call("find", lambda: self.inner.find(name))
 
+    def find_with_parent(self, name: str) -> tuple[ObjectInfo | None, ObjectInfo | None]:
+        return self._call("find", lambda: self.inner.find_with_parent(name))
+
     def list(self, name: str) -> Iterator[ObjectInfo]:
         return iter(self._call("list", lambda: list(self.inner.list(name))))
 
@@ -62,6 +65,14 @@ class StoreWrapper(ObjectStore):
     def stream_info(self, name: str, stream: BinaryIO) -> ObjectInfo | None:
         raw = unwrap_stream(stream)
         return self._call("stream_info", lambda: self.inner.stream_info(name, raw))
+
+    def open_cached(self, name: str) -> BinaryIO | None:
+        stream = self._call("open_read", lambda: self.inner.open_cached(name))
+        return None if stream is None else self._wrap_stream(stream)
+
+    def stream_fd(self, name: str, stream: BinaryIO) -> int | None:
+        # Not a call to the backend (no I/O, no answer to count): straight to the inner store.
+        return self.inner.stream_fd(name, unwrap_stream(stream))
 
     def read_small(self, name: str, limit: int) -> tuple[ObjectInfo, bytes] | None:
         return self._call("read_small", lambda: self.inner.read_small(name, limit))

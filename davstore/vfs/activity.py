@@ -8,7 +8,10 @@ The file is bounded: past ``max_bytes`` it becomes ``activity.jsonl.1`` (the one
 goes) and a new one starts. ``davstore activity`` reads both, oldest first.
 
 One host's processes share the state folder and so the log (each line one ``write`` of
-an ``O_APPEND`` file); replicas on several hosts each keep their own (not yet shared).
+an ``O_APPEND`` file). Replicas on several hosts sharing Redis also append each record to
+the stream ``<prefix>activity`` (capped near :data:`STREAM_LENGTH` records), and a log
+given that ``stream`` reads it instead of the file: every host's changes, in order. The
+file stays the host's own copy (what ``davstore activity`` without Redis reads).
 """
 
 from __future__ import annotations
@@ -26,20 +29,27 @@ from davstore.vfs.events import Change
 if TYPE_CHECKING:
     from davstore.vfs.core import VFS
 
-__all__ = ["ACTIVITY_FILE", "ActivityLog", "attach"]
+__all__ = ["ACTIVITY_FILE", "STREAM_LENGTH", "ActivityLog", "attach"]
 
 logger = logging.getLogger("davstore.activity")
 
 ACTIVITY_FILE = "activity.jsonl"
+#: Records the Redis stream keeps (about; ``XADD MAXLEN ~``).
+STREAM_LENGTH = 200_000
 
 
 class ActivityLog:
-    """The activity of one share, in ``folder`` (its state folder)."""
+    """The activity of one share, in ``folder`` (its state folder) and, for replicas
+    sharing Redis, in ``stream``: a ``(redis client, key)`` pair."""
 
-    def __init__(self, folder: Path, *, max_bytes: int = 16 << 20) -> None:
+    def __init__(
+        self, folder: Path, *, max_bytes: int = 16 << 20, stream: tuple[Any, str] | None = None
+    ) -> None:
         self.path = folder / ACTIVITY_FILE
         self.max_bytes = max_bytes
+        self.stream = stream
         self._lock = threading.Lock()
+        self._stream_failed_at = -60.0
 
     def record(
         self, change: Change, *, size: int | None = None, trash_id: str | None = None
@@ -61,6 +71,8 @@ class ActivityLog:
             sort_keys=True,
         )
         data = (line + "\n").encode()
+        if self.stream is not None:
+            self._add(line)
         try:
             with self._lock:
                 self._rotate()
@@ -77,6 +89,17 @@ class ActivityLog:
         except OSError:
             logger.exception("could not write the activity log %s", self.path)
 
+    def _add(self, line: str) -> None:
+        assert self.stream is not None
+        client, key = self.stream
+        try:
+            client.xadd(key, {"r": line}, maxlen=STREAM_LENGTH, approximate=True)
+        except Exception as exc:  # Redis away: said now and then; the file keeps it
+            now = time.monotonic()
+            if now - self._stream_failed_at > 10:
+                logger.warning("could not add to the activity stream %s: %s", key, exc)
+            self._stream_failed_at = now
+
     def _rotate(self) -> None:
         try:
             if self.path.stat().st_size + 1 > self.max_bytes:
@@ -85,7 +108,13 @@ class ActivityLog:
             pass
 
     def read(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """The records, oldest first (the last ``limit`` of them)."""
+        """The records, oldest first (the last ``limit`` of them): the stream's when the
+        log has one (the file's when Redis cannot be reached, with one log line)."""
+        if self.stream is not None:
+            try:
+                return self._read_stream(limit)
+            except Exception as exc:
+                logger.warning("could not read the activity stream %s: %s", self.stream[1], exc)
         records: list[dict[str, Any]] = []
         for path in (self.path.with_name(ACTIVITY_FILE + ".1"), self.path):
             try:
@@ -99,12 +128,29 @@ class ActivityLog:
                     continue  # a line cut short by a crash
         return records[-limit:] if limit else records
 
+    def _read_stream(self, limit: int | None) -> list[dict[str, Any]]:
+        assert self.stream is not None
+        client, key = self.stream
+        if limit:
+            entries = list(reversed(client.xrevrange(key, count=limit)))
+        else:
+            entries = client.xrange(key)
+        records: list[dict[str, Any]] = []
+        for _id, fields in entries:
+            raw: Any = fields.get(b"r", fields.get("r"))
+            try:
+                records.append(json.loads(raw))
+            except (TypeError, ValueError):
+                continue
+        return records
 
-def attach(vfs: VFS, folder: Path) -> ActivityLog:
-    """Record every change made through ``vfs`` in ``folder``; returns the log."""
+
+def attach(vfs: VFS, folder: Path, *, stream: tuple[Any, str] | None = None) -> ActivityLog:
+    """Record every change made through ``vfs`` in ``folder`` (and ``stream``, see
+    :class:`ActivityLog`); returns the log."""
     from davstore.vfs.trash import trash_of
 
-    log = ActivityLog(folder)
+    log = ActivityLog(folder, stream=stream)
     trash = trash_of(vfs)
 
     def listener(change: Change) -> None:

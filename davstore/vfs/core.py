@@ -334,6 +334,28 @@ class VFS:
         Raises InvalidPath, StoreError."""
         return self._find(self.normalize(path))
 
+    def lookup_to_make(self, path: str) -> tuple[Entry | None, Entry | None]:
+        """:meth:`lookup` of ``path`` and, when nothing is there, of its parent folder (None
+        for the root's): what one about to make ``path`` asks. Where neither is known, the
+        store answers both in one call (``find_with_parent``: a new file's PUT on a local
+        disk resolves its folder once). Raises InvalidPath, StoreError."""
+        path = self.normalize(path)
+        if not path:
+            return self._find(path), None
+        folder = parent(path)
+        if (
+            isinstance(self._known(path), Unknown)
+            and self._pending(path) is None
+            and isinstance(self._known(folder), Unknown)
+        ):
+            entry, folder_entry = self.store.find_with_parent(path)
+            if entry is None and folder_entry is not None and folder_entry.is_dir:
+                self.cache.put_stat(path, MISSING)
+                self.cache.put_stat(folder, self._dated([folder_entry])[0])
+                return None, folder_entry
+        entry = self._find(path)
+        return entry, None if entry is not None else self._lookup(folder)
+
     def _known(self, path: str) -> Entry | Unknown | None:
         """What the VFS knows of a canonical path without asking the store: its entry, None
         for a known absence, UNKNOWN otherwise."""
@@ -789,12 +811,64 @@ class VFS:
             entry = known  # the cached entry may have finer times (listings: ms)
         return entry, data
 
+    def open_cached(self, path: str) -> ReadHandle | None:
+        """:meth:`open_read` with ``exact``, made only where the store opens the file without
+        waiting for a device (:meth:`~davstore.store.ObjectStore.open_cached`: the name and
+        inode in the kernel's caches) and tells the version from the open stream; ``None``
+        otherwise (use :meth:`open_read`). What an event loop may call. Raises NotFound,
+        IsADirectory, StoreError.
+        """
+        path = self.normalize(path)
+        if not self.store.capabilities.native_dirs or self._pending(path) is not None:
+            return None
+        known = self._known(path)
+        if known is None:
+            raise NotFound(path)
+        if not isinstance(known, Unknown) and known.is_dir:
+            raise IsADirectory(path)
+        try:
+            stream = self.store.open_cached(path)
+        except (NotFound, NotADirectory) as exc:
+            self._invalidate(path)
+            self.cache.put_stat(path, MISSING)
+            raise NotFound(path) from exc
+        except IsADirectory:
+            self._invalidate(path)
+            raise
+        if stream is None:
+            return None
+        try:
+            actual = self.store.stream_info(path, stream)
+        except BaseException:
+            stream.close()
+            raise
+        if actual is None:
+            stream.close()
+            return None
+        if isinstance(known, Unknown):
+            self.cache.put_stat(path, actual)
+        elif not same_version(actual, known):
+            self.cache.invalidate(path)
+            self.cache.put_stat(path, actual)
+        else:
+            actual = known  # the cached entry may have finer times (listings: ms)
+        handle = self._reader(path, actual)
+        handle.adopt(stream, actual)
+        self._readers.setdefault(path, []).append(handle)
+        return handle
+
     def _reader(self, path: str, entry: Entry) -> ReadHandle:
         return ReadHandle(
             lambda offset: self.store.open_read(path, offset),
             entry,
             describe=lambda stream: self.store.stream_info(path, stream),
             on_close=self._release_reader,
+            # Only where no copy ever replaces the stream (keep): its descriptor stays.
+            fd_of=(
+                (lambda stream: self.store.stream_fd(path, stream))
+                if self.capabilities.held_reads
+                else None
+            ),
         )
 
     def _content(self, path: str, entry: Entry | None = None) -> BinaryIO:

@@ -95,6 +95,7 @@ class ReadHandle(_Handle):
         *,
         describe: Callable[[BinaryIO], ObjectInfo | None] | None = None,
         on_close: Callable[[ReadHandle], None] | None = None,
+        fd_of: Callable[[BinaryIO], int | None] | None = None,
     ) -> None:
         self.path = entry.name
         self.entry = entry
@@ -104,6 +105,7 @@ class ReadHandle(_Handle):
         self._open_stream = open_stream
         self._describe = describe
         self._on_close = on_close
+        self._fd_of = fd_of
         self._stream: BinaryIO | None = None
         self._stream_pos = 0
         self._pos = 0
@@ -138,6 +140,21 @@ class ReadHandle(_Handle):
         with self._lock:
             if self._stream is None:
                 self._stream, self._stream_pos = self._open(0), 0
+
+    def os_file(self) -> int | None:
+        """An OS file descriptor holding the bytes of the version ``entry`` describes, at
+        their offsets, when the store's open stream is such a file (the store's
+        ``stream_fd``: local disk); ``None`` otherwise, before the stream is open (open the
+        handle with ``exact``), and once the handle reads from a copy (:meth:`keep`).
+
+        It lets a frontend send the bytes with ``sendfile(2)`` (or ``pread`` them) without
+        reading them into Python. It stays the handle's: valid until :meth:`close`, never
+        closed by the caller, read only with calls that take an offset."""
+        with self._lock:
+            stream = self._stream
+            if stream is None or self._fd_of is None or self.kept or self.closed:
+                return None
+            return self._fd_of(stream)
 
     def keep(self, spool: BinaryIO) -> None:
         """Read from now on from a copy of the version being read, made in ``spool`` (the

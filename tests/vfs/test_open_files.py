@@ -5,6 +5,7 @@ Runs on every store kind (local disk, memory, a flat custom Storage)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import threading
@@ -15,6 +16,7 @@ from django.core.files.storage import Storage
 
 from davstore.errors import FileTooLarge, InsufficientStorage
 from davstore.store import adapt
+from davstore.store.threaded import ThreadedStore
 from davstore.vfs import VFS
 
 
@@ -213,3 +215,56 @@ def test_a_committed_file_read_through_a_write_handle_is_read_whole(
     monkeypatch.setattr(vfs.store, "open_read", lambda *a, **k: _Trickle(open_read(*a, **k)))
     assert handle.pread(20000, 1000) == (b"x" + (bytes(range(256)) * 100)[1:])[1000:21000]
     handle.close()
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_a_reader_on_disk_offers_its_file_descriptor(
+    storage: Storage, store_kind: str, wrapped: bool
+) -> None:
+    """``ReadHandle.os_file``: the local disk's open file, also through store wrappers
+    (threads), holding the version opened; None on other stores and once closed."""
+    store = adapt(storage)
+    if wrapped:
+        store = ThreadedStore(store, workers=2)
+    vfs = VFS(store, cache_ttl=60)
+    vfs.write_file("f", b"first version")
+    reader = vfs.open_read("f", exact=True)
+    fd = reader.os_file()
+    if store_kind != "filesystem":
+        assert fd is None
+        reader.close()
+        return
+    assert fd is not None
+    vfs.write_file("f", b"second")  # replaced: the descriptor still reads the first
+    assert os.pread(fd, 100, 6) == b"version"
+    assert reader.read() == b"first version"  # the handle's own position did not move
+    reader.close()
+    assert reader.os_file() is None
+    if wrapped:
+        store.close()
+
+
+def test_open_cached_opens_only_what_the_kernel_has_cached(
+    storage: Storage, store_kind: str
+) -> None:
+    """``VFS.open_cached``: the local disk's file opened without waiting (its version, an
+    OS file); None on other stores; NotFound and IsADirectory as ``open_read``."""
+    vfs = VFS(adapt(storage), cache_ttl=60)
+    vfs.write_file("f", b"content")
+    vfs.mkdir("d")
+    handle = vfs.open_cached("f")
+    if store_kind != "filesystem":
+        assert handle is None
+        return
+    assert handle is not None
+    assert handle.entry.size == 7 and handle.read() == b"content"
+    fd = handle.os_file()
+    assert fd is not None and os.pread(fd, 3, 4) == b"ent"
+    handle.close()
+    assert not vfs._readers
+    with pytest.raises(IsADirectoryError):
+        vfs.open_cached("d")  # a folder the VFS knows
+    for path, error in (("missing", FileNotFoundError), ("d", IsADirectoryError)):
+        vfs.cache.clear()
+        with contextlib.suppress(error):  # or None: the kernel could not tell without waiting
+            assert vfs.open_cached(path) is None

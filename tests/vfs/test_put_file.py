@@ -20,6 +20,8 @@ from davstore.errors import (
     StoreUnavailable,
 )
 from davstore.store import adapt
+from davstore.store.filesystem import FileSystemStore
+from davstore.store.wrapper import StoreWrapper
 from davstore.vfs import VFS
 from davstore.vfs.events import Action, Change, acting_as
 from tests.minimal_storages import MinimalStorage
@@ -123,3 +125,38 @@ def test_lookup(vfs: VFS) -> None:
     assert pending is not None and pending.size == 7
     handle.close()
     assert vfs.exists("docs/b.txt")
+
+
+class _Counting(StoreWrapper):
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.calls: list[str] = []
+
+    def _call(self, kind: str, func: Callable[[], Any]) -> Any:
+        self.calls.append(kind)
+        return func()
+
+
+def test_lookup_to_make_answers_the_name_and_its_folder(vfs: VFS) -> None:
+    """``VFS.lookup_to_make``: a new name and its folder (one store call on a local disk,
+    where neither was known), an existing file, a missing folder, a file as the folder."""
+    vfs.write_file("docs/old.txt", b"old")
+    vfs.write_file("plain.txt", b"p")
+    counting = _Counting(vfs.store)
+    vfs.store = counting
+    vfs.cache.clear()
+    entry, folder = vfs.lookup_to_make("docs/new.txt")
+    assert entry is None and folder is not None and folder.is_dir and folder.name == "docs"
+    if vfs.capabilities.folder_mtime and isinstance(counting.inner, FileSystemStore):
+        assert counting.calls == ["find"]  # both from one resolution of the folder
+    counting.calls.clear()
+    assert vfs.lookup("docs/new.txt") is None and vfs.lookup("docs") == folder
+    assert counting.calls == []  # both known now
+    vfs.cache.clear()
+    entry, folder = vfs.lookup_to_make("docs/old.txt")
+    assert entry is not None and entry.size == 3 and folder is None
+    assert vfs.lookup_to_make("missing/new.txt") == (None, None)
+    entry, folder = vfs.lookup_to_make("plain.txt/new.txt")
+    assert entry is None and folder is not None and not folder.is_dir
+    vfs.put_file("docs/new.txt", b"made")  # what a PUT does next: no surprise
+    assert vfs.lookup("docs/new.txt") is not None

@@ -275,3 +275,125 @@ def test_quota_of_a_store_without_usage(share: Share, monkeypatch: pytest.Monkey
     for body in (ALLPROP, named(*LIVE)):
         mine, theirs = both(share, "q/", "1", body)
         assert mine == theirs
+
+
+# -- elements reused across requests (propfind.Fragments) --------------------------------
+
+
+@pytest.fixture
+def renderers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every renderer the fast path made, to read its counts of reused and rendered."""
+    made: list[Any] = []
+
+    class Recording(fast._Renderer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(fast, "_Renderer", Recording)
+    return made
+
+
+PROPPATCH_BLUE = (
+    '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x-test:">'
+    "<D:set><D:prop><Z:colour>blue</Z:colour></D:prop></D:set></D:propertyupdate>"
+)
+
+
+@pytest.mark.parametrize("body", [ALLPROP, named(*LIVE)], ids=["allprop", "named"])
+def test_elements_are_reused_until_their_entry_changes(
+    share: Share,
+    body: str,
+    taken: list[bool],
+    renderers: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(share.vfs, "usage", lambda: Usage(1234, 5678))
+    populate(share)
+    first, theirs = both(share, "", "1", body)
+    assert first == theirs
+    members = len(NAMES) + 1  # the files and "sub dir&"
+    assert renderers[0].rendered == members + 1 and renderers[0].reused == 0
+    again = share.request("PROPFIND", "", headers={"Depth": "1"}, data=body.encode())
+    assert again.content == first
+    assert renderers[-1].reused == members + 1 and renderers[-1].rendered == 0
+    share.vfs.write_file("noext", b"changed content")  # a new size, time and ETag
+    changed, theirs = both(share, "", "1", body)
+    assert changed == theirs != first
+    assert renderers[-1].rendered >= 1  # the changed file (and the root, its time moved)
+    assert renderers[-1].reused >= members - 1
+    monkeypatch.setattr(share.vfs, "usage", lambda: Usage(99, 1))  # the folders' quota
+    quota, theirs = both(share, "", "1", body)
+    assert quota == theirs
+    assert taken == [True, True, True, True]
+
+
+def test_a_dead_property_or_lock_after_the_elements_were_kept_falls_back(
+    share: Share, taken: list[bool]
+) -> None:
+    populate(share)
+    share.request("PROPFIND", "", headers={"Depth": "1"}, data=ALLPROP)
+    assert share.request("PROPPATCH", "noext", data=PROPPATCH_BLUE).status_code == 207
+    response = share.request("PROPFIND", "", headers={"Depth": "1"}, data=ALLPROP)
+    assert "blue" in response.text
+    token = lock(share, "archive.tgz")
+    response = share.request("PROPFIND", "sub%20dir%26/", headers={"Depth": "1"}, data=ALLPROP)
+    share.request("PROPFIND", "", headers={"Depth": "1"}, data=ALLPROP)
+    assert taken == [True, False, True, False]
+    locked = share.request("PROPFIND", "archive.tgz", headers={"Depth": "0"}, data=ALLPROP)
+    assert token.strip("<>") in locked.text  # wsgidav's lockdiscovery shows it
+    assert taken[-1] is False
+
+
+def test_the_elements_kept_stay_within_their_budget(share: Share) -> None:
+    for index in range(200):
+        share.vfs.write_file(f"f{index:03d}.txt", b"x")
+    fragments = fast.Fragments(budget=20_000)
+    share.app.provider.propfind_fragments = fragments
+    for body in (ALLPROP, named("getetag"), named(*LIVE)):
+        for _ in range(2):
+            response = share.request("PROPFIND", "", headers={"Depth": "1"}, data=body)
+            assert response.status_code == 207
+            assert len(parsed(response.content)) == 201
+            assert 0 < fragments.size <= 20_000
+
+
+@pytest.mark.parametrize("body", [ALLPROP, named("getetag", "displayname")])
+def test_a_big_folder_is_streamed_with_dead_properties_where_they_are(
+    share: Share, body: str, taken: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fast, "EAGER_MEMBERS", 3)
+    monkeypatch.setattr(share.vfs, "usage", lambda: Usage(1234, 5678))
+    streams: list[bool] = []
+    members = fast._members
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        streams.append(True)
+        return members(*args, **kwargs)
+
+    monkeypatch.setattr(fast, "_members", spy)
+    populate(share)
+    assert share.request("PROPPATCH", "noext", data=PROPPATCH_BLUE).status_code == 207
+    for _ in range(2):
+        mine, theirs = both(share, "", "1", body)
+        assert parsed(mine) == parsed(theirs)
+        assert len(parsed(mine)) == len(NAMES) + 2
+    streamed = share.request("PROPFIND", "", headers={"Depth": "1"}, data=body)
+    assert ("blue" in streamed.text) == (body == ALLPROP)
+    assert all(taken) and len(streams) == 3  # rendered as it was sent, each time
+
+
+def test_depth_infinity_reuses_what_depth_1_rendered(
+    tmp_path: Path, renderers: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from davstore.frontends.webdav.limits import DavLimits
+
+    storage = FileSystemStorage(location=str(tmp_path / "media"))
+    with serve_share(storage, tmp_path / "state", limits=DavLimits(depth_infinity=True)) as share:
+        monkeypatch.setattr(share.vfs, "usage", lambda: Usage(1234, 5678))  # steady figures
+        populate(share)
+        share.request("PROPFIND", "sub%20dir%26/", headers={"Depth": "1"}, data=ALLPROP)
+        mine, theirs = both(share, "", "infinity", ALLPROP)
+    assert parsed(mine) == parsed(theirs)
+    assert len(parsed(mine)) == 2 * len(NAMES) + 3
+    assert renderers[1].reused == len(NAMES) + 2  # "sub dir&/", its files, "inner/"

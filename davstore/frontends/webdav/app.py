@@ -70,6 +70,7 @@ from davstore.frontends.webdav.guards import (
     UploadLimit,
     XmlGuard,
     check_path,
+    check_range,
 )
 from davstore.frontends.webdav.limits import DavLimits
 from davstore.frontends.webdav.listing import DirectoryListing
@@ -92,7 +93,7 @@ from davstore.frontends.webdav.state.macmeta import (
 )
 from davstore.frontends.webdav.state.sqlite_locks import SqliteLockManager
 from davstore.frontends.webdav.sync import SyncCollectionReport
-from davstore.http.wsgi import Environ, StartResponse, WSGIApp
+from davstore.http.wsgi import Environ, FileBody, QuickResponse, StartResponse, WSGIApp
 from davstore.vfs import VFS
 
 __all__ = ["DavstoreApp", "QuickAnswer", "create_app"]
@@ -119,7 +120,13 @@ QuickObserver = Callable[[QuickAnswer], None]
 
 #: Request headers (lower case) that send a GET or a PUT through the stack: what makes it
 #: not plain for PlainGet or PlainPut, and a Destination for PathGuard to check.
-_NOT_QUICK_GET = NOT_PLAIN_HEADERS | {b"destination", b"expect", b"upgrade"}
+_NOT_QUICK_GET = (NOT_PLAIN_HEADERS - {b"range", b"if-range"}) | {
+    b"destination",
+    b"expect",
+    b"upgrade",
+}
+#: The headers of a ranged GET answered at once, and their environ keys.
+_RANGE_KEYS = {b"range": "HTTP_RANGE", b"if-range": "HTTP_IF_RANGE"}
 _NOT_QUICK_PUT = NOT_PLAIN_PUT_HEADERS | {b"destination", b"expect", b"upgrade"}
 
 
@@ -203,14 +210,16 @@ class DavstoreApp:
         headers: list[tuple[bytes, bytes]],
         client: str,
         body: bytes,
-    ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+    ) -> QuickResponse | None:
         """The answer to a plain GET or PUT of a small file, made without the WSGI stack:
         the HTTP server asks before it builds an environ (``answer_quick`` in server.py).
         It is the answer :class:`PlainGet` (``whole_file``) or :class:`PlainPut`
         (``put_quick``) gives, to a request that PathGuard lets through and that they call
         plain (no condition, range or Depth; no body for a GET; anonymous, or valid Basic
-        credentials); the observers (metrics, access log) are told. None for anything
-        else, which then goes through the stack as usual (nothing was written)."""
+        credentials); the observers (metrics, access log) are told. A bigger file the VFS
+        opens from the kernel's caches (``PlainGet.file_answer``) is answered with a
+        FileBody, which the server sends with sendfile. None for anything else, which then
+        goes through the stack as usual (nothing was written)."""
         if not self.inline or self._quick_blind:
             return None
         if method == "GET":
@@ -222,6 +231,7 @@ class DavstoreApp:
         if not enabled:
             return None
         authorization: str | None = None
+        ranges: dict[str, str] | None = None
         for name, value in headers:
             lowered = name.lower()
             if lowered in refused:
@@ -230,6 +240,13 @@ class DavstoreApp:
                 if authorization is not None:
                     return None  # twice: the stack decides
                 authorization = value.decode("latin-1")
+            elif method == "GET" and lowered in _RANGE_KEYS:
+                if ranges is None:
+                    ranges = {}
+                key = _RANGE_KEYS[lowered]
+                if key in ranges:
+                    return None  # twice: the server refuses it
+                ranges[key] = value.decode("latin-1")
         started = time.perf_counter()
         shared = share_path(path)
         if shared is None:
@@ -238,21 +255,30 @@ class DavstoreApp:
             check_path(shared)  # as PathGuard
         except InvalidPath:
             return None
-        answer: tuple[str, list[tuple[str, str]], bytes] | None
+        answer: QuickResponse | None
         if method == "GET":
             if self.users is not None and not basic_credentials_ok(self.users, authorization or ""):
                 return None
-            whole = self.plain_get.whole_file(shared)
-            answer = None if whole is None else ("200 OK", *whole)
+            if ranges is not None:
+                if "HTTP_RANGE" in ranges:
+                    check_range(ranges)  # as PathGuard
+                if "HTTP_IF_RANGE" in ranges and "HTTP_RANGE" not in ranges:
+                    return None  # not plain: wsgidav's
+            whole = None if ranges is not None else self.plain_get.whole_file(shared)
+            if whole is None:
+                answer = self.plain_get.file_answer(shared, ranges)
+            else:
+                answer = ("200 OK", *whole)
         else:
             answer = self.plain_put.put_quick(shared, body, authorization or "")
         if answer is None:
             return None
+        sent = answer[2]
         noted = QuickAnswer(
             method,
             path,
             answer[0][:3],
-            (len(body), len(answer[2])),
+            (len(body), sent.length if isinstance(sent, FileBody) else len(sent)),
             started,
             client,
             authorization or "",

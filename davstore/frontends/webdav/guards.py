@@ -44,6 +44,7 @@ __all__ = [
     "UploadLimit",
     "XmlGuard",
     "check_path",
+    "check_range",
     "respond",
     "xml_problem",
 ]
@@ -130,7 +131,7 @@ class PathGuard:
         if environ.get("PATH_INFO") == "*":
             return _asterisk(environ, start_response)
         if "HTTP_RANGE" in environ:
-            _check_range(environ)
+            check_range(environ)
         length = (environ.get("CONTENT_LENGTH") or "").strip()
         if length and not length.isdigit():
             return respond(
@@ -175,7 +176,7 @@ _RANGE_SPEC = re.compile(r"\s*(?:(\d+)\s*-\s*(\d*)|-\s*(\d+))\s*")
 _UNSATISFIABLE = "bytes=9223372036854775807-"
 
 
-def _check_range(environ: Environ) -> None:
+def check_range(environ: Environ) -> None:
     """Make ``Range`` what RFC 9110 14.1.1 says before the resource reads it: a header that
     is not a valid byte-range set (``bytes=5-1``: a last byte before the first) is ignored
     (the whole file, 200); ranges that can satisfy nothing (``bytes=-0``) are dropped, and

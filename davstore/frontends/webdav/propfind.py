@@ -21,6 +21,14 @@ wsgidav answers (the fallback is always correct, only slower):
 The document equals wsgidav's byte for byte (tests/webdav/test_propfind.py compares them):
 the same hrefs (``quote`` with wsgidav's safe characters), members in listing order, the
 same property order, values and ``404`` propstats, ``&``, ``<`` and ``>`` escaped in text.
+
+Each member's ``<D:response>`` is rendered once per version of its entry and kind of
+request and kept, as UTF-8, in the share's :class:`Fragments` (bounded in bytes): a folder
+listed again costs a lookup per member, a dead-property check where the share has any,
+and one join. Hrefs and names made of characters that need no escaping are not quoted. A
+folder of more than :data:`EAGER_MEMBERS` members is answered as it is rendered (memory
+holds the listing, never the answer), with wsgidav's code for a member that has dead
+properties; a smaller one is answered whole, with its length.
 It runs inside wsgidav's request handling (``VfsProvider.custom_request_handler``), so
 authentication, the read-only guard and the XML guard have run before it.
 """
@@ -31,7 +39,7 @@ import io
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -49,7 +57,7 @@ from davstore.vfs import Entry
 if TYPE_CHECKING:
     from davstore.frontends.webdav.provider import FolderResource, VfsProvider, _Resource
 
-__all__ = ["LIVE_PROPERTIES", "answer_propfind", "stream_propfind"]
+__all__ = ["LIVE_PROPERTIES", "Fragments", "answer_propfind", "stream_propfind"]
 
 
 #: The live properties this module renders (wsgidav's set, in Clark notation).
@@ -96,6 +104,8 @@ _SUPPORTED_LOCK = (
 )
 _HEAD = "<?xml version='1.0' encoding='UTF-8'?>\n<D:multistatus xmlns:D=\"DAV:\">"
 _TAIL = "</D:multistatus>"
+_HEAD_BYTES = _HEAD.encode()
+_TAIL_BYTES = _TAIL.encode()
 
 
 def _escape(text: str) -> str:
@@ -141,11 +151,81 @@ def _requested(environ: Environ) -> list[str] | None:
     return names
 
 
-class _Renderer:
-    """Renders the ``<D:response>`` of one entry; caches per request what repeats."""
+class Fragments:
+    """The ``<D:response>`` elements rendered for the entries of a share, reused by later
+    PROPFINDs while the entry is the same (the VFS keeps one Entry object per version of a
+    name while it caches it; a changed file is a new, unequal Entry and is rendered anew).
 
-    def __init__(self, provider: VfsProvider, environ: Environ, names: list[str]) -> None:
+    One table per kind of request (allprop, or the tuple of properties named) and href
+    prefix; each element is kept as UTF-8 with its ref-URL (for the dead-property check)
+    and, for a folder, the quota figures it shows. At most :data:`FRAGMENT_BUDGET` bytes
+    are kept (all are dropped when more would be), so a share's listings cost a bounded
+    amount of memory however many and big its folders are.
+    """
+
+    def __init__(self, budget: int | None = None) -> None:
+        self.budget = FRAGMENT_BUDGET if budget is None else budget
+        self._tables: dict[tuple[str, tuple[str, ...]], dict[str, _Fragment]] = {}
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def table(self, prefix: str, names: tuple[str, ...]) -> dict[str, _Fragment]:
+        """The table of one kind of request (read and written without a lock: a dict's
+        ``get`` and item assignment are atomic)."""
+        key = (prefix, names)
+        found = self._tables.get(key)
+        if found is None:
+            with self._lock:
+                found = self._tables.setdefault(key, {})
+        return found
+
+    def keep(self, table: dict[str, _Fragment], path: str, fragment: _Fragment) -> None:
+        size = len(fragment[3]) + _FRAGMENT_OVERHEAD
+        if size > self.budget:
+            return
+        with self._lock:
+            old = table.get(path)
+            if old is not None:
+                self._size -= len(old[3]) + _FRAGMENT_OVERHEAD
+            if self._size + size > self.budget:
+                for each in self._tables.values():
+                    each.clear()
+                self._size = 0
+            table[path] = fragment
+            self._size += size
+
+    @property
+    def size(self) -> int:
+        """Bytes kept (the elements' UTF-8 and an estimate of the tables' own)."""
+        return self._size
+
+
+#: Bytes of rendered ``<D:response>`` elements a share keeps (:class:`Fragments`): a
+#: folder of 5,000 files takes about 3.5 MB in allprop, 2 MB with five properties named.
+FRAGMENT_BUDGET = 8 << 20
+_FRAGMENT_OVERHEAD = 120  # a table entry, its tuple and key, roughly
+
+#: ``(entry, quota, ref-URL, element)``: what :class:`Fragments` keeps per path.
+_Fragment = tuple[Entry, str, str, bytes]
+
+#: Names and hrefs made only of these are their own percent-encoding (``quote`` leaves
+#: them as they are, with wsgidav's safe characters for hrefs or only ``/`` for ref-URLs)
+#: and their own XML text (no ``&``, ``<``, ``>``, nothing XML cannot carry).
+_PLAIN_HREF = re.compile(r"[A-Za-z0-9_.~/!*'(),$|-]*")
+_PLAIN_REF = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
+class _Renderer:
+    """Renders the ``<D:response>`` of one entry; caches per request what repeats, and
+    across requests (:class:`Fragments`) the elements themselves."""
+
+    def __init__(
+        self, provider: VfsProvider, environ: Environ, names: list[str], *, keep: bool = True
+    ) -> None:
         self.provider = provider
+        #: Keep what is rendered in :class:`Fragments` (a Depth infinity sweep only reads
+        #: them: it would push the folders people list out, and grow with the tree).
+        self.keep = keep
         self.environ = environ
         self.names = names
         self.config = environ["wsgidav.config"]
@@ -160,6 +240,13 @@ class _Renderer:
         self._dates: dict[int, str] = {}
         self._usage: Usage | None = None
         self._folder_quota: str | None = None
+        self._folder_key: str | None = None
+        self._quota_named = any(name.startswith("{DAV:}quota-") for name in names)
+        self.fragments: Fragments = provider.propfind_fragments
+        self._table = self.fragments.table(self.href_prefix + "\0" + str(locking), tuple(names))
+        #: Elements taken from :class:`Fragments` and rendered, in this request.
+        self.reused = 0
+        self.rendered = 0
 
     def preferred(self, path: str, is_dir: bool) -> str:
         """wsgidav's ``get_preferred_path``: folders end in ``/``."""
@@ -291,16 +378,49 @@ class _Renderer:
             if props
         )
 
-    def response(self, path: str, entry: Entry) -> str | None:
-        """The ``<D:response>`` for one resource; ``None`` when it has dead properties."""
+    def folder_key(self) -> str:
+        """What a folder's element shows that its entry does not say: the quota figures
+        (allprop, or quota properties named); "" when it shows none."""
+        if self._folder_key is None:
+            if not self.names:
+                self._folder_key = self.folder_quota()
+            elif self._quota_named:
+                usage = self.usage()
+                self._folder_key = f"{usage.used}/{usage.available}"
+            else:
+                self._folder_key = ""
+        return self._folder_key
+
+    def response(self, path: str, entry: Entry) -> bytes | None:
+        """The ``<D:response>`` for one resource at share path ``path`` (as UTF-8);
+        ``None`` when it has dead properties or a name or ETag XML cannot carry."""
         is_dir = entry.is_dir
-        if self.properties is not None and self.properties.has_properties(
-            self.ref_url(path, is_dir)
-        ):
+        quota = ""
+        preferred = path
+        if is_dir:
+            quota = self.folder_key()
+            preferred = self.preferred(path, is_dir)
+        kept = self._table.get(preferred)
+        if kept is not None and (kept[0] is entry or kept[0] == entry) and kept[1] == quota:
+            if self.properties is not None and self.properties.has_properties(kept[2]):
+                return None
+            self.reused += 1
+            return kept[3]
+        ref = self.ref_prefix + preferred
+        ref_url = ref if _PLAIN_REF.fullmatch(ref) else quote(ref)
+        if self.properties is not None and self.properties.has_properties(ref_url):
             return None
-        href = quote(self.href_prefix + self.preferred(path, is_dir), safe=_HREF_SAFE)
+        if _NOT_XML.search(path) or (entry.etag is not None and _NOT_XML.search(entry.etag)):
+            return None
+        href = self.href_prefix + preferred
+        if not _PLAIN_HREF.fullmatch(href):
+            href = quote(href, safe=_HREF_SAFE)
         body = self.named(path, entry) if self.names else self.allprop(path, entry)
-        return f"<D:response><D:href>{href}</D:href>{body}</D:response>"
+        element = f"<D:response><D:href>{href}</D:href>{body}</D:response>".encode()
+        if self.keep:
+            self.fragments.keep(self._table, preferred, (entry, quota, ref_url, element))
+        self.rendered += 1
+        return element
 
 
 def _quota(kind: str, figure: int) -> str:
@@ -309,7 +429,7 @@ def _quota(kind: str, figure: int) -> str:
 
 def answer_propfind(
     provider: VfsProvider, environ: Environ, start_response: StartResponse
-) -> list[bytes] | None:
+) -> Iterable[bytes] | None:
     """The whole answer to a PROPFIND this module understands, else ``None``."""
     depth = environ.get("HTTP_DEPTH")
     if depth not in ("0", "1") or any(key in environ for key in _CONDITIONAL_HEADERS):
@@ -330,28 +450,86 @@ def answer_propfind(
     renderer = _Renderer(provider, environ, names)
     if not _unlocked(provider, renderer.ref_url(path, entry.is_dir)):
         return None
-    texts = [path, *(m.basename for m in members), *(m.etag or "" for m in members)]
-    if _NOT_XML.search("".join(texts)):
-        return None  # wsgidav reports names XML cannot carry
+    top = renderer.response(path, entry)
+    if top is None:
+        return None
+    if len(members) > EAGER_MEMBERS:  # streamed as rendered: memory stays bounded
+        start_response(
+            "207 Multi-Status",
+            [
+                ("Content-Type", "application/xml; charset=utf-8"),
+                ("Date", util.get_rfc1123_time()),
+            ],
+        )
+        mode = "named" if names else "allprop"
+        answer = _members(provider, environ, renderer, path=path, members=members, mode=mode)
+        return _byte_chunks(answer, top)
+    parts = [_HEAD_BYTES, top]
+    base = path if path.endswith("/") else path + "/"
+    response = renderer.response
     try:
-        responses = [renderer.response(path, entry)]
-        responses += [
-            renderer.response(util.join_uri(path, member.basename), member) for member in members
-        ]
+        for member in members:
+            part = response(base + member.name.rpartition("/")[2], member)
+            if part is None:
+                return None
+            parts.append(part)
     except DavstoreError:
         return None
-    if None in responses:
-        return None
-    body = "".join([_HEAD, *responses, _TAIL]).encode("utf-8")  # type: ignore[list-item]
+    parts.append(_TAIL_BYTES)
+    length = sum(map(len, parts))
     start_response(
         "207 Multi-Status",
         [
             ("Content-Type", "application/xml; charset=utf-8"),
             ("Date", util.get_rfc1123_time()),
-            ("Content-Length", str(len(body))),
+            ("Content-Length", str(length)),
         ],
     )
-    return [body]
+    return [b"".join(parts)]
+
+
+#: A folder of more members than this is answered as it is rendered (chunked, without a
+#: Content-Length), each member with dead properties by wsgidav's code alone; smaller
+#: ones whole, with a Content-Length (or, when a member has dead properties, by wsgidav).
+EAGER_MEMBERS = 10_000
+
+
+def _members(
+    provider: VfsProvider,
+    environ: Environ,
+    renderer: _Renderer,
+    *,
+    path: str,
+    members: list[Entry],
+    mode: str,
+) -> Iterator[bytes]:
+    base = path if path.endswith("/") else path + "/"
+    names = renderer.names
+    for member in members:
+        member_path = base + member.name.rpartition("/")[2]
+        try:
+            part = renderer.response(member_path, member)
+        except DavstoreError:
+            part = None
+        if part is None:
+            resource = provider.resource_for(member_path, member, environ)
+            part = _one_response(resource, mode, names, None)
+        yield part
+
+
+def _byte_chunks(parts: Iterator[bytes], first: bytes = b"") -> Iterator[bytes]:
+    """The multistatus document of ``first`` and ``parts``, in pieces of about
+    :data:`STREAM_CHUNK` bytes."""
+    pending: list[bytes] = [_HEAD_BYTES, first]
+    size = len(_HEAD_BYTES) + len(first)
+    for part in parts:
+        pending.append(part)
+        size += len(part)
+        if size >= STREAM_CHUNK:
+            yield b"".join(pending)
+            pending, size = [], 0
+    pending.append(_TAIL_BYTES)
+    yield b"".join(pending)
 
 
 def _unlocked(provider: VfsProvider, ref_url: str) -> bool:
@@ -435,7 +613,7 @@ def stream_propfind(
         if (manager is None or isinstance(manager, SqlitePropertyManager)) and _unlocked(
             provider, resource.get_ref_url()
         ):
-            renderer = _Renderer(provider, environ, names if mode == "named" else [])
+            renderer = _Renderer(provider, environ, names if mode == "named" else [], keep=False)
     start_response(
         "207 Multi-Status",
         [
@@ -443,20 +621,7 @@ def stream_propfind(
             ("Date", util.get_rfc1123_time()),
         ],
     )
-    return _chunks(_responses(provider, resource, mode, names, renderer))
-
-
-def _chunks(parts: Iterator[str]) -> Iterator[bytes]:
-    pending: list[str] = [_HEAD]
-    size = len(_HEAD)
-    for part in parts:
-        pending.append(part)
-        size += len(part)
-        if size >= STREAM_CHUNK:
-            yield "".join(pending).encode("utf-8")
-            pending, size = [], 0
-    pending.append(_TAIL)
-    yield "".join(pending).encode("utf-8")
+    return _byte_chunks(_responses(provider, resource, mode, names, renderer))
 
 
 def _responses(
@@ -465,7 +630,7 @@ def _responses(
     mode: str,
     names: list[str],
     renderer: _Renderer | None,
-) -> Iterator[str]:
+) -> Iterator[bytes]:
     yield _one_response(top, mode, names, renderer)
     stack: list[Iterator[_Resource]] = []
     folder: _Resource | None = top
@@ -474,7 +639,7 @@ def _responses(
             try:
                 stack.append(iter(folder.get_member_list()))
             except (DAVError, DavstoreError) as exc:
-                yield _status_response(folder, exc)
+                yield _status_response(folder, exc).encode()
             folder = None
         if not stack:
             return
@@ -489,21 +654,19 @@ def _responses(
 
 def _one_response(
     resource: _Resource, mode: str, names: list[str], renderer: _Renderer | None
-) -> str:
+) -> bytes:
     entry = resource.entry
     if renderer is not None and entry is not None:
-        texts = resource.path + (entry.etag or "")
-        if not _NOT_XML.search(texts):
-            fast = renderer.response(resource.path, entry)
-            if fast is not None:
-                return fast
+        fast = renderer.response(resource.path, entry)
+        if fast is not None:
+            return fast
     try:
         props = resource.get_properties(mode, name_list=names if mode == "named" else None)
         holder = xml_tools.make_multistatus_el()
         util.add_property_response(holder, resource.get_href(), props)
-        return str(etree.tostring(holder[0], encoding="unicode"))
+        return bytes(etree.tostring(holder[0], encoding="utf-8"))
     except (DAVError, DavstoreError, ValueError) as exc:  # ValueError: not XML
-        return _status_response(resource, exc)
+        return _status_response(resource, exc).encode()
 
 
 def _status_response(resource: _Resource, exc: Exception) -> str:

@@ -39,7 +39,7 @@ from davstore.frontends.webdav.desktop import WIN32_LAST_MODIFIED, win32_mtime_n
 from davstore.frontends.webdav.error_status import dav_errors, to_dav_error
 from davstore.frontends.webdav.limits import DAVSTORE_NS, DavLimits
 from davstore.frontends.webdav.locked_empty import note_created
-from davstore.frontends.webdav.propfind import answer_propfind, stream_propfind
+from davstore.frontends.webdav.propfind import Fragments, answer_propfind, stream_propfind
 from davstore.frontends.webdav.sync import SYNC_PROPERTIES, sync_properties
 from davstore.http.wsgi import Environ
 from davstore.store.base import Usage
@@ -78,6 +78,8 @@ class VfsProvider(DAVProvider):  # type: ignore[misc]
         #: Answer what :mod:`~davstore.frontends.webdav.propfind` understands without
         #: wsgidav's generic code (tests turn it off to compare both answers).
         self.fast_paths = True
+        #: The PROPFIND elements rendered for this share, reused while entries stay.
+        self.propfind_fragments = Fragments()
         self.verbose = 1  # wsgidav prints tracebacks to stdout from verbose 2 on
 
     def __repr__(self) -> str:

@@ -38,7 +38,6 @@ from davstore.trash_command import (
     print_activity,
     run_trash_action,
 )
-from davstore.vfs.activity import ActivityLog
 from davstore.vfs.trash import Retention, trash_of
 
 if TYPE_CHECKING:
@@ -138,7 +137,7 @@ class Command(BaseCommand):
                 self._trash(namespace)
             elif namespace.action == "activity":
                 (share,) = self._shares([namespace.share] if namespace.share else None)[:1]
-                log = ActivityLog(share.state_dir())
+                log = share.activity_log()
                 print_activity(log.read(namespace.limit), namespace, self.stdout)
             else:
                 self._mount(namespace)

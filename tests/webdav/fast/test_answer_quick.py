@@ -93,12 +93,16 @@ CASES = [
     ("/f.txt?x=1", "", True),  # the query plays no part in a file's GET
     ("/empty", "", True),
     ("/d/%C3%9Cn%C3%AF%20c%C3%B8d%C3%A9%26.HTML", "", True),
-    ("/big.bin", "", False),  # streamed
+    ("/big.bin", "", True),  # a FileBody: sent with sendfile from the loop
     ("/folder", "", False),  # the HTML listing
     ("/missing.txt", "", False),
     ("/folder/.hidden", "", False),  # names with a dot first: wsgidav's
     ("/d/%2e%2e/f.txt", "", False),  # refused by PathGuard
-    ("/f.txt", "Range: bytes=0-9\r\n", False),
+    ("/f.txt", "Range: bytes=0-9\r\n", True),  # a FileBody of that range
+    ("/big.bin", "Range: bytes=-10\r\n", True),
+    ("/f.txt", 'Range: bytes=0-9\r\nIf-Range: "x"\r\n', True),  # not met: the whole file
+    ("/f.txt", "Range: bytes=99999-\r\n", False),  # wsgidav's 416
+    ("/f.txt", 'If-Range: "x"\r\n', False),  # without a Range
     ("/f.txt", 'If-None-Match: "x"\r\n', False),
     ("/f.txt", "Depth: 1\r\n", False),
     ("/f.txt", "Destination: /other.txt\r\n", False),

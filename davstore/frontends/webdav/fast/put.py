@@ -52,7 +52,6 @@ from davstore.frontends.webdav.state.macmeta import is_mac_metadata
 from davstore.http.wsgi import Environ, StartResponse, WSGIApp
 from davstore.vfs import VFS
 from davstore.vfs.events import acting_as
-from davstore.vfs.paths import parent
 
 __all__ = ["MAX_BODY", "NOT_PLAIN_PUT_HEADERS", "PlainPut"]
 
@@ -176,11 +175,9 @@ class PlainPut:
             if user is None:
                 return None
         try:
-            entry = self.vfs.lookup(path)
-            if entry is None:
-                folder = self.vfs.lookup(parent(self.vfs.normalize(path)))
-                if folder is None or not folder.is_dir:
-                    return None  # wsgidav's 409
+            entry, folder = self.vfs.lookup_to_make(path)
+            if entry is None and (folder is None or not folder.is_dir):
+                return None  # wsgidav's 409
         except DavstoreError:
             return None  # wsgidav's 400 (or its error)
         if entry is not None and entry.is_dir:

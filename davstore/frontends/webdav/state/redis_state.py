@@ -17,6 +17,7 @@ Keys under the prefix ``P``:
 ``P propurls``                  sorted set of the URLs that have dead properties
 ``P changes``                   pub/sub channel of :mod:`davstore.vfs.replicas`
 ``P journal``                   stream: the change journal (:mod:`davstore.vfs.journal_redis`)
+``P activity``                  stream: the activity log (:mod:`davstore.vfs.activity`)
 ==============================  ============================================================
 
 Atomicity across processes: wsgidav's :class:`~wsgidav.lock_man.lock_manager.LockManager`
@@ -80,6 +81,7 @@ __all__ = [
     "Replica",
     "StateGuard",
     "StateUnavailable",
+    "activity_stream",
     "is_redis_url",
     "parse_redis_url",
     "share_path_of",
@@ -142,6 +144,22 @@ class RedisTarget:
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
         )
+
+
+_activity_streams: dict[str, tuple[Any, str]] = {}
+_activity_lock = threading.Lock()
+
+
+def activity_stream(url: str | None) -> tuple[Any, str] | None:
+    """The Redis client and activity stream of a share whose state ``url`` (its lock or
+    property storage) is a Redis URL, else None; one client per URL in a process."""
+    if url is None or not is_redis_url(url):
+        return None
+    with _activity_lock:
+        if url not in _activity_streams:
+            target = parse_redis_url(url)
+            _activity_streams[url] = (target.client(), f"{target.prefix}activity")
+        return _activity_streams[url]
 
 
 def parse_redis_url(url: str) -> RedisTarget:
