@@ -8,25 +8,33 @@ FUSE, the admin of another process): ``user`` is then the user name, ``origin`` 
 Changes made in this process already send the signal where they are made, and the site's
 own writes through its Storage (origin ``"site"``) send none, as before.
 
-A follower that fell behind the journal's retention logs how many changes it could not
-tell; one journal per host: changes of replicas on other hosts are not told here.
+A share whose state is in Redis (``LOCK_STORAGE``/``PROPERTY_STORAGE``) is followed through
+its journal stream instead (:mod:`davstore.vfs.journal_redis`), which every replica on
+every host appends to: changes people made on other hosts are told too, once each.
+
+A follower that fell behind the journal's retention logs that it could not tell some
+changes and goes on from the journal's end.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from typing import Any
 
+from davstore.errors import ChangesLost, DavstoreError
 from davstore.vfs.events import Action
 from davstore.vfs.host_peers import FILE_NAME as PEERS_FILE
 from davstore.vfs.host_peers import HostPeers
 from davstore.vfs.journal import Journal, Record, open_journal, writer_id
+from davstore.vfs.journal_redis import StreamFeed, stream_key
 
-__all__ = ["JournalSignals", "follow_journals", "stop_following"]
+__all__ = ["JournalSignals", "StreamSignals", "follow_journals", "stop_following"]
 
 logger = logging.getLogger(__name__)
 
-_started: dict[str, JournalSignals] = {}
+_started: dict[str, JournalSignals | StreamSignals] = {}
 _lock = threading.Lock()
 
 
@@ -78,24 +86,89 @@ class JournalSignals:
             self.cursor = records[-1].seq
 
     def _send(self, record: Record) -> None:
-        if record.writer.startswith(writer_id()) or record.origin == "site":
-            return  # sent where it was made; the site's own writes send nothing
-        from davstore.signals import send_record
-
-        send_record(self.share, record, Action(record.action))  # type: ignore[arg-type]
-        self.sent += 1
+        self.sent += _send(self.share, record)
 
 
-def follow_journals(interval: float = 0.05) -> dict[str, JournalSignals]:
+def _send(share: object, record: Record) -> int:
+    """Send ``file_changed`` for ``record`` unless this process made it (it sent the
+    signal then) or the site did (its own writes send none); how many were sent."""
+    if record.writer.startswith(writer_id()) or record.origin == "site":
+        return 0
+    from davstore.signals import send_record
+
+    send_record(share, record, Action(record.action))  # type: ignore[arg-type]
+    return 1
+
+
+class StreamSignals:
+    """One share's follower of its Redis journal stream (:meth:`close` stops it): polls
+    the stream every ``interval`` seconds from where it started (its end)."""
+
+    def __init__(self, share: object, client: Any, key: str, interval: float) -> None:
+        self.share = share
+        self.feed = StreamFeed(client, key)
+        self.client = client
+        self.interval = interval
+        self.sent = 0
+        self._failed_at = -60.0
+        try:
+            self.cursor = self.feed.cursor()
+        except DavstoreError as exc:  # Redis away: from the start once it answers
+            logger.warning("following the journal stream of %s: %s", share, exc)
+            self.cursor = "0-0"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="davstore-signals", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.client.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self._catch_up()
+            except ChangesLost:
+                logger.warning(
+                    "%s: changes made elsewhere are no longer in the journal stream; "
+                    "file_changed was not sent for them",
+                    self.share,
+                )
+                self.cursor = self.feed.cursor()
+            except DavstoreError as exc:  # Redis away: said now and then
+                now = time.monotonic()
+                if now - self._failed_at > 10:
+                    logger.warning("following the journal stream of %s: %s", self.share, exc)
+                self._failed_at = now
+            except Exception:
+                logger.exception("following the journal stream of %s failed", self.share)
+
+    def _catch_up(self) -> None:
+        until = self.feed.cursor()
+        for entry_id, record in self.feed.after(self.cursor, until):
+            self.sent += _send(self.share, record)
+            self.cursor = entry_id
+        self.cursor = until
+
+
+def follow_journals(interval: float = 0.05) -> dict[str, JournalSignals | StreamSignals]:
     """Start following every share's journal in this process (once; later calls return
     the running followers). Call it where the site starts (an ``AppConfig.ready``, the
     WSGI module), not in every management command. A share whose state folder cannot be
     used is logged and left out."""
+    from davstore.frontends.webdav.state.redis_state import is_redis_url, parse_redis_url
     from davstore.shares import get_shares
 
     with _lock:
         for name, share in get_shares().items():
             if name in _started:
+                continue
+            url = share.config.lock_storage or share.config.property_storage
+            if url is not None and is_redis_url(url):
+                target = parse_redis_url(url)
+                key = stream_key(target.prefix)
+                _started[name] = StreamSignals(share, target.client(), key, interval)
                 continue
             state_dir = share.state_dir()
             try:

@@ -349,6 +349,52 @@ def test_the_site_gets_file_changed_for_changes_people_made_in_a_server(tmp_path
     ], err
 
 
+def test_the_site_gets_file_changed_for_changes_people_made_on_another_host(
+    tmp_path: Path,
+) -> None:
+    """The share's state in Redis, and a replica on another host (a ``davstore serve`` of
+    the same folder with a state folder of its own): failed before (the site followed its
+    host's journal only, which that replica never writes); the journal stream tells the
+    site each change once."""
+    from tests.process import davstore_env, start_serve
+
+    redis = RedisServer(tmp_path / "redis")
+    redis.directory.mkdir()
+    redis.start()
+    try:
+        project = make_project(
+            tmp_path / "site",
+            davstore={"SHARES": {"media": {"STORAGE": "default", "LOCK_STORAGE": redis.url}}},
+        )
+        other_host = tmp_path / "other-host"
+        other_host.mkdir()
+        replica = start_serve(
+            [str(project.root / "media"), "--user", "bea:secret-pass", "--lock-storage", redis.url],
+            cwd=other_host,
+            env=davstore_env(other_host),
+        )
+        with replica:
+            site = _listening_site(project, 2)
+            try:
+                assert site.stdout is not None
+                assert site.stdout.readline().strip() == "ready", site.stderr
+                bea = ("bea", "secret-pass")
+                url = replica.url + "far.txt"
+                assert requests.put(url, data=b"hi", auth=bea, timeout=10).status_code == 201
+                assert requests.delete(url, auth=bea, timeout=10).status_code == 204
+                out, err = site.communicate(timeout=60)
+            finally:
+                if site.poll() is None:
+                    site.kill()
+                    site.communicate()
+    finally:
+        redis.stop()
+    assert [line.strip() for line in out.splitlines()] == [
+        "media created far.txt webdav bea",
+        "media deleted far.txt webdav bea",
+    ], err
+
+
 def test_the_sites_file_changed_for_a_folder_moved_and_deleted_elsewhere_names_its_files(
     tmp_path: Path,
 ) -> None:
