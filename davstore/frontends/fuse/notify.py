@@ -41,7 +41,7 @@ __all__ = ["INTERVAL", "KernelNotifier"]
 logger = logging.getLogger(__name__)
 
 #: Seconds between two looks at what the share's other processes announced.
-INTERVAL = 0.05
+INTERVAL = 0.02
 #: Paths told at once past which the kernel forgets everything instead.
 _MOST = 10_000
 #: Seconds :meth:`KernelNotifier.close` waits for a notification under way.
