@@ -155,7 +155,7 @@ class Share:
     def activity_stream(self) -> tuple[Any, str] | None:
         """The Redis stream of the share's activity when its state is in Redis
         (:mod:`davstore.vfs.activity`), else None."""
-        from davstore.frontends.webdav.state.redis_state import activity_stream
+        from davstore.frontends.webdav.state import activity_stream
 
         return activity_stream(self.config.lock_storage or self.config.property_storage)
 

@@ -132,7 +132,7 @@ def open_served_share(args: argparse.Namespace) -> tuple[OpenedSelection, Trash,
     share = open_share(args, max_file_size=args.max_upload_size)
     trash = install_trash(share.vfs, args)
     state_dir = prepare_state_dir(args.state_dir, share.identity)
-    from davstore.frontends.webdav.state.redis_state import activity_stream
+    from davstore.frontends.webdav.state import activity_stream
 
     stream = activity_stream(args.lock_storage or args.property_storage)
     attach(share.vfs, state_dir, stream=stream)  # after the trash: each record names its entry

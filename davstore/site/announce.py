@@ -198,10 +198,12 @@ def _activity(state_dir: Path, stream: tuple[Any, str] | None) -> ActivityLog:
 
 def _stream(url: str | None) -> tuple[Any, str] | None:
     """The Redis client and journal stream of a share whose state is in Redis."""
-    from davstore.frontends.webdav.state.redis_state import is_redis_url, parse_redis_url
+    from davstore.frontends.webdav.state import is_redis_url
 
     if url is None or not is_redis_url(url):
         return None
+    from davstore.frontends.webdav.state.redis_state import parse_redis_url
+
     with _lock:
         if url not in _streams:
             target = parse_redis_url(url)

@@ -157,7 +157,7 @@ def follow_journals(interval: float = 0.05) -> dict[str, JournalSignals | Stream
     the running followers). Call it where the site starts (an ``AppConfig.ready``, the
     WSGI module), not in every management command. A share whose state folder cannot be
     used is logged and left out."""
-    from davstore.frontends.webdav.state.redis_state import is_redis_url, parse_redis_url
+    from davstore.frontends.webdav.state import is_redis_url
     from davstore.shares import get_shares
 
     with _lock:
@@ -166,6 +166,8 @@ def follow_journals(interval: float = 0.05) -> dict[str, JournalSignals | Stream
                 continue
             url = share.config.lock_storage or share.config.property_storage
             if url is not None and is_redis_url(url):
+                from davstore.frontends.webdav.state.redis_state import parse_redis_url
+
                 target = parse_redis_url(url)
                 key = stream_key(target.prefix)
                 _started[name] = StreamSignals(share, target.client(), key, interval)

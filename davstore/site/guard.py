@@ -525,7 +525,7 @@ def indexes() -> dict[str, ReferenceIndex]:
 
 def _state_in_redis(share: Share) -> bool:
     """Whether the share's state is in Redis (replicas on several hosts)."""
-    from davstore.frontends.webdav.state.redis_state import is_redis_url
+    from davstore.frontends.webdav.state import is_redis_url  # redis itself is an extra
 
     config = share.config
     return is_redis_url(config.lock_storage) or is_redis_url(config.property_storage)

@@ -103,11 +103,20 @@ def test_the_recipe_serves_the_project_to_its_django_users(
         assert requests.get(server.url + ".davstore/metrics", timeout=10).status_code == 401
 
 
+@pytest.mark.parametrize("redis_installed", [True, False], ids=["redis", "no-redis"])
 def test_the_recipe_guards_the_files_the_sites_rows_name(
-    tmp_path: Path, console_script: list[str]
+    tmp_path: Path, console_script: list[str], redis_installed: bool
 ) -> None:
     """Failed before: the standalone server built its VFS without the site guard, and a
-    DELETE of a file a row names answered 204 (the site's page then broke)."""
+    DELETE of a file a row names answered 204 (the site's page then broke). Without the
+    ``redis`` extra (``import redis`` fails) the guard holds as well: failed before with
+    ImportError in the site's save and in the server."""
+    env = davstore_env(tmp_path)
+    if not redis_installed:
+        shim = tmp_path / "no-redis" / "redis"
+        shim.mkdir(parents=True)
+        (shim / "__init__.py").write_text("raise ImportError('redis is not installed here')\n")
+        env = davstore_env(tmp_path, pythonpath=[shim.parent])
     project = tmp_path / "project"
     (project / "notes").mkdir(parents=True)
     (project / "notes" / "__init__.py").write_text("")
@@ -128,16 +137,15 @@ def test_the_recipe_guards_the_files_the_sites_rows_name(
             "from notes.models import Doc; Doc.objects.create(file='kept.txt')",
         ],
         cwd=project,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "mysite.settings"},
+        env={**env, "DJANGO_SETTINGS_MODULE": "mysite.settings"},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    with start_serve(
-        RECIPE, cwd=project, env=davstore_env(tmp_path), entry=console_script
-    ) as server:
+    assert "Traceback" not in done.stderr and "cannot journal" not in done.stderr, done.stderr
+    with start_serve(RECIPE, cwd=project, env=env, entry=console_script) as server:
         alice = ("alice", "pw")
         refused = requests.delete(server.url + "kept.txt", auth=alice, timeout=10)
         assert refused.status_code == 403, refused.text

@@ -488,9 +488,10 @@ def _follow_share_journal(vfs: Any, share: Share) -> None:
     Redis (the replicas on other hosts; the state folder's journal it follows already:
     :meth:`Share.build_vfs`)."""
     url = share.config.lock_storage or share.config.property_storage
-    from davstore.frontends.webdav.state.redis_state import is_redis_url, parse_redis_url
+    from davstore.frontends.webdav.state import is_redis_url  # redis itself is an extra
 
     if url is not None and is_redis_url(url):
+        from davstore.frontends.webdav.state.redis_state import parse_redis_url
         from davstore.vfs.journal_redis import StreamFollower, stream_key
 
         target = parse_redis_url(url)

@@ -56,10 +56,12 @@ __all__ = [
     "SqliteLockStorage",
     "SqlitePropertyManager",
     "StateFull",
+    "activity_stream",
     "close_quietly",
     "connect_state_file",
     "holds_locks",
     "install_lock_manager",
+    "is_redis_url",
     "is_shared",
     "lock_guard",
     "lock_roots",
@@ -170,6 +172,22 @@ def _redis_state() -> Any:
 
 def _is_redis(url: str | None) -> bool:
     return urlsplit(url or "").scheme in ("redis", "rediss", "unix")
+
+
+def is_redis_url(url: str | None) -> bool:
+    """Whether ``url`` names Redis state, answered without importing redis (an optional
+    extra a site may not have)."""
+    return _is_redis(url)
+
+
+def activity_stream(url: str | None) -> tuple[Any, str] | None:
+    """The Redis client and activity stream of a share whose state ``url`` is a Redis URL
+    (:func:`~davstore.frontends.webdav.state.redis_state.activity_stream`), else None,
+    without importing redis for a share that does not use it."""
+    if not _is_redis(url):
+        return None
+    stream: tuple[Any, str] | None = _redis_state().activity_stream(url)
+    return stream
 
 
 def is_shared(thing: object) -> bool:
