@@ -38,7 +38,7 @@ from davstore.frontends.webdav.guards import WRITING_METHODS
 from davstore.frontends.webdav.limits import DavLimits
 from davstore.frontends.webdav.pages import render_shares
 from davstore.http.basic_auth import parse_basic
-from davstore.http.wsgi import Environ, StartResponse
+from davstore.http.wsgi import Environ, StartResponse, WSGIApp
 from davstore.permissions import can_read, can_write
 from davstore.shares import Share
 from davstore.signals import set_current_user
@@ -154,16 +154,7 @@ class SharesApp:
             app.vfs.abort_all()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        from django.db import close_old_connections
-
-        close_old_connections()
-        context = contextvars.copy_context()
-        try:
-            body = context.run(self._dispatch, environ, start_response)
-        except BaseException:
-            close_old_connections()
-            raise
-        return _InContext(context, body, close_old_connections)
+        return _with_fresh_connections(self._dispatch, environ, start_response)
 
     def _dispatch(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO", ""))
@@ -298,16 +289,7 @@ class DjangoUsers:
         self.authenticate = DjangoAuthenticator(auth_cache_ttl)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        from django.db import close_old_connections
-
-        close_old_connections()
-        context = contextvars.copy_context()
-        try:
-            body = context.run(self._dispatch, environ, start_response)
-        except BaseException:
-            close_old_connections()
-            raise
-        return _InContext(context, body, close_old_connections)
+        return _with_fresh_connections(self._dispatch, environ, start_response)
 
     def _dispatch(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
@@ -382,6 +364,23 @@ def _plain(start_response: StartResponse, status: str, message: str) -> list[byt
         [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
     )
     return [body]
+
+
+def _with_fresh_connections(
+    dispatch: WSGIApp, environ: Environ, start_response: StartResponse
+) -> Iterable[bytes]:
+    """``dispatch`` run in a context of its own between two ``close_old_connections``
+    (as Django's request handling does), the body iterated in the same context."""
+    from django.db import close_old_connections
+
+    close_old_connections()
+    context = contextvars.copy_context()
+    try:
+        body = context.run(dispatch, environ, start_response)
+    except BaseException:
+        close_old_connections()
+        raise
+    return _InContext(context, body, close_old_connections)
 
 
 class _InContext:
