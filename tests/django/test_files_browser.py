@@ -4,12 +4,14 @@ and a phone's (390x844), on the example project (tests/django/test_admin_browser
 element a click there lands on, pictures have thumbnails, dates hold on one line, and each
 page looks like its reference picture.
 
-Reference pictures: ``tests/django/screenshots/*.png``. A page that differs from its
+Reference pictures: ``tests/django/screenshots/*.png``, and for Django 4.2 (whose admin
+looks otherwise) ``tests/django/screenshots/django-4.2/*.png``. A page that differs from its
 picture by more than :data:`TOLERANCE` fails, and the new screenshot is left beside the
 test's temporary folder (its path is in the message). After a change to the page that is
 meant, look at the new screenshots and store them as the references::
 
     DAVSTORE_UPDATE_SCREENSHOTS=1 pytest tests/django/test_files_browser.py
+    DAVSTORE_UPDATE_SCREENSHOTS=1 nox -s django-4.2 -- tests/django/test_files_browser.py
 
 (``DAVSTORE_SCREENSHOT_DIR=/some/folder`` keeps a copy of every screenshot to look at.)
 """
@@ -27,6 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import django
 import pytest
 from PIL import Image, ImageChops, ImageDraw
 from selenium.webdriver.common.by import By
@@ -43,6 +46,9 @@ __all__ = ["browser", "site"]  # the fixtures, used by name
 pytestmark = pytest.mark.slow
 
 REFERENCES = Path(__file__).parent / "screenshots"
+#: Django 4.2's admin draws its own pictures (other fonts, spacing and colours): the
+#: references of that release are its own, beside the ones of the current release.
+RELEASE_REFERENCES = REFERENCES / f"django-{django.VERSION[0]}.{django.VERSION[1]}"
 SIZES = {"desktop": (1280, 800, False), "phone": (390, 844, True)}
 #: A screenshot matches its reference when at most this share of its pixels differ by more
 #: than :data:`PIXEL_DELTA` in a colour channel (anti-aliasing and font hinting move a few).
@@ -146,12 +152,13 @@ def _settle(driver: WebDriver) -> None:
 
 def _compare(shot: Path, name: str) -> None:
     """``shot`` against ``screenshots/NAME.png`` (see the module docstring)."""
-    reference = REFERENCES / f"{name}.png"
+    folder = RELEASE_REFERENCES if django.VERSION < (5, 0) else REFERENCES
+    reference = folder / f"{name}.png"
     keep = os.environ.get("DAVSTORE_SCREENSHOT_DIR")
     if keep:
         shutil.copy(shot, Path(keep) / f"{name}.png")
     if os.environ.get("DAVSTORE_UPDATE_SCREENSHOTS"):
-        REFERENCES.mkdir(exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, reference)
         return
     assert reference.exists(), f"no reference picture {reference}: see the module docstring"
