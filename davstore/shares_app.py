@@ -191,23 +191,11 @@ class SharesApp:
         return app(environ, start_response)
 
     def may_see_metrics(self, environ: Environ) -> bool:
-        """Whether a request's credentials are those of an active staff user: who may see
-        the metrics and health details of every share on the shares' port."""
-        from django.db import close_old_connections
-
-        close_old_connections()
-        try:
-            user = self._user(environ)
-            return user is not None and bool(user.is_staff or user.is_superuser)
-        finally:
-            close_old_connections()
+        """Whether the request's credentials are an active staff user's."""
+        return _staff_may_see_metrics(self.authenticate, environ)
 
     def _user(self, environ: Environ) -> Any | None:
-        credentials = parse_basic(str(environ.get("HTTP_AUTHORIZATION", "")))
-        if credentials is None or not credentials[0]:
-            return None
-        username, password = credentials
-        return self.authenticate(username, password, client=str(environ.get("REMOTE_ADDR", "?")))
+        return _basic_user(self.authenticate, environ)
 
     def _challenge(self, start_response: StartResponse) -> list[bytes]:
         return _challenge(start_response, self.realm)
@@ -311,21 +299,10 @@ class DjangoUsers:
 
     def may_see_metrics(self, environ: Environ) -> bool:
         """Whether the request's credentials are an active staff user's."""
-        from django.db import close_old_connections
-
-        close_old_connections()
-        try:
-            user = self._user(environ)
-            return user is not None and bool(user.is_staff or user.is_superuser)
-        finally:
-            close_old_connections()
+        return _staff_may_see_metrics(self.authenticate, environ)
 
     def _user(self, environ: Environ) -> Any | None:
-        credentials = parse_basic(str(environ.get("HTTP_AUTHORIZATION", "")))
-        if credentials is None or not credentials[0]:
-            return None
-        username, password = credentials
-        return self.authenticate(username, password, client=str(environ.get("REMOTE_ADDR", "?")))
+        return _basic_user(self.authenticate, environ)
 
 
 def _challenge(start_response: StartResponse, realm: str) -> list[bytes]:
@@ -364,6 +341,28 @@ def _plain(start_response: StartResponse, status: str, message: str) -> list[byt
         [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
     )
     return [body]
+
+
+def _basic_user(authenticate: DjangoAuthenticator, environ: Environ) -> Any | None:
+    """The Django user the request's Basic credentials name, if they are valid."""
+    credentials = parse_basic(str(environ.get("HTTP_AUTHORIZATION", "")))
+    if credentials is None or not credentials[0]:
+        return None
+    username, password = credentials
+    return authenticate(username, password, client=str(environ.get("REMOTE_ADDR", "?")))
+
+
+def _staff_may_see_metrics(authenticate: DjangoAuthenticator, environ: Environ) -> bool:
+    """Whether the request's credentials are an active staff user's (fresh connections
+    around the query)."""
+    from django.db import close_old_connections
+
+    close_old_connections()
+    try:
+        user = _basic_user(authenticate, environ)
+        return user is not None and bool(user.is_staff or user.is_superuser)
+    finally:
+        close_old_connections()
 
 
 def _with_fresh_connections(
