@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
 import dataclasses
 import datetime
 import json
@@ -86,6 +87,13 @@ _CONTENT = "content"
 MOVING, DONE, RESTORING = "moving", "done", "restoring"
 #: Kinds of an entry: removed by a delete, or kept when something replaced it.
 DELETED, REPLACED = "deleted", "replaced"
+
+#: The name a restore is putting content back onto, while its ``REPLACE`` runs through
+#: the policies: the restore keeps the file replaced itself, and the trash among the
+#: policies lets it through.
+_restoring: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "davstore_trash_restoring", default=None
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -270,8 +278,8 @@ class Trash:
         the copy goes; when the copy fails the change is not made (the error is raised):
         a person's overwrite is never final."""
         name = op.path if op.kind is Kind.REPLACE else op.target
-        if not self.retention.enabled or name is None:
-            proceed()
+        if not self.retention.enabled or name is None or _restoring.get() == name:
+            proceed()  # (a restore onto the file keeps the version itself)
             return
         found = self.vfs._lookup(name)  # the VFS just looked: cached
         if found is None and op.kind is Kind.REPLACE:
@@ -279,8 +287,15 @@ class Trash:
         if found is None or found.is_dir:
             proceed()
             return
+        self._keep_version(name, found, op.actor, proceed)
+
+    def _keep_version(
+        self, name: str, found: ObjectInfo, actor: Actor | None, proceed: Proceed
+    ) -> None:
+        """Copy file ``name`` (``found``) into a new ``replaced`` entry, call ``proceed``
+        (the change that replaces it), mark the entry done; the copy goes when
+        ``proceed`` fails (see :meth:`_versioned`)."""
         now = self.clock()
-        actor = op.actor
         entry = TrashEntry(
             id=_new_id(now),
             path=name,
@@ -720,8 +735,11 @@ class Trash:
         The folders above are made where missing. A file already at the name is kept
         first, as a ``replaced`` entry of the trash (restorable in turn); a folder at the
         name, or a file where a folder is restored, is refused (AlreadyExists: restore
-        elsewhere with ``to``). Raises NotFound (no such entry), Conflict (being moved),
-        ReadOnly, InvalidPath, and the store's errors.
+        elsewhere with ``to``). A file restored over a file is new content at that name,
+        as any overwrite: it runs inside the VFS's ``REPLACE`` policies (the site guard
+        may refuse it, :class:`~davstore.vfs.policy.RefusedContent` naming the rows, and
+        then nothing changes). Raises NotFound (no such entry), Conflict (being moved),
+        ReadOnly, InvalidPath, what a policy raises, and the store's errors.
         """
         entry = self._settled(self._read(entry_id))
         if entry.state != DONE:
@@ -731,26 +749,29 @@ class Trash:
         if not target:
             raise InvalidPath(target, "cannot restore onto the share root")
         existing = self.store.find(target)
-        if existing is not None:
-            if existing.is_dir or entry.is_dir:
-                what = "a folder" if existing.is_dir else "a file"
-                raise AlreadyExists(
-                    target, f"{what} is at {target!r} now; restore elsewhere with --to PATH"
-                )
-            self._trash(
-                target, False, (existing,), existing.size or 0, kind=REPLACED, actor=current_actor()
+        if existing is not None and (existing.is_dir or entry.is_dir):
+            what = "a folder" if existing.is_dir else "a file"
+            raise AlreadyExists(
+                target, f"{what} is at {target!r} now; restore elsewhere with --to PATH"
             )
-        self._make_parents(target)
-        restoring = dataclasses.replace(entry, state=RESTORING)
-        self._write(restoring)
         content = self._content(entry.id)
-        files: tuple[ObjectInfo, ...] = ()
+
+        def put_back() -> None:
+            self._make_parents(target)
+            restoring = dataclasses.replace(entry, state=RESTORING)
+            self._write(restoring)
+            try:
+                self._move(content, target, entry.is_dir, ())
+            except BaseException:
+                with contextlib.suppress(DavstoreError):
+                    self._settle(restoring)
+                raise
+
         try:
-            self._move(content, target, entry.is_dir, files)
-        except BaseException:
-            with contextlib.suppress(DavstoreError):
-                self._settle(restoring)
-            raise
+            if existing is None:
+                put_back()  # nothing is replaced (the name, as it was, comes back)
+            else:
+                self._replace_with(target, existing, content, put_back)
         finally:
             self.vfs.invalidate(parent(target))
         try:
@@ -769,6 +790,30 @@ class Trash:
             "share %s: trash entry %s restored to %r", self.vfs.describe(), entry.id, target
         )
         return dataclasses.replace(entry, path=target)
+
+    def _replace_with(
+        self, target: str, existing: ObjectInfo, content: str, put_back: Callable[[], None]
+    ) -> None:
+        """``put_back`` (the restore's move of ``content`` onto file ``target``) as a
+        ``REPLACE`` of ``target`` through the VFS's policies, the file there kept first as
+        a ``replaced`` entry (by this trash: the trash among the policies lets this one
+        through)."""
+        actor = current_actor()
+        found = self.store.find(content)
+        if found is None:
+            raise NotFound(content, "the trash entry's content is missing")
+        source = self.vfs._content(content, found)
+        token = _restoring.set(target)
+        try:
+            self.vfs._apply(
+                Kind.REPLACE,
+                target,
+                lambda: self._keep_version(target, existing, actor, put_back),
+                source=source,
+            )
+        finally:
+            _restoring.reset(token)
+            source.close()
 
     def entry(self, entry_id: str) -> TrashEntry:
         """The entry ``entry_id``. Raises NotFound, InvalidPath (not an id), Conflict (a

@@ -277,3 +277,59 @@ def test_small_puts_answered_on_the_event_loop_obey_the_guard_and_the_trash(
     (kept,) = trash.versions("pictures/plain.txt")
     got = trash.store.read_small(trash._content(kept.id), 100)
     assert got is not None and got[1] == b"old"
+
+
+# -- a restore from the trash -----------------------------------------------------------
+
+
+def test_a_restore_over_a_referenced_image_obeys_the_replace_policy(
+    media: Path, replaced: list[dict[str, Any]]
+) -> None:
+    """A review found ``Trash.restore`` moving content over a file with the trash's own
+    store calls, past the guard: a deleted text file restored onto a referenced image
+    replaced it. A restore over a file is an overwrite like any other: refused (the rows
+    named, nothing changed, the entry still in the trash) when it would break the row;
+    accepted with the row's size following the content and ``file_replaced`` sent. A
+    restore to a new name is not a replacement."""
+    row = picture(media)
+    (media / "docs" / "notes.txt").write_bytes(b"text")
+    vfs = get_share("media").vfs
+    trash = trash_of(vfs)
+    assert trash is not None
+    with acting_as("ann", "webdav"):
+        vfs.remove("docs/notes.txt")
+    (deleted,) = trash.entries()
+    with acting_as("bob", "admin"):
+        error = refused_content(lambda: trash.restore(deleted.id, to="pictures/a.png"))
+    assert error.references == [
+        {"model": "siteapp.Picture", "pk": str(row.pk), "field": "image", "name": "pictures/a.png"}
+    ]
+    assert "not an image" in error.reason
+    assert (media / "pictures" / "a.png").read_bytes() == png(4, 3)
+    assert trash.entries() == [deleted] and replaced == []
+    assert Picture.objects.filter(pk=row.pk, width=4, height=3).exists()
+    # An image is accepted: the row follows it, the signal is sent, and what it replaced
+    # is kept as a version.
+    with acting_as("ann", "webdav"):
+        vfs.put_file("pictures/a.png", png(10, 7))
+    (version,) = trash.versions("pictures/a.png")
+    replaced.clear()
+    with acting_as("bob", "admin"):
+        restored = trash.restore(version.id)
+    assert restored.path == "pictures/a.png"
+    assert (media / "pictures" / "a.png").read_bytes() == png(4, 3)
+    row.refresh_from_db()
+    assert (row.width, row.height) == (4, 3)
+    (call,) = replaced
+    assert call["path"] == "pictures/a.png" and call["user"] == "bob"
+    assert call["references"] == [
+        FileRef("siteapp.Picture", str(row.pk), "image", "pictures/a.png")
+    ]
+    (kept,) = trash.versions("pictures/a.png")
+    got = trash.store.read_small(trash._content(kept.id), 1 << 16)
+    assert got is not None and got[1] == png(10, 7)
+    assert (kept.user, kept.state) == ("bob", "done")
+    # To a new name: nothing is replaced, nothing refused.
+    trash.restore(deleted.id, to="docs/again.txt")
+    assert (media / "docs" / "again.txt").read_bytes() == b"text"
+    assert [e.kind for e in trash.entries()] == ["replaced"]

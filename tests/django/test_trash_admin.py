@@ -27,6 +27,7 @@ from davstore.vfs import acting_as
 from davstore.vfs.trash import TrashEntry, trash_of
 from tests.django.siteapp.models import Photo
 from tests.django.test_guard_admin import moto, save, site  # noqa: F401 - fixtures
+from tests.django.test_guard_replace import png
 
 TRASH = "/admin/davstore/media/trash/"
 
@@ -247,6 +248,46 @@ def test_restoring_a_referenced_file_makes_its_rows_valid_again(boss: Client) ->
     hero.refresh_from_db()
     with hero.image.open("rb") as image:
         assert image.read() == b"\x89PNG not really"
+
+
+def test_a_restore_that_would_break_an_image_row_is_a_message(boss: Client) -> None:
+    """A restore over a file an ``ImageField`` row names obeys ``ON_REPLACE_REFERENCED``
+    as any overwrite: from the Trash page and from the file's versions, content that is
+    not an image is refused with a message naming the rows, nothing changed; an image is
+    restored."""
+    hero = Photo.objects.create(title="hero", image=save("photos/a.jpg", png(4, 3)))
+    save("docs/n.txt", b"text")
+    vfs = get_share("media").vfs
+    with acting_as("ann", "webdav"):
+        vfs.remove("docs/n.txt")
+    (deleted,) = _entries()
+    answer = _post(boss, TRASH + "restore/", {"id": deleted.id, "to": "photos/a.jpg"})
+    assert answer.status_code == 302 and answer["Location"] == TRASH
+    (message,) = _messages(answer)
+    assert "not an image" in message and f"siteapp.Photo {hero.pk}" in message, message
+    assert read("photos/a.jpg") == png(4, 3)
+    assert _entries() == [deleted]
+    # A version of the file, kept before any row named it.
+    save("photos/b.jpg", b"not yet an image")
+    with acting_as("ann", "webdav"):
+        vfs.write_file("photos/b.jpg", png(5, 5))
+    Photo.objects.create(title="second", image="photos/b.jpg")
+    (version,) = [e for e in _entries() if e.path == "photos/b.jpg"]
+    versions_url = "/admin/davstore/media/versions/?path=photos/b.jpg"
+    restore = {"id": version.id, "back": "versions", "path": "photos/b.jpg"}
+    answer = _post(boss, TRASH + "restore/", restore, page=versions_url)
+    assert answer["Location"] == "/admin/davstore/media/versions/?path=photos%2Fb.jpg"
+    (message,) = _messages(answer)
+    assert "not an image" in message and "siteapp.Photo" in message, message
+    assert read("photos/b.jpg") == png(5, 5)
+    # An image version is restored over it.
+    with acting_as("ann", "webdav"):
+        vfs.write_file("photos/b.jpg", png(6, 2))
+    image = next(e for e in _entries() if e.path == "photos/b.jpg" and e.size == len(png(5, 5)))
+    restore = {"id": image.id, "back": "versions", "path": "photos/b.jpg"}
+    answer = _post(boss, TRASH + "restore/", restore, page=versions_url)
+    assert _messages(answer) == ["Restored the file “photos/b.jpg”."]
+    assert read("photos/b.jpg") == png(5, 5)
 
 
 def test_the_activity_page_filters_and_pages(boss: Client, monkeypatch: pytest.MonkeyPatch) -> None:
