@@ -48,7 +48,7 @@ def mount_vfs(args: argparse.Namespace) -> VFS:
     share = open_share(args, max_file_size=getattr(args, "max_upload_size", None))
     state_dir = prepare_state_dir(None, share.identity)
     share_with_host_peers(share.vfs, state_dir)
-    install_trash(share.vfs, args).start_purging()
+    install_trash(share.vfs, args).start_purging(state_dir=state_dir)
     attach(share.vfs, state_dir)
     return share.vfs
 

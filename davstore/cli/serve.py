@@ -111,7 +111,7 @@ def serve(args: argparse.Namespace) -> int:
                 django=django_users(args, share),
             )
             logger.info("serving %s at %s (state in %s)", share.vfs.describe(), url, state_dir)
-        trash.start_purging()
+        trash.start_purging(state_dir=state_dir)  # one purger per host: the lock's holder
         status = run_until_signalled(server, share.vfs.flush_all, share.vfs.abort_all)
     finally:
         trash.close()

@@ -45,12 +45,15 @@ import contextlib
 import contextvars
 import dataclasses
 import datetime
+import fcntl
 import json
 import logging
+import os
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from davstore.errors import (
@@ -74,13 +77,23 @@ if TYPE_CHECKING:
     from davstore.store.base import ObjectStore
     from davstore.vfs.core import VFS
 
-__all__ = ["TRASH_FOLDER", "PurgeResult", "Retention", "Trash", "TrashEntry", "trash_of"]
+__all__ = [
+    "PURGE_LOCK",
+    "TRASH_FOLDER",
+    "PurgeResult",
+    "Retention",
+    "Trash",
+    "TrashEntry",
+    "trash_of",
+]
 
 logger = logging.getLogger("davstore.trash")
 
 #: The reserved folder at the share's root that holds the trash.
 TRASH_FOLDER = ".davstore-trash"
 _RECORD = ".json"
+#: The file of the share's state folder whose ``flock`` the host's purging process holds.
+PURGE_LOCK = "trash-purge.lock"
 _CONTENT = "content"
 
 #: States of a record.
@@ -214,6 +227,8 @@ class Trash:
         self._moving: set[str] = set()
         self._lock = threading.Lock()
         self._purger: threading.Thread | None = None
+        #: The descriptor holding the host's purge lock (:meth:`start_purging`), if held.
+        self._purge_lock: int | None = None
         self._stop = threading.Event()
         #: (entries, bytes) as last counted (a listing, a purge) and kept up to date by
         #: this process's changes since; None before the first count. The metrics use it.
@@ -919,36 +934,78 @@ class Trash:
         return PurgeResult(removed, freed, complete, left, size)
 
     def start_purging(
-        self, interval: float = 600.0, budget: float = 10.0, first_after: float = 60.0
+        self,
+        interval: float = 600.0,
+        budget: float = 10.0,
+        first_after: float = 60.0,
+        *,
+        state_dir: Path | None = None,
     ) -> None:
         """Purge every ``interval`` seconds on a thread of its own (at most ``budget``
         seconds each time), the first time ``first_after`` seconds from now: a server or
         mount that just started answers its first requests without the purge's store
         calls beside them (entries left moving are settled only once older than
-        ``stale_after`` anyway). :meth:`close` stops it."""
+        ``stale_after`` anyway). :meth:`close` stops it.
+
+        With ``state_dir`` (the share's state folder), one process of the host purges:
+        the one holding the ``flock`` on :data:`PURGE_LOCK` there, taken without waiting
+        at its first round and kept until :meth:`close` (or its end). The others (the
+        workers of ``serve --workers N``, a mount and a server of the same share) skip
+        each round while it is held and try again at the next, so when the purging
+        process stops, another takes over. Without it, every round purges."""
         if self._purger is not None:
             return
 
         def run() -> None:
             self._stop.wait(first_after)
             while not self._stop.is_set():
-                try:
-                    self.purge(budget=budget)
-                except DavstoreError:
-                    logger.exception("the trash purge failed")
-                except Exception:
-                    logger.exception("the trash purge failed")
+                if self._purges_here(state_dir):
+                    try:
+                        self.purge(budget=budget)
+                    except DavstoreError:
+                        logger.exception("the trash purge failed")
+                    except Exception:
+                        logger.exception("the trash purge failed")
                 self._stop.wait(interval)
 
         self._purger = threading.Thread(target=run, name="davstore-trash-purge", daemon=True)
         self._purger.start()
 
+    def _purges_here(self, state_dir: Path | None) -> bool:
+        """Whether this process purges the trash this round: it holds the purge lock of
+        ``state_dir``, or takes it now (see :meth:`start_purging`). A state folder where
+        no ``flock`` can be had (an error other than "held elsewhere") purges, as without
+        one: a trash purged twice loses nothing, a trash never purged fills up."""
+        if state_dir is None or self._purge_lock is not None:
+            return True
+        try:
+            fd = os.open(state_dir / PURGE_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            logger.warning("cannot open the trash's purge lock in %s (%s): purging", state_dir, exc)
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)  # another process of the host purges
+            return False
+        except OSError as exc:
+            os.close(fd)
+            logger.warning("cannot lock the trash's purge lock in %s (%s): purging", state_dir, exc)
+            return True
+        self._purge_lock = fd
+        logger.info("share %s: this process purges the trash", self.vfs.describe())
+        return True
+
     def close(self) -> None:
-        """Stop the purging thread (the trash itself stays usable)."""
+        """Stop the purging thread and let go of the purge lock (the trash itself stays
+        usable)."""
         self._stop.set()
         if self._purger is not None:
             self._purger.join(timeout=5)
             self._purger = None
+        if self._purge_lock is not None:
+            os.close(self._purge_lock)  # the lock goes with the last descriptor
+            self._purge_lock = None
 
 
 def trash_of(vfs: VFS) -> Trash | None:

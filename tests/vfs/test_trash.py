@@ -4,6 +4,9 @@ failure or a crash part-way never loses the file."""
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +22,7 @@ from davstore.store.wrapper import StoreWrapper
 from davstore.vfs import VFS
 from davstore.vfs.events import acting_as
 from davstore.vfs.policy import Kind, Operation, Proceed, Refused
-from davstore.vfs.trash import TRASH_FOLDER, Retention, Trash
+from davstore.vfs.trash import PURGE_LOCK, TRASH_FOLDER, Retention, Trash
 from tests.azure.azurite import AzuriteServer, new_container
 from tests.azure.conftest import azure_storage, azurite  # noqa: F401 - fixtures
 from tests.gcs.conftest import gcs, gcs_storage  # noqa: F401 - fixtures
@@ -445,6 +448,111 @@ def test_a_purge_stops_at_its_time_budget(share: Any) -> None:
     assert (result.removed, result.complete) == (0, False)
     assert len(trash.entries()) == 2
     assert trash.purge(everything=True).removed == 2
+
+
+class Rounds:
+    """Counts a trash's purge rounds: those it tried (:meth:`Trash._purges_here`) and
+    those it purged; :meth:`wait` for a count."""
+
+    def __init__(self, trash: Trash, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.tried = self.purged = 0
+        self._changed = threading.Condition()
+        purges_here, purge = trash._purges_here, trash.purge
+
+        def tried(state_dir: Path | None) -> bool:
+            answer = purges_here(state_dir)
+            with self._changed:
+                self.tried += 1
+                self._changed.notify_all()
+            return answer
+
+        def purged(**kwargs: Any) -> Any:
+            result = purge(**kwargs)
+            with self._changed:
+                self.purged += 1
+                self._changed.notify_all()
+            return result
+
+        monkeypatch.setattr(trash, "_purges_here", tried)
+        monkeypatch.setattr(trash, "purge", purged)
+
+    def wait(self, what: Callable[[Rounds], bool]) -> None:
+        with self._changed:
+            assert self._changed.wait_for(lambda: what(self), timeout=60), vars(self)
+
+
+@pytest.mark.parametrize("kind", ["filesystem"])
+def test_one_trash_of_a_state_folder_purges_and_another_takes_over(
+    opened: Callable[[], tuple[VFS, Trash, Faulty]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A review found every worker of ``serve --workers N`` (and a mount beside them)
+    purging the same trash every round. With the share's state folder, the process
+    holding its purge lock purges; the others skip their rounds, and the first to try
+    once the holder is closed purges from then on."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (vfs_a, a, store_a), (vfs_b, b, store_b) = opened(), opened()
+    vfs_a.write_file("gone.txt", b"x")
+    vfs_a.remove("gone.txt")
+    a.retention = b.retention = Retention(days=0)  # due at once: a purge removes it
+    rounds = {a: Rounds(a, monkeypatch), b: Rounds(b, monkeypatch)}
+    store_a.calls.clear()
+    store_b.calls.clear()
+    try:
+        for trash in (a, b):
+            trash.start_purging(interval=0.01, first_after=0, state_dir=state)
+        for counted in rounds.values():
+            counted.wait(lambda r: r.tried >= 5)
+        (holder,) = [trash for trash, counted in rounds.items() if counted.purged]
+        other = b if holder is a else a
+        assert rounds[holder].purged >= 4 and rounds[other].purged == 0
+        assert (store_b if other is b else store_a).calls.get("list", 0) == 0  # not a look
+        assert a.entries() == []  # the holder did the work
+        holder.close()
+        rounds[other].wait(lambda r: r.purged >= 1)
+        assert (state / PURGE_LOCK).exists()
+    finally:
+        a.close()
+        b.close()
+        vfs_a.close()
+        vfs_b.close()
+
+
+@pytest.mark.parametrize("kind", ["filesystem"])
+def test_a_purging_process_that_dies_leaves_the_purge_to_another(
+    share: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process of the host holds the purge lock (another worker): this trash
+    purges nothing; once that process is gone, it purges at its next round."""
+    _, trash, _ = share
+    state = tmp_path / "state"
+    state.mkdir()
+    rounds = Rounds(trash, monkeypatch)
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
+            " fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('held', flush=True);"
+            " sys.stdin.read()",
+            str(state / PURGE_LOCK),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    ) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        try:
+            assert holder.stdout.readline() == b"held\n"
+            trash.start_purging(interval=0.01, first_after=0, state_dir=state)
+            rounds.wait(lambda r: r.tried >= 5)
+            assert rounds.purged == 0
+        finally:
+            holder.stdin.close()  # the other process ends, and its lock with it
+            holder.wait(timeout=60)
+    rounds.wait(lambda r: r.purged >= 1)
+    trash.close()
 
 
 # -- the order of policies -----------------------------------------------------------

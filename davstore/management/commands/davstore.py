@@ -369,7 +369,7 @@ class Command(BaseCommand):
             )
             trash = trash_of(vfs)
             if trash is not None:
-                trash.start_purging()
+                trash.start_purging(state_dir=state_dir)  # one purger per host
             items.append(
                 ShareOptions(
                     share,
@@ -449,7 +449,7 @@ class Command(BaseCommand):
         _follow_share_journal(vfs, share)
         trash = trash_of(vfs)
         if trash is not None:
-            trash.start_purging()
+            trash.start_purging(state_dir=share.state_dir())  # one purger per host
         return vfs
 
     def _mounted_share(self, name: str | None) -> Share:
