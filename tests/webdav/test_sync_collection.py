@@ -272,6 +272,34 @@ def test_a_share_without_a_journal_does_not_offer_the_report(
         assert answer.error == "supported-report"
 
 
+def _allow(share: Share, path: str) -> list[str]:
+    answer = share.request("OPTIONS", path)
+    assert answer.status_code == 200, answer.text
+    return [method.strip() for method in answer.headers["Allow"].split(",")]
+
+
+def test_options_names_report_where_it_is_answered(storage: Storage, tmp_path: Path) -> None:
+    """A review found ``OPTIONS`` never naming ``REPORT`` though collections answer it.
+    ``Allow`` names it on a share's collections (the root and a folder) when the share has
+    a change journal; not on a file (RFC 6578 3: the report is defined on collections),
+    a missing name, nor a share without a journal (all of which refuse it); the other
+    methods stay as wsgidav names them."""
+    with served_with_journal(storage, tmp_path / "journal") as synced:
+        _seed(synced)
+        for folder in ("", "sub/"):
+            allow = _allow(synced, folder)
+            assert allow.count("REPORT") == 1 and allow[-1] == "REPORT", (folder, allow)
+            assert {"PROPFIND", "LOCK", "MOVE"} <= set(allow)
+            assert report(synced.session, synced(folder)).status == 207
+        for other in ("a.txt", "missing.txt"):
+            assert "REPORT" not in _allow(synced, other), other
+        assert report(synced.session, synced("a.txt")).status == 403
+        assert "PUT" in _allow(synced, "a.txt")
+    with serve_share(storage, tmp_path / "plain") as plain:
+        assert "REPORT" not in _allow(plain, "")
+        assert report(plain.session, plain("")).status == 403
+
+
 def test_the_journal_keeps_its_identity_across_restarts(tmp_path: Path) -> None:
     first = Journal(tmp_path / FILE_NAME)
     ident = first.ident

@@ -47,7 +47,7 @@ from wsgidav.dav_error import (
 )
 from wsgidav.mw.base_mw import BaseMiddleware
 
-from davstore.errors import ChangesLost, NotSupported
+from davstore.errors import ChangesLost, DavstoreError, NotSupported
 from davstore.frontends.webdav.error_status import dav_errors
 from davstore.http.wsgi import Environ, StartResponse
 from davstore.vfs import VFS
@@ -88,6 +88,21 @@ def parse_token(token: str) -> vfs_sync.Position:
     if not token.startswith(TOKEN_PREFIX) or not colon or not journal or not cursor:
         raise _invalid_token(f"not a sync token of this server: {token[:200]!r}")
     return vfs_sync.Position(journal, cursor)
+
+
+def _with_report(allow: str) -> str:
+    """An ``Allow`` value with ``REPORT`` at its end (once)."""
+    methods = [m.strip() for m in allow.split(",") if m.strip()]
+    return allow if "REPORT" in methods else ", ".join([*methods, "REPORT"])
+
+
+def _is_collection(vfs: VFS, path: str) -> bool:
+    """Whether ``path`` is a folder of the share now (the VFS's cached answer)."""
+    try:
+        found = vfs.lookup(path)
+    except DavstoreError:
+        return False
+    return found is not None and found.is_dir
 
 
 def _invalid_token(reason: str) -> DAVError:
@@ -151,7 +166,10 @@ class SyncCollectionReport(BaseMiddleware):  # type: ignore[misc]
     """Answer ``REPORT`` (see the module docstring); pass every other method on."""
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if environ["REQUEST_METHOD"] != "REPORT":
+        method = environ["REQUEST_METHOD"]
+        if method == "OPTIONS":
+            return self._options(environ, start_response)
+        if method != "REPORT":
             return self.next_app(environ, start_response)  # type: ignore[no-any-return]
         provider = environ["wsgidav.provider"]
         depth = environ.get("HTTP_DEPTH", "0").strip()
@@ -169,6 +187,27 @@ class SyncCollectionReport(BaseMiddleware):  # type: ignore[misc]
                 raise _unsupported("sync-collection is a report on collections")
             delta = self._delta(vfs, provider, path, request)
         return self._answer(environ, start_response, provider, path, request=request, delta=delta)
+
+    def _options(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """wsgidav's ``OPTIONS`` answer, whose ``Allow`` names ``REPORT`` too where it is
+        answered: on a collection of a share with a change journal (RFC 6578 3: the
+        report is defined on collections only; a file's, or a share's without a journal,
+        is refused with ``403``, so their ``Allow`` does not name it)."""
+        vfs: VFS = environ["wsgidav.provider"].vfs
+        if vfs.change_feed is None:
+            return self.next_app(environ, start_response)  # type: ignore[no-any-return]
+
+        def answer(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if status.startswith("200"):
+                headers = [
+                    (name, _with_report(value))
+                    if name.lower() == "allow" and _is_collection(vfs, environ["PATH_INFO"])
+                    else (name, value)
+                    for name, value in headers
+                ]
+            return start_response(status, headers, exc_info)
+
+        return self.next_app(environ, answer)  # type: ignore[no-any-return]
 
     @staticmethod
     def _delta(vfs: VFS, provider: Any, path: str, request: _Request) -> vfs_sync.Delta:
