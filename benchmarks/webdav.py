@@ -1,11 +1,14 @@
 """davstore's WebDAV share side by side with Apache mod_dav, nginx + dav-ext, wsgidav and rclone.
 
-Run: ``python benchmarks/webdav.py [--size-mib 1024] [--files 5000] [--quick]``
+Run: ``python benchmarks/webdav.py [--size-mib 1024] [--files 5000] [--roots tmpfs,disk] [--quick]``
 
 All servers run at the same time on 127.0.0.1, each on its own copy of the same dataset in one
-temporary folder on the same disk; every measurement visits the servers in turn (round-robin,
-so drifts of a shared machine hit all of them alike) and the table shows ratios against the
-peers and the targets of issues 2 and 25. Apache (``apache2`` with mod_dav, mod_dav_fs and
+temporary folder of a root; the whole table runs on each root in turn (``--roots tmpfs,disk``:
+/dev/shm, and the temporary folder checked not to be tmpfs; ``--data-dir`` names the one
+root). Every measurement visits the servers in turn (round-robin, so drifts of a shared
+machine hit all of them alike), prints the CPU the rest of the machine used during each turn
+(``harness.OtherLoad``) and the table shows ratios against the peers, the targets of issues 2
+and 25, and that other load's median/max per row. Apache (``apache2`` with mod_dav, mod_dav_fs and
 mod_dav_lock, event MPM) and nginx (``nginx`` with ``libnginx-mod-http-dav-ext``) run from
 configurations generated under the temporary folder, in the foreground, on 127.0.0.1; a peer
 whose program is missing leaves its column ``n/a``. litmus runs against every server at the
