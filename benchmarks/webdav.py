@@ -874,6 +874,7 @@ def run_root(args: argparse.Namespace, root: Root, names: list[str], size: int) 
         "refs": [("davstore", c) for c in ("apache", "nginx", "rclone", "wsgidav") if c in names],
         "results": results,
         "row_loads": row_loads_all,
+        "load_over_turns": summary,
         "other_load": {
             s.name: {
                 key: load_summary(row_loads(s, key)) | {"cores": row_loads(s, key)}

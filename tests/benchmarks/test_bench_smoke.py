@@ -112,12 +112,14 @@ def test_webdav_benchmark_quick_prints_a_table(tmp_path: Path) -> None:
                 load = root["other_load"][server][key]
                 assert load["turns"] == len(load["cores"]) == 1, (name, server, key, load)
                 assert load["median"] == load["max"] == load["cores"][0] >= 0, load
-        rows = {row["metric"]: row for row in root["rows"]}
+        by_metric = {row["metric"]: row for row in root["rows"]}
         for key in (*measured, "cpu_10k_get_s"):
-            load = rows[key]["other_load"]
+            load = by_metric[key]["other_load"]
             assert load == root["row_loads"][key]
             assert load["turns"] == len(servers), (name, key, load)
             assert 0 <= load["median"] <= load["max"], (name, key, load)
         for key in ("rss_idle_mib", "rss_after_mib"):  # readings, not turns
-            assert rows[key]["other_load"] == {"turns": 0, "median": None, "max": None}
+            assert by_metric[key]["other_load"] == {"turns": 0, "median": None, "max": None}
         assert root["litmus"]["apache"].startswith("104/104"), root["litmus"]
+        over = root["load_over_turns"]
+        assert over["turns"] == 5 * 11 and 0 <= over["median"] <= over["max"], over
