@@ -4,15 +4,15 @@ Run: ``python benchmarks/webdav.py [--size-mib 1024] [--files 5000] [--roots tmp
 
 All servers run at the same time on 127.0.0.1, each on its own copy of the same dataset in one
 temporary folder of a root; the whole table runs on each root in turn (``--roots tmpfs,disk``:
-/dev/shm, and the temporary folder checked not to be tmpfs; ``--data-dir`` names the one
-root). Every measurement visits the servers in turn (round-robin, so drifts of a shared
-machine hit all of them alike), prints the CPU the rest of the machine used during each turn
+/dev/shm, and the temporary folder checked not to be tmpfs; ``--data-dir`` names the one root).
+Every measurement visits the servers in turn (round-robin, so drifts of a shared machine hit all
+of them alike), prints the CPU the rest of the machine used during each turn
 (``harness.OtherLoad``) and the table shows ratios against the peers, the targets of issues 2
-and 25, and that other load's median/max per row. Apache (``apache2`` with mod_dav, mod_dav_fs and
-mod_dav_lock, event MPM) and nginx (``nginx`` with ``libnginx-mod-http-dav-ext``) run from
+and 25, and that other load's median/max per row. Apache (``apache2`` with mod_dav, mod_dav_fs
+and mod_dav_lock, event MPM) and nginx (``nginx`` with ``libnginx-mod-http-dav-ext``) run from
 configurations generated under the temporary folder, in the foreground, on 127.0.0.1; a peer
-whose program is missing leaves its column ``n/a``. litmus runs against every server at the
-end and its counts are printed. Results also go to benchmarks/results/webdav-*.json.
+whose program is missing leaves its column ``n/a``. litmus runs against every server at the end
+and its counts are printed. Results also go to benchmarks/results/webdav-*.json.
 """
 
 from __future__ import annotations
@@ -643,8 +643,8 @@ def run_litmus(server: Server, folder: Path) -> str:
 
 ROOT_KINDS = ("tmpfs", "disk")
 SHM = Path("/dev/shm")
-#: Rows measured in the turns of another row: the RSS growth during the big transfers, the
-#: first PROPFIND (its first turn only).
+#: Rows measured in the turns of another row: the RSS growth during the big transfers (the
+#: first PROPFIND's is its row's first turn, see ``row_loads``).
 LOAD_OF = {"rss_get_mib": "get_mbps", "rss_put_mib": "put_mbps"}
 
 
