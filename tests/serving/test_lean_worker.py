@@ -1,5 +1,5 @@
 """A plain local-disk share's serving process imports nothing it never uses: no cloud
-SDK, no Django ORM, URLs, templates or admin, no Pillow, no Redis (memory at rest: each
+SDK, no Django ORM, URLs, templates or admin, no Pillow, no Redis, no Jinja2 (memory at rest: each
 of those is megabytes in every worker; see benchmarks/README.md)."""
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ NEVER = [
     "azure",
     "PIL",
     "redis",
+    "jinja2",
+    "wsgidav.dir_browser._dir_browser",
     "mfusepy",
     "django.contrib.admin",
     "django.contrib.auth",
