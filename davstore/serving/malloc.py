@@ -73,8 +73,10 @@ class IdleTrim:
     """Called every fraction of a second on a serving process's main thread: trims malloc
     (:func:`malloc_trim`) once the process has used at least ``busy`` seconds of CPU since
     the last trim and at most ``idle`` seconds since the previous call (it went quiet).
-    The first quiet call after the start-up trims what the start-up freed. ``clock``: the
-    process's CPU time (seconds)."""
+    The first quiet call after the start-up trims what the start-up freed. ``release``,
+    if given, is called on the first quiet call after work (a server lets its idle
+    threads end: their stacks and thread states go back), the trim coming on the next
+    quiet one. ``clock``: the process's CPU time (seconds)."""
 
     def __init__(
         self,
@@ -83,9 +85,12 @@ class IdleTrim:
         idle: float = 0.005,
         clock: Callable[[], float] | None = None,
         trim: Callable[[], object] | None = None,
+        release: Callable[[], object] | None = None,
     ) -> None:
         self.busy = busy
         self.idle = idle
+        self._release = release
+        self._released = False
         self._clock = clock or process_cpu
         self._trim = trim or malloc_trim()
         self._previous = self._clock()
@@ -97,7 +102,13 @@ class IdleTrim:
         quiet = now - self._previous <= self.idle
         self._previous = now
         if self._trim is None or not quiet or now - self._trimmed < self.busy:
+            self._released = False
             return False
+        if self._release is not None and not self._released:
+            self._release()
+            self._released = True
+            return False
+        self._released = False
         self._trim()
         self._trimmed = self._previous = self._clock()
         return True

@@ -101,3 +101,23 @@ def test_idle_trim_trims_once_after_work_when_quiet() -> None:
     cpu[0] += 0.001
     assert not trim()  # a little CPU at rest is no load
     assert trims == [10.0, 11.001]
+
+
+def test_idle_trim_releases_the_threads_then_trims_on_the_next_quiet_call() -> None:
+    cpu = [10.0]
+    calls: list[str] = []
+    trim = IdleTrim(
+        clock=lambda: cpu[0],
+        trim=lambda: calls.append("trim"),
+        release=lambda: calls.append("release"),
+    )
+    assert not trim()  # quiet after the start-up: the threads first
+    assert trim()  # still quiet: the trim
+    cpu[0] += 1.0
+    assert not trim()  # busy
+    assert not trim()  # quiet: release
+    cpu[0] += 1.0
+    assert not trim()  # busy again before the trim: nothing yet
+    assert not trim()  # quiet: release again
+    assert trim()
+    assert calls == ["release", "trim", "release", "release", "trim"]
