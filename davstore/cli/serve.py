@@ -112,12 +112,9 @@ def serve(args: argparse.Namespace) -> int:
             )
             logger.info("serving %s at %s (state in %s)", share.vfs.describe(), url, state_dir)
         trash.start_purging()
-        status = run_until_signalled(
-            server,
-            share.vfs.flush_all,
-            share.vfs.abort_all,
-            tick=IdleTrim(release=getattr(server, "release_threads", None)),
-        )
+        idle = IdleTrim(release=getattr(server, "release_threads", None))
+        idle.trim_now()
+        status = run_until_signalled(server, share.vfs.flush_all, share.vfs.abort_all, tick=idle)
     finally:
         trash.close()
         stop_metrics()

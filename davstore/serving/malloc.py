@@ -96,6 +96,12 @@ class IdleTrim:
         self._previous = self._clock()
         self._trimmed = -busy  # the start-up counts as work
 
+    def trim_now(self) -> None:
+        """Trim at once (a process about to serve: what its start-up freed goes back)."""
+        if self._trim is not None:
+            self._trim()
+            self._trimmed = self._previous = self._clock()
+
     def __call__(self) -> bool:
         """Whether it trimmed now."""
         now = self._clock()

@@ -121,3 +121,15 @@ def test_idle_trim_releases_the_threads_then_trims_on_the_next_quiet_call() -> N
     assert not trim()  # quiet: release again
     assert trim()
     assert calls == ["release", "trim", "release", "release", "trim"]
+
+
+def test_a_trim_at_start_counts_as_the_trim_after_the_start_up() -> None:
+    cpu = [10.0]
+    calls: list[float] = []
+    trim = IdleTrim(clock=lambda: cpu[0], trim=lambda: calls.append(cpu[0]))
+    trim.trim_now()
+    assert not trim()  # nothing done since
+    cpu[0] += 1.0
+    assert not trim()
+    assert trim()
+    assert calls == [10.0, 11.0]
