@@ -26,7 +26,10 @@ folder ``--settings`` put on the parent's path (the project's, by its absolute p
 The parent forwards SIGTERM/SIGINT to the workers and waits for them (each finishes its
 requests in progress, as a single server does); a second signal kills them. A worker that
 dies is started again, unless workers keep dying right after their start: then the parent
-stops the others and exits with an error.
+stops the others and exits with an error. Once it has bound the port and printed the
+banner, the parent does that as :mod:`davstore.serving.supervisor`, which it execs (same
+pid): a process without the Django, wsgidav and server modules it imported to check the
+share.
 """
 
 from __future__ import annotations
