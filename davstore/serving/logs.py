@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-__all__ = ["configure_logging"]
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = ["configure", "configure_logging"]
 
 _LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -98,10 +101,16 @@ def configure_logging(args: argparse.Namespace) -> None:
     verbose = int(getattr(args, "verbose", 0) or 0)
     level_name: str | None = getattr(args, "log_level", None)
     level = logging.getLevelName(level_name) if level_name else logging.INFO
+    if verbose >= 2:
+        level = logging.DEBUG
+    configure(level, logging.DEBUG if verbose >= 1 else None)
+
+
+def configure(level: int, davstore_level: int | None = None) -> None:
+    """Log to stderr at ``level``, the ``davstore`` loggers at ``davstore_level`` if given
+    (the supervisor of the workers logs as its parent did: supervisor.py)."""
     handler = _StderrHandler()
     handler.setFormatter(_Formatter(_LOG_FORMAT))
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    if verbose >= 1:
-        logging.getLogger("davstore").setLevel(logging.DEBUG)
-    if verbose >= 2:
-        logging.getLogger().setLevel(logging.DEBUG)
+    if davstore_level is not None:
+        logging.getLogger("davstore").setLevel(davstore_level)
