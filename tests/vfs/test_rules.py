@@ -20,13 +20,13 @@ from davstore.errors import (
     InvalidPath,
     NameTooLong,
     NotFound,
-    NotSupported,
     ReadOnly,
 )
 from davstore.store import adapt
 from davstore.store.base import ObjectStore
 from davstore.store.wrapper import StoreWrapper
 from davstore.vfs import VFS
+from davstore.vfs.events import Action, Change
 from davstore.vfs.paths import normalize
 from tests.minimal_storages import MinimalStorage
 
@@ -288,21 +288,37 @@ def test_a_folder_hides_a_same_named_file_on_flat_stores() -> None:
     assert vfs.stat("x").is_dir
 
 
-def test_tree_operations_are_bounded(storage: Storage) -> None:
-    vfs = VFS(adapt(storage), max_tree_entries=3)
+def test_tree_operations_stream_past_the_bound_their_events_name_files_up_to_it(
+    storage: Storage,
+) -> None:
+    vfs = VFS(adapt(storage), max_tree_entries=6)
+    changes: list[Change] = []
+    vfs.subscribe(changes.append)
     vfs.mkdir("d")
-    for i in range(5):
-        vfs.write_file(f"d/{i}", b"")
-    with pytest.raises(NotSupported):
-        vfs.copy("d", "e")
-    assert not vfs.exists("e"), "refused up front, never half done"
-    if vfs.capabilities.rename:
-        vfs.rename("d", "e")  # one native call: no walk, no limit
-        assert len(vfs.listdir("e")) == 5
-    else:
-        with pytest.raises(NotSupported):
-            vfs.rename("d", "e")
-        assert len(vfs.listdir("d")) == 5
+    vfs.mkdir("small")
+    vfs.mkdir("small/in")
+    vfs.write_file("small/in/x", b"x")
+    for i in range(8):
+        vfs.write_file(f"d/{i}", str(i).encode())
+    vfs.copy("d", "e")  # 8 entries, past the bound: streamed, not refused
+    assert [read(vfs, f"e/{i}") for i in range(8)] == [str(i).encode() for i in range(8)]
+    vfs.rename("e", "f")
+    assert not vfs.exists("e") and len(vfs.listdir("f")) == 8
+    vfs.copy("small", "small2")
+    vfs.rename("small2", "small3")
+    told = [(c.action, c.path, c.files) for c in changes if c.is_dir and c.target]
+    assert told == [
+        (Action.COPIED, "d", None),  # past the bound: not named
+        (Action.MOVED, "e", None),
+        (Action.COPIED, "small", ("small/in/x",)),
+        (Action.MOVED, "small2", ("small2/in/x",)),
+    ]
+    assert read(vfs, "small3/in/x") == b"x"
+
+
+def read(vfs: VFS, path: str) -> bytes:
+    with vfs.open_read(path) as handle:
+        return handle.read()
 
 
 # -- read-only -----------------------------------------------------------------------------
@@ -462,7 +478,7 @@ def test_every_change_sends_one_event_with_its_actor(storage: Storage) -> None:
 def test_folder_deletes_and_moves_name_the_files_they_took(storage: Storage) -> None:
     """A folder's delete and move carry its files at every depth, as they were before the
     change (native moves too: local disk renames the folder whole)."""
-    from davstore.vfs import Action, Change
+    from davstore.vfs import Action
 
     vfs = VFS(adapt(storage))
     vfs.mkdir("d")
