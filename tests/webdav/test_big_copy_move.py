@@ -217,3 +217,43 @@ def test_a_move_whose_source_cannot_all_be_removed_stands_and_names_what_is_left
     assert contents(vfs, "moved") == expected  # everything arrived
     assert contents(vfs, "big") == {"05/stuck.txt": b"keep"}  # what could not go, kept
     assert [(c.action, c.path, c.target) for c in changes] == [(Action.MOVED, "big", "moved")]
+
+
+def colour(served: Share, path: str) -> str | None:
+    body = (
+        '<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:x-test:">'
+        "<D:prop><Z:colour/></D:prop></D:propfind>"
+    )
+    answer = served.request("PROPFIND", path, headers={"Depth": "0"}, data=body)
+    assert answer.status_code == 207, path
+    for propstat in ET.fromstring(answer.content).iter("{DAV:}propstat"):
+        if propstat.findtext("{DAV:}status", "").endswith("200 OK"):
+            return propstat.findtext(".//{urn:x-test:}colour")
+    return None
+
+
+def test_a_folder_copy_carries_every_member_s_dead_properties(
+    share: tuple[Share, Faulty, list[Change]],
+) -> None:
+    # wsgidav's member-by-member COPY (still taken with a property store that cannot copy
+    # a tree: shelve) gave the members' properties to no member of the copy.
+    served, _, _ = share
+    fill(served.vfs, served.storage, count=2 * FOLDERS)
+    for path, value in (("big", "red"), ("big/03", "green"), ("big/03/00000.txt", "blue")):
+        body = (
+            '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x-test:">'
+            f"<D:set><D:prop><Z:colour>{value}</Z:colour></D:prop></D:set></D:propertyupdate>"
+        )
+        assert served.request("PROPPATCH", path, data=body).status_code == 207
+    assert served.request("COPY", "big", headers={"Destination": served("copy")}).status_code == 201
+    assert [colour(served, p) for p in ("copy", "copy/03", "copy/03/00000.txt")] == [
+        "red",
+        "green",
+        "blue",
+    ]
+    assert colour(served, "big/03/00000.txt") == "blue"  # the source keeps its own
+    assert colour(served, "copy/04/00000.txt") is None
+    # Depth 0: the folder and its properties, none of its members.
+    answer = served.request("COPY", "big", headers={"Destination": served("bare"), "Depth": "0"})
+    assert answer.status_code == 201
+    assert colour(served, "bare") == "red" and served.vfs.listdir("bare") == []
