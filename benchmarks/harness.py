@@ -422,10 +422,13 @@ class Metric:
     unit: str
     higher_is_better: bool
     #: ("ratio", r): davstore/reference must be >= r (rates) or <= r (times) against the peer
-    #: named in ``reference``; ("max", v): davstore's own figure must be <= v.
+    #: named in ``reference`` (``"apache|nginx"``: the best of them in this run); ("max", v):
+    #: davstore's own figure must be <= v.
     target: tuple[str, float] | None = None
     reference: str = ""
     digits: int = 2
+    #: More targets the row must meet as well: ``(kind, bound, reference)`` each.
+    also: tuple[tuple[str, float, str], ...] = ()
 
 
 def timed_ls_l(folder: Path, files: int, what: str, *, timeout: float) -> float:
@@ -459,19 +462,42 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def verdict(metric: Metric, values: dict[str, float | None]) -> tuple[str, str]:
-    """The target as text and PASS/MISS (or "-" when it cannot be judged)."""
+    """The targets as text and PASS/MISS (or "-" when one cannot be judged and none
+    missed)."""
     if metric.target is None:
         return "", ""
-    kind, bound = metric.target
+    targets = [(*metric.target, metric.reference), *metric.also]
+    texts, verdicts = [], []
+    for kind, bound, reference in targets:
+        text, judged = _one_verdict(metric, values, kind, bound, reference)
+        texts.append(text)
+        verdicts.append(judged)
+    if "MISS" in verdicts:
+        judged = "MISS"
+    elif "-" in verdicts:
+        judged = "-"
+    else:
+        judged = "PASS"
+    return ", ".join(texts), judged
+
+
+def _one_verdict(
+    metric: Metric, values: dict[str, float | None], kind: str, bound: float, reference: str
+) -> tuple[str, str]:
     mine = values.get("davstore")
     if kind == "max":
         text = f"<= {bound:g} {metric.unit}"
         if mine is None:
             return text, "-"
         return text, "PASS" if mine <= bound else "MISS"
-    ref = values.get(metric.reference)
+    peers = [values.get(name) for name in reference.split("|")]
+    known = [value for value in peers if value is not None]
+    ref = None
+    if known and len(known) == len(peers):
+        ref = max(known) if metric.higher_is_better else min(known)
     op = ">=" if metric.higher_is_better else "<="
-    text = f"{op} {bound:g}x {metric.reference}"
+    named = reference if "|" not in reference else "best of " + "/".join(reference.split("|"))
+    text = f"{op} {bound:g}x {named}"
     r = ratio(mine, ref)
     if r is None:
         return text, "-"

@@ -102,27 +102,63 @@ PROPFIND_NAMED = (
 )
 _RESPONSE_TAG = re.compile(rb"<(?:[A-Za-z0-9_.-]+:)?response[\s>]")
 
+#: The targets of issue 25: every row at least Apache mod_dav's; small requests at least
+#: 0.5x nginx's and server CPU per request at most 2x nginx's; big GETs and 1 MiB GETs at
+#: least the best C server's, big PUTs at least nginx's; PROPFIND at most 1.5x nginx's
+#: time; RSS at rest at most 80 MiB, and back within 1.2x of that after the load.
+_AT_LEAST_APACHE = (("ratio", 1.0, "apache"),)
 METRICS = [
-    Metric("get_mbps", "GET big file", "MB/s", True, ("ratio", 1.5), "rclone"),
-    Metric("put_mbps", "PUT big file", "MB/s", True, ("ratio", 1.5), "rclone"),
+    Metric("get_mbps", "GET big file", "MB/s", True, ("ratio", 1.0), "apache|nginx"),
+    Metric(
+        "put_mbps", "PUT big file", "MB/s", True, ("ratio", 1.0), "nginx", also=_AT_LEAST_APACHE
+    ),
     Metric("rss_get_mib", "RSS growth during GET", "MiB", False, ("max", 64.0), digits=1),
     Metric("rss_put_mib", "RSS growth during PUT", "MiB", False, ("max", 64.0), digits=1),
     Metric(
-        "propfind_allprop_s", "PROPFIND depth 1 allprop", "s", False, ("ratio", 1.0), "rclone", 3
+        "propfind_allprop_s",
+        "PROPFIND depth 1 allprop",
+        "s",
+        False,
+        ("ratio", 1.5),
+        "nginx",
+        3,
+        also=_AT_LEAST_APACHE,
     ),
-    Metric("propfind_named_s", "PROPFIND depth 1 5 props", "s", False, ("ratio", 1.0), "rclone", 3),
-    Metric("propfind_first_s", "PROPFIND allprop, first", "s", False, None, "rclone", 3),
-    Metric("put1k_1_rps", "1 KiB PUT, 1 connection", "req/s", True, ("ratio", 1.0), "rclone", 0),
-    Metric("get1k_1_rps", "1 KiB GET, 1 connection", "req/s", True, ("ratio", 1.0), "rclone", 0),
-    Metric("put1k_n_rps", "1 KiB PUT, N connections", "req/s", True, ("ratio", 1.0), "rclone", 0),
-    Metric("get1k_n_rps", "1 KiB GET, N connections", "req/s", True, ("ratio", 1.0), "rclone", 0),
-    Metric("get64k_n_rps", "64 KiB GET, N connections", "req/s", True, ("ratio", 1.0), "apache", 0),
-    Metric("get1m_n_rps", "1 MiB GET, N connections", "req/s", True, ("ratio", 1.0), "apache", 0),
     Metric(
-        "cpu_10k_get_s", "server CPU per 10,000 1 KiB GETs", "s", False, ("ratio", 2.0), "nginx"
+        "propfind_named_s",
+        "PROPFIND depth 1 5 props",
+        "s",
+        False,
+        ("ratio", 1.5),
+        "nginx",
+        3,
+        also=_AT_LEAST_APACHE,
+    ),
+    Metric("propfind_first_s", "PROPFIND allprop, first", "s", False, None, "nginx", 3),
+    *(
+        Metric(key, label, "req/s", True, ("ratio", 0.5), "nginx", 0, also=_AT_LEAST_APACHE)
+        for key, label in (
+            ("put1k_1_rps", "1 KiB PUT, 1 connection"),
+            ("get1k_1_rps", "1 KiB GET, 1 connection"),
+            ("put1k_n_rps", "1 KiB PUT, N connections"),
+            ("get1k_n_rps", "1 KiB GET, N connections"),
+        )
+    ),
+    Metric("get64k_n_rps", "64 KiB GET, N connections", "req/s", True, ("ratio", 1.0), "apache", 0),
+    Metric(
+        "get1m_n_rps", "1 MiB GET, N connections", "req/s", True, ("ratio", 1.0), "apache|nginx", 0
+    ),
+    Metric(
+        "cpu_10k_get_s",
+        "server CPU per 10,000 1 KiB GETs",
+        "s",
+        False,
+        ("ratio", 2.0),
+        "nginx",
+        also=_AT_LEAST_APACHE,
     ),
     Metric("rss_idle_mib", "RSS at rest, all processes", "MiB", False, ("max", 80.0), digits=1),
-    Metric("rss_after_mib", "RSS at rest after the load", "MiB", False, None, digits=1),
+    Metric("rss_after_mib", "RSS at rest after the load", "MiB", False, ("max", 96.0), digits=1),
 ]
 
 #: Apache httpd 2.4 with mod_dav_fs, event MPM, two child processes as davstore has two

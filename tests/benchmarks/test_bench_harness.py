@@ -145,3 +145,26 @@ def test_a_root_without_room_for_the_dataset(
     with pytest.raises(SystemExit, match="no root to run on"):
         webdav.resolve_roots(webdav.parse_args(SMALL), 5)
     assert "tmpfs root left out: /dev/shm has 10 MiB free" in capsys.readouterr().out
+
+
+def test_a_row_with_several_targets_passes_only_when_each_does() -> None:
+    rate = harness.Metric(
+        "r", "rate", "req/s", True, ("ratio", 0.5), "nginx", also=(("ratio", 1.0, "apache"),)
+    )
+    values = {"davstore": 60.0, "nginx": 100.0, "apache": 50.0}
+    assert harness.verdict(rate, values) == (">= 0.5x nginx, >= 1x apache", "PASS")
+    assert harness.verdict(rate, {**values, "apache": 70.0})[1] == "MISS"
+    assert harness.verdict(rate, {**values, "apache": None})[1] == "-"
+    assert harness.verdict(rate, {**values, "apache": None, "nginx": 200.0})[1] == "MISS"
+
+
+def test_a_best_of_reference_is_the_best_peer_of_the_run() -> None:
+    rate = harness.Metric("r", "rate", "MB/s", True, ("ratio", 1.0), "apache|nginx")
+    time = harness.Metric("t", "time", "s", False, ("ratio", 1.0), "apache|nginx")
+    assert harness.verdict(rate, {"davstore": 90.0, "apache": 80.0, "nginx": 100.0}) == (
+        ">= 1x best of apache/nginx",
+        "MISS",
+    )
+    assert harness.verdict(time, {"davstore": 0.9, "apache": 0.8, "nginx": 1.0})[1] == "MISS"
+    assert harness.verdict(time, {"davstore": 0.7, "apache": 0.8, "nginx": 1.0})[1] == "PASS"
+    assert harness.verdict(rate, {"davstore": 90.0, "apache": 80.0, "nginx": None})[1] == "-"
