@@ -15,12 +15,13 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -279,6 +280,136 @@ class RssSampler:
         return max(0, self.peak - self.baseline)
 
 
+# --------------------------------------------------------------------------- CPU
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_ticks(pid: int, *, reaped: bool = False) -> int:
+    """utime + stime of ``pid`` in clock ticks (fields 14 and 15 of ``/proc/PID/stat``), plus
+    cutime + cstime (16 and 17: its children already waited for) when ``reaped``; 0 for a
+    process gone meanwhile."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its descendants, from
+    ``/proc/PID/stat``; 0.0 for processes gone meanwhile."""
+    return sum(_stat_ticks(one) for one in process_tree(pid)) / _TICK
+
+
+def machine_busy_cpu() -> float:
+    """CPU seconds all the machine's CPUs have been busy since boot: user, nice, system, irq
+    and softirq of ``/proc/stat``'s ``cpu`` line (guest time is inside user; idle, iowait and
+    steal are not work done here)."""
+    with open("/proc/stat") as fh:
+        fields = fh.readline().split()
+    if fields[0] != "cpu":
+        raise OSError(f"/proc/stat starts with {fields[0]!r}, not the cpu line")
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[1:8])
+    return (user + nice + system + irq + softirq) / _TICK
+
+
+def client_cpu(services: Iterable[int] = ()) -> float:
+    """CPU seconds used so far by this process (all its threads), by its children it waited
+    for (``subprocess.run`` of curl, litmus), and by its live descendants outside the process
+    trees of ``services`` (servers it started: their CPU is not the client's)."""
+    me = os.getpid()
+    skip: set[int] = set()
+    for pid in services:
+        skip.update(process_tree(pid))
+    ticks = _stat_ticks(me, reaped=True)
+    for pid in process_tree(me):
+        if pid != me and pid not in skip:
+            ticks += _stat_ticks(pid, reaped=True)
+    return ticks / _TICK
+
+
+class OtherLoad:
+    """The rest of the machine's CPU while a block runs, in cores.
+
+    ``cores`` is the machine's busy CPU time (:func:`machine_busy_cpu`) minus the CPU of the
+    process tree of ``server`` (the one under test, as :func:`tree_cpu`) minus this client's
+    (:func:`client_cpu`; ``services`` are the other trees this client started, such as peers
+    idling beside the server: their CPU counts as other load), divided by the wall time. It
+    says how much of the machine someone else took during a measurement.
+
+    ``/proc/stat`` counts whole clock ticks per CPU, so over a few milliseconds the difference
+    is noise of several cores either way: a block shorter than ``min_seconds`` is measured
+    over a window of that length (the end is read that long after the start; the block's own
+    timing is untouched). The figure is never below 0 (``raw`` keeps it as measured).
+    """
+
+    def __init__(
+        self, server: int, *, services: Iterable[int] = (), min_seconds: float = 0.2
+    ) -> None:
+        self.server = server
+        self.services = [p for p in services if p != server]
+        self.min_seconds = min_seconds
+        self.seconds = 0.0
+        self.raw = 0.0
+        self.cores = 0.0
+        self._start: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
+    def _sample(self) -> tuple[float, float, float, float]:
+        return (
+            time.monotonic(),
+            machine_busy_cpu(),
+            tree_cpu(self.server),
+            client_cpu([self.server, *self.services]),
+        )
+
+    def __enter__(self) -> OtherLoad:
+        self._start = self._sample()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        short = self.min_seconds - (time.monotonic() - self._start[0])
+        if short > 0 and exc[0] is None:
+            time.sleep(short)
+        end = self._sample()
+        wall, busy, server, client = (b - a for a, b in zip(self._start, end, strict=True))
+        self.seconds = wall
+        self.raw = (busy - server - client) / wall if wall > 0 else 0.0
+        self.cores = max(0.0, self.raw)
+
+
+def load_summary(turns: Sequence[float]) -> dict[str, float | int | None]:
+    """Median and max of per-turn loads (cores) and how many turns, for a results file."""
+    if not turns:
+        return {"turns": 0, "median": None, "max": None}
+    return {"turns": len(turns), "median": statistics.median(turns), "max": max(turns)}
+
+
+# --------------------------------------------------------------------------- filesystems
+
+
+def filesystem_type(path: Path) -> str:
+    """The type of the filesystem ``path`` lives on (``tmpfs``, ``ext4``, ``overlay``...),
+    from ``/proc/self/mountinfo`` by device number; ``unknown`` when it is not listed."""
+    dev = os.stat(path).st_dev
+    wanted = f"{os.major(dev)}:{os.minor(dev)}"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 2 and fields[2] == wanted and " - " in line:
+                return line.split(" - ", 1)[1].split()[0]
+    return "unknown"
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes an unprivileged writer may still put on ``path``'s filesystem."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -291,10 +422,13 @@ class Metric:
     unit: str
     higher_is_better: bool
     #: ("ratio", r): davstore/reference must be >= r (rates) or <= r (times) against the peer
-    #: named in ``reference``; ("max", v): davstore's own figure must be <= v.
+    #: named in ``reference`` (``"apache|nginx"``: the best of them in this run); ("max", v):
+    #: davstore's own figure must be <= v.
     target: tuple[str, float] | None = None
     reference: str = ""
     digits: int = 2
+    #: More targets the row must meet as well: ``(kind, bound, reference)`` each.
+    also: tuple[tuple[str, float, str], ...] = ()
 
 
 def timed_ls_l(folder: Path, files: int, what: str, *, timeout: float) -> float:
@@ -328,19 +462,42 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def verdict(metric: Metric, values: dict[str, float | None]) -> tuple[str, str]:
-    """The target as text and PASS/MISS (or "-" when it cannot be judged)."""
+    """The targets as text and PASS/MISS (or "-" when one cannot be judged and none
+    missed)."""
     if metric.target is None:
         return "", ""
-    kind, bound = metric.target
+    targets = [(*metric.target, metric.reference), *metric.also]
+    texts, verdicts = [], []
+    for kind, bound, reference in targets:
+        text, judged = _one_verdict(metric, values, kind, bound, reference)
+        texts.append(text)
+        verdicts.append(judged)
+    if "MISS" in verdicts:
+        judged = "MISS"
+    elif "-" in verdicts:
+        judged = "-"
+    else:
+        judged = "PASS"
+    return ", ".join(texts), judged
+
+
+def _one_verdict(
+    metric: Metric, values: dict[str, float | None], kind: str, bound: float, reference: str
+) -> tuple[str, str]:
     mine = values.get("davstore")
     if kind == "max":
         text = f"<= {bound:g} {metric.unit}"
         if mine is None:
             return text, "-"
         return text, "PASS" if mine <= bound else "MISS"
-    ref = values.get(metric.reference)
+    peers = [values.get(name) for name in reference.split("|")]
+    known = [value for value in peers if value is not None]
+    ref = None
+    if known and len(known) == len(peers):
+        ref = max(known) if metric.higher_is_better else min(known)
     op = ">=" if metric.higher_is_better else "<="
-    text = f"{op} {bound:g}x {metric.reference}"
+    named = reference if "|" not in reference else "best of " + "/".join(reference.split("|"))
+    text = f"{op} {bound:g}x {named}"
     r = ratio(mine, ref)
     if r is None:
         return text, "-"
@@ -353,10 +510,16 @@ def print_table(
     results: dict[str, dict[str, float | None]],
     columns: Sequence[str],
     ratio_columns: Sequence[tuple[str, str]],
+    extra: tuple[str, dict[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Print one row per metric; return the rows (for the JSON file)."""
+    """Print one row per metric; return the rows (for the JSON file).
+
+    ``extra`` is one more column before the target: its header and its cell per metric key
+    (empty where a metric has none)."""
     header = ["metric", "unit", *columns]
-    header += [f"{a}/{b}" for a, b in ratio_columns] + ["target", "verdict"]
+    header += [f"{a}/{b}" for a, b in ratio_columns]
+    header += [extra[0]] if extra else []
+    header += ["target", "verdict"]
     rows: list[list[str]] = []
     out: list[dict[str, Any]] = []
     for m in metrics:
@@ -367,6 +530,7 @@ def print_table(
             [m.label, m.unit]
             + [fmt(values[c], m.digits) for c in columns]
             + [fmt(r, 2) + ("x" if r is not None else "") for r in ratios.values()]
+            + ([extra[1].get(m.key, "")] if extra else [])
             + [target, judged]
         )
         out.append(

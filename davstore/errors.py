@@ -22,7 +22,9 @@ that catches ``FileNotFoundError`` or ``PermissionError`` keeps working::
         │   ├── StoreUnavailable (ECONNREFUSED)   + ConnectionError: unreachable
         │   └── StoreTimeout (ETIMEDOUT)          + TimeoutError
         ├── Conflict (EBUSY)                      a concurrent change got in the way
-        ├── PartlyRemoved (EIO)                   a folder remove left some members
+        ├── PartlyDone (EIO)                      a folder's tree changed in part
+        │   ├── PartlyRemoved                     a folder remove left some members
+        │   └── PartlyCopied                      a folder copy left some members out
         └── ChangesLost (ESTALE)                  a change-journal cursor the journal
                                                   cannot continue from (trimmed, another
                                                   journal, the folder itself replaced)
@@ -54,6 +56,8 @@ __all__ = [
     "NotADirectory",
     "NotFound",
     "NotSupported",
+    "PartlyCopied",
+    "PartlyDone",
     "PartlyRemoved",
     "PermissionDenied",
     "ReadOnly",
@@ -150,15 +154,17 @@ class Conflict(DavstoreError):
     code = errno.EBUSY
 
 
-class PartlyRemoved(DavstoreError):
-    """Removing a folder's tree left some members: everything else is gone, and the
-    folders above what is left stay (RFC 4918 section 9.6.1). ``failures`` holds the first
+class PartlyDone(DavstoreError):
+    """A change to a folder's whole tree was made for some members and not for others
+    (:class:`PartlyRemoved`, :class:`PartlyCopied`). ``failures`` holds the first
     :attr:`KEPT` (member path, error) pairs of ``count``; frontends report each member
     (WebDAV: a 207 Multi-Status)."""
 
     code = errno.EIO
     #: How many failures are kept for the report (the count goes on past it).
     KEPT = 1000
+    #: What the change did, for the default reason ("removed", "copied").
+    done = "changed"
 
     def __init__(
         self,
@@ -169,9 +175,24 @@ class PartlyRemoved(DavstoreError):
         count: int | None = None,
     ) -> None:
         count = len(failures) if count is None else count
-        super().__init__(path, reason or f"{count} members of the folder could not be removed")
+        super().__init__(path, reason or f"{count} members of the folder could not be {self.done}")
         self.failures = list(failures)
         self.count = count
+
+
+class PartlyRemoved(PartlyDone):
+    """Removing a folder's tree left some members: everything else is gone, and the
+    folders above what is left stay (RFC 4918 section 9.6.1)."""
+
+    done = "removed"
+
+
+class PartlyCopied(PartlyDone):
+    """Copying a folder's tree left some members out: everything else was copied, and a
+    folder that could not be made left out what it holds (RFC 4918 section 9.8.8). ``path``
+    and the failures name the source's members."""
+
+    done = "copied"
 
 
 class ChangesLost(DavstoreError):

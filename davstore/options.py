@@ -78,6 +78,8 @@ class Command(enum.Flag):
     UMOUNT = enum.auto()
     #: ``davstore trash list|restore|purge`` (each action has the option).
     TRASH = enum.auto()
+    #: ``davstore activity`` (where the log is: the state folder, or Redis).
+    ACTIVITY = enum.auto()
     NONE = 0
 
 
@@ -648,7 +650,7 @@ OPTIONS: tuple[Option, ...] = (
         flags=("--lock-storage",),
         key="LOCK_STORAGE",
         scope=_SHARE_AND_TOP,
-        commands=Command.SERVE,
+        commands=Command.SERVE | Command.ACTIVITY,
         check=check_state_url,
         metavar="URL",
     ),
@@ -659,7 +661,7 @@ OPTIONS: tuple[Option, ...] = (
         flags=("--property-storage",),
         key="PROPERTY_STORAGE",
         scope=_SHARE_AND_TOP,
-        commands=Command.SERVE,
+        commands=Command.SERVE | Command.ACTIVITY,
         check=check_state_url,
         metavar="URL",
     ),
@@ -671,7 +673,7 @@ OPTIONS: tuple[Option, ...] = (
         flags=("--state-dir",),
         key="STATE_DIR",
         scope=Scope.TOP,
-        commands=Command.SERVE,
+        commands=Command.SERVE | Command.ACTIVITY,
         check=_check_path,
         metavar="DIR",
     ),

@@ -165,7 +165,9 @@ def run_trash(args: argparse.Namespace) -> int:
 
 def add_activity_arguments(parser: argparse.ArgumentParser, *, selection: bool = True) -> None:
     """``[--json] [--limit N]``; with ``selection``, the storage selection of ``serve``
-    and ``--state-dir`` (where the log is)."""
+    and where the log is: ``--state-dir``, and ``--lock-storage`` or ``--property-storage``
+    where replicas share Redis (the stream of every host's records), as ``serve`` takes
+    them."""
     parser.add_argument("--json", action="store_true", help="a JSON list of objects")
     parser.add_argument("--limit", type=_whole, metavar="N", help="the last N records only")
     if selection:
@@ -173,11 +175,7 @@ def add_activity_arguments(parser: argparse.ArgumentParser, *, selection: bool =
 
         add_storage_arguments(parser)
         parser.set_defaults(read_only=False, cache_ttl=0.0)
-        parser.add_argument(
-            "--state-dir",
-            metavar="DIR",
-            help="the share's state folder, as serve takes it (default: the share's own)",
-        )
+        add_arguments(parser, Command.ACTIVITY, Door.CLI)
 
 
 def print_activity(records: list[dict[str, Any]], args: argparse.Namespace, out: _Output) -> None:
@@ -216,5 +214,8 @@ def run_activity(args: argparse.Namespace) -> int:
         folder = prepare_state_dir(args.state_dir, share.identity)
     finally:
         share.vfs.close()
-    print_activity(ActivityLog(folder).read(args.limit), args, sys.stdout)
+    from davstore.frontends.webdav.state import activity_stream
+
+    stream = activity_stream(args.lock_storage or args.property_storage)
+    print_activity(ActivityLog(folder, stream=stream).read(args.limit), args, sys.stdout)
     return 0

@@ -258,6 +258,22 @@ def test_every_option_is_on_the_doors_and_commands_it_names() -> None:
                 assert tuple(actions[item.name].option_strings) == item.option_strings
 
 
+def test_davstore_activity_finds_the_log_with_options_of_the_definition() -> None:
+    """``davstore activity`` takes where the log is as ``serve`` takes it: ``--state-dir``
+    was a copy of its own, and ``--lock-storage`` (the Redis stream replicas share) was
+    missing. (``manage.py davstore activity`` reads the share's ``DAVSTORE`` entry.)"""
+    actions = {a.dest: a for a in _cli_parser(Command.ACTIVITY)._actions}
+    taken = set()
+    for item in OPTIONS:
+        if item.flags and Command.ACTIVITY in item.commands and Door.CLI in item.doors:
+            assert tuple(actions[item.name].option_strings) == item.option_strings
+            assert actions[item.name].help == item.help
+            taken.add(item.name)
+        else:
+            assert item.name not in actions, item.name
+    assert taken == {"state_dir", "lock_storage", "property_storage"}
+
+
 def test_the_parsers_have_no_option_outside_the_definition() -> None:
     names = {o.name for o in OPTIONS}
     for command, door, parser in _parsers():

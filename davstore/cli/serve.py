@@ -17,7 +17,7 @@ from davstore.serving.listen import check_tls_arguments, listen, serve_metrics, 
 from davstore.serving.listen import one_line as _one_line
 from davstore.serving.listen import why as _why
 from davstore.serving.logs import configure_logging
-from davstore.serving.malloc import limit_malloc_arenas
+from davstore.serving.malloc import IdleTrim, limit_malloc_arenas
 from davstore.serving.selection import OpenedSelection, open_share
 from davstore.serving.shutdown import exit_if_cut_off, run_until_signalled
 from davstore.serving.state_dir import prepare_state_dir
@@ -112,7 +112,9 @@ def serve(args: argparse.Namespace) -> int:
             )
             logger.info("serving %s at %s (state in %s)", share.vfs.describe(), url, state_dir)
         trash.start_purging(state_dir=state_dir)  # one purger per host: the lock's holder
-        status = run_until_signalled(server, share.vfs.flush_all, share.vfs.abort_all)
+        idle = IdleTrim(release=getattr(server, "release_threads", None))
+        idle.trim_now()
+        status = run_until_signalled(server, share.vfs.flush_all, share.vfs.abort_all, tick=idle)
     finally:
         trash.close()
         stop_metrics()

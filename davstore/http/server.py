@@ -615,7 +615,7 @@ class _Connection(asyncio.Protocol):
                 request.body.fail(gone)
         parked, self.parked = self.parked, None
         if parked is not None:  # its thread ends it: closes its result, finishes it
-            self.server.pool.submit(self._stream_rest, *parked)
+            self.server.submit(self._stream_rest, *parked)
         if self.sending is not None:
             self._end_sendfile(True)
 
@@ -1025,7 +1025,7 @@ class _Connection(asyncio.Protocol):
     def on_thread(self, function: Callable[..., None], *args: Any) -> None:
         """Run ``function(*args)`` on a pool thread, counted as this client's."""
         self.server.thread_started(self)
-        self.server.pool.submit(self._counted, function, *args)
+        self.server.submit(self._counted, function, *args)
 
     def _counted(self, function: Callable[..., None], *args: Any) -> None:
         try:
@@ -1865,6 +1865,39 @@ class Server:
             finally:
                 self.pool.shutdown(wait=False)
                 self._served.set()
+
+    def submit(self, function: Callable[..., None], *args: Any) -> None:
+        """Run ``function(*args)`` on the pool (from any thread; the pool may have been
+        renewed meanwhile by :meth:`release_threads`)."""
+        while True:
+            pool = self.pool
+            try:
+                pool.submit(function, *args)
+                return
+            except RuntimeError:  # shut down: renewed since it was read, or stopping
+                if pool is self.pool:
+                    raise
+
+    def release_threads(self) -> None:
+        """Let the pool's threads end if none is in use (from any thread): a thread
+        keeps the stack its deepest request touched resident for as long as it lives,
+        and a burst of requests leaves up to ``threads`` of them. New ones start on
+        demand, as they did the first time (serving/malloc.py calls this once a process
+        goes quiet)."""
+        loop = self.loop
+        if loop is None or self.stopping:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: stopping
+            loop.call_soon_threadsafe(self._renew_pool)
+
+    def _renew_pool(self) -> None:
+        if self.stopping or self.active or any(self._threads_by_client.values()):
+            return
+        old, self.pool = (
+            self.pool,
+            concurrent.futures.ThreadPoolExecutor(self.threads, "davstore-http"),
+        )
+        old.shutdown(wait=False)  # its idle threads end
 
     def answered(self) -> None:
         """An answer was written (on the loop's thread): keep polling for the next request

@@ -134,6 +134,13 @@ class _AccessLog:
         with self._flushing:
             if not pending:
                 return
+            write_lines = _lines_writer(logger)
+            if write_lines is not None:
+                batch = list(pending)
+                if write_lines(logger.name, [(at, _ACCESS_FORMAT % args) for at, args in batch]):
+                    for _ in batch:  # lines queued meanwhile stay
+                        pending.popleft()
+                    return
             template = logger.makeRecord(
                 logger.name, logging.INFO, __file__, 0, _ACCESS_FORMAT, (), None
             )
@@ -167,6 +174,29 @@ class _AccessLog:
                 self.flush()
             except Exception:  # a failing handler must not stop the log
                 logger.exception("the access log could not be written")
+
+
+def _lines_writer(logger: logging.Logger) -> Callable[[str, list[tuple[float, str]]], bool] | None:
+    """The ``write_lines(name, lines)`` of the one handler an INFO record of ``logger``
+    reaches (the CLI's stderr handler has one: serving/logs.py), when exactly one does and
+    no filter is on the way; None otherwise: the lines go as records."""
+    if logger.disabled or not logger.isEnabledFor(logging.INFO):
+        return None
+    found: logging.Handler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if handler.level > logging.INFO:
+                continue
+            if found is not None or handler.filters:
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    return getattr(found, "write_lines", None) if found is not None else None
 
 
 _access_log = _AccessLog(access_logger)

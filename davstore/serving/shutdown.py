@@ -20,7 +20,11 @@ logger = logging.getLogger(__name__)
 
 
 def run_until_signalled(
-    server: Any, flush: Callable[[], None], discard: Callable[[], None] | None = None
+    server: Any,
+    flush: Callable[[], None],
+    discard: Callable[[], None] | None = None,
+    *,
+    tick: Callable[[], object] | None = None,
 ) -> int:
     """Serve on a thread until SIGINT/SIGTERM, then stop in order: no new connections,
     requests in progress finished, open write handles committed (``flush``).
@@ -28,7 +32,8 @@ def run_until_signalled(
     Requests still in progress after the grace period (``server.shutdown_timeout``) are
     cut off: what they were uploading is dropped (``discard``), never committed half,
     and the caller ends the process with :func:`exit_if_cut_off` once its state is
-    closed."""
+    closed. ``tick`` is called on the main thread twice a second while it serves (e.g.
+    :class:`davstore.serving.malloc.IdleTrim`)."""
     stop = threading.Event()
     received: list[int] = []
 
@@ -54,7 +59,8 @@ def run_until_signalled(
     thread.start()
     try:
         while not stop.wait(0.5):
-            pass
+            if tick is not None:
+                tick()
         if received:
             logger.info("%s received: stopping", signal.Signals(received[0]).name)
         server.stop()  # returns once requests in progress are done (or the grace period is)

@@ -26,7 +26,10 @@ folder ``--settings`` put on the parent's path (the project's, by its absolute p
 The parent forwards SIGTERM/SIGINT to the workers and waits for them (each finishes its
 requests in progress, as a single server does); a second signal kills them. A worker that
 dies is started again, unless workers keep dying right after their start: then the parent
-stops the others and exits with an error.
+stops the others and exits with an error. Once it has bound the port and printed the
+banner, the parent does that as :mod:`davstore.serving.supervisor`, which it execs (same
+pid): a process without the Django, wsgidav and server modules it imported to check the
+share.
 """
 
 from __future__ import annotations
@@ -35,21 +38,22 @@ import argparse
 import contextlib
 import logging
 import os
-import shutil
 import signal
-import socket
-import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from davstore.options import DEFAULT_GRACE_PERIOD
 from davstore.serving.exits import CommandError, UsageError
 from davstore.serving.listen import netloc, why
+from davstore.serving.supervisor import (
+    MODULE,
+    WORKER_INDEX_ENV,
+    WORKER_PARENT_ENV,
+    Workers,
+    exec_supervisor,
+)
 
 __all__ = [
     "METRICS_DIR",
@@ -66,6 +70,7 @@ __all__ = [
     "start_worker",
     "without_current_folder",
     "worker_command",
+    "worker_command_of",
     "worker_environment",
 ]
 
@@ -74,134 +79,8 @@ logger = logging.getLogger(__name__)
 #: The folder of the workers' metrics, in the share's state folder (one folder per parent,
 #: named by its pid, removed when it stops).
 METRICS_DIR = "metrics"
-#: A worker's number (0, 1, ...) and its parent's pid, in the worker's environment.
-WORKER_INDEX_ENV = "DAVSTORE_WORKER_INDEX"
-WORKER_PARENT_ENV = "DAVSTORE_WORKER_PARENT"
 #: The generated password the workers use (not on their command line).
 WORKER_PASSWORD_ENV = "DAVSTORE_WORKER_PASSWORD"  # noqa: S105 - the name of a variable
-#: A worker that exits within this many seconds of its start counts as failing to start.
-_EARLY = 5.0
-#: Early exits in a row after which the parent gives up.
-_GIVE_UP = 3
-
-
-class Workers:
-    """Run one copy of ``command`` per socket of ``sockets`` (given ``--worker-socket FD``)
-    until SIGTERM/SIGINT; :meth:`run` returns the exit status."""
-
-    def __init__(
-        self,
-        command: Sequence[str],
-        sockets: Sequence[socket.socket],
-        *,
-        env: Mapping[str, str],
-        metrics_dir: Path,
-        grace_period: float,
-        metrics_sockets: Sequence[socket.socket] = (),
-    ) -> None:
-        self.command = list(command)
-        self.sockets = list(sockets)
-        #: One per worker too, given as ``--worker-metrics-socket FD`` (``--metrics-port``).
-        self.metrics_sockets = list(metrics_sockets)
-        self.count = len(self.sockets)
-        self.env = dict(env)
-        self.metrics_dir = metrics_dir
-        self.grace_period = grace_period
-        self._procs: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
-        self._stop = threading.Event()
-        self._signals: list[int] = []
-
-    def _start(self, index: int) -> None:
-        fd = self.sockets[index].fileno()  # a worker started again gets its queue back
-        fds, more = [fd], []
-        if self.metrics_sockets:
-            metrics_fd = self.metrics_sockets[index].fileno()
-            fds.append(metrics_fd)
-            more = ["--worker-metrics-socket", str(metrics_fd)]
-        proc = subprocess.Popen(
-            [*self.command, "--worker-socket", str(fd), *more],
-            pass_fds=tuple(fds),
-            env={
-                **self.env,
-                WORKER_INDEX_ENV: str(index),
-                WORKER_PARENT_ENV: str(os.getpid()),
-            },
-            stdin=subprocess.DEVNULL,
-        )
-        self._procs[index] = (proc, time.monotonic())
-        logger.info("worker %d started (pid %d)", index, proc.pid)
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if self._signals:
-            for proc, _ in self._procs.values():
-                with contextlib.suppress(OSError):
-                    proc.kill()
-        self._signals.append(signum)
-        self._stop.set()
-
-    def run(self) -> int:
-        _drop_stale_metrics(self.metrics_dir.parent)
-        self.metrics_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            return self._run()
-        finally:
-            shutil.rmtree(self.metrics_dir, ignore_errors=True)
-
-    def _run(self) -> int:
-        handlers = {
-            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-        early = 0
-        status = 0
-        try:
-            for index in range(self.count):
-                self._start(index)
-            while not self._stop.wait(0.2):
-                for index, (proc, started) in list(self._procs.items()):
-                    code = proc.poll()
-                    if code is None:
-                        continue
-                    _mark_dead(self.metrics_dir, proc.pid)
-                    lived = time.monotonic() - started
-                    early = early + 1 if lived < _EARLY else 0
-                    if early >= _GIVE_UP:
-                        logger.error(
-                            "workers keep exiting right after their start (last: status %s):"
-                            " stopping",
-                            code,
-                        )
-                        status = 1
-                        self._stop.set()
-                        break
-                    logger.warning(
-                        "worker %d (pid %d) exited with %s: starting it again",
-                        index,
-                        proc.pid,
-                        code,
-                    )
-                    self._start(index)
-            self._terminate()
-        finally:
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)
-        if self._signals:
-            logger.info("%s received: workers stopped", signal.Signals(self._signals[0]).name)
-        return status
-
-    def _terminate(self) -> None:
-        for proc, _ in self._procs.values():
-            if proc.poll() is None:
-                with contextlib.suppress(OSError):
-                    proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.grace_period + 15
-        for proc, _ in self._procs.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                logger.warning("worker pid %d did not stop: killed", proc.pid)
-                proc.kill()
-                proc.wait()
-            _mark_dead(self.metrics_dir, proc.pid)
 
 
 def children(pid: int) -> list[int]:
@@ -226,33 +105,16 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
-def _drop_stale_metrics(parent: Path) -> None:
-    """Remove the metrics folders of parents that are gone (``<state>/metrics/<pid>``)."""
-    if not parent.is_dir():
-        return
-    for folder in parent.iterdir():
-        if folder.name.isdigit():
-            try:
-                os.kill(int(folder.name), 0)
-            except ProcessLookupError:
-                shutil.rmtree(folder, ignore_errors=True)
-            except OSError:
-                pass
-
-
-def _mark_dead(metrics_dir: Path, pid: int) -> None:
-    """Drop a dead worker's live gauges (its counters keep counting in the sums)."""
-    from prometheus_client import multiprocess
-
-    mark: Callable[[int, str], None] = multiprocess.mark_process_dead
-    with contextlib.suppress(OSError):
-        mark(pid, str(metrics_dir))
-
-
 def worker_command(argv: Sequence[str]) -> list[str]:
     """The command that runs ``davstore`` with ``argv`` in a new process (the current
     folder not on its import path)."""
-    return without_current_folder([sys.executable, "-m", "davstore", *argv])
+    return worker_command_of("davstore", argv)
+
+
+def worker_command_of(module: str, argv: Sequence[str] = ()) -> list[str]:
+    """The command that runs ``python -m module`` with ``argv`` in a new process (the
+    current folder not on its import path)."""
+    return without_current_folder([sys.executable, "-m", module, *argv])
 
 
 #: ``python -c`` on Python 3.10 (no ``-P``): drop the current folder Python put first on
@@ -408,10 +270,16 @@ def run_workers(
     password: str | None = None,
     shared: Sequence[str] = (),
     project: str | None = None,
+    supervise: bool = True,
+    failure: str | None = None,
 ) -> int:
     """The parent of ``--workers N``: bind N sockets to the port (and N to
     ``--metrics-port``), call ``banner(url)``, run ``command`` (plus ``--worker-socket FD``)
     once per socket until SIGINT/SIGTERM, and return the exit status (:class:`Workers`).
+    With ``supervise`` (the default) this process first becomes the lean supervisor
+    (:func:`davstore.serving.supervisor.exec_supervisor`: it never returns then, and
+    prints ``failure`` if the workers keep exiting); else, or if that fails, it
+    supervises in place.
     The workers' metrics go to ``metrics_dir``; ``password`` is the generated one, handed
     over in the environment; ``shared``: the local folders served, kept off the workers'
     import path; ``project``: the folder put on this process's path for the settings,
@@ -444,15 +312,30 @@ def run_workers(
     try:
         port = int(sockets[0].getsockname()[1])
         banner(f"{'https' if args.tls_cert else 'http'}://{netloc(args.host, port)}/")
+        env = worker_environment(
+            metrics_dir=metrics_dir, password=password, shared=shared, project=project
+        )
+        grace_period = float(getattr(args, "grace_period", DEFAULT_GRACE_PERIOD))
+        fds = [sock.fileno() for sock in sockets]
+        metrics_fds = [sock.fileno() for sock in metrics_sockets]
+        if supervise:  # returns only if the lean supervisor could not start
+            exec_supervisor(
+                worker_command_of(MODULE),
+                command=command,
+                sockets=fds,
+                metrics_sockets=metrics_fds,
+                env=env,
+                metrics_dir=metrics_dir,
+                grace_period=grace_period,
+                failure=failure,
+            )
         workers = Workers(
             command,
-            sockets,
-            env=worker_environment(
-                metrics_dir=metrics_dir, password=password, shared=shared, project=project
-            ),
+            fds,
+            env=env,
             metrics_dir=metrics_dir,
-            grace_period=getattr(args, "grace_period", DEFAULT_GRACE_PERIOD),
-            metrics_sockets=metrics_sockets,
+            grace_period=grace_period,
+            metrics_sockets=metrics_fds,
         )
         return workers.run()
     finally:

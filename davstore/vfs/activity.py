@@ -50,6 +50,8 @@ class ActivityLog:
         self.stream = stream
         self._lock = threading.Lock()
         self._stream_failed_at = -60.0
+        self._fd: int | None = None  # the log file, open (see _file)
+        self._ino = 0
 
     def record(
         self, change: Change, *, size: int | None = None, trash_id: str | None = None
@@ -57,37 +59,59 @@ class ActivityLog:
         """Append one record (never raises: a failure is logged)."""
         actor = change.actor
         line = json.dumps(
-            {
-                "when": time.time(),
-                "user": actor.user if actor is not None else None,
-                "origin": actor.origin if actor is not None else None,
+            {  # the keys in sorted order (as sort_keys would write them)
                 "action": change.action.value,
-                "path": change.path,
-                "target": change.target,
                 "is_dir": change.is_dir,
+                "origin": actor.origin if actor is not None else None,
+                "path": change.path,
                 "size": size,
+                "target": change.target,
                 "trash_id": trash_id,
-            },
-            sort_keys=True,
+                "user": actor.user if actor is not None else None,
+                "when": time.time(),
+            }
         )
         data = (line + "\n").encode()
         if self.stream is not None:
             self._add(line)
         try:
             with self._lock:
-                self._rotate()
-                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-                try:
-                    fd = os.open(self.path, flags, 0o600)
-                except FileNotFoundError:  # the state folder is made on first use
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    fd = os.open(self.path, flags, 0o600)
-                try:
-                    os.write(fd, data)
-                finally:
-                    os.close(fd)
+                os.write(self._file(), data)
         except OSError:
             logger.exception("could not write the activity log %s", self.path)
+
+    def _file(self) -> int:
+        """The log file, open for appending: the one at :attr:`path` now (rotated first
+        when full). The descriptor is kept while the name still leads to its file (one
+        ``stat`` a record, not an open and a close: another process may have rotated it)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        if st is not None and st.st_size + 1 > self.max_bytes:
+            os.replace(self.path, self.path.with_name(ACTIVITY_FILE + ".1"))
+            st = None
+        fd = self._fd
+        if fd is not None and st is not None and st.st_ino == self._ino:
+            return fd
+        if fd is not None:
+            self._fd = None
+            os.close(fd)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except FileNotFoundError:  # the state folder is made on first use
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, flags, 0o600)
+        self._fd, self._ino = fd, os.fstat(fd).st_ino
+        return fd
+
+    def close(self) -> None:
+        """Close the log file (a later record opens it again)."""
+        with self._lock:
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                os.close(fd)
 
     def _add(self, line: str) -> None:
         assert self.stream is not None
@@ -99,13 +123,6 @@ class ActivityLog:
             if now - self._stream_failed_at > 10:
                 logger.warning("could not add to the activity stream %s: %s", key, exc)
             self._stream_failed_at = now
-
-    def _rotate(self) -> None:
-        try:
-            if self.path.stat().st_size + 1 > self.max_bytes:
-                os.replace(self.path, self.path.with_name(ACTIVITY_FILE + ".1"))
-        except FileNotFoundError:
-            pass
 
     def read(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The records, oldest first (the last ``limit`` of them): the stream's when the

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, TypeVar, cast
 
 from davstore.errors import (
@@ -37,6 +37,8 @@ from davstore.errors import (
     NotADirectory,
     NotFound,
     NotSupported,
+    PartlyCopied,
+    PartlyRemoved,
     PermissionDenied,
     ReadOnly,
     from_exception,
@@ -119,9 +121,27 @@ def _same(cached: Entry, fresh: Entry) -> bool:
     return same_version(cached, fresh)
 
 
-def _files_of(tree: list[Entry]) -> tuple[str, ...]:
-    """The paths of the files in a folder's walk."""
-    return tuple(entry.name for entry in tree if not entry.is_dir)
+class _Named:
+    """The files a streamed change of a folder's tree names in its change event: each one
+    as the walk reaches it, and none at all (None) past ``bound`` entries, as
+    :class:`~davstore.vfs.events.Change` promises."""
+
+    def __init__(self, bound: int) -> None:
+        self.bound = bound
+        self.entries = 0
+        self.names: list[str] | None = []
+
+    def add(self, entry: Entry) -> None:
+        if self.names is None:
+            return
+        self.entries += 1
+        if self.entries > self.bound:
+            self.names = None
+        elif not entry.is_dir:
+            self.names.append(entry.name)
+
+    def files(self) -> tuple[str, ...] | None:
+        return None if self.names is None else tuple(self.names)
 
 
 #: Folders whose last change the VFS keeps a time of, on stores that keep no folder times.
@@ -138,9 +158,10 @@ class VFS:
         store, once :meth:`start_revalidating` is called (0: never); see :meth:`revalidate`.
     :param spool_dir: where spooled uploads go past ``spool_memory`` bytes.
     :param max_file_size: writes past this size raise :class:`~davstore.errors.FileTooLarge`.
-    :param max_tree_entries: a folder's recursive copy, and its move on stores that cannot
-        rename, touch at most this many entries; a bigger folder is refused up front
-        (``NotSupported``), never half done. (A folder's delete streams: no bound.)
+    :param max_tree_entries: how many entries of a folder's tree a change event names
+        (``Change.files``; None past it). It bounds no operation: a folder's copy, delete,
+        and move on stores that cannot rename stream the tree whatever its size (memory
+        stays bounded), as Apache's and nginx's do.
     """
 
     def __init__(
@@ -551,28 +572,22 @@ class VFS:
             if entry.is_dir:
                 yield from self.walk(entry.name)
 
-    def _tree(self, path: str) -> list[Entry]:
-        """``walk`` bounded by ``max_tree_entries``; refuses bigger trees up front."""
-        entries = []
-        for entry in self.walk(path):
-            entries.append(entry)
-            if len(entries) > self.max_tree_entries:
-                raise NotSupported(
-                    path, f"the folder holds more than {self.max_tree_entries} entries"
-                )
-        return entries
-
     def _files_within(self, path: str) -> tuple[str, ...] | None:
         """The files in folder ``path`` and below, for a change event (a native move does
         not walk the folder otherwise); None past ``max_tree_entries`` entries or when the
         store cannot list it."""
         if not self._listeners:
             return None
+        named = _Named(self.max_tree_entries)
         try:
-            return _files_of(self._tree(path))
+            for entry in self.walk(path):
+                named.add(entry)
+                if named.names is None:
+                    break
         except OSError as exc:
             logger.info("the files of %s are not told: %s", path, exc)
             return None
+        return named.files()
 
     def usage(self) -> Usage:
         return self.store.usage()
@@ -1278,15 +1293,6 @@ class VFS:
         self._folders_moved(path, None)
         self._emit(Action.FOLDER_DELETED, path, is_dir=True, files=files)
 
-    def _remove_entries(self, path: str, tree: list[Entry]) -> None:
-        """Remove folder ``path`` and ``tree`` (its walk): the files in one ``delete_many``
-        (batched on object stores), then the folders, deepest first."""
-        self.store.delete_many([e.name for e in tree if not e.is_dir])
-        for entry in reversed(tree):
-            if entry.is_dir:
-                self.store.remove_dir(entry.name)
-        self.store.remove_dir(path)
-
     # -- rename and copy -------------------------------------------------------------
 
     def _prepare_target(
@@ -1313,10 +1319,17 @@ class VFS:
     def rename(self, source: str, target: str, *, replace: bool = True) -> None:
         """Move a file or folder, replacing a file or an empty folder at ``target``.
 
-        Native where the store renames; otherwise copy then delete (folders recursively,
-        up to ``max_tree_entries``). Open write handles on ``source`` are committed first
-        and then follow the file. Raises ReadOnly, NotFound, AlreadyExists (no ``replace``),
-        IsADirectory, NotADirectory, DirectoryNotEmpty, InvalidPath (into itself).
+        Native where the store renames; otherwise copy then delete. A folder is streamed
+        there whatever its size: each member copied while the tree is walked, then the
+        source removed in batches. When a member cannot be copied the source is not
+        removed at all (the move loses nothing; what was copied stays at ``target``, as
+        it did when the copy stopped at its first failure) and PartlyCopied names each
+        member that failed. When everything was copied but members of the source cannot
+        be removed, the move stands (policies committed, event emitted) and PartlyRemoved
+        then names the members left behind. Open write handles on ``source`` are committed
+        first and then follow the file. Raises ReadOnly, NotFound, AlreadyExists (no
+        ``replace``), IsADirectory, NotADirectory, DirectoryNotEmpty, InvalidPath (into
+        itself).
         """
         source, target = self.normalize(source), self.normalize(target)
         self._check_writable(target)
@@ -1330,13 +1343,15 @@ class VFS:
         native = self.capabilities.rename
         if not native and not self.capabilities.delete:
             raise NotSupported(source, "the store can neither rename nor delete")
-        tree = self._tree(source) if source_entry.is_dir and not native else []
         self._prepare_target(source, target, source_entry, replace=replace, verb="move")
         is_dir = source_entry.is_dir
         files = None
-        if is_dir:  # what the change event tells of the files moved
-            files = _files_of(tree) if not native else self._files_within(source)
-        moved = [dataclasses.replace(e, name=target + e.name[len(source) :]) for e in tree]
+        named = None  # what the change event tells of the files moved
+        if is_dir and native:
+            files = self._files_within(source)
+        elif is_dir and self._listeners:
+            named = _Named(self.max_tree_entries)
+        left: list[PartlyRemoved] = []
 
         def move() -> None:
             # Readers keep what they read: of the file replaced, and of the source where it
@@ -1345,7 +1360,9 @@ class VFS:
             self._keep_readers(target)
             if not native:
                 self._keep_readers(source)
-            self._store_move(source, target, is_dir, tree)
+            partly = self._store_move(source, target, is_dir, named)
+            if partly is not None:
+                left.append(partly)
 
         # A file's content, for a policy that checks what a move over a name brings there.
         content = None
@@ -1358,7 +1375,7 @@ class VFS:
                 move,
                 is_dir=is_dir,
                 target=target,
-                undo=lambda: self._undo_move(source, target, is_dir, moved),
+                undo=lambda: self._undo_move(source, target, is_dir),
                 source=content,
             )
         finally:
@@ -1371,23 +1388,38 @@ class VFS:
         self._folders_moved(source, target)
         self._detach(target)
         self._retarget(source, target)
+        if named is not None:
+            files = named.files()
         self._emit(Action.MOVED, source, is_dir=is_dir, target=target, files=files)
+        if left:
+            logger.warning("moved %s to %s: %s", source, target, left[0])
+            raise left[0]
 
-    def _store_move(self, source: str, target: str, is_dir: bool, tree: list[Entry]) -> None:
-        """Move in the store: native, else copy then delete (``tree``: the folder's walk)."""
+    def _store_move(
+        self, source: str, target: str, is_dir: bool, named: _Named | None = None
+    ) -> PartlyRemoved | None:
+        """Move in the store: native, else copy then delete (a folder streamed both ways,
+        ``named`` told each member copied). Answers what of a folder's source could not be
+        removed once everything was copied; raises PartlyCopied (the source untouched)."""
         if self.capabilities.rename:
             self.store.rename(source, target)
         elif not is_dir:
             self.store.copy(source, target)
             self.store.delete(source)
         else:
-            self._copy_tree(source, target, tree)
-            self._remove_entries(source, tree)
+            trees.copy(self.store, source, target, copied=named.add if named else None)
+            try:
+                trees.remove(self.store, source)
+            except PartlyRemoved as exc:
+                return exc
+        return None
 
-    def _undo_move(self, source: str, target: str, is_dir: bool, moved: list[Entry]) -> None:
+    def _undo_move(self, source: str, target: str, is_dir: bool) -> None:
         """Put a moved entry back (a policy's commit failed after the store move)."""
         try:
-            self._store_move(target, source, is_dir, moved)
+            partly = self._store_move(target, source, is_dir)
+            if partly is not None:
+                logger.error("moving %s back to %s left members behind: %s", target, source, partly)
         finally:
             self._invalidate(source, tree=True)
             self._invalidate(target, tree=True)
@@ -1407,6 +1439,10 @@ class VFS:
     ) -> None:
         """Copy a file, or a folder (with its content unless ``recursive`` is false).
 
+        A folder's tree is copied while it is walked, whatever its size (memory stays
+        bounded); each file is a new file at ``target`` (the ``CREATE`` policies run for
+        each one). A member that cannot be copied does not stop the rest (RFC 4918 section
+        9.8.8): PartlyCopied names each one, after the change event of what was copied.
         Raises as :meth:`rename`.
         """
         source, target = self.normalize(source), self.normalize(target)
@@ -1416,35 +1452,60 @@ class VFS:
         source_entry = self._stat(source)
         if source == target:
             raise AlreadyExists(target, "source and target are the same")
-        tree = self._tree(source) if source_entry.is_dir and recursive else []
         self._prepare_target(source, target, source_entry, replace=replace, verb="copy")
+        if source_entry.is_dir:
+            self._copy_folder(source, target, recursive=recursive)
+            return
         kind = Kind.CREATE
         if self._policies and self._lookup(target) is not None:
             kind = Kind.REPLACE
         content = None
-        if not source_entry.is_dir and kind in self._policies:
+        if kind in self._policies:
             content = self._content(source, source_entry)
         try:
-            if source_entry.is_dir:
-                self._copy_tree(source, target, tree)
-            else:
-                self._apply(kind, target, lambda: self.store.copy(source, target), source=content)
+            self._apply(kind, target, lambda: self.store.copy(source, target), source=content)
         finally:
             if content is not None:
                 content.close()
             self._invalidate(target, tree=True)
             self._changed_in(parent(target))
-        files = _files_of(tree) if source_entry.is_dir else None
-        self._emit(Action.COPIED, source, is_dir=source_entry.is_dir, target=target, files=files)
+        self._emit(Action.COPIED, source, target=target)
 
-    def _copy_tree(self, source: str, target: str, tree: Iterable[Entry]) -> None:
-        self.store.make_dir(target)
-        for entry in tree:
-            dest = join(target, entry.name[len(source) + 1 :])
-            if entry.is_dir:
-                self.store.make_dir(dest)
+    def _copy_folder(self, source: str, target: str, *, recursive: bool) -> None:
+        """:meth:`copy` of folder ``source`` to ``target`` (which is not there)."""
+        named = _Named(self.max_tree_entries) if recursive and self._listeners else None
+        partly = None
+        try:
+            if recursive:
+                trees.copy(
+                    self.store,
+                    source,
+                    target,
+                    copy_file=self._copy_member if Kind.CREATE in self._policies else None,
+                    copied=named.add if named else None,
+                )
             else:
-                self.store.copy(entry.name, dest)
+                self.store.make_dir(target)
+        except PartlyCopied as exc:
+            partly = exc
+        finally:
+            self._invalidate(target, tree=True)
+            self._changed_in(parent(target))
+        files = named.files() if named is not None else None if recursive else ()
+        self._emit(Action.COPIED, source, is_dir=True, target=target, files=files)
+        if partly is not None:
+            logger.warning("copied %s to %s: %s", source, target, partly)
+            raise partly
+
+    def _copy_member(self, entry: Entry, dest: str) -> None:
+        """One file of a folder's copy: a new file at ``dest``, inside the CREATE policies."""
+        content = self._content(entry.name, entry)
+        try:
+            self._apply(
+                Kind.CREATE, dest, lambda: self.store.copy(entry.name, dest), source=content
+            )
+        finally:
+            content.close()
 
 
 def _as_stream(source: BinaryIO | bytes) -> BinaryIO:

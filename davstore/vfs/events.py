@@ -49,9 +49,11 @@ class Change:
     (``COPIED``), the paths of the files it held, below it at any depth, as the VFS found
     them when it made the change (before it: a move's files are named at ``path``; each
     one's new path is ``target`` + what follows ``path``). None for every other change,
-    and past the VFS's ``max_tree_entries`` entries where the change itself does not walk
-    the tree: a folder removed (the delete streams, or the trash takes it whole) or moved
-    natively (the store renames it whole), which the VFS walks for the event up to that.
+    and for a folder of more than the VFS's ``max_tree_entries`` entries: the VFS never
+    holds a whole tree. A folder copied, or moved by a copy (stores without rename), is
+    named as the copy walks it (for a copy that failed in part: the files it copied); one
+    removed (the delete streams, or the trash takes it whole) or moved natively (the store
+    renames it whole) is walked for the event.
     """
 
     action: Action

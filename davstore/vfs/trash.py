@@ -64,6 +64,7 @@ from davstore.errors import (
     IsADirectory,
     NotADirectory,
     NotFound,
+    PartlyDone,
     PartlyRemoved,
 )
 from davstore.store.base import ObjectInfo
@@ -522,10 +523,10 @@ class Trash:
             store.delete(source)
         else:
             # Streamed both ways, however big: every file copied, then the source removed.
-            self.vfs._copy_tree(source, target, trees.walk(store, source))
             try:
+                trees.copy(store, source, target)
                 trees.remove(store, source)
-            except PartlyRemoved as exc:
+            except PartlyDone as exc:
                 raise exc.failures[0][1] from exc  # the caller rolls the whole move back
 
     def _remove_content(self, name: str) -> None:

@@ -1,23 +1,24 @@
-"""A folder's whole tree in the store, walked and removed as a stream.
+"""A folder's whole tree in the store, walked, copied and removed as a stream.
 
 A folder may hold any number of entries: these functions never hold the tree, only one
 open listing per level below the folder and at most :data:`BATCH` names waiting for the
-store. :func:`walk` yields the entries as the listings give them; :func:`remove` deletes
-the files in batches while it walks, then each folder once everything in it is gone.
+store. :func:`walk` yields the entries as the listings give them; :func:`copy` makes each
+folder and copies each file as it walks; :func:`remove` deletes the files in batches while
+it walks, then each folder once everything in it is gone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from davstore.errors import DavstoreError, NotFound, PartlyRemoved
+from davstore.errors import DavstoreError, NotFound, PartlyCopied, PartlyRemoved
 from davstore.vfs.paths import is_within, parent
 
 if TYPE_CHECKING:
     from davstore.store.base import ObjectInfo, ObjectStore
 
-__all__ = ["BATCH", "remove", "walk"]
+__all__ = ["BATCH", "copy", "remove", "walk"]
 
 #: Names handed to ``ObjectStore.delete_many`` at once (S3's DeleteObjects takes 1000).
 BATCH = 1000
@@ -35,6 +36,83 @@ def walk(store: ObjectStore, folder: str) -> Iterator[ObjectInfo]:
         yield entry
         if entry.is_dir:
             levels.append(iter(store.list(entry.name)))
+
+
+def copy(
+    store: ObjectStore,
+    source: str,
+    target: str,
+    *,
+    copy_file: Callable[[ObjectInfo, str], object] | None = None,
+    copied: Callable[[ObjectInfo], None] | None = None,
+) -> None:
+    """Copy folder ``source`` and everything below it to ``target`` (not there yet, and
+    not within ``source``), while walking: each folder is made before what it holds, each
+    file copied by ``copy_file(entry, destination)`` (default: ``store.copy``); each
+    member copied (folder made, file copied) is then told to ``copied``.
+
+    ``target`` itself is made first; when that fails nothing is copied and its error is
+    raised. Past it, a member that cannot be copied does not stop the rest: a folder that
+    cannot be made or listed leaves out what it holds, and
+    :class:`~davstore.errors.PartlyCopied` names (at the source) each member that failed
+    (RFC 4918 section 9.8.8). A member that vanishes meanwhile is not an error.
+    """
+    failures: list[tuple[str, DavstoreError]] = []
+    count = 0
+
+    def failed(name: str, exc: DavstoreError) -> None:
+        nonlocal count
+        count += 1
+        if len(failures) < PartlyCopied.KEPT:
+            failures.append((name, exc))
+
+    def listing(name: str) -> Iterator[ObjectInfo] | None:
+        try:
+            return iter(store.list(name))
+        except NotFound:
+            return None
+        except DavstoreError as exc:
+            failed(name, exc)
+            return None
+
+    store.make_dir(target)
+    levels: list[tuple[str, Iterator[ObjectInfo]]] = []
+    top = listing(source)
+    if top is not None:
+        levels.append((source, top))
+    while levels:
+        name, entries = levels[-1]
+        try:
+            entry = next(entries, None)
+        except NotFound:
+            entry = None
+        except DavstoreError as exc:
+            failed(name, exc)
+            entry = None
+        if entry is None:
+            levels.pop()
+            continue
+        dest = target + entry.name[len(source) :]
+        try:
+            if entry.is_dir:
+                store.make_dir(dest)
+            elif copy_file is None:
+                store.copy(entry.name, dest)
+            else:
+                copy_file(entry, dest)
+        except NotFound:
+            continue
+        except DavstoreError as exc:
+            failed(entry.name, exc)
+            continue
+        if copied is not None:
+            copied(entry)
+        if entry.is_dir:
+            below = listing(entry.name)
+            if below is not None:
+                levels.append((entry.name, below))
+    if count:
+        raise PartlyCopied(source, failures=failures, count=count)
 
 
 def remove(store: ObjectStore, folder: str, *, batch: int | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,7 @@ def test_webdav_benchmark_quick_prints_a_table(tmp_path: Path) -> None:
         sys.executable,
         str(REPO / "benchmarks" / "webdav.py"),
         "--quick",
+        "--roots=tmpfs,disk",
         "--size-mib=4",
         "--files=20",
         "--reps=1",
@@ -36,16 +38,30 @@ def test_webdav_benchmark_quick_prints_a_table(tmp_path: Path) -> None:
         "--small-seconds=2",
         "--connections=4",
         "--cpu-requests=500",
+        "--load-window=0.05",
         f"--results-dir={tmp_path}",
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     lines = out.stdout.splitlines()
-    header = next(line for line in lines if line.startswith("metric"))
-    for column in ("davstore", "apache", "nginx", "wsgidav", "rclone", "davstore/apache"):
-        assert column in header
-    for column in ("davstore/nginx", "davstore/rclone", "target", "verdict"):
-        assert column in header
+    # Each root is named with its filesystem, the disk one checked not to be tmpfs.
+    (tmpfs_line,) = [line for line in lines if line.startswith("root tmpfs: ")]
+    assert tmpfs_line.endswith(" (tmpfs)"), tmpfs_line
+    (disk_line,) = [line for line in lines if line.startswith("root disk: ")]
+    assert not disk_line.endswith(" (tmpfs)"), disk_line
+    # Every measured turn prints the machine's other load beside it: per root, each of the
+    # five servers has 11 turns (GET, PUT, 2 PROPFIND, 4 small phases, CPU, 64 KiB, 1 MiB).
+    turn = re.compile(r"^  \S+ +rep \d+.*, other load (\d+\.\d\d) cores$")
+    loads = [float(m[1]) for line in lines if (m := turn.match(line))]
+    assert len(loads) == 2 * 5 * 11, "\n".join(lines)
+    assert all(x >= 0 for x in loads), loads
+    headers = [line for line in lines if line.startswith("metric")]
+    assert len(headers) == 2, headers  # one table per root
+    for header in headers:
+        for column in ("davstore", "apache", "nginx", "wsgidav", "rclone", "davstore/apache"):
+            assert column in header
+        for column in ("davstore/nginx", "davstore/rclone", "other load med/max", "verdict"):
+            assert column in header
     for label in (
         "GET big file",
         "PUT big file",
@@ -56,25 +72,54 @@ def test_webdav_benchmark_quick_prints_a_table(tmp_path: Path) -> None:
         "server CPU per 10,000 1 KiB GETs",
         "RSS at rest after the load",
     ):
-        assert any(line.startswith(label) for line in lines), label
+        assert sum(line.startswith(label) for line in lines) >= 2, label
+    # The table's other-load cell (median/max over the row's turns) on rows of turns.
+    cell = re.compile(r"  (\d+\.\d\d)/(\d+\.\d\d)  ")
+    for label in ("GET big file", "PROPFIND depth 1 5 props", "1 KiB PUT, 1 connection"):
+        rows = [line for line in lines if line.startswith(label + "  ")]
+        assert len(rows) == 2, (label, rows)
+        for row in rows:
+            found = cell.search(row)
+            assert found, row
+            assert 0 <= float(found[1]) <= float(found[2]), row
     for server in ("davstore", "apache", "nginx"):
-        (counts,) = [line for line in lines if line.startswith(f"litmus: {server}: ")]
-        assert " passed (basic " in counts, counts
+        counts = [line for line in lines if line.startswith(f"litmus: {server}: ")]
+        assert len(counts) == 2, counts
+        assert all(" passed (basic " in c for c in counts), counts
     (result,) = tmp_path.glob("webdav-*.json")
     payload = json.loads(result.read_text())
-    for server in ("davstore", "apache", "nginx", "wsgidav", "rclone"):
-        figures = payload["results"][server]
-        for key in (
-            "get_mbps",
-            "put_mbps",
-            "propfind_allprop_s",
-            "get1k_1_rps",
-            "put1k_n_rps",
-            "get64k_n_rps",
-            "get1m_n_rps",
-            "rss_idle_mib",
-            "rss_after_mib",
-        ):
-            assert figures.get(key), (server, key, figures)
-        assert figures.get("cpu_10k_get_s") is not None, (server, figures)
-    assert payload["litmus"]["apache"].startswith("104/104"), payload["litmus"]
+    assert list(payload["roots"]) == ["tmpfs", "disk"]
+    assert payload["roots"]["tmpfs"]["filesystem"] == "tmpfs"
+    assert payload["roots"]["disk"]["filesystem"] not in ("tmpfs", "unknown")
+    assert payload["failures"] == []
+    servers = ("davstore", "apache", "nginx", "wsgidav", "rclone")
+    measured = (
+        "get_mbps",
+        "put_mbps",
+        "propfind_allprop_s",
+        "get1k_1_rps",
+        "put1k_n_rps",
+        "get64k_n_rps",
+        "get1m_n_rps",
+    )
+    for name, root in payload["roots"].items():
+        for server in servers:
+            figures = root["results"][server]
+            for key in (*measured, "rss_idle_mib", "rss_after_mib"):
+                assert figures.get(key), (name, server, key, figures)
+            assert figures.get("cpu_10k_get_s") is not None, (name, server, figures)
+            for key in (*measured, "cpu_10k_get_s", "rss_get_mib", "propfind_first_s"):
+                load = root["other_load"][server][key]
+                assert load["turns"] == len(load["cores"]) == 1, (name, server, key, load)
+                assert load["median"] == load["max"] == load["cores"][0] >= 0, load
+        by_metric = {row["metric"]: row for row in root["rows"]}
+        for key in (*measured, "cpu_10k_get_s"):
+            load = by_metric[key]["other_load"]
+            assert load == root["row_loads"][key]
+            assert load["turns"] == len(servers), (name, key, load)
+            assert 0 <= load["median"] <= load["max"], (name, key, load)
+        for key in ("rss_idle_mib", "rss_after_mib"):  # readings, not turns
+            assert by_metric[key]["other_load"] == {"turns": 0, "median": None, "max": None}
+        assert root["litmus"]["apache"].startswith("104/104"), root["litmus"]
+        over = root["load_over_turns"]
+        assert over["turns"] == 5 * 11 and 0 <= over["median"] <= over["max"], over

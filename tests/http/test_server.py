@@ -841,3 +841,36 @@ class Gate:
         body = path.encode()
         start_response("200 OK", [("Content-Length", str(len(body)))])
         return [body]
+
+
+def _pool_threads(server: Any) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(server.pool._thread_name_prefix)]
+
+
+def test_released_threads_end_when_idle_and_new_ones_start_on_demand() -> None:
+    app = App()
+    server = make_server(app, "127.0.0.1", 0, threads=8, timeout=30)  # 4 per client
+    server.prepare()
+    loop_thread = threading.Thread(target=server.serve, name="serve-loop", daemon=True)
+    loop_thread.start()
+    try:
+        clients = [Client(server.bind_addr) for _ in range(4)]
+        for client in clients:  # four at once: four threads
+            client.send(get("/slow"))
+        assert [c.answer()[2] for c in clients] == [b"slow"] * 4
+        first = server.pool
+        assert len(_pool_threads(server)) == 4
+        server.release_threads()
+        deadline = time.monotonic() + 20
+        while _pool_threads(server) or server.pool is first:
+            assert time.monotonic() < deadline, _pool_threads(server)
+            time.sleep(0.05)
+        clients[0].send(get("/threaded/again"))  # on a connection kept alive
+        assert clients[0].answer()[2] == b"/threaded/again"
+        assert app.threads["/threaded/again"].startswith("davstore-http")
+        assert len(_pool_threads(server)) == 1
+        for client in clients:
+            client.close()
+    finally:
+        server.stop()
+        loop_thread.join(10)

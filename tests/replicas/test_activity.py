@@ -5,6 +5,9 @@ keeps its own (issue 22, item 6)."""
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import requests
@@ -58,3 +61,54 @@ def test_replicas_sharing_redis_share_the_activity_log(tmp_path: Path, redis_url
     # Each host's own file: its own changes (what a reader without Redis sees).
     assert [r["user"] for r in ActivityLog(hosts[0]).read()] == ["ann"]
     assert [r["user"] for r in ActivityLog(hosts[1]).read()] == ["bob"]
+
+
+def test_davstore_activity_reads_the_stream_with_lock_storage(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Failed before (no such option): ``davstore activity`` read only this host's file."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    hosts = [tmp_path / "host-a", tmp_path / "host-b"]
+    for user, host in zip(("ann", "bob"), hosts, strict=True):
+        with start_serve(
+            [
+                "--user",
+                f"{user}:secret-pass",
+                "--lock-storage",
+                redis_url,
+                "--state-dir",
+                str(host),
+                str(shared),
+            ],
+            cwd=tmp_path,
+            timeout=60,
+        ) as server:
+            put = requests.put(
+                server.url + f"{user}.txt", data=b"1", auth=(user, "secret-pass"), timeout=10
+            )
+            assert put.status_code == 201, put.text
+
+    def shown(*more: str) -> list[tuple[str, str]]:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "davstore",
+                "activity",
+                "--json",
+                "--state-dir",
+                str(hosts[0]),
+                *more,
+                str(shared),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            check=True,
+        )
+        return [(r["user"], r["path"]) for r in json.loads(done.stdout)]
+
+    assert shown("--lock-storage", redis_url) == [("ann", "ann.txt"), ("bob", "bob.txt")]
+    assert shown() == [("ann", "ann.txt")]  # the host's own file

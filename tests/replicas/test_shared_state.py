@@ -112,6 +112,10 @@ def test_properties_are_shared_and_follow_moves(tmp_path: Path, redis_url: str) 
         assert b.request("COPY", "e/p.txt", headers={"Destination": b("c.txt")}).status_code == 201
         copied = a.request("PROPFIND", "c.txt", data=GET_COLOUR, headers={"Depth": "0"})
         assert "green" in copied.text
+        # A folder's COPY is one call: the properties of its members go with it.
+        assert b.request("COPY", "e", headers={"Destination": b("f")}).status_code == 201
+        below = a.request("PROPFIND", "f/p.txt", data=GET_COLOUR, headers={"Depth": "0"})
+        assert "green" in below.text
         assert a.request("DELETE", "e").status_code == 204
         a.request("MKCOL", "e")
         a.request("PUT", "e/p.txt", data=b"new")

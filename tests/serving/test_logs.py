@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from davstore.serving.logs import _StderrHandler
-from davstore.serving.observability import _AccessLog
+from davstore.serving.logs import _LOG_FORMAT, _Formatter, _StderrHandler
+from davstore.serving.observability import _ACCESS_FORMAT, _AccessLog
 
 
 class _Writes(io.StringIO):
@@ -86,3 +86,91 @@ def test_other_records_are_written_at_once_after_what_is_held(access: Any) -> No
     ]
     logger.warning("again")
     assert stream.writes[-1] == "WARNING davstore.test-access-batches: again\n"
+
+
+def _cli_logging(stream: io.StringIO) -> tuple[logging.Logger, _StderrHandler]:
+    """A logger named as the access log's, under a root configured as the CLI does."""
+    handler = _StderrHandler()
+    handler.setStream(stream)
+    handler.setFormatter(_Formatter(_LOG_FORMAT))
+    parent = logging.getLogger("davstore-test-cli")
+    parent.addHandler(handler)
+    parent.setLevel(logging.INFO)
+    parent.propagate = False
+    return logging.getLogger("davstore-test-cli.access"), handler
+
+
+LINES = [
+    (1_700_000_000.25, ("10.0.0.1", "-", "GET", "/a", "200", 0, 1024, 0.1)),
+    (1_700_000_000.9999, ("10.0.0.2", "ann", "PUT", "/b\\x0a", "201", 3, 0, 12.25)),
+    (1_700_000_001.0, ("::1", "-", "PROPFIND", "/", "207", 0, 700, 1.0)),
+]
+
+
+def test_the_cli_handler_writes_access_lines_without_records_as_records_would() -> None:
+    by_records, direct = _Writes(), _Writes()
+    logger, handler = _cli_logging(by_records)
+    try:
+        for created, args in LINES:  # what logging makes of each line's record
+            record = logger.makeRecord(
+                logger.name, logging.INFO, "x", 0, _ACCESS_FORMAT, args, None
+            )
+            record.created = created
+            record.msecs = (created - int(created)) * 1000
+            handler.emit(record)
+        log = _AccessLog(logger)
+        handler.setStream(direct)
+        log._pending.extend(LINES)
+        made: list[object] = []
+        original = logging.LogRecord.__init__
+
+        def counted(self: logging.LogRecord, *args: Any, **kwargs: Any) -> None:
+            made.append(self)
+            original(self, *args, **kwargs)
+
+        logging.LogRecord.__init__ = counted  # type: ignore[method-assign]
+        try:
+            log.flush()
+        finally:
+            logging.LogRecord.__init__ = original  # type: ignore[method-assign]
+    finally:
+        logging.getLogger("davstore-test-cli").removeHandler(handler)
+    assert direct.getvalue() == by_records.getvalue()
+    assert (
+        direct.getvalue()
+        .splitlines()[0]
+        .endswith(" INFO    davstore-test-cli.access: 10.0.0.1 - GET /a 200 in=0 out=1024 0.1ms")
+    )
+    assert len(direct.writes) == 1 and not log._pending
+    assert made == []  # no record was made
+
+
+@pytest.mark.parametrize("added", ["filter", "handler"])
+def test_access_lines_are_records_where_a_filter_or_another_handler_is(added: str) -> None:
+    stream = _Writes()
+    logger, handler = _cli_logging(stream)
+    seen: list[logging.LogRecord] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        seen.append(record)
+        return True
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            keep(record)
+
+    keeper = Keep()
+    if added == "filter":
+        logger.addFilter(keep)
+    else:
+        logger.addHandler(keeper)
+    try:
+        log = _AccessLog(logger)
+        log._pending.extend(LINES)
+        log.flush()
+    finally:
+        logger.removeFilter(keep)
+        logger.removeHandler(keeper)
+        logging.getLogger("davstore-test-cli").removeHandler(handler)
+    assert [record.getMessage().split()[3] for record in seen] == ["/a", "/b\\x0a", "/"]
+    assert len(stream.getvalue().splitlines()) == 3

@@ -20,14 +20,16 @@ from davstore.errors import (
     InvalidPath,
     NameTooLong,
     NotFound,
-    NotSupported,
+    PartlyCopied,
     ReadOnly,
 )
 from davstore.store import adapt
-from davstore.store.base import ObjectStore
+from davstore.store.base import ObjectInfo, ObjectStore
 from davstore.store.wrapper import StoreWrapper
 from davstore.vfs import VFS
+from davstore.vfs.events import Action, Change
 from davstore.vfs.paths import normalize
+from davstore.vfs.policy import Kind, Operation, Proceed, Refused
 from tests.minimal_storages import MinimalStorage
 
 # -- paths ---------------------------------------------------------------------------------
@@ -288,21 +290,115 @@ def test_a_folder_hides_a_same_named_file_on_flat_stores() -> None:
     assert vfs.stat("x").is_dir
 
 
-def test_tree_operations_are_bounded(storage: Storage) -> None:
-    vfs = VFS(adapt(storage), max_tree_entries=3)
+def test_tree_operations_stream_past_the_bound_their_events_name_files_up_to_it(
+    storage: Storage,
+) -> None:
+    vfs = VFS(adapt(storage), max_tree_entries=6)
+    changes: list[Change] = []
+    vfs.subscribe(changes.append)
     vfs.mkdir("d")
-    for i in range(5):
-        vfs.write_file(f"d/{i}", b"")
-    with pytest.raises(NotSupported):
-        vfs.copy("d", "e")
-    assert not vfs.exists("e"), "refused up front, never half done"
-    if vfs.capabilities.rename:
-        vfs.rename("d", "e")  # one native call: no walk, no limit
-        assert len(vfs.listdir("e")) == 5
-    else:
-        with pytest.raises(NotSupported):
-            vfs.rename("d", "e")
-        assert len(vfs.listdir("d")) == 5
+    vfs.mkdir("small")
+    vfs.mkdir("small/in")
+    vfs.write_file("small/in/x", b"x")
+    for i in range(8):
+        vfs.write_file(f"d/{i}", str(i).encode())
+    vfs.copy("d", "e")  # 8 entries, past the bound: streamed, not refused
+    assert [read(vfs, f"e/{i}") for i in range(8)] == [str(i).encode() for i in range(8)]
+    vfs.rename("e", "f")
+    assert not vfs.exists("e") and len(vfs.listdir("f")) == 8
+    vfs.copy("small", "small2")
+    vfs.rename("small2", "small3")
+    told = [(c.action, c.path, c.files) for c in changes if c.is_dir and c.target]
+    assert told == [
+        (Action.COPIED, "d", None),  # past the bound: not named
+        (Action.MOVED, "e", None),
+        (Action.COPIED, "small", ("small/in/x",)),
+        (Action.MOVED, "small2", ("small2/in/x",)),
+    ]
+    assert read(vfs, "small3/in/x") == b"x"
+
+
+class _RowsOfAMove:
+    """A MOVE policy as the site guard is: refuses first and whole, or rewrites its rows
+    around ``proceed`` (rolled back when the store move fails; when its own commit fails
+    it undoes the move)."""
+
+    kinds = frozenset({Kind.MOVE})
+
+    def __init__(self) -> None:
+        self.refuse = self.fail_commit = False
+        self.seen: list[str] = []
+
+    def around(self, op: Operation, proceed: Proceed) -> None:
+        if self.refuse:
+            raise Refused(op.path, "used by 1 row")
+        try:
+            proceed()
+        except PartlyCopied:
+            self.seen.append("rolled back")
+            raise
+        if self.fail_commit:
+            assert op.undo is not None
+            op.undo()
+            self.seen.append("undone")
+            raise errors.StoreError(op.path, "the commit failed")
+        self.seen.append("committed")
+
+
+class _CopyFault(StoreWrapper):
+    def __init__(self, inner: ObjectStore) -> None:
+        super().__init__(inner)
+        self.copies = 0
+        self.refuse: str | None = None
+
+    def copy(self, source: str, target: str) -> ObjectInfo:
+        self.copies += 1
+        if source == self.refuse:
+            raise errors.StoreError(source, "injected fault")
+        return super().copy(source, target)
+
+
+def test_a_streamed_folder_move_keeps_the_move_policies_contract() -> None:
+    store = _CopyFault(adapt(InMemoryStorage()))  # no rename: a copy then a delete
+    vfs = VFS(store, max_tree_entries=6)
+    rows = _RowsOfAMove()
+    vfs.add_policy(rows)
+    files = {f"{d}/{n}": f"{d}{n}".encode() for d in "abc" for n in range(4)}
+    vfs.mkdir("src")
+    for name, data in files.items():
+        if not vfs.exists(f"src/{name.split('/')[0]}"):
+            vfs.mkdir(f"src/{name.split('/')[0]}")
+        vfs.write_file(f"src/{name}", data)
+
+    def tree(folder: str) -> dict[str, bytes]:
+        return {
+            e.name[len(folder) + 1 :]: read(vfs, e.name) for e in vfs.walk(folder) if not e.is_dir
+        }
+
+    rows.refuse = True
+    with pytest.raises(Refused):
+        vfs.rename("src", "dst")
+    assert store.copies == 0 and not vfs.exists("dst")  # refused first, and whole
+    rows.refuse = False
+    store.refuse = "src/b/2"
+    with pytest.raises(PartlyCopied) as failed:
+        vfs.rename("src", "dst")
+    assert [name for name, _ in failed.value.failures] == ["src/b/2"]
+    assert rows.seen == ["rolled back"] and tree("src") == files  # the source whole
+    store.refuse = None
+    vfs.remove_tree("dst")
+    rows.fail_commit = True
+    with pytest.raises(errors.StoreError, match="the commit failed"):
+        vfs.rename("src", "dst")
+    assert rows.seen[-1] == "undone" and tree("src") == files and not vfs.exists("dst")
+    rows.fail_commit = False
+    vfs.rename("src", "dst")
+    assert rows.seen[-1] == "committed" and tree("dst") == files and not vfs.exists("src")
+
+
+def read(vfs: VFS, path: str) -> bytes:
+    with vfs.open_read(path) as handle:
+        return handle.read()
 
 
 # -- read-only -----------------------------------------------------------------------------
@@ -462,7 +558,7 @@ def test_every_change_sends_one_event_with_its_actor(storage: Storage) -> None:
 def test_folder_deletes_and_moves_name_the_files_they_took(storage: Storage) -> None:
     """A folder's delete and move carry its files at every depth, as they were before the
     change (native moves too: local disk renames the folder whole)."""
-    from davstore.vfs import Action, Change
+    from davstore.vfs import Action
 
     vfs = VFS(adapt(storage))
     vfs.mkdir("d")

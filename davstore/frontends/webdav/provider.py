@@ -24,6 +24,7 @@ from urllib.parse import quote
 from lxml import etree
 from wsgidav import util
 from wsgidav.dav_error import (
+    HTTP_CREATED,
     HTTP_FORBIDDEN,
     HTTP_INSUFFICIENT_STORAGE,
     HTTP_REQUEST_ENTITY_TOO_LARGE,
@@ -33,7 +34,7 @@ from wsgidav.dav_error import (
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
-from davstore.errors import NotFound, PartlyRemoved
+from davstore.errors import NotFound, PartlyCopied, PartlyDone, PartlyRemoved
 from davstore.frontends.webdav.content_safety import CONTENT_HEADERS
 from davstore.frontends.webdav.desktop import WIN32_LAST_MODIFIED, win32_mtime_ns
 from davstore.frontends.webdav.error_status import dav_errors, to_dav_error
@@ -283,14 +284,34 @@ class _ResourceMixin:
         return True
 
     def move_recursive(self, dest_path: str) -> list[tuple[str, DAVError]]:
-        """Move natively (``vfs.rename``); dead properties follow, locks stay behind."""
+        """Move in one VFS call (``vfs.rename``, a folder streamed where the store cannot
+        rename); dead properties follow, locks stay behind. Members that could not be
+        copied are the answer's (a 207 Multi-Status) and nothing moved; members of the
+        source that could not be removed once all was copied are the answer's too, the
+        move having happened."""
+        failed: list[tuple[str, DAVError]] = []
         with dav_errors("MOVE"):
-            self.vfs.rename(self.path, dest_path)
+            try:
+                self.vfs.rename(self.path, dest_path)
+            except PartlyCopied as exc:
+                return self._failures("MOVE", exc)
+            except PartlyRemoved as exc:
+                failed = self._failures("MOVE", exc)
         self._carry_properties(dest_path, is_move=True, with_children=True)
         lock_manager = self.provider.lock_manager
         if lock_manager is not None:
             lock_manager.remove_all_locks_from_url(self.get_ref_url(), recursive=True)
-        return []
+        return failed
+
+    def _failures(self, method: str, exc: PartlyDone) -> list[tuple[str, DAVError]]:
+        """Each member ``exc`` names, as wsgidav reports it in a 207 Multi-Status."""
+        logger.warning("%s %s: %s", method, self.path, exc)
+        return [(self._href_of(name), to_dav_error(err)) for name, err in exc.failures]
+
+    def _href_of(self, name: str) -> str:
+        """The href of share path ``name`` (canonical), as :meth:`get_href` makes one."""
+        base = self.provider.mount_path + self.provider.share_path
+        return quote(f"{base}/{name}", safe="/!*'(),$-_|.")
 
 
 class FileResource(_ResourceMixin, DAVNonCollection):  # type: ignore[misc]
@@ -474,16 +495,41 @@ class FolderResource(_ResourceMixin, DAVCollection):  # type: ignore[misc]
             try:
                 self.vfs.remove_tree(self.path)
             except PartlyRemoved as exc:
-                logger.warning("DELETE %s: %s", self.path, exc)
-                failed = [(self._href_of(name), to_dav_error(err)) for name, err in exc.failures]
+                failed = self._failures("DELETE", exc)
         self.remove_all_properties(recursive=True)
         self.remove_all_locks(recursive=True)
         return failed
 
-    def _href_of(self, name: str) -> str:
-        """The href of share path ``name`` (canonical), as :meth:`get_href` makes one."""
-        base = self.provider.mount_path + self.provider.share_path
-        return quote(f"{base}/{name}", safe="/!*'(),$-_|.")
+    def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool | list[Any]:
+        """The folder's COPY to a new name in one VFS call, without wsgidav's resource per
+        member (however many members: the VFS streams the tree); dead properties follow.
+        Members that could not be copied are the answer's (a 207 Multi-Status, RFC 4918
+        section 9.8.8), the rest being copied. A destination that exists (its members the
+        source also has are replaced, keeping their versions, the others removed), or a
+        property store that cannot copy a tree, goes to wsgidav's member-by-member copy.
+
+        wsgidav answers a handled COPY 204; a new folder is 201 (RFC 4918 section 9.8.5),
+        which it sends for the one error naming the request's resource: that is how the
+        201 is told to it."""
+        manager = self.provider.prop_manager
+        if manager is not None and not hasattr(manager, "copy_tree"):
+            return False
+        with dav_errors("COPY"):
+            if self.vfs.lookup(dest_path) is not None:
+                return False
+            try:
+                self.vfs.copy(self.path, dest_path, replace=False, recursive=depth_infinity)
+            except PartlyCopied as exc:
+                failed = self._failures("COPY", exc)
+            else:
+                failed = [(self.get_href(), DAVError(HTTP_CREATED))]
+        if manager is not None:
+            dest_url = self._dest_ref_url(dest_path, is_collection=True)
+            if depth_infinity:
+                manager.copy_tree(self.get_ref_url(), dest_url)
+            else:
+                manager.copy_properties(self.get_ref_url(), dest_url, self.environ)
+        return failed
 
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         # Members are copied one by one by wsgidav; only the folder itself is made here.

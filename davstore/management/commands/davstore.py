@@ -412,17 +412,17 @@ class Command(BaseCommand):
             )
         for item in items:
             check_shareable(item.share.storage, item.lock_storage, item.property_storage)
+        failure = "the workers kept exiting right after their start"
         status = run_workers(
             args,
             command=without_current_folder(get_child_arguments()),
             metrics_dir=items[0].state_dir / METRICS_DIR / str(os.getpid()),
             banner=lambda url: self._banner(url, items, args.workers),
             shared=shared_folders(item.share.storage for item in items),
+            failure=f"CommandError: {failure}",  # printed by the supervisor this becomes
         )
         if status:
-            raise CommandError(
-                "the workers kept exiting right after their start", returncode=status
-            )
+            raise CommandError(failure, returncode=status)
 
     def mount_options(self, args: argparse.Namespace, share: Share) -> MountOptions:
         """How ``share`` is mounted: its options given on the command line, else its

@@ -760,6 +760,15 @@ class RedisPropertyManager:
                 pipe.zrem(self._urls_key, *urls)
                 pipe.execute()
 
+    def copy_tree(self, src_url: str, dest_url: str) -> None:
+        """:meth:`copy_properties` of ``src_url`` and of each URL below it that has any, to
+        the same place below ``dest_url`` (a folder's COPY, made in one call)."""
+        urls = self._urls_within(src_url)
+        src_base, dest_base = src_url.rstrip("/"), dest_url.rstrip("/")
+        for url in urls:
+            target = dest_url if url == src_url else dest_base + url[len(src_base) :]
+            self.copy_properties(url, target)
+
     def copy_properties(self, src_url: str, dest_url: str, environ: object = None) -> None:
         with _writing():
             values = self.redis.hgetall(self._key(src_url))
