@@ -82,13 +82,7 @@ def copy(
         levels.append((source, top))
     while levels:
         name, entries = levels[-1]
-        try:
-            entry = next(entries, None)
-        except NotFound:
-            entry = None
-        except DavstoreError as exc:
-            failed(name, exc)
-            entry = None
+        entry = _next_entry(name, entries, failed)
         if entry is None:
             levels.pop()
             continue
@@ -172,13 +166,7 @@ def remove(store: ObjectStore, folder: str, *, batch: int | None = None) -> None
     levels: list[tuple[str, Iterator[ObjectInfo]]] = [(folder, iter(store.list(folder)))]
     while levels:
         name, entries = levels[-1]
-        try:
-            entry = next(entries, None)
-        except NotFound:
-            entry = None
-        except DavstoreError as exc:
-            failed(name, exc)
-            entry = None
+        entry = _next_entry(name, entries, failed)
         if entry is None:
             levels.pop()
             emptied.append(name)
@@ -191,3 +179,17 @@ def remove(store: ObjectStore, folder: str, *, batch: int | None = None) -> None
     flush()
     if count:
         raise PartlyRemoved(folder, failures=failures, count=count)
+
+
+def _next_entry(
+    folder: str, entries: Iterator[ObjectInfo], failed: Callable[[str, DavstoreError], None]
+) -> ObjectInfo | None:
+    """The next entry of ``folder``'s listing; None at its end, when the folder went
+    meanwhile, or when listing on failed (told to ``failed``)."""
+    try:
+        return next(entries, None)
+    except NotFound:
+        return None
+    except DavstoreError as exc:
+        failed(folder, exc)
+        return None
