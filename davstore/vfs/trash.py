@@ -963,9 +963,7 @@ class Trash:
                 if self._purges_here(state_dir):
                     try:
                         self.purge(budget=budget)
-                    except DavstoreError:
-                        logger.exception("the trash purge failed")
-                    except Exception:
+                    except Exception:  # a store's error or a bug: the next round tries again
                         logger.exception("the trash purge failed")
                 self._stop.wait(interval)
 

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -26,21 +27,7 @@ def test_replicas_sharing_redis_share_the_activity_log(tmp_path: Path, redis_url
     with contextlib.ExitStack() as stack:
         servers = [
             stack.enter_context(
-                start_serve(
-                    [
-                        "--user",
-                        f"{user}:secret-pass",
-                        "--lock-storage",
-                        redis_url,
-                        "--property-storage",
-                        redis_url,
-                        "--state-dir",
-                        str(host),
-                        str(shared),
-                    ],
-                    cwd=tmp_path,
-                    timeout=60,
-                )
+                _replica(user, host, shared, redis_url, "--property-storage", redis_url)
             )
             for user, host in zip(("ann", "bob"), hosts, strict=True)
         ]
@@ -71,19 +58,7 @@ def test_davstore_activity_reads_the_stream_with_lock_storage(
     shared.mkdir()
     hosts = [tmp_path / "host-a", tmp_path / "host-b"]
     for user, host in zip(("ann", "bob"), hosts, strict=True):
-        with start_serve(
-            [
-                "--user",
-                f"{user}:secret-pass",
-                "--lock-storage",
-                redis_url,
-                "--state-dir",
-                str(host),
-                str(shared),
-            ],
-            cwd=tmp_path,
-            timeout=60,
-        ) as server:
+        with _replica(user, host, shared, redis_url) as server:
             put = requests.put(
                 server.url + f"{user}.txt", data=b"1", auth=(user, "secret-pass"), timeout=10
             )
@@ -112,3 +87,24 @@ def test_davstore_activity_reads_the_stream_with_lock_storage(
 
     assert shown("--lock-storage", redis_url) == [("ann", "ann.txt"), ("bob", "bob.txt")]
     assert shown() == [("ann", "ann.txt")]  # the host's own file
+
+
+def _replica(
+    user: str, host: Path, shared: Path, redis_url: str, *more: str
+) -> contextlib.AbstractContextManager[Any]:
+    """A server of ``shared`` as ``user`` on a host whose state folder is ``host``, its
+    locks (and ``more``) in Redis."""
+    return start_serve(
+        [
+            "--user",
+            f"{user}:secret-pass",
+            "--lock-storage",
+            redis_url,
+            *more,
+            "--state-dir",
+            str(host),
+            str(shared),
+        ],
+        cwd=shared.parent,
+        timeout=60,
+    )
