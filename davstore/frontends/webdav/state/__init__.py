@@ -53,6 +53,7 @@ from davstore.frontends.webdav.state.sqlite import (
 __all__ = [
     "LOCKS_FILE",
     "PROPERTIES_FILE",
+    "REDIS_SCHEMES",
     "SqliteLockStorage",
     "SqlitePropertyManager",
     "StateFull",
@@ -170,21 +171,21 @@ def _redis_state() -> Any:
     return redis_state
 
 
-def _is_redis(url: str | None) -> bool:
-    return urlsplit(url or "").scheme in ("redis", "rediss", "unix")
+#: The URL schemes of Redis state.
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 def is_redis_url(url: str | None) -> bool:
-    """Whether ``url`` names Redis state, answered without importing redis (an optional
-    extra a site may not have)."""
-    return _is_redis(url)
+    """Whether ``url`` names Redis state (``redis://``, ``rediss://``, ``unix://``),
+    answered without importing redis (an optional extra a site may not have)."""
+    return bool(url) and urlsplit(str(url)).scheme in REDIS_SCHEMES
 
 
 def activity_stream(url: str | None) -> tuple[Any, str] | None:
     """The Redis client and activity stream of a share whose state ``url`` is a Redis URL
     (:func:`~davstore.frontends.webdav.state.redis_state.activity_stream`), else None,
     without importing redis for a share that does not use it."""
-    if not _is_redis(url):
+    if not is_redis_url(url):
         return None
     stream: tuple[Any, str] | None = _redis_state().activity_stream(url)
     return stream
@@ -207,7 +208,7 @@ def open_lock_storage(
     and Redis storages grant and keep no lock longer than ``max_lock_timeout`` seconds
     (default: wsgidav's four weeks)."""
     longest = LockStorageDict.LOCK_TIME_OUT_MAX if max_lock_timeout is None else max_lock_timeout
-    if url is not None and _is_redis(url):
+    if url is not None and is_redis_url(url):
         module = _redis_state()
         return module.RedisLockStorage(module.parse_redis_url(url), max_timeout=longest)
     scheme, path = _parse(url or "sqlite://", state_dir, LOCKS_FILE)
@@ -221,7 +222,7 @@ def open_lock_storage(
 
 def open_property_manager(url: str | None, state_dir: pathlib.Path) -> Any:
     """The dead-property manager named by ``url`` (``None``: SQLite in ``state_dir``)."""
-    if url is not None and _is_redis(url):
+    if url is not None and is_redis_url(url):
         module = _redis_state()
         return module.RedisPropertyManager(module.parse_redis_url(url))
     scheme, path = _parse(url or "sqlite://", state_dir, PROPERTIES_FILE)

@@ -66,6 +66,7 @@ from wsgidav.lock_man.lock_manager import (
 )
 
 from davstore.frontends.webdav.locked_empty import mark_created
+from davstore.frontends.webdav.state import REDIS_SCHEMES, is_redis_url
 from davstore.frontends.webdav.state.lock_manager import install_lock_manager
 from davstore.http.wsgi import Environ, StartResponse, WSGIApp
 from davstore.vfs import VFS
@@ -93,7 +94,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_PREFIX = "davstore:"
-SCHEMES = ("redis", "rediss", "unix")
+SCHEMES = REDIS_SCHEMES
 #: Methods served without the shared state when Redis is away.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 #: Seconds a replica's count of PUTs in progress outlives its last refresh.
@@ -114,11 +115,6 @@ class StateUnavailable(DAVError):  # type: ignore[misc]
         super().__init__(
             503, "the shared lock and property state (Redis) is unavailable", src_exception=exc
         )
-
-
-def is_redis_url(url: str | None) -> bool:
-    """Whether ``url`` names a Redis server (``redis://``, ``rediss://``, ``unix://``)."""
-    return bool(url) and urlsplit(str(url)).scheme in SCHEMES
 
 
 class RedisTarget:
