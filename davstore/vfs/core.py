@@ -38,6 +38,7 @@ from davstore.errors import (
     NotFound,
     NotSupported,
     PartlyCopied,
+    PartlyDone,
     PartlyRemoved,
     PermissionDenied,
     ReadOnly,
@@ -1296,9 +1297,18 @@ class VFS:
     # -- rename and copy -------------------------------------------------------------
 
     def _prepare_target(
-        self, source: str, target: str, source_entry: Entry, *, replace: bool, verb: str
-    ) -> None:
-        """Checks shared by rename and copy; clears a target that is to be replaced."""
+        self,
+        source: str,
+        target: str,
+        source_entry: Entry,
+        *,
+        replace: bool,
+        verb: str,
+        onto_folder: bool = False,
+    ) -> bool:
+        """Checks shared by rename and copy; clears a target that is to be replaced.
+        Answers True when a folder at ``target`` stays for the folder ``source`` to be
+        copied onto it (``onto_folder``), False otherwise."""
         if not target:
             raise PermissionDenied(target, f"cannot {verb} onto the share root")
         if source_entry.is_dir and is_within(target, source):
@@ -1306,15 +1316,19 @@ class VFS:
         self._require_folder(parent(target))
         target_entry = self._lookup(target) or self._pending(target)
         if target_entry is None:
-            return
+            return False
         if not replace:
             raise AlreadyExists(target)
         if target_entry.is_dir and not source_entry.is_dir:
             raise IsADirectory(target)
         if not target_entry.is_dir and source_entry.is_dir:
             raise NotADirectory(target)
-        if target_entry.is_dir:
-            self.rmdir(target)
+        if onto_folder:
+            if is_within(source, target):
+                raise InvalidPath(target, f"cannot {verb} a folder onto a folder holding it")
+            return True
+        self.rmdir(target)
+        return False
 
     def rename(self, source: str, target: str, *, replace: bool = True) -> None:
         """Move a file or folder, replacing a file or an empty folder at ``target``.
@@ -1435,7 +1449,13 @@ class VFS:
                     self._shared[file.path] = file
 
     def copy(
-        self, source: str, target: str, *, replace: bool = True, recursive: bool = True
+        self,
+        source: str,
+        target: str,
+        *,
+        replace: bool = True,
+        recursive: bool = True,
+        onto_folder: bool = False,
     ) -> None:
         """Copy a file, or a folder (with its content unless ``recursive`` is false).
 
@@ -1444,6 +1464,18 @@ class VFS:
         each one). A member that cannot be copied does not stop the rest (RFC 4918 section
         9.8.8): PartlyCopied names each one, after the change event of what was copied.
         Raises as :meth:`rename`.
+
+        ``onto_folder`` (with ``replace``): a folder at ``target``, even one that is not
+        empty, becomes the copy, as if it had been removed first (RFC 4918 section 9.8.4)
+        but without ever being missing. What it holds that the copy would not (every
+        member without ``recursive``; else each one the source lacks, or has as the other
+        kind) is removed first, each through :meth:`remove` or :meth:`remove_tree` (their
+        ``DELETE`` policies: the site guard may refuse, the trash keeps it; their change
+        events); then the tree is copied onto it, a file the target has being replaced
+        inside the ``REPLACE`` policies (the trash keeps its version; the guard validates
+        the new content), a new one inside the ``CREATE`` policies. Both walks stream.
+        PartlyCopied then names each member that could not be removed (at the target) or
+        copied (at the source); what could, was. One ``COPIED`` change for the copy.
         """
         source, target = self.normalize(source), self.normalize(target)
         self._check_writable(target)
@@ -1452,9 +1484,16 @@ class VFS:
         source_entry = self._stat(source)
         if source == target:
             raise AlreadyExists(target, "source and target are the same")
-        self._prepare_target(source, target, source_entry, replace=replace, verb="copy")
+        onto = self._prepare_target(
+            source,
+            target,
+            source_entry,
+            replace=replace,
+            verb="copy",
+            onto_folder=onto_folder and source_entry.is_dir,
+        )
         if source_entry.is_dir:
-            self._copy_folder(source, target, recursive=recursive)
+            self._copy_folder(source, target, recursive=recursive, onto=onto)
             return
         kind = Kind.CREATE
         if self._policies and self._lookup(target) is not None:
@@ -1471,39 +1510,96 @@ class VFS:
             self._changed_in(parent(target))
         self._emit(Action.COPIED, source, target=target)
 
-    def _copy_folder(self, source: str, target: str, *, recursive: bool) -> None:
-        """:meth:`copy` of folder ``source`` to ``target`` (which is not there)."""
+    def _copy_folder(self, source: str, target: str, *, recursive: bool, onto: bool) -> None:
+        """:meth:`copy` of folder ``source`` to ``target``: not there, or (``onto``) a
+        folder to make the copy of ``source``."""
         named = _Named(self.max_tree_entries) if recursive and self._listeners else None
-        partly = None
+        failures: list[tuple[str, DavstoreError]] = []
+        count = 0
+
+        def failed(name: str, exc: DavstoreError) -> None:
+            nonlocal count
+            if isinstance(exc, PartlyDone):
+                count += exc.count
+                failures.extend(exc.failures[: PartlyCopied.KEPT - len(failures)])
+                return
+            count += 1
+            if len(failures) < PartlyCopied.KEPT:
+                failures.append((name, exc))
+
+        copy_file = None
+        if onto and (Kind.CREATE in self._policies or Kind.REPLACE in self._policies):
+            copy_file = self._copy_member_onto
+        elif Kind.CREATE in self._policies:
+            copy_file = self._copy_member
         try:
+            if onto:
+                self._clear_for_copy(source, target, recursive=recursive, failed=failed)
             if recursive:
                 trees.copy(
                     self.store,
                     source,
                     target,
-                    copy_file=self._copy_member if Kind.CREATE in self._policies else None,
+                    copy_file=copy_file,
                     copied=named.add if named else None,
                 )
-            else:
+            elif not onto:
                 self.store.make_dir(target)
         except PartlyCopied as exc:
-            partly = exc
+            failed(source, exc)
         finally:
             self._invalidate(target, tree=True)
             self._changed_in(parent(target))
         files = named.files() if named is not None else None if recursive else ()
         self._emit(Action.COPIED, source, is_dir=True, target=target, files=files)
-        if partly is not None:
+        if count:
+            partly = PartlyCopied(source, failures=failures, count=count)
             logger.warning("copied %s to %s: %s", source, target, partly)
             raise partly
 
+    def _clear_for_copy(
+        self,
+        source: str,
+        target: str,
+        *,
+        recursive: bool,
+        failed: Callable[[str, DavstoreError], None],
+    ) -> None:
+        """Remove from folder ``target`` what a copy of ``source`` onto it would not hold
+        (see :meth:`copy`), each member through :meth:`remove` or :meth:`remove_tree`; a
+        member that cannot be removed is told to ``failed``."""
+
+        def keeps(entry: ObjectInfo) -> bool:
+            if not recursive:
+                return False
+            found = self.store.find(source + entry.name[len(target) :])
+            return found is not None and found.is_dir == entry.is_dir
+
+        def remove(entry: ObjectInfo) -> None:
+            if entry.is_dir:
+                self.remove_tree(entry.name)
+            else:
+                self.remove(entry.name)
+
+        trees.prune(self.store, target, keeps=keeps, remove=remove, failed=failed)
+
     def _copy_member(self, entry: Entry, dest: str) -> None:
         """One file of a folder's copy: a new file at ``dest``, inside the CREATE policies."""
+        self._copy_file(Kind.CREATE, entry, dest)
+
+    def _copy_member_onto(self, entry: Entry, dest: str) -> None:
+        """One file of a folder's copy onto a folder: a new file at ``dest``, or one
+        replacing the file there, inside the CREATE or REPLACE policies."""
+        kind = Kind.REPLACE if self.store.find(dest) is not None else Kind.CREATE
+        self._copy_file(kind, entry, dest)
+
+    def _copy_file(self, kind: Kind, entry: Entry, dest: str) -> None:
+        if kind not in self._policies:
+            self.store.copy(entry.name, dest)
+            return
         content = self._content(entry.name, entry)
         try:
-            self._apply(
-                Kind.CREATE, dest, lambda: self.store.copy(entry.name, dest), source=content
-            )
+            self._apply(kind, dest, lambda: self.store.copy(entry.name, dest), source=content)
         finally:
             content.close()
 

@@ -4,7 +4,8 @@ A folder may hold any number of entries: these functions never hold the tree, on
 open listing per level below the folder and at most :data:`BATCH` names waiting for the
 store. :func:`walk` yields the entries as the listings give them; :func:`copy` makes each
 folder and copies each file as it walks; :func:`remove` deletes the files in batches while
-it walks, then each folder once everything in it is gone.
+it walks, then each folder once everything in it is gone; :func:`prune` removes, while it
+walks, the members a test does not keep.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from davstore.vfs.paths import is_within, parent
 if TYPE_CHECKING:
     from davstore.store.base import ObjectInfo, ObjectStore
 
-__all__ = ["BATCH", "copy", "remove", "walk"]
+__all__ = ["BATCH", "copy", "prune", "remove", "walk"]
 
 #: Names handed to ``ObjectStore.delete_many`` at once (S3's DeleteObjects takes 1000).
 BATCH = 1000
@@ -107,6 +108,39 @@ def copy(
                 levels.append((entry.name, below))
     if count:
         raise PartlyCopied(source, failures=failures, count=count)
+
+
+def prune(
+    store: ObjectStore,
+    folder: str,
+    *,
+    keeps: Callable[[ObjectInfo], bool],
+    remove: Callable[[ObjectInfo], None],
+    failed: Callable[[str, DavstoreError], None],
+) -> None:
+    """Walk the tree below ``folder`` and hand each entry ``keeps`` answers False for to
+    ``remove`` (a folder with everything in it: what it holds is not walked); the folders
+    kept are walked on. A member that cannot be removed (what ``remove`` raises) or
+    listed is told to ``failed`` and the walk goes on; one that vanished meanwhile is not
+    an error. Raises the store's errors for ``folder`` itself (NotFound, NotADirectory).
+    """
+    levels: list[tuple[str, Iterator[ObjectInfo]]] = [(folder, iter(store.list(folder)))]
+    while levels:
+        name, entries = levels[-1]
+        entry = _next_entry(name, entries, failed)
+        if entry is None:
+            levels.pop()
+            continue
+        try:
+            if keeps(entry):
+                if entry.is_dir:
+                    levels.append((entry.name, iter(store.list(entry.name))))
+                continue
+            remove(entry)
+        except NotFound:
+            continue
+        except DavstoreError as exc:
+            failed(entry.name, exc)
 
 
 def remove(store: ObjectStore, folder: str, *, batch: int | None = None) -> None:

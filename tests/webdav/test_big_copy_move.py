@@ -14,9 +14,11 @@ import requests
 from django.core.files.storage import FileSystemStorage, InMemoryStorage, Storage
 
 from davstore.errors import PermissionDenied
+from davstore.frontends.webdav.provider import VfsProvider
+from davstore.http.wsgi import Environ
 from davstore.store.base import ObjectInfo, ObjectStore
 from davstore.store.wrapper import StoreWrapper
-from davstore.vfs import VFS, trees
+from davstore.vfs import VFS, Entry, trees
 from davstore.vfs.events import Action, Change
 from tests.webdav.serving import Share, serve_share
 
@@ -257,3 +259,153 @@ def test_a_folder_copy_carries_every_member_s_dead_properties(
     answer = served.request("COPY", "big", headers={"Destination": served("bare"), "Depth": "0"})
     assert answer.status_code == 201
     assert colour(served, "bare") == "red" and served.vfs.listdir("bare") == []
+
+
+def set_colour(served: Share, path: str, value: str) -> None:
+    body = (
+        '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x-test:">'
+        f"<D:set><D:prop><Z:colour>{value}</Z:colour></D:prop></D:set></D:propertyupdate>"
+    )
+    assert served.request("PROPPATCH", path, data=body).status_code == 207, path
+
+
+def two_trees(served: Share) -> None:
+    """``src`` and an existing ``dst`` that differ: ``dst`` has a file and a folder the
+    source lacks, a file where the source has a folder, and an old ``a.txt``; both carry
+    dead properties."""
+    vfs = served.vfs
+    for folder in ("src", "src/sub", "src/x", "dst", "dst/sub", "dst/only"):
+        vfs.mkdir(folder)
+    vfs.write_file("src/a.txt", b"new a")
+    vfs.write_file("src/sub/b.txt", b"b")
+    vfs.write_file("src/x/c.txt", b"c")
+    vfs.write_file("dst/a.txt", b"old a")
+    vfs.write_file("dst/gone.txt", b"gone")
+    vfs.write_file("dst/only/d.txt", b"d")
+    vfs.write_file("dst/x", b"a file where the source has a folder")
+    for path, value in (
+        ("src", "red"),
+        ("src/a.txt", "green"),
+        ("src/sub/b.txt", "blue"),
+        ("dst", "old folder"),
+        ("dst/a.txt", "old a"),
+        ("dst/sub", "old sub"),
+        ("dst/gone.txt", "old gone"),
+        ("dst/x", "old x"),
+    ):
+        set_colour(served, path, value)
+
+
+def test_a_folder_copy_onto_a_folder_makes_it_the_copy_with_the_members_dead_properties(
+    share: tuple[Share, Faulty, list[Change]],
+) -> None:
+    # wsgidav's member-by-member COPY onto an existing folder gave the members'
+    # properties to no member of the copy (it named them dst//a.txt).
+    served, _, changes = share
+    two_trees(served)
+    answer = served.request("COPY", "src", headers={"Destination": served("dst"), "Overwrite": "F"})
+    assert answer.status_code == 412
+    del changes[:]
+    answer = served.request("COPY", "src", headers={"Destination": served("dst"), "Overwrite": "T"})
+    assert answer.status_code == 204, answer.text[:300]
+    # One change for the copy; the removals are changes of their own.
+    assert sorted((c.action.value, c.path) for c in changes) == [
+        ("copied", "src"),
+        ("deleted", "dst/gone.txt"),
+        ("deleted", "dst/x"),
+        ("folder_deleted", "dst/only"),
+    ]
+    # RFC 4918 9.8.4: as if the destination had been removed first.
+    assert contents(served.vfs, "dst") == contents(served.vfs, "src")
+    assert sorted(e.name for e in trees.walk(served.vfs.store, "dst")) == [
+        "dst/a.txt",
+        "dst/sub",
+        "dst/sub/b.txt",
+        "dst/x",
+        "dst/x/c.txt",
+    ]
+    assert [colour(served, p) for p in ("dst", "dst/a.txt", "dst/sub/b.txt")] == [
+        "red",
+        "green",
+        "blue",
+    ]
+    assert colour(served, "dst/sub") is None  # the source's folder has none
+    assert colour(served, "dst/x") is None
+    # What the destination alone had is gone with its properties: a new file there
+    # starts without them.
+    assert served.request("PUT", "dst/gone.txt", data=b"again").status_code == 201
+    assert colour(served, "dst/gone.txt") is None
+    assert colour(served, "src/a.txt") == "green"  # the source keeps its own
+
+
+def test_a_depth_0_copy_onto_a_folder_empties_it(
+    share: tuple[Share, Faulty, list[Change]],
+) -> None:
+    served, _, _ = share
+    two_trees(served)
+    answer = served.request("COPY", "src", headers={"Destination": served("dst"), "Depth": "0"})
+    assert answer.status_code == 204
+    assert served.vfs.listdir("dst") == []
+    assert colour(served, "dst") == "red"
+    assert len(contents(served.vfs, "src")) == 3
+
+
+def test_a_copy_onto_a_folder_holding_the_source_is_refused(
+    share: tuple[Share, Faulty, list[Change]],
+) -> None:
+    served, _, _ = share
+    two_trees(served)
+    served.vfs.mkdir("src/sub/deeper")
+    answer = served.request("COPY", "src/sub", headers={"Destination": served("src")})
+    assert answer.status_code == 400
+    assert len(contents(served.vfs, "src")) == 3
+
+
+def test_a_copy_onto_a_folder_names_the_members_it_could_not_copy_and_they_keep_theirs(
+    share: tuple[Share, Faulty, list[Change]],
+) -> None:
+    served, faulty, _ = share
+    two_trees(served)
+    served.vfs.write_file("src/stuck.txt", b"new stuck")
+    served.vfs.write_file("dst/stuck.txt", b"old stuck")
+    set_colour(served, "src/stuck.txt", "new")
+    set_colour(served, "dst/stuck.txt", "old")
+    faulty.refuse_copy = True
+    answer = served.request("COPY", "src", headers={"Destination": served("dst")})
+    assert failed_members(answer) == {"src/stuck.txt": "HTTP/1.1 403 Forbidden"}
+    found = contents(served.vfs, "dst")
+    assert found.pop("stuck.txt") == b"old stuck"  # the old content, with its properties
+    assert colour(served, "dst/stuck.txt") == "old"
+    assert found == {k: v for k, v in contents(served.vfs, "src").items() if k != "stuck.txt"}
+    assert colour(served, "dst/a.txt") == "green"
+
+
+def test_a_copy_onto_a_folder_of_12000_entries_streams(
+    share: tuple[Share, Faulty, list[Change]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served, _, changes = share
+    vfs = served.vfs
+    names = fill(vfs, served.storage)
+    assert served.request("COPY", "big", headers={"Destination": served("copy")}).status_code == 201
+    vfs.write_file("copy/03/00007.txt", b"changed")
+    vfs.write_file("copy/05/extra.txt", b"extra")
+    vfs.mkdir("copy/extra")
+    vfs.write_file("copy/extra/one.txt", b"one")
+    made: list[str] = []
+    resource_for = VfsProvider.resource_for
+
+    def counted(self: VfsProvider, path: str, entry: Entry, environ: Environ) -> object:
+        made.append(path)
+        return resource_for(self, path, entry, environ)
+
+    monkeypatch.setattr(VfsProvider, "resource_for", counted)
+    del changes[:]
+    answer = served.request("COPY", "big", headers={"Destination": served("copy")})
+    assert answer.status_code == 204
+    assert contents(vfs, "copy") == {name: name.encode() for name in names}
+    assert len(made) < 10  # the request's own resources, none per member
+    assert sorted((c.action.value, c.path, c.target, c.files) for c in changes) == [
+        ("copied", "big", "copy", None),
+        ("deleted", "copy/05/extra.txt", None, None),
+        ("folder_deleted", "copy/extra", None, ("copy/extra/one.txt",)),
+    ]

@@ -45,6 +45,7 @@ from davstore.frontends.webdav.sync import SYNC_PROPERTIES, sync_properties
 from davstore.http.wsgi import Environ
 from davstore.store.base import Usage
 from davstore.vfs import VFS, Entry, ReadHandle, WriteHandle
+from davstore.vfs.paths import is_within
 
 __all__ = ["FileResource", "FolderResource", "VfsProvider", "expected_length"]
 
@@ -501,35 +502,63 @@ class FolderResource(_ResourceMixin, DAVCollection):  # type: ignore[misc]
         return failed
 
     def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool | list[Any]:
-        """The folder's COPY to a new name in one VFS call, without wsgidav's resource per
-        member (however many members: the VFS streams the tree); dead properties follow.
-        Members that could not be copied are the answer's (a 207 Multi-Status, RFC 4918
-        section 9.8.8), the rest being copied. A destination that exists (its members the
-        source also has are replaced, keeping their versions, the others removed), or a
-        property store that cannot copy a tree, goes to wsgidav's member-by-member copy.
+        """The folder's COPY in one VFS call, without wsgidav's resource per member
+        (however many members: the VFS streams the tree); dead properties follow.
 
-        wsgidav answers a handled COPY 204; a new folder is 201 (RFC 4918 section 9.8.5),
-        which it sends for the one error naming the request's resource: that is how the
-        201 is told to it."""
+        To a new name the copy is 201 (RFC 4918 section 9.8.5). Onto an existing folder
+        (wsgidav has answered Overwrite: F with 412, and a lock there the request holds no
+        token of with 423, before it asks) the folder becomes the copy, as if it had been
+        removed first (section 9.8.4): the members the source also has are replaced
+        (through the share's policies: the trash keeps their versions, the site guard may
+        refuse), the others removed, and the folder tree's dead properties become the
+        source's; that is 204. Members that could not be copied or removed are the
+        answer's (a 207 Multi-Status, section 9.8.8), the rest being done; those kept at
+        the destination keep their properties. A property store that cannot copy a tree
+        (``copy_tree``; onto a folder ``replace_tree``) sends the COPY to wsgidav's
+        member-by-member copy.
+
+        wsgidav answers a handled COPY 204; a new folder's 201 is told to it as the one
+        error naming the request's resource, which it then sends."""
         manager = self.provider.prop_manager
-        if manager is not None and not hasattr(manager, "copy_tree"):
-            return False
         with dav_errors("COPY"):
-            if self.vfs.lookup(dest_path) is not None:
+            onto = self.vfs.lookup(dest_path) is not None
+            if manager is not None and not hasattr(
+                manager, "replace_tree" if onto else "copy_tree"
+            ):
                 return False
             try:
-                self.vfs.copy(self.path, dest_path, replace=False, recursive=depth_infinity)
+                self.vfs.copy(
+                    self.path, dest_path, replace=onto, recursive=depth_infinity, onto_folder=onto
+                )
             except PartlyCopied as exc:
+                partly: PartlyCopied | None = exc
                 failed = self._failures("COPY", exc)
             else:
-                failed = [(self.get_href(), DAVError(HTTP_CREATED))]
+                partly = None
+                failed = [] if onto else [(self.get_href(), DAVError(HTTP_CREATED))]
         if manager is not None:
             dest_url = self._dest_ref_url(dest_path, is_collection=True)
-            if depth_infinity:
+            if onto:
+                self._replace_properties(dest_path, dest_url, partly)
+            elif depth_infinity:
                 manager.copy_tree(self.get_ref_url(), dest_url)
             else:
                 manager.copy_properties(self.get_ref_url(), dest_url, self.environ)
         return failed
+
+    def _replace_properties(
+        self, dest_path: str, dest_url: str, partly: PartlyCopied | None
+    ) -> None:
+        """After a copy onto folder ``dest_path``: its tree's dead properties become the
+        source's, but for the members ``partly`` names that stayed at the destination
+        (they keep theirs)."""
+        manager = self.provider.prop_manager
+        source, target = self.vfs.normalize(self.path), self.vfs.normalize(dest_path)
+        kept = []
+        for name, _ in partly.failures if partly is not None else ():
+            at = name if is_within(name, target) else target + name[len(source) :]
+            kept.append(quote(f"{self.provider.share_path}/{at}"))
+        manager.replace_tree(self.get_ref_url(), dest_url, kept)
 
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         # Members are copied one by one by wsgidav; only the folder itself is made here.

@@ -46,7 +46,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -764,6 +764,29 @@ class RedisPropertyManager:
         for url in urls:
             target = dest_url if url == src_url else dest_base + url[len(src_base) :]
             self.copy_properties(url, target)
+
+    def replace_tree(self, src_url: str, dest_url: str, keep: Collection[str] = ()) -> None:
+        """The dead properties of ``dest_url`` and everything below it become those of
+        ``src_url``'s tree, at the same places, but for the trees ``keep`` (URLs below
+        ``dest_url``), which keep their own: a folder's COPY onto a folder."""
+        src_base, dest_base = src_url.rstrip("/"), dest_url.rstrip("/")
+
+        def kept(url: str) -> bool:
+            return any(
+                url in (k, k.rstrip("/")) or url.startswith(k.rstrip("/") + "/") for k in keep
+            )
+
+        with _writing():
+            old = [url for url in self._urls_within(dest_url) if not kept(url)]
+            if old:
+                pipe = self.redis.pipeline(transaction=True)
+                pipe.delete(*[self._key(u) for u in old])
+                pipe.zrem(self._urls_key, *old)
+                pipe.execute()
+            for url in self._urls_within(src_url):
+                target = dest_url if url == src_url else dest_base + url[len(src_base) :]
+                if not kept(target):
+                    self.copy_properties(url, target)
 
     def copy_properties(self, src_url: str, dest_url: str, environ: object = None) -> None:
         with _writing():

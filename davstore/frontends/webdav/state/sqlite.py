@@ -21,7 +21,7 @@ import pathlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any, Literal
 
 from wsgidav.dav_error import HTTP_INSUFFICIENT_STORAGE, DAVError
@@ -568,6 +568,33 @@ class SqlitePropertyManager:
         for url in urls:
             target = dest_url if url == src_url else dest_base + url[len(src_base) :]
             self.copy_properties(url, target)
+
+    def replace_tree(self, src_url: str, dest_url: str, keep: Collection[str] = ()) -> None:
+        """The dead properties of ``dest_url`` and everything below it become those of
+        ``src_url``'s tree, at the same places, but for the trees ``keep`` (URLs below
+        ``dest_url``), which keep their own: a folder's COPY onto a folder, in one
+        transaction."""
+        src_base, dest_base = src_url.rstrip("/"), dest_url.rstrip("/")
+
+        def kept(url: str) -> bool:
+            return any(_is_within(url, k) for k in keep)
+
+        with self._changing(), self._transaction():
+            old = [url for url in self._urls_within(dest_url) if not kept(url)]
+            for url in old:
+                self._db.execute("DELETE FROM properties WHERE url = ?", (url,))
+            new = []
+            for url in self._urls_within(src_url):
+                target = dest_url if url == src_url else dest_base + url[len(src_base) :]
+                if kept(target):
+                    continue
+                self._db.execute(
+                    "INSERT OR REPLACE INTO properties (url, name, value)"
+                    " SELECT ?, name, value FROM properties WHERE url = ?",
+                    (target, url),
+                )
+                new.append(target)
+            self._refresh(old + new)
 
     def copy_properties(self, src_url: str, dest_url: str, environ: object = None) -> None:
         with self._changing(), self._transaction():
