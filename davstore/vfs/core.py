@@ -1323,6 +1323,8 @@ class VFS:
             raise IsADirectory(target)
         if not target_entry.is_dir and source_entry.is_dir:
             raise NotADirectory(target)
+        if not target_entry.is_dir:
+            return False
         if onto_folder:
             if is_within(source, target):
                 raise InvalidPath(target, f"cannot {verb} a folder onto a folder holding it")

@@ -333,3 +333,33 @@ def test_a_restore_over_a_referenced_image_obeys_the_replace_policy(
     trash.restore(deleted.id, to="docs/again.txt")
     assert (media / "docs" / "again.txt").read_bytes() == b"text"
     assert [e.kind for e in trash.entries()] == ["replaced"]
+
+
+def test_webdav_copy_of_a_folder_onto_one_names_each_member_the_guard_refused(
+    served: str, media: Path
+) -> None:
+    picture(media)
+    kept = picture(media, "pictures/kept.png")
+    before = (media / "pictures" / "a.png").read_bytes()
+    (media / "pictures" / "extra.txt").write_bytes(b"no row names it")
+    (media / "upload").mkdir()
+    (media / "upload" / "a.png").write_bytes(b"text, not an image")
+    (media / "upload" / "c.txt").write_bytes(b"c")
+    answer = requests.request(
+        "COPY",
+        f"{served}/media/upload",
+        headers={"Destination": f"{served}/media/pictures", "Overwrite": "T"},
+        auth=("editor", "pw"),
+        timeout=30,
+    )
+    assert answer.status_code == 207, answer.text
+    failed = {
+        r.findtext("{DAV:}href"): r.findtext("{DAV:}status", "").split()[1]
+        for r in ET.fromstring(answer.content).iter("{DAV:}response")
+    }
+    assert failed == {"/media/upload/a.png": "415", "/media/pictures/kept.png": "403"}
+    assert (media / "pictures" / "a.png").read_bytes() == before  # refused: kept
+    assert (media / "pictures" / "kept.png").exists()  # a row names it: not removed
+    assert Picture.objects.filter(pk=kept.pk).exists()
+    assert (media / "pictures" / "c.txt").read_bytes() == b"c"  # the rest was copied
+    assert not (media / "pictures" / "extra.txt").exists()

@@ -676,3 +676,30 @@ def test_at_most_versions_are_kept_per_file_at_once(share: Any) -> None:
         clock.now += 1
     assert [v.size for v in trash.versions("f")] == [3, 4, 5]
     assert trash.purge().removed == 0
+
+
+def test_a_folder_copy_onto_a_folder_keeps_what_it_replaces_and_removes(share: Any) -> None:
+    vfs, trash, _ = share
+    for folder in ("src", "src/keep", "dst", "dst/keep", "dst/only"):
+        vfs.mkdir(folder)
+    vfs.write_file("src/a.txt", b"new")
+    vfs.write_file("src/keep/b.txt", b"bb")
+    vfs.write_file("dst/a.txt", b"old a")
+    vfs.write_file("dst/keep/b.txt", b"old b")
+    vfs.write_file("dst/gone.txt", b"gone")
+    vfs.write_file("dst/only/c.txt", b"cc")
+    vfs.copy("src", "dst", onto_folder=True)
+    assert {k: v for k, v in tree(vfs).items() if k.startswith("dst")} == {
+        "dst": None,
+        "dst/a.txt": b"new",
+        "dst/keep": None,
+        "dst/keep/b.txt": b"bb",
+    }
+    assert sorted((e.path, e.kind, e.is_dir, e.size) for e in trash.entries()) == [
+        ("dst/a.txt", "replaced", False, 5),
+        ("dst/gone.txt", "deleted", False, 4),
+        ("dst/keep/b.txt", "replaced", False, 5),
+        ("dst/only", "deleted", True, 2),
+    ]
+    trash.restore(trash.versions("dst/a.txt")[0].id)
+    assert content(vfs, "dst/a.txt") == b"old a"

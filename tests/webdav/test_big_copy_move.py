@@ -350,15 +350,39 @@ def test_a_depth_0_copy_onto_a_folder_empties_it(
     assert len(contents(served.vfs, "src")) == 3
 
 
-def test_a_copy_onto_a_folder_holding_the_source_is_refused(
+@pytest.mark.parametrize("method", ["COPY", "MOVE"])
+@pytest.mark.parametrize("source", ["src/sub", "src/sub/b.txt"])
+def test_a_copy_or_move_onto_a_folder_holding_the_source_is_refused(
+    share: tuple[Share, Faulty, list[Change]], method: str, source: str
+) -> None:
+    # wsgidav removed the destination first, the source with it, then answered 404.
+    served, _, _ = share
+    two_trees(served)
+    before = contents(served.vfs, "src")
+    answer = served.request(method, source, headers={"Destination": served("src")})
+    assert answer.status_code == 403
+    assert contents(served.vfs, "src") == before
+    assert colour(served, "src/sub/b.txt") == "blue"
+
+
+def test_a_folder_move_onto_a_folder_carries_the_members_dead_properties(
     share: tuple[Share, Faulty, list[Change]],
 ) -> None:
     served, _, _ = share
     two_trees(served)
-    served.vfs.mkdir("src/sub/deeper")
-    answer = served.request("COPY", "src/sub", headers={"Destination": served("src")})
-    assert answer.status_code == 400
-    assert len(contents(served.vfs, "src")) == 3
+    expected = contents(served.vfs, "src")
+    answer = served.request("MOVE", "src", headers={"Destination": served("dst")})
+    assert answer.status_code == 204
+    assert contents(served.vfs, "dst") == expected
+    assert not served.vfs.exists("src")
+    assert [colour(served, p) for p in ("dst", "dst/a.txt", "dst/sub/b.txt")] == [
+        "red",
+        "green",
+        "blue",
+    ]
+    assert colour(served, "dst/sub") is None  # the destination's old ones went
+    assert served.request("PUT", "dst/gone.txt", data=b"again").status_code == 201
+    assert colour(served, "dst/gone.txt") is None
 
 
 def test_a_copy_onto_a_folder_names_the_members_it_could_not_copy_and_they_keep_theirs(
@@ -409,3 +433,32 @@ def test_a_copy_onto_a_folder_of_12000_entries_streams(
         ("deleted", "copy/05/extra.txt", None, None),
         ("folder_deleted", "copy/extra", None, ("copy/extra/one.txt",)),
     ]
+
+
+LOCK_BODY = (
+    '<?xml version="1.0"?>'
+    '<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
+    "<D:locktype><D:write/></D:locktype></D:lockinfo>"
+)
+
+
+def test_a_copy_onto_a_folder_with_a_member_locked_is_423(
+    share: tuple[Share, Faulty, list[Change]],
+) -> None:
+    served, _, _ = share
+    two_trees(served)
+    locked = served.request("LOCK", "dst/gone.txt", data=LOCK_BODY, headers={"Depth": "0"})
+    assert locked.status_code == 200
+    token = locked.headers["Lock-Token"]
+    before = contents(served.vfs, "dst")
+    answer = served.request("COPY", "src", headers={"Destination": served("dst")})
+    assert answer.status_code == 423
+    assert contents(served.vfs, "dst") == before
+    assert colour(served, "dst/a.txt") == "old a"
+    # wsgidav refuses a COPY onto a tree holding any lock below it, token or not (its
+    # check of a Depth: infinity write): once unlocked, the copy is made.
+    unlocked = served.request("UNLOCK", "dst/gone.txt", headers={"Lock-Token": token})
+    assert unlocked.status_code == 204
+    answer = served.request("COPY", "src", headers={"Destination": served("dst")})
+    assert answer.status_code == 204, answer.text[:300]
+    assert contents(served.vfs, "dst") == contents(served.vfs, "src")

@@ -31,3 +31,19 @@ def test_a_webdav_delete_is_kept_and_the_trash_never_shows(share: Share) -> None
     ]
     trash.restore(entries[1].id)
     assert share.request("GET", "album/two.jpg").content == b"22"
+
+
+def test_a_webdav_copy_onto_a_folder_keeps_what_it_replaces_and_removes(share: Share) -> None:
+    trash = Trash(share.vfs).install()
+    for folder in ("src", "dst", "dst/only"):
+        assert share.request("MKCOL", folder).status_code == 201
+    for path, data in (("src/a.txt", b"new"), ("dst/a.txt", b"old a"), ("dst/only/b", b"b")):
+        assert share.request("PUT", path, data=data).status_code == 201
+    answer = share.request("COPY", "src", headers={"Destination": share("dst")})
+    assert answer.status_code == 204
+    assert share.request("GET", "dst/a.txt").content == b"new"
+    assert share.request("PROPFIND", "dst/only", headers=DEPTH_1).status_code == 404
+    assert sorted((e.path, e.kind, e.is_dir, e.size) for e in trash.entries()) == [
+        ("dst/a.txt", "replaced", False, 5),
+        ("dst/only", "deleted", True, 1),
+    ]

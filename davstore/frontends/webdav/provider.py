@@ -284,6 +284,23 @@ class _ResourceMixin:
     def support_recursive_move(self, dest_path: str) -> bool:
         return True
 
+    def _refuse_onto_holder(self, dest_path: str, method: str) -> None:
+        """403 for a COPY or MOVE onto a folder that holds the source: wsgidav would
+        delete that destination first, the source with it, and then find nothing to
+        copy or move (RFC 4918 section 9.8.4 makes the destination go first)."""
+        with dav_errors(method):
+            source, target = self.vfs.normalize(self.path), self.vfs.normalize(dest_path)
+        if source != target and is_within(source, target):
+            raise DAVError(
+                HTTP_FORBIDDEN, f"cannot {method} {self.path!r} onto {dest_path!r}, which holds it"
+            )
+
+    def handle_move(self, dest_path: str) -> bool:
+        """Refuse a MOVE onto a folder that holds the source; the rest is wsgidav's (it
+        removes an existing destination, then calls :meth:`move_recursive`)."""
+        self._refuse_onto_holder(dest_path, "MOVE")
+        return False
+
     def move_recursive(self, dest_path: str) -> list[tuple[str, DAVError]]:
         """Move in one VFS call (``vfs.rename``, a folder streamed where the store cannot
         rename); dead properties follow, locks stay behind. Members that could not be
@@ -404,6 +421,11 @@ class FileResource(_ResourceMixin, DAVNonCollection):  # type: ignore[misc]
             entry = self.vfs.lookup(source)
         return entry is not None and not entry.is_dir
 
+    def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool:
+        """Refuse a COPY onto a folder that holds the file; the rest is wsgidav's."""
+        self._refuse_onto_holder(dest_path, "COPY")
+        return False
+
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         # wsgidav deletes the source itself after a move done this way.
         with dav_errors("MOVE" if is_move else "COPY"):
@@ -519,6 +541,7 @@ class FolderResource(_ResourceMixin, DAVCollection):  # type: ignore[misc]
 
         wsgidav answers a handled COPY 204; a new folder's 201 is told to it as the one
         error naming the request's resource, which it then sends."""
+        self._refuse_onto_holder(dest_path, "COPY")
         manager = self.provider.prop_manager
         with dav_errors("COPY"):
             onto = self.vfs.lookup(dest_path) is not None
