@@ -462,3 +462,23 @@ def test_a_copy_onto_a_folder_with_a_member_locked_is_423(
     answer = served.request("COPY", "src", headers={"Destination": served("dst")})
     assert answer.status_code == 204, answer.text[:300]
     assert contents(served.vfs, "dst") == contents(served.vfs, "src")
+
+
+def test_wsgidav_s_member_by_member_copy_carries_the_members_dead_properties_too(
+    tmp_path: Path,
+) -> None:
+    # A property store without copy_tree/replace_tree (shelve) leaves the copy to
+    # wsgidav, which named the members "/new//a.txt": none kept its properties.
+    url = f"shelve:///{tmp_path}/props"
+    with serve_share(InMemoryStorage(), tmp_path / "state", property_storage=url) as served:
+        assert not hasattr(served.app.wsgidav.prop_manager, "copy_tree")
+        two_trees(served)
+        for destination, status in (("new", 201), ("dst", 204)):
+            answer = served.request("COPY", "src", headers={"Destination": served(destination)})
+            assert answer.status_code == status
+            assert contents(served.vfs, destination) == contents(served.vfs, "src")
+            assert [colour(served, f"{destination}/{p}") for p in ("a.txt", "sub/b.txt")] == [
+                "green",
+                "blue",
+            ]
+        assert colour(served, "dst/sub") is None

@@ -200,6 +200,9 @@ class _ResourceMixin:
         return self._ref_url
 
     def _dest_ref_url(self, dest_path: str, *, is_collection: bool) -> str:
+        # wsgidav's member-by-member copy names members "/dst//name": the canonical path.
+        with dav_errors(_method(self.environ)):
+            dest_path = "/" + self.vfs.normalize(dest_path)
         dest = self.provider.get_resource_inst(dest_path, self.environ)
         if dest is not None:
             return str(dest.get_ref_url())
