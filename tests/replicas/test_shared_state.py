@@ -32,6 +32,7 @@ from tests.replicas.webdav import (
     unlock,
 )
 from tests.webdav.serving import Share, serve_share
+from tests.webdav.state.test_state import check_replace_tree
 
 
 @contextlib.contextmanager
@@ -232,3 +233,11 @@ LOCK_BODY = (
     '<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
     "<D:locktype><D:write/></D:locktype><D:owner>tests</D:owner></D:lockinfo>"
 )
+
+
+def test_the_redis_property_manager_replaces_trees(redis_url: str) -> None:
+    manager = RedisPropertyManager(parse_redis_url(redis_url))
+    try:
+        check_replace_tree(manager)
+    finally:
+        manager.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.files.storage import FileSystemStorage, InMemoryStorage
@@ -105,5 +106,56 @@ def test_sqlite_property_manager_moves_trees(tmp_path: Path) -> None:
         manager.remove_tree("/z/")
         assert manager.get_properties("/z/b.txt") == []
         assert manager.get_property("/ab.txt", "{x}p") == b"<ab/>"
+    finally:
+        manager.close()
+
+
+def check_replace_tree(manager: Any) -> None:
+    """``replace_tree`` (a folder's COPY onto a folder): the destination tree's dead
+    properties become the source's, but for the trees kept, and nothing outside moves."""
+    for url, value in (
+        ("/src/", b"<src/>"),
+        ("/src/a.txt", b"<a/>"),
+        ("/src/sub/b.txt", b"<b/>"),
+        ("/src/kept.txt", b"<new/>"),
+        ("/dst/", b"<old dst/>"),
+        ("/dst/a.txt", b"<old a/>"),
+        ("/dst/gone.txt", b"<gone/>"),
+        ("/dst/kept.txt", b"<old kept/>"),
+        ("/dst/stays/c.txt", b"<c/>"),
+        ("/dstx.txt", b"<beside/>"),
+    ):
+        manager.write_property(url, "{x}p", value)
+    manager.replace_tree("/src/", "/dst/", ["/dst/kept.txt", "/dst/stays"])
+    found = {
+        url: manager.get_property(url, "{x}p")
+        for url in (
+            "/dst/",
+            "/dst/a.txt",
+            "/dst/sub/b.txt",
+            "/dst/gone.txt",
+            "/dst/kept.txt",
+            "/dst/stays/c.txt",
+            "/dstx.txt",
+            "/src/a.txt",
+        )
+    }
+    assert found == {
+        "/dst/": b"<src/>",
+        "/dst/a.txt": b"<a/>",
+        "/dst/sub/b.txt": b"<b/>",
+        "/dst/gone.txt": None,
+        "/dst/kept.txt": b"<old kept/>",
+        "/dst/stays/c.txt": b"<c/>",
+        "/dstx.txt": b"<beside/>",
+        "/src/a.txt": b"<a/>",
+    }
+    assert manager.get_properties("/dst/gone.txt") == []
+
+
+def test_sqlite_property_manager_replaces_trees(tmp_path: Path) -> None:
+    manager = SqlitePropertyManager(str(tmp_path / "p.db"))
+    try:
+        check_replace_tree(manager)
     finally:
         manager.close()
