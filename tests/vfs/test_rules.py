@@ -900,3 +900,65 @@ def test_revalidation_runs_every_interval_once_started(tmp_path: Path) -> None:
         assert vfs.lookup("late.txt") is not None
     finally:
         vfs.close()
+
+
+class Keeping:
+    """A policy that records each change and refuses to delete names holding "keep"."""
+
+    kinds = frozenset(Kind)
+
+    def __init__(self) -> None:
+        self.called: list[tuple[str, str]] = []
+
+    def around(self, op: Operation, proceed: Proceed) -> None:
+        self.called.append((op.kind.value, op.path))
+        if op.kind is Kind.DELETE and "keep" in op.path:
+            raise Refused(op.path, "a row names it")
+        proceed()
+
+
+def test_a_folder_copy_onto_a_folder_makes_it_the_copy_through_each_member_s_policies(
+    storage: Storage,
+) -> None:
+    vfs = VFS(adapt(storage), cache_ttl=0)
+    for folder in ("src", "src/x", "dst", "dst/only"):
+        vfs.mkdir(folder)
+    vfs.write_file("src/a.txt", b"new a")
+    vfs.write_file("src/x/c.txt", b"c")
+    vfs.write_file("dst/a.txt", b"old a")
+    vfs.write_file("dst/gone.txt", b"gone")
+    vfs.write_file("dst/only/d.txt", b"d")
+    vfs.write_file("dst/x", b"a file where the source has a folder")
+    vfs.write_file("dst/keep.txt", b"refused")
+    with pytest.raises(DirectoryNotEmpty):
+        vfs.copy("src", "dst")  # without onto_folder: as before
+    policy = Keeping()
+    vfs.add_policy(policy)
+    seen: list[Change] = []
+    vfs.subscribe(seen.append)
+    with pytest.raises(PartlyCopied) as caught:
+        vfs.copy("src", "dst", onto_folder=True)
+    assert [(name, type(exc)) for name, exc in caught.value.failures] == [("dst/keep.txt", Refused)]
+    assert {e.name: e.is_dir for e in vfs.walk("dst")} == {
+        "dst/a.txt": False,
+        "dst/keep.txt": False,
+        "dst/x": True,
+        "dst/x/c.txt": False,
+    }
+    assert vfs.open_read("dst/a.txt").read() == b"new a"
+    assert sorted(policy.called) == [
+        ("create", "dst/x/c.txt"),
+        ("delete", "dst/gone.txt"),
+        ("delete", "dst/keep.txt"),
+        ("delete", "dst/only"),
+        ("delete", "dst/x"),
+        ("replace", "dst/a.txt"),
+    ]
+    assert sorted((c.action.value, c.path, c.target) for c in seen) == [
+        ("copied", "src", "dst"),
+        ("deleted", "dst/gone.txt", None),
+        ("deleted", "dst/x", None),
+        ("folder_deleted", "dst/only", None),
+    ]
+    with pytest.raises(InvalidPath):
+        vfs.copy("dst/x", "dst", onto_folder=True)  # the target holds the source
