@@ -482,3 +482,14 @@ def test_wsgidav_s_member_by_member_copy_carries_the_members_dead_properties_too
                 "blue",
             ]
         assert colour(served, "dst/sub") is None
+
+
+def test_a_folder_copy_onto_a_file_replaces_the_file(
+    share: tuple[Share, Faulty, list[Change]],
+) -> None:
+    served, _, _ = share
+    two_trees(served)
+    answer = served.request("COPY", "src", headers={"Destination": served("dst/x")})
+    assert answer.status_code == 204
+    assert contents(served.vfs, "dst/x") == contents(served.vfs, "src")
+    assert [colour(served, p) for p in ("dst/x", "dst/x/a.txt")] == ["red", "green"]

@@ -539,15 +539,18 @@ class FolderResource(_ResourceMixin, DAVCollection):  # type: ignore[misc]
         source's; that is 204. Members that could not be copied or removed are the
         answer's (a 207 Multi-Status, section 9.8.8), the rest being done; those kept at
         the destination keep their properties. A property store that cannot copy a tree
-        (``copy_tree``; onto a folder ``replace_tree``) sends the COPY to wsgidav's
-        member-by-member copy.
+        (``copy_tree``; onto a folder ``replace_tree``), and a destination that is a
+        file, send the COPY to wsgidav's member-by-member copy.
 
         wsgidav answers a handled COPY 204; a new folder's 201 is told to it as the one
         error naming the request's resource, which it then sends."""
         self._refuse_onto_holder(dest_path, "COPY")
         manager = self.provider.prop_manager
         with dav_errors("COPY"):
-            onto = self.vfs.lookup(dest_path) is not None
+            dest = self.vfs.lookup(dest_path)
+            onto = dest is not None
+            if dest is not None and not dest.is_dir:
+                return False  # wsgidav removes the file, then copies
             if manager is not None and not hasattr(
                 manager, "replace_tree" if onto else "copy_tree"
             ):
