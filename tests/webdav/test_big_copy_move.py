@@ -1,7 +1,9 @@
 """A folder COPY, and a folder MOVE on a store without rename, of any size: the VFS copies
 the tree while it walks it (Apache and nginx copy and move such folders too; they were
 refused 501 past 10,000 entries), in one change; members that fail are each in a 207
-(RFC 4918 9.8.8), and a move that could not copy everything keeps its source whole."""
+(RFC 4918 9.8.8), and a move that could not copy everything keeps its source whole. A
+folder COPY onto an existing folder too: the folder becomes the copy (9.8.4), its tree's
+dead properties the source's."""
 
 from __future__ import annotations
 
