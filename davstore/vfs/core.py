@@ -1551,6 +1551,8 @@ class VFS:
             failed(source, exc)
         finally:
             self._invalidate(target, tree=True)
+            if onto:
+                self._changed_in(target)
             self._changed_in(parent(target))
         files = named.files() if named is not None else None if recursive else ()
         self._emit(Action.COPIED, source, is_dir=True, target=target, files=files)
