@@ -1297,8 +1297,9 @@ class VFS:
 
     def _prepare_target(
         self, source: str, target: str, source_entry: Entry, *, replace: bool, verb: str
-    ) -> None:
-        """Checks shared by rename and copy; clears a target that is to be replaced."""
+    ) -> bool:
+        """Checks shared by rename and copy; clears a target that is to be replaced.
+        Answers whether it removed an (empty) folder there."""
         if not target:
             raise PermissionDenied(target, f"cannot {verb} onto the share root")
         if source_entry.is_dir and is_within(target, source):
@@ -1306,7 +1307,7 @@ class VFS:
         self._require_folder(parent(target))
         target_entry = self._lookup(target) or self._pending(target)
         if target_entry is None:
-            return
+            return False
         if not replace:
             raise AlreadyExists(target)
         if target_entry.is_dir and not source_entry.is_dir:
@@ -1315,16 +1316,25 @@ class VFS:
             raise NotADirectory(target)
         if target_entry.is_dir:
             self.rmdir(target)
+            return True
+        return False
 
     def rename(self, source: str, target: str, *, replace: bool = True) -> None:
         """Move a file or folder, replacing a file or an empty folder at ``target``.
 
         Native where the store renames; otherwise copy then delete. A folder is streamed
         there whatever its size: each member copied while the tree is walked, then the
-        source removed in batches. When a member cannot be copied the source is not
-        removed at all (the move loses nothing; what was copied stays at ``target``, as
-        it did when the copy stopped at its first failure) and PartlyCopied names each
-        member that failed. When everything was copied but members of the source cannot
+        source removed in batches. When a member cannot be copied the move is undone: the
+        source is not removed at all, what the copy made at ``target`` is removed again
+        (an empty folder it replaced is made again), and PartlyCopied names each member
+        that failed; its ``left`` tells what of that removal failed too, if any. Such a
+        move leaves two change events that cancel out, COPIED (``source`` to ``target``,
+        the files the copy made) then FOLDER_DELETED (``target``, the same files there),
+        so every reader that may have seen the copy (caches of other processes through the
+        journal, sync clients, the activity log) is told it is gone; only COPIED when some
+        of it could not be removed. No DELETE policy runs on that removal (the trash keeps
+        nothing of it: all of it is still at ``source``). When everything was copied but
+        members of the source cannot
         be removed, the move stands (policies committed, event emitted) and PartlyRemoved
         then names the members left behind. Open write handles on ``source`` are committed
         first and then follow the file. Raises ReadOnly, NotFound, AlreadyExists (no
@@ -1343,7 +1353,7 @@ class VFS:
         native = self.capabilities.rename
         if not native and not self.capabilities.delete:
             raise NotSupported(source, "the store can neither rename nor delete")
-        self._prepare_target(source, target, source_entry, replace=replace, verb="move")
+        replaced = self._prepare_target(source, target, source_entry, replace=replace, verb="move")
         is_dir = source_entry.is_dir
         files = None
         named = None  # what the change event tells of the files moved
@@ -1352,6 +1362,7 @@ class VFS:
         elif is_dir and self._listeners:
             named = _Named(self.max_tree_entries)
         left: list[PartlyRemoved] = []
+        undone: list[PartlyCopied] = []  # the copy that failed, its partial copy removed
 
         def move() -> None:
             # Readers keep what they read: of the file replaced, and of the source where it
@@ -1360,7 +1371,11 @@ class VFS:
             self._keep_readers(target)
             if not native:
                 self._keep_readers(source)
-            partly = self._store_move(source, target, is_dir, named)
+            try:
+                partly = self._store_move(source, target, is_dir, named, take_back=True)
+            except PartlyCopied as exc:
+                undone.append(exc)
+                raise
             if partly is not None:
                 left.append(partly)
 
@@ -1378,6 +1393,10 @@ class VFS:
                 undo=lambda: self._undo_move(source, target, is_dir),
                 source=content,
             )
+        except Exception:
+            if undone:  # (whatever a policy made of its PartlyCopied)
+                self._moved_back(source, target, undone[0], named, remake=replaced)
+            raise
         finally:
             if content is not None:
                 content.close()
@@ -1396,23 +1415,93 @@ class VFS:
             raise left[0]
 
     def _store_move(
-        self, source: str, target: str, is_dir: bool, named: _Named | None = None
+        self,
+        source: str,
+        target: str,
+        is_dir: bool,
+        named: _Named | None = None,
+        *,
+        take_back: bool = False,
     ) -> PartlyRemoved | None:
         """Move in the store: native, else copy then delete (a folder streamed both ways,
         ``named`` told each member copied). Answers what of a folder's source could not be
-        removed once everything was copied; raises PartlyCopied (the source untouched)."""
+        removed once everything was copied; raises PartlyCopied (the source untouched),
+        with ``take_back`` once what the copy made at ``target`` is removed again
+        (:meth:`_take_back`)."""
         if self.capabilities.rename:
             self.store.rename(source, target)
         elif not is_dir:
             self.store.copy(source, target)
             self.store.delete(source)
         else:
-            trees.copy(self.store, source, target, copied=named.add if named else None)
+            try:
+                trees.copy(self.store, source, target, copied=named.add if named else None)
+            except PartlyCopied as exc:
+                if take_back:
+                    self._take_back(target, exc)
+                raise
             try:
                 trees.remove(self.store, source)
             except PartlyRemoved as exc:
                 return exc
         return None
+
+    def _take_back(self, target: str, failed: PartlyCopied) -> None:
+        """Remove what a folder move's copy that ``failed`` made at ``target``, in the store
+        (no policies, no events: :meth:`rename` tells them). Writers open below ``target``
+        meanwhile never commit, readers keep what they read. When the removal fails too,
+        raises a PartlyCopied of the same members whose ``left`` and reason say it."""
+        try:
+            self._keep_readers(target)
+            self._detach(target)
+            trees.remove(self.store, target)
+        except DavstoreError as exc:
+            logger.error(
+                "a move's copy to %s failed (%s), and what it made there stays: %s",
+                target,
+                failed.reason,
+                exc,
+            )
+            raise PartlyCopied(
+                failed.path,
+                f"{failed.reason}; what was copied to {target!r} could not all be removed"
+                f" ({exc.reason})",
+                failures=failed.failures,
+                count=failed.count,
+                left=exc,
+            ) from exc
+        finally:
+            self._invalidate(target, tree=True)
+            self._folders_moved(target, None)
+
+    def _moved_back(
+        self,
+        source: str,
+        target: str,
+        failed: PartlyCopied,
+        named: _Named | None,
+        *,
+        remake: bool,
+    ) -> None:
+        """After :meth:`_take_back`: the events of a folder move undone (see :meth:`rename`),
+        and the empty folder it replaced made again."""
+        files = named.files() if named is not None else None
+        self._emit(Action.COPIED, source, is_dir=True, target=target, files=files)
+        if failed.left is not None:
+            return  # (logged by _take_back)
+        first = f" (first {failed.failures[0][1]})" if failed.failures else ""
+        logger.warning(
+            "moving %s to %s failed, and was undone: %s%s", source, target, failed, first
+        )
+        moved = None if files is None else tuple(target + f[len(source) :] for f in files)
+        self._emit(Action.FOLDER_DELETED, target, is_dir=True, files=moved)
+        if remake:
+            try:
+                self.mkdir(target)
+            except DavstoreError as exc:
+                logger.warning(
+                    "the folder %s a failed move replaced is not made again: %s", target, exc
+                )
 
     def _undo_move(self, source: str, target: str, is_dir: bool) -> None:
         """Put a moved entry back (a policy's commit failed after the store move)."""
