@@ -218,6 +218,7 @@ def _use_django_users(app: DavstoreApp, share: OpenedSelection) -> Callable[[Any
                 read_only=share.vfs.read_only,
                 auth_cache_ttl=config.auth_cache_ttl,
                 realm=config.realm,
+                vfs=share.vfs,
             )
         )
         return made[0]
