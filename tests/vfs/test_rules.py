@@ -30,6 +30,7 @@ from davstore.vfs import VFS
 from davstore.vfs.events import Action, Change
 from davstore.vfs.paths import normalize
 from davstore.vfs.policy import Kind, Operation, Proceed, Refused
+from davstore.vfs.trash import Trash
 from tests.minimal_storages import MinimalStorage
 
 # -- paths ---------------------------------------------------------------------------------
@@ -449,6 +450,21 @@ def test_a_streamed_folder_move_that_fails_leaves_nothing_at_its_target() -> Non
         (Action.COPIED, "src", "dst", copied),
         (Action.FOLDER_DELETED, "dst", None, tuple(f.replace("src", "dst") for f in copied)),
     ]
+
+
+def test_a_failed_move_s_copy_is_removed_without_the_trash() -> None:
+    """The partial copy is no person's delete: all of it is still at the source, so the
+    trash keeps nothing of it (and a delete of a file outside it is trashed as ever)."""
+    vfs, store, _, files = _moving_vfs()
+    trash = Trash(vfs).install()
+    store.refuse = "src/b/0"
+    with pytest.raises(PartlyCopied):
+        vfs.rename("src", "dst")
+    assert trash.entries() == [] and not vfs.exists("dst")
+    assert _tree(vfs, "src") == files
+    vfs.remove("src/c")
+    assert [e.path for e in trash.entries()] == ["src/c"]
+    trash.close()
 
 
 def test_a_failed_move_onto_an_empty_folder_makes_that_folder_again() -> None:
