@@ -1438,7 +1438,7 @@ class VFS:
                 trees.copy(self.store, source, target, copied=named.add if named else None)
             except PartlyCopied as exc:
                 if take_back:
-                    self._take_back(target, exc)
+                    raise self._take_back(target, exc) from exc
                 raise
             try:
                 trees.remove(self.store, source)
@@ -1446,11 +1446,12 @@ class VFS:
                 return exc
         return None
 
-    def _take_back(self, target: str, failed: PartlyCopied) -> None:
+    def _take_back(self, target: str, failed: PartlyCopied) -> PartlyCopied:
         """Remove what a folder move's copy that ``failed`` made at ``target``, in the store
         (no policies, no events: :meth:`rename` tells them). Writers open below ``target``
-        meanwhile never commit, readers keep what they read. When the removal fails too,
-        raises a PartlyCopied of the same members whose ``left`` and reason say it."""
+        meanwhile never commit, readers keep what they read. Answers the error the move
+        raises: a PartlyCopied of the same members whose reason says nothing was moved, or,
+        when the removal failed too, whose ``left`` and reason say that."""
         try:
             self._keep_readers(target)
             self._detach(target)
@@ -1462,17 +1463,23 @@ class VFS:
                 failed.reason,
                 exc,
             )
-            raise PartlyCopied(
+            return PartlyCopied(
                 failed.path,
-                f"{failed.reason}; what was copied to {target!r} could not all be removed"
-                f" ({exc.reason})",
+                f"{failed.reason}, and what was copied to {target!r} could not all be"
+                f" removed ({exc.reason})",
                 failures=failed.failures,
                 count=failed.count,
                 left=exc,
-            ) from exc
+            )
         finally:
             self._invalidate(target, tree=True)
             self._folders_moved(target, None)
+        return PartlyCopied(
+            failed.path,
+            f"{failed.reason}: nothing was moved",
+            failures=failed.failures,
+            count=failed.count,
+        )
 
     def _moved_back(
         self,
@@ -1490,9 +1497,7 @@ class VFS:
         if failed.left is not None:
             return  # (logged by _take_back)
         first = f" (first {failed.failures[0][1]})" if failed.failures else ""
-        logger.warning(
-            "moving %s to %s failed, and was undone: %s%s", source, target, failed, first
-        )
+        logger.warning("moving %s to %s was undone: %s%s", source, target, failed, first)
         moved = None if files is None else tuple(target + f[len(source) :] for f in files)
         self._emit(Action.FOLDER_DELETED, target, is_dir=True, files=moved)
         if remake:

@@ -440,7 +440,7 @@ def test_a_streamed_folder_move_that_fails_leaves_nothing_at_its_target() -> Non
     store.refuse = "src/b/0"
     with pytest.raises(PartlyCopied) as failed:
         vfs.rename("src", "dst")
-    assert failed.value.left is None
+    assert failed.value.left is None and "nothing was moved" in str(failed.value)
     assert [name for name, _ in failed.value.failures] == ["src/b/0"]
     assert not vfs.exists("dst") and list(vfs.store.list("")) == [vfs.stat("src")]
     assert _tree(vfs, "src") == files and vfs.exists("src/empty")
