@@ -53,6 +53,7 @@ from harness import (
     sync_disk,
     tool_version,
     tree_cpu,
+    tree_pss,
     tree_rss,
     venv_tool,
     wait_until,
@@ -159,6 +160,9 @@ METRICS = [
     ),
     Metric("rss_idle_mib", "RSS at rest, all processes", "MiB", False, ("max", 80.0), digits=1),
     Metric("rss_after_mib", "RSS at rest after the load", "MiB", False, ("max", 96.0), digits=1),
+    # What the processes hold together (shared pages counted once): no target of its own.
+    Metric("pss_idle_mib", "PSS at rest, all processes", "MiB", False, None, digits=1),
+    Metric("pss_after_mib", "PSS at rest after the load", "MiB", False, None, digits=1),
 ]
 
 #: Apache httpd 2.4 with mod_dav_fs, event MPM, two child processes as davstore has two
@@ -872,11 +876,13 @@ def run_root(args: argparse.Namespace, root: Root, names: list[str], size: int) 
                 server.load_window = args.load_window
                 server.idle_rss = tree_rss(server.child.pid)
                 server.results["rss_idle_mib"] = server.idle_rss / MiB
+                server.results["pss_idle_mib"] = _mib(tree_pss(server.child.pid))
             _run_measurements(started, args, size, failures)
             time.sleep(2)  # the load's last connections close
             for server in started:
                 if server.child.alive():
                     server.results["rss_after_mib"] = tree_rss(server.child.pid) / MiB
+                    server.results["pss_after_mib"] = _mib(tree_pss(server.child.pid))
             if args.litmus:
                 print("litmus against each server")
                 for server in started:
@@ -923,6 +929,10 @@ def run_root(args: argparse.Namespace, root: Root, names: list[str], size: int) 
         "litmus": {s.name: s.litmus for s in servers},
         "failures": failures,
     }
+
+
+def _mib(size: int | None) -> float | None:
+    return None if size is None else size / MiB
 
 
 def _guard(
