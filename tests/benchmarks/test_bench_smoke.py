@@ -55,6 +55,8 @@ def test_webdav_benchmark_quick_prints_a_table(tmp_path: Path) -> None:
     loads = [float(m[1]) for line in lines if (m := turn.match(line))]
     assert len(loads) == 2 * 5 * 11, "\n".join(lines)
     assert all(x >= 0 for x in loads), loads
+    client = re.compile(r", client \d+ µs/req, other load ")
+    assert sum(bool(client.search(line)) for line in lines) == 2 * 5 * 6, "\n".join(lines)
     headers = [line for line in lines if line.startswith("metric")]
     assert len(headers) == 2, headers  # one table per root
     for header in headers:
@@ -125,5 +127,9 @@ def test_webdav_benchmark_quick_prints_a_table(tmp_path: Path) -> None:
         for key in ("rss_idle_mib", "rss_after_mib", "pss_idle_mib", "pss_after_mib"):  # readings
             assert by_metric[key]["other_load"] == {"turns": 0, "median": None, "max": None}
         assert root["litmus"]["apache"].startswith("104/104"), root["litmus"]
+        for server in servers:  # the client's CPU per request of each rate turn
+            client = root["client_us_per_request"][server]
+            for key in ("put1k_1_rps", "get1k_n_rps", "get64k_n_rps", "get1m_n_rps"):
+                assert len(client[key]) == 1 and client[key][0] > 0, (name, server, client)
         over = root["load_over_turns"]
         assert over["turns"] == 5 * 11 and 0 <= over["median"] <= over["max"], over
