@@ -22,7 +22,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, BinaryIO, TypeVar, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from davstore.errors import (
     AlreadyExists,
@@ -805,26 +805,11 @@ class VFS:
                 raise IsADirectory(path)
             if known.size is None or known.size > limit:
                 return None
-        try:
-            got = self.store.read_small(path, limit)
-        except (NotFound, NotADirectory) as exc:
-            self._invalidate(path)
-            self.cache.put_stat(path, MISSING)
-            raise NotFound(path) from exc
-        except IsADirectory:
-            self._invalidate(path)
-            raise
+        got = self._quick_call(path, self.store.read_small, limit)
         if got is None:
             return None
         entry, data = got
-        if isinstance(known, Unknown):
-            self.cache.put_stat(path, entry)
-        elif not same_version(entry, known):
-            self.cache.invalidate(path)
-            self.cache.put_stat(path, entry)
-        else:
-            entry = known  # the cached entry may have finer times (listings: ms)
-        return entry, data
+        return self._settled(path, known, entry), data
 
     def open_cached(self, path: str) -> ReadHandle | None:
         """:meth:`open_read` with ``exact``, made only where the store opens the file without
@@ -841,15 +826,7 @@ class VFS:
             raise NotFound(path)
         if not isinstance(known, Unknown) and known.is_dir:
             raise IsADirectory(path)
-        try:
-            stream = self.store.open_cached(path)
-        except (NotFound, NotADirectory) as exc:
-            self._invalidate(path)
-            self.cache.put_stat(path, MISSING)
-            raise NotFound(path) from exc
-        except IsADirectory:
-            self._invalidate(path)
-            raise
+        stream = self._quick_call(path, self.store.open_cached)
         if stream is None:
             return None
         try:
@@ -860,17 +837,38 @@ class VFS:
         if actual is None:
             stream.close()
             return None
-        if isinstance(known, Unknown):
-            self.cache.put_stat(path, actual)
-        elif not same_version(actual, known):
-            self.cache.invalidate(path)
-            self.cache.put_stat(path, actual)
-        else:
-            actual = known  # the cached entry may have finer times (listings: ms)
+        actual = self._settled(path, known, actual)
         handle = self._reader(path, actual)
         handle.adopt(stream, actual)
         self._readers.setdefault(path, []).append(handle)
         return handle
+
+    def _quick_call(self, path: str, call: Callable[..., T], *args: Any) -> T:
+        """``call(path, *args)``, a store call of :meth:`read_small` or :meth:`open_cached`,
+        with the cache told what its errors say: a name gone (or a parent that is a file) is
+        NotFound and cached as missing, a folder is IsADirectory."""
+        try:
+            return call(path, *args)
+        except (NotFound, NotADirectory) as exc:
+            self._invalidate(path)
+            self.cache.put_stat(path, MISSING)
+            raise NotFound(path) from exc
+        except IsADirectory:
+            self._invalidate(path)
+            raise
+
+    def _settled(self, path: str, known: Entry | Unknown, actual: Entry) -> Entry:
+        """The entry of the version a quick read found (``actual``), cached: the cached
+        one (``known``) where it is that version, as it may have finer times (listings
+        give ms); else ``actual``, replacing what the cache held."""
+        if isinstance(known, Unknown):
+            self.cache.put_stat(path, actual)
+            return actual
+        if not same_version(actual, known):
+            self.cache.invalidate(path)
+            self.cache.put_stat(path, actual)
+            return actual
+        return known
 
     def _reader(self, path: str, entry: Entry) -> ReadHandle:
         return ReadHandle(
