@@ -1332,12 +1332,11 @@ class VFS:
         journal, sync clients, the activity log) is told it is gone; only COPIED when some
         of it could not be removed. No DELETE policy runs on that removal (the trash keeps
         nothing of it: all of it is still at ``source``). When everything was copied but
-        members of the source cannot
-        be removed, the move stands (policies committed, event emitted) and PartlyRemoved
-        then names the members left behind. Open write handles on ``source`` are committed
-        first and then follow the file. Raises ReadOnly, NotFound, AlreadyExists (no
-        ``replace``), IsADirectory, NotADirectory, DirectoryNotEmpty, InvalidPath (into
-        itself).
+        the source, or members of it, cannot be removed, the move stands (policies
+        committed, event emitted) and PartlyRemoved then names what was left behind.
+        Open write handles on ``source`` are committed first and then follow the file.
+        Raises ReadOnly, NotFound, AlreadyExists (no ``replace``), IsADirectory,
+        NotADirectory, DirectoryNotEmpty, InvalidPath (into itself).
         """
         source, target = self.normalize(source), self.normalize(target)
         self._check_writable(target)
@@ -1422,15 +1421,25 @@ class VFS:
         take_back: bool = False,
     ) -> PartlyRemoved | None:
         """Move in the store: native, else copy then delete (a folder streamed both ways,
-        ``named`` told each member copied). Answers what of a folder's source could not be
-        removed once everything was copied; raises PartlyCopied (the source untouched),
-        with ``take_back`` once what the copy made at ``target`` is removed again
-        (:meth:`_take_back`)."""
+        ``named`` told each member copied). Answers what of the source could not be removed
+        once everything was copied (a file's, or a folder's members); raises PartlyCopied
+        (the source untouched), with ``take_back`` once what the copy made at ``target``
+        is removed again (:meth:`_take_back`)."""
         if self.capabilities.rename:
             self.store.rename(source, target)
         elif not is_dir:
             self.store.copy(source, target)
-            self.store.delete(source)
+            try:
+                self.store.delete(source)
+            except DavstoreError as exc:
+                # The target holds the file now: the move stands (a failure here would have
+                # the policies undo a change the store made, and the trash let go of the
+                # version of the file the copy replaced), and the source is left behind.
+                return PartlyRemoved(
+                    source,
+                    f"moved, but the source could not be removed ({exc.reason})",
+                    failures=[(source, exc)],
+                )
         else:
             try:
                 trees.copy(self.store, source, target, copied=named.add if named else None)

@@ -1006,3 +1006,23 @@ def test_revalidation_runs_every_interval_once_started(tmp_path: Path) -> None:
         assert vfs.lookup("late.txt") is not None
     finally:
         vfs.close()
+
+
+def test_a_file_move_whose_source_cannot_be_removed_stands_and_keeps_the_replaced_version() -> None:
+    """A store without rename copies a file, then deletes its source. When the delete
+    fails the target already holds the file: the move stands (its event told, the trash's
+    version of the file it replaced kept) and PartlyRemoved names the source left."""
+    vfs, store, changes, _ = _moving_vfs()
+    vfs.write_file("dst", b"old content")
+    trash = Trash(vfs).install()
+    del changes[:]
+    store.refuse_delete = "src/c"
+    with pytest.raises(errors.PartlyRemoved) as left:
+        vfs.rename("src/c", "dst")
+    assert [name for name, _ in left.value.failures] == ["src/c"]
+    assert read(vfs, "dst") == b"c" and read(vfs, "src/c") == b"c"
+    (kept,) = trash.versions("dst")
+    with trash.open_content(kept.id)[1] as old:
+        assert old.read() == b"old content"  # what the move replaced is not lost
+    assert [(c.action, c.path, c.target) for c in changes] == [(Action.MOVED, "src/c", "dst")]
+    trash.close()
