@@ -231,6 +231,26 @@ def tree_rss(pid: int) -> int:
     return sum(_status_kib(p, "VmRSS") for p in process_tree(pid)) * 1024
 
 
+def tree_pss(pid: int) -> int | None:
+    """Proportional resident bytes of ``pid`` and its descendants: each page shared by n
+    processes counts 1/n in each (``/proc/PID/smaps_rollup``), so the sum is the memory the
+    tree holds, where :func:`tree_rss` counts a shared library's or a forked parent's pages
+    once per process. None where the kernel has no ``smaps_rollup`` or hides it."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
+        except FileNotFoundError:
+            continue  # the process ended meanwhile
+        except OSError:
+            return None
+        found = [line for line in lines if line.startswith("Pss:")]
+        if not found:
+            return None
+        total += int(found[0].split()[1])
+    return total * 1024
+
+
 class RssSampler:
     """Peak resident memory of a process tree while a block runs.
 

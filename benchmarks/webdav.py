@@ -53,6 +53,7 @@ from harness import (
     sync_disk,
     tool_version,
     tree_cpu,
+    tree_pss,
     tree_rss,
     venv_tool,
     wait_until,
@@ -159,6 +160,9 @@ METRICS = [
     ),
     Metric("rss_idle_mib", "RSS at rest, all processes", "MiB", False, ("max", 80.0), digits=1),
     Metric("rss_after_mib", "RSS at rest after the load", "MiB", False, ("max", 96.0), digits=1),
+    # What the processes hold together (shared pages counted once): no target of its own.
+    Metric("pss_idle_mib", "PSS at rest, all processes", "MiB", False, None, digits=1),
+    Metric("pss_after_mib", "PSS at rest after the load", "MiB", False, None, digits=1),
 ]
 
 #: Apache httpd 2.4 with mod_dav_fs, event MPM, two child processes as davstore has two
@@ -255,6 +259,13 @@ class Server:
         self.beside: list[Server] = []
         #: The shortest window an other-load figure is read over (``--load-window``).
         self.load_window = 0.2
+        #: The client's CPU per request (µs) of each rate turn, per metric key.
+        self.client_us: dict[str, list[float]] = {}
+
+    def keep_client(self, key: str, result: RateResult) -> None:
+        """Keep the client's CPU per request of one turn of the rate row ``key``."""
+        if result.client_us is not None:
+            self.client_us.setdefault(key, []).append(round(result.client_us, 1))
 
     def conn(self) -> Connection:
         return Connection(HOST, self.port)
@@ -872,11 +883,13 @@ def run_root(args: argparse.Namespace, root: Root, names: list[str], size: int) 
                 server.load_window = args.load_window
                 server.idle_rss = tree_rss(server.child.pid)
                 server.results["rss_idle_mib"] = server.idle_rss / MiB
+                server.results["pss_idle_mib"] = _mib(tree_pss(server.child.pid))
             _run_measurements(started, args, size, failures)
             time.sleep(2)  # the load's last connections close
             for server in started:
                 if server.child.alive():
                     server.results["rss_after_mib"] = tree_rss(server.child.pid) / MiB
+                    server.results["pss_after_mib"] = _mib(tree_pss(server.child.pid))
             if args.litmus:
                 print("litmus against each server")
                 for server in started:
@@ -920,9 +933,20 @@ def run_root(args: argparse.Namespace, root: Root, names: list[str], size: int) 
             for s in servers
         },
         "notes": {s.name: s.notes for s in servers},
+        "client_us_per_request": {s.name: s.client_us for s in servers},
         "litmus": {s.name: s.litmus for s in servers},
         "failures": failures,
     }
+
+
+def _client_text(result: RateResult) -> str:
+    """``client 52 µs/req`` for a progress line: the client's CPU per request."""
+    got = result.client_us
+    return "client n/a" if got is None else f"client {got:.0f} µs/req"
+
+
+def _mib(size: int | None) -> float | None:
+    return None if size is None else size / MiB
 
 
 def _guard(
@@ -1034,9 +1058,10 @@ def _run_measurements(
                         rates[server.name][what].append(res.rate)
                     extra = f", {res.errors} errors ({res.first_error})" if res.errors else ""
                     load = server.load_text(f"{what.lower()}1k_{suffix}_rps")
+                    server.keep_client(f"{what.lower()}1k_{suffix}_rps", res)
                     print(
                         f"  {server.name:9} rep {rep} {what}: {res.done} in {res.seconds:.2f} s = "
-                        f"{res.rate:.0f}/s{extra}, {load}"
+                        f"{res.rate:.0f}/s{extra}, {_client_text(res)}, {load}"
                     )
                     if res.errors:
                         server.notes.append(
@@ -1095,10 +1120,12 @@ def _run_measurements(
                     continue
                 if res.done:
                     best[server.name].append(res.rate)
+                server.keep_client(f"get{kind}_n_rps", res)
                 extra = f", {res.errors} errors ({res.first_error})" if res.errors else ""
                 print(
                     f"  {server.name:9} rep {rep}: {res.done} in {res.seconds:.2f} s = "
-                    f"{res.rate:.0f}/s{extra}, {server.load_text(f'get{kind}_n_rps')}"
+                    f"{res.rate:.0f}/s{extra}, {_client_text(res)}, "
+                    f"{server.load_text(f'get{kind}_n_rps')}"
                 )
         for server in servers:
             got = best[server.name]

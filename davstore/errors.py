@@ -190,9 +190,26 @@ class PartlyRemoved(PartlyDone):
 class PartlyCopied(PartlyDone):
     """Copying a folder's tree left some members out: everything else was copied, and a
     folder that could not be made left out what it holds (RFC 4918 section 9.8.8). ``path``
-    and the failures name the source's members."""
+    and the failures name the source's members.
+
+    A folder's move by a copy (a store that cannot rename) raises it too, the source kept
+    whole and what the copy made at the target removed again. ``left`` is None then, or,
+    when that removal failed as well, its error: a :class:`PartlyRemoved` naming the
+    members still at the target, or the error that stopped it; the reason says both."""
 
     done = "copied"
+
+    def __init__(
+        self,
+        path: str = "",
+        reason: str | None = None,
+        *,
+        failures: Sequence[tuple[str, DavstoreError]] = (),
+        count: int | None = None,
+        left: DavstoreError | None = None,
+    ) -> None:
+        super().__init__(path, reason, failures=failures, count=count)
+        self.left = left
 
 
 class ChangesLost(DavstoreError):

@@ -33,7 +33,7 @@ from urllib.parse import quote
 from davstore.conf import ShareConfig
 from davstore.django_auth import DjangoAuthenticator
 from davstore.frontends.webdav import DavstoreApp, create_app
-from davstore.frontends.webdav.desktop import options_headers
+from davstore.frontends.webdav.desktop import options_headers, share_options
 from davstore.frontends.webdav.guards import WRITING_METHODS
 from davstore.frontends.webdav.limits import DavLimits
 from davstore.frontends.webdav.pages import render_shares
@@ -169,8 +169,8 @@ class SharesApp:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         if method == "OPTIONS" and not environ.get("HTTP_AUTHORIZATION"):
             # Explorer and Office probe before they log in (see desktop.AnonymousOptions).
-            read_only = app is not None and app.vfs.read_only
-            start_response("200 OK", options_headers(read_only=read_only))
+            headers = options_headers(read_only=False) if app is None else share_options(app.vfs)
+            start_response("200 OK", headers)
             return [b""]
         user = self._user(environ)
         if user is None:
@@ -256,7 +256,10 @@ class DjangoUsers:
     (:func:`rules_for_alias`) do not let read, or write for a writing method; then
     ``REMOTE_USER`` and :func:`~davstore.signals.set_current_user` are set and the request
     runs in a context of its own, with Django's connection handling around it.
-    ``OPTIONS`` without credentials is answered (clients probe before they log in).
+    ``OPTIONS`` without credentials is answered (clients probe before they log in): with
+    the share's options when ``vfs`` (the share's) is given
+    (:func:`~davstore.frontends.webdav.desktop.share_options`: ``REPORT`` too once it
+    follows a change journal), else as for any share that is ``read_only`` or not.
 
     :meth:`may_see_metrics` is the operations endpoints' check (an active staff user).
     """
@@ -269,10 +272,12 @@ class DjangoUsers:
         read_only: bool,
         auth_cache_ttl: float = 60.0,
         realm: str = "davstore",
+        vfs: VFS | None = None,
     ) -> None:
         self.app = app
         self.rules = rules
         self.read_only = read_only
+        self.vfs = vfs
         self.realm = realm
         self.authenticate = DjangoAuthenticator(auth_cache_ttl)
 
@@ -282,7 +287,12 @@ class DjangoUsers:
     def _dispatch(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         if method == "OPTIONS" and not environ.get("HTTP_AUTHORIZATION"):
-            start_response("200 OK", options_headers(read_only=self.read_only))
+            headers = (
+                options_headers(read_only=self.read_only)
+                if self.vfs is None
+                else share_options(self.vfs)
+            )
+            start_response("200 OK", headers)
             return [b""]
         user = self._user(environ)
         if user is None:

@@ -29,7 +29,7 @@ from typing import NoReturn
 from davstore.cli.mount import add_mount_arguments, add_umount_arguments, run_mount, run_umount
 from davstore.cli.serve import add_serve_arguments, serve
 from davstore.serving.exits import CommandError, UsageError
-from davstore.trash_command import (
+from davstore.serving.trash_command import (
     add_activity_arguments,
     add_trash_actions,
     run_activity,

@@ -42,7 +42,7 @@ def mount_vfs(args: argparse.Namespace) -> VFS:
     """The selected share's VFS (``--max-upload-size`` its largest file), joined to the
     other processes of this host serving it (a ``davstore serve`` of the same store uses
     the same state folder). Built in the process that serves the mount."""
-    from davstore.trash_command import install_trash
+    from davstore.serving.trash_command import install_trash
     from davstore.vfs.activity import attach
 
     share = open_share(args, max_file_size=getattr(args, "max_upload_size", None))

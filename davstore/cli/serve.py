@@ -128,7 +128,7 @@ def open_served_share(args: argparse.Namespace) -> tuple[OpenedSelection, Trash,
     its largest file) with the trash ``--trash``, ``--trash-days``, ... ask for and the
     activity log in its state folder (made here); returns the share, its trash (also
     when off: it purges what is there) and the state folder."""
-    from davstore.trash_command import install_trash
+    from davstore.serving.trash_command import install_trash
     from davstore.vfs.activity import attach
 
     share = open_share(args, max_file_size=args.max_upload_size)
@@ -218,6 +218,7 @@ def _use_django_users(app: DavstoreApp, share: OpenedSelection) -> Callable[[Any
                 read_only=share.vfs.read_only,
                 auth_cache_ttl=config.auth_cache_ttl,
                 realm=config.realm,
+                vfs=share.vfs,
             )
         )
         return made[0]

@@ -22,7 +22,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, BinaryIO, TypeVar, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from davstore.errors import (
     AlreadyExists,
@@ -806,26 +806,11 @@ class VFS:
                 raise IsADirectory(path)
             if known.size is None or known.size > limit:
                 return None
-        try:
-            got = self.store.read_small(path, limit)
-        except (NotFound, NotADirectory) as exc:
-            self._invalidate(path)
-            self.cache.put_stat(path, MISSING)
-            raise NotFound(path) from exc
-        except IsADirectory:
-            self._invalidate(path)
-            raise
+        got = self._quick_call(path, self.store.read_small, limit)
         if got is None:
             return None
         entry, data = got
-        if isinstance(known, Unknown):
-            self.cache.put_stat(path, entry)
-        elif not same_version(entry, known):
-            self.cache.invalidate(path)
-            self.cache.put_stat(path, entry)
-        else:
-            entry = known  # the cached entry may have finer times (listings: ms)
-        return entry, data
+        return self._settled(path, known, entry), data
 
     def open_cached(self, path: str) -> ReadHandle | None:
         """:meth:`open_read` with ``exact``, made only where the store opens the file without
@@ -842,15 +827,7 @@ class VFS:
             raise NotFound(path)
         if not isinstance(known, Unknown) and known.is_dir:
             raise IsADirectory(path)
-        try:
-            stream = self.store.open_cached(path)
-        except (NotFound, NotADirectory) as exc:
-            self._invalidate(path)
-            self.cache.put_stat(path, MISSING)
-            raise NotFound(path) from exc
-        except IsADirectory:
-            self._invalidate(path)
-            raise
+        stream = self._quick_call(path, self.store.open_cached)
         if stream is None:
             return None
         try:
@@ -861,17 +838,38 @@ class VFS:
         if actual is None:
             stream.close()
             return None
-        if isinstance(known, Unknown):
-            self.cache.put_stat(path, actual)
-        elif not same_version(actual, known):
-            self.cache.invalidate(path)
-            self.cache.put_stat(path, actual)
-        else:
-            actual = known  # the cached entry may have finer times (listings: ms)
+        actual = self._settled(path, known, actual)
         handle = self._reader(path, actual)
         handle.adopt(stream, actual)
         self._readers.setdefault(path, []).append(handle)
         return handle
+
+    def _quick_call(self, path: str, call: Callable[..., T], *args: Any) -> T:
+        """``call(path, *args)``, a store call of :meth:`read_small` or :meth:`open_cached`,
+        with the cache told what its errors say: a name gone (or a parent that is a file) is
+        NotFound and cached as missing, a folder is IsADirectory."""
+        try:
+            return call(path, *args)
+        except (NotFound, NotADirectory) as exc:
+            self._invalidate(path)
+            self.cache.put_stat(path, MISSING)
+            raise NotFound(path) from exc
+        except IsADirectory:
+            self._invalidate(path)
+            raise
+
+    def _settled(self, path: str, known: Entry | Unknown, actual: Entry) -> Entry:
+        """The entry of the version a quick read found (``actual``), cached: the cached
+        one (``known``) where it is that version, as it may have finer times (listings
+        give ms); else ``actual``, replacing what the cache held."""
+        if isinstance(known, Unknown):
+            self.cache.put_stat(path, actual)
+            return actual
+        if not same_version(actual, known):
+            self.cache.invalidate(path)
+            self.cache.put_stat(path, actual)
+            return actual
+        return known
 
     def _reader(self, path: str, entry: Entry) -> ReadHandle:
         return ReadHandle(
@@ -1307,8 +1305,8 @@ class VFS:
         onto_folder: bool = False,
     ) -> bool:
         """Checks shared by rename and copy; clears a target that is to be replaced.
-        Answers True when a folder at ``target`` stays for the folder ``source`` to be
-        copied onto it (``onto_folder``), False otherwise."""
+        Answers whether it removed an (empty) folder there; with ``onto_folder`` a folder
+        there stays, for the folder ``source`` to be copied onto it."""
         if not target:
             raise PermissionDenied(target, f"cannot {verb} onto the share root")
         if source_entry.is_dir and is_within(target, source):
@@ -1328,24 +1326,30 @@ class VFS:
         if onto_folder:
             if is_within(source, target):
                 raise InvalidPath(target, f"cannot {verb} a folder onto a folder holding it")
-            return True
+            return False
         self.rmdir(target)
-        return False
+        return True
 
     def rename(self, source: str, target: str, *, replace: bool = True) -> None:
         """Move a file or folder, replacing a file or an empty folder at ``target``.
 
         Native where the store renames; otherwise copy then delete. A folder is streamed
         there whatever its size: each member copied while the tree is walked, then the
-        source removed in batches. When a member cannot be copied the source is not
-        removed at all (the move loses nothing; what was copied stays at ``target``, as
-        it did when the copy stopped at its first failure) and PartlyCopied names each
-        member that failed. When everything was copied but members of the source cannot
-        be removed, the move stands (policies committed, event emitted) and PartlyRemoved
-        then names the members left behind. Open write handles on ``source`` are committed
-        first and then follow the file. Raises ReadOnly, NotFound, AlreadyExists (no
-        ``replace``), IsADirectory, NotADirectory, DirectoryNotEmpty, InvalidPath (into
-        itself).
+        source removed in batches. When a member cannot be copied the move is undone: the
+        source is not removed at all, what the copy made at ``target`` is removed again
+        (an empty folder it replaced is made again), and PartlyCopied names each member
+        that failed; its ``left`` tells what of that removal failed too, if any. Such a
+        move leaves two change events that cancel out, COPIED (``source`` to ``target``,
+        the files the copy made) then FOLDER_DELETED (``target``, the same files there),
+        so every reader that may have seen the copy (caches of other processes through the
+        journal, sync clients, the activity log) is told it is gone; only COPIED when some
+        of it could not be removed. No DELETE policy runs on that removal (the trash keeps
+        nothing of it: all of it is still at ``source``). When everything was copied but
+        the source, or members of it, cannot be removed, the move stands (policies
+        committed, event emitted) and PartlyRemoved then names what was left behind.
+        Open write handles on ``source`` are committed first and then follow the file.
+        Raises ReadOnly, NotFound, AlreadyExists (no ``replace``), IsADirectory,
+        NotADirectory, DirectoryNotEmpty, InvalidPath (into itself).
         """
         source, target = self.normalize(source), self.normalize(target)
         self._check_writable(target)
@@ -1359,7 +1363,7 @@ class VFS:
         native = self.capabilities.rename
         if not native and not self.capabilities.delete:
             raise NotSupported(source, "the store can neither rename nor delete")
-        self._prepare_target(source, target, source_entry, replace=replace, verb="move")
+        replaced = self._prepare_target(source, target, source_entry, replace=replace, verb="move")
         is_dir = source_entry.is_dir
         files = None
         named = None  # what the change event tells of the files moved
@@ -1368,6 +1372,7 @@ class VFS:
         elif is_dir and self._listeners:
             named = _Named(self.max_tree_entries)
         left: list[PartlyRemoved] = []
+        undone: list[PartlyCopied] = []  # the copy that failed, its partial copy removed
 
         def move() -> None:
             # Readers keep what they read: of the file replaced, and of the source where it
@@ -1376,7 +1381,11 @@ class VFS:
             self._keep_readers(target)
             if not native:
                 self._keep_readers(source)
-            partly = self._store_move(source, target, is_dir, named)
+            try:
+                partly = self._store_move(source, target, is_dir, named, take_back=True)
+            except PartlyCopied as exc:
+                undone.append(exc)
+                raise
             if partly is not None:
                 left.append(partly)
 
@@ -1394,6 +1403,10 @@ class VFS:
                 undo=lambda: self._undo_move(source, target, is_dir),
                 source=content,
             )
+        except Exception:
+            if undone:  # (whatever a policy made of its PartlyCopied)
+                self._moved_back(source, target, undone[0], named, remake=replaced)
+            raise
         finally:
             if content is not None:
                 content.close()
@@ -1412,23 +1425,108 @@ class VFS:
             raise left[0]
 
     def _store_move(
-        self, source: str, target: str, is_dir: bool, named: _Named | None = None
+        self,
+        source: str,
+        target: str,
+        is_dir: bool,
+        named: _Named | None = None,
+        *,
+        take_back: bool = False,
     ) -> PartlyRemoved | None:
         """Move in the store: native, else copy then delete (a folder streamed both ways,
-        ``named`` told each member copied). Answers what of a folder's source could not be
-        removed once everything was copied; raises PartlyCopied (the source untouched)."""
+        ``named`` told each member copied). Answers what of the source could not be removed
+        once everything was copied (a file's, or a folder's members); raises PartlyCopied
+        (the source untouched), with ``take_back`` once what the copy made at ``target``
+        is removed again (:meth:`_take_back`)."""
         if self.capabilities.rename:
             self.store.rename(source, target)
         elif not is_dir:
             self.store.copy(source, target)
-            self.store.delete(source)
+            try:
+                self.store.delete(source)
+            except DavstoreError as exc:
+                # The target holds the file now: the move stands (a failure here would have
+                # the policies undo a change the store made, and the trash let go of the
+                # version of the file the copy replaced), and the source is left behind.
+                return PartlyRemoved(
+                    source,
+                    f"moved, but the source could not be removed ({exc.reason})",
+                    failures=[(source, exc)],
+                )
         else:
-            trees.copy(self.store, source, target, copied=named.add if named else None)
+            try:
+                trees.copy(self.store, source, target, copied=named.add if named else None)
+            except PartlyCopied as exc:
+                if take_back:
+                    raise self._take_back(target, exc) from exc
+                raise
             try:
                 trees.remove(self.store, source)
             except PartlyRemoved as exc:
                 return exc
         return None
+
+    def _take_back(self, target: str, failed: PartlyCopied) -> PartlyCopied:
+        """Remove what a folder move's copy that ``failed`` made at ``target``, in the store
+        (no policies, no events: :meth:`rename` tells them). Writers open below ``target``
+        meanwhile never commit, readers keep what they read. Answers the error the move
+        raises: a PartlyCopied of the same members whose reason says nothing was moved, or,
+        when the removal failed too, whose ``left`` and reason say that."""
+        try:
+            self._keep_readers(target)
+            self._detach(target)
+            trees.remove(self.store, target)
+        except DavstoreError as exc:
+            logger.error(
+                "a move's copy to %s failed (%s), and what it made there stays: %s",
+                target,
+                failed.reason,
+                exc,
+            )
+            return PartlyCopied(
+                failed.path,
+                f"{failed.reason}, and what was copied to {target!r} could not all be"
+                f" removed ({exc.reason})",
+                failures=failed.failures,
+                count=failed.count,
+                left=exc,
+            )
+        finally:
+            self._invalidate(target, tree=True)
+            self._folders_moved(target, None)
+        return PartlyCopied(
+            failed.path,
+            f"{failed.reason}: nothing was moved",
+            failures=failed.failures,
+            count=failed.count,
+        )
+
+    def _moved_back(
+        self,
+        source: str,
+        target: str,
+        failed: PartlyCopied,
+        named: _Named | None,
+        *,
+        remake: bool,
+    ) -> None:
+        """After :meth:`_take_back`: the events of a folder move undone (see :meth:`rename`),
+        and the empty folder it replaced made again."""
+        files = named.files() if named is not None else None
+        self._emit(Action.COPIED, source, is_dir=True, target=target, files=files)
+        if failed.left is not None:
+            return  # (logged by _take_back)
+        first = f" (first {failed.failures[0][1]})" if failed.failures else ""
+        logger.warning("moving %s to %s was undone: %s%s", source, target, failed, first)
+        moved = None if files is None else tuple(target + f[len(source) :] for f in files)
+        self._emit(Action.FOLDER_DELETED, target, is_dir=True, files=moved)
+        if remake:
+            try:
+                self.mkdir(target)
+            except DavstoreError as exc:
+                logger.warning(
+                    "the folder %s a failed move replaced is not made again: %s", target, exc
+                )
 
     def _undo_move(self, source: str, target: str, is_dir: bool) -> None:
         """Put a moved entry back (a policy's commit failed after the store move)."""
@@ -1486,15 +1584,12 @@ class VFS:
         source_entry = self._stat(source)
         if source == target:
             raise AlreadyExists(target, "source and target are the same")
-        onto = self._prepare_target(
-            source,
-            target,
-            source_entry,
-            replace=replace,
-            verb="copy",
-            onto_folder=onto_folder and source_entry.is_dir,
+        onto_folder = onto_folder and source_entry.is_dir
+        self._prepare_target(
+            source, target, source_entry, replace=replace, verb="copy", onto_folder=onto_folder
         )
         if source_entry.is_dir:
+            onto = onto_folder and self._lookup(target) is not None
             self._copy_folder(source, target, recursive=recursive, onto=onto)
             return
         kind = Kind.CREATE

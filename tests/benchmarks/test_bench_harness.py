@@ -79,6 +79,39 @@ def test_client_cpu_counts_waited_children_and_not_the_servers() -> None:
         assert harness.client_cpu([server.pid]) - mine < 0.1  # ...unless it is a server
 
 
+#: A parent that fills 64 MiB, forks two children that keep it (shared, copy-on-write,
+#: untouched), says so and sleeps until it is killed.
+SHARED = (
+    "import os, sys, time\n"
+    "block = bytearray(64 << 20)\n"
+    "for i in range(0, len(block), 4096): block[i] = 1\n"
+    "kids = [os.fork() for _ in range(2)]\n"
+    "if all(kids): print('forked', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_pss_counts_the_pages_a_tree_shares_once_where_rss_counts_them_per_process() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", SHARED], stdout=subprocess.PIPE, text=True, start_new_session=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline() == "forked\n"
+            # The parent and its first child each forked once more: 4 processes hold the block.
+            deadline = time.monotonic() + 10
+            while len(harness.process_tree(proc.pid)) < 4 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(harness.process_tree(proc.pid)) == 4
+            rss = harness.tree_rss(proc.pid)
+            pss = harness.tree_pss(proc.pid)
+        finally:
+            harness.os.killpg(proc.pid, harness.signal.SIGKILL)
+    assert pss is not None
+    assert rss >= 4 * (64 << 20)  # the block, counted in each of the four processes
+    assert (64 << 20) <= pss < rss / 2  # once in all, beside each interpreter's own pages
+
+
 def test_machine_busy_cpu_holds_this_process_s_work() -> None:
     before = harness.machine_busy_cpu()
     start = time.process_time()

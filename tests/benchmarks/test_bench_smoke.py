@@ -55,6 +55,8 @@ def test_webdav_benchmark_quick_prints_a_table(tmp_path: Path) -> None:
     loads = [float(m[1]) for line in lines if (m := turn.match(line))]
     assert len(loads) == 2 * 5 * 11, "\n".join(lines)
     assert all(x >= 0 for x in loads), loads
+    client = re.compile(r", client \d+ µs/req, other load ")
+    assert sum(bool(client.search(line)) for line in lines) == 2 * 5 * 6, "\n".join(lines)
     headers = [line for line in lines if line.startswith("metric")]
     assert len(headers) == 2, headers  # one table per root
     for header in headers:
@@ -71,6 +73,8 @@ def test_webdav_benchmark_quick_prints_a_table(tmp_path: Path) -> None:
         "1 MiB GET",
         "server CPU per 10,000 1 KiB GETs",
         "RSS at rest after the load",
+        "PSS at rest, all processes",
+        "PSS at rest after the load",
     ):
         assert sum(line.startswith(label) for line in lines) >= 2, label
     # The table's other-load cell (median/max over the row's turns) on rows of turns.
@@ -107,6 +111,8 @@ def test_webdav_benchmark_quick_prints_a_table(tmp_path: Path) -> None:
             figures = root["results"][server]
             for key in (*measured, "rss_idle_mib", "rss_after_mib"):
                 assert figures.get(key), (name, server, key, figures)
+            for key in ("idle", "after"):  # shared pages once: never above the RSS sum
+                assert 0 < figures[f"pss_{key}_mib"] <= figures[f"rss_{key}_mib"], figures
             assert figures.get("cpu_10k_get_s") is not None, (name, server, figures)
             for key in (*measured, "cpu_10k_get_s", "rss_get_mib", "propfind_first_s"):
                 load = root["other_load"][server][key]
@@ -118,8 +124,12 @@ def test_webdav_benchmark_quick_prints_a_table(tmp_path: Path) -> None:
             assert load == root["row_loads"][key]
             assert load["turns"] == len(servers), (name, key, load)
             assert 0 <= load["median"] <= load["max"], (name, key, load)
-        for key in ("rss_idle_mib", "rss_after_mib"):  # readings, not turns
+        for key in ("rss_idle_mib", "rss_after_mib", "pss_idle_mib", "pss_after_mib"):  # readings
             assert by_metric[key]["other_load"] == {"turns": 0, "median": None, "max": None}
         assert root["litmus"]["apache"].startswith("104/104"), root["litmus"]
+        for server in servers:  # the client's CPU per request of each rate turn
+            client = root["client_us_per_request"][server]
+            for key in ("put1k_1_rps", "get1k_n_rps", "get64k_n_rps", "get1m_n_rps"):
+                assert len(client[key]) == 1 and client[key][0] > 0, (name, server, client)
         over = root["load_over_turns"]
         assert over["turns"] == 5 * 11 and 0 <= over["median"] <= over["max"], over

@@ -101,6 +101,11 @@ def test_the_recipe_serves_the_project_to_its_django_users(
         metrics = requests.get(server.url + ".davstore/metrics", auth=("alice", "pw"), timeout=10)
         assert metrics.status_code == 200
         assert requests.get(server.url + ".davstore/metrics", timeout=10).status_code == 401
+        # OPTIONS before login names REPORT as the root does (the share follows a journal).
+        root = requests.options(server.url, auth=("alice", "pw"), timeout=10)
+        assert root.headers["Allow"].split(", ")[-1] == "REPORT"
+        anonymous = requests.options(url, timeout=10)
+        assert anonymous.headers["Allow"].split(", ")[-1] == "REPORT"
 
 
 @pytest.mark.parametrize("redis_installed", [True, False], ids=["redis", "no-redis"])

@@ -459,6 +459,35 @@ def test_mkdir_rename_and_delete_with_confirmation(
     assert {(c["origin"], c["user"].get_username()) for c in changes} == {("admin", "user-editor")}
 
 
+def test_a_folder_rename_that_cannot_copy_a_member_is_a_message_and_moves_nothing(
+    media: Path, login: Callable[..., Client], changes: list[dict[str, Any]]
+) -> None:
+    """On a store without rename a folder's rename is a copy then a delete: when a member
+    cannot be copied the page says so, the folder stays whole and nothing is at the new
+    name; the site is told of the copy and of its removal."""
+    flat = {"BACKEND": "tests.fuse.storages.StuckCopyStorage"}
+    shares = {"flat": {"STORAGE": "flat", "READ": ["group:editors"], "WRITE": ["group:editors"]}}
+    with override_settings(STORAGES=storages(media) | {"flat": flat}, DAVSTORE={"SHARES": shares}):
+        vfs = get_share("flat").vfs
+        assert not vfs.capabilities.rename
+        vfs.mkdir("d")
+        vfs.write_file("d/stuck", b"S")
+        vfs.write_file("d/g", b"G")
+        client = login("editor")
+        del changes[:]
+        response = client.post(FILES + "flat/rename/", {"path": "d", "name": "moved"})
+        assert response.status_code == 302
+        assert texts(response) == [
+            "1 members of the folder could not be copied: nothing was moved: “d”."
+        ]
+        assert [e.name for e in vfs.listdir("")] == ["d"]
+        assert sorted(e.name for e in vfs.listdir("d")) == ["d/g", "d/stuck"]
+    assert [(c["action"], c["path"], c["target"]) for c in changes] == [
+        (Action.COPIED, "d", "moved"),
+        (Action.FOLDER_DELETED, "moved", None),
+    ]
+
+
 def test_the_root_cannot_be_renamed_or_deleted(media: Path, login: Callable[..., Client]) -> None:
     client = login("editor", is_superuser=True)
     for url in (MEDIA + "rename/", MEDIA + "delete/"):

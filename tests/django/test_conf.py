@@ -273,7 +273,7 @@ def test_trash_keys_per_share_and_their_mistakes() -> None:
 def test_trash_flags_over_the_setting() -> None:
     import argparse
 
-    from davstore.trash_command import add_trash_arguments, retention_from_args
+    from davstore.serving.trash_command import add_trash_arguments, retention_from_args
     from davstore.vfs.trash import Retention
 
     parser = argparse.ArgumentParser()

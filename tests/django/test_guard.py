@@ -549,7 +549,7 @@ def test_a_move_rewrites_the_index_of_its_storage_only(media: Path) -> None:
 
 
 def _trash_of_media() -> Any:
-    from davstore.trash_command import trash_of
+    from davstore.serving.trash_command import trash_of
 
     trash = trash_of(get_share("media").vfs)
     assert trash is not None

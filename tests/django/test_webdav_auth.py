@@ -280,6 +280,20 @@ def test_options_answer_before_login(served: str) -> None:
     assert call("OPTIONS", f"{served}/", None).status_code == 200
 
 
+def test_options_before_login_name_report_as_the_share_root_does(
+    served: str, make_user: Callable[..., Any]
+) -> None:
+    """The site's shares follow the change journal: their root names ``REPORT`` (RFC 6578),
+    and so does the answer given before login, whatever the path."""
+    make_user("reader", password="right", is_staff=True)
+    root = call("OPTIONS", f"{served}/media/", ("reader", "right"))
+    assert root.status_code == 200 and "REPORT" in root.headers["Allow"]
+    for path in ("/media/", "/media/some/file.docx"):
+        answer = call("OPTIONS", f"{served}{path}", None)
+        assert answer.status_code == 200
+        assert answer.headers["Allow"].split(", ")[-1] == "REPORT", path
+
+
 def test_options_before_login_on_a_read_only_share_offer_class_1(served: str) -> None:
     answer = call("OPTIONS", f"{served}/static/", None)
     assert answer.status_code == 200

@@ -4,6 +4,9 @@
   error reaches the mount (content starting ``FAIL``: a backend bug, EIO; ``DENY``:
   the backend's PermissionError, EACCES).
 - :class:`SizelessStorage`: a flat store that cannot tell sizes (``size`` not implemented).
+- :class:`StuckCopyStorage`: a flat store (no rename: a folder's move is a copy then a
+  delete) that refuses to save a name holding ``stuck`` below ``moved/`` (EACCES), so a
+  move there cannot copy that member.
 - :class:`SlowStorage`: local disk whose ``_open`` sleeps and which keeps a per-thread
   "client" in ``threading.local``, logging every client it has to build and every call's
   thread, as django-storages does with boto3 sessions.
@@ -37,6 +40,13 @@ class FaultyStorage(FileSystemStorage):
 
 class SizelessStorage(MinimalStorage):
     size = Storage.size  # type: ignore[assignment]
+
+
+class StuckCopyStorage(MinimalStorage):
+    def _save(self, name: str, content: Any) -> str:
+        if name.startswith("moved/") and "stuck" in name:
+            raise PermissionError(13, "Permission denied by the backend", name)
+        return super()._save(name, content)
 
 
 class SlowStorage(FileSystemStorage):

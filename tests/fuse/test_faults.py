@@ -87,6 +87,26 @@ def test_store_error_is_an_errno_and_the_mount_stays_up(
     assert "Traceback" not in log.split("injected backend failure")[0].split("\n")[-1]
 
 
+def test_a_folder_rename_that_cannot_copy_a_member_changes_nothing(
+    mount_share: MountFactory,
+) -> None:
+    """On a store without rename a folder's rename is a copy then a delete: when a member
+    cannot be copied, rename(2) fails EIO (some members failed, each its own way: the
+    share's log names them) and leaves both names as they were."""
+    p = mount_share("tests.fuse.storages.StuckCopyStorage", "--cache-ttl", "0").path
+    (p / "d" / "e").mkdir(parents=True)
+    (p / "d" / "e" / "f").write_bytes(b"F")
+    (p / "d" / "stuck").write_bytes(b"S")
+    (p / "d" / "g").write_bytes(b"G")
+    assert errno_of(os.rename, p / "d", p / "moved") == errno.EIO
+    assert os.listdir(p) == ["d"]
+    assert not (p / "moved").exists()
+    assert sorted(os.listdir(p / "d")) == ["e", "g", "stuck"]
+    assert [(p / "d" / n).read_bytes() for n in ("e/f", "stuck", "g")] == [b"F", b"S", b"G"]
+    os.rename(p / "d", p / "elsewhere")  # any other name copies
+    assert os.listdir(p) == ["elsewhere"]
+
+
 def test_names_the_store_cannot_hold(mount_share: MountFactory) -> None:
     share = mount_share("filesystem")
     p = share.path

@@ -1,11 +1,13 @@
 """A big folder's copy and move on S3 (no rename: a move is a copy then a delete) stream:
 past the VFS's ``max_tree_entries`` (refused before, NotSupported) every object is copied
 server-side while the prefix is listed, and a move's source then goes in DeleteObjects
-batches. A move that cannot copy every object removes none of its source."""
+batches. A move that cannot copy every object removes none of its source, and removes
+what it copied again."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -27,10 +29,12 @@ class Counted(StoreWrapper):
     def __init__(self, inner: ObjectStore) -> None:
         super().__init__(inner)
         self.sizes: list[int] = []
+        self.deleted: list[str] = []
         self.refuse: str | None = None
 
     def delete_many(self, names: Sequence[str]) -> None:
         self.sizes.append(len(names))
+        self.deleted += names
         super().delete_many(names)
 
     def copy(self, source: str, target: str) -> ObjectInfo:
@@ -39,7 +43,7 @@ class Counted(StoreWrapper):
         return super().copy(source, target)
 
 
-def _filled(moto: MotoServer, bucket: str) -> tuple[VFS, Counted, dict[str, bytes]]:
+def _filled(moto: MotoServer, bucket: str) -> tuple[VFS, Counted, dict[str, bytes], Any]:
     storage = s3_storage(moto, bucket)
     expected = {}
     for n in range(FILES):
@@ -47,7 +51,7 @@ def _filled(moto: MotoServer, bucket: str) -> tuple[VFS, Counted, dict[str, byte
         expected[name] = name.encode()
         storage.bucket.put_object(Key=f"{LOCATION}/big/{name}", Body=name.encode())
     store = Counted(adapt(storage))
-    return VFS(store, cache_ttl=0, max_tree_entries=BOUND), store, expected
+    return VFS(store, cache_ttl=0, max_tree_entries=BOUND), store, expected, storage
 
 
 def contents(vfs: VFS, folder: str) -> dict[str, bytes]:
@@ -63,7 +67,7 @@ def test_a_big_folder_copy_and_move_stream_on_s3(
     moto: MotoServer, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(trees, "BATCH", BATCH)
-    vfs, store, expected = _filled(moto, bucket)
+    vfs, store, expected, _ = _filled(moto, bucket)
     assert not vfs.capabilities.rename
     vfs.copy("big", "copy")
     assert contents(vfs, "copy") == expected
@@ -79,7 +83,7 @@ def test_a_big_folder_copy_and_move_stream_on_s3(
 def test_a_big_move_on_s3_that_cannot_copy_an_object_keeps_its_source(
     moto: MotoServer, bucket: str
 ) -> None:
-    vfs, store, expected = _filled(moto, bucket)
+    vfs, store, expected, storage = _filled(moto, bucket)
     store.refuse = "big/3/0123.txt"
     with pytest.raises(PartlyCopied) as raised:
         vfs.rename("big", "moved")
@@ -87,5 +91,9 @@ def test_a_big_move_on_s3_that_cannot_copy_an_object_keeps_its_source(
         ("big/3/0123.txt", StoreError)
     ]
     assert contents(vfs, "big") == expected
-    assert store.sizes == []  # nothing of the source was deleted
+    # Nothing of the source was deleted; everything the copy made was.
+    assert store.deleted and all(name.startswith("moved/") for name in store.deleted)
+    assert len(store.deleted) == FILES - 1
+    assert vfs.lookup("moved") is None and [e.name for e in vfs.listdir("")] == ["big"]
+    assert not list(storage.bucket.objects.filter(Prefix=f"{LOCATION}/moved/"))
     vfs.close()

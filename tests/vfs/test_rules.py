@@ -30,6 +30,7 @@ from davstore.vfs import VFS
 from davstore.vfs.events import Action, Change
 from davstore.vfs.paths import normalize
 from davstore.vfs.policy import Kind, Operation, Proceed, Refused
+from davstore.vfs.trash import Trash
 from tests.minimal_storages import MinimalStorage
 
 # -- paths ---------------------------------------------------------------------------------
@@ -385,8 +386,8 @@ def test_a_streamed_folder_move_keeps_the_move_policies_contract() -> None:
         vfs.rename("src", "dst")
     assert [name for name, _ in failed.value.failures] == ["src/b/2"]
     assert rows.seen == ["rolled back"] and tree("src") == files  # the source whole
+    assert not vfs.exists("dst")  # and nothing of it at the target
     store.refuse = None
-    vfs.remove_tree("dst")
     rows.fail_commit = True
     with pytest.raises(errors.StoreError, match="the commit failed"):
         vfs.rename("src", "dst")
@@ -394,6 +395,111 @@ def test_a_streamed_folder_move_keeps_the_move_policies_contract() -> None:
     rows.fail_commit = False
     vfs.rename("src", "dst")
     assert rows.seen[-1] == "committed" and tree("dst") == files and not vfs.exists("src")
+
+
+class _RemoveFault(_CopyFault):
+    def __init__(self, inner: ObjectStore) -> None:
+        super().__init__(inner)
+        self.refuse_delete: str | None = None
+
+    def delete_many(self, names: list[str]) -> None:  # type: ignore[override]
+        if self.refuse_delete in names:
+            raise errors.StoreError(names[0], "injected fault")
+        super().delete_many(names)
+
+    def delete(self, name: str) -> None:
+        if name == self.refuse_delete:
+            raise errors.StoreError(name, "injected fault")
+        super().delete(name)
+
+
+def _moving_vfs() -> tuple[VFS, _RemoveFault, list[Change], dict[str, bytes]]:
+    """A store without rename (a folder's move is a copy then a delete) holding ``src``."""
+    store = _RemoveFault(adapt(InMemoryStorage()))
+    vfs = VFS(store, cache_ttl=60)
+    files = {"a/0": b"a0", "a/1": b"a1", "b/0": b"b0", "c": b"c"}
+    for folder in ("src", "src/a", "src/b", "src/empty"):
+        vfs.mkdir(folder)
+    for name, data in files.items():
+        vfs.write_file(f"src/{name}", data)
+    changes: list[Change] = []
+    vfs.subscribe(changes.append)
+    return vfs, store, changes, files
+
+
+def _tree(vfs: VFS, folder: str) -> dict[str, bytes]:
+    return {e.name[len(folder) + 1 :]: read(vfs, e.name) for e in vfs.walk(folder) if not e.is_dir}
+
+
+def test_a_streamed_folder_move_that_fails_leaves_nothing_at_its_target() -> None:
+    """What the failed move's copy made is removed, and its two events cancel out (the
+    journal's readers and sync clients that saw the copy are told it went)."""
+    vfs, store, changes, files = _moving_vfs()
+    assert not vfs.capabilities.rename
+    vfs.lookup("dst")  # cached as absent: the removal must not leave a stale answer
+    store.refuse = "src/b/0"
+    with pytest.raises(PartlyCopied) as failed:
+        vfs.rename("src", "dst")
+    assert failed.value.left is None and "nothing was moved" in str(failed.value)
+    assert [name for name, _ in failed.value.failures] == ["src/b/0"]
+    assert not vfs.exists("dst") and list(vfs.store.list("")) == [vfs.stat("src")]
+    assert _tree(vfs, "src") == files and vfs.exists("src/empty")
+    copied = ("src/a/0", "src/a/1", "src/c")
+    told = [(c.action, c.path, c.target, tuple(sorted(c.files or ()))) for c in changes]
+    assert told == [
+        (Action.COPIED, "src", "dst", copied),
+        (Action.FOLDER_DELETED, "dst", None, tuple(f.replace("src", "dst") for f in copied)),
+    ]
+
+
+def test_a_failed_move_s_copy_is_removed_without_the_trash() -> None:
+    """The partial copy is no person's delete: all of it is still at the source, so the
+    trash keeps nothing of it (and a delete of a file outside it is trashed as ever)."""
+    vfs, store, _, files = _moving_vfs()
+    trash = Trash(vfs).install()
+    store.refuse = "src/b/0"
+    with pytest.raises(PartlyCopied):
+        vfs.rename("src", "dst")
+    assert trash.entries() == [] and not vfs.exists("dst")
+    assert _tree(vfs, "src") == files
+    vfs.remove("src/c")
+    assert [e.path for e in trash.entries()] == ["src/c"]
+    trash.close()
+
+
+def test_a_failed_move_onto_an_empty_folder_makes_that_folder_again() -> None:
+    vfs, store, changes, files = _moving_vfs()
+    vfs.mkdir("dst")
+    store.refuse = "src/c"
+    with pytest.raises(PartlyCopied):
+        vfs.rename("src", "dst")
+    assert vfs.stat("dst").is_dir and vfs.listdir("dst") == []
+    assert _tree(vfs, "src") == files
+    assert [(c.action, c.path) for c in changes] == [
+        (Action.FOLDER_CREATED, "dst"),
+        (Action.FOLDER_DELETED, "dst"),  # replaced by the move...
+        (Action.COPIED, "src"),
+        (Action.FOLDER_DELETED, "dst"),  # ...which was undone
+        (Action.FOLDER_CREATED, "dst"),
+    ]
+
+
+def test_a_failed_move_whose_copy_cannot_all_be_removed_says_both() -> None:
+    vfs, store, changes, files = _moving_vfs()
+    store.refuse = "src/b/0"
+    store.refuse_delete = "dst/a/1"
+    with pytest.raises(PartlyCopied) as failed:
+        vfs.rename("src", "dst")
+    error = failed.value
+    assert [name for name, _ in error.failures] == ["src/b/0"]
+    assert isinstance(error.left, errors.PartlyRemoved)
+    assert [name for name, _ in error.left.failures] == ["dst/a/1"]
+    assert "could not be copied" in str(error) and "'dst'" in str(error)
+    assert "could not be removed" in str(error)
+    assert error.errno == errno.EIO
+    assert _tree(vfs, "src") == files  # the source whole
+    assert _tree(vfs, "dst") == {"a/1": b"a1"}  # what could not go
+    assert [(c.action, c.path) for c in changes] == [(Action.COPIED, "src")]
 
 
 def read(vfs: VFS, path: str) -> bytes:
@@ -900,6 +1006,26 @@ def test_revalidation_runs_every_interval_once_started(tmp_path: Path) -> None:
         assert vfs.lookup("late.txt") is not None
     finally:
         vfs.close()
+
+
+def test_a_file_move_whose_source_cannot_be_removed_stands_and_keeps_the_replaced_version() -> None:
+    """A store without rename copies a file, then deletes its source. When the delete
+    fails the target already holds the file: the move stands (its event told, the trash's
+    version of the file it replaced kept) and PartlyRemoved names the source left."""
+    vfs, store, changes, _ = _moving_vfs()
+    vfs.write_file("dst", b"old content")
+    trash = Trash(vfs).install()
+    del changes[:]
+    store.refuse_delete = "src/c"
+    with pytest.raises(errors.PartlyRemoved) as left:
+        vfs.rename("src/c", "dst")
+    assert [name for name, _ in left.value.failures] == ["src/c"]
+    assert read(vfs, "dst") == b"c" and read(vfs, "src/c") == b"c"
+    (kept,) = trash.versions("dst")
+    with trash.open_content(kept.id)[1] as old:
+        assert old.read() == b"old content"  # what the move replaced is not lost
+    assert [(c.action, c.path, c.target) for c in changes] == [(Action.MOVED, "src/c", "dst")]
+    trash.close()
 
 
 class Keeping:

@@ -196,14 +196,71 @@ def test_a_big_move_that_cannot_copy_every_member_keeps_its_source_whole(
     expected = {name: name.encode() for name in names}
     expected |= {"03/inner/stuck.txt": b"keep", "11/stuck.txt": b"keep"}
     assert contents(vfs, "big") == expected  # nothing of the source was removed
-    assert changes == []  # no move happened
+    # ... and nothing is left at the destination: what the copy made there went again.
+    assert served.request("PROPFIND", "moved", headers={"Depth": "0"}).status_code == 404
+    assert [e.name for e in vfs.store.list("")] == ["big"]
+    # The copy and its removal: two changes that cancel out (past the bound, unnamed).
+    assert [(c.action, c.path, c.target, c.files) for c in changes] == [
+        (Action.COPIED, "big", "moved", None),
+        (Action.FOLDER_DELETED, "moved", None, None),
+    ]
     # Once the store copies again, the same MOVE moves everything.
     faulty.refuse_copy = False
-    served.request("DELETE", "moved")
     answer = served.request("MOVE", "big", headers={"Destination": served("moved")})
     assert answer.status_code == 201
     assert contents(vfs, "moved") == expected
     assert not vfs.exists("big")
+
+
+def test_a_failed_move_onto_an_existing_folder_leaves_nothing_at_the_destination(
+    memory_share: tuple[Share, Faulty, list[Change]],
+) -> None:
+    """Overwrite: T deletes the destination before the move (RFC 4918 section 9.9.3): that
+    delete stands when the move fails (a share's trash keeps what it took, as for any
+    DELETE); the move's partial copy goes."""
+    served, faulty, changes = memory_share
+    vfs = served.vfs
+    names = fill(vfs, served.storage, count=2 * FOLDERS)
+    vfs.write_file("big/04/stuck.txt", b"keep")
+    vfs.mkdir("old")
+    vfs.write_file("old/x.txt", b"old")
+    faulty.refuse_copy = True
+    del changes[:]
+    answer = served.request("MOVE", "big", headers={"Destination": served("old")})
+    assert failed_members(answer) == {"big/04/stuck.txt": "HTTP/1.1 403 Forbidden"}
+    assert not vfs.exists("old")
+    expected = {name: name.encode() for name in names} | {"04/stuck.txt": b"keep"}
+    assert contents(vfs, "big") == expected
+    assert [(c.action, c.path) for c in changes] == [
+        (Action.FOLDER_DELETED, "old"),  # the destination's DELETE
+        (Action.COPIED, "big"),
+        (Action.FOLDER_DELETED, "old"),  # the move's copy, undone
+    ]
+
+
+def test_a_failed_move_names_what_it_could_not_remove_at_the_destination(
+    memory_share: tuple[Share, Faulty, list[Change]],
+) -> None:
+    served, faulty, changes = memory_share
+    vfs = served.vfs
+    names = fill(vfs, served.storage, count=2 * FOLDERS)
+    vfs.write_file("big/02/stuck.txt", b"keep")
+    faulty.refuse_copy = True
+    faulty.refuse_delete = True  # every name at the destination below holds "stuck"
+    del changes[:]
+    answer = served.request("MOVE", "big", headers={"Destination": served("stuck-moved")})
+    # The member not copied, at the source; each one copied and not removed again, at
+    # the destination.
+    assert failed_members(answer) == {"big/02/stuck.txt": "HTTP/1.1 403 Forbidden"} | {
+        f"stuck-moved/{name}": "HTTP/1.1 403 Forbidden" for name in names
+    }
+    expected = {name: name.encode() for name in names}
+    assert contents(vfs, "stuck-moved") == expected
+    assert contents(vfs, "big") == expected | {"02/stuck.txt": b"keep"}
+    # What the copy made is there still: its change stands alone.
+    assert [(c.action, c.path, c.target) for c in changes] == [
+        (Action.COPIED, "big", "stuck-moved")
+    ]
 
 
 def test_a_move_whose_source_cannot_all_be_removed_stands_and_names_what_is_left(

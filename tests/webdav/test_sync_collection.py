@@ -4,7 +4,9 @@ changes by another process of the share; tokens that cannot be continued from.""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import http.client
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -298,6 +300,68 @@ def test_options_names_report_where_it_is_answered(storage: Storage, tmp_path: P
     with serve_share(storage, tmp_path / "plain") as plain:
         assert "REPORT" not in _allow(plain, "")
         assert report(plain.session, plain("")).status == 403
+
+
+def _server_options(share: Share, path: str, *, anonymous: bool = True) -> dict[str, str]:
+    """The headers of ``OPTIONS path`` (``*`` too, which an HTTP library's URL cannot
+    say), sent without credentials unless told otherwise."""
+    host, _, port = share.url.removeprefix("http://").partition(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        headers = {} if anonymous else {"Authorization": _basic(share)}
+        connection.request("OPTIONS", path, headers=headers)
+        answer = connection.getresponse()
+        answer.read()
+        assert answer.status == 200, (path, answer.status)
+        return {name.lower(): value for name, value in answer.getheaders()}
+    finally:
+        connection.close()
+
+
+def _basic(share: Share) -> str:
+    name, password = share.session.auth  # type: ignore[misc]
+    return "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()
+
+
+def _methods(headers: dict[str, str]) -> list[str]:
+    return [method.strip() for method in headers["allow"].split(",")]
+
+
+def test_options_before_login_and_options_star_name_report_as_the_root_does(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """``OPTIONS`` without credentials (desktop clients probe so before they log in) and
+    ``OPTIONS *`` did not name ``REPORT`` where the authenticated root's ``Allow`` does.
+    Both are the share's options, the same answer for every path (naming ``REPORT`` as the
+    root does, whether the path is a folder, a file or nothing, so they tell nothing of
+    what exists); a share without a journal names it nowhere, a read-only one still
+    does (a report only reads)."""
+    with served_with_journal(storage, tmp_path / "journal") as synced:
+        _seed(synced)
+        assert "REPORT" in _allow(synced, "")  # the authenticated root's
+        answers = [_server_options(synced, f"/{path}") for path in ("", "sub/", "a.txt", "nope")]
+        answers.append(_server_options(synced, "*"))
+        answers.append(_server_options(synced, "*", anonymous=False))
+        for headers in answers:
+            assert headers == answers[0]
+            methods = _methods(headers)
+            assert methods.count("REPORT") == 1 and methods[-1] == "REPORT", methods
+            assert {"PROPFIND", "PUT", "MKCOL", "LOCK", "MOVE"} <= set(methods)
+            assert headers["dav"] == "1,2"
+    with serve_share(storage, tmp_path / "plain") as plain:
+        assert "REPORT" not in _methods(_server_options(plain, "/"))
+        assert "REPORT" not in _methods(_server_options(plain, "*"))
+    with serve_share(storage, tmp_path / "read-only", read_only=True) as read_only:
+        peers = share_with_host_peers(read_only.vfs, tmp_path / "read-only")
+        assert peers is not None
+        try:
+            for path in ("/", "*"):
+                headers = _server_options(read_only, path)
+                assert _methods(headers) == ["OPTIONS", "GET", "HEAD", "PROPFIND", "REPORT"]
+                assert headers["dav"] == "1"
+            assert "REPORT" in _allow(read_only, "")
+        finally:
+            peers.close()
 
 
 def test_the_journal_keeps_its_identity_across_restarts(tmp_path: Path) -> None:

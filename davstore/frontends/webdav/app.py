@@ -45,7 +45,12 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from davstore.errors import InvalidPath
 from davstore.frontends.webdav.actor import ActingAs
-from davstore.frontends.webdav.desktop import AnonymousOptions, NfcPaths, fix_destination_parsing
+from davstore.frontends.webdav.desktop import (
+    AnonymousOptions,
+    NfcPaths,
+    fix_destination_parsing,
+    share_options,
+)
 from davstore.frontends.webdav.digest import (
     COUNTS_FILE,
     DigestNonces,
@@ -179,8 +184,10 @@ class DavstoreApp:
         self._quick_blind = False  # a middleware wraps the app that answer_quick would bypass
         inner: WSGIApp = self.plain_get
         if users is not None:
-            inner = AnonymousOptions(inner, read_only=vfs.read_only)
-        self._app = CloseUnreadBodies(ChunkedInputGuard(PathGuard(inner)))
+            inner = AnonymousOptions(inner, vfs)
+        self._app = CloseUnreadBodies(
+            ChunkedInputGuard(PathGuard(inner, options=lambda: share_options(vfs)))
+        )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return self._app(environ, start_response)

@@ -2,9 +2,10 @@
 
 - :class:`AnonymousOptions` (outside wsgidav, after the path guard): an ``OPTIONS`` request
   without credentials is answered ``200`` with ``DAV: 1,2``, ``Allow`` and
-  ``MS-Author-Via: DAV``. Windows' Mini-Redirector and Office send ``OPTIONS`` before they
-  log in and give up on a ``401``; the answer says nothing about the share's content (it is
-  the same for every path). Every other method still needs credentials.
+  ``MS-Author-Via: DAV`` (:func:`share_options`, which ``OPTIONS *`` answers too).
+  Windows' Mini-Redirector and Office send ``OPTIONS`` before they log in and give up on
+  a ``401``; the answer says nothing about the share's content (it is the same for every
+  path). Every other method still needs credentials.
 - :class:`NfcPaths` (inside wsgidav, after authentication, so a Digest ``uri`` is checked
   against the path as the client sent it): the request path and the ``Destination`` header
   are NFC-normalised, so a name Finder sends in NFD and the same name sent in NFC by
@@ -29,12 +30,15 @@ import logging
 import unicodedata
 from collections.abc import Iterable
 from email.utils import parsedate_to_datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 from wsgidav.mw.base_mw import BaseMiddleware
 
 from davstore.http.wsgi import Environ, StartResponse, WSGIApp
+
+if TYPE_CHECKING:
+    from davstore.vfs import VFS
 
 __all__ = [
     "WIN32_LAST_MODIFIED",
@@ -44,6 +48,7 @@ __all__ = [
     "fix_destination_parsing",
     "nfc",
     "options_headers",
+    "share_options",
     "win32_mtime_ns",
 ]
 
@@ -57,9 +62,20 @@ _READ_METHODS = ("OPTIONS", "GET", "HEAD", "PROPFIND")
 _WRITE_METHODS = ("PUT", "DELETE", "MKCOL", "COPY", "MOVE", "PROPPATCH", "LOCK", "UNLOCK")
 
 
-def options_headers(*, read_only: bool) -> list[tuple[str, str]]:
-    """The headers of an ``OPTIONS`` answer given before login (class 2 unless read-only)."""
+def options_headers(*, read_only: bool, report: bool = False) -> list[tuple[str, str]]:
+    """The headers of an ``OPTIONS`` answer given before login, or for ``*``: the share's
+    options whatever the path (class 2 unless read-only).
+
+    ``Allow`` names every method the share answers on some resource: what the
+    authenticated answer names depends on the path (a file's, a folder's, a missing
+    name's differ), and an answer that followed the path would tell a client without
+    credentials whether, and as what, the path exists. With ``report`` (a share with a
+    change journal) ``REPORT`` is among them, last, as the authenticated root's ``Allow``
+    names it (RFC 6578 section 3: sync-collection is answered on every collection, and the
+    root always is one); that tells only what the share is, as ``DAV`` does of read-only."""
     methods = _READ_METHODS if read_only else _READ_METHODS + _WRITE_METHODS
+    if report:
+        methods = (*methods, "REPORT")
     return [
         ("Content-Length", "0"),
         ("DAV", "1" if read_only else "1,2"),
@@ -68,20 +84,25 @@ def options_headers(*, read_only: bool) -> list[tuple[str, str]]:
     ]
 
 
+def share_options(vfs: VFS) -> list[tuple[str, str]]:
+    """:func:`options_headers` of the share ``vfs`` serves, as it is now: read-only or
+    not, and with ``REPORT`` once it follows a change journal (which is attached after
+    its app is made)."""
+    return options_headers(read_only=vfs.read_only, report=vfs.change_feed is not None)
+
+
 class AnonymousOptions:
-    """Answer ``OPTIONS`` without credentials; pass everything else to ``app``.
+    """Answer ``OPTIONS`` without credentials with :func:`share_options` of ``vfs``; pass
+    everything else to ``app``."""
 
-    :param read_only: advertise class 1 and the reading methods only.
-    """
-
-    def __init__(self, app: WSGIApp, *, read_only: bool) -> None:
+    def __init__(self, app: WSGIApp, vfs: VFS) -> None:
         self.app = app
-        self.headers = options_headers(read_only=read_only)
+        self.vfs = vfs
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "OPTIONS" or environ.get("HTTP_AUTHORIZATION"):
             return self.app(environ, start_response)
-        start_response("200 OK", list(self.headers))
+        start_response("200 OK", share_options(self.vfs))
         return [b""]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -122,14 +122,21 @@ def _destination_path(destination: str) -> str:
 
 class PathGuard:
     """Refuse request paths and Destination headers the share must never see, and a
-    Content-Length that is not a number (400)."""
+    Content-Length that is not a number (400). ``OPTIONS *`` (the server's options, for any
+    resource: RFC 9110 section 9.3.7) is answered here with ``options()``, the headers an
+    ``OPTIONS`` without credentials gets (:func:`~davstore.frontends.webdav.desktop.share_options`);
+    any other method may not name ``*`` (400)."""
 
-    def __init__(self, app: WSGIApp) -> None:
+    def __init__(self, app: WSGIApp, *, options: Callable[[], list[tuple[str, str]]]) -> None:
         self.app = app
+        self.options = options
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "*":
-            return _asterisk(environ, start_response)
+            if environ.get("REQUEST_METHOD") == "OPTIONS":
+                start_response("200 OK", self.options())
+                return [b""]
+            return respond(environ, start_response, "400 Bad Request", "'*' names no resource.")
         if "HTTP_RANGE" in environ:
             check_range(environ)
         length = (environ.get("CONTENT_LENGTH") or "").strip()
@@ -148,26 +155,6 @@ class PathGuard:
                 environ, start_response, "400 Bad Request", str(exc), close=_has_body(environ)
             )
         return self.app(environ, start_response)
-
-
-#: What ``OPTIONS *`` answers: the server's options, for any resource (RFC 9110 9.3.7).
-_SERVER_OPTIONS = [
-    ("DAV", "1, 2"),
-    ("MS-Author-Via", "DAV"),
-    (
-        "Allow",
-        "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK",
-    ),
-    ("Content-Length", "0"),
-]
-
-
-def _asterisk(environ: Environ, start_response: StartResponse) -> list[bytes]:
-    """``OPTIONS *`` (the server's options); any other method may not name ``*`` (400)."""
-    if environ.get("REQUEST_METHOD") == "OPTIONS":
-        start_response("200 OK", list(_SERVER_OPTIONS))
-        return [b""]
-    return respond(environ, start_response, "400 Bad Request", "'*' names no resource.")
 
 
 _RANGE = re.compile(r"\s*bytes\s*=(.*)", re.IGNORECASE | re.DOTALL)

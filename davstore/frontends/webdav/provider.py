@@ -307,15 +307,23 @@ class _ResourceMixin:
     def move_recursive(self, dest_path: str) -> list[tuple[str, DAVError]]:
         """Move in one VFS call (``vfs.rename``, a folder streamed where the store cannot
         rename); dead properties follow, locks stay behind. Members that could not be
-        copied are the answer's (a 207 Multi-Status) and nothing moved; members of the
-        source that could not be removed once all was copied are the answer's too, the
-        move having happened."""
+        copied are the answer's (a 207 Multi-Status) and nothing moved: the source is
+        whole and the destination holds nothing (the VFS removed what the copy made
+        there; members it could not remove are the answer's too, at the destination).
+        Members of the source that could not be removed once all was copied are the
+        answer's as well, the move having happened."""
         failed: list[tuple[str, DAVError]] = []
         with dav_errors("MOVE"):
             try:
                 self.vfs.rename(self.path, dest_path)
             except PartlyCopied as exc:
-                return self._failures("MOVE", exc)
+                failed = self._failures("MOVE", exc)
+                if isinstance(exc.left, PartlyDone):
+                    failed += [(self._href_of(n), to_dav_error(e)) for n, e in exc.left.failures]
+                elif exc.left is not None:
+                    at = exc.left.path or self.vfs.normalize(dest_path)
+                    failed.append((self._href_of(at), to_dav_error(exc.left)))
+                return failed
             except PartlyRemoved as exc:
                 failed = self._failures("MOVE", exc)
         self._carry_properties(dest_path, is_move=True, with_children=True)

@@ -29,15 +29,15 @@ from davstore.serving.listen import check_tls_arguments, listen, serve_metrics, 
 from davstore.serving.logs import configure_logging
 from davstore.serving.shutdown import exit_if_cut_off, run_until_signalled
 from davstore.serving.state_dir import prepare_state_dir
-from davstore.serving.workers import check_shareable, run_workers, start_worker
-from davstore.shares import Share, get_shares
-from davstore.trash_command import (
+from davstore.serving.trash_command import (
     add_activity_arguments,
     add_trash_actions,
     install_trash,
     print_activity,
     run_trash_action,
 )
+from davstore.serving.workers import check_shareable, run_workers, start_worker
+from davstore.shares import Share, get_shares
 from davstore.vfs.trash import Retention, trash_of
 
 if TYPE_CHECKING:
