@@ -32,6 +32,7 @@ from davstore.vfs.paths import normalize
 from davstore.vfs.policy import Kind, Operation, Proceed, Refused
 from davstore.vfs.trash import Trash
 from tests.minimal_storages import MinimalStorage
+from tests.vfs_trees import lay_out
 
 # -- paths ---------------------------------------------------------------------------------
 
@@ -1047,15 +1048,22 @@ def test_a_folder_copy_onto_a_folder_makes_it_the_copy_through_each_member_s_pol
     storage: Storage,
 ) -> None:
     vfs = VFS(adapt(storage), cache_ttl=0)
-    for folder in ("src", "src/x", "dst", "dst/only"):
-        vfs.mkdir(folder)
-    vfs.write_file("src/a.txt", b"new a")
-    vfs.write_file("src/x/c.txt", b"c")
-    vfs.write_file("dst/a.txt", b"old a")
-    vfs.write_file("dst/gone.txt", b"gone")
-    vfs.write_file("dst/only/d.txt", b"d")
-    vfs.write_file("dst/x", b"a file where the source has a folder")
-    vfs.write_file("dst/keep.txt", b"refused")
+    lay_out(
+        vfs,
+        {
+            "src": None,
+            "src/x": None,
+            "dst": None,
+            "dst/only": None,
+            "src/a.txt": b"new a",
+            "src/x/c.txt": b"c",
+            "dst/a.txt": b"old a",
+            "dst/gone.txt": b"gone",
+            "dst/only/d.txt": b"d",
+            "dst/x": b"a file where the source has a folder",
+            "dst/keep.txt": b"refused",
+        },
+    )
     with pytest.raises(DirectoryNotEmpty):
         vfs.copy("src", "dst")  # without onto_folder: as before
     policy = Keeping()

@@ -30,6 +30,7 @@ from tests.gcs.emulator import GCSEmulator, new_bucket
 from tests.minimal_storages import MinimalStorage
 from tests.s3.conftest import bucket, moto, s3_storage  # noqa: F401 - fixtures
 from tests.s3.moto import MotoServer
+from tests.vfs_trees import lay_out
 
 T = TypeVar("T")
 
@@ -680,14 +681,22 @@ def test_at_most_versions_are_kept_per_file_at_once(share: Any) -> None:
 
 def test_a_folder_copy_onto_a_folder_keeps_what_it_replaces_and_removes(share: Any) -> None:
     vfs, trash, _ = share
-    for folder in ("src", "src/keep", "dst", "dst/keep", "dst/only"):
-        vfs.mkdir(folder)
-    vfs.write_file("src/a.txt", b"new")
-    vfs.write_file("src/keep/b.txt", b"bb")
-    vfs.write_file("dst/a.txt", b"old a")
-    vfs.write_file("dst/keep/b.txt", b"old b")
-    vfs.write_file("dst/gone.txt", b"gone")
-    vfs.write_file("dst/only/c.txt", b"cc")
+    lay_out(
+        vfs,
+        {
+            "src": None,
+            "src/keep": None,
+            "dst": None,
+            "dst/keep": None,
+            "dst/only": None,
+            "src/a.txt": b"new",
+            "src/keep/b.txt": b"bb",
+            "dst/a.txt": b"old a",
+            "dst/keep/b.txt": b"old b",
+            "dst/gone.txt": b"gone",
+            "dst/only/c.txt": b"cc",
+        },
+    )
     vfs.copy("src", "dst", onto_folder=True)
     assert {k: v for k, v in tree(vfs).items() if k.startswith("dst")} == {
         "dst": None,

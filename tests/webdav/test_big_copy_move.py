@@ -22,6 +22,7 @@ from davstore.store.base import ObjectInfo, ObjectStore
 from davstore.store.wrapper import StoreWrapper
 from davstore.vfs import VFS, Entry, trees
 from davstore.vfs.events import Action, Change
+from tests.vfs_trees import lay_out
 from tests.webdav.serving import Share, serve_share
 
 #: More than the 10,000 entries a folder COPY or MOVE was refused past (501).
@@ -333,15 +334,24 @@ def two_trees(served: Share) -> None:
     source lacks, a file where the source has a folder, and an old ``a.txt``; both carry
     dead properties."""
     vfs = served.vfs
-    for folder in ("src", "src/sub", "src/x", "dst", "dst/sub", "dst/only"):
-        vfs.mkdir(folder)
-    vfs.write_file("src/a.txt", b"new a")
-    vfs.write_file("src/sub/b.txt", b"b")
-    vfs.write_file("src/x/c.txt", b"c")
-    vfs.write_file("dst/a.txt", b"old a")
-    vfs.write_file("dst/gone.txt", b"gone")
-    vfs.write_file("dst/only/d.txt", b"d")
-    vfs.write_file("dst/x", b"a file where the source has a folder")
+    lay_out(
+        vfs,
+        {
+            "src": None,
+            "src/sub": None,
+            "src/x": None,
+            "dst": None,
+            "dst/sub": None,
+            "dst/only": None,
+            "src/a.txt": b"new a",
+            "src/sub/b.txt": b"b",
+            "src/x/c.txt": b"c",
+            "dst/a.txt": b"old a",
+            "dst/gone.txt": b"gone",
+            "dst/only/d.txt": b"d",
+            "dst/x": b"a file where the source has a folder",
+        },
+    )
     for path, value in (
         ("src", "red"),
         ("src/a.txt", "green"),
