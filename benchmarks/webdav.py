@@ -113,8 +113,10 @@ METRICS = [
     Metric(
         "put_mbps", "PUT big file", "MB/s", True, ("ratio", 1.0), "nginx", also=_AT_LEAST_APACHE
     ),
+    Metric("copy_mbps", "COPY big file (server side)", "MB/s", True, ("ratio", 1.0), "apache"),
     Metric("rss_get_mib", "RSS growth during GET", "MiB", False, ("max", 64.0), digits=1),
     Metric("rss_put_mib", "RSS growth during PUT", "MiB", False, ("max", 64.0), digits=1),
+    Metric("rss_copy_mib", "RSS growth during COPY", "MiB", False, ("max", 64.0), digits=1),
     Metric(
         "propfind_allprop_s",
         "PROPFIND depth 1 allprop",
@@ -528,6 +530,37 @@ def measure_put(server: Server, size: int, name: str) -> tuple[float, int]:
     return seconds, rss.growth
 
 
+def measure_copy(server: Server, size: int, name: str) -> tuple[float, int]:
+    """One timed COPY of the big file to ``name`` (a new name): the server copies it on
+    its own disk (WebDAV clients copy so, and davstore's trash keeps a replaced file's
+    version so); the copy is checked, then deleted."""
+    conn = server.conn()
+    headers = {"Destination": f"http://{HOST}:{server.port}/{name}", "Overwrite": "T"}
+    try:
+        with (
+            server.turn("copy_mbps"),
+            RssSampler(server.child.pid, baseline=server.idle_rss) as rss,
+        ):
+            start = time.perf_counter()
+            resp = conn.request("COPY", f"/{BIG}", headers=headers)
+            seconds = time.perf_counter() - start
+    finally:
+        conn.close()
+    if resp.status not in (201, 204):
+        raise HttpError(f"{server.name}: COPY -> {resp.status} {resp.body[:300]!r}")
+    path = server.root / name
+    try:
+        stored = path.stat().st_size
+        with path.open("rb") as fh:
+            fh.seek(((size - 1) // MiB) * MiB)
+            last_ok = chunk_ok((size - 1) // MiB, fh.read(8))
+    finally:
+        delete(server, name)
+    if stored != size or not last_ok:
+        raise HttpError(f"{server.name}: COPY made {stored} bytes of {size}, or wrong ones")
+    return seconds, rss.growth
+
+
 def delete(server: Server, name: str) -> None:
     conn = server.conn()
     try:
@@ -692,7 +725,7 @@ ROOT_KINDS = ("tmpfs", "disk")
 SHM = Path("/dev/shm")
 #: Rows measured in the turns of another row: the RSS growth during the big transfers (the
 #: first PROPFIND's is its row's first turn, see ``row_loads``).
-LOAD_OF = {"rss_get_mib": "get_mbps", "rss_put_mib": "put_mbps"}
+LOAD_OF = {"rss_get_mib": "get_mbps", "rss_put_mib": "put_mbps", "rss_copy_mib": "copy_mbps"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -974,7 +1007,7 @@ def _put_and_delete(server: Server, size: int, name: str) -> tuple[float, int]:
 def _run_measurements(
     servers: list[Server], args: argparse.Namespace, size: int, failures: list[str]
 ) -> None:
-    for what, key in (("GET", "get"), ("PUT", "put")):
+    for what, key in (("GET", "get"), ("PUT", "put"), ("COPY", "copy")):
         print(f"{what} {args.size_mib} MiB x {args.reps}")
         times: dict[str, list[float]] = {s.name: [] for s in servers}
         growths: dict[str, list[int]] = {s.name: [] for s in servers}
@@ -985,6 +1018,8 @@ def _run_measurements(
             for server in servers:
                 if key == "get":
                     res = _guard(failures, server, what, measure_get, server, size)
+                elif key == "copy":
+                    res = _guard(failures, server, what, measure_copy, server, size, "copy.bin")
                 else:
                     name = f"put-{rep}.bin"
                     res = _guard(failures, server, what, _put_and_delete, server, size, name)

@@ -401,7 +401,8 @@ class FileSystemStore(GenericStore):
         with src:
             upload = ReplaceUpload(self, target)
             try:
-                shutil.copyfileobj(src, upload.file, 1 << 20)
+                if not _copy_in_kernel(src.fileno(), upload.file.fileno()):
+                    shutil.copyfileobj(src, upload.file, 1 << 20)
             except OSError as exc:
                 upload.abort()
                 raise from_exception(exc, source) from exc
@@ -413,6 +414,35 @@ class FileSystemStore(GenericStore):
         except OSError:
             return Usage(None, None)
         return Usage(disk.total - disk.free, disk.free)
+
+
+#: ``copy_file_range`` errors that mean "not between these two files": the bytes go
+#: through Python instead (files on two file systems before Linux 5.19, a file system
+#: without the call).
+_NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL})
+
+
+def _copy_in_kernel(source: int, target: int) -> bool:
+    """Copy the open file ``source`` from its start into the new, empty file ``target``
+    with ``copy_file_range(2)``: the kernel copies without handing the bytes to Python
+    (a 256 MiB file 30 % faster, with a third less CPU, on ext4 and on tmpfs:
+    benchmarks/README.md), and file systems that share extents (Btrfs, XFS) make the copy
+    a reflink at once. False, having copied nothing, where the call cannot copy between
+    these files; OSError for a failure on the way."""
+    copy = getattr(os, "copy_file_range", None)
+    if copy is None:
+        return False
+    copied = 0
+    while True:
+        try:
+            got = copy(source, target, 1 << 30)
+        except OSError as exc:
+            if copied == 0 and exc.errno in _NO_KERNEL_COPY:
+                return False
+            raise
+        if got == 0:
+            return True
+        copied += got
 
 
 def _unlink_links(parent_fd: int, name: str) -> bool:

@@ -50,10 +50,11 @@ def test_webdav_benchmark_quick_prints_a_table(tmp_path: Path) -> None:
     (disk_line,) = [line for line in lines if line.startswith("root disk: ")]
     assert not disk_line.endswith(" (tmpfs)"), disk_line
     # Every measured turn prints the machine's other load beside it: per root, each of the
-    # five servers has 11 turns (GET, PUT, 2 PROPFIND, 4 small phases, CPU, 64 KiB, 1 MiB).
+    # five servers has 12 turns (GET, PUT, COPY, 2 PROPFIND, 4 small phases, CPU, 64 KiB,
+    # 1 MiB).
     turn = re.compile(r"^  \S+ +rep \d+.*, other load (\d+\.\d\d) cores$")
     loads = [float(m[1]) for line in lines if (m := turn.match(line))]
-    assert len(loads) == 2 * 5 * 11, "\n".join(lines)
+    assert len(loads) == 2 * 5 * 12, "\n".join(lines)
     assert all(x >= 0 for x in loads), loads
     client = re.compile(r", client \d+ µs/req, other load ")
     assert sum(bool(client.search(line)) for line in lines) == 2 * 5 * 6, "\n".join(lines)
@@ -67,6 +68,8 @@ def test_webdav_benchmark_quick_prints_a_table(tmp_path: Path) -> None:
     for label in (
         "GET big file",
         "PUT big file",
+        "COPY big file (server side)",
+        "RSS growth during COPY",
         "PROPFIND depth 1 allprop",
         "1 KiB GET",
         "64 KiB GET",
@@ -100,6 +103,7 @@ def test_webdav_benchmark_quick_prints_a_table(tmp_path: Path) -> None:
     measured = (
         "get_mbps",
         "put_mbps",
+        "copy_mbps",
         "propfind_allprop_s",
         "get1k_1_rps",
         "put1k_n_rps",
@@ -132,4 +136,4 @@ def test_webdav_benchmark_quick_prints_a_table(tmp_path: Path) -> None:
             for key in ("put1k_1_rps", "get1k_n_rps", "get64k_n_rps", "get1m_n_rps"):
                 assert len(client[key]) == 1 and client[key][0] > 0, (name, server, client)
         over = root["load_over_turns"]
-        assert over["turns"] == 5 * 11 and 0 <= over["median"] <= over["max"], over
+        assert over["turns"] == 5 * 12 and 0 <= over["median"] <= over["max"], over

@@ -188,6 +188,65 @@ def test_unnamed_files_off_where_the_file_system_refuses_them(
     assert os.listdir(tmp_path) == ["a.txt"]
 
 
+def _spy_kernel_copies(monkeypatch: pytest.MonkeyPatch, fail: int | None = None) -> list[int]:
+    """Count the bytes ``os.copy_file_range`` copies; with ``fail``, it raises that errno."""
+    real = os.copy_file_range
+    copied: list[int] = []
+
+    def spy(source: int, target: int, count: int, *args: Any) -> int:
+        if fail is not None:
+            raise OSError(fail, os.strerror(fail))
+        got = real(source, target, count, *args)
+        copied.append(got)
+        return got
+
+    monkeypatch.setattr(os, "copy_file_range", spy)
+    return copied
+
+
+def test_a_disk_copy_is_made_by_the_kernel_and_replaces_whole(
+    tmp_path: Path, stage_kind: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copied = _spy_kernel_copies(monkeypatch)
+    storage = FileSystemStorage(location=str(tmp_path), file_permissions_mode=0o640)
+    store = adapt(storage)
+    content = os.urandom(3 << 20)
+    (tmp_path / "a.bin").write_bytes(content)
+    (tmp_path / "b.bin").write_bytes(b"old content, longer than nothing")
+    info = store.copy("a.bin", "b.bin")
+    assert (tmp_path / "b.bin").read_bytes() == content
+    assert info.size == len(content)
+    assert sum(copied) == len(content), "no byte went through Python"
+    assert (tmp_path / "b.bin").stat().st_mode & 0o777 == 0o640
+    assert sorted(os.listdir(tmp_path)) == ["a.bin", "b.bin"], "no stage left"
+    store.copy("a.bin", "c.bin")
+    assert (tmp_path / "c.bin").read_bytes() == content
+
+
+@pytest.mark.parametrize("refusal", [errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL])
+def test_a_disk_copy_the_kernel_refuses_goes_through_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: int
+) -> None:
+    _spy_kernel_copies(monkeypatch, fail=refusal)
+    store = adapt(FileSystemStorage(location=str(tmp_path)))
+    (tmp_path / "a.bin").write_bytes(b"a" * 100_000)
+    store.copy("a.bin", "b.bin")
+    assert (tmp_path / "b.bin").read_bytes() == b"a" * 100_000
+
+
+def test_a_disk_copy_that_fails_on_the_way_leaves_the_old_file(
+    tmp_path: Path, stage_kind: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _spy_kernel_copies(monkeypatch, fail=errno.EIO)
+    store = adapt(FileSystemStorage(location=str(tmp_path)))
+    (tmp_path / "a.bin").write_bytes(b"new" * 1000)
+    (tmp_path / "b.bin").write_bytes(b"old")
+    with pytest.raises(errors.DavstoreError):
+        store.copy("a.bin", "b.bin")
+    assert (tmp_path / "b.bin").read_bytes() == b"old"
+    assert sorted(os.listdir(tmp_path)) == ["a.bin", "b.bin"], "no stage left"
+
+
 def test_disk_writes_respect_file_permissions(tmp_path: Path) -> None:
     storage = FileSystemStorage(location=str(tmp_path), file_permissions_mode=0o640)
     vfs = VFS(adapt(storage))
