@@ -86,7 +86,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from davstore.errors import AlreadyExists, DavstoreError, InvalidPath
+from davstore.errors import AlreadyExists, DavstoreError, InvalidPath, PartlyDone
 from davstore.permissions import can_read, can_write
 from davstore.shares import Share, get_share, get_shares
 from davstore.signals import acting_as_user
@@ -1169,11 +1169,13 @@ def _single_name(name: str) -> str:
 
 
 def _report(request: HttpRequest, share: Share, action: str, exc: OSError) -> None:
-    """Show ``exc`` as an error message. A davstore error names the share path; any other
-    OSError (a store that fails to build, say) is logged with its traceback and shown
-    without its host path."""
+    """Show ``exc`` as an error message. A davstore error names the share path (and is
+    logged, but for a change done in part: the VFS logged that one); any other OSError (a
+    store that fails to build, say) is logged with its traceback and shown without its
+    host path."""
     if isinstance(exc, DavstoreError):
-        logger.info("admin %s on share %r failed: %s", action, share.name, exc)
+        if not isinstance(exc, PartlyDone):
+            logger.info("admin %s on share %r failed: %s", action, share.name, exc)
         messages.error(request, _describe(exc))
     else:
         logger.error("admin %s on share %r failed", action, share.name, exc_info=exc)

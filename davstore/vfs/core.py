@@ -1286,11 +1286,54 @@ class VFS:
 
         try:
             self._apply(Kind.DELETE, path, remove, is_dir=True, prepare=prepare)
+        except PartlyRemoved as exc:
+            logger.warning("removed %s in part: %s", path, exc)
+            self._invalidate(path, tree=True)
+            self._tell_partly_removed(path, files)
+            raise
         finally:
             self._invalidate(path, tree=True)
             self._changed_in(parent(path))
         self._folders_moved(path, None)
         self._emit(Action.FOLDER_DELETED, path, is_dir=True, files=files)
+
+    def _tell_partly_removed(self, folder: str, files: tuple[str, ...] | None) -> None:
+        """The change events of a removal of ``folder`` that left members behind
+        (PartlyRemoved; ``files``: what it held before): DELETED for each file that went
+        from a folder that stays, FOLDER_DELETED for each folder below that went whole
+        (with its files). The journal, sync clients and the other processes' caches learn
+        what is gone, and that ``folder`` is still there. Nothing when the files were not
+        named (``files`` None: past ``max_tree_entries``, or nobody listens), or what is
+        left cannot be listed: readers then learn it when they revalidate."""
+        if not files:
+            return
+        left_files: set[str] = set()
+        left_folders = {folder}
+        try:
+            for entry in self.walk(folder):
+                (left_folders if entry.is_dir else left_files).add(entry.name)
+        except (OSError, DavstoreError) as exc:
+            logger.info("what was removed of %s is not told: %s", folder, exc)
+            return
+        alone: list[str] = []
+        within: dict[str, list[str]] = {}  # a folder that went whole: its files
+        for name in files:
+            if name in left_files:
+                continue
+            gone_above = None
+            above = parent(name)
+            while above not in left_folders and is_within(above, folder):
+                gone_above = above  # the highest folder that went, so far
+                above = parent(above)
+            if gone_above is None:
+                alone.append(name)
+            else:
+                within.setdefault(gone_above, []).append(name)
+        for name in alone:
+            self._emit(Action.DELETED, name)
+        for name, held in within.items():
+            self._folders_moved(name, None)
+            self._emit(Action.FOLDER_DELETED, name, is_dir=True, files=tuple(held))
 
     # -- rename and copy -------------------------------------------------------------
 
@@ -1422,7 +1465,25 @@ class VFS:
         self._emit(Action.MOVED, source, is_dir=is_dir, target=target, files=files)
         if left:
             logger.warning("moved %s to %s: %s", source, target, left[0])
+            self._tell_left_behind(source, is_dir)
             raise left[0]
+
+    def _tell_left_behind(self, source: str, is_dir: bool) -> None:
+        """After a move whose source could not all be removed (PartlyRemoved), what is
+        left there, told as made (FOLDER_CREATED, CREATED: the source first, then each
+        member): the MOVED event told the journal, sync clients and the other processes'
+        caches that the source went."""
+        if not self._listeners:
+            return
+        try:
+            if self._lookup(source) is None:
+                return
+            self._emit(Action.FOLDER_CREATED if is_dir else Action.CREATED, source, is_dir=is_dir)
+            for entry in self.walk(source) if is_dir else ():
+                made = Action.FOLDER_CREATED if entry.is_dir else Action.CREATED
+                self._emit(made, entry.name, is_dir=entry.is_dir)
+        except (OSError, DavstoreError) as exc:
+            logger.info("what is left of %s is not told: %s", source, exc)
 
     def _store_move(
         self,

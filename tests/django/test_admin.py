@@ -460,7 +460,10 @@ def test_mkdir_rename_and_delete_with_confirmation(
 
 
 def test_a_folder_rename_that_cannot_copy_a_member_is_a_message_and_moves_nothing(
-    media: Path, login: Callable[..., Client], changes: list[dict[str, Any]]
+    media: Path,
+    login: Callable[..., Client],
+    changes: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """On a store without rename a folder's rename is a copy then a delete: when a member
     cannot be copied the page says so, the folder stays whole and nothing is at the new
@@ -475,11 +478,14 @@ def test_a_folder_rename_that_cannot_copy_a_member_is_a_message_and_moves_nothin
         vfs.write_file("d/g", b"G")
         client = login("editor")
         del changes[:]
-        response = client.post(FILES + "flat/rename/", {"path": "d", "name": "moved"})
+        with caplog.at_level("INFO", logger="davstore"):
+            response = client.post(FILES + "flat/rename/", {"path": "d", "name": "moved"})
         assert response.status_code == 302
         assert texts(response) == [
             "1 members of the folder could not be copied: nothing was moved: “d”."
         ]
+        told = [r.getMessage() for r in caplog.records if "could not be copied" in r.getMessage()]
+        assert len(told) == 1, told  # the VFS's line, not the admin's too
         assert [e.name for e in vfs.listdir("")] == ["d"]
         assert sorted(e.name for e in vfs.listdir("d")) == ["d/g", "d/stuck"]
     assert [(c["action"], c["path"], c["target"]) for c in changes] == [

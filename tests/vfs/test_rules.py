@@ -688,6 +688,47 @@ def test_folder_deletes_and_moves_name_the_files_they_took(storage: Storage) -> 
     ]
 
 
+def test_a_folder_delete_that_leaves_members_tells_what_went() -> None:
+    """A folder's delete that cannot remove a member tells each file that went from a
+    folder that stays, and each folder that went whole, with its files; the folder and
+    what is left of it are not told gone."""
+    store = _RemoveFault(adapt(InMemoryStorage()))
+    vfs = VFS(store, cache_ttl=60)
+    lay_out(
+        vfs,
+        {
+            "d": None,
+            "d/a.txt": b"a",
+            "d/keep": None,
+            "d/keep/b.txt": b"b",
+            "d/keep/c.txt": b"c",
+            "d/gone": None,
+            "d/gone/e.txt": b"e",
+            "d/gone/deep": None,
+            "d/gone/deep/f.txt": b"f",
+        },
+    )
+    changes: list[Change] = []
+    vfs.subscribe(changes.append)
+    store.refuse_delete = "d/keep/c.txt"
+    with pytest.raises(errors.PartlyRemoved) as left:
+        vfs.remove_tree("d")
+    assert [name for name, _ in left.value.failures] == ["d/keep/c.txt"]
+    assert sorted(e.name for e in vfs.walk("d")) == ["d/keep", "d/keep/c.txt"]
+    told = sorted((c.path, c.action, c.is_dir, sorted(c.files or ())) for c in changes)
+    assert told == [
+        ("d/a.txt", Action.DELETED, False, []),
+        ("d/gone", Action.FOLDER_DELETED, True, ["d/gone/deep/f.txt", "d/gone/e.txt"]),
+        ("d/keep/b.txt", Action.DELETED, False, []),
+    ]
+    store.refuse_delete = None
+    changes.clear()
+    vfs.remove_tree("d")
+    assert [(c.action, c.path, c.files) for c in changes] == [
+        (Action.FOLDER_DELETED, "d", ("d/keep/c.txt",))
+    ]
+
+
 def test_a_failing_listener_never_fails_the_change(tmp_path: Path) -> None:
     vfs = VFS(adapt(FileSystemStorage(location=str(tmp_path))))
 
@@ -1025,7 +1066,11 @@ def test_a_file_move_whose_source_cannot_be_removed_stands_and_keeps_the_replace
     (kept,) = trash.versions("dst")
     with trash.open_content(kept.id)[1] as old:
         assert old.read() == b"old content"  # what the move replaced is not lost
-    assert [(c.action, c.path, c.target) for c in changes] == [(Action.MOVED, "src/c", "dst")]
+    # The move, then the source left behind, as made (readers took it as gone).
+    assert [(c.action, c.path, c.target) for c in changes] == [
+        (Action.MOVED, "src/c", "dst"),
+        (Action.CREATED, "src/c", None),
+    ]
     trash.close()
 
 

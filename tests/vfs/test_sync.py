@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import InMemoryStorage
 
-from davstore.errors import ChangesLost, NotSupported
+from davstore.errors import ChangesLost, NotSupported, PartlyRemoved, StoreError
 from davstore.store import adapt
+from davstore.store.wrapper import StoreWrapper
 from davstore.vfs import VFS, sync
 from davstore.vfs.journal import FILE_NAME, Journal, JournalFeed, Record, follow
 
@@ -92,3 +93,39 @@ def test_a_listing_over_the_limit_is_truncated_and_empty(vfs: VFS) -> None:
     over = sync.listing(vfs, "", infinite=False, limit=2)
     assert over.truncated
     assert over.changed == []
+
+
+class _Undeletable(StoreWrapper):
+    """A store that cannot delete the file ``kept`` (one at a time or in a batch)."""
+
+    kept = "d/keep/c.txt"
+
+    def delete_many(self, names: list[str]) -> None:  # type: ignore[override]
+        if self.kept in names:
+            raise StoreError(self.kept, "injected fault")
+        super().delete_many(names)
+
+    def delete(self, name: str) -> None:
+        if name == self.kept:
+            raise StoreError(name, "injected fault")
+        super().delete(name)
+
+
+def test_a_folder_delete_that_leaves_members_tells_sync_clients_what_went(
+    journal: Journal,
+) -> None:
+    vfs = VFS(_Undeletable(adapt(InMemoryStorage())))
+    follow(vfs, journal, lambda: False, lambda: None)
+    for folder in ("d", "d/keep", "d/gone"):
+        vfs.mkdir(folder)
+    for name in ("d/a.txt", "d/keep/b.txt", "d/keep/c.txt", "d/gone/e.txt"):
+        vfs.write_file(name, b"x")
+    start = sync.position(vfs)
+    with pytest.raises(PartlyRemoved):
+        vfs.remove_tree("d")
+    delta = sync.changes_since(vfs, start, "", infinite=True)
+    # The folders that stay are told changed (as they are now), what went removed.
+    assert _names(delta) == (["d", "d/keep"], ["d/a.txt", "d/gone", "d/keep/b.txt"])
+    assert sync.changes_since(vfs, start, "d/keep", infinite=True).removed == [
+        ("d/keep/b.txt", False)
+    ]

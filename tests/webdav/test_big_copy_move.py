@@ -278,7 +278,62 @@ def test_a_move_whose_source_cannot_all_be_removed_stands_and_names_what_is_left
     expected = {name: name.encode() for name in names} | {"05/stuck.txt": b"keep"}
     assert contents(vfs, "moved") == expected  # everything arrived
     assert contents(vfs, "big") == {"05/stuck.txt": b"keep"}  # what could not go, kept
-    assert [(c.action, c.path, c.target) for c in changes] == [(Action.MOVED, "big", "moved")]
+    # The move, then what is left at the source, as made (readers took it as gone).
+    assert [(c.action, c.path, c.target) for c in changes] == [
+        (Action.MOVED, "big", "moved"),
+        (Action.FOLDER_CREATED, "big", None),
+        (Action.FOLDER_CREATED, "big/05", None),
+        (Action.CREATED, "big/05/stuck.txt", None),
+    ]
+
+
+def test_a_folder_delete_that_leaves_members_names_them_and_tells_what_went(
+    share: tuple[Share, Faulty, list[Change]],
+) -> None:
+    served, faulty, changes = share
+    vfs = served.vfs
+    names = fill(vfs, served.storage, count=3 * FOLDERS)
+    vfs.write_file("big/01/stuck.txt", b"keep")
+    faulty.refuse_delete = True
+    del changes[:]
+    answer = served.request("DELETE", "big")
+    assert failed_members(answer) == {"big/01/stuck.txt": "HTTP/1.1 403 Forbidden"}
+    assert contents(vfs, "big") == {"01/stuck.txt": b"keep"}
+    # Each folder that went whole, with its files; each file that went from one that stays.
+    told = {(c.action, c.path): sorted(c.files or ()) for c in changes}
+    gone = {f"{n:02}" for n in range(FOLDERS)} - {"01"}
+    assert told == {
+        (Action.FOLDER_DELETED, f"big/{folder}"): sorted(
+            f"big/{name}" for name in names if name.startswith(folder + "/")
+        )
+        for folder in gone
+    } | {(Action.DELETED, f"big/{name}"): [] for name in names if name.startswith("01/")}
+
+
+@pytest.mark.parametrize("method", ["COPY", "MOVE", "DELETE"])
+def test_a_request_that_fails_in_part_is_one_log_line(
+    memory_share: tuple[Share, Faulty, list[Change]],
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+) -> None:
+    served, faulty, _ = memory_share
+    vfs = served.vfs
+    fill(vfs, served.storage, count=2 * FOLDERS)
+    vfs.write_file("big/03/stuck.txt", b"keep")
+    faulty.refuse_copy = faulty.refuse_delete = True
+    headers = {} if method == "DELETE" else {"Destination": served("other")}
+    with caplog.at_level("INFO", logger="davstore"):
+        answer = served.request(method, "big", headers=headers)
+    assert failed_members(answer) == {"big/03/stuck.txt": "HTTP/1.1 403 Forbidden"}
+    # Every line but the access log's: warnings and errors, and what names the failure.
+    told = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name != "davstore.access"
+        and (r.levelname != "INFO" or "members" in r.getMessage() or "stuck" in r.getMessage())
+    ]
+    assert len(told) == 1, told
+    assert "big" in told[0] and "1 members" in told[0], told
 
 
 def colour(served: Share, path: str) -> str | None:

@@ -317,7 +317,7 @@ class _ResourceMixin:
             try:
                 self.vfs.rename(self.path, dest_path)
             except PartlyCopied as exc:
-                failed = self._failures("MOVE", exc)
+                failed = self._failures(exc)
                 if isinstance(exc.left, PartlyDone):
                     failed += [(self._href_of(n), to_dav_error(e)) for n, e in exc.left.failures]
                 elif exc.left is not None:
@@ -325,16 +325,16 @@ class _ResourceMixin:
                     failed.append((self._href_of(at), to_dav_error(exc.left)))
                 return failed
             except PartlyRemoved as exc:
-                failed = self._failures("MOVE", exc)
+                failed = self._failures(exc)
         self._carry_properties(dest_path, is_move=True, with_children=True)
         lock_manager = self.provider.lock_manager
         if lock_manager is not None:
             lock_manager.remove_all_locks_from_url(self.get_ref_url(), recursive=True)
         return failed
 
-    def _failures(self, method: str, exc: PartlyDone) -> list[tuple[str, DAVError]]:
-        """Each member ``exc`` names, as wsgidav reports it in a 207 Multi-Status."""
-        logger.warning("%s %s: %s", method, self.path, exc)
+    def _failures(self, exc: PartlyDone) -> list[tuple[str, DAVError]]:
+        """Each member ``exc`` names, as wsgidav reports it in a 207 Multi-Status (the VFS
+        logged the change that was done in part: one line a request)."""
         return [(self._href_of(name), to_dav_error(err)) for name, err in exc.failures]
 
     def _href_of(self, name: str) -> str:
@@ -529,7 +529,7 @@ class FolderResource(_ResourceMixin, DAVCollection):  # type: ignore[misc]
             try:
                 self.vfs.remove_tree(self.path)
             except PartlyRemoved as exc:
-                failed = self._failures("DELETE", exc)
+                failed = self._failures(exc)
         self.remove_all_properties(recursive=True)
         self.remove_all_locks(recursive=True)
         return failed
@@ -569,7 +569,7 @@ class FolderResource(_ResourceMixin, DAVCollection):  # type: ignore[misc]
                 )
             except PartlyCopied as exc:
                 partly: PartlyCopied | None = exc
-                failed = self._failures("COPY", exc)
+                failed = self._failures(exc)
             else:
                 partly = None
                 failed = [] if onto else [(self.get_href(), DAVError(HTTP_CREATED))]
