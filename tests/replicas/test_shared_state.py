@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -239,5 +240,65 @@ def test_the_redis_property_manager_replaces_trees(redis_url: str) -> None:
     manager = RedisPropertyManager(parse_redis_url(redis_url))
     try:
         check_replace_tree(manager)
+    finally:
+        manager.close()
+
+
+def test_the_redis_property_manager_writes_a_tree_in_one_transaction(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder's COPY (to a new name, onto a folder) and MOVE write the tree's dead
+    properties in one MULTI/EXEC: with Redis lost after one round trip of writes, each
+    still lands whole (before, a replace lost the destination's old properties and wrote
+    none of the new)."""
+    import redis
+
+    manager = RedisPropertyManager(parse_redis_url(redis_url))
+    try:
+        for url in ("/src/", "/src/a.txt", "/src/sub/b.txt", "/dst/", "/dst/old.txt"):
+            manager.write_property(url, "{x}p", url.encode())
+        real = manager.redis.pipeline
+        writes: list[int] = []
+
+        def pipeline(*args: Any, **kwargs: Any) -> Any:
+            pipe = real(*args, **kwargs)
+            execute = pipe.execute
+
+            def once(*a: Any, **k: Any) -> Any:
+                if writes:
+                    raise redis.ConnectionError("lost after one transaction")
+                writes.append(1)
+                return execute(*a, **k)
+
+            pipe.execute = once
+            return pipe
+
+        monkeypatch.setattr(manager.redis, "pipeline", pipeline)
+
+        def props(*urls: str) -> list[bytes | None]:
+            return [manager.get_property(url, "{x}p") for url in urls]
+
+        manager.replace_tree("/src/", "/dst/")
+        assert props("/dst/", "/dst/a.txt", "/dst/sub/b.txt", "/dst/old.txt") == [
+            b"/src/",
+            b"/src/a.txt",
+            b"/src/sub/b.txt",
+            None,
+        ]
+        writes.clear()
+        manager.copy_tree("/src/", "/copy/")
+        assert props("/copy/", "/copy/a.txt", "/copy/sub/b.txt") == [
+            b"/src/",
+            b"/src/a.txt",
+            b"/src/sub/b.txt",
+        ]
+        writes.clear()
+        manager.move_properties("/copy/", "/moved/", with_children=True)
+        assert props("/moved/", "/moved/a.txt", "/moved/sub/b.txt", "/copy/a.txt") == [
+            b"/src/",
+            b"/src/a.txt",
+            b"/src/sub/b.txt",
+            None,
+        ]
     finally:
         manager.close()

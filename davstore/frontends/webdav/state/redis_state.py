@@ -758,18 +758,38 @@ class RedisPropertyManager:
 
     def copy_tree(self, src_url: str, dest_url: str) -> None:
         """:meth:`copy_properties` of ``src_url`` and of each URL below it that has any, to
-        the same place below ``dest_url`` (a folder's COPY, made in one call)."""
-        urls = self._urls_within(src_url)
+        the same place below ``dest_url`` (a folder's COPY, made in one call), written in
+        one transaction: another process sees the destination's properties all copied or
+        none, and a connection lost on the way copies nothing."""
+        with _writing():
+            pipe = self.redis.pipeline(transaction=True)
+            self._queue_copies(pipe, src_url, dest_url, lambda _: False)
+            pipe.execute()
+
+    def _queue_copies(
+        self, pipe: Any, src_url: str, dest_url: str, kept: Callable[[str], bool]
+    ) -> None:
+        """Queue on ``pipe`` the copy of the properties of ``src_url``'s tree to the same
+        places below ``dest_url`` (read now), but for the targets ``kept`` answers True."""
         src_base, dest_base = src_url.rstrip("/"), dest_url.rstrip("/")
-        for url in urls:
+        for url in self._urls_within(src_url):
             target = dest_url if url == src_url else dest_base + url[len(src_base) :]
-            self.copy_properties(url, target)
+            if kept(target):
+                continue
+            values = self.redis.hgetall(self._key(url))
+            pipe.delete(self._key(target))
+            if values:
+                pipe.hset(self._key(target), mapping=values)
+                pipe.zadd(self._urls_key, {target: 0})
+            else:
+                pipe.zrem(self._urls_key, target)
 
     def replace_tree(self, src_url: str, dest_url: str, keep: Collection[str] = ()) -> None:
         """The dead properties of ``dest_url`` and everything below it become those of
         ``src_url``'s tree, at the same places, but for the trees ``keep`` (URLs below
-        ``dest_url``), which keep their own: a folder's COPY onto a folder."""
-        src_base, dest_base = src_url.rstrip("/"), dest_url.rstrip("/")
+        ``dest_url``), which keep their own: a folder's COPY onto a folder. One
+        transaction, as :meth:`copy_tree`: the destination's properties are the old ones
+        or the new ones, never its old ones gone and the new not there."""
 
         def kept(url: str) -> bool:
             return any(
@@ -778,15 +798,12 @@ class RedisPropertyManager:
 
         with _writing():
             old = [url for url in self._urls_within(dest_url) if not kept(url)]
+            pipe = self.redis.pipeline(transaction=True)
             if old:
-                pipe = self.redis.pipeline(transaction=True)
                 pipe.delete(*[self._key(u) for u in old])
                 pipe.zrem(self._urls_key, *old)
-                pipe.execute()
-            for url in self._urls_within(src_url):
-                target = dest_url if url == src_url else dest_base + url[len(src_base) :]
-                if not kept(target):
-                    self.copy_properties(url, target)
+            self._queue_copies(pipe, src_url, dest_url, kept)
+            pipe.execute()
 
     def copy_properties(self, src_url: str, dest_url: str, environ: object = None) -> None:
         with _writing():
@@ -803,13 +820,15 @@ class RedisPropertyManager:
     def move_properties(
         self, src_url: str, dest_url: str, with_children: bool, environ: object = None
     ) -> None:
+        """Move the properties of ``src_url`` (and of the URLs below it, ``with_children``)
+        to the same places below ``dest_url``, in one transaction (see :meth:`copy_tree`)."""
         with _writing():
             urls = self._urls_within(src_url) if with_children else [src_url]
             src_base, dest_base = src_url.rstrip("/"), dest_url.rstrip("/")
+            pipe = self.redis.pipeline(transaction=True)
             for url in urls:
                 target = dest_url if url == src_url else dest_base + url[len(src_base) :]
                 values = self.redis.hgetall(self._key(url))
-                pipe = self.redis.pipeline(transaction=True)
                 pipe.delete(self._key(target), self._key(url))
                 pipe.zrem(self._urls_key, url)
                 if values:
@@ -817,7 +836,7 @@ class RedisPropertyManager:
                     pipe.zadd(self._urls_key, {target: 0})
                 else:
                     pipe.zrem(self._urls_key, target)
-                pipe.execute()
+            pipe.execute()
 
     def close(self) -> None:
         client, self._redis = self._redis, None
