@@ -67,7 +67,7 @@ from wsgidav.lock_man.lock_manager import (
 
 from davstore.frontends.webdav.locked_empty import mark_created
 from davstore.frontends.webdav.state import REDIS_SCHEMES, is_redis_url
-from davstore.frontends.webdav.state.lock_manager import install_lock_manager
+from davstore.frontends.webdav.state.lock_manager import SubmittedTokens, install_lock_manager
 from davstore.http.wsgi import Environ, StartResponse, WSGIApp
 from davstore.vfs import VFS
 
@@ -537,7 +537,7 @@ class _SharedWrites:
             self._storage.redis.expire(self.key, WRITES_TTL)
 
 
-class RedisLockManager(LockManager):  # type: ignore[misc]
+class RedisLockManager(SubmittedTokens, LockManager):  # type: ignore[misc]
     """wsgidav's LockManager whose check-and-create is atomic across processes.
 
     :param on_lock: called with the lock root after a lock is granted. Replicas use it to

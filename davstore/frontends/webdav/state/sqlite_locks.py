@@ -33,6 +33,7 @@ from typing import Any
 from wsgidav.dav_error import HTTP_LOCKED, DAVError
 from wsgidav.lock_man.lock_manager import LockManager, normalize_lock_root
 
+from davstore.frontends.webdav.state.lock_manager import SubmittedTokens
 from davstore.frontends.webdav.state.sqlite import SqliteLockStorage, connect_state_file
 from davstore.store import cached_io
 
@@ -213,7 +214,7 @@ class _SqliteWrites:
             self._db.close()
 
 
-class SqliteLockManager(LockManager):  # type: ignore[misc]
+class SqliteLockManager(SubmittedTokens, LockManager):  # type: ignore[misc]
     """wsgidav's LockManager whose check-and-create and PUTs in progress hold across the
     processes sharing ``storage``'s file."""
 
