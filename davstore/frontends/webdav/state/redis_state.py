@@ -774,15 +774,19 @@ class RedisPropertyManager:
         src_base, dest_base = src_url.rstrip("/"), dest_url.rstrip("/")
         for url in self._urls_within(src_url):
             target = dest_url if url == src_url else dest_base + url[len(src_base) :]
-            if kept(target):
-                continue
-            values = self.redis.hgetall(self._key(url))
-            pipe.delete(self._key(target))
-            if values:
-                pipe.hset(self._key(target), mapping=values)
-                pipe.zadd(self._urls_key, {target: 0})
-            else:
-                pipe.zrem(self._urls_key, target)
+            if not kept(target):
+                self._queue_copy(pipe, url, target)
+
+    def _queue_copy(self, pipe: Any, src_url: str, dest_url: str) -> None:
+        """Queue on ``pipe`` the properties of ``src_url`` (read now) replacing those of
+        ``dest_url``."""
+        values = self.redis.hgetall(self._key(src_url))
+        pipe.delete(self._key(dest_url))
+        if values:
+            pipe.hset(self._key(dest_url), mapping=values)
+            pipe.zadd(self._urls_key, {dest_url: 0})
+        else:
+            pipe.zrem(self._urls_key, dest_url)
 
     def replace_tree(self, src_url: str, dest_url: str, keep: Collection[str] = ()) -> None:
         """The dead properties of ``dest_url`` and everything below it become those of
@@ -807,14 +811,8 @@ class RedisPropertyManager:
 
     def copy_properties(self, src_url: str, dest_url: str, environ: object = None) -> None:
         with _writing():
-            values = self.redis.hgetall(self._key(src_url))
             pipe = self.redis.pipeline(transaction=True)
-            pipe.delete(self._key(dest_url))
-            if values:
-                pipe.hset(self._key(dest_url), mapping=values)
-                pipe.zadd(self._urls_key, {dest_url: 0})
-            else:
-                pipe.zrem(self._urls_key, dest_url)
+            self._queue_copy(pipe, src_url, dest_url)
             pipe.execute()
 
     def move_properties(
@@ -828,14 +826,9 @@ class RedisPropertyManager:
             pipe = self.redis.pipeline(transaction=True)
             for url in urls:
                 target = dest_url if url == src_url else dest_base + url[len(src_base) :]
-                values = self.redis.hgetall(self._key(url))
-                pipe.delete(self._key(target), self._key(url))
+                self._queue_copy(pipe, url, target)
+                pipe.delete(self._key(url))
                 pipe.zrem(self._urls_key, url)
-                if values:
-                    pipe.hset(self._key(target), mapping=values)
-                    pipe.zadd(self._urls_key, {target: 0})
-                else:
-                    pipe.zrem(self._urls_key, target)
             pipe.execute()
 
     def close(self) -> None:
