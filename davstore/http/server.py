@@ -414,8 +414,8 @@ class _BodyPipe:
         """The first ``size`` bytes queued (fewer at the end), each byte copied at most
         once: the pieces are joined, and the part of a piece past ``size`` stays queued as
         a view of it. A big PUT reads 1 MiB at a time from the loop's pieces of up to 256
-        KiB; joining them, then cutting the result in two, copied most bytes twice (a
-        quarter of a big upload's CPU: benchmarks/README.md)."""
+        KiB, so joining and then cutting the result would copy most bytes twice, a good
+        part of a big upload's CPU (benchmarks/README.md)."""
         chunks = self._chunks
         parts: list[bytes | memoryview] = []
         got = 0

@@ -425,10 +425,10 @@ _NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.
 def _copy_in_kernel(source: int, target: int) -> bool:
     """Copy the open file ``source`` from its start into the new, empty file ``target``
     with ``copy_file_range(2)``: the kernel copies without handing the bytes to Python
-    (a 256 MiB file 30 % faster, with a third less CPU, on ext4 and on tmpfs:
-    benchmarks/README.md), and file systems that share extents (Btrfs, XFS) make the copy
-    a reflink at once. False, having copied nothing, where the call cannot copy between
-    these files; OSError for a failure on the way."""
+    (faster, with less CPU, on ext4 and on tmpfs: benchmarks/README.md), and file systems
+    that share extents (Btrfs, XFS) make the copy a reflink at once. False, having
+    copied nothing, where the call cannot copy between these files; OSError for a
+    failure on the way."""
     copy = getattr(os, "copy_file_range", None)
     if copy is None:
         return False
