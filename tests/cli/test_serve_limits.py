@@ -40,11 +40,17 @@ def serving(
     *args: str,
     open_files: tuple[int, int] | None = None,
 ) -> Iterator[tuple[ServeProcess, list[int]]]:
-    """``davstore serve`` and the pids of the processes that serve (its workers)."""
+    """``davstore serve`` and the pids of the processes that serve (its workers), once each
+    has started its server: the port answers as soon as one worker does, and a worker
+    raises its soft limit of open files to the hard one when its server starts."""
     with start_serve(
         [str(folder), "--workers", str(workers), *args], cwd=tmp_path, open_files=open_files
     ) as server:
         pids = wait_for_workers(server, workers) if workers > 1 else [server.proc.pid]
+        deadline = time.monotonic() + 30
+        while not all(soft >= min(hard, 1 << 20) for soft, hard in map(open_files_limit, pids)):
+            assert time.monotonic() < deadline, [open_files_limit(pid) for pid in pids]
+            time.sleep(0.1)
         yield server, pids
 
 
